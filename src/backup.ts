@@ -1,0 +1,193 @@
+// One service's backup: run its script into a private staging folder, check what it wrote,
+// record a manifest, and only then rename the folder into place. A failed, timed-out or
+// interrupted script leaves nothing in the destination; an existing backup is never replaced.
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { STAGING_PREFIX } from './catalog.js';
+import { confEnv, type Conf } from './config.js';
+import { serviceFolder } from './destination.js';
+import { BattError, FailedError, NoSpaceError, describeError, fromSystemError } from './errors.js';
+import { exists, fsyncPath, mkdirPrivate } from './fsutil.js';
+import type { Logger } from './log.js';
+import { MANIFEST, hashFile, walk, writeManifest, type FileEntry, type Manifest } from './manifest.js';
+import { optionEnv, redactOptions, type ServiceInput } from './options.js';
+import { runScript } from './runner.js';
+
+export interface BackupJob {
+  service: string;
+  script: string;
+  input: ServiceInput;
+  conf: Conf;
+  confFile?: string;
+}
+
+export interface RunContext {
+  homeRoot: string;
+  /** The rendered destination (pattern with time filled in), without the service. */
+  base: string;
+  now: Date;
+  runId: string;
+  timeoutMs: number;
+  killAfterMs: number;
+  baseEnv: NodeJS.ProcessEnv;
+  log: Logger;
+  signal?: AbortSignal;
+  version: string;
+}
+
+export type BackupStatus = 'ok' | 'failed' | 'timeout' | 'interrupted';
+
+export interface BackupResult {
+  service: string;
+  status: BackupStatus;
+  dest?: string;
+  files: number;
+  bytes: number;
+  durationMs: number;
+  error?: string;
+  noSpace?: boolean;
+}
+
+/** The environment a script sees: the caller's, less any stray BATT_ variables, plus batt's. */
+export function scriptEnv(job: BackupJob, ctx: RunContext, staging: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(ctx.baseEnv)) {
+    if (v !== undefined && !k.startsWith('BATT_')) env[k] = v;
+  }
+  return {
+    ...env,
+    ...confEnv(job.conf),
+    ...optionEnv(job.input),
+    BATT_DEST: staging,
+    BATT_SERVICE: job.service,
+    BATT_HOME: ctx.homeRoot,
+    BATT_RUN_ID: ctx.runId,
+    BATT_TIME: ctx.now.toISOString(),
+    ...(job.confFile ? { BATT_CONF_FILE: job.confFile } : {}),
+  };
+}
+
+const NO_SPACE = /no space left on device|ENOSPC|disk quota exceeded/i;
+
+/** What the script's failure looks like in one line. */
+function scriptFailure(service: string, r: Awaited<ReturnType<typeof runScript>>, timeoutMs: number): BattError {
+  const last = r.tail.filter((l) => l.trim()).slice(-1)[0]?.trim();
+  const said = last ? `: ${last.slice(0, 300)}` : '';
+  if (r.spawnError) return new FailedError(`${service}: cannot start script: ${r.spawnError}`);
+  if (r.timedOut) return new FailedError(`${service}: timed out after ${Math.round(timeoutMs / 1000)}s and was stopped${said}`);
+  if (r.aborted) return new FailedError(`${service}: interrupted`);
+  if (r.tail.some((l) => NO_SPACE.test(l))) {
+    return new NoSpaceError(`${service}: no space left on device while writing the backup${said}`);
+  }
+  const how = r.signal ? `was killed by ${r.signal}` : `exited with code ${r.exitCode}`;
+  return new FailedError(`${service}: backup script ${how}${said}`);
+}
+
+/** Checks what a script left and returns its files with sizes and hashes. */
+async function sealFiles(staging: string, service: string): Promise<FileEntry[]> {
+  const entries = await walk(staging);
+  const odd = entries.find((e) => e.kind === 'other');
+  if (odd) throw new FailedError(`${service}: the script left ${odd.rel}, which is not a regular file or folder`);
+  const files = entries.filter((e) => e.kind === 'file' && e.rel !== MANIFEST);
+  if (files.length === 0) throw new FailedError(`${service}: the script exited 0 but wrote no file`);
+  const out: FileEntry[] = [];
+  for (const f of files) {
+    const abs = path.join(staging, f.rel);
+    const { size, sha256 } = await hashFile(abs);
+    if (size === 0) throw new FailedError(`${service}: the script exited 0 but ${f.rel} is empty`);
+    await fs.chmod(abs, 0o600);
+    await fsyncPath(abs);
+    out.push({ path: f.rel, size, sha256 });
+  }
+  for (const d of entries.filter((e) => e.kind === 'dir')) await fsyncPath(path.join(staging, d.rel));
+  return out;
+}
+
+async function freeFolder(base: string, service: string): Promise<string> {
+  for (let attempt = 1; attempt < 1000; attempt++) {
+    const dir = serviceFolder(base, service, attempt);
+    if (!(await exists(dir))) return dir;
+  }
+  throw new FailedError(`${service}: too many backups in ${base}`);
+}
+
+export async function backupService(job: BackupJob, ctx: RunContext): Promise<BackupResult> {
+  const started = new Date();
+  const t0 = Date.now();
+  const staging = path.join(ctx.base, `${STAGING_PREFIX}${job.service}-${ctx.runId}`);
+  const log = (line: string) => ctx.log.write(job.service, line);
+  let status: BackupStatus = 'failed';
+  try {
+    try {
+      await mkdirPrivate(ctx.base);
+      await fs.mkdir(staging, { mode: 0o700 }); // fails on anything already there, links included
+    } catch (err) {
+      throw fromSystemError(err, staging);
+    }
+    log(`start ${job.script} -> ${staging}`);
+    const r = await runScript({
+      file: job.script,
+      args: job.input.args,
+      env: scriptEnv(job, ctx, staging),
+      cwd: staging,
+      timeoutMs: ctx.timeoutMs,
+      killAfterMs: ctx.killAfterMs,
+      signal: ctx.signal,
+      onLine: (line, stream) => log(`${stream === 'stderr' ? '!' : '>'} ${line}`),
+    });
+    if (r.exitCode !== 0 || r.timedOut || r.aborted || r.spawnError) {
+      if (r.timedOut) status = 'timeout';
+      throw scriptFailure(job.service, r, ctx.timeoutMs);
+    }
+    if (ctx.signal?.aborted) throw new FailedError(`${job.service}: interrupted`);
+    const files = await sealFiles(staging, job.service).catch((err) => {
+      throw fromSystemError(err, staging);
+    });
+    const dest = await freeFolder(ctx.base, job.service);
+    const manifest: Manifest = {
+      format: 1,
+      service: job.service,
+      host: os.hostname(),
+      runId: ctx.runId,
+      startedAt: started.toISOString(),
+      finishedAt: new Date().toISOString(),
+      status: 'ok',
+      exitCode: 0,
+      battVersion: ctx.version,
+      script: job.script,
+      options: redactOptions(job.input),
+      files,
+      totalBytes: files.reduce((s, f) => s + f.size, 0),
+    };
+    try {
+      await writeManifest(staging, manifest);
+      await fs.rename(staging, dest);
+      await fsyncPath(ctx.base);
+    } catch (err) {
+      throw fromSystemError(err, dest);
+    }
+    log(`ok ${files.length} files ${manifest.totalBytes} bytes -> ${dest}`);
+    return {
+      service: job.service,
+      status: 'ok',
+      dest,
+      files: files.length,
+      bytes: manifest.totalBytes,
+      durationMs: Date.now() - t0,
+    };
+  } catch (err) {
+    await fs.rm(staging, { recursive: true, force: true }).catch(() => {});
+    const error = describeError(err);
+    log(`FAILED ${error}`);
+    return {
+      service: job.service,
+      status: ctx.signal?.aborted ? 'interrupted' : status,
+      files: 0,
+      bytes: 0,
+      durationMs: Date.now() - t0,
+      error: error.startsWith(`${job.service}:`) ? error : `${job.service}: ${error}`,
+      noSpace: err instanceof NoSpaceError,
+    };
+  }
+}

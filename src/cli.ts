@@ -1,0 +1,108 @@
+// Wiring only: the commands and their flags. Each command's code is loaded when it runs.
+import yargs, { type Argv } from 'yargs';
+import { UsageError } from './errors.js';
+import { VERSION } from './context.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Handler = (argv: any) => Promise<number>;
+
+const common = (y: Argv) =>
+  y
+    .option('home', { type: 'string', describe: 'batt home (default $BATT_HOME or /opt/batt)', global: true })
+    .option('json', { type: 'boolean', describe: 'print one JSON document for machines', global: true });
+
+const withPath = (y: Argv) =>
+  y.option('path', {
+    type: 'string',
+    describe: 'strftime pattern of the destination root (default /opt/backup/%Y/%m/%d; the service is appended)',
+  });
+
+export async function parse(argv: string[], setExit: (code: number) => void): Promise<void> {
+  const call = (load: () => Promise<Handler>) => async (a: Record<string, unknown>) => setExit(await (await load())(a));
+  const y = yargs(argv)
+    .scriptName('batt')
+    .parserConfiguration({
+      'camel-case-expansion': false,
+      'dot-notation': false,
+      'parse-numbers': false,
+      'parse-positional-numbers': false,
+      'boolean-negation': false,
+      'strip-aliased': true,
+    })
+    .usage('batt — backup all the things\n\nUsage: batt [SERVICE...] [--<service>-<key> VALUE...] [options]')
+    .command(
+      '$0 [services..]',
+      'run the backup scripts of the named services, or of every enabled one',
+      (c) =>
+        withPath(common(c))
+          .positional('services', { type: 'string', array: true, describe: 'services to back up (default: all enabled)' })
+          .option('jobs', { alias: 'j', type: 'string', describe: 'services run at once (default: cores, at most 4)' })
+          .option('timeout', { type: 'string', describe: 'seconds a script may run before it is stopped (default 14400)' })
+          .option('wait', { type: 'boolean', describe: 'wait for another running batt instead of exiting 11' })
+          .option('dry-run', { alias: 'n', type: 'boolean', describe: 'show what would run, run nothing' })
+          .example('batt', 'back up every enabled service')
+          .example('batt mysql file', 'back up just these two')
+          .example('batt --mysql-db wordpress --file /var/www/wordpress', 'services implied by their options')
+          .example('batt --path "/srv/backup/%Y-%m-%d_%H%M" redis', 'another destination pattern'),
+      call(async () => (await import('./commands/run.js')).runBackups as Handler),
+    )
+    .command(
+      'list',
+      'list available services and whether each is enabled',
+      (c) => common(c).strictOptions().example('batt list --json', 'for scripts'),
+      call(async () => (await import('./commands/list.js')).listCommand as Handler),
+    )
+    .command(
+      'enable <services..>',
+      'enable services (link them into scripts-enabled)',
+      (c) =>
+        common(c)
+          .positional('services', { type: 'string', array: true, demandOption: true })
+          .strictOptions()
+          .example('batt enable mysql file', ''),
+      call(async () => (await import('./commands/enable.js')).enableCommand as Handler),
+    )
+    .command(
+      'disable <services..>',
+      'disable services (remove their links)',
+      (c) =>
+        common(c)
+          .positional('services', { type: 'string', array: true, demandOption: true })
+          .strictOptions()
+          .example('batt disable redis', ''),
+      call(async () => (await import('./commands/disable.js')).disableCommand as Handler),
+    )
+    .command(
+      ['backups', 'ls'],
+      'list the backups under the destination root, from their manifests',
+      (c) =>
+        withPath(common(c))
+          .strictOptions()
+          .option('service', { type: 'string', describe: 'only this service' })
+          .option('since', { type: 'string', describe: 'only backups started at or after this date' })
+          .option('until', { type: 'string', describe: 'only backups started at or before this date' })
+          .example('batt ls --service mysql --since 2026-11-01', ''),
+      call(async () => (await import('./commands/backups.js')).backupsCommand as Handler),
+    )
+    .command(
+      'verify [backups..]',
+      're-hash backups against their manifests',
+      (c) =>
+        withPath(common(c))
+          .positional('backups', { type: 'string', array: true })
+          .strictOptions()
+          .option('service', { type: 'string', describe: 'only this service' })
+          .example('batt verify', 'every backup')
+          .example('batt verify 2026/11/28/mysql', 'one backup (ids from batt backups)'),
+      call(async () => (await import('./commands/verify.js')).verifyCommand as Handler),
+    )
+    .help('help')
+    .alias('help', 'h')
+    .version(VERSION)
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .fail((msg, err) => {
+      if (err) throw err;
+      throw new UsageError(msg);
+    });
+  await y.parseAsync();
+}

@@ -1,0 +1,56 @@
+// `batt backups` (alias `batt ls`): the catalog, read from the manifests under the backup root.
+import { filterBackups, scanRoot } from '../catalog.js';
+import { EXIT, UsageError } from '../errors.js';
+import { formatBytes, table } from '../output.js';
+import { last, makeContext, type CommonArgs } from '../context.js';
+
+export interface BackupsArgs extends CommonArgs {
+  service?: string;
+  since?: string;
+  until?: string;
+}
+
+function parseDate(flag: string, v: string | undefined): Date | undefined {
+  if (!v) return undefined;
+  const d = new Date(v);
+  if (Number.isNaN(d.getTime())) throw new UsageError(`--${flag} takes a date like 2026-11-28 or 2026-11-28T02:30, got "${v}"`);
+  return d;
+}
+
+export async function backupsCommand(args: BackupsArgs): Promise<number> {
+  const ctx = await makeContext(args);
+  const scan = await scanRoot(ctx.root);
+  const backups = filterBackups(scan.backups, {
+    service: last(args.service),
+    since: parseDate('since', last(args.since)),
+    until: parseDate('until', last(args.until)),
+  });
+  if (ctx.out.json) {
+    ctx.out.data({
+      root: ctx.root,
+      backups: backups.map((b) => ({
+        id: b.id,
+        dir: b.dir,
+        service: b.manifest.service,
+        host: b.manifest.host,
+        startedAt: b.manifest.startedAt,
+        finishedAt: b.manifest.finishedAt,
+        files: b.manifest.files.length,
+        bytes: b.manifest.totalBytes,
+      })),
+      invalid: scan.invalid,
+      staging: scan.staging,
+    });
+  } else if (backups.length === 0) {
+    ctx.out.info(`no backups under ${ctx.root}`);
+  } else {
+    const rows = [['ID', 'SERVICE', 'STARTED', 'FILES', 'SIZE']];
+    for (const b of backups) {
+      rows.push([b.id, b.manifest.service, b.manifest.startedAt, String(b.manifest.files.length), formatBytes(b.manifest.totalBytes)]);
+    }
+    for (const l of table(rows)) ctx.out.info(l);
+  }
+  for (const i of scan.invalid) ctx.out.warn(`not a valid backup: ${i.error}`);
+  for (const s of scan.staging) ctx.out.warn(`unfinished run left ${s} (the next run removes it)`);
+  return EXIT.OK;
+}

@@ -1,0 +1,196 @@
+// `batt [SERVICE...]`: run the named (or all enabled) services' backup scripts.
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import { backupService, type BackupJob, type BackupResult, type RunContext } from '../backup.js';
+import { scanRoot } from '../catalog.js';
+import { loadConfFile, serviceConfPath } from '../config.js';
+import { renderPattern } from '../destination.js';
+import { EXIT, InterruptedError, UsageError, fromSystemError } from '../errors.js';
+import { mkdirPrivate } from '../fsutil.js';
+import { acquireLock } from '../lock.js';
+import { openLog } from '../log.js';
+import { mapServiceOptions, redactOptions, type ServiceInput } from '../options.js';
+import { formatBytes, formatDuration, table } from '../output.js';
+import { enabledServices, listServices, resolveScript, validateServiceName } from '../registry.js';
+import { VERSION, last, makeContext, type CommonArgs, type Context } from '../context.js';
+
+export interface RunArgs extends CommonArgs {
+  services?: string[];
+  jobs?: number | string;
+  timeout?: number | string;
+  wait?: boolean;
+  'dry-run'?: boolean;
+  [flag: string]: unknown;
+}
+
+/** Flags that belong to batt; every other --x-y is a service option. */
+export const RUN_FLAGS = new Set([
+  'home', 'path', 'json', 'jobs', 'j', 'timeout', 'wait', 'dry-run', 'n', 'help', 'h', 'version', 'services',
+]);
+
+function positiveInt(name: string, v: unknown, fallback: number): number {
+  const raw = last(v as unknown[]) ?? undefined;
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} takes a whole number, got "${String(raw)}"`);
+  return n;
+}
+
+interface Plan {
+  jobs: BackupJob[];
+  /** Enabled entries that cannot run (broken links...): they count as failures. */
+  broken: BackupResult[];
+}
+
+async function plan(ctx: Context, args: RunArgs): Promise<Plan> {
+  const available = (await listServices(ctx.home)).filter((s) => s.available).map((s) => s.name);
+  const named = (args.services ?? []).map(String);
+  for (const n of named) validateServiceName(n);
+  const inputs = mapServiceOptions(args, RUN_FLAGS, available);
+  const wanted = [...new Set([...named, ...inputs.keys()])];
+  const broken: BackupResult[] = [];
+  if (wanted.length === 0) {
+    for (const s of await enabledServices(ctx.home)) {
+      if (s.problem) broken.push({ service: s.name, status: 'failed', files: 0, bytes: 0, durationMs: 0, error: `${s.name}: ${s.problem}` });
+      else wanted.push(s.name);
+    }
+    if (wanted.length === 0 && broken.length === 0) {
+      throw new UsageError('no service is enabled and none was named', 'batt enable SERVICE, or batt SERVICE');
+    }
+  }
+  const jobs: BackupJob[] = [];
+  for (const service of wanted) {
+    const script = await resolveScript(ctx.home, service);
+    const confFile = serviceConfPath(ctx.home, service);
+    const conf = await loadConfFile(confFile);
+    const input: ServiceInput = inputs.get(service) ?? { options: {}, args: [] };
+    jobs.push({ service, script, input, conf, confFile: Object.keys(conf).length ? confFile : undefined });
+  }
+  return { jobs, broken };
+}
+
+async function pool<T, R>(items: T[], n: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(n, items.length)) }, worker));
+  return out;
+}
+
+function resultLine(r: BackupResult): string[] {
+  const status = r.status === 'ok' ? 'ok' : r.status.toUpperCase();
+  return [status, r.service, formatDuration(r.durationMs), `${r.files} files`, formatBytes(r.bytes), r.dest ?? r.error ?? ''];
+}
+
+async function runWithListr(jobs: BackupJob[], rc: RunContext, concurrency: number): Promise<BackupResult[]> {
+  const { Listr } = await import('listr2');
+  const results: BackupResult[] = [];
+  const list = new Listr(
+    jobs.map((job) => ({
+      title: job.service,
+      task: async (_: unknown, task: { title: string }) => {
+        const r = await backupService(job, rc);
+        results.push(r);
+        if (r.status !== 'ok') throw new Error(r.error);
+        task.title = `${job.service}: ${r.files} files, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)}`;
+      },
+    })),
+    { concurrent: concurrency, exitOnError: false, rendererOptions: { collapseErrors: false } },
+  );
+  await list.run().catch(() => {});
+  return jobs.map((j) => results.find((r) => r.service === j.service)!);
+}
+
+export async function runBackups(args: RunArgs, env: NodeJS.ProcessEnv = process.env, now = new Date()): Promise<number> {
+  const ctx = await makeContext(args, env);
+  const { out } = ctx;
+  const { jobs, broken } = await plan(ctx, args);
+  const concurrency = positiveInt('jobs', args.jobs, ctx.settings.jobs ?? Math.min(4, os.availableParallelism())) || 1;
+  const timeoutS = positiveInt('timeout', args.timeout, ctx.settings.timeoutSeconds ?? 4 * 3600);
+  const base = renderPattern(ctx.pattern, now);
+
+  if (last(args['dry-run'])) {
+    const rows = jobs.map((j) => [j.service, j.script, `${base}/${j.service}`, JSON.stringify(redactOptions(j.input))]);
+    if (out.json) out.data({ dryRun: true, destination: base, services: jobs.map((j) => ({ service: j.service, script: j.script, options: redactOptions(j.input) })) });
+    else for (const l of table(rows)) out.info(`would run ${l}`);
+    return broken.length ? EXIT.FAILED : EXIT.OK;
+  }
+
+  process.umask(0o077);
+  try {
+    await mkdirPrivate(ctx.root);
+    await fs.access(ctx.root, fs.constants.W_OK);
+  } catch (err) {
+    throw fromSystemError(err, ctx.root);
+  }
+  const lock = await acquireLock(ctx.root, { waitMs: last(args.wait) ? 24 * 3600_000 : 0 });
+  const log = openLog(ctx.home.log);
+  const controller = new AbortController();
+  let caught: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    caught = sig;
+    log.write('batt', `received ${sig}, stopping scripts`);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const runId = `${now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomBytes(3).toString('hex')}`;
+  let results: BackupResult[];
+  const t0 = Date.now();
+  try {
+    if (lock.staleRemoved) out.warn(`removed a stale lock left by a dead batt run in ${ctx.root}`);
+    for (const dir of (await scanRoot(ctx.root)).staging) {
+      await fs.rm(dir, { recursive: true, force: true });
+      log.write('batt', `removed leftover staging folder ${dir}`);
+      out.warn(`removed ${dir}, left by an interrupted run`);
+    }
+    log.write('batt', `run ${runId}: ${jobs.map((j) => j.service).join(' ')} -> ${base}`);
+    const rc: RunContext = {
+      homeRoot: ctx.home.root,
+      base,
+      now,
+      runId,
+      timeoutMs: timeoutS * 1000,
+      killAfterMs: 10_000,
+      baseEnv: env,
+      log,
+      signal: controller.signal,
+      version: VERSION,
+    };
+    results = out.tty && jobs.length
+      ? await runWithListr(jobs, rc, concurrency)
+      : await pool(jobs, concurrency, async (job) => {
+          const r = await backupService(job, rc);
+          if (!out.json) (r.status === 'ok' ? out.info : out.error)(table([resultLine(r)])[0]!);
+          return r;
+        });
+    results = [...broken, ...results];
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await lock.release();
+  }
+  const failed = results.filter((r) => r.status !== 'ok');
+  const ms = Date.now() - t0;
+  log.write('batt', `run ${runId} done: ${results.length - failed.length} ok, ${failed.length} failed`);
+  if (out.json) {
+    out.data({ ok: failed.length === 0, runId, destination: base, durationMs: ms, services: results });
+  } else {
+    if (out.tty) for (const l of table(results.map(resultLine))) out.info(l);
+    for (const r of broken) out.error(r.error ?? r.service);
+    for (const r of failed.filter((f) => !broken.includes(f)).filter(() => out.tty)) out.error(r.error ?? r.service);
+    const summary = `${results.length - failed.length} ok, ${failed.length} failed in ${formatDuration(ms)}`;
+    (failed.length ? out.error : out.info)(failed.length ? `backup incomplete: ${summary}` : `backup complete: ${summary}`);
+    if (failed.length && log.file) out.error(`script output is in ${log.file}`);
+  }
+  if (caught) throw new InterruptedError(`interrupted by ${caught}; partial backups were removed`);
+  if (failed.length) return EXIT.FAILED;
+  return EXIT.OK;
+}
+

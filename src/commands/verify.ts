@@ -1,0 +1,40 @@
+// `batt verify [BACKUP...]`: re-hash every file against its manifest.
+import { filterBackups, scanRoot, selectBackups } from '../catalog.js';
+import { EXIT, UsageError } from '../errors.js';
+import { verifyFolder } from '../manifest.js';
+import { last, makeContext, type CommonArgs } from '../context.js';
+
+export interface VerifyArgs extends CommonArgs {
+  backups?: string[];
+  service?: string;
+}
+
+export async function verifyCommand(args: VerifyArgs): Promise<number> {
+  const ctx = await makeContext(args);
+  const scan = await scanRoot(ctx.root);
+  let chosen = filterBackups(scan.backups, { service: last(args.service) });
+  const ids = (args.backups ?? []).map(String);
+  if (ids.length) {
+    const { found, missing } = selectBackups(ctx.root, chosen, ids);
+    if (missing.length) throw new UsageError(`no backup ${missing.join(', ')} under ${ctx.root}`, 'batt backups lists them');
+    chosen = found;
+  }
+  const report = [];
+  const invalid = ids.length ? [] : scan.invalid;
+  let bad = invalid.length;
+  for (const b of chosen) {
+    const problems = await verifyFolder(b.dir, b.manifest);
+    report.push({ id: b.id, service: b.manifest.service, ok: problems.length === 0, problems });
+    if (problems.length) {
+      bad++;
+      for (const p of problems) ctx.out.error(`${b.id}: ${p.path}: ${p.problem}${p.detail ? ` (${p.detail})` : ''}`);
+    } else ctx.out.info(`ok ${b.id} (${b.manifest.files.length} files)`);
+  }
+  for (const i of invalid) ctx.out.error(`invalid manifest: ${i.error}`);
+  if (ctx.out.json) ctx.out.data({ ok: bad === 0, backups: report, invalid });
+  if (!ctx.out.json) {
+    if (bad) ctx.out.error(`verify failed: ${bad} of ${chosen.length + invalid.length} backups have problems`);
+    else ctx.out.info(`verified ${chosen.length} backups`);
+  }
+  return bad ? EXIT.FAILED : EXIT.OK;
+}

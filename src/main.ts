@@ -1,0 +1,21 @@
+#!/usr/bin/env node
+// Entry point: parse, run, and map any error to its exit code, in one place.
+import { describeError, exitCodeFor, InterruptedError } from './errors.js';
+import { colorEnabled } from './output.js';
+
+async function main(): Promise<void> {
+  let code = 0;
+  try {
+    const { parse } = await import('./cli.js');
+    await parse(process.argv.slice(2), (c) => (code = c));
+  } catch (err) {
+    const red = process.stderr.isTTY && colorEnabled() ? (s: string) => `\x1b[31m${s}\x1b[39m` : (s: string) => s;
+    process.stderr.write(red(`batt: ${describeError(err)}`) + '\n');
+    if (process.env.BATT_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    code = exitCodeFor(err);
+    if (err instanceof InterruptedError && /SIGTERM/.test(err.message)) code = 143;
+  }
+  process.exitCode = code;
+}
+
+void main();

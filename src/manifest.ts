@@ -1,0 +1,132 @@
+// The manifest: the last file written into a backup folder, naming every file with its size
+// and SHA-256. A folder without a valid manifest is not a backup.
+import fs from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { writeFileAtomic } from './fsutil.js';
+import type { ServiceInput } from './options.js';
+
+export const MANIFEST = 'batt-manifest.json';
+export const MANIFEST_FORMAT = 1;
+
+export interface FileEntry {
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+export interface Manifest {
+  format: number;
+  service: string;
+  host: string;
+  runId: string;
+  startedAt: string;
+  finishedAt: string;
+  status: 'ok';
+  exitCode: number;
+  battVersion: string;
+  script: string;
+  options: ServiceInput;
+  files: FileEntry[];
+  totalBytes: number;
+}
+
+export async function hashFile(file: string): Promise<{ size: number; sha256: string }> {
+  const h = createHash('sha256');
+  let size = 0;
+  const stream = createReadStream(file, { highWaterMark: 1 << 20 });
+  for await (const chunk of stream) {
+    h.update(chunk as Buffer);
+    size += (chunk as Buffer).length;
+  }
+  return { size, sha256: h.digest('hex') };
+}
+
+export interface WalkEntry {
+  rel: string;
+  kind: 'file' | 'dir' | 'other';
+}
+
+/** Every entry below dir (relative paths, sorted), without following links. */
+export async function walk(dir: string): Promise<WalkEntry[]> {
+  const out: WalkEntry[] = [];
+  const visit = async (rel: string) => {
+    const entries = await fs.readdir(path.join(dir, rel), { withFileTypes: true });
+    for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) {
+        out.push({ rel: r, kind: 'dir' });
+        await visit(r);
+      } else out.push({ rel: r, kind: e.isFile() ? 'file' : 'other' });
+    }
+  };
+  await visit('');
+  return out;
+}
+
+export async function writeManifest(dir: string, m: Manifest): Promise<void> {
+  await writeFileAtomic(path.join(dir, MANIFEST), JSON.stringify(m, null, 2) + '\n');
+}
+
+export class ManifestError extends Error {}
+
+export async function readManifest(dir: string): Promise<Manifest> {
+  const file = path.join(dir, MANIFEST);
+  let m: Manifest;
+  try {
+    m = JSON.parse(await fs.readFile(file, 'utf8')) as Manifest;
+  } catch (err) {
+    throw new ManifestError(`${file}: ${(err as Error).message}`);
+  }
+  if (
+    typeof m !== 'object' ||
+    m === null ||
+    m.format !== MANIFEST_FORMAT ||
+    typeof m.service !== 'string' ||
+    typeof m.startedAt !== 'string' ||
+    Number.isNaN(Date.parse(m.startedAt)) ||
+    !Array.isArray(m.files) ||
+    m.files.some((f) => typeof f?.path !== 'string' || typeof f.sha256 !== 'string' || typeof f.size !== 'number' || f.path.split('/').includes('..') || path.isAbsolute(f.path))
+  ) {
+    throw new ManifestError(`${file}: not a batt manifest (format ${MANIFEST_FORMAT})`);
+  }
+  return m;
+}
+
+export interface VerifyProblem {
+  path: string;
+  problem: 'missing' | 'extra' | 'size' | 'checksum' | 'not a file';
+  detail?: string;
+}
+
+/** Re-reads every file of a backup and compares it with the manifest. */
+export async function verifyFolder(dir: string, m: Manifest): Promise<VerifyProblem[]> {
+  const problems: VerifyProblem[] = [];
+  const listed = new Set(m.files.map((f) => f.path));
+  for (const f of m.files) {
+    const abs = path.join(dir, f.path);
+    let st;
+    try {
+      st = await fs.lstat(abs);
+    } catch {
+      problems.push({ path: f.path, problem: 'missing' });
+      continue;
+    }
+    if (!st.isFile()) {
+      problems.push({ path: f.path, problem: 'not a file' });
+      continue;
+    }
+    if (st.size !== f.size) {
+      problems.push({ path: f.path, problem: 'size', detail: `${st.size} bytes, manifest says ${f.size}` });
+      continue;
+    }
+    const { sha256 } = await hashFile(abs);
+    if (sha256 !== f.sha256) problems.push({ path: f.path, problem: 'checksum', detail: `sha256 ${sha256}` });
+  }
+  for (const e of await walk(dir)) {
+    if (e.kind === 'dir' || e.rel === MANIFEST) continue;
+    if (!listed.has(e.rel)) problems.push({ path: e.rel, problem: 'extra' });
+  }
+  return problems;
+}
