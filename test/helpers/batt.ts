@@ -1,0 +1,104 @@
+// End-to-end helpers: a temp home and destination, and the built batt run as a child process.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const BATT = path.join(REPO, 'dist', 'batt.js');
+
+export interface Sandbox {
+  dir: string;
+  home: string;
+  /** the backup root; the default pattern is `${root}/%Y/%m/%d` */
+  root: string;
+  pattern: string;
+  cleanup(): void;
+}
+
+/** A temp home with the repo's scripts-available (or none) and a temp backup root. */
+export function sandbox(opts: { builtins?: boolean } = {}): Sandbox {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-test-'));
+  const home = path.join(dir, 'home');
+  const root = path.join(dir, 'backup');
+  fs.mkdirSync(path.join(home, 'scripts-available'), { recursive: true });
+  fs.mkdirSync(path.join(home, 'scripts-enabled'), { recursive: true });
+  fs.mkdirSync(path.join(home, 'conf'), { recursive: true, mode: 0o700 });
+  if (opts.builtins) {
+    for (const f of fs.readdirSync(path.join(REPO, 'scripts-available'))) {
+      fs.copyFileSync(path.join(REPO, 'scripts-available', f), path.join(home, 'scripts-available', f));
+      fs.chmodSync(path.join(home, 'scripts-available', f), 0o755);
+    }
+  }
+  return {
+    dir,
+    home,
+    root,
+    pattern: `${root}/%Y/%m/%d`,
+    cleanup: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** Writes an executable script scripts-available/<kind>-<service>. */
+export function writeScript(home: string, service: string, body: string, kind = 'backup', mode = 0o755): string {
+  const file = path.join(home, 'scripts-available', `${kind}-${service}`);
+  fs.writeFileSync(file, body.startsWith('#!') ? body : `#!/usr/bin/env bash\nset -euo pipefail\n${body}\n`);
+  fs.chmodSync(file, mode);
+  return file;
+}
+
+export interface BattResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface BattOptions {
+  home?: string;
+  env?: Record<string, string | undefined>;
+  timeoutMs?: number;
+  /** Called with the child once spawned (to kill it, for example). */
+  onSpawn?: (child: import('node:child_process').ChildProcess) => void;
+}
+
+export function batt(args: string[], opts: BattOptions = {}): Promise<BattResult> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...process.env, NO_COLOR: '1', ...opts.env })) {
+    if (v !== undefined && !(k.startsWith('BATT_') && opts.env?.[k] === undefined && k !== 'BATT_HOME')) env[k] = v;
+  }
+  if (opts.home) env.BATT_HOME = opts.home;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BATT, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => (stderr += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+    opts.onSpawn?.(child);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** Every file below dir, relative, sorted. */
+export function listFiles(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  const out: string[] = [];
+  const visit = (rel: string) => {
+    for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) visit(r);
+      else out.push(r);
+    }
+  };
+  visit('');
+  return out.sort();
+}
+
+/** True when the test must fail rather than skip for a missing server (set by .ci/run). */
+export const REQUIRE_SERVERS = process.env.BATT_REQUIRE_SERVERS === '1';
