@@ -5,13 +5,14 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { STAGING_PREFIX } from './catalog.js';
-import { confEnv, type Conf } from './config.js';
+import type { Conf } from './config.js';
 import { serviceFolder } from './destination.js';
 import { BattError, FailedError, NoSpaceError, describeError, fromSystemError } from './errors.js';
 import { exists, fsyncPath, mkdirPrivate } from './fsutil.js';
 import type { Logger } from './log.js';
 import { MANIFEST, hashFile, walk, writeManifest, type FileEntry, type Manifest } from './manifest.js';
-import { optionEnv, redactOptions, type ServiceInput } from './options.js';
+import { redactOptions, type ServiceInput } from './options.js';
+import { composeEnv } from './scriptenv.js';
 import { runScript } from './runner.js';
 
 export interface BackupJob {
@@ -49,23 +50,15 @@ export interface BackupResult {
   noSpace?: boolean;
 }
 
-/** The environment a script sees: the caller's, less any stray BATT_ variables, plus batt's. */
 export function scriptEnv(job: BackupJob, ctx: RunContext, staging: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(ctx.baseEnv)) {
-    if (v !== undefined && !k.startsWith('BATT_')) env[k] = v;
-  }
-  return {
-    ...env,
-    ...confEnv(job.conf),
-    ...optionEnv(job.input),
+  return composeEnv(ctx.baseEnv, job.conf, job.input, {
     BATT_DEST: staging,
     BATT_SERVICE: job.service,
     BATT_HOME: ctx.homeRoot,
     BATT_RUN_ID: ctx.runId,
     BATT_TIME: ctx.now.toISOString(),
-    ...(job.confFile ? { BATT_CONF_FILE: job.confFile } : {}),
-  };
+    BATT_CONF_FILE: job.confFile,
+  });
 }
 
 const NO_SPACE = /no space left on device|ENOSPC|disk quota exceeded/i;

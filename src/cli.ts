@@ -96,6 +96,20 @@ export async function parse(argv: string[], setExit: (code: number) => void): Pr
           .example('batt verify 2026/11/28/mysql', 'one backup (ids from batt backups)'),
       call(async () => (await import('./commands/verify.js')).verifyCommand as Handler),
     )
+    .command(
+      'restore <service> [backup]',
+      'verify a backup, then restore it with the restore-<service> script',
+      (c) =>
+        withPath(common(c))
+          .positional('service', { type: 'string', describe: 'the service to restore' })
+          .positional('backup', { type: 'string', describe: 'backup id from batt backups (default: the newest)' })
+          .option('to', { type: 'string', describe: 'where to restore: a folder, a database name... (see the service)' })
+          .option('force', { type: 'boolean', describe: 'allow overwriting existing data' })
+          .option('timeout', { type: 'string', describe: 'seconds the restore may run (default: no limit)' })
+          .example('batt restore file --to /srv/restore', 'newest file backup into /srv/restore')
+          .example('batt restore mysql 2026/11/28/mysql --mysql-db wordpress', 'one database from one backup'),
+      call(async () => (await import('./commands/restore.js')).restoreCommand as Handler),
+    )
     .help('help')
     .alias('help', 'h')
     .version(VERSION)

@@ -1,0 +1,62 @@
+// `batt restore SERVICE [BACKUP]`: verify a backup, then run restore-<service> on it.
+import { loadConfFile, serviceConfPath } from '../config.js';
+import { EXIT, UsageError } from '../errors.js';
+import { openLog } from '../log.js';
+import { mapServiceOptions } from '../options.js';
+import { formatDuration } from '../output.js';
+import { listServices, resolveScript, validateServiceName } from '../registry.js';
+import { chooseBackup, restoreBackup, verifyBeforeRestore } from '../restore.js';
+import { last, makeContext, type CommonArgs } from '../context.js';
+
+export interface RestoreArgs extends CommonArgs {
+  service: string;
+  backup?: string;
+  to?: string | string[];
+  force?: boolean;
+  timeout?: string;
+  [flag: string]: unknown;
+}
+
+export const RESTORE_FLAGS = new Set(['home', 'path', 'json', 'service', 'backup', 'to', 'force', 'timeout', 'help', 'h', 'version']);
+
+export async function restoreCommand(args: RestoreArgs): Promise<number> {
+  const ctx = await makeContext(args);
+  const service = String(args.service);
+  validateServiceName(service);
+  const script = await resolveScript(ctx.home, service, 'restore');
+  const available = (await listServices(ctx.home)).map((s) => s.name);
+  const inputs = mapServiceOptions(args, RESTORE_FLAGS, available);
+  const others = [...inputs.keys()].filter((s) => s !== service);
+  if (others.length) throw new UsageError(`options for ${others.join(', ')} do not apply to a ${service} restore`);
+  const timeout = last(args.timeout);
+  if (timeout !== undefined && !/^\d+$/.test(String(timeout))) throw new UsageError(`--timeout takes seconds, got "${timeout}"`);
+  const backup = await chooseBackup(ctx.root, service, args.backup ? String(args.backup) : undefined);
+  await verifyBeforeRestore(backup);
+  process.umask(0o077);
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const { durationMs } = await restoreBackup({
+      service,
+      script,
+      backup,
+      to: last(args.to),
+      force: !!last(args.force),
+      input: inputs.get(service) ?? { options: {}, args: [] },
+      conf: await loadConfFile(serviceConfPath(ctx.home, service)),
+      homeRoot: ctx.home.root,
+      baseEnv: ctx.env,
+      timeoutMs: timeout === undefined ? 0 : Number(timeout) * 1000,
+      log: openLog(ctx.home.log),
+      signal: controller.signal,
+    });
+    if (ctx.out.json) ctx.out.data({ ok: true, service, backup: backup.id, to: last(args.to) ?? null, durationMs });
+    else ctx.out.info(`restored ${service} from ${backup.id}${last(args.to) ? ` to ${last(args.to)}` : ''} in ${formatDuration(durationMs)}`);
+    return EXIT.OK;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
