@@ -1,0 +1,60 @@
+// ./install into a temp home and bin folder: it must work, be safe to re-run, and keep what the
+// user changed (conf files, edited scripts).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { REPO, listFiles } from '../helpers/batt.js';
+
+function install(home: string, bin: string) {
+  const r = spawnSync(path.join(REPO, 'install'), [], {
+    env: { ...process.env, BATT_HOME: home, BIN_DIR: bin },
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  return r;
+}
+
+test('install sets up a home, puts batt on PATH, and a re-run keeps the user\'s changes', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-install-'));
+  try {
+    const home = path.join(dir, 'home');
+    const bin = path.join(dir, 'bin');
+    install(home, bin);
+    const batt = path.join(bin, 'batt');
+    assert.ok(fs.statSync(batt).mode & 0o111, 'batt is executable');
+    const list = execFileSync(batt, ['list', '--json'], { encoding: 'utf8', env: { ...process.env, BATT_HOME: '' } });
+    const names = (JSON.parse(list) as { home: string; services: { name: string }[] });
+    assert.equal(names.home, home, 'the wrapper knows its home');
+    assert.ok(names.services.some((s) => s.name === 'file'));
+    assert.equal(fs.statSync(path.join(home, 'conf')).mode & 0o777, 0o700);
+    for (const f of fs.readdirSync(path.join(home, 'conf'))) {
+      assert.equal(fs.statSync(path.join(home, 'conf', f)).mode & 0o777, 0o600, f);
+    }
+
+    // The user edits a conf file and a built-in script; a second install keeps both.
+    const conf = path.join(home, 'conf', 'batt.conf');
+    fs.writeFileSync(conf, 'JOBS=1\n', { mode: 0o600 });
+    const script = path.join(home, 'scripts-available', 'backup-file');
+    fs.appendFileSync(script, '\n# local change\n');
+    const again = install(home, bin);
+    assert.equal(fs.readFileSync(conf, 'utf8'), 'JOBS=1\n');
+    assert.match(fs.readFileSync(script, 'utf8'), /# local change/);
+    assert.ok(fs.existsSync(`${script}.new`), 'the new version is put beside the edited one');
+    assert.match(again.stderr, /changed locally/);
+
+    // The first run of the README: back up a folder with the installed command.
+    const src = path.join(dir, 'src');
+    fs.mkdirSync(src);
+    fs.writeFileSync(path.join(src, 'a.txt'), 'hello\n');
+    const root = path.join(dir, 'backup');
+    execFileSync(batt, ['--file', src, '--path', `${root}/%Y/%m/%d`], { encoding: 'utf8' });
+    const files = listFiles(root);
+    assert.ok(files.some((f) => /\/file\/.*\.tar\.zst$/.test(f)), files.join(','));
+    assert.ok(files.some((f) => f.endsWith('/file/batt-manifest.json')));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
