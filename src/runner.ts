@@ -88,6 +88,9 @@ export async function runScript(run: ScriptRun): Promise<ScriptResult> {
   });
   child.stdout?.on('data', (c: Buffer) => out.push(c));
   child.stderr?.on('data', (c: Buffer) => err.push(c));
+  // execa resolves only when stdout/stderr close: a background child that inherited them would
+  // keep batt waiting (for hours, until the timeout). End the group as soon as the script exits.
+  child.once('exit', () => killGroup(child.pid, 'SIGKILL'));
 
   let timedOut = false;
   let aborted = false;
