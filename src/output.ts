@@ -48,6 +48,10 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(s / 60)}m${Math.round(s % 60)}s`;
 }
 
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
 /** Pads columns of a small table for plain output. */
 export function table(rows: string[][]): string[] {
   const widths: number[] = [];

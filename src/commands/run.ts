@@ -11,7 +11,7 @@ import { mkdirPrivate } from '../fsutil.js';
 import { acquireLock } from '../lock.js';
 import { openLog } from '../log.js';
 import { mapServiceOptions, redactOptions, type ServiceInput } from '../options.js';
-import { formatBytes, formatDuration, table } from '../output.js';
+import { formatBytes, formatDuration, plural, table } from '../output.js';
 import { enabledServices, listServices, resolveScript, validateServiceName } from '../registry.js';
 import { VERSION, last, makeContext, type CommonArgs, type Context } from '../context.js';
 
@@ -85,7 +85,7 @@ async function pool<T, R>(items: T[], n: number, fn: (t: T) => Promise<R>): Prom
 
 function resultLine(r: BackupResult): string[] {
   const status = r.status === 'ok' ? 'ok' : r.status.toUpperCase();
-  return [status, r.service, formatDuration(r.durationMs), `${r.files} files`, formatBytes(r.bytes), r.dest ?? r.error ?? ''];
+  return [status, r.service, formatDuration(r.durationMs), plural(r.files, 'file'), formatBytes(r.bytes), r.dest ?? r.error ?? ''];
 }
 
 async function runWithListr(jobs: BackupJob[], rc: RunContext, concurrency: number): Promise<BackupResult[]> {
@@ -98,7 +98,7 @@ async function runWithListr(jobs: BackupJob[], rc: RunContext, concurrency: numb
         const r = await backupService(job, rc);
         results.push(r);
         if (r.status !== 'ok') throw new Error(r.error);
-        task.title = `${job.service}: ${r.files} files, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)}`;
+        task.title = `${job.service}: ${plural(r.files, 'file')}, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)}`;
       },
     })),
     { concurrent: concurrency, exitOnError: false, rendererOptions: { collapseErrors: false } },
