@@ -1,0 +1,235 @@
+// Throwaway database servers for integration tests: a MariaDB and a PostgreSQL started from the
+// Debian binaries in a temp folder, on a free 127.0.0.1 port, never the system services.
+// Each start function returns null (with a reason) when the binaries are missing, so a test can
+// skip, or fail when REQUIRE_SERVERS is set.
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** The first of the candidates found on PATH or as an absolute path, or null. */
+export function findBinary(...candidates: string[]): string | null {
+  const dirs = (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/usr/bin', '/sbin']);
+  for (const c of candidates) {
+    if (c.includes('/')) {
+      if (fs.existsSync(c)) return c;
+      continue;
+    }
+    for (const d of dirs) {
+      const p = path.join(d, c);
+      if (d && fs.existsSync(p)) return p;
+    }
+  }
+  return null;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(what: string, ok: () => boolean, timeoutMs: number, log?: string): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (ok()) return;
+    await sleep(250);
+  }
+  const tail = log && fs.existsSync(log) ? `\n${fs.readFileSync(log, 'utf8').split('\n').slice(-20).join('\n')}` : '';
+  throw new Error(`${what} did not come up within ${timeoutMs / 1000}s${tail}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// MariaDB
+
+export interface MariaDB {
+  dir: string;
+  port: number;
+  socket: string;
+  /** Runs SQL as root over the socket; returns stdout (tab-separated, no column names). */
+  sql(query: string, db?: string): string;
+  stop(): Promise<void>;
+}
+
+export interface MariaDBTools {
+  server: string;
+  installDb: string;
+  client: string;
+  dump: string;
+}
+
+export function mariadbTools(): MariaDBTools | null {
+  const server = findBinary('mariadbd', 'mysqld');
+  const installDb = findBinary('mariadb-install-db', 'mysql_install_db');
+  const client = findBinary('mariadb', 'mysql');
+  const dump = findBinary('mariadb-dump', 'mysqldump');
+  return server && installDb && client && dump ? { server, installDb, client, dump } : null;
+}
+
+/** Starts a fresh MariaDB (root without password over its socket). Null when not installed. */
+export async function startMariaDB(): Promise<MariaDB | null> {
+  const tools = mariadbTools();
+  if (!tools) return null;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-mariadb-'));
+  const datadir = path.join(dir, 'data');
+  const socket = path.join(dir, 'mysqld.sock');
+  const errlog = path.join(dir, 'error.log');
+  const asRoot = process.getuid?.() === 0 ? ['--user=root'] : [];
+  const install = spawnSync(
+    tools.installDb,
+    ['--no-defaults', `--datadir=${datadir}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...asRoot],
+    { encoding: 'utf8' },
+  );
+  if (install.status !== 0) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw new Error(`mariadb-install-db failed: ${install.stderr || install.stdout}`);
+  }
+  const port = await freePort();
+  const child: ChildProcess = spawn(
+    tools.server,
+    [
+      '--no-defaults',
+      `--datadir=${datadir}`,
+      `--socket=${socket}`,
+      `--port=${port}`,
+      '--bind-address=127.0.0.1',
+      `--pid-file=${path.join(dir, 'mysqld.pid')}`,
+      `--log-error=${errlog}`,
+      '--skip-log-bin',
+      '--skip-name-resolve',
+      '--performance-schema=OFF',
+      '--innodb-buffer-pool-size=16M',
+      '--innodb-log-file-size=8M',
+      '--key-buffer-size=1M',
+      '--max-connections=20',
+      ...asRoot,
+    ],
+    { stdio: 'ignore', detached: false },
+  );
+  let exited = false;
+  child.on('exit', () => (exited = true));
+  const sql = (query: string, db?: string): string =>
+    execFileSync(
+      tools.client,
+      ['--no-defaults', `--socket=${socket}`, '-uroot', '--batch', '--skip-column-names', ...(db ? [db] : [])],
+      { input: query, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+  const stop = async () => {
+    if (!exited) {
+      child.kill('SIGTERM');
+      const until = Date.now() + 60_000;
+      while (!exited && Date.now() < until) await sleep(100);
+      if (!exited) child.kill('SIGKILL');
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitFor(
+      'MariaDB',
+      () => {
+        if (exited) throw new Error(`mariadbd exited:\n${fs.existsSync(errlog) ? fs.readFileSync(errlog, 'utf8') : ''}`);
+        try {
+          sql('SELECT 1');
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      90_000,
+      errlog,
+    );
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { dir, port, socket, sql, stop };
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL
+
+export interface PostgreSQL {
+  dir: string;
+  port: number;
+  /** The superuser `postgres` uses this password over TCP (scram-sha-256). */
+  password: string;
+  bin: string;
+  /** Runs SQL as postgres over the local socket; returns unaligned, tuples-only output. */
+  sql(query: string, db?: string): string;
+  stop(): Promise<void>;
+}
+
+/** The newest /usr/lib/postgresql/<ver>/bin holding initdb, or null. */
+export function postgresBin(): string | null {
+  const base = '/usr/lib/postgresql';
+  if (!fs.existsSync(base)) return null;
+  const versions = fs
+    .readdirSync(base)
+    .filter((v) => fs.existsSync(path.join(base, v, 'bin', 'initdb')))
+    .sort((a, b) => Number(b) - Number(a));
+  return versions.length ? path.join(base, versions[0]!, 'bin') : null;
+}
+
+/** Command prefix that runs a program as the `postgres` user when we are root (initdb refuses root). */
+function asPostgres(): string[] {
+  if (process.getuid?.() !== 0) return [];
+  const runuser = findBinary('runuser');
+  if (runuser) return [runuser, '-u', 'postgres', '--'];
+  return [findBinary('setpriv') ?? 'setpriv', '--reuid=postgres', '--regid=postgres', '--init-groups'];
+}
+
+/** Starts a fresh PostgreSQL cluster. Null when the binaries are missing. */
+export async function startPostgreSQL(password = 'pg-Secret-93f1'): Promise<PostgreSQL | null> {
+  const bin = postgresBin();
+  if (!bin) return null;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-pg-'));
+  const data = path.join(dir, 'data');
+  const log = path.join(dir, 'postgres.log');
+  const prefix = asPostgres();
+  if (prefix.length) {
+    const pw = execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim();
+    const gr = execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim();
+    fs.chownSync(dir, Number(pw), Number(gr));
+  }
+  const run = (cmd: string, args: string[], input?: string) => {
+    const all = [...prefix, path.join(bin, cmd), ...args];
+    return execFileSync(all[0]!, all.slice(1), { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], cwd: dir });
+  };
+  const port = await freePort();
+  const stop = async () => {
+    try {
+      run('pg_ctl', ['-D', data, '-m', 'fast', '-w', '-t', '60', 'stop']);
+    } catch {
+      /* not running */
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  const sql = (query: string, db = 'postgres') =>
+    run('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-h', dir, '-p', String(port), '-U', 'postgres', '-d', db], query);
+  try {
+    run('initdb', ['-D', data, '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--auth-local=trust', '--auth-host=scram-sha-256', '--no-sync']);
+    run('pg_ctl', [
+      '-D', data, '-l', log, '-w', '-t', '90',
+      '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c shared_buffers=16MB -c fsync=off -c max_connections=20`,
+      'start',
+    ]);
+    sql(`ALTER ROLE postgres PASSWORD '${password.replace(/'/g, "''")}'`);
+  } catch (err) {
+    const tail = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').slice(-2000) : '';
+    await stop();
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`PostgreSQL did not start: ${e.stderr ?? e.message}\n${tail}`);
+  }
+  return { dir, port, password, bin, sql, stop };
+}
