@@ -79,6 +79,62 @@ export interface GlobalSettings {
   pattern?: string;
   jobs?: number;
   timeoutSeconds?: number;
+  /** Notifications after a run (src/notify); absent keys = that notifier is off. */
+  notify?: NotifySettings;
+}
+
+export interface SmtpSettings {
+  host: string;
+  port?: number;
+  /** tls = implicit TLS (465), starttls = must upgrade (default), none = plain (local relays only) */
+  tls: 'tls' | 'starttls' | 'none';
+  user?: string;
+  password?: string;
+  from?: string;
+  to: string[];
+}
+
+export interface NotifySettings {
+  on: 'failure' | 'always';
+  timeoutSeconds: number;
+  smtp?: SmtpSettings;
+  webhookUrl?: string;
+  webhookToken?: string;
+  healthcheckUrl?: string;
+}
+
+function oneOf<T extends string>(conf: Conf, key: string, file: string, allowed: readonly T[], fallback: T): T {
+  const v = conf[key];
+  if (v === undefined || v === '') return fallback;
+  if (!(allowed as readonly string[]).includes(v)) {
+    throw new ConfigError(`${file}: ${key} must be one of ${allowed.join(', ')}, got "${v}"`);
+  }
+  return v as T;
+}
+
+function notifySettings(conf: Conf, file: string): NotifySettings {
+  const port = positiveInt(conf, 'SMTP_PORT', file);
+  if (port !== undefined && port > 65535) throw new ConfigError(`${file}: SMTP_PORT must be 1-65535, got "${port}"`);
+  const to = (conf.SMTP_TO ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  if (conf.SMTP_HOST && to.length === 0) throw new ConfigError(`${file}: SMTP_HOST is set but SMTP_TO is empty`);
+  return {
+    on: oneOf(conf, 'NOTIFY_ON', file, ['failure', 'always'] as const, 'failure'),
+    timeoutSeconds: positiveInt(conf, 'NOTIFY_TIMEOUT', file) ?? 20,
+    smtp: conf.SMTP_HOST
+      ? {
+          host: conf.SMTP_HOST,
+          port,
+          tls: oneOf(conf, 'SMTP_TLS', file, ['tls', 'starttls', 'none'] as const, 'starttls'),
+          user: conf.SMTP_USER || undefined,
+          password: conf.SMTP_PASSWORD || undefined,
+          from: conf.SMTP_FROM || undefined,
+          to,
+        }
+      : undefined,
+    webhookUrl: conf.WEBHOOK_URL || undefined,
+    webhookToken: conf.WEBHOOK_TOKEN || undefined,
+    healthcheckUrl: conf.HEALTHCHECK_URL || undefined,
+  };
 }
 
 function positiveInt(conf: Conf, key: string, file: string): number | undefined {
@@ -95,5 +151,6 @@ export async function loadGlobalSettings(home: Home): Promise<GlobalSettings> {
     pattern: conf.DEST || undefined,
     jobs: positiveInt(conf, 'JOBS', file),
     timeoutSeconds: positiveInt(conf, 'TIMEOUT', file),
+    notify: notifySettings(conf, file),
   };
 }

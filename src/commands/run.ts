@@ -10,6 +10,7 @@ import { EXIT, InterruptedError, UsageError, fromSystemError } from '../errors.j
 import { mkdirPrivate } from '../fsutil.js';
 import { acquireLock } from '../lock.js';
 import { openLog } from '../log.js';
+import { notifyRun, notifyStart } from '../notify/index.js';
 import { mapServiceOptions, redactOptions, type ServiceInput } from '../options.js';
 import { formatBytes, formatDuration, plural, table } from '../output.js';
 import { enabledServices, listServices, resolveScript, validateServiceName } from '../registry.js';
@@ -151,6 +152,7 @@ export async function runBackups(args: RunArgs, env: NodeJS.ProcessEnv = process
       out.warn(`removed ${dir}, left by an interrupted run`);
     }
     log.write('batt', `run ${runId}: ${jobs.map((j) => j.service).join(' ')} -> ${base}`);
+    await notifyStart(ctx.settings, (l) => out.error(l));
     const rc: RunContext = {
       homeRoot: ctx.home.root,
       base,
@@ -189,6 +191,8 @@ export async function runBackups(args: RunArgs, env: NodeJS.ProcessEnv = process
     (failed.length ? out.error : out.info)(failed.length ? `backup incomplete: ${summary}` : `backup complete: ${summary}`);
     if (failed.length && log.file) out.error(`script output is in ${log.file}`);
   }
+  const runSummary = { host: os.hostname(), runId, ok: failed.length === 0 && !caught, startedAt: now.toISOString(), durationMs: ms, destination: base, services: results, logFile: log.file };
+  await notifyRun(runSummary, ctx.settings, (l) => out.error(l)); // reports its own failures; never changes the exit code
   if (caught) throw new InterruptedError(`interrupted by ${caught}; partial backups were removed`);
   if (failed.length) return EXIT.FAILED;
   return EXIT.OK;

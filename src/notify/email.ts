@@ -1,0 +1,53 @@
+// Email over SMTP with nodemailer, loaded only when SMTP_HOST is set (start-up time matters).
+// The password comes from batt.conf (0600) and is handed to nodemailer only, never printed.
+import os from 'node:os';
+import type { SmtpSettings } from '../config.js';
+import { NotifyError } from './http.js';
+import { subjectLine, textBody, type RunSummary } from './summary.js';
+
+function reason(err: unknown): string {
+  const e = err as { code?: string; responseCode?: number; response?: string; message?: string };
+  if (e?.responseCode && e.response) return `${e.responseCode} ${e.response.split('\n')[0]}`;
+  if (e?.code === 'ETIMEDOUT') return 'timed out';
+  return (e?.message ?? String(err)).split('\n')[0]!;
+}
+
+export async function sendEmail(smtp: SmtpSettings, summary: RunSummary, opts: { timeoutMs: number }): Promise<void> {
+  const { default: nodemailer } = await import('nodemailer');
+  const where = `smtp://${smtp.host}:${smtp.port ?? (smtp.tls === 'tls' ? 465 : 587)}`;
+  const transport = nodemailer.createTransport({
+    host: smtp.host,
+    port: smtp.port ?? (smtp.tls === 'tls' ? 465 : 587),
+    secure: smtp.tls === 'tls',
+    requireTLS: smtp.tls === 'starttls',
+    ignoreTLS: smtp.tls === 'none',
+    auth: smtp.user ? { user: smtp.user, pass: smtp.password ?? '' } : undefined,
+    connectionTimeout: opts.timeoutMs,
+    greetingTimeout: opts.timeoutMs,
+    socketTimeout: opts.timeoutMs,
+    logger: false,
+    debug: false,
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new NotifyError(`${where}: timed out after ${opts.timeoutMs / 1000}s`)), opts.timeoutMs * 2);
+  });
+  try {
+    await Promise.race([
+      transport.sendMail({
+        from: smtp.from ?? `batt <batt@${os.hostname()}>`,
+        to: smtp.to,
+        subject: subjectLine(summary),
+        text: textBody(summary),
+        headers: { 'X-Batt-Run-Id': summary.runId, 'X-Batt-Status': summary.ok ? 'ok' : 'failed' },
+      }),
+      deadline,
+    ]);
+  } catch (err) {
+    if (err instanceof NotifyError) throw err;
+    throw new NotifyError(`${where}: ${reason(err)}`);
+  } finally {
+    clearTimeout(timer);
+    transport.close();
+  }
+}

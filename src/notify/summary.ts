@@ -1,0 +1,61 @@
+// The run summary every notifier sends: one plain object, built from the run's results.
+import { formatBytes as size } from '../output.js';
+
+export interface ServiceSummary {
+  service: string;
+  status: string;
+  durationMs: number;
+  files: number;
+  bytes: number;
+  dest?: string;
+  error?: string;
+}
+
+export interface RunSummary {
+  host: string;
+  runId: string;
+  ok: boolean;
+  startedAt: string;
+  durationMs: number;
+  destination: string;
+  services: ServiceSummary[];
+  /** Where the scripts' output is, when there is a log. */
+  logFile?: string;
+}
+
+/** Turns a URL into something safe to print: no credentials, no path (tokens live there). */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.protocol}//${u.host}/…`;
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+export function subjectLine(s: RunSummary): string {
+  const failed = s.services.filter((x) => x.status !== 'ok');
+  return s.ok
+    ? `batt on ${s.host}: backup complete (${s.services.length} ok)`
+    : `batt on ${s.host}: backup FAILED (${failed.map((f) => f.service).join(', ')})`;
+}
+
+/** Plain text for a mail body or a ping's log: one line per service, then the errors. */
+export function textBody(s: RunSummary): string {
+  const failed = s.services.filter((x) => x.status !== 'ok');
+  const lines = [
+    `${s.ok ? 'Backup complete' : 'Backup FAILED'} on ${s.host}: ${s.services.length - failed.length} ok, ${failed.length} failed`,
+    `run ${s.runId}, started ${s.startedAt}, ${(s.durationMs / 1000).toFixed(1)}s, destination ${s.destination}`,
+    '',
+    ...s.services.map(
+      (x) =>
+        `${x.status === 'ok' ? 'ok    ' : x.status.toUpperCase().padEnd(6)} ${x.service.padEnd(16)} ${(x.durationMs / 1000).toFixed(1)}s  ${x.files} files  ${size(x.bytes)}  ${x.dest ?? ''}`.trimEnd(),
+    ),
+  ];
+  if (failed.length) {
+    lines.push('', 'Errors:');
+    for (const f of failed) lines.push(`  ${f.error ?? f.service}`);
+  }
+  if (s.logFile) lines.push('', `Script output: ${s.logFile}`);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,281 @@
+// Notifications against real listeners started here: an SMTP server (the smtp-server package,
+// with AUTH) and an HTTP server (node:http) on free 127.0.0.1 ports; the BUILT batt runs against them.
+import { after, before, beforeEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { SMTPServer } from 'smtp-server';
+import { batt, listFiles, sandbox, writeScript, type Sandbox } from '../helpers/batt.js';
+
+interface Mail {
+  user: string | undefined;
+  from: string | undefined;
+  to: string[];
+  raw: string;
+}
+interface Hit {
+  method: string;
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+const USER = 'batt-mailer';
+const PASSWORD = 'pw-9f3c-secret';
+const PING = '/ping/5b3c1e0a-0000-4000-8000-000000000001';
+
+let smtp: SMTPServer;
+let smtpPort: number;
+let web: http.Server;
+let webPort: number;
+let hung: http.Server;
+let hungPort: number;
+let closedPort: number;
+const mails: Mail[] = [];
+const hits: Hit[] = [];
+const authFailures: string[] = [];
+
+function listen(server: net.Server | http.Server): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve((server.address() as net.AddressInfo).port));
+  });
+}
+
+/** Decodes quoted-printable soft breaks and escapes, enough to read a text body. */
+function unqp(raw: string): string {
+  return raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+}
+
+before(async () => {
+  smtp = new SMTPServer({
+    authMethods: ['PLAIN', 'LOGIN'],
+    allowInsecureAuth: true, // plain SMTP on loopback (SMTP_TLS=none); TLS itself is nodemailer's job
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onAuth(auth, _session, cb) {
+      if (auth.username === USER && auth.password === PASSWORD) return cb(null, { user: auth.username });
+      authFailures.push(String(auth.username));
+      return cb(new Error('Invalid username or password'));
+    },
+    onData(stream, session, cb) {
+      let raw = '';
+      stream.on('data', (c: Buffer) => (raw += c.toString()));
+      stream.on('end', () => {
+        mails.push({
+          user: session.user as string | undefined,
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : undefined,
+          to: session.envelope.rcptTo.map((r) => r.address),
+          raw,
+        });
+        cb();
+      });
+    },
+  });
+  smtpPort = await listen(smtp.server as unknown as net.Server);
+
+  web = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      hits.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('OK');
+    });
+  });
+  webPort = await listen(web);
+
+  // Accepts requests and never answers: a hung endpoint.
+  hung = http.createServer(() => {});
+  hungPort = await listen(hung);
+
+  const probe = net.createServer();
+  closedPort = await listen(probe);
+  await new Promise((r) => probe.close(r));
+});
+
+after(async () => {
+  hung.closeAllConnections();
+  await new Promise((r) => hung.close(r));
+  web.closeAllConnections();
+  await new Promise((r) => web.close(r));
+  await new Promise<void>((r) => smtp.close(() => r()));
+});
+
+let sb: Sandbox;
+beforeEach(() => {
+  mails.length = 0;
+  hits.length = 0;
+  authFailures.length = 0;
+});
+
+function setup(conf: Record<string, string>): Sandbox {
+  sb = sandbox();
+  writeScript(sb.home, 'good', 'echo "good data" > "$BATT_DEST/good.txt"');
+  writeScript(sb.home, 'bad', 'echo partial > "$BATT_DEST/bad.sql"\necho "dump failed: table crashed" >&2\nexit 3');
+  const file = path.join(sb.home, 'conf', 'batt.conf');
+  fs.writeFileSync(file, Object.entries(conf).map(([k, v]) => `${k}=${v}\n`).join(''), { mode: 0o600 });
+  fs.chmodSync(file, 0o600);
+  return sb;
+}
+
+const smtpConf = (port = () => smtpPort, password = PASSWORD) => ({
+  SMTP_HOST: '127.0.0.1',
+  SMTP_PORT: String(port()),
+  SMTP_TLS: 'none',
+  SMTP_USER: USER,
+  SMTP_PASSWORD: password,
+  SMTP_FROM: 'batt@test.example',
+  SMTP_TO: 'ops@test.example, oncall@test.example',
+});
+
+describe('notifications after a run', () => {
+  test('a failed run: mail with auth, webhook JSON, start and fail pings; exit code stays 1', async () => {
+    setup({
+      ...smtpConf(),
+      WEBHOOK_URL: `http://127.0.0.1:${webPort}/hook`,
+      WEBHOOK_TOKEN: 'hook-token-77',
+      HEALTHCHECK_URL: `http://127.0.0.1:${webPort}${PING}`,
+    });
+    try {
+      const r = await batt(['good', 'bad', '--path', sb.pattern], { home: sb.home });
+      assert.equal(r.code, 1, r.stderr);
+      assert.doesNotMatch(r.stderr, /notification failed/);
+      for (const s of [r.stdout, r.stderr]) assert.ok(!s.includes(PASSWORD) && !s.includes('hook-token-77'));
+
+      assert.equal(mails.length, 1);
+      const mail = mails[0]!;
+      assert.equal(mail.user, USER);
+      assert.equal(mail.from, 'batt@test.example');
+      assert.deepEqual(mail.to.sort(), ['oncall@test.example', 'ops@test.example']);
+      const text = unqp(mail.raw);
+      assert.match(text, /^Subject: batt on .+: backup FAILED \(bad\)/m);
+      assert.match(text, /^X-Batt-Status: failed/m);
+      assert.match(text, /FAILED bad/);
+      assert.match(text, /ok +good/);
+      assert.match(text, /dump failed: table crashed/);
+      assert.ok(!text.includes(PASSWORD));
+
+      const hook = hits.find((h) => h.url === '/hook');
+      assert.ok(hook, `webhook not called: ${JSON.stringify(hits.map((h) => h.url))}`);
+      assert.equal(hook.method, 'POST');
+      assert.equal(hook.headers['content-type'], 'application/json');
+      assert.equal(hook.headers.authorization, 'Bearer hook-token-77');
+      const body = JSON.parse(hook.body);
+      assert.equal(body.ok, false);
+      assert.match(body.runId, /^\d{8}T\d{6}-[0-9a-f]{6}$/);
+      assert.equal(typeof body.host, 'string');
+      const byName = Object.fromEntries(body.services.map((s: { service: string }) => [s.service, s]));
+      assert.equal(byName.good.status, 'ok');
+      assert.ok(byName.good.bytes > 0);
+      assert.equal(typeof byName.good.durationMs, 'number');
+      assert.equal(byName.bad.status, 'failed');
+      assert.match(byName.bad.error, /exited with code 3: dump failed: table crashed/);
+
+      const pings = hits.filter((h) => h.url.startsWith(PING)).map((h) => h.url);
+      assert.deepEqual(pings, [`${PING}/start`, `${PING}/fail`]);
+      assert.match(hits.find((h) => h.url === `${PING}/fail`)!.body, /dump failed: table crashed/);
+    } finally {
+      sb.cleanup();
+    }
+  });
+
+  test('a good run with NOTIFY_ON=failure: only the start and success pings', async () => {
+    setup({ ...smtpConf(), WEBHOOK_URL: `http://127.0.0.1:${webPort}/hook`, HEALTHCHECK_URL: `http://127.0.0.1:${webPort}${PING}/` });
+    try {
+      const r = await batt(['good', '--path', sb.pattern], { home: sb.home });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(mails.length, 0);
+      assert.deepEqual(hits.map((h) => h.url), [`${PING}/start`, PING]);
+    } finally {
+      sb.cleanup();
+    }
+  });
+
+  test('NOTIFY_ON=always: a good run is mailed and posted too', async () => {
+    setup({ ...smtpConf(), NOTIFY_ON: 'always', WEBHOOK_URL: `http://127.0.0.1:${webPort}/hook` });
+    try {
+      const r = await batt(['good', '--path', sb.pattern], { home: sb.home });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(mails.length, 1);
+      assert.match(unqp(mails[0]!.raw), /^Subject: batt on .+: backup complete \(1 ok\)/m);
+      assert.equal(JSON.parse(hits.find((h) => h.url === '/hook')!.body).ok, true);
+    } finally {
+      sb.cleanup();
+    }
+  });
+
+  test('notifiers at a closed port are reported on stderr; the backup and exit code are unchanged', async () => {
+    setup({
+      ...smtpConf(() => closedPort),
+      NOTIFY_ON: 'always',
+      WEBHOOK_URL: `http://127.0.0.1:${closedPort}/hook`,
+      HEALTHCHECK_URL: `http://127.0.0.1:${closedPort}${PING}`,
+    });
+    try {
+      const r = await batt(['good', '--path', sb.pattern], { home: sb.home });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /notification failed: email: smtp:\/\/127\.0\.0\.1:\d+: .*ECONNREFUSED/);
+      assert.match(r.stderr, /notification failed: webhook: http:\/\/127\.0\.0\.1:\d+\/…: ECONNREFUSED/);
+      assert.match(r.stderr, /notification failed: health-check start: .*ECONNREFUSED/);
+      assert.match(r.stderr, /notification failed: health-check: .*ECONNREFUSED/);
+      assert.ok(!r.stderr.includes(PING), 'the ping URL (a secret) is not printed');
+      assert.equal(listFiles(sb.root).filter((f) => f.endsWith('good/good.txt')).length, 1);
+    } finally {
+      sb.cleanup();
+    }
+  });
+
+  test('a failed run stays exit 1 when its notifiers fail', async () => {
+    setup({ WEBHOOK_URL: `http://127.0.0.1:${closedPort}/hook` });
+    try {
+      const r = await batt(['bad', '--path', sb.pattern], { home: sb.home });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /notification failed: webhook/);
+    } finally {
+      sb.cleanup();
+    }
+  });
+
+  test('a hung webhook times out (NOTIFY_TIMEOUT) instead of hanging the run', async () => {
+    setup({ NOTIFY_ON: 'always', NOTIFY_TIMEOUT: '1', WEBHOOK_URL: `http://127.0.0.1:${hungPort}/hook` });
+    try {
+      const r = await batt(['good', '--path', sb.pattern], { home: sb.home, timeoutMs: 60_000 });
+      assert.equal(r.signal, null, 'batt was killed by the test: it hung');
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /notification failed: webhook: .*timed out after 1s/);
+    } finally {
+      sb.cleanup();
+    }
+  });
+
+  test('a wrong SMTP password is reported without printing it; exit code unchanged', async () => {
+    setup({ ...smtpConf(undefined, 'wrong-password-xyz'), NOTIFY_ON: 'always' });
+    try {
+      const r = await batt(['good', '--path', sb.pattern], { home: sb.home });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(authFailures, [USER]);
+      assert.equal(mails.length, 0);
+      assert.match(r.stderr, /notification failed: email: .*535/);
+      assert.ok(!r.stderr.includes('wrong-password-xyz'));
+    } finally {
+      sb.cleanup();
+    }
+  });
+
+  test('a batt.conf holding SMTP_PASSWORD that others can read is refused before anything runs', async () => {
+    setup(smtpConf());
+    fs.chmodSync(path.join(sb.home, 'conf', 'batt.conf'), 0o644);
+    try {
+      const r = await batt(['good', '--path', sb.pattern], { home: sb.home });
+      assert.equal(r.code, 3, r.stderr);
+      assert.match(r.stderr, /holds SMTP_PASSWORD but is readable by others/);
+      assert.ok(!r.stderr.includes(PASSWORD));
+      assert.equal(mails.length, 0);
+      assert.deepEqual(listFiles(sb.root), []);
+    } finally {
+      sb.cleanup();
+    }
+  });
+});
