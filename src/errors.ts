@@ -66,6 +66,10 @@ export function fromSystemError(err: unknown, what?: string): unknown {
         `cannot write ${where}: permission denied`,
         'run as root, or point BATT_HOME / --path at a folder you own',
       );
+    case 'ENOTDIR':
+      return new PermissionError(
+        `cannot write ${where}: ${err.path && err.path !== where ? err.path : 'a part of that path'} is not a folder`,
+      );
     case 'ENOSPC':
     case 'EDQUOT':
       return new NoSpaceError(`no space left on device while writing ${where}`);

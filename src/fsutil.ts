@@ -34,7 +34,10 @@ export async function mkdirPrivate(dir: string): Promise<void> {
   let cur = path.resolve(dir);
   for (;;) {
     try {
-      await fs.stat(cur);
+      const st = await fs.stat(cur);
+      if (!st.isDirectory()) {
+        throw Object.assign(new Error(`ENOTDIR: ${cur} is not a folder`), { code: 'ENOTDIR', path: cur });
+      }
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
