@@ -1,0 +1,241 @@
+// Redis through the built batt against real, throwaway redis-server instances (temp folder,
+// free port on 127.0.0.1, requirepass): `batt redis` then `batt restore redis` into a fresh
+// server's folder, and the faults backup-redis must survive (RELIABILITY 3, 13, 16).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { REQUIRE_SERVERS, batt, listFiles, sandbox, type Sandbox } from '../helpers/batt.js';
+import { startRedis, which, type RedisServer, type RespClient, type Reply } from '../helpers/redis.js';
+
+const PASSWORD = 'pw-Redis-S3cret-7a1f';
+const missing = ['redis-server', 'redis-cli', 'zstd'].filter((b) => !which(b));
+const skip = missing.length && !REQUIRE_SERVERS ? `not installed: ${missing.join(', ')}` : false;
+
+function writeConf(sb: Sandbox, body: string): void {
+  fs.writeFileSync(path.join(sb.home, 'conf', 'redis.conf'), body, { mode: 0o600 });
+}
+
+function backupsOf(sb: Sandbox): string[] {
+  return listFiles(sb.root).filter((f) => !f.startsWith('.batt.lock'));
+}
+
+function logText(sb: Sandbox): string {
+  const f = path.join(sb.home, 'log', 'batt.log');
+  return fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '';
+}
+
+const b = (r: Reply): Buffer => {
+  if (!Buffer.isBuffer(r)) throw new Error(`expected a bulk reply, got ${String(r)}`);
+  return r;
+};
+
+/** Every key with its type and value, binary-safe, as one comparable map. */
+async function snapshot(c: RespClient): Promise<Map<string, string>> {
+  const keys = ((await c.call('KEYS', '*')) as Reply[]).map((k) => b(k).toString('latin1'));
+  const types = await Promise.all(keys.map((k) => c.call('TYPE', Buffer.from(k, 'latin1'))));
+  const values = await Promise.all(
+    keys.map((k, i) => {
+      const key = Buffer.from(k, 'latin1');
+      switch (types[i]) {
+        case 'string': return c.call('GET', key);
+        case 'hash': return c.call('HGETALL', key);
+        case 'list': return c.call('LRANGE', key, 0, -1);
+        case 'set': return c.call('SMEMBERS', key);
+        case 'zset': return c.call('ZRANGE', key, 0, -1, 'WITHSCORES');
+        default: throw new Error(`unexpected type ${String(types[i])} of ${k}`);
+      }
+    }),
+  );
+  const out = new Map<string, string>();
+  keys.forEach((k, i) => {
+    const v = values[i]!;
+    let items = Array.isArray(v) ? v.map((x) => b(x).toString('hex')) : [b(v).toString('hex')];
+    if (types[i] === 'set') items = items.sort();
+    if (types[i] === 'hash') {
+      const pairs: string[] = [];
+      for (let j = 0; j < items.length; j += 2) pairs.push(`${items[j]}=${items[j + 1]}`);
+      items = pairs.sort();
+    }
+    out.set(k, `${String(types[i])}:${items.join(',')}`);
+  });
+  return out;
+}
+
+describe('redis: batt backup and restore against a real redis-server', { skip }, () => {
+  let server: RedisServer;
+  const binary = Buffer.from(Array.from({ length: 512 }, (_, i) => (i * 7) % 256));
+
+  before(async () => {
+    if (missing.length) throw new Error(`BATT_REQUIRE_SERVERS=1 but not installed: ${missing.join(', ')}`);
+    server = await startRedis({ password: PASSWORD });
+    const c = server.client;
+    const pending: Promise<Reply>[] = [];
+    for (let i = 0; i < 3000; i++) pending.push(c.send('SET', `key:${i}`, `value-${i}-${'x'.repeat(i % 50)}`));
+    for (let i = 0; i < 50; i++) {
+      pending.push(c.send('HSET', `hash:${i}`, 'name', `n${i}`, 'count', i, 'empty', ''));
+      pending.push(c.send('RPUSH', `list:${i}`, 'a', 'b', String(i), 'a'));
+      pending.push(c.send('SADD', `set:${i}`, 'x', 'y', `z${i}`));
+      pending.push(c.send('ZADD', `zset:${i}`, 1, 'one', 2.5, 'two', i, 'n'));
+    }
+    pending.push(c.send('SET', Buffer.from([0, 1, 2, 255, 254]), binary));
+    pending.push(c.send('SET', 'binary', binary));
+    const replies = await Promise.all(pending);
+    assert.ok(!replies.some((r) => r instanceof Error), 'test data loaded');
+    assert.equal(await c.call('DBSIZE'), 3202);
+  });
+
+  after(async () => {
+    await server?.stop();
+  });
+
+  test('batt redis takes a snapshot, batt restore redis --to puts it back; a fresh server loads the same data', async () => {
+    const sb = sandbox({ builtins: true });
+    const target = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-redis-restore-'));
+    let restored: RedisServer | undefined;
+    try {
+      writeConf(sb, `HOST=127.0.0.1\nPORT=${server.port}\nPASSWORD=${PASSWORD}\n`);
+      const r = await batt(['redis', '--path', sb.pattern, '--json'], { home: sb.home });
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      const files = backupsOf(sb);
+      const dump = files.find((f) => f.endsWith('/redis/dump.rdb.zst'));
+      assert.ok(dump, `dump.rdb.zst in ${files.join(' ')}`);
+      const manifest = files.find((f) => f.endsWith('/redis/batt-manifest.json'))!;
+      assert.ok(manifest);
+      // The password is nowhere batt writes or prints.
+      assert.ok(!r.stdout.includes(PASSWORD) && !r.stderr.includes(PASSWORD), 'password in --json output');
+      assert.ok(!fs.readFileSync(path.join(sb.root, manifest), 'utf8').includes(PASSWORD), 'password in manifest');
+      assert.ok(!logText(sb).includes(PASSWORD), 'password in batt.log');
+      // What was stored is a real RDB file.
+      const raw = spawnSync('zstd', ['-dc', path.join(sb.root, dump)]).stdout;
+      assert.equal(raw.subarray(0, 5).toString(), 'REDIS');
+
+      const rr = await batt(['restore', 'redis', '--to', target, '--path', sb.pattern], { home: sb.home });
+      assert.equal(rr.code, 0, rr.stderr + rr.stdout);
+      assert.deepEqual(fs.readdirSync(target), ['dump.rdb']);
+      assert.ok(fs.readFileSync(path.join(target, 'dump.rdb')).equals(raw), 'restored file = snapshot');
+
+      // A second restore into the same folder refuses (exit 3 from the script), file untouched.
+      fs.appendFileSync(path.join(target, 'dump.rdb'), 'MARK');
+      const again = await batt(['restore', 'redis', '--to', target, '--path', sb.pattern], { home: sb.home });
+      assert.notEqual(again.code, 0);
+      assert.match(again.stderr, /refused|--force/);
+      assert.ok(fs.readFileSync(path.join(target, 'dump.rdb')).subarray(-4).equals(Buffer.from('MARK')));
+      const forced = await batt(['restore', 'redis', '--to', target, '--force', '--path', sb.pattern], { home: sb.home });
+      assert.equal(forced.code, 0, forced.stderr);
+      assert.ok(fs.readFileSync(path.join(target, 'dump.rdb')).equals(raw), 'forced restore replaced the file');
+
+      restored = await startRedis({ dir: target });
+      const [want, got] = await Promise.all([snapshot(server.client), snapshot(restored.client)]);
+      assert.equal(got.size, 3202);
+      assert.deepEqual(got, want);
+      assert.ok(b(await restored.client.call('GET', 'binary')).equals(binary), 'binary value intact');
+    } finally {
+      await restored?.stop();
+      fs.rmSync(target, { recursive: true, force: true });
+      sb.cleanup();
+    }
+  });
+
+  test('a wrong password fails the backup: non-zero exit, no folder, no password in log or output', async () => {
+    const sb = sandbox({ builtins: true });
+    try {
+      const wrong = 'not-the-Password-9c2e';
+      writeConf(sb, `PORT=${server.port}\nPASSWORD=${wrong}\n`);
+      // An old snapshot in the server's folder must not be taken for a new one.
+      fs.writeFileSync(path.join(server.dir, 'dump.rdb'), 'REDIS0010 an old snapshot');
+      const r = await batt(['redis', '--path', sb.pattern, '--json'], { home: sb.home });
+      assert.notEqual(r.code, 0);
+      assert.deepEqual(backupsOf(sb), []);
+      assert.ok(!(r.stdout + r.stderr).includes(wrong), 'password in output');
+      const log = logText(sb);
+      assert.match(log, /redis-cli --rdb failed/);
+      assert.ok(!log.includes(wrong), 'password in batt.log');
+      const json = JSON.parse(r.stdout) as { ok: boolean };
+      assert.equal(json.ok, false);
+    } finally {
+      fs.rmSync(path.join(server.dir, 'dump.rdb'), { force: true });
+      sb.cleanup();
+    }
+  });
+
+  test('the password reaches redis-cli only through REDISCLI_AUTH, never its argv', async () => {
+    const sb = sandbox({ builtins: true });
+    try {
+      const seen = path.join(sb.dir, 'seen');
+      // A wrapper around the real redis-cli that records what it was given.
+      const wrapper = path.join(sb.dir, 'redis-cli-wrapper');
+      fs.writeFileSync(
+        wrapper,
+        `#!/usr/bin/env bash\nprintf '%s\\n' "$@" >"${seen}.argv"\nprintf '%s' "\${REDISCLI_AUTH:-}" >"${seen}.env"\nexec redis-cli "$@"\n`,
+        { mode: 0o755 },
+      );
+      writeConf(sb, `PORT=${server.port}\nPASSWORD=${PASSWORD}\n`);
+      const r = await batt(['redis', '--path', sb.pattern], { home: sb.home, env: { REDIS_CLI: wrapper } });
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(!fs.readFileSync(`${seen}.argv`, 'utf8').includes(PASSWORD), 'password in argv');
+      assert.match(fs.readFileSync(`${seen}.argv`, 'utf8'), /--rdb/);
+      assert.equal(fs.readFileSync(`${seen}.env`, 'utf8'), PASSWORD);
+    } finally {
+      sb.cleanup();
+    }
+  });
+
+  test('a server that dies mid-transfer fails the backup and leaves nothing', async () => {
+    // A stand-in server on 127.0.0.1 that speaks just enough of the replication protocol to
+    // announce a 100000-byte snapshot, sends 5000 bytes of it, then drops the connection.
+    const fake = net.createServer((s) => {
+      let buf = '';
+      s.on('error', () => {});
+      s.on('data', (d) => {
+        buf += d.toString('latin1');
+        for (;;) {
+          const m = /^(\*\d+\r\n(?:\$\d+\r\n[^\r]*\r\n)+?(?=\*|$)|[A-Za-z][^\r\n]*\r\n)/.exec(buf);
+          if (!m) break;
+          buf = buf.slice(m[0].length);
+          if (/^SYNC\r\n/i.test(m[0]) || /\$4\r\nSYNC\r\n/i.test(m[0])) {
+            s.write(`$100000\r\nREDIS0010${'x'.repeat(5000)}`);
+            setTimeout(() => s.destroy(), 100);
+          } else s.write('+OK\r\n');
+        }
+      });
+    });
+    await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+    const port = (fake.address() as net.AddressInfo).port;
+    const sb = sandbox({ builtins: true });
+    try {
+      const r = await batt(['redis', '--path', sb.pattern, '--redis-port', String(port)], { home: sb.home });
+      assert.notEqual(r.code, 0);
+      assert.deepEqual(backupsOf(sb), []);
+      assert.match(logText(sb), /redis-cli --rdb failed/);
+    } finally {
+      fake.close();
+      sb.cleanup();
+    }
+  });
+
+  test('a redis-cli that exits 0 without a valid snapshot fails the backup', async () => {
+    const sb = sandbox({ builtins: true });
+    try {
+      const cases: [string, RegExp][] = [
+        ['exit 0', /wrote no snapshot/],
+        [': >.dump.rdb.partial', /snapshot is empty/],
+        ['echo "not a redis file" >.dump.rdb.partial', /REDIS magic/],
+        ['printf "REDIS0010 cut short" >.dump.rdb.partial', /redis-check-rdb rejects/],
+      ];
+      for (const [i, [body, why]] of cases.entries()) {
+        const fakeCli = path.join(sb.dir, `fake-redis-cli-${i}`);
+        fs.writeFileSync(fakeCli, `#!/usr/bin/env bash\n${body}\n`, { mode: 0o755 });
+        const r = await batt(['redis', '--path', sb.pattern, '--redis-port', '1'], { home: sb.home, env: { REDIS_CLI: fakeCli } });
+        assert.notEqual(r.code, 0, body);
+        assert.deepEqual(backupsOf(sb), [], body);
+        assert.match(logText(sb), why, body);
+      }
+    } finally {
+      sb.cleanup();
+    }
+  });
+});
