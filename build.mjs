@@ -19,6 +19,8 @@ await build({
     js: "import { createRequire as __battCreateRequire } from 'node:module'; const require = __battCreateRequire(import.meta.url);",
   },
   logLevel: 'warning',
+  // ssh2 loads optional native addons (.node) inside try/catch: leave it to node_modules at run time
+  external: ['ssh2', 'ssh2-sftp-client', 'cpu-features'],
 });
 // esbuild keeps the entry's hashbang; make the entry executable for the bin link.
 chmodSync(new URL('./dist/batt.js', import.meta.url), 0o755);
