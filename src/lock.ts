@@ -2,6 +2,7 @@
 // time, so a lock left by a dead (or recycled) pid is recognised as stale.
 import fs from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { LockedError, fromSystemError } from './errors.js';
@@ -50,6 +51,53 @@ async function readLock(file: string): Promise<LockInfo | null> {
   }
 }
 
+/** The lock as found: its content (null when unreadable) and its inode, to remove only that file. */
+async function inspectLock(file: string): Promise<{ info: LockInfo | null; ino: number; mtimeMs: number } | null> {
+  let st;
+  try {
+    st = await fs.lstat(file);
+  } catch {
+    return null; // released meanwhile
+  }
+  return { info: await readLock(file), ino: st.ino, mtimeMs: st.mtimeMs };
+}
+
+/**
+ * Creates the lock file with its whole content at once: a private temp file is linked into place
+ * (link fails when the lock exists), so no other run ever reads a half-written lock as stale.
+ */
+async function createLock(file: string, content: string): Promise<boolean> {
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  await fs.writeFile(tmp, content, { mode: 0o600, flag: 'wx' });
+  try {
+    await fs.link(tmp, file);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP') throw err;
+  } finally {
+    await fs.rm(tmp, { force: true });
+  }
+  // No hard links on this filesystem: exclusive create (readers treat a young empty lock as held).
+  let fh;
+  try {
+    fh = await fs.open(file, 'wx', 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    await fh.writeFile(content);
+  } finally {
+    await fh.close();
+  }
+  return true;
+}
+
+/** An unreadable lock younger than this may be one being written: it counts as held. */
+const UNREADABLE_GRACE_MS = 10_000;
+
 export async function acquireLock(root: string, opts: { waitMs?: number } = {}): Promise<Lock> {
   const file = path.join(root, LOCK_FILE);
   const info: LockInfo = {
@@ -61,10 +109,13 @@ export async function acquireLock(root: string, opts: { waitMs?: number } = {}):
   const deadline = Date.now() + (opts.waitMs ?? 0);
   let staleRemoved = false;
   for (;;) {
+    let created: boolean;
     try {
-      const fh = await fs.open(file, 'wx', 0o600);
-      await fh.writeFile(JSON.stringify(info));
-      await fh.close();
+      created = await createLock(file, JSON.stringify(info));
+    } catch (err) {
+      throw fromSystemError(err, file);
+    }
+    if (created) {
       return {
         file,
         staleRemoved,
@@ -73,19 +124,21 @@ export async function acquireLock(root: string, opts: { waitMs?: number } = {}):
           if (cur?.pid === process.pid) await fs.rm(file, { force: true });
         },
       };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fromSystemError(err, file);
     }
-    const holder = await readLock(file);
-    if (!holder || !isAlive(holder)) {
-      // An unreadable lock file is one whose writer died between open and write.
-      await fs.rm(file, { force: true });
+    const seen = await inspectLock(file);
+    if (!seen) continue;
+    const stale = seen.info ? !isAlive(seen.info) : Date.now() - seen.mtimeMs > UNREADABLE_GRACE_MS;
+    if (stale) {
+      // Remove the very file judged stale, not a fresh lock another run created meanwhile.
+      const now = await fs.lstat(file).catch(() => null);
+      if (now?.ino === seen.ino) await fs.rm(file, { force: true });
       staleRemoved = true;
       continue;
     }
     if (Date.now() >= deadline) {
+      const who = seen.info ? `pid ${seen.info.pid}, since ${seen.info.since}` : 'starting';
       throw new LockedError(
-        `another batt run (pid ${holder.pid}, since ${holder.since}) is using ${root}`,
+        `another batt run (${who}) is using ${root}`,
         `wait for it, or use --wait; remove ${file} only if no batt runs`,
       );
     }
