@@ -1,0 +1,108 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { resolveHome } from '../../src/home.js';
+import {
+  disableServices,
+  enableServices,
+  listServices,
+  resolveScript,
+  scriptProblem,
+  validateServiceName,
+} from '../../src/registry.js';
+import { PermissionError, UsageError } from '../../src/errors.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-reg-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function newHome(name: string) {
+  const home = resolveHome(path.join(dir, name), {});
+  fs.mkdirSync(home.available, { recursive: true });
+  fs.mkdirSync(home.enabled, { recursive: true });
+  return home;
+}
+function script(home: ReturnType<typeof resolveHome>, file: string, mode = 0o755): string {
+  const p = path.join(home.available, file);
+  fs.writeFileSync(p, '#!/bin/sh\nexit 0\n');
+  fs.chmodSync(p, mode);
+  return p;
+}
+
+test('validateServiceName accepts simple names and refuses paths and oddities', () => {
+  for (const ok of ['mysql', 'file', 'my-svc', 'pg_15', '9lives', 'a'.repeat(64)]) validateServiceName(ok);
+  for (const bad of ['', '../x', 'x/y', '.hidden', '-flag', '_x', 'MySQL', 'a b', 'a\nb', 'x.2', 'a'.repeat(65), '..']) {
+    assert.throws(() => validateServiceName(bad), UsageError, JSON.stringify(bad));
+  }
+});
+
+test('scriptProblem: missing, not a file, not executable; as root also owner and mode', async () => {
+  const home = newHome('sp');
+  const good = script(home, 'backup-good');
+  assert.equal(await scriptProblem(good, true), undefined);
+  assert.match((await scriptProblem(path.join(home.available, 'nope'), false))!, /does not exist/);
+  assert.match((await scriptProblem(home.available, false))!, /not a regular file/);
+  assert.match((await scriptProblem(script(home, 'backup-noexec', 0o644), false))!, /not executable/);
+  assert.match((await scriptProblem(script(home, 'backup-gw', 0o775), true))!, /writable by group or others \(mode 775\)/);
+  assert.match((await scriptProblem(script(home, 'backup-ow', 0o757), true))!, /writable by group or others/);
+  assert.equal(await scriptProblem(script(home, 'backup-gw2', 0o775), false), undefined, 'not root: mode not checked');
+  if (process.getuid?.() === 0) {
+    const foreign = script(home, 'backup-foreign');
+    fs.chownSync(foreign, 65534, 65534);
+    assert.match((await scriptProblem(foreign, true))!, /owned by uid 65534, not root/);
+  }
+});
+
+test('enable/disable are idempotent; a bad name among several changes nothing', async () => {
+  const home = newHome('en');
+  script(home, 'backup-a');
+  script(home, 'backup-b');
+  assert.deepEqual(await enableServices(home, ['a']), ['a']);
+  assert.deepEqual(await enableServices(home, ['a', 'b']), ['b']);
+  assert.deepEqual(await enableServices(home, ['a', 'b']), []);
+  assert.equal(fs.readlinkSync(path.join(home.enabled, 'backup-a')), '../scripts-available/backup-a');
+  assert.deepEqual(await disableServices(home, ['a']), ['a']);
+  assert.deepEqual(await disableServices(home, ['a']), []);
+  await assert.rejects(enableServices(home, ['a', 'zz']), UsageError);
+  await assert.rejects(enableServices(home, ['a', '../x']), UsageError);
+  assert.deepEqual(fs.readdirSync(home.enabled), ['backup-b'], 'a was not enabled by the failed call');
+  await assert.rejects(disableServices(home, ['b', '../x']), UsageError);
+  assert.deepEqual(fs.readdirSync(home.enabled), ['backup-b'], 'b was not disabled by the failed call');
+});
+
+test('enable refuses an unsafe script and a foreign entry in the way', async () => {
+  const home = newHome('unsafe');
+  script(home, 'backup-noexec', 0o644);
+  await assert.rejects(enableServices(home, ['noexec']), (e: unknown) => e instanceof PermissionError && /not executable/.test(e.message));
+  script(home, 'backup-c');
+  fs.symlinkSync('/bin/true', path.join(home.enabled, 'backup-c'));
+  await assert.rejects(enableServices(home, ['c']), /cannot enable c: .* points to \/bin\/true/);
+  fs.writeFileSync(path.join(home.enabled, 'backup-d'), 'x');
+  await assert.rejects(disableServices(home, ['d']), /is not a link; batt will not delete it/);
+  assert.ok(fs.existsSync(path.join(home.enabled, 'backup-d')));
+});
+
+test('listServices reports broken, foreign and unmanaged entries', async () => {
+  const home = newHome('list');
+  script(home, 'backup-a');
+  script(home, 'restore-a');
+  script(home, 'backup-off');
+  await enableServices(home, ['a']);
+  fs.symlinkSync('../scripts-available/backup-gone', path.join(home.enabled, 'backup-gone'));
+  fs.symlinkSync('/etc/passwd', path.join(home.enabled, 'backup-foreign'));
+  fs.writeFileSync(path.join(home.enabled, 'README'), 'x');
+  const byName = Object.fromEntries((await listServices(home)).map((s) => [s.name, s]));
+  assert.deepEqual(byName.a, { name: 'a', available: true, enabled: true, hasRestore: true });
+  assert.deepEqual(byName.off, { name: 'off', available: true, enabled: false, hasRestore: false });
+  assert.match(byName.gone!.problem!, /broken link/);
+  assert.match(byName.foreign!.problem!, /points to \/etc\/passwd/);
+  assert.match(byName.README!.problem!, /not a backup-<service> entry/);
+});
+
+test('resolveScript: unknown service lists the available ones', async () => {
+  const home = newHome('resolve');
+  script(home, 'backup-a');
+  assert.equal(await resolveScript(home, 'a'), path.join(home.available, 'backup-a'));
+  await assert.rejects(resolveScript(home, 'b'), (e: unknown) => e instanceof UsageError && /unknown service "b"/.test(e.message) && e.hint === 'available: a');
+});
