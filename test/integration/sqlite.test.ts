@@ -1,0 +1,192 @@
+// SQLite through the built batt with the real sqlite3 shell: online copies of databases that
+// another process keeps writing to, restored with `batt restore sqlite` and compared by row
+// counts and checksums; a file that is not a database fails the backup.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { REQUIRE_SERVERS, batt, listFiles, sandbox, type Sandbox } from '../helpers/batt.js';
+import { which } from '../helpers/redis.js';
+
+const missing = ['sqlite3', 'zstd'].filter((b) => !which(b));
+const skip = missing.length && !REQUIRE_SERVERS ? `not installed: ${missing.join(', ')}` : false;
+
+function sql(db: string, text: string): string {
+  const r = spawnSync('sqlite3', ['-bail', '-batch', db], { input: `.timeout 20000\n${text}\n`, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`sqlite3 ${db}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** A database whose totals row is updated in the same transaction as every insert. */
+function createDb(db: string, journal: 'wal' | 'delete'): void {
+  sql(db, `PRAGMA journal_mode=${journal};
+CREATE TABLE t(id INTEGER PRIMARY KEY, payload TEXT NOT NULL);
+CREATE TABLE totals(n INTEGER NOT NULL, s INTEGER NOT NULL);
+WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 2000)
+  INSERT INTO t(id, payload) SELECT i, hex(randomblob(32)) FROM c;
+INSERT INTO totals SELECT count(*), sum(id) FROM t;
+CREATE INDEX t_payload ON t(payload);`);
+}
+
+/** Row count, and whether the copy is one transactionally consistent state. */
+function consistency(db: string): { rows: number; consistent: boolean } {
+  const [rows, sum, n, s] = sql(db, 'SELECT (SELECT count(*) FROM t), (SELECT sum(id) FROM t), n, s FROM totals;').split('|').map(Number);
+  return { rows: rows!, consistent: rows === n && sum === s };
+}
+
+function checksum(db: string): string {
+  return createHash('sha256').update(sql(db, 'SELECT id, payload FROM t ORDER BY id; SELECT * FROM totals;')).digest('hex');
+}
+
+/** Another process committing one transaction after another until stopped. */
+function startWriter(db: string): { child: ChildProcess; stop: () => Promise<void> } {
+  const child = spawn('sqlite3', ['-batch', db], { stdio: ['pipe', 'ignore', 'ignore'] });
+  child.stdin!.write('.timeout 20000\n');
+  child.stdin!.on('error', () => {});
+  const timer = setInterval(() => {
+    child.stdin!.write(
+      'BEGIN IMMEDIATE; INSERT INTO t(payload) VALUES (hex(randomblob(32))); ' +
+        'UPDATE totals SET n = n + 1, s = s + last_insert_rowid(); COMMIT;\n',
+    );
+  }, 5);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    child,
+    stop: async () => {
+      clearInterval(timer);
+      child.stdin!.end();
+      await exited;
+    },
+  };
+}
+
+const backupsOf = (sb: Sandbox) => listFiles(sb.root).filter((f) => !f.startsWith('.batt.lock'));
+
+describe('sqlite: batt backup and restore with the real sqlite3', { skip }, () => {
+  let sb: Sandbox;
+  let dataDir: string;
+
+  before(() => {
+    if (missing.length) throw new Error(`BATT_REQUIRE_SERVERS=1 but not installed: ${missing.join(', ')}`);
+    sb = sandbox({ builtins: true });
+    dataDir = path.join(sb.dir, 'data');
+    fs.mkdirSync(dataDir);
+  });
+
+  after(() => sb?.cleanup());
+
+  test('online copies while a writer commits are consistent; restore round trip matches row counts and checksums', async () => {
+    const wal = path.join(dataDir, 'app-wal.db');
+    const rollback = path.join(dataDir, 'app-rollback.db');
+    createDb(wal, 'wal');
+    createDb(rollback, 'delete');
+    const writers = [startWriter(wal), startWriter(rollback)];
+    let r;
+    try {
+      // Let the writers get going, then back up while they commit.
+      while (consistency(wal).rows < 2020 || consistency(rollback).rows < 2020) await new Promise((res) => setTimeout(res, 20));
+      r = await batt(['sqlite', '--sqlite', wal, '--sqlite-db', rollback, '--path', sb.pattern], { home: sb.home });
+    } finally {
+      for (const w of writers) await w.stop();
+    }
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const files = backupsOf(sb);
+    assert.ok(files.some((f) => f.endsWith(`/sqlite/${wal.slice(1).replaceAll('/', '_')}.sqlite.zst`)), files.join(' '));
+    assert.ok(files.some((f) => f.endsWith(`/sqlite/${rollback.slice(1).replaceAll('/', '_')}.sqlite.zst`)), files.join(' '));
+
+    // The copies taken under load: each one transactionally consistent.
+    const mid = path.join(sb.dir, 'mid');
+    fs.mkdirSync(mid);
+    const rr = await batt(['restore', 'sqlite', '--to', mid, '--path', sb.pattern], { home: sb.home });
+    assert.equal(rr.code, 0, rr.stderr + rr.stdout);
+    for (const name of ['app-wal.db', 'app-rollback.db']) {
+      const c = consistency(path.join(mid, name));
+      assert.ok(c.consistent, `${name}: copy taken under load is consistent`);
+      assert.ok(c.rows >= 2020, `${name}: copy has the rows committed before the backup (${c.rows})`);
+      assert.equal(sql(path.join(mid, name), 'PRAGMA integrity_check;'), 'ok');
+    }
+
+    // With the writers stopped: a second backup restores to exactly the same data.
+    const second = await batt(['sqlite', '--sqlite', wal, '--sqlite', rollback, '--path', sb.pattern, '--json'], { home: sb.home });
+    assert.equal(second.code, 0, second.stderr);
+    const id = (JSON.parse(second.stdout) as { services: { dest: string }[] }).services[0]!.dest;
+    const before = checksum(path.join(mid, 'app-wal.db'));
+    const refused = await batt(['restore', 'sqlite', '--to', mid, '--path', sb.pattern], { home: sb.home });
+    assert.notEqual(refused.code, 0, 'restore over existing files without --force');
+    assert.match(refused.stderr, /refused|--force/);
+    assert.equal(checksum(path.join(mid, 'app-wal.db')), before, 'a refused restore leaves the old file');
+    const forced = await batt(['restore', 'sqlite', path.relative(sb.root, id), '--to', mid, '--force', '--path', sb.pattern], {
+      home: sb.home,
+    });
+    assert.equal(forced.code, 0, forced.stderr + forced.stdout);
+    for (const [src, name] of [[wal, 'app-wal.db'], [rollback, 'app-rollback.db']] as const) {
+      const out = path.join(mid, name);
+      assert.equal(consistency(out).rows, consistency(src).rows, `${name}: row count`);
+      assert.equal(checksum(out), checksum(src), `${name}: checksum`);
+    }
+
+    // One database to a file path, chosen by its original path.
+    const one = path.join(sb.dir, 'one.db');
+    const single = await batt(['restore', 'sqlite', '--sqlite', rollback, '--to', one, '--path', sb.pattern], { home: sb.home });
+    assert.equal(single.code, 0, single.stderr);
+    assert.equal(checksum(one), checksum(rollback));
+  });
+
+  test('a refused restore writes nothing, even for the databases that were free', async () => {
+    const db = path.join(dataDir, 'small.db');
+    const other = path.join(dataDir, 'other.db');
+    createDb(db, 'delete');
+    createDb(other, 'delete');
+    const r = await batt(['sqlite', '--sqlite', db, '--sqlite', other, '--path', sb.pattern], { home: sb.home });
+    assert.equal(r.code, 0, r.stderr);
+    const to = path.join(sb.dir, 'partial');
+    fs.mkdirSync(to);
+    fs.writeFileSync(path.join(to, 'other.db'), 'keep me');
+    const rr = await batt(['restore', 'sqlite', '--to', to, '--path', sb.pattern], { home: sb.home });
+    assert.notEqual(rr.code, 0);
+    assert.deepEqual(fs.readdirSync(to), ['other.db']);
+    assert.equal(fs.readFileSync(path.join(to, 'other.db'), 'utf8'), 'keep me');
+  });
+
+  test('a file that is not a database fails the backup and leaves no folder', async () => {
+    const box = sandbox({ builtins: true });
+    try {
+      const bogus = path.join(box.dir, 'not-a.db');
+      fs.writeFileSync(bogus, 'this is not an SQLite database, just text\n'.repeat(200));
+      const good = path.join(box.dir, 'good.db');
+      createDb(good, 'delete');
+      const r = await batt(['sqlite', '--sqlite', good, '--sqlite', bogus, '--path', box.pattern], { home: box.home });
+      assert.notEqual(r.code, 0);
+      assert.deepEqual(backupsOf(box), []);
+      const log = fs.readFileSync(path.join(box.home, 'log', 'batt.log'), 'utf8');
+      assert.match(log, /not a database/);
+      const missingDb = await batt(['sqlite', '--sqlite', path.join(box.dir, 'nope.db'), '--path', box.pattern], { home: box.home });
+      assert.notEqual(missingDb.code, 0);
+      assert.ok(!fs.existsSync(path.join(box.dir, 'nope.db')), 'sqlite3 must not create a missing database');
+      assert.deepEqual(backupsOf(box), []);
+    } finally {
+      box.cleanup();
+    }
+  });
+
+  test('DATABASES in conf/sqlite.conf is used when no database is named', async () => {
+    const box = sandbox({ builtins: true });
+    try {
+      const a = path.join(box.dir, 'a.db');
+      createDb(a, 'wal');
+      fs.writeFileSync(path.join(box.home, 'conf', 'sqlite.conf'), `DATABASES="${a}"\n`, { mode: 0o600 });
+      const r = await batt(['sqlite', '--path', box.pattern], { home: box.home });
+      assert.equal(r.code, 0, r.stderr);
+      const files = backupsOf(box);
+      assert.ok(files.some((f) => f.endsWith('.sqlite.zst')), files.join(' '));
+      const back = path.join(box.dir, 'back.db');
+      const rr = await batt(['restore', 'sqlite', '--to', back, '--path', box.pattern], { home: box.home });
+      assert.equal(rr.code, 0, rr.stderr);
+      assert.equal(checksum(back), checksum(a));
+    } finally {
+      box.cleanup();
+    }
+  });
+});
