@@ -40,6 +40,7 @@ export async function parse(argv: string[], setExit: (code: number) => void): Pr
           .option('timeout', { type: 'string', describe: 'seconds a script may run before it is stopped (default 14400)' })
           .option('wait', { type: 'boolean', describe: 'wait for another running batt instead of exiting 11' })
           .option('dry-run', { alias: 'n', type: 'boolean', describe: 'show what would run, run nothing' })
+          .option('target', { type: 'string', array: true, describe: 'copy to just this off-site target (repeatable; default: every conf/targets/*.conf)' })
           .example('batt', 'back up every enabled service')
           .example('batt mysql file', 'back up just these two')
           .example('batt --mysql-db wordpress --file /var/www/wordpress', 'services implied by their options')

@@ -9,6 +9,8 @@ import type { ServiceInput } from './options.js';
 
 export const MANIFEST = 'batt-manifest.json';
 export const MANIFEST_FORMAT = 1;
+/** Sidecar written after the backup by the upload step: where copies went (not part of the data). */
+export const COPIES = 'batt-copies.json';
 
 export interface FileEntry {
   path: string;
@@ -125,7 +127,7 @@ export async function verifyFolder(dir: string, m: Manifest): Promise<VerifyProb
     if (sha256 !== f.sha256) problems.push({ path: f.path, problem: 'checksum', detail: `sha256 ${sha256}` });
   }
   for (const e of await walk(dir)) {
-    if (e.kind === 'dir' || e.rel === MANIFEST) continue;
+    if (e.kind === 'dir' || e.rel === MANIFEST || e.rel === COPIES) continue;
     if (!listed.has(e.rel)) problems.push({ path: e.rel, problem: 'extra' });
   }
   return problems;

@@ -15,6 +15,8 @@ import { mapServiceOptions, redactOptions, type ServiceInput } from '../options.
 import { formatBytes, formatDuration, plural, table } from '../output.js';
 import { enabledServices, listServices, resolveScript, validateServiceName } from '../registry.js';
 import { VERSION, last, makeContext, type CommonArgs, type Context } from '../context.js';
+import { RETENTION_FLAGS, planJson, preparePurgeAfterRun, printOutcome, printPlan, type PurgeReport } from '../purge.js';
+import { selectTargets, uploadRunResults, type RunUploads } from '../upload.js';
 
 export interface RunArgs extends CommonArgs {
   services?: string[];
@@ -27,7 +29,8 @@ export interface RunArgs extends CommonArgs {
 
 /** Flags that belong to batt; every other --x-y is a service option. */
 export const RUN_FLAGS = new Set([
-  'home', 'path', 'json', 'jobs', 'j', 'timeout', 'wait', 'dry-run', 'n', 'help', 'h', 'version', 'services',
+  'home', 'path', 'json', 'jobs', 'j', 'timeout', 'wait', 'dry-run', 'n', 'help', 'h', 'version', 'services', 'target',
+  'purge', ...RETENTION_FLAGS,
 ]);
 
 function positiveInt(name: string, v: unknown, fallback: number): number {
@@ -112,6 +115,8 @@ export async function runBackups(args: RunArgs, env: NodeJS.ProcessEnv = process
   const ctx = await makeContext(args, env);
   const { out } = ctx;
   const { jobs, broken } = await plan(ctx, args);
+  // --purge or PURGE_AFTER_RUN=yes: the policy is checked now, before anything runs (empty = exit 2)
+  const purgeAfter = await preparePurgeAfterRun(ctx.home, ctx.root, args, jobs.map((j) => j.service));
   const concurrency = positiveInt('jobs', args.jobs, ctx.settings.jobs ?? Math.min(4, os.availableParallelism())) || 1;
   const timeoutS = positiveInt('timeout', args.timeout, ctx.settings.timeoutSeconds ?? 4 * 3600);
   const base = renderPattern(ctx.pattern, now);
@@ -123,6 +128,9 @@ export async function runBackups(args: RunArgs, env: NodeJS.ProcessEnv = process
     return broken.length ? EXIT.FAILED : EXIT.OK;
   }
 
+  // off-site targets (conf/targets/*.conf, or just the --target ones): unknown names fail before anything runs
+  const targets = await selectTargets(ctx.home, ([] as unknown[]).concat(args.target ?? []).map(String));
+  let uploads: RunUploads = { outcomes: [], failed: 0 };
   process.umask(0o077);
   try {
     await mkdirPrivate(ctx.root);
@@ -143,6 +151,7 @@ export async function runBackups(args: RunArgs, env: NodeJS.ProcessEnv = process
   process.on('SIGTERM', onSignal);
   const runId = `${now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomBytes(3).toString('hex')}`;
   let results: BackupResult[];
+  let purged: PurgeReport | undefined;
   const t0 = Date.now();
   try {
     if (lock.staleRemoved) out.warn(`removed a stale lock left by a dead batt run in ${ctx.root}`);
@@ -173,6 +182,9 @@ export async function runBackups(args: RunArgs, env: NodeJS.ProcessEnv = process
           return r;
         });
     results = [...broken, ...results];
+    uploads = await uploadRunResults({ home: ctx.home, root: ctx.root, targets, results, log, out, interrupted: !!caught });
+    // Only after a run in which every service succeeded (and every copy), still under the lock.
+    if (purgeAfter && !caught && results.every((r) => r.status === 'ok') && !uploads.failed) purged = await purgeAfter(controller.signal);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -182,7 +194,7 @@ export async function runBackups(args: RunArgs, env: NodeJS.ProcessEnv = process
   const ms = Date.now() - t0;
   log.write('batt', `run ${runId} done: ${results.length - failed.length} ok, ${failed.length} failed`);
   if (out.json) {
-    out.data({ ok: failed.length === 0, runId, destination: base, durationMs: ms, services: results });
+    out.data({ ok: failed.length === 0 && !uploads.failed, runId, destination: base, durationMs: ms, services: results, copies: uploads.outcomes, ...(purged ? { purge: planJson(purged.plan, false, purged.outcome) } : {}) });
   } else {
     if (out.tty) for (const l of table(results.map(resultLine))) out.info(l);
     for (const r of broken) out.error(r.error ?? r.service);
@@ -190,11 +202,14 @@ export async function runBackups(args: RunArgs, env: NodeJS.ProcessEnv = process
     const summary = `${results.length - failed.length} ok, ${failed.length} failed in ${formatDuration(ms)}`;
     (failed.length ? out.error : out.info)(failed.length ? `backup incomplete: ${summary}` : `backup complete: ${summary}`);
     if (failed.length && log.file) out.error(`script output is in ${log.file}`);
+    if (purged) printPlan(out, purged.plan, false, { brief: true });
+    if (purged) printOutcome(out, purged.plan, false, purged.outcome);
   }
-  const runSummary = { host: os.hostname(), runId, ok: failed.length === 0 && !caught, startedAt: now.toISOString(), durationMs: ms, destination: base, services: results, logFile: log.file };
+  const runSummary = { host: os.hostname(), runId, ok: failed.length === 0 && !uploads.failed && !caught, startedAt: now.toISOString(), durationMs: ms, destination: base, services: results, logFile: log.file };
   await notifyRun(runSummary, ctx.settings, (l) => out.error(l)); // reports its own failures; never changes the exit code
   if (caught) throw new InterruptedError(`interrupted by ${caught}; partial backups were removed`);
-  if (failed.length) return EXIT.FAILED;
+  if (purged?.outcome.errors.length) return EXIT.FAILED;
+  if (failed.length || uploads.failed) return EXIT.FAILED;
   return EXIT.OK;
 }
 

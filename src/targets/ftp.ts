@@ -1,0 +1,181 @@
+// FTP and FTPS (basic-ftp). Upload to a temporary name, compare SIZE, then RNFR/RNTO.
+// Plain FTP sends the password in clear: use SECURE=yes (explicit TLS) outside a trusted network.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
+import { Client, FileType } from 'basic-ftp';
+import { REMOTE_INDEX, TargetError, type Backend, type RemoteStat } from './index.js';
+
+export interface FtpOptions {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  secure: boolean | 'implicit';
+  caFile?: string;
+  path: string;
+  timeoutS: number;
+}
+
+export class FtpBackend implements Backend {
+  readonly kind = 'ftp';
+  private conn?: Promise<Client>;
+  constructor(readonly o: FtpOptions) {}
+
+  private abs(rel: string): string {
+    return path.posix.join(this.o.path, rel);
+  }
+
+  describe(rel: string): string {
+    return `ftp://${this.o.user}@${this.o.host}:${this.o.port}${this.abs(rel)}`;
+  }
+
+  private async client(): Promise<Client> {
+    this.conn ??= (async () => {
+      const c = new Client(this.o.timeoutS * 1000);
+      await c.access({
+        host: this.o.host,
+        port: this.o.port,
+        user: this.o.user,
+        password: this.o.password,
+        secure: this.o.secure,
+        secureOptions: this.o.caFile ? { ca: await fs.readFile(this.o.caFile) } : undefined,
+      });
+      return c;
+    })();
+    try {
+      return await this.conn;
+    } catch (err) {
+      this.conn = undefined;
+      throw err;
+    }
+  }
+
+  private async op<T>(fn: (c: Client) => Promise<T>): Promise<T> {
+    const c = await this.client();
+    try {
+      return await fn(c);
+    } catch (err) {
+      if (!(err instanceof TargetError) && !isNotFound(err)) {
+        this.conn = undefined;
+        c.close();
+      }
+      throw err;
+    }
+  }
+
+  private async mkdirs(c: Client, dir: string): Promise<void> {
+    await c.ensureDir(dir); // changes the working folder; every other call uses absolute paths
+    await c.cd('/');
+  }
+
+  async putFile(local: string, rel: string, size: number): Promise<void> {
+    const dest = this.abs(rel);
+    const tmp = `${path.posix.dirname(dest)}/.batt-tmp-${randomBytes(4).toString('hex')}-${path.posix.basename(dest)}`;
+    await this.op(async (c) => {
+      await this.mkdirs(c, path.posix.dirname(dest));
+      try {
+        await c.uploadFrom(local, tmp);
+        const got = await c.size(tmp);
+        if (got !== size) throw new TargetError(`${this.describe(rel)}: ${got} bytes arrived, expected ${size}`);
+        await c.remove(dest, true);
+        await c.rename(tmp, dest);
+      } catch (err) {
+        await c.remove(tmp, true).catch(() => {});
+        throw err;
+      }
+    });
+  }
+
+  async stat(rel: string): Promise<RemoteStat | undefined> {
+    try {
+      return await this.op(async (c) => ({ size: await c.size(this.abs(rel)) }));
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async getFile(rel: string, local: string): Promise<void> {
+    await this.op((c) => c.downloadTo(local, this.abs(rel)));
+  }
+
+  async readText(rel: string): Promise<string | undefined> {
+    const chunks: Buffer[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _e, cb) {
+        chunks.push(chunk);
+        cb();
+      },
+    });
+    try {
+      await this.op((c) => c.downloadTo(sink, this.abs(rel)));
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  async writeText(rel: string, text: string): Promise<void> {
+    const dest = this.abs(rel);
+    const tmp = `${path.posix.dirname(dest)}/.batt-tmp-${randomBytes(4).toString('hex')}-${path.posix.basename(dest)}`;
+    await this.op(async (c) => {
+      await this.mkdirs(c, path.posix.dirname(dest));
+      await c.uploadFrom(Readable.from([Buffer.from(text)]), tmp);
+      await c.remove(dest, true);
+      await c.rename(tmp, dest);
+    });
+  }
+
+  async findIndexes(): Promise<string[]> {
+    return this.op(async (c) => {
+      const out: string[] = [];
+      const visit = async (rel: string, depth: number) => {
+        let list;
+        try {
+          list = await c.list(this.abs(rel));
+        } catch (err) {
+          if (isNotFound(err)) return;
+          throw err;
+        }
+        for (const e of list) {
+          const r = rel ? `${rel}/${e.name}` : e.name;
+          if (e.type === FileType.File && e.name === REMOTE_INDEX) out.push(r);
+          else if (e.type === FileType.Directory && depth < 12 && e.name !== '.' && e.name !== '..') await visit(r, depth + 1);
+        }
+      };
+      await visit('', 0);
+      return out.sort();
+    });
+  }
+
+  async removeTree(rel: string): Promise<void> {
+    await this.op(async (c) => {
+      try {
+        await c.remove(this.abs(rel));
+        return;
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+      try {
+        await c.removeDir(this.abs(rel));
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+      await c.cd('/');
+    });
+  }
+
+  async close(): Promise<void> {
+    const p = this.conn;
+    this.conn = undefined;
+    await p?.then((c) => c.close()).catch(() => {});
+  }
+}
+
+/** FTP 550: no such file (or not a plain file). */
+function isNotFound(err: unknown): boolean {
+  return (err as { code?: number })?.code === 550;
+}

@@ -1,0 +1,278 @@
+// Off-site targets: where finished backup folders are copied. Each kind (local folder, rsync,
+// SFTP, S3, FTP) is a small Backend that moves single files; the Target here turns that into
+// folder copies with one rule: a remote copy counts only when its index file (batt-remote.json)
+// exists, and the index is written last, after every file was uploaded and checked.
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { FailedError } from '../errors.js';
+import { hashFile, readManifest, MANIFEST, type Manifest } from '../manifest.js';
+import { decryptFile, encryptFile, type Encryption } from '../crypto.js';
+import type { TargetConf } from './config.js';
+
+export const REMOTE_INDEX = 'batt-remote.json';
+export const ENC_SUFFIX = '.age';
+
+export interface RemoteStat {
+  size: number;
+}
+
+/** One file at a time; every path is relative to the target's base (prefix, folder...). */
+export interface Backend {
+  readonly kind: string;
+  /** Where a copy lives, for humans (no credentials). */
+  describe(rel: string): string;
+  /** Uploads so that `rel` is either absent/old or complete: temp name + rename, or one object. */
+  putFile(local: string, rel: string, size: number): Promise<void>;
+  stat(rel: string): Promise<RemoteStat | undefined>;
+  getFile(rel: string, local: string): Promise<void>;
+  readText(rel: string): Promise<string | undefined>;
+  writeText(rel: string, text: string): Promise<void>;
+  /** Relative paths of every REMOTE_INDEX file (any depth). */
+  findIndexes(): Promise<string[]>;
+  /** Removes the folder (or every object under the prefix) `rel`. */
+  removeTree(rel: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface RemoteFile {
+  path: string;
+  /** Name on the target (path + .age when encrypted). */
+  remote: string;
+  size: number;
+  sha256: string;
+  remoteSize: number;
+  remoteSha256: string;
+}
+
+/** batt-remote.json: what a complete remote copy holds. Never holds a key or passphrase. */
+export interface RemoteIndex {
+  format: 1;
+  id: string;
+  service: string;
+  host: string;
+  runId: string;
+  startedAt: string;
+  uploadedAt: string;
+  encryption: 'none' | 'age';
+  files: RemoteFile[];
+  totalBytes: number;
+}
+
+export class TargetError extends FailedError {}
+
+/** Errors worth another try: network and server trouble, not "no such bucket" or "permission". */
+export function isTransient(err: unknown): boolean {
+  const e = err as { code?: string; name?: string; $metadata?: { httpStatusCode?: number }; message?: string };
+  const code = String(e?.code ?? '');
+  if (/^(ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|ERR_SSH|ERR_GENERIC_CLIENT|ECONNABORTED)$/.test(code)) return true;
+  const status = e?.$metadata?.httpStatusCode;
+  if (status !== undefined && (status >= 500 || status === 429 || status === 408)) return true;
+  if (e?.name && /Timeout|NetworkingError|RequestTimeout|SlowDown|InternalError|ServiceUnavailable/.test(e.name)) return true;
+  return /socket hang up|connection (?:lost|closed|reset)|not connected|ECONNRESET|ECONNREFUSED|timed out|No response from server|Client network socket disconnected|end of file/i.test(
+    String(e?.message ?? ''),
+  );
+}
+
+export interface RetryPolicy {
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, baseDelayMs: 1000, maxDelayMs: 30_000 };
+
+/** Exponential backoff with jitter: attempt 1 -> base, 2 -> 2*base... capped. */
+export function backoffMs(attempt: number, p: RetryPolicy, rand = Math.random): number {
+  const exp = Math.min(p.maxDelayMs, p.baseDelayMs * 2 ** (attempt - 1));
+  return Math.round(exp / 2 + (exp / 2) * rand());
+}
+
+export async function withRetry<T>(
+  what: string,
+  fn: () => Promise<T>,
+  p: RetryPolicy,
+  onRetry?: (msg: string) => void,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (attempt >= p.attempts || !isTransient(err)) throw err;
+      const wait = backoffMs(attempt, p);
+      onRetry?.(`${what}: ${errText(err)}; retry ${attempt}/${p.attempts - 1} in ${Math.round(wait / 100) / 10}s`);
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}
+
+export function errText(err: unknown): string {
+  const e = err as { message?: string; code?: string; name?: string };
+  const msg = (e?.message ?? String(err)).split('\n')[0] ?? '';
+  return msg || e?.name || e?.code || 'unknown error';
+}
+
+export interface PutOptions {
+  encryption?: Encryption;
+  retry?: RetryPolicy;
+  onRetry?: (msg: string) => void;
+  tmpDir?: string;
+}
+
+/** A configured target: folder-level put/list/get/remove/verify on top of a Backend. */
+export class Target {
+  constructor(
+    readonly name: string,
+    readonly backend: Backend,
+    readonly conf: TargetConf,
+  ) {}
+
+  get kind(): string {
+    return this.backend.kind;
+  }
+
+  /**
+   * Copies a finished backup folder to `remoteName` (its id, e.g. 2026/11/28/mysql). The old
+   * index is removed first, so a half-redone copy never looks complete; the new index is last.
+   */
+  async put(localDir: string, remoteName: string, opts: PutOptions = {}): Promise<RemoteIndex> {
+    const manifest = await readManifest(localDir);
+    const retry = opts.retry ?? DEFAULT_RETRY;
+    const enc = opts.encryption;
+    const rel = (p: string) => `${remoteName}/${p}`;
+    const r = <T>(what: string, fn: () => Promise<T>) => withRetry(`${this.name}: ${what}`, fn, retry, opts.onRetry);
+    await r('remove old index', async () => {
+      if (await this.backend.stat(rel(REMOTE_INDEX))) await this.backend.removeTree(remoteName);
+    });
+    const tmp = await fs.mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), 'batt-upload-'));
+    try {
+      const files: RemoteFile[] = [];
+      const entries = [...manifest.files.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 })), await manifestEntry(localDir)];
+      for (const f of entries) {
+        let src = path.join(localDir, f.path);
+        let remote = f.path;
+        let remoteSize = f.size;
+        let remoteSha256 = f.sha256;
+        if (enc) {
+          const out = path.join(tmp, `${files.length}.age`);
+          await encryptFile(enc, src, out);
+          const h = await hashFile(out);
+          src = out;
+          remote = f.path + ENC_SUFFIX;
+          remoteSize = h.size;
+          remoteSha256 = h.sha256;
+        }
+        await r(`upload ${remote}`, async () => {
+          await this.backend.putFile(src, rel(remote), remoteSize);
+          const st = await this.backend.stat(rel(remote));
+          if (!st) throw new TargetError(`${this.name}: ${remote} is missing on the target after upload`);
+          if (st.size !== remoteSize) {
+            throw new TargetError(`${this.name}: ${remote} has ${st.size} bytes on the target, expected ${remoteSize}`);
+          }
+        });
+        if (enc) await fs.rm(src, { force: true });
+        files.push({ path: f.path, remote, size: f.size, sha256: f.sha256, remoteSize, remoteSha256 });
+      }
+      const index: RemoteIndex = {
+        format: 1,
+        id: remoteName,
+        service: manifest.service,
+        host: manifest.host,
+        runId: manifest.runId,
+        startedAt: manifest.startedAt,
+        uploadedAt: new Date().toISOString(),
+        encryption: enc ? 'age' : 'none',
+        files,
+        totalBytes: manifest.totalBytes,
+      };
+      await r('write index', () => this.backend.writeText(rel(REMOTE_INDEX), JSON.stringify(index, null, 2) + '\n'));
+      return index;
+    } finally {
+      await fs.rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /** Complete remote copies (those with an index), oldest first. */
+  async list(): Promise<RemoteIndex[]> {
+    const out: RemoteIndex[] = [];
+    for (const rel of await this.backend.findIndexes()) {
+      const text = await this.backend.readText(rel);
+      if (!text) continue;
+      try {
+        const idx = JSON.parse(text) as RemoteIndex;
+        if (idx.format === 1 && Array.isArray(idx.files)) out.push({ ...idx, id: path.posix.dirname(rel) });
+      } catch {
+        /* an unreadable index is not a copy */
+      }
+    }
+    return out.sort((a, b) => Date.parse(a.startedAt) - Date.parse(b.startedAt) || a.id.localeCompare(b.id));
+  }
+
+  async index(remoteName: string): Promise<RemoteIndex> {
+    const text = await this.backend.readText(`${remoteName}/${REMOTE_INDEX}`);
+    if (!text) throw new TargetError(`${this.name}: no complete copy named ${remoteName}`);
+    return { ...(JSON.parse(text) as RemoteIndex), id: remoteName };
+  }
+
+  /**
+   * Downloads a copy into localDir (which must not exist yet), checks every ciphertext hash,
+   * decrypts, and checks every plaintext hash against the index: the result is a backup folder.
+   */
+  async get(remoteName: string, localDir: string, opts: { encryption?: Encryption; tmpDir?: string } = {}): Promise<Manifest> {
+    const idx = await this.index(remoteName);
+    if (idx.encryption === 'age' && !opts.encryption?.identityFile) {
+      throw new TargetError(`${this.name}: ${remoteName} is encrypted; set IDENTITY_FILE in the target's conf to restore it`);
+    }
+    await fs.mkdir(localDir, { mode: 0o700 });
+    const tmp = await fs.mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), 'batt-download-'));
+    try {
+      for (const f of idx.files) {
+        if (f.path.split('/').includes('..') || path.isAbsolute(f.path)) throw new TargetError(`${this.name}: unsafe path ${f.path} in index`);
+        const final = path.join(localDir, f.path);
+        await fs.mkdir(path.dirname(final), { recursive: true, mode: 0o700 });
+        const dl = idx.encryption === 'age' ? path.join(tmp, 'c') : final;
+        await withRetry(`${this.name}: download ${f.remote}`, () => this.backend.getFile(`${remoteName}/${f.remote}`, dl), DEFAULT_RETRY);
+        const c = await hashFile(dl);
+        if (c.size !== f.remoteSize || c.sha256 !== f.remoteSha256) {
+          throw new TargetError(`${this.name}: ${remoteName}/${f.remote} does not match its index (size or sha256)`);
+        }
+        if (idx.encryption === 'age') {
+          await decryptFile(opts.encryption!, dl, final);
+          await fs.rm(dl, { force: true });
+          const p = await hashFile(final);
+          if (p.size !== f.size || p.sha256 !== f.sha256) throw new TargetError(`${this.name}: ${f.path} decrypts to other data than was uploaded`);
+        }
+      }
+    } finally {
+      await fs.rm(tmp, { recursive: true, force: true });
+    }
+    return readManifest(localDir);
+  }
+
+  async remove(remoteName: string): Promise<void> {
+    // index first: an interrupted removal leaves an incomplete copy, never a broken "complete" one
+    await this.backend.removeTree(`${remoteName}/${REMOTE_INDEX}`).catch(() => {});
+    await this.backend.removeTree(remoteName);
+  }
+
+  /** Checks that every file of a copy is on the target with its size. */
+  async verify(remoteName: string): Promise<{ path: string; problem: string }[]> {
+    const idx = await this.index(remoteName);
+    const problems: { path: string; problem: string }[] = [];
+    for (const f of idx.files) {
+      const st = await this.backend.stat(`${remoteName}/${f.remote}`);
+      if (!st) problems.push({ path: f.remote, problem: 'missing' });
+      else if (st.size !== f.remoteSize) problems.push({ path: f.remote, problem: `size ${st.size}, index says ${f.remoteSize}` });
+    }
+    return problems;
+  }
+
+  async close(): Promise<void> {
+    await this.backend.close();
+  }
+}
+
+async function manifestEntry(dir: string): Promise<{ path: string; size: number; sha256: string }> {
+  const h = await hashFile(path.join(dir, MANIFEST));
+  return { path: MANIFEST, ...h };
+}

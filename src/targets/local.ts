@@ -1,0 +1,90 @@
+// A plain folder (another disk, an NFS mount...): copy to a temp name, fsync, rename.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { mkdirPrivate } from '../fsutil.js';
+import { REMOTE_INDEX, type Backend, type RemoteStat } from './index.js';
+
+export class LocalBackend implements Backend {
+  readonly kind = 'local';
+  constructor(readonly base: string) {}
+
+  private abs(rel: string): string {
+    const p = path.resolve(this.base, rel);
+    if (p !== this.base && !p.startsWith(this.base + path.sep)) throw new Error(`path ${rel} leaves ${this.base}`);
+    return p;
+  }
+
+  describe(rel: string): string {
+    return this.abs(rel);
+  }
+
+  async putFile(local: string, rel: string): Promise<void> {
+    const dest = this.abs(rel);
+    await mkdirPrivate(path.dirname(dest));
+    const tmp = `${dest}.batt-tmp-${randomBytes(4).toString('hex')}`;
+    try {
+      await fs.copyFile(local, tmp);
+      const fh = await fs.open(tmp, 'r');
+      await fh.sync().finally(() => fh.close());
+      await fs.rename(tmp, dest);
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  async stat(rel: string): Promise<RemoteStat | undefined> {
+    try {
+      const st = await fs.stat(this.abs(rel));
+      return st.isFile() ? { size: st.size } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async getFile(rel: string, local: string): Promise<void> {
+    await fs.copyFile(this.abs(rel), local);
+  }
+
+  async readText(rel: string): Promise<string | undefined> {
+    try {
+      return await fs.readFile(this.abs(rel), 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+
+  async writeText(rel: string, text: string): Promise<void> {
+    const dest = this.abs(rel);
+    await mkdirPrivate(path.dirname(dest));
+    const tmp = `${dest}.batt-tmp-${randomBytes(4).toString('hex')}`;
+    await fs.writeFile(tmp, text, { mode: 0o600 });
+    await fs.rename(tmp, dest);
+  }
+
+  async findIndexes(): Promise<string[]> {
+    const out: string[] = [];
+    const visit = async (rel: string, depth: number) => {
+      let entries;
+      try {
+        entries = await fs.readdir(path.join(this.base, rel), { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries) {
+        const r = rel ? `${rel}/${e.name}` : e.name;
+        if (e.isFile() && e.name === REMOTE_INDEX) out.push(r);
+        else if (e.isDirectory() && depth < 12) await visit(r, depth + 1);
+      }
+    };
+    await visit('', 0);
+    return out.sort();
+  }
+
+  async removeTree(rel: string): Promise<void> {
+    await fs.rm(this.abs(rel), { recursive: true, force: true });
+  }
+
+  async close(): Promise<void> {}
+}

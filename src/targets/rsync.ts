@@ -1,0 +1,152 @@
+// rsync to a local folder or over ssh (key auth, strict host key checking against a given
+// known_hosts file). rsync writes into a temporary name and renames, so a broken transfer never
+// leaves a file that looks complete; its own whole-file checksum checks what arrived.
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { runCommand } from '../runner.js';
+import { TargetError, REMOTE_INDEX, type Backend, type RemoteStat } from './index.js';
+
+export interface RsyncOptions {
+  /** Remote folder, or a local one when host is empty. */
+  path: string;
+  host?: string;
+  user?: string;
+  port?: number;
+  sshKey?: string;
+  knownHosts?: string;
+  timeoutS?: number;
+}
+
+const RSYNC = () => process.env.BATT_RSYNC || 'rsync';
+
+/** Error codes of rsync worth a retry: socket/IO/timeouts/partial transfer by vanished peer. */
+const TRANSIENT = new Set([10, 12, 23, 30, 35, 255]);
+
+export class RsyncError extends TargetError {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+export class RsyncBackend implements Backend {
+  readonly kind = 'rsync';
+  constructor(readonly o: RsyncOptions) {
+    for (const v of [o.sshKey, o.knownHosts]) {
+      if (v && /\s/.test(v)) throw new TargetError(`rsync: ${v}: paths with spaces are not supported for keys`);
+    }
+  }
+
+  private loc(rel: string): string {
+    const p = path.posix.join(this.o.path, rel);
+    if (!this.o.host) return p;
+    return `${this.o.user ? `${this.o.user}@` : ''}${this.o.host}:${p}`;
+  }
+
+  describe(rel: string): string {
+    return `rsync:${this.loc(rel)}`;
+  }
+
+  private async run(args: string[], what: string): Promise<string> {
+    const base = ['--timeout', String(this.o.timeoutS ?? 120)];
+    if (this.o.host) {
+      const ssh = ['ssh', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', 'ConnectTimeout=30'];
+      if (this.o.port) ssh.push('-p', String(this.o.port));
+      if (this.o.sshKey) ssh.push('-i', this.o.sshKey, '-o', 'IdentitiesOnly=yes');
+      if (this.o.knownHosts) ssh.push('-o', `UserKnownHostsFile=${this.o.knownHosts}`);
+      base.push('-e', ssh.join(' '));
+    }
+    const r = await runCommand(RSYNC(), [...base, ...args]);
+    if (r.exitCode !== 0) {
+      const msg = r.stderr.split('\n').find((l) => l.trim()) ?? `exit ${r.exitCode}`;
+      const err = new RsyncError(`rsync ${what}: ${msg}`, TRANSIENT.has(r.exitCode ?? -1) ? 'ECONNRESET' : `RSYNC_${r.exitCode}`);
+      throw err;
+    }
+    return r.stdout;
+  }
+
+  async putFile(local: string, rel: string): Promise<void> {
+    await this.run(['--mkpath', '--times', '--chmod=D700,F600', '--', local, this.loc(rel)], `upload ${rel}`);
+  }
+
+  async stat(rel: string): Promise<RemoteStat | undefined> {
+    let out: string;
+    try {
+      out = await this.run(['--list-only', '--', this.loc(rel)], `stat ${rel}`);
+    } catch (err) {
+      if (err instanceof RsyncError && err.code === 'ECONNRESET' && /No such file|change_dir|link_stat/.test(err.message)) return undefined;
+      throw err;
+    }
+    const line = out.split('\n').find((l) => l.startsWith('-'));
+    if (!line) return undefined;
+    const size = Number(line.trim().split(/\s+/)[1]!.replace(/[,.]/g, ''));
+    return { size };
+  }
+
+  async getFile(rel: string, local: string): Promise<void> {
+    await this.run(['--', this.loc(rel), local], `download ${rel}`);
+  }
+
+  async readText(rel: string): Promise<string | undefined> {
+    if (!(await this.stat(rel))) return undefined;
+    const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'batt-rsync-'));
+    try {
+      await this.getFile(rel, path.join(tmp, 'f'));
+      return await fs.readFile(path.join(tmp, 'f'), 'utf8');
+    } finally {
+      await fs.rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  async writeText(rel: string, text: string): Promise<void> {
+    const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'batt-rsync-'));
+    try {
+      await fs.writeFile(path.join(tmp, 'f'), text, { mode: 0o600 });
+      await this.putFile(path.join(tmp, 'f'), rel);
+    } finally {
+      await fs.rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  async findIndexes(): Promise<string[]> {
+    let out: string;
+    try {
+      out = await this.run(
+        ['--list-only', '--recursive', '--include=*/', `--include=${REMOTE_INDEX}`, '--exclude=*', '--', this.loc('') + '/'],
+        'list',
+      );
+    } catch (err) {
+      if (err instanceof RsyncError && /No such file|change_dir/.test(err.message)) return [];
+      throw err;
+    }
+    return out
+      .split('\n')
+      .filter((l) => l.startsWith('-'))
+      .map((l) => l.trim().split(/\s+/).slice(4).join(' '))
+      .filter((p) => path.posix.basename(p) === REMOTE_INDEX)
+      .sort();
+  }
+
+  /** rsync has no rm: sync an empty folder over the parent, deleting just that one entry. */
+  async removeTree(rel: string): Promise<void> {
+    const parent = path.posix.dirname(rel);
+    const name = path.posix.basename(rel);
+    const empty = await fs.mkdtemp(path.join(os.tmpdir(), 'batt-rsync-'));
+    try {
+      await this.run(
+        ['--recursive', '--delete', `--include=/${name}`, `--include=/${name}/***`, '--exclude=*', '--', empty + '/', this.loc(parent === '.' ? '' : parent) + '/'],
+        `remove ${rel}`,
+      );
+    } catch (err) {
+      if (err instanceof RsyncError && /No such file|change_dir/.test(err.message)) return;
+      throw err;
+    } finally {
+      await fs.rm(empty, { recursive: true, force: true });
+    }
+  }
+
+  async close(): Promise<void> {}
+}

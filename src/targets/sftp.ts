@@ -1,0 +1,180 @@
+// SFTP over SSH (ssh2-sftp-client): key authentication only, and the server's host key must be in
+// the configured known_hosts file (strict checking, no trust on first use). Uploads go to a
+// temporary name, are checked for size, then renamed over the final name.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { createHmac, randomBytes } from 'node:crypto';
+import SftpClient from 'ssh2-sftp-client';
+import { REMOTE_INDEX, TargetError, type Backend, type RemoteStat } from './index.js';
+
+export interface SftpOptions {
+  host: string;
+  port: number;
+  user: string;
+  keyFile: string;
+  knownHosts: string;
+  path: string;
+  timeoutS: number;
+}
+
+/** Does a known_hosts line name this host (plain or hashed, with [host]:port for other ports)? */
+export function knownHostsKeys(text: string, host: string, port: number): string[] {
+  const names = port === 22 ? [host, `[${host}]:22`] : [`[${host}]:${port}`];
+  const keys: string[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#') || line.startsWith('@revoked')) continue;
+    const parts = line.split(/\s+/);
+    if (parts[0] === '@cert-authority') continue;
+    const [hosts, , key] = parts;
+    if (!hosts || !key) continue;
+    const match = hosts.split(',').some((h) => {
+      if (h.startsWith('|1|')) {
+        const [, , salt, hash] = h.split('|');
+        return names.some((n) => createHmac('sha1', Buffer.from(salt!, 'base64')).update(n).digest('base64') === hash);
+      }
+      return names.includes(h);
+    });
+    if (match) keys.push(key);
+  }
+  return keys;
+}
+
+export class SftpBackend implements Backend {
+  readonly kind = 'sftp';
+  private conn?: Promise<SftpClient>;
+  constructor(readonly o: SftpOptions) {}
+
+  private abs(rel: string): string {
+    return path.posix.join(this.o.path, rel);
+  }
+
+  describe(rel: string): string {
+    return `sftp://${this.o.user}@${this.o.host}:${this.o.port}${this.abs(rel)}`;
+  }
+
+  private async client(): Promise<SftpClient> {
+    this.conn ??= (async () => {
+      const [privateKey, known] = await Promise.all([fs.readFile(this.o.keyFile), fs.readFile(this.o.knownHosts, 'utf8')]);
+      const trusted = knownHostsKeys(known, this.o.host, this.o.port);
+      if (!trusted.length) throw new TargetError(`sftp: ${this.o.knownHosts} has no key for ${this.o.host}:${this.o.port}`);
+      const c = new SftpClient('batt');
+      let rejected = false;
+      try {
+        await c.connect({
+          host: this.o.host,
+          port: this.o.port,
+          username: this.o.user,
+          privateKey,
+          readyTimeout: this.o.timeoutS * 1000,
+          hostVerifier: (key: Buffer) => {
+            const ok = trusted.includes(key.toString('base64'));
+            if (!ok) rejected = true;
+            return ok;
+          },
+        } as SftpClient.ConnectOptions);
+      } catch (err) {
+        if (rejected) throw new TargetError(`sftp: the host key of ${this.o.host}:${this.o.port} is not in ${this.o.knownHosts}`);
+        throw err;
+      }
+      return c;
+    })();
+    try {
+      return await this.conn;
+    } catch (err) {
+      this.conn = undefined;
+      throw err;
+    }
+  }
+
+  /** Runs op; a broken connection is dropped so the next try reconnects. */
+  private async op<T>(fn: (c: SftpClient) => Promise<T>): Promise<T> {
+    const c = await this.client();
+    try {
+      return await fn(c);
+    } catch (err) {
+      if (!(err instanceof TargetError)) {
+        const p = this.conn;
+        this.conn = undefined;
+        void p?.then((x) => x.end()).catch(() => {});
+      }
+      throw err;
+    }
+  }
+
+  async putFile(local: string, rel: string, size: number): Promise<void> {
+    const dest = this.abs(rel);
+    const tmp = `${dest}.batt-tmp-${randomBytes(4).toString('hex')}`;
+    await this.op(async (c) => {
+      await c.mkdir(path.posix.dirname(dest), true);
+      try {
+        await c.fastPut(local, tmp, { mode: 0o600 } as never);
+        const st = await c.stat(tmp);
+        if (st.size !== size) throw new TargetError(`${this.describe(rel)}: ${st.size} bytes arrived, expected ${size}`);
+        await c.posixRename(tmp, dest);
+      } catch (err) {
+        await c.delete(tmp, true).catch(() => {});
+        throw err;
+      }
+    });
+  }
+
+  async stat(rel: string): Promise<RemoteStat | undefined> {
+    return this.op(async (c) => {
+      const t = await c.exists(this.abs(rel));
+      if (t !== '-') return undefined;
+      return { size: (await c.stat(this.abs(rel))).size };
+    });
+  }
+
+  async getFile(rel: string, local: string): Promise<void> {
+    await this.op((c) => c.fastGet(this.abs(rel), local));
+  }
+
+  async readText(rel: string): Promise<string | undefined> {
+    return this.op(async (c) => {
+      if ((await c.exists(this.abs(rel))) !== '-') return undefined;
+      return ((await c.get(this.abs(rel))) as Buffer).toString('utf8');
+    });
+  }
+
+  async writeText(rel: string, text: string): Promise<void> {
+    const dest = this.abs(rel);
+    const tmp = `${dest}.batt-tmp-${randomBytes(4).toString('hex')}`;
+    await this.op(async (c) => {
+      await c.mkdir(path.posix.dirname(dest), true);
+      await c.put(Buffer.from(text), tmp, { writeStreamOptions: { mode: 0o600 } });
+      await c.posixRename(tmp, dest);
+    });
+  }
+
+  async findIndexes(): Promise<string[]> {
+    return this.op(async (c) => {
+      const out: string[] = [];
+      if ((await c.exists(this.o.path)) !== 'd') return out;
+      const visit = async (rel: string, depth: number) => {
+        for (const e of await c.list(this.abs(rel))) {
+          const r = rel ? `${rel}/${e.name}` : e.name;
+          if (e.type === '-' && e.name === REMOTE_INDEX) out.push(r);
+          else if (e.type === 'd' && depth < 12) await visit(r, depth + 1);
+        }
+      };
+      await visit('', 0);
+      return out.sort();
+    });
+  }
+
+  async removeTree(rel: string): Promise<void> {
+    await this.op(async (c) => {
+      const t = await c.exists(this.abs(rel));
+      if (t === 'd') await c.rmdir(this.abs(rel), true);
+      else if (t) await c.delete(this.abs(rel));
+    });
+  }
+
+  async close(): Promise<void> {
+    const p = this.conn;
+    this.conn = undefined;
+    await p?.then((c) => c.end()).catch(() => {});
+  }
+}

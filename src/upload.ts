@@ -1,0 +1,141 @@
+// After a run: copy each successful service folder to the configured targets. What went where is
+// recorded in batt-copies.json beside the manifest (the manifest itself is never rewritten).
+// A failed copy fails the run; the local backup stays as it is.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { writeFileAtomic } from './fsutil.js';
+import { COPIES } from './manifest.js';
+import type { Home } from './home.js';
+import { errText, type RemoteIndex } from './targets/index.js';
+import { listTargetNames, loadTarget } from './targets/config.js';
+import { openTarget } from './targets/open.js';
+
+export interface CopyRecord {
+  target: string;
+  kind: string;
+  /** Where the copy lives (no credentials). */
+  location: string;
+  id: string;
+  uploadedAt: string;
+  encryption: 'none' | 'age';
+  files: { path: string; size: number; sha256: string; remote: string; remoteSize: number; remoteSha256: string }[];
+}
+
+export interface UploadOutcome {
+  service: string;
+  target: string;
+  ok: boolean;
+  location?: string;
+  error?: string;
+}
+
+export interface UploadJob {
+  service: string;
+  /** The finished backup folder. */
+  dir: string;
+}
+
+export interface UploadRequest {
+  home: Home;
+  root: string;
+  jobs: UploadJob[];
+  /** --target names; empty = every configured target. */
+  targets?: string[];
+  log: (msg: string) => void;
+}
+
+/** Which targets a run copies to: the named ones (each must exist), else all configured. */
+export async function selectTargets(home: Home, named: string[] | undefined): Promise<string[]> {
+  if (named && named.length) {
+    for (const n of named) await loadTarget(home, n); // fails early on an unknown name
+    return [...new Set(named)];
+  }
+  return listTargetNames(home);
+}
+
+export async function readCopies(dir: string): Promise<CopyRecord[]> {
+  try {
+    const v = JSON.parse(await fs.readFile(path.join(dir, COPIES), 'utf8')) as { copies?: CopyRecord[] };
+    return Array.isArray(v.copies) ? v.copies : [];
+  } catch {
+    return [];
+  }
+}
+
+async function recordCopy(dir: string, rec: CopyRecord): Promise<void> {
+  const copies = (await readCopies(dir)).filter((c) => !(c.target === rec.target && c.id === rec.id));
+  copies.push(rec);
+  await writeFileAtomic(path.join(dir, COPIES), JSON.stringify({ format: 1, copies }, null, 2) + '\n');
+}
+
+export async function uploadBackups(req: UploadRequest): Promise<UploadOutcome[]> {
+  const names = await selectTargets(req.home, req.targets);
+  const outcomes: UploadOutcome[] = [];
+  if (!names.length || !req.jobs.length) return outcomes;
+  for (const name of names) {
+    let opened;
+    try {
+      opened = await openTarget(await loadTarget(req.home, name));
+    } catch (err) {
+      for (const j of req.jobs) outcomes.push({ service: j.service, target: name, ok: false, error: `${name}: ${errText(err)}` });
+      req.log(`target ${name}: ${errText(err)}`);
+      continue;
+    }
+    const { target, encryption, retry } = opened;
+    try {
+      for (const j of req.jobs) {
+        const id = path.relative(req.root, j.dir).split(path.sep).join('/');
+        req.log(`copy ${id} -> ${name} (${target.backend.describe(id)})${encryption ? ' encrypted with age' : ''}`);
+        try {
+          const idx: RemoteIndex = await target.put(j.dir, id, { encryption, retry, onRetry: req.log });
+          await recordCopy(j.dir, {
+            target: name,
+            kind: target.kind,
+            location: target.backend.describe(id),
+            id,
+            uploadedAt: idx.uploadedAt,
+            encryption: idx.encryption,
+            files: idx.files,
+          });
+          outcomes.push({ service: j.service, target: name, ok: true, location: target.backend.describe(id) });
+          req.log(`copied ${id} -> ${name}: ${idx.files.length} files`);
+        } catch (err) {
+          const error = `${j.service} -> ${name}: upload failed: ${errText(err)}`;
+          req.log(error);
+          outcomes.push({ service: j.service, target: name, ok: false, error });
+        }
+      }
+    } finally {
+      await target.close();
+    }
+  }
+  return outcomes;
+}
+
+export interface RunUploads {
+  outcomes: UploadOutcome[];
+  failed: number;
+}
+
+/**
+ * The run's post-backup step: copies the successful services' folders, logs each step, prints
+ * failures loudly on stderr. Nothing is copied when the run was interrupted.
+ */
+export async function uploadRunResults(p: {
+  home: Home;
+  root: string;
+  targets: string[];
+  results: { service: string; status: string; dest?: string }[];
+  log: { write(source: string, line: string): void };
+  out: { error(line: string): void; info(line: string): void; json: boolean };
+  interrupted: boolean;
+}): Promise<RunUploads> {
+  if (!p.targets.length || p.interrupted) return { outcomes: [], failed: 0 };
+  const jobs = p.results.filter((r) => r.status === 'ok' && r.dest).map((r) => ({ service: r.service, dir: r.dest! }));
+  const outcomes = await uploadBackups({ home: p.home, root: p.root, jobs, targets: p.targets, log: (m) => p.log.write('upload', m) });
+  const failed = outcomes.filter((o) => !o.ok);
+  for (const o of failed) p.out.error(o.error ?? `${o.service} -> ${o.target}: upload failed`);
+  if (failed.length) p.out.error(`off-site copy incomplete: ${failed.length} of ${outcomes.length} failed; the local backups are kept`);
+  else if (outcomes.length && !p.out.json) p.out.info(`copied ${jobs.length} backup(s) to ${p.targets.join(', ')}`);
+  return { outcomes, failed: failed.length };
+}

@@ -1,0 +1,158 @@
+// Off-site copies to a local folder and with rsync (local path), with and without age encryption:
+// through `batt` (the run's upload step) and through the Target API (list/get/remove/verify).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox } from '../helpers/batt.ts';
+import { resolveHome } from '../../src/home.ts';
+import { loadTarget } from '../../src/targets/config.ts';
+import { openTarget } from '../../src/targets/open.ts';
+
+const has = (bin: string) => {
+  try {
+    execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
+const missing = ['rsync', 'age', 'age-keygen'].filter((b) => !has(b));
+const skip = missing.length && !REQUIRE_SERVERS ? `missing ${missing.join(', ')}` : false;
+
+let sb: Sandbox;
+let remote: string;
+let identity: string;
+let recipient: string;
+
+function conf(name: string, text: string) {
+  const f = path.join(sb.home, 'conf', 'targets', `${name}.conf`);
+  fs.mkdirSync(path.dirname(f), { recursive: true, mode: 0o700 });
+  fs.writeFileSync(f, text, { mode: 0o600 });
+}
+
+before(() => {
+  if (skip) return;
+  assert.deepEqual(missing, [], `required tools missing: ${missing.join(', ')}`);
+  sb = sandbox();
+  remote = path.join(sb.dir, 'remote');
+  identity = path.join(sb.dir, 'age.key');
+  execFileSync('age-keygen', ['-o', identity], { stdio: 'ignore' });
+  fs.chmodSync(identity, 0o600);
+  recipient = execFileSync('age-keygen', ['-y', identity], { encoding: 'utf8' }).trim();
+  writeScript(sb.home, 'demo', 'printf "hello world\\n" > "$BATT_DEST/a.txt"; mkdir -p "$BATT_DEST/sub"; head -c 300000 /dev/urandom > "$BATT_DEST/sub/b.bin"');
+  writeScript(sb.home, 'broken', 'echo partial > "$BATT_DEST/x"; exit 4');
+  conf('disk', `TYPE=local\nPATH=${remote}/disk\n`);
+  conf('rs', `TYPE=rsync\nPATH=${remote}/rs\n`);
+  conf('sealed', `TYPE=local\nPATH=${remote}/sealed\nRECIPIENT=${recipient}\nIDENTITY_FILE=${identity}\n`);
+});
+after(() => sb?.cleanup());
+
+const DEMO = /\/demo(\.\d+)?\/batt-manifest\.json$/;
+
+function onlyBackup(): string {
+  const m = listFiles(sb.root).filter((f) => DEMO.test(f));
+  return path.dirname(path.join(sb.root, m.at(-1)!));
+}
+
+test('a run copies each successful service to every target and records it beside the manifest', { skip }, async () => {
+  const r = await batt(['demo', 'broken', '--path', sb.pattern], { home: sb.home });
+  assert.equal(r.code, 1, r.stderr); // broken failed; the copy of demo worked
+  const dir = onlyBackup();
+  const id = path.relative(sb.root, dir);
+  for (const t of ['disk', 'rs']) {
+    assert.deepEqual(listFiles(path.join(remote, t, id)), ['a.txt', 'batt-manifest.json', 'batt-remote.json', 'sub/b.bin']);
+    assert.equal(fs.readFileSync(path.join(remote, t, id, 'a.txt'), 'utf8'), 'hello world\n');
+  }
+  // nothing of the failed service left the host
+  assert.ok(!listFiles(remote).some((f) => f.includes('broken')));
+  const copies = JSON.parse(fs.readFileSync(path.join(dir, 'batt-copies.json'), 'utf8')).copies;
+  assert.deepEqual(copies.map((c: { target: string }) => c.target).sort(), ['disk', 'rs', 'sealed']);
+  // the manifest was not rewritten and the backup still verifies (the sidecar is not an "extra" file)
+  const v = await batt(['verify', '--path', sb.pattern], { home: sb.home });
+  assert.equal(v.code, 0, v.stdout + v.stderr);
+});
+
+test('age: the encrypted copy holds only ciphertext, records both hashes, and restores through get()', { skip }, async () => {
+  const dir = onlyBackup();
+  const id = path.relative(sb.root, dir);
+  const files = listFiles(path.join(remote, 'sealed', id));
+  assert.deepEqual(files, ['a.txt.age', 'batt-manifest.json.age', 'batt-remote.json', 'sub/b.bin.age']);
+  const cipher = fs.readFileSync(path.join(remote, 'sealed', id, 'a.txt.age'));
+  assert.ok(cipher.subarray(0, 21).toString().startsWith('age-encryption.org/v1'));
+  assert.ok(!cipher.includes(Buffer.from('hello world')));
+  const rec = JSON.parse(fs.readFileSync(path.join(dir, 'batt-copies.json'), 'utf8')).copies.find((c: { target: string }) => c.target === 'sealed');
+  const a = rec.files.find((f: { path: string }) => f.path === 'a.txt');
+  assert.equal(rec.encryption, 'age');
+  assert.notEqual(a.sha256, a.remoteSha256);
+  assert.match(a.remoteSha256, /^[0-9a-f]{64}$/);
+  // the secret key is in no log and no sidecar
+  const secret = fs.readFileSync(identity, 'utf8').match(/AGE-SECRET-KEY-\S+/)![0];
+  for (const f of listFiles(sb.home).map((x) => path.join(sb.home, x)).concat(path.join(dir, 'batt-copies.json'))) {
+    if (f.endsWith('age.key')) continue;
+    assert.ok(!fs.readFileSync(f, 'utf8').includes(secret), `secret key found in ${f}`);
+  }
+  const { target, encryption } = await openTarget(await loadTarget(resolveHome(sb.home, {}), 'sealed'));
+  const [copy] = await target.list();
+  assert.equal(copy!.id, id);
+  const out = path.join(sb.dir, 'restored');
+  const m = await target.get(id, out, { encryption });
+  assert.equal(m.service, 'demo');
+  assert.equal(fs.readFileSync(path.join(out, 'a.txt'), 'utf8'), 'hello world\n');
+  assert.deepEqual(fs.readFileSync(path.join(out, 'sub/b.bin')), fs.readFileSync(path.join(dir, 'sub/b.bin')));
+  // a flipped byte in the ciphertext is caught before decryption
+  const f = path.join(remote, 'sealed', id, 'sub/b.bin.age');
+  const buf = fs.readFileSync(f);
+  buf[buf.length - 10]! ^= 1;
+  fs.writeFileSync(f, buf);
+  await assert.rejects(target.get(id, path.join(sb.dir, 'restored2'), { encryption }), /does not match its index/);
+  await target.close();
+});
+
+test('rsync and local targets list, verify and remove copies; an incomplete copy is not listed', { skip }, async () => {
+  const home = resolveHome(sb.home, {});
+  for (const name of ['rs', 'disk']) {
+    const { target } = await openTarget(await loadTarget(home, name));
+    const copies = await target.list();
+    assert.equal(copies.length, 1, name);
+    const id = copies[0]!.id;
+    assert.deepEqual(await target.verify(id), []);
+    fs.rmSync(path.join(remote, name, id, 'a.txt'));
+    assert.deepEqual((await target.verify(id)).map((p) => p.path), ['a.txt']);
+    // a copy without its index (an interrupted upload) is not a copy
+    fs.rmSync(path.join(remote, name, id, 'batt-remote.json'));
+    assert.deepEqual(await target.list(), []);
+    fs.copyFileSync(path.join(sb.root, id, 'batt-manifest.json'), path.join(remote, name, id, 'batt-remote.json.bak'));
+    await target.remove(id);
+    assert.ok(!fs.existsSync(path.join(remote, name, id)), `${name}: ${id} still there`);
+    await target.close();
+  }
+});
+
+test('--target picks one target; an unknown one fails before any backup runs', { skip }, async () => {
+  const before = listFiles(sb.root).length;
+  const bad = await batt(['demo', '--target', 'nope', '--path', sb.pattern], { home: sb.home });
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /no target named nope/);
+  assert.equal(listFiles(sb.root).length, before);
+  fs.rmSync(remote, { recursive: true, force: true });
+  const r = await batt(['demo', '--target', 'disk', '--json', '--path', sb.pattern], { home: sb.home });
+  assert.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(r.stdout);
+  assert.equal(doc.ok, true);
+  assert.deepEqual(doc.copies.map((c: { target: string; ok: boolean }) => [c.target, c.ok]), [['disk', true]]);
+  assert.deepEqual(fs.readdirSync(remote), ['disk']);
+});
+
+test('a target that cannot be written fails the run loudly and keeps the local backup', { skip }, async () => {
+  fs.mkdirSync(path.join(sb.dir, 'ro'), { recursive: true });
+  fs.writeFileSync(path.join(sb.dir, 'ro', 'file'), 'x'); // PATH below a regular file: mkdir fails
+  conf('bad', `TYPE=local\nPATH=${sb.dir}/ro/file/sub\n`);
+  const n = listFiles(sb.root).filter((f) => DEMO.test(f)).length;
+  const r = await batt(['demo', '--target', 'bad', '--path', sb.pattern], { home: sb.home });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /demo -> bad: upload failed/);
+  assert.match(r.stderr, /local backups are kept/);
+  assert.equal(listFiles(sb.root).filter((f) => DEMO.test(f)).length, n + 1);
+});
