@@ -17,6 +17,16 @@ const withPath = (y: Argv) =>
     describe: 'strftime pattern of the destination root (default /opt/backup/%Y/%m/%d; the service is appended)',
   });
 
+const withRetention = (y: Argv) =>
+  y
+    .option('keep-last', { type: 'string', describe: 'keep the N newest backups', group: 'Retention:' })
+    .option('keep-hourly', { type: 'string', describe: 'keep the newest backup of each of the last N hours', group: 'Retention:' })
+    .option('keep-daily', { type: 'string', describe: 'keep the newest backup of each of the last N days', group: 'Retention:' })
+    .option('keep-weekly', { type: 'string', describe: 'keep the newest backup of each of the last N weeks', group: 'Retention:' })
+    .option('keep-monthly', { type: 'string', describe: 'keep the newest backup of each of the last N months', group: 'Retention:' })
+    .option('keep-yearly', { type: 'string', describe: 'keep the newest backup of each of the last N years', group: 'Retention:' })
+    .option('week-start', { type: 'string', describe: 'first day of a week for --keep-weekly: mon (default) or sun', group: 'Retention:' });
+
 export async function parse(argv: string[], setExit: (code: number) => void): Promise<void> {
   const call = (load: () => Promise<Handler>) => async (a: Record<string, unknown>) => setExit(await (await load())(a));
   const y = yargs(argv)
@@ -34,17 +44,19 @@ export async function parse(argv: string[], setExit: (code: number) => void): Pr
       '$0 [services..]',
       'run the backup scripts of the named services, or of every enabled one',
       (c) =>
-        withPath(common(c))
+        withRetention(withPath(common(c)))
           .positional('services', { type: 'string', array: true, describe: 'services to back up (default: all enabled)' })
           .option('jobs', { alias: 'j', type: 'string', describe: 'services run at once (default: cores, at most 4)' })
           .option('timeout', { type: 'string', describe: 'seconds a script may run before it is stopped (default 14400)' })
           .option('wait', { type: 'boolean', describe: 'wait for another running batt instead of exiting 11' })
           .option('dry-run', { alias: 'n', type: 'boolean', describe: 'show what would run, run nothing' })
+          .option('purge', { type: 'boolean', describe: 'after a run in which every service succeeded, purge those services (batt purge)' })
           .option('target', { type: 'string', array: true, describe: 'copy to just this off-site target (repeatable; default: every conf/targets/*.conf)' })
           .example('batt', 'back up every enabled service')
           .example('batt mysql file', 'back up just these two')
           .example('batt --mysql-db wordpress --file /var/www/wordpress', 'services implied by their options')
-          .example('batt --path "/srv/backup/%Y-%m-%d_%H%M" redis', 'another destination pattern'),
+          .example('batt --path "/srv/backup/%Y-%m-%d_%H%M" redis', 'another destination pattern')
+          .example('batt --purge --keep-daily 7 --keep-weekly 4', 'back up, then purge by this policy if all succeeded'),
       call(async () => (await import('./commands/run.js')).runBackups as Handler),
     )
     .command(
@@ -110,6 +122,19 @@ export async function parse(argv: string[], setExit: (code: number) => void): Pr
           .example('batt restore file --to /srv/restore', 'newest file backup into /srv/restore')
           .example('batt restore mysql 2026/11/28/mysql --mysql-db wordpress', 'one database from one backup'),
       call(async () => (await import('./commands/restore.js')).restoreCommand as Handler),
+    )
+    .command(
+      'purge [services..]',
+      'delete old backups by a retention policy; the newest good backup of each service is always kept',
+      (c) =>
+        withRetention(withPath(common(c)))
+          .positional('services', { type: 'string', array: true, describe: 'services to purge (default: every service under the root)' })
+          .option('dry-run', { alias: 'n', type: 'boolean', describe: 'show what would be deleted and why each backup is kept; delete nothing' })
+          .option('wait', { type: 'boolean', describe: 'wait for a running batt instead of exiting 11' })
+          .strictOptions()
+          .example('batt purge --keep-last 3 --keep-daily 7 --keep-weekly 6 --keep-monthly 6 --dry-run', 'see what a policy removes')
+          .example('batt purge mysql', 'purge mysql by KEEP_* in conf/batt.conf and conf/mysql.conf'),
+      call(async () => (await import('./commands/purge.js')).purgeCommand as Handler),
     )
     .help('help')
     .alias('help', 'h')

@@ -154,3 +154,57 @@ export async function loadGlobalSettings(home: Home): Promise<GlobalSettings> {
     notify: notifySettings(conf, file),
   };
 }
+
+// Retention (batt purge, batt --purge): KEEP_* counts and WEEK_START in batt.conf are the
+// defaults; the same keys in <service>.conf override them key by key; CLI flags override both.
+export const RETENTION_KEYS = {
+  KEEP_LAST: 'last',
+  KEEP_HOURLY: 'hourly',
+  KEEP_DAILY: 'daily',
+  KEEP_WEEKLY: 'weekly',
+  KEEP_MONTHLY: 'monthly',
+  KEEP_YEARLY: 'yearly',
+} as const;
+
+export interface RetentionConf {
+  last?: number;
+  hourly?: number;
+  daily?: number;
+  weekly?: number;
+  monthly?: number;
+  yearly?: number;
+  weekStart?: 'mon' | 'sun';
+  /** PURGE_AFTER_RUN=yes in batt.conf: every successful run purges the services it backed up. */
+  purgeAfterRun?: boolean;
+}
+
+/** mon|monday|sun|sunday (any case) -> 'mon' | 'sun'; anything else -> undefined. */
+export function parseWeekStart(v: string): 'mon' | 'sun' | undefined {
+  const s = v.trim().toLowerCase();
+  if (s === 'mon' || s === 'monday') return 'mon';
+  if (s === 'sun' || s === 'sunday') return 'sun';
+  return undefined;
+}
+
+export function retentionConf(conf: Conf, file: string): RetentionConf {
+  const out: RetentionConf = {};
+  for (const [key, bucket] of Object.entries(RETENTION_KEYS)) {
+    const v = conf[key];
+    if (v === undefined || v === '') continue;
+    if (!/^\d{1,6}$/.test(v)) throw new ConfigError(`${file}: ${key} must be a whole number >= 0, got "${v}"`);
+    out[bucket] = Number(v);
+  }
+  if (conf.WEEK_START) {
+    const ws = parseWeekStart(conf.WEEK_START);
+    if (!ws) throw new ConfigError(`${file}: WEEK_START must be mon or sun, got "${conf.WEEK_START}"`);
+    out.weekStart = ws;
+  }
+  if (conf.PURGE_AFTER_RUN) {
+    const v = conf.PURGE_AFTER_RUN.toLowerCase();
+    if (!['yes', 'no', '1', '0', 'true', 'false'].includes(v)) {
+      throw new ConfigError(`${file}: PURGE_AFTER_RUN must be yes or no, got "${conf.PURGE_AFTER_RUN}"`);
+    }
+    out.purgeAfterRun = ['yes', '1', 'true'].includes(v);
+  }
+  return out;
+}

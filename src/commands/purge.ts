@@ -1,0 +1,68 @@
+// `batt purge [SERVICE...]`: apply the retention policy to the backups under the root.
+// Plan first (from the catalog, under the lock), print it, then carry it out unless --dry-run.
+import fs from 'node:fs/promises';
+import { EXIT, UsageError, fromSystemError } from '../errors.js';
+import { acquireLock } from '../lock.js';
+import { PolicySource, applyPurge, cliRetention, planJson, planPurge, printOutcome, printPlan } from '../purge.js';
+import { validateServiceName } from '../registry.js';
+import { last, makeContext, type CommonArgs } from '../context.js';
+
+export interface PurgeArgs extends CommonArgs {
+  services?: string[];
+  'dry-run'?: boolean;
+  wait?: boolean;
+  [flag: string]: unknown;
+}
+
+export async function purgeCommand(args: PurgeArgs, now = new Date()): Promise<number> {
+  const ctx = await makeContext(args);
+  const { out, root } = ctx;
+  const services = [...new Set((args.services ?? []).map(String))];
+  for (const s of services) validateServiceName(s);
+  const policies = await PolicySource.load(ctx.home, cliRetention(args));
+  // Refuse an empty policy even when there is nothing to purge yet, so a bad cron line shows at once.
+  if (services.length) for (const s of services) await policies.forService(s);
+  else if (!(await policies.anyPolicy())) {
+    throw new UsageError(
+      'refusing to purge with an empty retention policy (no keep-* count)',
+      'pass --keep-last/--keep-daily/... or set KEEP_* in batt.conf or <service>.conf',
+    );
+  }
+  const dryRun = !!last(args['dry-run']);
+
+  try {
+    await fs.access(root);
+  } catch {
+    if (out.json) out.data({ ok: true, dryRun, root, services: [], note: 'the backup root does not exist' });
+    else out.info(`no backups under ${root} (it does not exist)`);
+    return EXIT.OK;
+  }
+
+  if (dryRun) {
+    const plan = await planPurge({ root, policies, services, now });
+    if (out.json) out.data(planJson(plan, true));
+    else {
+      printPlan(out, plan, true);
+      printOutcome(out, plan, true);
+    }
+    return EXIT.OK;
+  }
+
+  let lock;
+  try {
+    lock = await acquireLock(root, { waitMs: last(args.wait) ? 24 * 3600_000 : 0 });
+  } catch (err) {
+    throw fromSystemError(err, root);
+  }
+  try {
+    if (lock.staleRemoved) out.warn(`removed a stale lock left by a dead batt run in ${root}`);
+    const plan = await planPurge({ root, policies, services, now });
+    if (!out.json) printPlan(out, plan, false);
+    const outcome = await applyPurge(plan);
+    if (out.json) out.data(planJson(plan, false, outcome));
+    else printOutcome(out, plan, false, outcome);
+    return outcome.errors.length ? EXIT.FAILED : EXIT.OK;
+  } finally {
+    await lock.release();
+  }
+}
