@@ -1,0 +1,183 @@
+// The core run through the built CLI: what reaches a script, concurrency, output channels, --json.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { batt, listFiles, sandbox, writeScript, type Sandbox } from '../helpers/batt.js';
+
+const sandboxes: Sandbox[] = [];
+after(() => sandboxes.forEach((s) => s.cleanup()));
+function box(): Sandbox {
+  const s = sandbox();
+  sandboxes.push(s);
+  return s;
+}
+const ANSI = /\x1b\[/;
+
+/** Folders under the root that hold a manifest (completed backups), relative. */
+function backups(root: string): string[] {
+  return listFiles(root)
+    .filter((f) => f.endsWith('/batt-manifest.json'))
+    .map((f) => path.dirname(f));
+}
+function leftovers(root: string): string[] {
+  if (!fs.existsSync(root)) return [];
+  return (fs.readdirSync(root, { recursive: true }) as string[]).filter((p) => p.includes('.batt-staging-'));
+}
+
+test('batt with nothing enabled is a usage error, exit 2, one line', async () => {
+  const s = box();
+  writeScript(s.home, 'a', 'echo a > "$BATT_DEST/a"');
+  const r = await batt(['--path', s.pattern], { home: s.home });
+  assert.equal(r.code, 2);
+  assert.equal(r.stdout, '');
+  assert.equal(r.stderr, 'batt: no service is enabled and none was named (batt enable SERVICE, or batt SERVICE)\n');
+  assert.ok(!fs.existsSync(s.root), 'nothing created under the root');
+});
+
+test('options and positional values reach the script exactly; stray BATT_ variables do not', async () => {
+  const s = box();
+  const seen = path.join(s.dir, 'seen');
+  // Record the script's view of the world (NUL-separated, so newlines and spaces stay visible).
+  writeScript(
+    s.home,
+    'my-svc',
+    `{ printf 'arg=%s\\0' "$@"; env -0 | grep -z '^BATT_' | sort -z; printf 'cwd=%s\\0' "$PWD"; printf 'umask=%s\\0' "$(umask)"; } > "${seen}"
+echo done > "$BATT_DEST/out"`,
+  );
+  writeScript(s.home, 'my', 'exit 9'); // a shorter service name that must not steal --my-svc-*
+  const r = await batt(
+    ['--path', s.pattern,
+      '--my-svc-db', 'a', '--my-svc-db', 'b c', '--my-svc-port', '0012', '--my-svc-multi-word-key', 'x',
+      '--my-svc-empty=', '--my-svc', '/path with space', '--my-svc=--dash', '--my-svc', '1e3'],
+    { home: s.home, env: { BATT_STRAY: 'leak', BATT_OPT_INJECTED: 'x', BATT_DEST: '/etc' } },
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const fields = fs.readFileSync(seen, 'utf8').split('\0').filter(Boolean);
+  const args = fields.filter((f) => f.startsWith('arg=')).map((f) => f.slice(4));
+  assert.deepEqual(args, ['/path with space', '--dash', '1e3']);
+  const env = Object.fromEntries(fields.filter((f) => f.startsWith('BATT_')).map((f) => [f.slice(0, f.indexOf('=')), f.slice(f.indexOf('=') + 1)]));
+  assert.equal(env.BATT_OPT_DB, 'a\nb c');
+  assert.equal(env.BATT_OPT_PORT, '0012');
+  assert.equal(env.BATT_OPT_MULTI_WORD_KEY, 'x');
+  assert.equal(env.BATT_OPT_EMPTY, '');
+  assert.equal(env.BATT_SERVICE, 'my-svc');
+  assert.equal(env.BATT_HOME, s.home);
+  assert.match(env.BATT_DEST!, new RegExp(`^${s.root}/\\d{4}/\\d{2}/\\d{2}/\\.batt-staging-my-svc-`));
+  assert.match(env.BATT_RUN_ID!, /^\d{8}T\d{6}-[0-9a-f]{6}$/);
+  assert.ok(!Number.isNaN(Date.parse(env.BATT_TIME!)));
+  assert.equal(env.BATT_STRAY, undefined, 'caller BATT_ variables are dropped');
+  assert.equal(env.BATT_OPT_INJECTED, undefined);
+  assert.deepEqual(
+    Object.keys(env).filter((k) => k.startsWith('BATT_OPT_')).sort(),
+    ['BATT_OPT_DB', 'BATT_OPT_EMPTY', 'BATT_OPT_MULTI_WORD_KEY', 'BATT_OPT_PORT'],
+  );
+  assert.ok(fields.includes(`cwd=${env.BATT_DEST}`), 'cwd is the staging folder');
+  assert.ok(fields.includes('umask=0077'));
+  assert.equal(backups(s.root).length, 1);
+  assert.match(backups(s.root)[0]!, /\/my-svc$/);
+});
+
+test('bad service options are usage errors: unknown --x-y, flag without value', async () => {
+  const s = box();
+  writeScript(s.home, 'mysql', 'echo x > "$BATT_DEST/x"');
+  const cases: [string[], RegExp][] = [
+    [['--x-y', '1'], /^batt: unknown option --x-y: no service "x" \(service options are --<service>-<key>; services: mysql\)$/],
+    [['--mysql-db'], /^batt: option --mysql-db needs a value, e\.g\. --mysql-db=VALUE$/],
+    [['--mysql-db', 'a', '--mysql'], /needs a value/],
+    [['nosuch'], /^batt: unknown service "nosuch"/],
+    [['../x'], /^batt: invalid service name "\.\.\/x"/],
+    [['--timeout', 'soon', 'mysql'], /^batt: --timeout takes a whole number, got "soon"$/],
+  ];
+  for (const [args, msg] of cases) {
+    const r = await batt(['--path', s.pattern, ...args], { home: s.home });
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr.trim(), msg);
+  }
+  assert.ok(!fs.existsSync(s.root), 'nothing ran');
+});
+
+test('services run concurrently; one failing does not stop the others; exit 1 with summary', async () => {
+  const s = box();
+  const meet = path.join(s.dir, 'meet');
+  fs.mkdirSync(meet);
+  // p1 and p2 each wait (up to 60 s) for the other to have started: they pass only if run at once.
+  for (const [me, other] of [['p1', 'p2'], ['p2', 'p1']]) {
+    writeScript(
+      s.home,
+      me!,
+      `touch "${meet}/${me}"
+for _ in $(seq 600); do [ -e "${meet}/${other}" ] && break; sleep 0.1; done
+[ -e "${meet}/${other}" ] || { echo "${other} never ran alongside" >&2; exit 1; }
+echo ${me} > "$BATT_DEST/${me}.txt"`,
+    );
+  }
+  writeScript(s.home, 'bad', 'echo partial > "$BATT_DEST/part.txt"\necho "dump failed: boom" >&2\nexit 3');
+  assert.equal((await batt(['enable', 'p1', 'p2', 'bad'], { home: s.home })).code, 0);
+  const r = await batt(['--path', s.pattern, '--jobs', '3'], { home: s.home });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stdout, /^ok\s+p1\s.*\/p1$/m);
+  assert.match(r.stdout, /^ok\s+p2\s.*\/p2$/m);
+  assert.doesNotMatch(r.stdout, /bad|FAILED/, 'failures are not on stdout');
+  assert.match(r.stderr, /^batt: FAILED\s+bad\s.*bad: backup script exited with code 3: dump failed: boom$/m);
+  assert.match(r.stderr, /^batt: backup incomplete: 2 ok, 1 failed in /m);
+  assert.match(r.stderr, /^batt: script output is in .*\/log\/batt\.log$/m);
+  assert.doesNotMatch(r.stderr, /^batt: ok/m, 'successes are not on stderr');
+  assert.deepEqual(backups(s.root).map((b) => path.basename(b)).sort(), ['p1', 'p2']);
+  assert.deepEqual(leftovers(s.root), []);
+  const log = fs.readFileSync(path.join(s.home, 'log', 'batt.log'), 'utf8');
+  assert.match(log, /bad: ! dump failed: boom/, 'script stderr is in the log');
+});
+
+test('--json prints one document with a stable shape; nothing else on stdout', async () => {
+  const s = box();
+  writeScript(s.home, 'good', 'printf 12345 > "$BATT_DEST/g.bin"');
+  writeScript(s.home, 'bad', 'echo oops >&2; exit 1');
+  const r = await batt(['good', 'bad', '--json', '--path', s.pattern], { home: s.home });
+  assert.equal(r.code, 1);
+  const doc = JSON.parse(r.stdout);
+  for (const k of ['destination', 'durationMs', 'ok', 'runId', 'services']) assert.ok(k in doc, `--json has ${k}`);
+  assert.equal(doc.ok, false);
+  assert.match(doc.destination, new RegExp(`^${s.root}/`));
+  const good = doc.services.find((x: { service: string }) => x.service === 'good');
+  const bad = doc.services.find((x: { service: string }) => x.service === 'bad');
+  assert.deepEqual({ ...good, durationMs: 0 }, { service: 'good', status: 'ok', dest: `${doc.destination}/good`, files: 1, bytes: 5, durationMs: 0 });
+  assert.equal(bad.status, 'failed');
+  assert.equal(bad.error, 'bad: backup script exited with code 1: oops');
+  assert.equal(bad.dest, undefined);
+  const ok = await batt(['good', '--json', '--path', s.pattern], { home: s.home });
+  assert.equal(ok.code, 0);
+  assert.equal(JSON.parse(ok.stdout).ok, true);
+  assert.equal(JSON.parse(ok.stdout).services[0].dest, `${doc.destination}/good.2`);
+});
+
+test('plain output has no ANSI codes, with NO_COLOR and without it when not a terminal', async () => {
+  const s = box();
+  writeScript(s.home, 'good', 'echo x > "$BATT_DEST/x"');
+  writeScript(s.home, 'bad', 'exit 1');
+  for (const env of [{ NO_COLOR: '1' }, { NO_COLOR: undefined, FORCE_COLOR: undefined }]) {
+    const runs = [
+      await batt(['good', 'bad', '--path', s.pattern], { home: s.home, env }),
+      await batt(['list'], { home: s.home, env }),
+      await batt(['enable', 'nosuch'], { home: s.home, env }),
+      await batt(['verify', '--path', s.pattern], { home: s.home, env }),
+    ];
+    for (const r of runs) {
+      assert.ok(r.stdout || r.stderr);
+      assert.doesNotMatch(r.stdout, ANSI, JSON.stringify(env));
+      assert.doesNotMatch(r.stderr, ANSI, JSON.stringify(env));
+    }
+  }
+});
+
+test('the log keeps script output; a conf file reaches the script as BATT_CONF_*', async () => {
+  const s = box();
+  fs.writeFileSync(path.join(s.home, 'conf', 'c.conf'), 'HOSTNAME_TO_DUMP="db 1"\n');
+  writeScript(s.home, 'c', 'echo "dumping $BATT_CONF_HOSTNAME_TO_DUMP from $BATT_CONF_FILE"\necho x > "$BATT_DEST/x"');
+  const r = await batt(['c', '--path', s.pattern], { home: s.home });
+  assert.equal(r.code, 0, r.stderr);
+  const log = fs.readFileSync(path.join(s.home, 'log', 'batt.log'), 'utf8');
+  assert.ok(log.includes(`c: > dumping db 1 from ${path.join(s.home, 'conf', 'c.conf')}`), log);
+  assert.equal(fs.statSync(path.join(s.home, 'log', 'batt.log')).mode & 0o777, 0o600);
+});
