@@ -93,7 +93,10 @@ async function sealFiles(staging: string, service: string): Promise<FileEntry[]>
     await fsyncPath(abs);
     out.push({ path: f.rel, size, sha256 });
   }
-  for (const d of entries.filter((e) => e.kind === 'dir')) await fsyncPath(path.join(staging, d.rel));
+  for (const d of entries.filter((e) => e.kind === 'dir')) {
+    await fs.chmod(path.join(staging, d.rel), 0o700); // a script may have made it 0755
+    await fsyncPath(path.join(staging, d.rel));
+  }
   return out;
 }
 
