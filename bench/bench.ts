@@ -1,0 +1,344 @@
+// `npm run bench`: batt against tar|zstd, restic and the disk, on one generated tree, in one run.
+// Runs alternate (the order rotates every round) and the median of BENCH_RUNS rounds is kept,
+// so a load change on a shared machine hits every contender alike. Never part of `npm test`.
+//
+// Env: BENCH_SIZE_MB (default 1024), BENCH_RUNS (3), BENCH_STARTUP_RUNS (30), BENCH_SEED (1),
+//      BENCH_DIR (default $TMPDIR/batt-bench; the tree is kept there and reused when its stamp
+//      matches), BENCH_RESULTS (file to write, default bench/RESULTS.md; "-" = do not write).
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ensureTree, type TreeStats } from './tree.js';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const env = process.env;
+const SIZE_MB = Number(env.BENCH_SIZE_MB ?? 1024);
+const RUNS = Number(env.BENCH_RUNS ?? 3);
+const STARTUP_RUNS = Number(env.BENCH_STARTUP_RUNS ?? 30);
+const SEED = Number(env.BENCH_SEED ?? 1);
+const BASE = path.resolve(env.BENCH_DIR ?? path.join(os.tmpdir(), 'batt-bench'));
+const RESULTS = env.BENCH_RESULTS ?? path.join(repo, 'bench', 'RESULTS.md');
+// dist/ is copied into the work folder first: others rebuilding the shared tree mid-run cannot
+// pull it away (the bundle is self-contained).
+let BATT = path.join(repo, 'dist', 'batt.js');
+const NODE = process.execPath;
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const mb = (n: number) => `${(n / 1024 / 1024).toFixed(0)} MB`;
+const sec = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const log = (s: string) => process.stderr.write(s + '\n');
+
+function sh(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : '';
+}
+
+interface Timed {
+  ms: number;
+  /** Peak RSS of the process itself (VmHWM), kB. */
+  selfPeakKb?: number;
+  /** Peak of the summed RSS of all its descendants at one instant, kB. */
+  childrenPeakKb?: number;
+}
+
+function statusKb(pid: number, field: string): number | undefined {
+  try {
+    const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  const stack = [pid];
+  while (stack.length) {
+    const p = stack.pop()!;
+    let kids: number[] = [];
+    try {
+      kids = fs.readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    } catch {
+      /* gone */
+    }
+    out.push(...kids);
+    stack.push(...kids);
+  }
+  return out;
+}
+
+/** Runs a command to completion, timing it; optionally samples memory every 50 ms. */
+function timed(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; memory?: boolean } = {}): Promise<Timed> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, args, { env: opts.env ?? env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
+    let selfPeakKb = 0;
+    let childrenPeakKb = 0;
+    const sample = () => {
+      if (!child.pid) return;
+      selfPeakKb = Math.max(selfPeakKb, statusKb(child.pid, 'VmHWM') ?? 0);
+      let sum = 0;
+      for (const d of descendants(child.pid)) sum += statusKb(d, 'VmRSS') ?? 0;
+      childrenPeakKb = Math.max(childrenPeakKb, sum);
+    };
+    const timer = opts.memory ? setInterval(sample, 50) : undefined;
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      const ms = performance.now() - t0;
+      clearInterval(timer);
+      if (code !== 0) reject(new Error(`${cmd} ${args.join(' ')} failed (${code ?? signal}): ${stderr.trim().slice(-1000)}`));
+      else resolve(opts.memory ? { ms, selfPeakKb, childrenPeakKb } : { ms });
+    });
+  });
+}
+
+function rotate<T>(xs: T[], k: number): T[] {
+  const i = k % xs.length;
+  return [...xs.slice(i), ...xs.slice(0, i)];
+}
+
+/** A batt home like the installed one: the repo's scripts-available, nothing enabled. */
+function makeHome(dir: string, extra: Record<string, string> = {}): string {
+  fs.mkdirSync(path.join(dir, 'scripts-available'), { recursive: true });
+  fs.mkdirSync(path.join(dir, 'scripts-enabled'), { recursive: true });
+  for (const f of fs.readdirSync(path.join(repo, 'scripts-available'))) {
+    fs.copyFileSync(path.join(repo, 'scripts-available', f), path.join(dir, 'scripts-available', f));
+    fs.chmodSync(path.join(dir, 'scripts-available', f), 0o755);
+  }
+  for (const [name, from] of Object.entries(extra)) {
+    fs.copyFileSync(path.join(repo, 'scripts-available', from), path.join(dir, 'scripts-available', name));
+    fs.chmodSync(path.join(dir, 'scripts-available', name), 0o755);
+  }
+  return dir;
+}
+
+/** Splits the tree's top-level folders into n parts of similar size (largest first, greedy). */
+function splitTops(stats: TreeStats, n: number): string[][] {
+  const parts = Array.from({ length: n }, () => ({ bytes: 0, names: [] as string[] }));
+  for (const t of [...stats.tops].sort((a, b) => b.bytes - a.bytes)) {
+    const p = parts.reduce((a, b) => (b.bytes < a.bytes ? b : a));
+    p.bytes += t.bytes;
+    p.names.push(t.name);
+  }
+  return parts.map((p) => p.names);
+}
+
+function dirBytes(p: string): number {
+  const st = fs.lstatSync(p);
+  if (!st.isDirectory()) return st.isFile() ? st.size : 0;
+  return fs.readdirSync(p).reduce((n, e) => n + dirBytes(path.join(p, e)), 0);
+}
+
+function machine(): string[] {
+  const cpu = os.cpus()[0]?.model ?? '?';
+  const fsType = sh('stat', ['-f', '-c', '%T', BASE]);
+  const dev = sh('df', ['--output=source', BASE]).split('\n')[1] ?? '?';
+  return [
+    `- CPU: ${cpu}, ${os.cpus().length} cores; RAM ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB; kernel ${os.release()}`,
+    `- Disk: ${dev} (${fsType}), the tree, outputs and repositories all on it`,
+    `- node ${process.version}; ${sh('tar', ['--version']).split('\n')[0]}; zstd ${sh('zstd', ['-V']).match(/v[\d.]+/)?.[0] ?? '?'}; ${sh('restic', ['version']).split(' compiled')[0]}`,
+  ];
+}
+
+const load = () => os.loadavg().map((l) => l.toFixed(2)).join(', ');
+
+async function main(): Promise<void> {
+  if (!fs.existsSync(BATT)) throw new Error(`${BATT} is missing: run npm run build (npm run bench does)`);
+  for (const tool of ['tar', 'zstd', 'restic', 'bash']) {
+    if (!sh('bash', ['-c', `command -v ${tool}`])) throw new Error(`${tool} is not installed`);
+  }
+  const loadBefore = load();
+  const tree = path.join(BASE, `tree-${SIZE_MB}mb-s${SEED}`);
+  const work = path.join(BASE, 'work');
+  fs.rmSync(work, { recursive: true, force: true });
+  fs.mkdirSync(work, { recursive: true });
+  fs.cpSync(path.join(repo, 'dist'), path.join(work, 'dist'), { recursive: true });
+  fs.symlinkSync(path.join(repo, 'node_modules'), path.join(work, 'node_modules')); // the few externals
+  BATT = path.join(work, 'dist', 'batt.js');
+  log(`bench: tree ${tree} (${SIZE_MB} MB, seed ${SEED}), ${RUNS} runs, load ${loadBefore}`);
+  const t = ensureTree({ dir: tree, sizeMb: SIZE_MB, seed: SEED });
+  const stats = t.stats;
+  log(`bench: tree ${t.reused ? 'reused' : `generated in ${t.seconds.toFixed(1)} s`}: ${stats.files} files, ${mb(stats.bytes)}`);
+
+  // The page cache cannot be dropped reliably here (shared machine, maybe a container): read
+  // the tree once so that every contender starts warm rather than the first one paying the disk.
+  await timed('bash', ['-c', 'tar -cf - "$1" | cat >/dev/null', 'warm', tree]);
+
+  const home = makeHome(path.join(work, 'home'), { 'backup-part1': 'backup-file', 'backup-part2': 'backup-file', 'backup-part3': 'backup-file', 'backup-part4': 'backup-file' });
+  const pwFile = path.join(work, 'restic-password');
+  fs.writeFileSync(pwFile, 'bench-only-password\n', { mode: 0o600 });
+  const resticEnv: NodeJS.ProcessEnv = { ...env, RESTIC_PASSWORD_FILE: pwFile };
+  delete resticEnv.RESTIC_PASSWORD;
+  delete resticEnv.RESTIC_REPOSITORY;
+
+  type Name = 'batt' | 'tar|zstd' | 'tar|zstd+fsync' | 'restic' | 'read';
+  const times: Record<Name, number[]> = { batt: [], 'tar|zstd': [], 'tar|zstd+fsync': [], restic: [], read: [] };
+  const rss: { self: number[]; children: number[] } = { self: [], children: [] };
+  const sizes: Record<string, number> = {};
+  const order: Name[] = ['batt', 'tar|zstd', 'restic', 'read', 'tar|zstd+fsync'];
+  for (let run = 0; run < RUNS; run++) {
+    for (const name of rotate(order, run)) {
+      const out = path.join(work, `${name.replace(/\W/g, '_')}-${run}`);
+      let r: Timed;
+      if (name === 'batt') {
+        r = await timed(NODE, [BATT, '--home', home, '--path', out, '--file', tree], { memory: true });
+        rss.self.push(r.selfPeakKb!);
+        rss.children.push(r.childrenPeakKb!);
+        const manifest = JSON.parse(fs.readFileSync(path.join(out, 'file', 'batt-manifest.json'), 'utf8'));
+        sizes.batt = manifest.totalBytes;
+      } else if (name === 'tar|zstd' || name === 'tar|zstd+fsync') {
+        const sync = name === 'tar|zstd+fsync' ? ' && sync "$2"' : '';
+        r = await timed('bash', ['-c', `set -o pipefail; tar -cf - "$1" | zstd -3 -T0 -q >"$2"${sync}`, name, tree, out]);
+        sizes['tar|zstd'] = fs.statSync(out).size;
+      } else if (name === 'restic') {
+        const e = { ...resticEnv, RESTIC_CACHE_DIR: `${out}-cache` };
+        spawnSync('restic', ['init', '--repo', out, '-q'], { env: e, stdio: 'ignore' });
+        r = await timed('restic', ['backup', '--repo', out, '-q', tree], { env: e });
+        sizes.restic = dirBytes(out);
+      } else {
+        // Not `tar -cf - TREE >/dev/null`: GNU tar sees /dev/null and skips reading file data.
+        r = await timed('bash', ['-c', 'set -o pipefail; tar -cf - "$1" | cat >/dev/null', name, tree]);
+      }
+      times[name].push(r.ms);
+      log(`  run ${run + 1}/${RUNS} ${name.padEnd(15)} ${sec(r.ms)}${r.selfPeakKb ? ` (node peak ${mb(r.selfPeakKb * 1024)}, children ${mb(r.childrenPeakKb! * 1024)})` : ''}`);
+      fs.rmSync(out, { recursive: true, force: true });
+      fs.rmSync(`${out}-cache`, { recursive: true, force: true });
+    }
+  }
+
+  // Four services in one run: four copies of backup-file over four parts of the tree.
+  const parts = splitTops(stats, 4);
+  const partArgs = parts.flatMap((names, i) => names.flatMap((n) => [`--part${i + 1}`, path.join(tree, n)]));
+  const jobTimes: Record<string, number[]> = { '1': [], '4': [] };
+  for (let run = 0; run < RUNS; run++) {
+    for (const j of rotate(['4', '1'], run)) {
+      const out = path.join(work, `jobs${j}-${run}`);
+      const r = await timed(NODE, [BATT, '--home', home, '--path', out, '--jobs', j, ...partArgs]);
+      jobTimes[j]!.push(r.ms);
+      log(`  run ${run + 1}/${RUNS} 4 services --jobs ${j} ${sec(r.ms)}`);
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  }
+
+  // Start-up: alternating, many runs, in-process timing of a spawn each.
+  const startHome = makeHome(path.join(work, 'home-startup'));
+  const startup: Record<string, number[]> = { 'node -e 0': [], 'batt --help': [], 'batt list': [] };
+  const startCmds: [string, string[]][] = [
+    ['node -e 0', ['-e', '0']],
+    ['batt --help', [BATT, '--help']],
+    ['batt list', [BATT, 'list']],
+  ];
+  for (let i = 0; i < STARTUP_RUNS + 2; i++) {
+    for (const [name, args] of rotate(startCmds, i)) {
+      const t0 = performance.now();
+      const r = spawnSync(NODE, args, { env: { ...env, BATT_HOME: startHome }, stdio: 'ignore' });
+      const ms = performance.now() - t0;
+      if (r.status !== 0) throw new Error(`${name} exited ${r.status}`);
+      if (i >= 2) startup[name]!.push(ms); // two warm-up rounds
+    }
+  }
+
+  const s3 = fs.existsSync(path.join(repo, 'src', 'targets', 's3.ts'));
+  const loadAfter = load();
+
+  // Figures.
+  const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)])) as Record<Name, number>;
+  const st = Object.fromEntries(Object.entries(startup).map(([k, v]) => [k, median(v)]));
+  const vsTar = m.batt / m['tar|zstd'];
+  const vsRestic = m.batt / m.restic;
+  const listRatio = st['batt list']! / st['node -e 0']!;
+  const peakSelf = Math.max(...rss.self) / 1024;
+  const peakChildren = Math.max(...rss.children) / 1024;
+  const jobs1 = median(jobTimes['1']!);
+  const jobs4 = median(jobTimes['4']!);
+  const yes = (ok: boolean) => (ok ? '**met**' : '**missed**');
+  const all = (xs: number[]) => xs.map((x) => (x / 1000).toFixed(2)).join(' / ');
+  const mbps = (ms: number) => `${(stats.bytes / 1024 / 1024 / (ms / 1000)).toFixed(0)} MB/s`;
+
+  const lines = [
+    '# batt benchmark results',
+    '',
+    `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC by \`npm run bench\` ` +
+      `(BENCH_SIZE_MB=${SIZE_MB}, BENCH_RUNS=${RUNS}, BENCH_STARTUP_RUNS=${STARTUP_RUNS}, seed ${SEED}).`,
+    '',
+    '## Machine',
+    '',
+    ...machine(),
+    `- Load average (1, 5, 15 min) before: ${loadBefore}; after: ${loadAfter}. The machine was shared with other`,
+    '  work while this ran: compare the ratios (same run, alternating order), not the absolute times, and',
+    '  repeat the measurement on a quiet machine before quoting it.',
+    '- Page cache: it cannot be dropped reliably here, so the tree was read once before timing; every',
+    '  contender reads it warm.',
+    '',
+    '## Tree',
+    '',
+    `${stats.files} files in ${stats.dirs} folders (depth up to ${stats.maxDepth}), ${stats.symlinks} symlinks, ` +
+      `${mb(stats.bytes)}: ${mb(stats.randomBytes)} incompressible (media-like, one ${mb(stats.largest)} file), ` +
+      'the rest source code, JSON, docs, rotated logs, a log and a SQL dump. Deterministic (bench/tree.ts, seeded).',
+    `Compressed: tar|zstd -3 ${mb(sizes['tar|zstd'] ?? 0)}, batt ${mb(sizes.batt ?? 0)}, restic repository ${mb(sizes.restic ?? 0)}.`,
+    '',
+    `## File backup (median of ${RUNS}, runs alternate)`,
+    '',
+    '| contender | median | runs (s) | throughput | vs tar\\|zstd |',
+    '|---|---|---|---|---|',
+    ...(['batt', 'tar|zstd', 'tar|zstd+fsync', 'restic', 'read'] as Name[]).map(
+      (k) => `| ${k.replace(/\|/g, '\\|')} | ${sec(m[k])} | ${all(times[k])} | ${mbps(m[k])} | ${(m[k] / m['tar|zstd']).toFixed(2)}x |`,
+    ),
+    '',
+    '- batt: `batt --home H --path OUT --file TREE` (default settings: backup-file, tar | zstd -3 -T0, then',
+    '  manifest with SHA-256, fsync, rename).',
+    '- tar|zstd: `tar -cf - TREE | zstd -3 -T0 > OUT`; +fsync adds `sync OUT` (batt makes its backup durable).',
+    '- restic: `restic backup TREE` into a fresh repository (init not timed), fresh cache.',
+    '- read: `tar -cf - TREE | cat > /dev/null` (GNU tar skips reading file data when its output is /dev/null).',
+    '',
+    '## Four services in one run',
+    '',
+    `Four copies of backup-file over four parts of the tree: --jobs 1 ${sec(jobs1)} (${all(jobTimes['1']!)}), ` +
+      `--jobs 4 ${sec(jobs4)} (${all(jobTimes['4']!)}): ${(jobs1 / jobs4).toFixed(2)}x. zstd -T0 already uses every core, so on`,
+    `${os.cpus().length} cores the gain comes from overlapping one service's reads and manifest with another's compression.`,
+    '',
+    `## Start-up (median of ${STARTUP_RUNS}, alternating, spawn to exit)`,
+    '',
+    '| command | median | vs node -e 0 |',
+    '|---|---|---|',
+    ...Object.keys(startup).map((k) => `| ${k} | ${st[k]!.toFixed(1)} ms | ${(st[k]! / st['node -e 0']!).toFixed(2)}x |`),
+    '',
+    '## Memory',
+    '',
+    `Peak RSS during the file backup: batt's node process ${peakSelf.toFixed(0)} MB (VmHWM); its children (bash, tar,`,
+    `zstd) together at most ${peakChildren.toFixed(0)} MB at one instant (sampled every 50 ms).`,
+    '',
+    '## S3 upload',
+    '',
+    s3
+      ? 'src/targets/s3.ts exists, but this bench does not time the upload yet (not part of this run).'
+      : 'Skipped: src/targets/s3.ts did not exist when this ran.',
+    '',
+    '## Targets',
+    '',
+    `- batt file backup within 1.10x of tar|zstd: ${vsTar.toFixed(2)}x, ${yes(vsTar <= 1.1)}`,
+    `- batt file backup faster than restic's first backup: ${vsRestic.toFixed(2)}x of restic, ${yes(vsRestic < 1)}`,
+    `- \`batt list\` under 2x \`node -e 0\`: ${listRatio.toFixed(2)}x, ${yes(listRatio < 2)}`,
+    `- batt peak RSS under 150 MB: ${peakSelf.toFixed(0)} MB, ${yes(peakSelf < 150)}`,
+    '',
+  ];
+  process.stdout.write(lines.join('\n'));
+  if (RESULTS !== '-') {
+    fs.writeFileSync(RESULTS, lines.join('\n'));
+    log(`bench: wrote ${RESULTS}`);
+  }
+  fs.rmSync(work, { recursive: true, force: true });
+}
+
+main().catch((err) => {
+  log(`bench: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = 1;
+});
