@@ -1,0 +1,208 @@
+// MongoDB through the built batt, with STAND-IN mongodump and mongorestore.
+//
+// No MongoDB server or database tools can be installed on this machine (they are not Debian
+// packages), so these tests do NOT talk to MongoDB. They replace mongodump/mongorestore (through
+// the MONGODUMP / MONGORESTORE variables) with small bash scripts written below, which check the
+// arguments and the --config file batt's scripts give them, record them, and write/read a fake
+// archive that starts with mongodump's magic number. What is tested for real: batt's scripts and
+// batt itself (argv without secrets, the 0600 config file and its removal, archive checks, failure
+// handling, refusal without --force, --drop / --nsFrom / --nsTo). What is not: a real dump.
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { batt, listFiles, sandbox, type Sandbox } from '../helpers/batt.js';
+
+const PASSWORD = "Mongo-S3cret-'quoted'-77";
+
+/** mongodump stand-in: records argv and the --config file, writes a fake archive. */
+const MONGODUMP = `#!/usr/bin/env bash
+set -euo pipefail
+state=\${STANDIN_STATE:?}
+n=$(ls "$state" | grep -c '^dump-argv' || true)
+printf '%s\\n' "$@" >"$state/dump-argv-$n"
+config= archive= db= gzip=0
+for a in "$@"; do
+  case "$a" in
+    --config=*) config=\${a#--config=} ;;
+    --archive=*) archive=\${a#--archive=} ;;
+    --db=*) db=\${a#--db=} ;;
+    --gzip) gzip=1 ;;
+  esac
+done
+[ -n "$config" ] && [ -f "$config" ] || { echo "stand-in mongodump: no --config file" >&2; exit 2; }
+[ "$gzip" = 1 ] || { echo "stand-in mongodump: no --gzip" >&2; exit 2; }
+[ -n "$archive" ] || { echo "stand-in mongodump: no --archive=FILE" >&2; exit 2; }
+stat -c %a "$config" >"$state/config-mode"
+stat -c %a "$(dirname "$config")" >"$state/config-dir-mode"
+cp "$config" "$state/config-content"
+echo "$config" >"$state/config-path"
+case "\${STANDIN_FAIL:-}" in
+  partial) printf 'half an archive' >"$archive"; echo "stand-in mongodump: connection lost" >&2; exit 1 ;;
+  garbage) echo "not an archive" >"$archive"; exit 0 ;;
+  nothing) exit 0 ;;
+esac
+printf '\\x6d\\xe2\\x99\\x81\\n' >"$archive"
+printf 'db=%s\\n' "\${db:-ALL}" >>"$archive"
+echo "stand-in mongodump: done dumping \${db:-all databases}" >&2
+`;
+
+/** mongorestore stand-in: a "server" is a folder with one file per restored database. */
+const MONGORESTORE = `#!/usr/bin/env bash
+set -euo pipefail
+state=\${STANDIN_STATE:?}
+n=$(ls "$state" | grep -c '^restore-argv' || true)
+printf '%s\\n' "$@" >"$state/restore-argv-$n"
+config= archive= nsto= drop=0
+for a in "$@"; do
+  case "$a" in
+    --config=*) config=\${a#--config=} ;;
+    --archive=*) archive=\${a#--archive=} ;;
+    --nsTo=*) nsto=\${a#--nsTo=} ;;
+    --drop) drop=1 ;;
+  esac
+done
+[ -n "$config" ] && [ -f "$config" ] || { echo "stand-in mongorestore: no --config file" >&2; exit 2; }
+cp "$config" "$state/restore-config-content"
+[ "$(od -An -tx1 -N4 -- "$archive" | tr -d ' \\n')" = 6de29981 ] || { echo "stand-in mongorestore: bad archive" >&2; exit 2; }
+db=$(sed -n 's/^db=//p' "$archive")
+target=\${nsto%.*}
+target=\${target:-$db}
+[ -n "$target" ] || { echo "stand-in mongorestore: no database in the archive" >&2; exit 2; }
+mkdir -p "$state/server"
+if [ -e "$state/server/$target" ] && [ "$drop" = 0 ]; then
+  echo "continuing through error: E11000 duplicate key error collection: $target.items index: _id_"
+  echo "0 document(s) restored successfully. 3 document(s) failed to restore."
+  exit 1
+fi
+cp "$archive" "$state/server/$target"
+echo "3 document(s) restored successfully. 0 document(s) failed to restore."
+`;
+
+interface Env {
+  sb: Sandbox;
+  state: string;
+  env: Record<string, string>;
+}
+
+function setup(conf: string): Env {
+  const sb = sandbox({ builtins: true });
+  const state = path.join(sb.dir, 'standin-state');
+  fs.mkdirSync(state);
+  const dump = path.join(sb.dir, 'mongodump-standin');
+  const restore = path.join(sb.dir, 'mongorestore-standin');
+  fs.writeFileSync(dump, MONGODUMP, { mode: 0o755 });
+  fs.writeFileSync(restore, MONGORESTORE, { mode: 0o755 });
+  fs.writeFileSync(path.join(sb.home, 'conf', 'mongodb.conf'), conf, { mode: 0o600 });
+  return { sb, state, env: { MONGODUMP: dump, MONGORESTORE: restore, STANDIN_STATE: state } };
+}
+
+const read = (f: string) => fs.readFileSync(f, 'utf8');
+const backupsOf = (sb: Sandbox) => listFiles(sb.root).filter((f) => !f.startsWith('.batt.lock'));
+const logOf = (sb: Sandbox) => {
+  const f = path.join(sb.home, 'log', 'batt.log');
+  return fs.existsSync(f) ? read(f) : '';
+};
+
+describe('mongodb with STAND-IN mongodump/mongorestore (no MongoDB server here)', () => {
+  let t: Env;
+  beforeEach(() => {
+    t = setup(`HOST=127.0.0.1\nPORT=27999\nUSER=backup\nPASSWORD="${PASSWORD}"\nAUTH_DB=admin\n`);
+  });
+  afterEach(() => (process.env.KEEP ? console.log(t.sb.dir) : t.sb.cleanup()));
+
+  test('STAND-IN: one archive per --mongodb-db; password only in the 0600 --config file, never argv, log, manifest or --json', async () => {
+    const r = await batt(['mongodb', '--mongodb-db', 'app', '--mongodb', 'shop', '--path', t.sb.pattern, '--json'], {
+      home: t.sb.home,
+      env: t.env,
+    });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const files = backupsOf(t.sb);
+    assert.ok(files.some((f) => f.endsWith('/mongodb/db-app.archive.gz')), files.join(' '));
+    assert.ok(files.some((f) => f.endsWith('/mongodb/db-shop.archive.gz')), files.join(' '));
+    const argvs = fs.readdirSync(t.state).filter((f) => f.startsWith('dump-argv')).map((f) => read(path.join(t.state, f)));
+    assert.equal(argvs.length, 2);
+    for (const argv of argvs) {
+      assert.ok(!argv.includes(PASSWORD) && !argv.includes('S3cret'), `password in the stand-in's argv: ${argv}`);
+      assert.match(argv, /^--username=backup$/m);
+      assert.match(argv, /^--authenticationDatabase=admin$/m);
+      assert.match(argv, /^--host=127\.0\.0\.1$/m);
+      assert.match(argv, /^--gzip$/m);
+    }
+    assert.match(argvs.join('\n'), /^--db=app$/m);
+    assert.match(argvs.join('\n'), /^--db=shop$/m);
+    // The config file: 0600 in a 0700 folder, YAML-quoted password, removed after the run.
+    assert.equal(read(path.join(t.state, 'config-mode')).trim(), '600');
+    assert.equal(read(path.join(t.state, 'config-dir-mode')).trim(), '700');
+    assert.equal(read(path.join(t.state, 'config-content')), `password: '${PASSWORD.replaceAll("'", "''")}'\n`);
+    assert.ok(!fs.existsSync(read(path.join(t.state, 'config-path')).trim()), 'the --config file was removed');
+    assert.ok(!fs.existsSync(path.dirname(read(path.join(t.state, 'config-path')).trim())), 'its folder was removed');
+    // Nowhere batt writes or prints.
+    assert.ok(!(r.stdout + r.stderr).includes('S3cret'), 'password in --json output');
+    assert.ok(!logOf(t.sb).includes('S3cret'), 'password in batt.log');
+    for (const m of files.filter((f) => f.endsWith('batt-manifest.json'))) {
+      assert.ok(!read(path.join(t.sb.root, m)).includes('S3cret'), 'password in the manifest');
+    }
+  });
+
+  test('STAND-IN: no database named dumps all databases into one archive', async () => {
+    const r = await batt(['mongodb', '--path', t.sb.pattern], { home: t.sb.home, env: t.env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(backupsOf(t.sb).some((f) => f.endsWith('/mongodb/all.archive.gz')));
+    assert.doesNotMatch(read(path.join(t.state, 'dump-argv-0')), /^--db/m);
+  });
+
+  for (const [mode, why] of [
+    ['partial', /mongodump failed with exit code 1/],
+    ['garbage', /not a mongodump archive/],
+    ['nothing', /wrote no archive/],
+  ] as const) {
+    test(`STAND-IN: a mongodump that ${mode === 'partial' ? 'fails midway' : `exits 0 with ${mode}`} fails the backup, no folder, config removed`, async () => {
+      const r = await batt(['mongodb', '--mongodb-db', 'app', '--path', t.sb.pattern], {
+        home: t.sb.home,
+        env: { ...t.env, STANDIN_FAIL: mode },
+      });
+      assert.notEqual(r.code, 0);
+      assert.deepEqual(backupsOf(t.sb), []);
+      assert.match(logOf(t.sb), why);
+      assert.ok(!fs.existsSync(read(path.join(t.state, 'config-path')).trim()), 'the --config file was removed on failure');
+      assert.ok(!logOf(t.sb).includes('S3cret'));
+    });
+  }
+
+  test('STAND-IN: batt restore mongodb --to renames with --nsFrom/--nsTo, refuses existing data without --force, --force adds --drop', async () => {
+    const r = await batt(['mongodb', '--mongodb-db', 'app', '--mongodb-db', 'shop', '--path', t.sb.pattern], { home: t.sb.home, env: t.env });
+    assert.equal(r.code, 0, r.stderr);
+    const restore = (extra: string[]) =>
+      batt(['restore', 'mongodb', '--path', t.sb.pattern, ...extra], { home: t.sb.home, env: t.env });
+    const argv = (n: number) => read(path.join(t.state, `restore-argv-${n}`));
+
+    const first = await restore(['--mongodb', 'app', '--to', 'app_copy']);
+    assert.equal(first.code, 0, first.stderr + first.stdout);
+    assert.match(argv(0), /^--nsFrom=app\.\*$/m);
+    assert.match(argv(0), /^--nsTo=app_copy\.\*$/m);
+    assert.match(argv(0), /^--gzip$/m);
+    assert.match(argv(0), /^--archive=.*db-app\.archive\.gz$/m);
+    assert.doesNotMatch(argv(0), /^--drop$/m);
+    assert.ok(!argv(0).includes('S3cret'), 'password in mongorestore argv');
+    assert.match(read(path.join(t.state, 'restore-config-content')), /^password: /m);
+    assert.ok(fs.existsSync(path.join(t.state, 'server', 'app_copy')));
+
+    const again = await restore(['--mongodb', 'app', '--to', 'app_copy']);
+    assert.notEqual(again.code, 0, 'existing documents without --force');
+    assert.match(again.stderr, /refused|--force/);
+    assert.doesNotMatch(argv(1), /^--drop$/m);
+
+    const forced = await restore(['--mongodb', 'app', '--to', 'app_copy', '--force']);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.match(argv(2), /^--drop$/m);
+
+    const all = await restore([]);
+    assert.equal(all.code, 0, all.stderr);
+    assert.ok(fs.existsSync(path.join(t.state, 'server', 'app')) && fs.existsSync(path.join(t.state, 'server', 'shop')));
+
+    const ambiguous = await restore(['--to', 'x']);
+    assert.notEqual(ambiguous.code, 0, '--to with two databases');
+    assert.ok(!logOf(t.sb).includes('S3cret'), 'password in batt.log');
+  });
+});
