@@ -1,0 +1,302 @@
+// The file service end to end: the built batt runs backup-file into a temp root, `batt restore
+// file` brings the tree back, and the copy is compared with the original (modes, links, bytes).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { batt, listFiles, sandbox, type Sandbox } from '../helpers/batt.js';
+
+interface Entry {
+  type: 'file' | 'dir' | 'symlink';
+  mode: number;
+  target?: string;
+  sha256?: string;
+  size?: number;
+}
+
+/** Every entry below dir (links not followed): type, permission bits, link target, content hash. */
+function snapshot(dir: string): Map<string, Entry> {
+  const out = new Map<string, Entry>();
+  const visit = (rel: string) => {
+    for (const name of fs.readdirSync(path.join(dir, rel)).sort()) {
+      const r = rel ? `${rel}/${name}` : name;
+      const abs = path.join(dir, r);
+      const st = fs.lstatSync(abs);
+      const mode = st.mode & 0o7777;
+      if (st.isSymbolicLink()) out.set(r, { type: 'symlink', mode: 0, target: fs.readlinkSync(abs) });
+      else if (st.isDirectory()) {
+        out.set(r, { type: 'dir', mode });
+        visit(r);
+      } else {
+        const sha256 = createHash('sha256').update(fs.readFileSync(abs)).digest('hex');
+        out.set(r, { type: 'file', mode, sha256, size: st.size });
+      }
+    }
+  };
+  visit('');
+  return out;
+}
+
+/** A tree with the awkward cases: modes, setgid, links of both kinds, odd names, a sparse file. */
+function makeTree(sb: Sandbox, name = 'tree'): string {
+  const tree = path.join(sb.dir, 'src', name);
+  fs.mkdirSync(path.join(tree, 'etc'), { recursive: true });
+  fs.writeFileSync(path.join(tree, 'etc', 'secret.conf'), 'password=hunter2\n');
+  fs.chmodSync(path.join(tree, 'etc', 'secret.conf'), 0o600);
+  fs.mkdirSync(path.join(tree, 'bin'));
+  fs.writeFileSync(path.join(tree, 'bin', 'run.sh'), '#!/bin/sh\necho hi\n');
+  fs.chmodSync(path.join(tree, 'bin', 'run.sh'), 0o755);
+  fs.mkdirSync(path.join(tree, 'shared'));
+  fs.chmodSync(path.join(tree, 'shared'), 0o2775);
+  fs.writeFileSync(path.join(tree, 'shared', 'group.txt'), 'team\n');
+  fs.mkdirSync(path.join(tree, 'empty'));
+  fs.chmodSync(path.join(tree, 'empty'), 0o700);
+  fs.symlinkSync('../etc/secret.conf', path.join(tree, 'bin', 'relative-link'));
+  fs.symlinkSync('/etc/hostname', path.join(tree, 'absolute-link'));
+  fs.symlinkSync('does/not/exist', path.join(tree, 'dangling-link'));
+  fs.writeFileSync(path.join(tree, 'original'), 'linked twice\n');
+  fs.linkSync(path.join(tree, 'original'), path.join(tree, 'bin', 'hardlink'));
+  const odd = path.join(tree, 'odd names');
+  fs.mkdirSync(odd);
+  for (const n of ['with space.txt', 'ünïcødé ✓.txt', 'new\nline.txt', 'a -> b.txt', 'x link to y', 'quote"back\\slash', '-dash']) {
+    fs.writeFileSync(path.join(odd, n), `content of ${n}\n`);
+  }
+  fs.symlinkSync('a -> b.txt', path.join(odd, 'link -> arrow'));
+  // 4 MiB, mostly holes, with data at both ends and in the middle.
+  const fd = fs.openSync(path.join(tree, 'sparse.img'), 'w', 0o640);
+  fs.ftruncateSync(fd, 4 << 20);
+  fs.writeSync(fd, Buffer.from('start'), 0, 5, 0);
+  fs.writeSync(fd, createHash('sha256').update('x').digest(), 0, 32, 2 << 20);
+  fs.writeSync(fd, Buffer.from('end'), 0, 3, (4 << 20) - 3);
+  fs.closeSync(fd);
+  fs.chmodSync(path.join(tree, 'sparse.img'), 0o640);
+  return tree;
+}
+
+/** The backup folders (holding a manifest) under the root. */
+function backupDirs(sb: Sandbox): string[] {
+  return listFiles(sb.root)
+    .filter((f) => path.basename(f) === 'batt-manifest.json')
+    .map((f) => path.join(sb.root, path.dirname(f)));
+}
+
+/** Files below the root other than batt's lock: what a failed run must not leave. */
+function leftovers(sb: Sandbox): string[] {
+  return listFiles(sb.root).filter((f) => f !== '.batt.lock');
+}
+
+const run = (sb: Sandbox, args: string[], env?: Record<string, string>) =>
+  batt(['--path', sb.pattern, ...args], { home: sb.home, env });
+
+const restore = (sb: Sandbox, args: string[], env?: Record<string, string>) =>
+  batt(['restore', 'file', '--path', sb.pattern, ...args], { home: sb.home, env });
+
+function tarList(file: string): string[] {
+  const z = file.endsWith('.gz') ? '--gzip' : file.endsWith('.xz') ? '--xz' : file.endsWith('.zst') ? '--zstd' : '';
+  return execFileSync('tar', ['--list', ...(z ? [z] : []), '--file', file], { encoding: 'utf8' }).split('\n').filter(Boolean);
+}
+
+test('round trip: batt --file TREE, then batt restore file --to TARGET gives the same tree', async () => {
+  const sb = sandbox({ builtins: true });
+  try {
+    const tree = makeTree(sb);
+    const before = snapshot(tree);
+    const r = await run(sb, ['--file', tree]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+
+    const dirs = backupDirs(sb);
+    assert.equal(dirs.length, 1);
+    const archives = fs.readdirSync(dirs[0]!).filter((f) => f !== 'batt-manifest.json');
+    assert.deepEqual(archives, [`${tree.slice(1).replaceAll('/', '_')}.tar.zst`]);
+    execFileSync('zstd', ['-q', '-t', path.join(dirs[0]!, archives[0]!)]);
+
+    const ls = await batt(['ls', '--json', '--path', sb.pattern], { home: sb.home });
+    assert.equal(ls.code, 0, ls.stderr);
+    const listed = JSON.parse(ls.stdout) as { backups: { service: string; files: number }[] };
+    assert.deepEqual(listed.backups.map((b) => [b.service, b.files]), [['file', 1]]);
+    const verify = await batt(['verify', '--path', sb.pattern], { home: sb.home });
+    assert.equal(verify.code, 0, verify.stderr + verify.stdout);
+
+    const target = path.join(sb.dir, 'restored');
+    const rr = await restore(sb, ['--to', target]);
+    assert.equal(rr.code, 0, rr.stderr + rr.stdout);
+    // Archives hold paths relative to /: the tree comes back below the target at its full path.
+    const copy = path.join(target, tree);
+    const after = snapshot(copy);
+    assert.deepEqual([...after.keys()], [...before.keys()]);
+    for (const [rel, want] of before) assert.deepEqual(after.get(rel), want, rel);
+    assert.equal(after.get('shared')!.mode, 0o2775);
+    assert.equal(after.get('etc/secret.conf')!.mode, 0o600);
+    assert.equal(after.get('absolute-link')!.target, '/etc/hostname');
+    assert.equal(fs.statSync(path.join(copy, 'original')).ino, fs.statSync(path.join(copy, 'bin', 'hardlink')).ino);
+    assert.equal(fs.statSync(path.join(copy, 'sparse.img')).size, 4 << 20);
+    assert.ok(before.has('odd names/new\nline.txt') && before.has('odd names/a -> b.txt'));
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('--file-exclude, --file-compress gzip and several paths in one run: one archive per path', async () => {
+  const sb = sandbox({ builtins: true });
+  try {
+    const a = makeTree(sb, 'a');
+    const b = path.join(sb.dir, 'src', 'b');
+    fs.mkdirSync(path.join(b, 'cache'), { recursive: true });
+    fs.writeFileSync(path.join(b, 'keep.txt'), 'keep\n');
+    fs.writeFileSync(path.join(b, 'noise.log'), 'log\n');
+    fs.writeFileSync(path.join(b, 'cache', 'big.bin'), 'cached\n');
+    const r = await run(sb, ['--file', a, '--file', b, '--file-compress', 'gzip', '--file-exclude', '*.log', '--file-exclude', 'cache']);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const [dir] = backupDirs(sb);
+    const archives = fs.readdirSync(dir!).filter((f) => f !== 'batt-manifest.json').sort();
+    assert.deepEqual(archives, [a, b].map((p) => `${p.slice(1).replaceAll('/', '_')}.tar.gz`).sort());
+    for (const f of archives) execFileSync('gzip', ['-t', path.join(dir!, f)]);
+    const names = tarList(path.join(dir!, archives.find((f) => f.includes('_b.'))!));
+    assert.ok(names.some((n) => n.endsWith('/keep.txt')), names.join('\n'));
+    assert.ok(!names.some((n) => n.endsWith('.log') || n.includes('/cache')), names.join('\n'));
+
+    const target = path.join(sb.dir, 'restored');
+    const rr = await restore(sb, ['--to', target]);
+    assert.equal(rr.code, 0, rr.stderr + rr.stdout);
+    assert.deepEqual(listFiles(path.join(target, b)), ['keep.txt']);
+    assert.deepEqual([...snapshot(path.join(target, a))], [...snapshot(a)]);
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('the same path twice gives two archives; xz compression round-trips', async () => {
+  const sb = sandbox({ builtins: true });
+  try {
+    const tree = path.join(sb.dir, 'src', 'x');
+    fs.mkdirSync(tree, { recursive: true });
+    fs.writeFileSync(path.join(tree, 'f'), 'data\n');
+    const r = await run(sb, ['--file', tree, '--file', tree, '--file-compress', 'xz']);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const [dir] = backupDirs(sb);
+    const base = tree.slice(1).replaceAll('/', '_');
+    assert.deepEqual(fs.readdirSync(dir!).sort(), [`${base}.2.tar.xz`, `${base}.tar.xz`, 'batt-manifest.json'].sort());
+    const target = path.join(sb.dir, 'restored');
+    const rr = await restore(sb, ['--to', target]);
+    assert.equal(rr.code, 0, rr.stderr + rr.stdout);
+    assert.equal(fs.readFileSync(path.join(target, tree, 'f'), 'utf8'), 'data\n');
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('bad input fails the run and leaves no backup', async (t) => {
+  const sb = sandbox({ builtins: true });
+  try {
+    const tree = path.join(sb.dir, 'src', 'x');
+    fs.mkdirSync(tree, { recursive: true });
+    fs.writeFileSync(path.join(tree, 'f'), 'data\n');
+    const cases: [string, string[], RegExp][] = [
+      ['missing path', ['--file', path.join(sb.dir, 'nope')], /does not exist/],
+      ['missing path after a good one', ['--file', tree, '--file', path.join(sb.dir, 'nope')], /does not exist/],
+      ['relative path', ['--file', 'src/x'], /not an absolute path/],
+      ['zip', ['--file', tree, '--file-compress', 'zip'], /unknown compression 'zip'/],
+      ['level out of range', ['--file', tree, '--file-level', '20'], /zstd level must be a number from 1 to 19/],
+      ['level not a number', ['--file', tree, '--file-compress', 'gzip', '--file-level', 'max'], /gzip level/],
+      ['level without compression', ['--file', tree, '--file-compress', 'none', '--file-level', '3'], /does not apply/],
+      ['unknown option', ['--file', tree, '--file-exlude', '*.log'], /unknown option --file-exlude/],
+    ];
+    for (const [name, args, said] of cases) {
+      await t.test(name, async () => {
+        const r = await run(sb, args);
+        assert.notEqual(r.code, 0, `${name}: ${r.stdout}`);
+        assert.match(r.stderr + r.stdout, said);
+        assert.deepEqual(leftovers(sb), [], name);
+      });
+    }
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('a failing tar behind a succeeding compressor, or a failing compressor, fails the run (nothing kept)', async (t) => {
+  const sb = sandbox({ builtins: true });
+  try {
+    const tree = path.join(sb.dir, 'src', 'x');
+    fs.mkdirSync(tree, { recursive: true });
+    fs.writeFileSync(path.join(tree, 'f'), 'data\n');
+    const tool = (name: string, body: string) => {
+      const f = path.join(sb.dir, name);
+      fs.writeFileSync(f, `#!/bin/sh\n${body}\n`, { mode: 0o755 });
+      return f;
+    };
+    // Writes a plausible start of an archive, then dies: zstd compresses it happily and exits 0.
+    const badTar = tool('bad-tar', 'printf "half an archive"; exit 2');
+    const badZstd = tool('bad-zstd', 'cat >/dev/null; exit 1');
+    const badGzip = tool('bad-gzip', 'cat >/dev/null; echo "gzip: out of luck" >&2; exit 1');
+    const cases: [string, string[], Record<string, string>, RegExp][] = [
+      ['tar exits 2, zstd 0', [], { TAR: badTar }, /tar failed with exit code 2/],
+      ['tar exits 2, gzip 0', ['--file-compress', 'gzip'], { TAR: badTar }, /tar failed with exit code 2/],
+      ['tar exits 2, no compression', ['--file-compress', 'none'], { TAR: badTar }, /tar failed with exit code 2/],
+      ['zstd fails', [], { ZSTD: badZstd }, /zstd failed with exit code 1/],
+      ['gzip fails', ['--file-compress', 'gzip'], { GZIP_CMD: badGzip }, /gzip failed with exit code 1/],
+    ];
+    for (const [name, args, env, said] of cases) {
+      await t.test(name, async () => {
+        const r = await run(sb, ['--file', tree, ...args], env);
+        assert.notEqual(r.code, 0, `${name}: ${r.stdout}`);
+        assert.match(r.stderr + r.stdout, said);
+        assert.deepEqual(leftovers(sb), [], name);
+      });
+    }
+    // The same run with the real tools works, so the failures above came from the stand-ins.
+    const ok = await run(sb, ['--file', tree]);
+    assert.equal(ok.code, 0, ok.stderr + ok.stdout);
+    assert.equal(backupDirs(sb).length, 1);
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('restore into a non-empty folder is refused without --force and done with it', async () => {
+  const sb = sandbox({ builtins: true });
+  try {
+    const tree = path.join(sb.dir, 'src', 'x');
+    fs.mkdirSync(tree, { recursive: true });
+    fs.writeFileSync(path.join(tree, 'f'), 'from the backup\n');
+    assert.equal((await run(sb, ['--file', tree])).code, 0);
+    const target = path.join(sb.dir, 'live');
+    fs.mkdirSync(target);
+    fs.writeFileSync(path.join(target, 'existing'), 'live data\n');
+
+    const refused = await restore(sb, ['--to', target]);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /refused.*--force/);
+    assert.deepEqual(listFiles(target), ['existing']);
+
+    const forced = await restore(sb, ['--to', target, '--force']);
+    assert.equal(forced.code, 0, forced.stderr + forced.stdout);
+    assert.equal(fs.readFileSync(path.join(target, 'existing'), 'utf8'), 'live data\n');
+    assert.equal(fs.readFileSync(path.join(target, tree, 'f'), 'utf8'), 'from the backup\n');
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('owners are kept only with --file-owners keep', { skip: process.getuid?.() !== 0 && 'needs root' }, async () => {
+  const sb = sandbox({ builtins: true });
+  try {
+    const tree = path.join(sb.dir, 'src', 'x');
+    fs.mkdirSync(tree, { recursive: true });
+    fs.writeFileSync(path.join(tree, 'f'), 'owned\n');
+    fs.chownSync(path.join(tree, 'f'), 4321, 4322);
+    assert.equal((await run(sb, ['--file', tree])).code, 0);
+    const plain = path.join(sb.dir, 'plain');
+    assert.equal((await restore(sb, ['--to', plain])).code, 0);
+    assert.equal(fs.statSync(path.join(plain, tree, 'f')).uid, 0);
+    const kept = path.join(sb.dir, 'kept');
+    const r = await restore(sb, ['--to', kept, '--file-owners', 'keep']);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const st = fs.statSync(path.join(kept, tree, 'f'));
+    assert.deepEqual([st.uid, st.gid], [4321, 4322]);
+  } finally {
+    sb.cleanup();
+  }
+});
