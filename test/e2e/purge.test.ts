@@ -371,3 +371,47 @@ test('batt --purge purges after a successful run and never after a failed one (R
     sb.cleanup();
   }
 });
+
+test('applyPurge re-checks each folder: one swapped for a symlink after planning is refused, its target untouched', async () => {
+  const { PolicySource, applyPurge, planPurge, removeTree, safeFolder } = await import('../../src/purge.js');
+  const { resolveHome } = await import('../../src/home.js');
+  const sb = sandbox();
+  const outside = path.join(sb.dir, 'outside');
+  try {
+    const ids = generate(sb.root, 'db', 3, 24); // 4 backups
+    const policies = await PolicySource.load(resolveHome(sb.home, {}), { last: 1 });
+    const plan = await planPurge({ root: sb.root, policies, now: new Date() });
+    assert.deepEqual(plan.services[0]!.remove.map((r) => r.id).sort(), ids.slice(0, 3).sort());
+    // After the plan: the oldest backup is moved out of the root and a symlink put in its place;
+    // the second one's parent folder is replaced by a symlink; the third is rewritten by another run.
+    fs.mkdirSync(outside);
+    fs.renameSync(path.join(sb.root, ids[0]!), path.join(outside, 'moved'));
+    fs.symlinkSync(path.join(outside, 'moved'), path.join(sb.root, ids[0]!));
+    const parent1 = path.dirname(path.join(sb.root, ids[1]!));
+    fs.renameSync(parent1, path.join(outside, 'day'));
+    fs.symlinkSync(path.join(outside, 'day'), parent1);
+    writeBackup(path.join(sb.root, ids[2]!), 'db', new Date(), { runId: 'another-run' });
+    const outcome = await applyPurge(plan);
+    assert.deepEqual(outcome.removed, []);
+    assert.equal(outcome.errors.length, 3);
+    assert.match(JSON.stringify(outcome.errors), /not a folder|symlink/);
+    assert.match(JSON.stringify(outcome.errors), /changed since the plan/);
+    assert.ok(fs.existsSync(path.join(outside, 'moved', 'batt-manifest.json')));
+    assert.ok(fs.existsSync(path.join(outside, 'day', path.basename(ids[1]!), 'batt-manifest.json')));
+    assert.ok(fs.existsSync(path.join(sb.root, ids[2]!, 'batt-manifest.json')));
+
+    // safeFolder refuses ids that leave the root; removeTree deletes links, never their targets.
+    for (const bad of ['', '..', '../outside', '/etc', 'a/../../x', './x']) {
+      await assert.rejects(safeFolder(sb.root, bad), /refusing/, JSON.stringify(bad));
+    }
+    const tree = path.join(sb.root, 'tree');
+    fs.mkdirSync(path.join(tree, 'sub'), { recursive: true });
+    fs.symlinkSync(outside, path.join(tree, 'sub', 'link'));
+    fs.symlinkSync(path.join(outside, 'moved', 'dump.sql'), path.join(tree, 'file-link'));
+    await removeTree(await safeFolder(sb.root, 'tree'));
+    assert.ok(!fs.existsSync(tree));
+    assert.ok(fs.existsSync(path.join(outside, 'moved', 'dump.sql')));
+  } finally {
+    sb.cleanup();
+  }
+});
