@@ -122,7 +122,7 @@ export async function startMariaDB(): Promise<MariaDB | null> {
   const sql = (query: string, db?: string): string =>
     execFileSync(
       tools.client,
-      ['--no-defaults', `--socket=${socket}`, '-uroot', '--batch', '--skip-column-names', ...(db ? [db] : [])],
+      ['--no-defaults', `--socket=${socket}`, '-uroot', '--default-character-set=utf8mb4', '--batch', '--skip-column-names', ...(db ? [db] : [])],
       { input: query, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] },
     );
   const stop = async () => {

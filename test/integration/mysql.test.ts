@@ -1,0 +1,250 @@
+// MariaDB through the built batt against real, throwaway servers (temp datadir, free port on
+// 127.0.0.1, a user with a password): `batt mysql`, then `batt restore mysql` into a second
+// fresh server, compared table by table; and the faults backup-mysql must survive
+// (RELIABILITY 1, 2, 3, 13, 14).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { REQUIRE_SERVERS, batt, listFiles, sandbox, type Sandbox } from '../helpers/batt.js';
+import { findBinary, mariadbTools, startMariaDB, type MariaDB } from '../helpers/servers.js';
+
+// Quotes, a backslash, a hash and spaces: every layer that could mangle or leak it is crossed.
+const PASSWORD = `My'Sql "pw" \\ #9f-Secret`;
+const tools = mariadbTools();
+const missing = tools && findBinary('zstd') ? [] : ['mariadbd/mariadb-install-db/mariadb/mariadb-dump or zstd'];
+const skip = missing.length && !REQUIRE_SERVERS ? `not installed: ${missing.join(', ')}` : false;
+
+const sqlString = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+const confValue = (s: string) => `"${s.replace(/([\\"$`])/g, '\\$1')}"`;
+
+function writeConf(sb: Sandbox, lines: Record<string, string | number>): void {
+  const body = Object.entries(lines).map(([k, v]) => `${k}=${confValue(String(v))}`).join('\n');
+  fs.writeFileSync(path.join(sb.home, 'conf', 'mysql.conf'), `${body}\n`, { mode: 0o600 });
+}
+
+/** A MYSQLDUMP/MYSQL stand-in that records its argv and the mode of its option file, then runs the real tool. */
+function recorder(sb: Sandbox, name: string, real: string): string {
+  const file = path.join(sb.dir, `record-${name}`);
+  fs.writeFileSync(
+    file,
+    `#!/usr/bin/env bash
+{ printf 'ARGV'; printf ' %q' "$@"; printf '\\n'
+  case "$1" in --defaults-extra-file=*) f=\${1#--defaults-extra-file=}; printf 'FILE %s %s\\n' "$f" "$(stat -c %a "$f")" ;; esac
+} >>${JSON.stringify(path.join(sb.dir, 'argv.log'))}
+exec ${JSON.stringify(real)} "$@"
+`,
+    { mode: 0o755 },
+  );
+  return file;
+}
+
+function backupsOf(sb: Sandbox): string[] {
+  return listFiles(sb.root).filter((f) => !f.startsWith('.batt.lock'));
+}
+
+function read(file: string): string {
+  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+}
+
+/** Row count and CHECKSUM TABLE of every table of a database, as one comparable map. */
+function tableSums(server: MariaDB, db: string): Map<string, string> {
+  const tables = server.sql(`SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA='${db}' AND TABLE_TYPE='BASE TABLE' ORDER BY 1`).trim().split('\n').filter(Boolean);
+  const out = new Map<string, string>();
+  for (const t of tables) {
+    const count = server.sql(`SELECT COUNT(*) FROM \`${db}\`.\`${t}\``).trim();
+    const sum = server.sql(`CHECKSUM TABLE \`${db}\`.\`${t}\``).trim().split('\t')[1];
+    out.set(t, `${count}:${sum}`);
+  }
+  return out;
+}
+
+function seed(server: MariaDB): void {
+  server.sql(`
+    CREATE DATABASE shop CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+    USE shop;
+    CREATE TABLE customers (id INT PRIMARY KEY, name VARCHAR(100), city VARCHAR(50)) ENGINE=InnoDB;
+    INSERT INTO customers SELECT seq, CONCAT('Kunde Grüße ', seq, ' 日本 ñ'), ELT(1 + seq % 3, 'Zürich', 'Kraków', 'Åre') FROM seq_1_to_2000;
+    CREATE TABLE orders (id INT AUTO_INCREMENT PRIMARY KEY, customer INT, total DECIMAL(10,2), note TEXT, blob_col VARBINARY(16)) ENGINE=InnoDB;
+    CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, order_id INT, at VARCHAR(20)) ENGINE=MyISAM;
+    CREATE TRIGGER orders_audit AFTER INSERT ON orders FOR EACH ROW INSERT INTO audit (order_id, at) VALUES (NEW.id, 'insert');
+    INSERT INTO orders (customer, total, note, blob_col) SELECT 1 + seq % 2000, seq * 1.25, REPEAT('€', seq % 7), UNHEX(MD5(seq)) FROM seq_1_to_3000;
+    CREATE TABLE counters (name VARCHAR(20) PRIMARY KEY, n INT) ENGINE=MyISAM;
+    INSERT INTO counters VALUES ('a', 1), ('b', 2), ('ü', 3);
+    CREATE PROCEDURE order_count(OUT n INT) SELECT COUNT(*) INTO n FROM orders;
+    CREATE FUNCTION double_it(x INT) RETURNS INT DETERMINISTIC RETURN x * 2;
+    CREATE EVENT nightly ON SCHEDULE EVERY 1 DAY DISABLE DO DELETE FROM audit WHERE id < 0;
+    CREATE VIEW big_orders AS SELECT id, total FROM orders WHERE total > 3000;
+    CREATE DATABASE blog CHARACTER SET latin1;
+    CREATE TABLE blog.posts (id INT PRIMARY KEY, title VARCHAR(200)) ENGINE=InnoDB;
+    INSERT INTO blog.posts VALUES (1, 'Hello'), (2, 'Café señor');
+    CREATE USER 'batt'@'127.0.0.1' IDENTIFIED BY ${sqlString(PASSWORD)};
+    GRANT ALL ON *.* TO 'batt'@'127.0.0.1';
+  `);
+}
+
+describe('mysql: batt backup and restore against real MariaDB servers', { skip, concurrency: false }, () => {
+  let source: MariaDB;
+  let target: MariaDB;
+  let sb: Sandbox;
+  let env: Record<string, string>;
+  let tmp: string;
+  /** The backup of shop and blog made by the first test, as `batt backups` names it. */
+  let fullId = '';
+
+  before(async () => {
+    if (missing.length) throw new Error(`BATT_REQUIRE_SERVERS=1 but not installed: ${missing.join(', ')}`);
+    [source, target] = (await Promise.all([startMariaDB(), startMariaDB()])) as [MariaDB, MariaDB];
+    seed(source);
+    sb = sandbox({ builtins: true });
+    tmp = path.join(sb.dir, 'tmp');
+    fs.mkdirSync(tmp, { mode: 0o700 });
+    env = {
+      TMPDIR: tmp,
+      MYSQLDUMP: recorder(sb, 'dump', tools!.dump),
+      MYSQL: recorder(sb, 'client', tools!.client),
+    };
+    writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD });
+  });
+
+  after(async () => {
+    await Promise.all([source?.stop(), target?.stop()]);
+    sb?.cleanup();
+  });
+
+  const run = (args: string[], extra: Record<string, string> = {}) =>
+    batt([...args, '--path', sb.pattern], { home: sb.home, env: { ...env, ...extra } });
+
+  test('backs up every user database, then restores them into a second server unchanged', async () => {
+    const r = await run(['mysql', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const files = backupsOf(sb);
+    const folder = files.find((f) => f.endsWith('/mysql/shop.sql.zst'))?.replace(/\/shop\.sql\.zst$/, '');
+    assert.ok(folder, `no shop dump in ${files.join(', ')}`);
+    fullId = folder;
+    assert.deepEqual(
+      files.filter((f) => f.startsWith(`${folder}/`)).map((f) => f.slice(folder.length + 1)),
+      ['batt-manifest.json', 'blog.sql.zst', 'shop.sql.zst'],
+      'one dump per user database; mysql, sys and the schemas are left out',
+    );
+    const mode = fs.statSync(path.join(sb.root, folder, 'shop.sql.zst')).mode & 0o777;
+    assert.equal(mode & 0o077, 0, `dump mode ${mode.toString(8)}`);
+
+    // Restore into an empty second server reached over its socket as root.
+    writeConf(sb, { SOCKET: target.socket, USER: 'root' });
+    const rr = await run(['restore', 'mysql']);
+    assert.equal(rr.code, 0, rr.stderr + rr.stdout);
+    for (const db of ['shop', 'blog']) {
+      const want = tableSums(source, db);
+      assert.ok(want.size >= 1);
+      assert.deepEqual(tableSums(target, db), want, `tables of ${db}`);
+    }
+    assert.equal(target.sql('SELECT COUNT(*) FROM shop.orders').trim(), '3000');
+    assert.equal(target.sql("SELECT ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA='shop' AND TABLE_NAME='audit'").trim(), 'MyISAM');
+    assert.equal(target.sql("SELECT name FROM shop.customers WHERE id = 7").trim(), 'Kunde Grüße 7 日本 ñ');
+    assert.equal(target.sql('SHOW CREATE DATABASE shop').includes('utf8mb4_unicode_ci'), true);
+    const routines = target.sql("SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA='shop' ORDER BY 1").trim();
+    assert.equal(routines, 'double_it\norder_count');
+    assert.equal(target.sql('SELECT shop.double_it(21)').trim(), '42');
+    assert.equal(target.sql("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA='shop'").trim(), 'orders_audit');
+    assert.equal(target.sql("SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA='shop'").trim(), 'nightly');
+    assert.equal(target.sql('SELECT COUNT(*) FROM shop.big_orders').trim(), source.sql('SELECT COUNT(*) FROM shop.big_orders').trim());
+    // The trigger came back working.
+    target.sql("INSERT INTO shop.orders (customer, total) VALUES (1, 1)");
+    assert.equal(target.sql('SELECT COUNT(*) FROM shop.audit').trim(), '3001');
+  });
+
+  test('the password is never in any argv, the log, the manifest or --json output; option files are 0600 and removed', async () => {
+    const argv = read(path.join(sb.dir, 'argv.log'));
+    const calls = argv.split('\n').filter((l) => l.startsWith('ARGV'));
+    assert.ok(calls.length >= 3, `recorded calls:\n${argv}`);
+    for (const c of calls) assert.match(c, /^ARGV --defaults-extra-file=\S+/, 'the option file is the first argument');
+    const optionFiles = argv.split('\n').filter((l) => l.startsWith('FILE '));
+    assert.ok(optionFiles.length >= 3);
+    for (const l of optionFiles) {
+      const [, file, mode] = l.split(' ');
+      assert.equal(mode, '600', l);
+      assert.equal(fs.existsSync(file!), false, `${file} was left behind`);
+    }
+    const log = read(path.join(sb.home, 'log', 'batt.log'));
+    assert.ok(log.length > 0);
+    const manifests = listFiles(sb.root).filter((f) => f.endsWith('batt-manifest.json')).map((f) => read(path.join(sb.root, f)));
+    assert.ok(manifests.length >= 1);
+    const json = await run(['mysql', '--mysql-db', 'blog', '--json']);
+    assert.equal(json.code, 0, json.stderr);
+    for (const [where, text] of [['argv', read(path.join(sb.dir, 'argv.log'))], ['log', log], ['manifest', manifests.join('\n')], ['json', json.stdout + json.stderr]] as const) {
+      assert.equal(text.includes(PASSWORD), false, `password found in ${where}`);
+      assert.equal(text.includes('#9f-Secret'), false, `part of the password found in ${where}`);
+    }
+    assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.startsWith('batt-mysql')), [], 'private temp folders removed');
+  });
+
+  test('--to restores one database under a new name; an existing target is refused without --force', async () => {
+    writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD });
+    const copy = await run(['restore', 'mysql', fullId, '--mysql-db', 'shop', '--to', 'shop_copy']);
+    assert.equal(copy.code, 0, copy.stderr);
+    assert.deepEqual(tableSums(source, 'shop_copy'), tableSums(source, 'shop'));
+
+    const again = await run(['restore', 'mysql', fullId, '--mysql-db', 'shop', '--to', 'shop_copy']);
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /refus/i);
+    assert.match(again.stderr, /--force/);
+
+    source.sql('DELETE FROM shop_copy.customers WHERE id > 10');
+    const all = await run(['restore', 'mysql', fullId]);
+    assert.notEqual(all.code, 0, 'shop and blog exist on the source server');
+    assert.match(all.stderr, /refus/i);
+    assert.equal(source.sql('SELECT COUNT(*) FROM shop_copy.customers').trim(), '10', 'a refusal changes nothing');
+
+    const forced = await run(['restore', 'mysql', fullId, '--mysql-db', 'shop', '--to', 'shop_copy', '--force']);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.deepEqual(tableSums(source, 'shop_copy'), tableSums(source, 'shop'));
+    assert.equal(read(path.join(sb.home, 'log', 'batt.log')).includes('#9f-Secret'), false);
+  });
+
+  test('--mysql-lock all-tables dumps MyISAM with --lock-all-tables instead of --single-transaction', async () => {
+    fs.writeFileSync(path.join(sb.dir, 'argv.log'), '');
+    fs.rmSync(sb.root, { recursive: true, force: true });
+    const r = await run(['--mysql-db', 'shop', '--mysql-lock', 'all-tables']);
+    assert.equal(r.code, 0, r.stderr);
+    const dumps = read(path.join(sb.dir, 'argv.log')).split('\n').filter((l) => l.startsWith('ARGV') && l.includes('--routines'));
+    assert.equal(dumps.length, 1, read(path.join(sb.dir, 'argv.log')));
+    assert.match(dumps[0]!, / --lock-all-tables /);
+    assert.doesNotMatch(dumps[0]!, /--single-transaction/);
+    assert.match(dumps[0]!, / --events /);
+    assert.match(dumps[0]!, / --triggers /);
+    assert.deepEqual(backupsOf(sb).map((f) => path.basename(f)), ['batt-manifest.json', 'shop.sql.zst']);
+    const bad = await run(['--mysql-db', 'shop', '--mysql-lock', 'sometimes']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /unknown lock mode/);
+  });
+
+  test('a wrong password fails the run and leaves no folder and no credentials behind', async () => {
+    fs.rmSync(sb.root, { recursive: true, force: true });
+    writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD: 'not-the-password-x1' });
+    const r = await run(['mysql']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /cannot list the databases/);
+    assert.deepEqual(backupsOf(sb), []);
+    assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.startsWith('batt-mysql')), []);
+    assert.equal(read(path.join(sb.home, 'log', 'batt.log')).includes('not-the-password-x1'), false);
+    writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD });
+  });
+
+  test('a dump that writes half a file and exits 2, or stops short with exit 0, fails the run with no folder', async () => {
+    for (const [name, code] of [['half-exit2', 2], ['half-exit0', 0]] as const) {
+      fs.rmSync(sb.root, { recursive: true, force: true });
+      const stand = path.join(sb.dir, name);
+      fs.writeFileSync(
+        stand,
+        `#!/usr/bin/env bash\nprintf -- '-- MariaDB dump\\nCREATE TABLE t (id INT);\\nINSERT INTO t VALUES (1),(2)'\nexit ${code}\n`,
+        { mode: 0o755 },
+      );
+      const r = await run(['mysql', '--mysql-db', 'shop'], { MYSQLDUMP: stand });
+      assert.notEqual(r.code, 0, `${name}: ${r.stdout}`);
+      assert.deepEqual(backupsOf(sb), [], name);
+      assert.match(r.stderr, code ? /dump of shop failed with exit code 2/ : /incomplete/, name);
+    }
+    assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.startsWith('batt-mysql')), []);
+  });
+});

@@ -1,0 +1,227 @@
+// PostgreSQL through the built batt against real, throwaway clusters (initdb in a temp folder
+// owned by `postgres`, free port on 127.0.0.1, scram-sha-256 over TCP): `batt postgresql`, then
+// `batt restore postgresql` into a second fresh cluster, compared table by table (md5 of the
+// ordered rows); and the faults backup-postgresql must survive (RELIABILITY 1, 3, 13, 14).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { REQUIRE_SERVERS, batt, listFiles, sandbox, type Sandbox } from '../helpers/batt.js';
+import { findBinary, postgresBin, startPostgreSQL, type PostgreSQL } from '../helpers/servers.js';
+
+// A colon and a backslash (PGPASSFILE escapes), quotes and a hash.
+const PASSWORD = `pg:Pa\\ss'"#5e-Secret`;
+const bin = postgresBin();
+const missing = bin && findBinary('zstd') ? [] : ['postgresql (initdb, pg_ctl, pg_dump...) or zstd'];
+const skip = missing.length && !REQUIRE_SERVERS ? `not installed: ${missing.join(', ')}` : false;
+
+const confValue = (s: string) => `"${s.replace(/([\\"$`])/g, '\\$1')}"`;
+
+function writeConf(sb: Sandbox, lines: Record<string, string | number>): void {
+  const body = Object.entries(lines).map(([k, v]) => `${k}=${confValue(String(v))}`).join('\n');
+  fs.writeFileSync(path.join(sb.home, 'conf', 'postgresql.conf'), `${body}\n`, { mode: 0o600 });
+}
+
+/** A stand-in for a PostgreSQL tool that records its argv and its PGPASSFILE's mode, then runs the real one. */
+function recorder(sb: Sandbox, tool: string): string {
+  const file = path.join(sb.dir, `record-${tool}`);
+  fs.writeFileSync(
+    file,
+    `#!/usr/bin/env bash
+{ printf 'ARGV %s' ${tool}; printf ' %q' "$@"; printf '\\n'
+  printf 'ENV PGPASSWORD=%s PGPASSFILE=%s %s\\n' "\${PGPASSWORD:-}" "\${PGPASSFILE:-}" "$(stat -c %a "\${PGPASSFILE:-/nonexistent}" 2>/dev/null)"
+} >>${JSON.stringify(path.join(sb.dir, 'argv.log'))}
+exec ${JSON.stringify(path.join(bin!, tool))} "$@"
+`,
+    { mode: 0o755 },
+  );
+  return file;
+}
+
+function backupsOf(sb: Sandbox): string[] {
+  return listFiles(sb.root).filter((f) => !f.startsWith('.batt.lock'));
+}
+
+function read(file: string): string {
+  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+}
+
+/** Row count and md5 of the ordered rows of every table of a database. */
+function tableSums(server: PostgreSQL, db: string): Map<string, string> {
+  const tables = server.sql("SELECT schemaname || '.' || tablename FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1", db).trim().split('\n').filter(Boolean);
+  const out = new Map<string, string>();
+  for (const t of tables) {
+    out.set(t, server.sql(`SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') FROM ${t} x`, db).trim());
+  }
+  return out;
+}
+
+function seed(server: PostgreSQL): void {
+  server.sql(`
+    CREATE ROLE app LOGIN PASSWORD 'app-pw';
+    CREATE ROLE readers NOLOGIN;
+    GRANT readers TO app;
+    CREATE DATABASE shop OWNER app;
+    CREATE DATABASE blog;
+  `);
+  server.sql(`
+    SET ROLE app;
+    CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL, city text);
+    INSERT INTO customers SELECT g, 'Kunde Grüße ' || g || ' 日本 ñ', (ARRAY['Zürich', 'Kraków', 'Åre'])[1 + g % 3] FROM generate_series(1, 2000) g;
+    CREATE TABLE orders (id serial PRIMARY KEY, customer int REFERENCES customers, total numeric(10,2), data jsonb, raw bytea);
+    CREATE TABLE audit (id serial PRIMARY KEY, order_id int, at text);
+    CREATE FUNCTION audit_order() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN INSERT INTO audit (order_id, at) VALUES (NEW.id, 'insert'); RETURN NEW; END $$;
+    CREATE TRIGGER orders_audit AFTER INSERT ON orders FOR EACH ROW EXECUTE FUNCTION audit_order();
+    INSERT INTO orders (customer, total, data, raw)
+      SELECT 1 + g % 2000, g * 1.25, jsonb_build_object('n', g, 'note', repeat('€', g % 7)), decode(md5(g::text), 'hex') FROM generate_series(1, 3000) g;
+    CREATE FUNCTION double_it(x int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT x * 2';
+    CREATE VIEW big_orders AS SELECT id, total FROM orders WHERE total > 3000;
+    GRANT SELECT ON customers TO readers;
+  `, 'shop');
+  server.sql(`CREATE TABLE posts (id int PRIMARY KEY, title text); INSERT INTO posts VALUES (1, 'Hello'), (2, 'Ωμέγα');`, 'blog');
+}
+
+describe('postgresql: batt backup and restore against real PostgreSQL clusters', { skip, concurrency: false }, () => {
+  let source: PostgreSQL;
+  let target: PostgreSQL;
+  let sb: Sandbox;
+  let env: Record<string, string>;
+  let tmp: string;
+  let fullId = '';
+
+  before(async () => {
+    if (missing.length) throw new Error(`BATT_REQUIRE_SERVERS=1 but not installed: ${missing.join(', ')}`);
+    [source, target] = (await Promise.all([startPostgreSQL(PASSWORD), startPostgreSQL('other-Target-pw')])) as [PostgreSQL, PostgreSQL];
+    seed(source);
+    sb = sandbox({ builtins: true });
+    tmp = path.join(sb.dir, 'tmp');
+    fs.mkdirSync(tmp, { mode: 0o700 });
+    env = {
+      TMPDIR: tmp,
+      PG_DUMP: recorder(sb, 'pg_dump'),
+      PG_DUMPALL: recorder(sb, 'pg_dumpall'),
+      PG_RESTORE: recorder(sb, 'pg_restore'),
+      PSQL: recorder(sb, 'psql'),
+      PGPASSWORD: '',
+    };
+    writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD });
+  });
+
+  after(async () => {
+    await Promise.all([source?.stop(), target?.stop()]);
+    sb?.cleanup();
+  });
+
+  const run = (args: string[], extra: Record<string, string> = {}) =>
+    batt([...args, '--path', sb.pattern], { home: sb.home, env: { ...env, ...extra } });
+
+  test('backs up every database and the roles, then restores them into a second cluster unchanged', async () => {
+    const r = await run(['postgresql', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const files = backupsOf(sb);
+    const folder = files.find((f) => f.endsWith('/postgresql/shop.dump'))?.replace(/\/shop\.dump$/, '');
+    assert.ok(folder, `no shop dump in ${files.join(', ')}`);
+    fullId = folder;
+    assert.deepEqual(
+      files.filter((f) => f.startsWith(`${folder}/`)).map((f) => f.slice(folder.length + 1)),
+      ['batt-manifest.json', 'blog.dump', 'globals.sql.zst', 'postgres.dump', 'shop.dump'],
+      'one dump per database (templates left out) and the globals',
+    );
+    assert.equal(fs.readFileSync(path.join(sb.root, folder, 'shop.dump')).subarray(0, 5).toString(), 'PGDMP', 'custom format');
+
+    writeConf(sb, { HOST: '127.0.0.1', PORT: target.port, USER: 'postgres', PASSWORD: target.password });
+    const rr = await run(['restore', 'postgresql']);
+    assert.equal(rr.code, 0, rr.stderr + rr.stdout);
+    for (const db of ['shop', 'blog']) {
+      const want = tableSums(source, db);
+      assert.ok(want.size >= 1);
+      assert.deepEqual(tableSums(target, db), want, `tables of ${db}`);
+    }
+    assert.equal(target.sql('SELECT count(*) FROM orders', 'shop').trim(), '3000');
+    assert.equal(target.sql('SELECT name FROM customers WHERE id = 7', 'shop').trim(), 'Kunde Grüße 7 日本 ñ');
+    assert.equal(target.sql("SELECT rolcanlogin FROM pg_roles WHERE rolname = 'app'").trim(), 't', 'role app restored');
+    assert.equal(target.sql("SELECT tableowner FROM pg_tables WHERE tablename = 'customers'", 'shop').trim(), 'app');
+    assert.equal(target.sql("SELECT has_table_privilege('readers', 'customers', 'SELECT')", 'shop').trim(), 't');
+    assert.equal(target.sql('SELECT double_it(21)', 'shop').trim(), '42');
+    target.sql('INSERT INTO orders (customer, total) VALUES (1, 1)', 'shop');
+    assert.equal(target.sql('SELECT count(*) FROM audit', 'shop').trim(), '3001', 'the trigger works');
+    // The target's own superuser was left alone: its password still works (the next runs use it).
+  });
+
+  test('the password is never in any argv, the environment, the log, the manifest or --json output', async () => {
+    const argv = read(path.join(sb.dir, 'argv.log'));
+    const calls = argv.split('\n').filter((l) => l.startsWith('ARGV'));
+    for (const tool of ['pg_dump', 'pg_dumpall', 'pg_restore', 'psql']) {
+      assert.ok(calls.some((c) => c.startsWith(`ARGV ${tool} `)), `${tool} was called`);
+    }
+    const envs = argv.split('\n').filter((l) => l.startsWith('ENV'));
+    for (const l of envs) {
+      const m = /^ENV PGPASSWORD= PGPASSFILE=(\S+) (\d+)$/.exec(l);
+      assert.ok(m, `PGPASSFILE set, 0600, no PGPASSWORD: ${l}`);
+      assert.equal(m[2], '600');
+      assert.equal(fs.existsSync(m[1]!), false, `${m[1]} was left behind`);
+    }
+    const json = await run(['postgresql', '--postgresql-db', 'blog', '--json']);
+    assert.equal(json.code, 0, json.stderr);
+    const log = read(path.join(sb.home, 'log', 'batt.log'));
+    const manifests = listFiles(sb.root).filter((f) => f.endsWith('batt-manifest.json')).map((f) => read(path.join(sb.root, f)));
+    assert.ok(log.length > 0 && manifests.length >= 2);
+    for (const [where, text] of [['argv', read(path.join(sb.dir, 'argv.log'))], ['log', log], ['manifest', manifests.join('\n')], ['json', json.stdout + json.stderr]] as const) {
+      for (const secret of [PASSWORD, target.password, '#5e-Secret']) {
+        assert.equal(text.includes(secret), false, `password found in ${where}`);
+      }
+    }
+    assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.startsWith('batt-postgresql')), [], 'private temp folders removed');
+  });
+
+  test('--to restores one database under a new name; an existing target is refused without --force', async () => {
+    writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD });
+    const copy = await run(['restore', 'postgresql', fullId, '--postgresql-db', 'shop', '--to', 'shop copy']);
+    assert.equal(copy.code, 0, copy.stderr);
+    assert.deepEqual(tableSums(source, 'shop copy'), tableSums(source, 'shop'));
+
+    source.sql('DELETE FROM audit WHERE id > 10', 'shop copy');
+    const again = await run(['restore', 'postgresql', fullId, '--postgresql-db', 'shop', '--to', 'shop copy']);
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /refus/i);
+    assert.match(again.stderr, /--force/);
+    const all = await run(['restore', 'postgresql', fullId]);
+    assert.notEqual(all.code, 0, 'shop and blog exist on the source cluster');
+    assert.match(all.stderr, /refus/i);
+    assert.equal(source.sql('SELECT count(*) FROM audit', 'shop copy').trim(), '10', 'a refusal changes nothing');
+
+    const forced = await run(['restore', 'postgresql', fullId, '--postgresql-db', 'shop', '--to', 'shop copy', '--force']);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.deepEqual(tableSums(source, 'shop copy'), tableSums(source, 'shop'));
+  });
+
+  test('a wrong password fails the run and leaves no folder and no password file behind', async () => {
+    fs.rmSync(sb.root, { recursive: true, force: true });
+    writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD: 'not-the-password-y2' });
+    const r = await run(['postgresql']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /cannot list the databases/);
+    assert.deepEqual(backupsOf(sb), []);
+    assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.startsWith('batt-postgresql')), []);
+    assert.equal(read(path.join(sb.home, 'log', 'batt.log')).includes('not-the-password-y2'), false);
+    writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD });
+  });
+
+  test('a pg_dump that writes half a file and exits 2, or writes garbage and exits 0, fails the run with no folder', async () => {
+    for (const [name, code] of [['half-exit2', 2], ['garbage-exit0', 0]] as const) {
+      fs.rmSync(sb.root, { recursive: true, force: true });
+      const stand = path.join(sb.dir, name);
+      // Writes to the -f file like pg_dump does.
+      fs.writeFileSync(
+        stand,
+        `#!/usr/bin/env bash\nwhile [ $# -gt 0 ]; do [ "$1" = -f ] && out=$2; shift; done\nprintf 'PGDMP-not-really' >"$out"\nexit ${code}\n`,
+        { mode: 0o755 },
+      );
+      const r = await run(['postgresql', '--postgresql-db', 'shop'], { PG_DUMP: stand });
+      assert.notEqual(r.code, 0, `${name}: ${r.stdout}`);
+      assert.deepEqual(backupsOf(sb), [], name);
+      assert.match(r.stderr, code ? /exit code 2/ : /pg_restore --list/, name);
+    }
+  });
+});
