@@ -10,6 +10,7 @@ import { STAGING_PREFIX, scanRoot } from './catalog.js';
 import { globalConfPath, loadConfFile, parseWeekStart, retentionConf, serviceConfPath, type RetentionConf } from './config.js';
 import { UsageError, describeError } from './errors.js';
 import type { Home } from './home.js';
+import type { Logger } from './log.js';
 import { readManifest, type Manifest } from './manifest.js';
 import type { Output } from './output.js';
 import { SERVICE_NAME } from './registry.js';
@@ -292,16 +293,21 @@ async function deleteBackup(root: string, b: PlannedBackup): Promise<string[]> {
 }
 
 /** Carries out a plan. Each deletion is checked again; one failure does not stop the others. */
-export async function applyPurge(plan: PurgePlan, opts: { signal?: AbortSignal } = {}): Promise<PurgeOutcome> {
+export async function applyPurge(plan: PurgePlan, opts: { signal?: AbortSignal; log?: Logger } = {}): Promise<PurgeOutcome> {
   const outcome: PurgeOutcome = { removed: [], stagingRemoved: [], emptied: [], errors: [] };
   const { root } = plan;
-  const note = (id: string, err: unknown) => outcome.errors.push({ id, error: (err as Error).message ?? String(err) });
+  const log = (line: string) => opts.log?.write('purge', line);
+  const note = (id: string, err: unknown) => {
+    outcome.errors.push({ id, error: (err as Error).message ?? String(err) });
+    log(`could not remove ${path.join(root, id)}: ${(err as Error).message ?? String(err)}`);
+  };
   for (const s of plan.staging.filter((x) => x.remove)) {
     if (opts.signal?.aborted) break;
     try {
       const abs = await safeFolder(root, s.id);
       await removeTree(abs, (await fs.lstat(abs)).dev);
       outcome.stagingRemoved.push(s.id);
+      log(`removed leftover staging folder ${abs} (${s.ageHours} h old)`);
       outcome.emptied.push(...(await removeEmptyParents(root, abs)));
     } catch (err) {
       note(s.id, err);
@@ -313,6 +319,7 @@ export async function applyPurge(plan: PurgePlan, opts: { signal?: AbortSignal }
       try {
         outcome.emptied.push(...(await deleteBackup(root, b)));
         outcome.removed.push(b.id);
+        log(`removed ${path.join(root, b.id)} (${b.service}, started ${b.startedAt}): ${b.reason}`);
       } catch (err) {
         note(b.id, err);
       }
@@ -420,15 +427,15 @@ export async function preparePurgeAfterRun(
   root: string,
   args: Record<string, unknown>,
   services: string[],
-): Promise<((signal?: AbortSignal) => Promise<PurgeReport>) | undefined> {
+): Promise<((signal?: AbortSignal, log?: Logger) => Promise<PurgeReport>) | undefined> {
   const cli = cliRetention(args);
   const policies = await PolicySource.load(home, cli);
   if (!lastOf(args.purge) && !policies.global.purgeAfterRun) return undefined;
   for (const s of services) await policies.forService(s);
-  return async (signal) => {
+  return async (signal, log) => {
     try {
       const plan = await planPurge({ root, policies, services, now: new Date() });
-      return { plan, outcome: await applyPurge(plan, { signal }) };
+      return { plan, outcome: await applyPurge(plan, { signal, log }) };
     } catch (err) {
       // Never lets a purge problem hide the run's own results: it is reported as a purge error.
       const plan: PurgePlan = { root, services: [], staging: [], invalid: [], future: [], damaged: [], missing: [] };

@@ -3,6 +3,7 @@
 import fs from 'node:fs/promises';
 import { EXIT, UsageError, fromSystemError } from '../errors.js';
 import { acquireLock } from '../lock.js';
+import { openLog } from '../log.js';
 import { PolicySource, applyPurge, cliRetention, planJson, planPurge, printOutcome, printPlan } from '../purge.js';
 import { validateServiceName } from '../registry.js';
 import { last, makeContext, type CommonArgs } from '../context.js';
@@ -58,7 +59,7 @@ export async function purgeCommand(args: PurgeArgs, now = new Date()): Promise<n
     if (lock.staleRemoved) out.warn(`removed a stale lock left by a dead batt run in ${root}`);
     const plan = await planPurge({ root, policies, services, now });
     if (!out.json) printPlan(out, plan, false);
-    const outcome = await applyPurge(plan);
+    const outcome = await applyPurge(plan, { log: openLog(ctx.home.log) });
     if (out.json) out.data(planJson(plan, false, outcome));
     else printOutcome(out, plan, false, outcome);
     return outcome.errors.length ? EXIT.FAILED : EXIT.OK;

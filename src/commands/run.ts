@@ -184,7 +184,7 @@ export async function runBackups(args: RunArgs, env: NodeJS.ProcessEnv = process
     results = [...broken, ...results];
     uploads = await uploadRunResults({ home: ctx.home, root: ctx.root, targets, results, log, out, interrupted: !!caught });
     // Only after a run in which every service succeeded (and every copy), still under the lock.
-    if (purgeAfter && !caught && results.every((r) => r.status === 'ok') && !uploads.failed) purged = await purgeAfter(controller.signal);
+    if (purgeAfter && !caught && results.every((r) => r.status === 'ok') && !uploads.failed) purged = await purgeAfter(controller.signal, log);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -134,6 +134,8 @@ test('purge: dry-run lists exactly what a real run deletes; odd entries are igno
     assert.deepEqual([...real.json.removed!].sort(), removeIds(dry.json));
     assert.deepEqual(real.json.staging, dry.json.staging);
     assert.deepEqual(real.json.stagingRemoved, ['2026/.batt-staging-db-old']);
+    const logText = fs.readFileSync(path.join(sb.home, 'log', 'batt.log'), 'utf8');
+    for (const id of real.json.removed!) assert.ok(logText.includes(`purge: removed ${path.join(sb.root, id)} (`), `${id} not in batt.log`);
 
     const removed = removeIds(real.json);
     const kept = keepIds(real.json);
