@@ -1,0 +1,246 @@
+// `batt restore file` against hand-made archives: hostile ones (../x, absolute names, links out
+// of the target, writes through a symlink) are refused whole, before anything is written.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { batt, listFiles, sandbox, type Sandbox } from '../helpers/batt.js';
+
+interface Member {
+  name: string;
+  type?: 'file' | 'dir' | 'symlink' | 'hardlink' | 'chardev';
+  data?: string;
+  link?: string;
+  mode?: number;
+}
+
+/** A minimal ustar writer: enough to write what GNU tar would never produce itself. */
+function tarball(members: Member[]): Buffer {
+  const blocks: Buffer[] = [];
+  const field = (h: Buffer, off: number, len: number, s: string) => {
+    const b = Buffer.from(s, 'utf8');
+    assert.ok(b.length <= len, `tar field too long: ${s}`);
+    b.copy(h, off);
+  };
+  const octal = (h: Buffer, off: number, len: number, n: number) => field(h, off, len, n.toString(8).padStart(len - 1, '0') + '\0');
+  for (const m of members) {
+    const type = m.type ?? 'file';
+    const data = Buffer.from(type === 'file' ? (m.data ?? '') : '');
+    const h = Buffer.alloc(512);
+    field(h, 0, 100, m.name);
+    octal(h, 100, 8, m.mode ?? (type === 'dir' ? 0o755 : 0o644));
+    octal(h, 108, 8, 0);
+    octal(h, 116, 8, 0);
+    octal(h, 124, 12, data.length);
+    octal(h, 136, 12, 1_764_000_000);
+    h.write('        ', 148, 'latin1');
+    field(h, 156, 1, { file: '0', hardlink: '1', symlink: '2', chardev: '3', dir: '5' }[type]);
+    field(h, 157, 100, m.link ?? '');
+    field(h, 257, 6, 'ustar\0');
+    field(h, 263, 2, '00');
+    if (type === 'chardev') {
+      octal(h, 329, 8, 1);
+      octal(h, 337, 8, 3);
+    }
+    let sum = 0;
+    for (const byte of h) sum += byte;
+    field(h, 148, 8, sum.toString(8).padStart(6, '0') + '\0 ');
+    blocks.push(h, data, Buffer.alloc((512 - (data.length % 512)) % 512));
+  }
+  blocks.push(Buffer.alloc(1024));
+  return Buffer.concat(blocks);
+}
+
+/** Puts files into a backup folder of the file service with a valid manifest; returns its id. */
+function plantBackup(sb: Sandbox, files: Record<string, Buffer>, id = '2026/11/28/file'): string {
+  const dir = path.join(sb.root, id);
+  fs.mkdirSync(dir, { recursive: true });
+  const entries = Object.entries(files).map(([name, data]) => {
+    fs.writeFileSync(path.join(dir, name), data, { mode: 0o600 });
+    return { path: name, size: data.length, sha256: createHash('sha256').update(data).digest('hex') };
+  });
+  const now = new Date().toISOString();
+  const manifest = {
+    format: 1,
+    service: 'file',
+    host: 'test',
+    runId: 'planted',
+    startedAt: now,
+    finishedAt: now,
+    status: 'ok',
+    exitCode: 0,
+    battVersion: 'test',
+    script: 'hand-made',
+    options: { options: {}, args: [] },
+    files: entries,
+    totalBytes: entries.reduce((s, e) => s + e.size, 0),
+  };
+  fs.writeFileSync(path.join(dir, 'batt-manifest.json'), JSON.stringify(manifest, null, 2));
+  return id;
+}
+
+const zstd = (b: Buffer) => execFileSync('zstd', ['-q', '-c'], { input: b, maxBuffer: 64 << 20 });
+
+const restore = (sb: Sandbox, args: string[], env?: Record<string, string>) =>
+  batt(['restore', 'file', '--path', sb.pattern, ...args], { home: sb.home, env });
+
+/** A sandbox with an empty "outside" folder next to where the restore goes. */
+function setup(): { sb: Sandbox; target: string; outside: string } {
+  const sb = sandbox({ builtins: true });
+  const outside = path.join(sb.dir, 'outside');
+  fs.mkdirSync(outside);
+  return { sb, target: path.join(sb.dir, 'target'), outside };
+}
+
+/** What must hold after any refused or failed restore: nothing anywhere but the backup. */
+function assertNothingWritten(sb: Sandbox, target: string, outside: string): void {
+  assert.deepEqual(listFiles(target), [], 'nothing in the target');
+  assert.ok(!fs.existsSync(target) || fs.readdirSync(target).length === 0, 'no folder in the target');
+  assert.deepEqual(fs.readdirSync(outside), [], 'nothing outside the target');
+  const top = fs.readdirSync(sb.dir).sort();
+  assert.deepEqual(top.filter((n) => !['backup', 'home', 'outside', 'target'].includes(n)), [], 'nothing beside the target');
+}
+
+test('a hand-made archive with awkward but harmless members restores (the writer is sound)', async () => {
+  const { sb, target } = setup();
+  try {
+    const archive = tarball([
+      { name: 'srv/', type: 'dir' },
+      { name: 'srv/app/', type: 'dir', mode: 0o2750 },
+      { name: 'srv/app/a -> b', data: 'arrow\n' },
+      { name: 'srv/app/new\nline', data: 'newline\n', mode: 0o600 },
+      { name: 'srv/app/rel', type: 'symlink', link: '../app/a -> b' },
+      { name: 'srv/app/abs', type: 'symlink', link: '/etc/passwd' },
+      { name: 'srv/app/hard', type: 'hardlink', link: 'srv/app/a -> b' },
+      { name: './srv//app/./dot', data: 'normalised\n' },
+    ]);
+    plantBackup(sb, { 'srv.tar.zst': zstd(archive) });
+    const r = await restore(sb, ['--to', target]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const app = path.join(target, 'srv', 'app');
+    assert.equal(fs.readFileSync(path.join(app, 'a -> b'), 'utf8'), 'arrow\n');
+    assert.equal(fs.readFileSync(path.join(app, 'new\nline'), 'utf8'), 'newline\n');
+    assert.equal(fs.statSync(path.join(app, 'new\nline')).mode & 0o7777, 0o600);
+    assert.equal(fs.statSync(app).mode & 0o7777, 0o2750);
+    assert.equal(fs.readlinkSync(path.join(app, 'rel')), '../app/a -> b');
+    assert.equal(fs.readlinkSync(path.join(app, 'abs')), '/etc/passwd');
+    assert.equal(fs.statSync(path.join(app, 'hard')).ino, fs.statSync(path.join(app, 'a -> b')).ino);
+    assert.equal(fs.readFileSync(path.join(app, 'dot'), 'utf8'), 'normalised\n');
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('hostile archives are refused whole: nothing written inside or outside the target', async (t) => {
+  // Each case gets its own sandbox, so an escape of one cannot hide behind another.
+  const cases: [string, (outside: string) => Record<string, Member[]>, RegExp][] = [
+    ['../x', () => ({ 'a.tar': [{ name: 'ok', data: 'fine' }, { name: '../x', data: 'escaped' }] }), /"\.\.\/x": path with a \.\. component/],
+    ['.. in the middle', () => ({ 'a.tar': [{ name: 'a/../../x', data: 'escaped' }] }), /path with a \.\. component/],
+    ['absolute member', (o) => ({ 'a.tar': [{ name: `${o}/abs`, data: 'escaped' }] }), /absolute path/],
+    [
+      'symlink out, then a file written through it',
+      (o) => ({ 'a.tar': [{ name: 'evil', type: 'symlink', link: o }, { name: 'evil/pwned', data: 'escaped' }] }),
+      /"evil\/pwned": would be written through the symlink "evil"/,
+    ],
+    [
+      'symlink in one archive, written through in another',
+      (o) => ({ 'a.tar': [{ name: 'srv/link', type: 'symlink', link: o }], 'b.tar': [{ name: 'srv/link/pwned', data: 'escaped' }] }),
+      /b\.tar: "srv\/link\/pwned": would be written through/,
+    ],
+    ['hard link to /etc/passwd', () => ({ 'a.tar': [{ name: 'passwd', type: 'hardlink', link: '/etc/passwd' }] }), /hard link to absolute path "\/etc\/passwd"/],
+    [
+      'hard link through a symlink',
+      () => ({ 'a.tar': [{ name: 'etc', type: 'symlink', link: '/etc' }, { name: 'pw', type: 'hardlink', link: 'etc/passwd' }] }),
+      /hard link target "etc\/passwd"\): would be written through the symlink "etc"/,
+    ],
+    ['hard link up and out', () => ({ 'a.tar': [{ name: 'pw', type: 'hardlink', link: '../outside/x' }] }), /hard link to "\.\.\/outside\/x" leads out/],
+    ['relative symlink climbing out', () => ({ 'a.tar': [{ name: 'srv/up', type: 'symlink', link: '../../outside' }] }), /symlink to "\.\.\/\.\.\/outside" leads out/],
+    ['device node', () => ({ 'a.tar': [{ name: 'null', type: 'chardev' }] }), /device node/],
+    [
+      'good archive first, hostile one second',
+      (o) => ({ 'a.tar.zst': [{ name: 'good/file', data: 'fine' }], 'b.tar.gz': [{ name: `${o}/abs`, data: 'escaped' }] }),
+      /b\.tar\.gz: .*absolute path/,
+    ],
+  ];
+  for (const [name, make, said] of cases) {
+    await t.test(name, async () => {
+      const { sb, target, outside } = setup();
+      try {
+        const files: Record<string, Buffer> = {};
+        for (const [file, members] of Object.entries(make(outside))) {
+          const tar = tarball(members);
+          files[file] = file.endsWith('.zst') ? zstd(tar) : file.endsWith('.gz') ? execFileSync('gzip', ['-c'], { input: tar }) : tar;
+        }
+        plantBackup(sb, files);
+        const r = await restore(sb, ['--to', target]);
+        assert.notEqual(r.code, 0, r.stdout);
+        assert.match(r.stderr, /unsafe archive/);
+        const log = fs.readFileSync(path.join(sb.home, 'log', 'batt.log'), 'utf8');
+        assert.match(log, said);
+        assertNothingWritten(sb, target, outside);
+        // --force does not make a hostile archive acceptable.
+        fs.mkdirSync(target);
+        fs.writeFileSync(path.join(target, 'live'), 'live\n');
+        const forced = await restore(sb, ['--to', target, '--force']);
+        assert.notEqual(forced.code, 0);
+        assert.deepEqual(listFiles(target), ['live']);
+        assert.deepEqual(fs.readdirSync(outside), []);
+      } finally {
+        sb.cleanup();
+      }
+    });
+  }
+});
+
+test('restore without --to is refused with a clear message', async () => {
+  const { sb, target, outside } = setup();
+  try {
+    plantBackup(sb, { 'a.tar': tarball([{ name: 'f', data: 'x' }]) });
+    const r = await restore(sb, []);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /needs a target folder: --to/);
+    assertNothingWritten(sb, target, outside);
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('a failure half way through takes back what was written into an empty target', async (t) => {
+  const { sb, target, outside } = setup();
+  try {
+    // tar that extracts for real, then reports failure (a full disk or an I/O error late on).
+    const lateFail = path.join(sb.home, 'late-fail-tar');
+    fs.writeFileSync(lateFail, '#!/bin/sh\ntar "$@" || exit $?\ncase " $* " in *" --extract "*) exit 2 ;; esac\n', { mode: 0o755 });
+    plantBackup(sb, { 'a.tar.zst': zstd(tarball([{ name: 'srv/f', data: 'x' }])) });
+
+    await t.test('into a folder that did not exist', async () => {
+      const r = await restore(sb, ['--to', target], { TAR: lateFail });
+      assert.notEqual(r.code, 0);
+      assert.ok(!fs.existsSync(target), 'target removed');
+      assertNothingWritten(sb, target, outside);
+    });
+    await t.test('into an empty folder', async () => {
+      fs.mkdirSync(target);
+      const r = await restore(sb, ['--to', target], { TAR: lateFail });
+      assert.notEqual(r.code, 0);
+      assert.deepEqual(fs.readdirSync(target), [], 'emptied again');
+    });
+    await t.test('a corrupt archive with a matching manifest fails before writing', async () => {
+      const good = zstd(tarball([{ name: 'srv/f', data: 'x'.repeat(100_000) }]));
+      plantBackup(sb, { 'a.tar.zst': good.subarray(0, good.length - 20) }, '2026/11/29/file');
+      const r = await restore(sb, ['--to', target]);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /cannot read a\.tar\.zst/);
+      assert.deepEqual(fs.readdirSync(target), []);
+    });
+    await t.test('the same backup with the real tar restores', async () => {
+      const r = await restore(sb, ['2026/11/28/file', '--to', target]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(fs.readFileSync(path.join(target, 'srv', 'f'), 'utf8'), 'x');
+    });
+  } finally {
+    sb.cleanup();
+  }
+});
