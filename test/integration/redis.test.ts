@@ -184,9 +184,11 @@ describe('redis: batt backup and restore against a real redis-server', { skip },
     }
   });
 
-  test('a server that dies mid-transfer fails the backup and leaves nothing', async () => {
+  test('a server that dies mid-transfer, or never finishes the snapshot, fails the backup and leaves nothing', async () => {
     // A stand-in server on 127.0.0.1 that speaks just enough of the replication protocol to
     // announce a 100000-byte snapshot, sends 5000 bytes of it, then drops the connection.
+    let connections = 0;
+    const stalled: net.Socket[] = [];
     const fake = net.createServer((s) => {
       let buf = '';
       s.on('error', () => {});
@@ -198,7 +200,9 @@ describe('redis: batt backup and restore against a real redis-server', { skip },
           buf = buf.slice(m[0].length);
           if (/^SYNC\r\n/i.test(m[0]) || /\$4\r\nSYNC\r\n/i.test(m[0])) {
             s.write(`$100000\r\nREDIS0010${'x'.repeat(5000)}`);
-            setTimeout(() => s.destroy(), 100);
+            // First connection: drop it (a server that dies); later ones: stall forever.
+            if (connections++ === 0) setTimeout(() => s.destroy(), 100);
+            else stalled.push(s);
           } else s.write('+OK\r\n');
         }
       });
@@ -211,7 +215,13 @@ describe('redis: batt backup and restore against a real redis-server', { skip },
       assert.notEqual(r.code, 0);
       assert.deepEqual(backupsOf(sb), []);
       assert.match(logText(sb), /redis-cli --rdb failed/);
+      // A snapshot that never finishes: stopped after --redis-timeout, the backup fails.
+      const slow = await batt(['redis', '--path', sb.pattern, '--redis-port', String(port), '--redis-timeout', '2'], { home: sb.home });
+      assert.notEqual(slow.code, 0);
+      assert.deepEqual(backupsOf(sb), []);
+      assert.match(logText(sb), /did not finish within 2s/);
     } finally {
+      for (const s of stalled) s.destroy();
       fake.close();
       sb.cleanup();
     }
@@ -232,7 +242,7 @@ describe('redis: batt backup and restore against a real redis-server', { skip },
         const r = await batt(['redis', '--path', sb.pattern, '--redis-port', '1'], { home: sb.home, env: { REDIS_CLI: fakeCli } });
         assert.notEqual(r.code, 0, body);
         assert.deepEqual(backupsOf(sb), [], body);
-        assert.match(logText(sb), why, body);
+        assert.match(logText(sb), why, `${body}: ${r.stderr}`);
       }
     } finally {
       sb.cleanup();
