@@ -138,6 +138,8 @@ export interface StartRedisOptions {
   password?: string;
   /** Use this data folder (kept on stop) instead of a fresh temp one; it may hold dump.rdb. */
   dir?: string;
+  /** Also listen on a unix socket at this path. */
+  socket?: string;
 }
 
 /** Starts redis-server on 127.0.0.1 with persistence off; rejects when it does not come up. */
@@ -154,6 +156,7 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
       '--save', '', '--appendonly', 'no', '--repl-diskless-sync-delay', '0', '--daemonize', 'no', '--logfile', '', '--protected-mode', 'no',
     ];
     if (opts.password) args.push('--requirepass', opts.password);
+    if (opts.socket) args.push('--unixsocket', opts.socket, '--unixsocketperm', '700');
     const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout!.on('data', (d) => (output += d));

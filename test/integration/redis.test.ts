@@ -184,6 +184,36 @@ describe('redis: batt backup and restore against a real redis-server', { skip },
     }
   });
 
+  test('--redis-socket and --redis-password: snapshot over a unix socket; the option value is masked in manifest, log and --json', async () => {
+    const sb = sandbox({ builtins: true });
+    const pw = 'Sock-Pass-4d8e';
+    let sockServer: RedisServer | undefined;
+    try {
+      const socket = path.join(sb.dir, 'redis.sock');
+      sockServer = await startRedis({ password: pw, socket });
+      await sockServer.client.call('SET', 'via', 'socket');
+      const r = await batt(['redis', '--path', sb.pattern, '--redis-socket', socket, '--redis-password', pw, '--json'], { home: sb.home });
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      const files = backupsOf(sb);
+      const dump = files.find((f) => f.endsWith('/redis/dump.rdb.zst'))!;
+      assert.ok(dump, files.join(' '));
+      const raw = spawnSync('zstd', ['-dc', path.join(sb.root, dump)]).stdout;
+      assert.ok(raw.includes(Buffer.from('socket')), 'the snapshot holds the key written over the socket');
+      assert.ok(!r.stdout.includes(pw) && !r.stderr.includes(pw), 'password in --json output');
+      assert.ok(!logText(sb).includes(pw), 'password in batt.log');
+      for (const m of files.filter((f) => f.endsWith('batt-manifest.json'))) {
+        assert.ok(!fs.readFileSync(path.join(sb.root, m), 'utf8').includes(pw), 'password in the manifest');
+      }
+      // Socket and host together are refused.
+      const both = await batt(['redis', '--path', sb.pattern, '--redis-socket', socket, '--redis-port', '1'], { home: sb.home });
+      assert.notEqual(both.code, 0);
+      assert.match(logText(sb), /either a socket or a host\/port/);
+    } finally {
+      await sockServer?.stop();
+      sb.cleanup();
+    }
+  });
+
   test('a server that dies mid-transfer, or never finishes the snapshot, fails the backup and leaves nothing', async () => {
     // A stand-in server on 127.0.0.1 that speaks just enough of the replication protocol to
     // announce a 100000-byte snapshot, sends 5000 bytes of it, then drops the connection.
