@@ -167,6 +167,31 @@ test('--file-exclude, --file-compress gzip and several paths in one run: one arc
   }
 });
 
+test('conf/file.conf: PATHS, EXCLUDE and COMPRESS are used when no option is given', async () => {
+  const sb = sandbox({ builtins: true });
+  try {
+    const a = path.join(sb.dir, 'src', 'a');
+    const b = path.join(sb.dir, 'src', 'b');
+    for (const d of [a, b]) {
+      fs.mkdirSync(d, { recursive: true });
+      fs.writeFileSync(path.join(d, 'keep.txt'), 'keep\n');
+      fs.writeFileSync(path.join(d, 'skip.tmp'), 'skip\n');
+    }
+    fs.writeFileSync(path.join(sb.home, 'conf', 'file.conf'), `PATHS=${a} ${b}\nEXCLUDE=*.tmp\nCOMPRESS=gzip\nLEVEL=1\n`);
+    const r = await batt(['--path', sb.pattern, 'file'], { home: sb.home });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const [dir] = backupDirs(sb);
+    const archives = fs.readdirSync(dir!).filter((f) => f !== 'batt-manifest.json').sort();
+    assert.deepEqual(archives, [a, b].map((p) => `${p.slice(1).replaceAll('/', '_')}.tar.gz`).sort());
+    for (const f of archives) {
+      const names = tarList(path.join(dir!, f));
+      assert.ok(names.some((n) => n.endsWith('/keep.txt')) && !names.some((n) => n.endsWith('.tmp')), names.join('\n'));
+    }
+  } finally {
+    sb.cleanup();
+  }
+});
+
 test('the same path twice gives two archives; xz compression round-trips', async () => {
   const sb = sandbox({ builtins: true });
   try {

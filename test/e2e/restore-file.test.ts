@@ -218,6 +218,7 @@ test('a failure half way through takes back what was written into an empty targe
     await t.test('into a folder that did not exist', async () => {
       const r = await restore(sb, ['--to', target], { TAR: lateFail });
       assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /tar exited with code 2 \(the partial restore was removed/);
       assert.ok(!fs.existsSync(target), 'target removed');
       assertNothingWritten(sb, target, outside);
     });
@@ -226,6 +227,15 @@ test('a failure half way through takes back what was written into an empty targe
       const r = await restore(sb, ['--to', target], { TAR: lateFail });
       assert.notEqual(r.code, 0);
       assert.deepEqual(fs.readdirSync(target), [], 'emptied again');
+    });
+    await t.test('over a non-empty folder with --force: says the restore is incomplete', async () => {
+      fs.writeFileSync(path.join(target, 'live'), 'live\n');
+      const r = await restore(sb, ['--to', target, '--force'], { TAR: lateFail });
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /is incomplete/);
+      assert.deepEqual(listFiles(target), ['live', 'srv/f'], 'live data kept, nothing removed');
+      fs.rmSync(path.join(target, 'srv'), { recursive: true });
+      fs.rmSync(path.join(target, 'live'));
     });
     await t.test('a corrupt archive with a matching manifest fails before writing', async () => {
       const good = zstd(tarball([{ name: 'srv/f', data: 'x'.repeat(100_000) }]));
