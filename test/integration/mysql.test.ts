@@ -202,10 +202,10 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
     assert.equal(read(path.join(sb.home, 'log', 'batt.log')).includes('#9f-Secret'), false);
   });
 
-  test('--mysql-lock all-tables dumps MyISAM with --lock-all-tables instead of --single-transaction', async () => {
+  test('--mysql-lock all-tables (database given positionally as --mysql shop) dumps MyISAM with --lock-all-tables instead of --single-transaction', async () => {
     fs.writeFileSync(path.join(sb.dir, 'argv.log'), '');
     fs.rmSync(sb.root, { recursive: true, force: true });
-    const r = await run(['--mysql-db', 'shop', '--mysql-lock', 'all-tables']);
+    const r = await run(['--mysql', 'shop', '--mysql-lock', 'all-tables']);
     assert.equal(r.code, 0, r.stderr);
     const dumps = read(path.join(sb.dir, 'argv.log')).split('\n').filter((l) => l.startsWith('ARGV') && l.includes('--routines'));
     assert.equal(dumps.length, 1, read(path.join(sb.dir, 'argv.log')));
@@ -246,5 +246,39 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
       assert.match(r.stderr, code ? /dump of shop failed with exit code 2/ : /incomplete/, name);
     }
     assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.startsWith('batt-mysql')), []);
+  });
+
+  test('a compressor that fails (disk full) fails the run, says so, and leaves no folder', async () => {
+    fs.rmSync(sb.root, { recursive: true, force: true });
+    const stand = path.join(sb.dir, 'zstd-full');
+    fs.writeFileSync(stand, `#!/usr/bin/env bash\nhead -c 1000 >/dev/null\necho 'zstd: error 70 : Write error : No space left on device' >&2\nexit 1\n`, { mode: 0o755 });
+    const r = await run(['mysql', '--mysql-db', 'shop'], { ZSTD: stand });
+    assert.notEqual(r.code, 0, r.stderr);
+    assert.match(r.stderr, /no space left/i);
+    assert.match(r.stderr, /zstd failed with exit code 1 for shop/, 'the root cause, not the SIGPIPE of the dump');
+    assert.deepEqual(backupsOf(sb), []);
+    assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.startsWith('batt-mysql')), []);
+  });
+
+  test('SIGTERM during a dump stops it, removes the staging folder and the credentials folder', async () => {
+    fs.rmSync(sb.root, { recursive: true, force: true });
+    const marker = path.join(sb.dir, 'dump-started');
+    const stand = path.join(sb.dir, 'slow-dump');
+    fs.writeFileSync(stand, `#!/usr/bin/env bash\nprintf -- '-- partial\\n'\ntouch ${JSON.stringify(marker)}\nsleep 60\n`, { mode: 0o755 });
+    let child: import('node:child_process').ChildProcess | undefined;
+    const pending = batt(['mysql', '--mysql-db', 'shop', '--path', sb.pattern], {
+      home: sb.home,
+      env: { ...env, MYSQLDUMP: stand },
+      onSpawn: (c) => (child = c),
+    });
+    const until = Date.now() + 60_000;
+    while (!fs.existsSync(marker) && Date.now() < until) await new Promise((res) => setTimeout(res, 100));
+    assert.ok(fs.existsSync(marker), 'the dump started');
+    assert.equal(fs.readdirSync(tmp).filter((f) => f.startsWith('batt-mysql')).length, 1, 'credentials folder exists while dumping');
+    child!.kill('SIGTERM');
+    const r = await pending;
+    assert.notEqual(r.code, 0);
+    assert.deepEqual(listFiles(sb.root).filter((f) => !f.startsWith('.batt.lock')), []);
+    assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.startsWith('batt-mysql')), [], 'the trap removed the credentials');
   });
 });
