@@ -28,6 +28,8 @@ export interface ScriptResult {
 }
 
 const TAIL = 20;
+/** setTimeout fires at once (with a warning) for a delay above 2^31-1 ms (24.8 days): clamp. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function killGroup(pid: number | undefined, sig: NodeJS.Signals): void {
   if (!pid) return;
@@ -104,7 +106,7 @@ export async function runScript(run: ScriptRun): Promise<ScriptResult> {
       ? setTimeout(() => {
           timedOut = true;
           stop();
-        }, run.timeoutMs)
+        }, Math.min(run.timeoutMs, MAX_TIMER_MS))
       : undefined;
   const onAbort = () => {
     aborted = true;
