@@ -117,6 +117,15 @@ test('a hanging script is stopped by --timeout with its children', async () => {
   assert.deepEqual(staging(s.root), []);
 });
 
+test('a very long --timeout is not a zero timeout', async () => {
+  // Node fires a setTimeout of more than 2^31-1 ms at once: --timeout 3000000 used to stop every script.
+  const s = box();
+  writeScript(s.home, 'quick', 'echo q > "$BATT_DEST/q.txt"');
+  const r = await batt(['quick', '--timeout', '3000000', '--path', s.pattern], { home: s.home });
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /timed out|TimeoutOverflowWarning/);
+});
+
 test('a script that ignores SIGTERM is killed after the grace period', async () => {
   const s = box();
   writeScript(s.home, 'stubborn', `trap '' TERM\n${HANGING}`);
