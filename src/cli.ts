@@ -2,6 +2,7 @@
 import yargs, { type Argv } from 'yargs';
 import { UsageError } from './errors.js';
 import { VERSION } from './context.js';
+import type { CompletionFilter } from './completion.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Handler = (argv: any) => Promise<number>;
@@ -136,11 +137,52 @@ export async function parse(argv: string[], setExit: (code: number) => void): Pr
           .example('batt purge mysql', 'purge mysql by KEEP_* in conf/batt.conf and conf/mysql.conf'),
       call(async () => (await import('./commands/purge.js')).purgeCommand as Handler),
     )
+    .command(
+      'schedule [action]',
+      'install, show or remove the timer (systemd) or cron entry that runs batt',
+      (c) =>
+        common(c)
+          .positional('action', { type: 'string', choices: ['install', 'show', 'remove'], default: 'show' })
+          .option('at', { type: 'string', describe: 'hourly, "daily HH:MM", "weekly DAY HH:MM", "monthly D HH:MM" or 5 cron fields' })
+          .option('systemd', { type: 'boolean', describe: 'write a systemd timer + service (default where systemd runs)' })
+          .option('cron', { type: 'boolean', describe: 'write /etc/cron.d/batt (default elsewhere)' })
+          .option('root', { type: 'string', describe: 'install into this tree instead of / (no systemctl then)' })
+          .option('force', { type: 'boolean', describe: 'replace or remove files batt did not write' })
+          .strictOptions()
+          .example('batt schedule install --at "daily 02:30"', 'every night at 02:30')
+          .example('batt schedule install --at "weekly sun 03:00" --cron', 'a cron entry, even where systemd runs')
+          .example('batt schedule install --at "15 */6 * * *"', 'a cron expression'),
+      call(async () => (await import('./commands/schedule.js')).scheduleCommand as Handler),
+    )
+    .command(
+      'config [action]',
+      'check batt.conf, every <service>.conf and targets/*.conf: file:line, key, what is wrong',
+      (c) =>
+        common(c)
+          .positional('action', { type: 'string', choices: ['check'], default: 'check' })
+          .strictOptions()
+          .example('batt config check', 'exit 0 when the conf is sound, 3 on any error'),
+      call(async () => (await import('./commands/config.js')).configCommand as Handler),
+    )
+    .command(
+      'doctor',
+      'check that the next run can work: tools on PATH, conf, destination writable with free space',
+      (c) =>
+        withPath(common(c))
+          .strictOptions()
+          .example('batt doctor --json', 'for monitoring; exit 1 on any failed check'),
+      call(async () => (await import('./commands/doctor.js')).doctorCommand as Handler),
+    )
+    .completion('completion', 'print a bash/zsh completion script (batt completion >> ~/.bashrc)', (cur: string, argv: { _?: unknown[] }, filter: CompletionFilter, done: (c: string[]) => void) =>
+      // yargs' own completions first (synchronously: they depend on its parse state), then service names
+      filter((_err, words) => void import('./completion.js').then((m) => done(m.complete(cur, argv, words ?? [])))),
+    )
     .help('help')
     .alias('help', 'h')
     .version(VERSION)
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
+      if (argv.includes('--get-yargs-completions')) return; // completing: never print errors into the shell
       if (err) throw err;
       throw new UsageError(msg);
     });

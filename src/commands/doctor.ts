@@ -1,0 +1,172 @@
+// `batt doctor`: can the next run work? The tools each enabled service needs are on PATH, the
+// conf files pass `batt config check`, the destination root is writable and has free space.
+// One line per check, ok or FAIL; exit 1 on any failure.
+import fs from 'node:fs/promises';
+import { constants as fsc } from 'node:fs';
+import path from 'node:path';
+import { checkConfig } from '../configcheck.js';
+import { EXIT, describeError } from '../errors.js';
+import { resolveHome } from '../home.js';
+import { createOutput, formatBytes, table } from '../output.js';
+import { enabledServices, listServices, scriptName } from '../registry.js';
+import { last, makeContext, type CommonArgs } from '../context.js';
+import { gatherConf } from './config.js';
+
+/** Tools of the built-in services; "a|b" means either will do. */
+export const SERVICE_TOOLS: Record<string, string[]> = {
+  mysql: ['mariadb-dump|mysqldump'],
+  mariadb: ['mariadb-dump|mysqldump'],
+  postgresql: ['pg_dump', 'pg_dumpall'],
+  redis: ['redis-cli'],
+  file: ['tar', 'zstd'],
+  sqlite: ['sqlite3'],
+  mongodb: ['mongodump'],
+};
+
+/** Debian packages that provide a tool, for the hint. */
+const PACKAGES: Record<string, string> = {
+  'mariadb-dump': 'mariadb-client',
+  mysqldump: 'mariadb-client',
+  pg_dump: 'postgresql-client',
+  pg_dumpall: 'postgresql-client',
+  'redis-cli': 'redis-tools',
+  zstd: 'zstd',
+  tar: 'tar',
+  sqlite3: 'sqlite3',
+  mongodump: 'mongodb-database-tools',
+};
+
+/** Tools a script declares in a header comment: `# batt-requires: tool1 tool2|alt`. */
+export function declaredTools(script: string): string[] {
+  const out: string[] = [];
+  for (const line of script.split('\n').slice(0, 40)) {
+    const m = /^#\s*batt-requires:\s*(.*)$/.exec(line.trim());
+    if (m) out.push(...m[1]!.split(/\s+/).filter(Boolean));
+  }
+  return out;
+}
+
+/** The tools a service needs: its built-in list plus what its script declares. */
+export function requiredTools(service: string, script: string): string[] {
+  return [...new Set([...(SERVICE_TOOLS[service] ?? []), ...declaredTools(script)])];
+}
+
+export async function which(tool: string, envPath = process.env.PATH ?? ''): Promise<string | undefined> {
+  const candidates = tool.includes('/') ? [tool] : envPath.split(':').filter(Boolean).map((d) => path.join(d, tool));
+  for (const c of candidates) {
+    try {
+      const st = await fs.stat(c);
+      if (!st.isFile()) continue;
+      await fs.access(c, fsc.X_OK);
+      return c;
+    } catch {
+      /* next */
+    }
+  }
+  return undefined;
+}
+
+export interface DoctorCheck {
+  check: string;
+  ok: boolean;
+  detail: string;
+}
+
+/** Below this much free space the destination check fails. */
+const MIN_FREE = 1024 ** 3;
+
+async function nearestExisting(dir: string): Promise<string> {
+  let cur = path.resolve(dir);
+  for (;;) {
+    try {
+      await fs.lstat(cur);
+      return cur;
+    } catch {
+      const up = path.dirname(cur);
+      if (up === cur) return cur;
+      cur = up;
+    }
+  }
+}
+
+async function destinationChecks(root: string): Promise<DoctorCheck[]> {
+  const at = await nearestExisting(root);
+  const note = at === root ? '' : ` (${root} does not exist yet; batt creates it in ${at})`;
+  const st = await fs.stat(at).catch(() => null);
+  if (!st?.isDirectory()) return [{ check: 'destination', ok: false, detail: `${at} is not a folder, so ${root} cannot be created` }];
+  const checks: DoctorCheck[] = [];
+  const probe = path.join(at, `.batt-doctor-${process.pid}`);
+  try {
+    await fs.writeFile(probe, 'x', { flag: 'wx', mode: 0o600 });
+    await fs.rm(probe, { force: true });
+    checks.push({ check: 'destination', ok: true, detail: `${at} is writable${note}` });
+  } catch (err) {
+    checks.push({ check: 'destination', ok: false, detail: `${at} is not writable: ${(err as NodeJS.ErrnoException).code ?? describeError(err)}${note}` });
+  }
+  const fsst = await fs.statfs(at);
+  const free = fsst.bavail * fsst.bsize;
+  const total = fsst.blocks * fsst.bsize;
+  checks.push({
+    check: 'free space',
+    ok: free >= MIN_FREE,
+    detail: `${formatBytes(free)} free of ${formatBytes(total)} on the file system of ${at}${free >= MIN_FREE ? '' : ` (less than ${formatBytes(MIN_FREE)})`}`,
+  });
+  return checks;
+}
+
+export async function doctorCommand(args: CommonArgs): Promise<number> {
+  const out = createOutput({ json: !!last(args.json) });
+  const home = resolveHome(last(args.home), process.env);
+  const checks: DoctorCheck[] = [];
+
+  // Conf first: a broken batt.conf also hides the destination.
+  const { files } = await gatherConf(home);
+  const services = (await listServices(home)).filter((s) => s.available).map((s) => s.name);
+  const errors = checkConfig(files, services).filter((f) => f.level === 'error');
+  checks.push({
+    check: 'conf',
+    ok: errors.length === 0,
+    detail: errors.length ? `${errors.length} error${errors.length === 1 ? '' : 's'} in ${home.conf} (see batt config check)` : `${files.length} conf file(s) in ${home.conf} pass batt config check`,
+  });
+
+  const enabled = await enabledServices(home);
+  if (enabled.length === 0) checks.push({ check: 'services', ok: false, detail: `no service is enabled in ${home.enabled} (batt enable SERVICE)` });
+  for (const s of enabled) {
+    if (s.problem) {
+      checks.push({ check: `${s.name}`, ok: false, detail: s.problem });
+      continue;
+    }
+    const file = path.join(home.available, scriptName('backup', s.name));
+    const text = await fs.readFile(file, 'utf8').catch(() => '');
+    const tools = requiredTools(s.name, text);
+    if (tools.length === 0) checks.push({ check: s.name, ok: true, detail: 'script ok; it declares no tools (# batt-requires: ...)' });
+    for (const t of tools) {
+      const alts = t.split('|');
+      let found: string | undefined;
+      for (const a of alts) if ((found = await which(a))) break;
+      const pkg = PACKAGES[alts[0]!];
+      checks.push({
+        check: `${s.name}`,
+        ok: !!found,
+        detail: found ? `${t}: ${found}` : `${t}: not found on PATH${pkg ? ` (apt-get install ${pkg})` : ''}`,
+      });
+    }
+  }
+
+  try {
+    const ctx = await makeContext(args);
+    checks.push(...(await destinationChecks(ctx.root)));
+  } catch (err) {
+    checks.push({ check: 'destination', ok: false, detail: describeError(err) });
+  }
+
+  const ok = checks.every((c) => c.ok);
+  if (out.json) out.data({ ok, checks });
+  else {
+    // The whole report on stdout (one line per check); the verdict of a failure also on stderr.
+    for (const l of table(checks.map((c) => [c.ok ? 'ok' : 'FAIL', c.check, c.detail]))) out.info(l);
+    if (ok) out.info('doctor: every check passed');
+    else out.error(`doctor: ${checks.filter((c) => !c.ok).length} check(s) failed`);
+  }
+  return ok ? EXIT.OK : EXIT.FAILED;
+}
