@@ -222,6 +222,16 @@ test('RELIABILITY 4: a full destination fails with "no space left", no truncated
     const v = await batt(['verify', '--path', pattern], { home: s.home });
     assert.equal(v.code, 0, v.stderr);
     assert.match(v.stdout, /verified 1 backups/);
+
+    // The dump fits exactly, so the manifest (written last) is what runs out of space.
+    writeScript(s.home, 'fill', 'avail=$(df -B1 --output=avail "$BATT_DEST" | tail -1)\nhead -c "$avail" /dev/zero > "$BATT_DEST/fill.bin"');
+    const f = await batt(['fill', '--path', pattern], { home: s.home });
+    assert.notEqual(f.code, 0);
+    assert.match(f.stderr, /^batt: FAILED\s+fill\s.*fill: no space left on device while writing/m);
+    assert.deepEqual(serviceDirs(mnt, 'fill'), []);
+    assert.deepEqual(staging(mnt), []);
+    assert.deepEqual(listFiles(mnt).filter((p) => !p.includes('/big/')), [], 'no temp manifest or partial file left');
+    assert.equal(sha(old), oldHash);
   } finally {
     umount(mnt);
   }
