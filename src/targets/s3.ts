@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import {
   S3Client,
   HeadObjectCommand,
+  AbortMultipartUploadCommand,
   GetObjectCommand,
   PutObjectCommand,
   ListObjectsV2Command,
@@ -17,6 +18,9 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { hashFile } from '../manifest.js';
 import { REMOTE_INDEX, TargetError, type Backend, type RemoteStat } from './index.js';
+
+// batt supports node 20; the SDK's notice about future versions is noise in a cron mail
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 export interface S3Options {
   bucket: string;
@@ -70,9 +74,21 @@ export class S3Backend implements Backend {
       },
       partSize: this.o.partSizeMb * 1024 * 1024,
       queueSize: this.o.queueSize,
-      leavePartsOnError: false, // abort the multipart upload on failure
+      leavePartsOnError: true, // batt aborts it below, keeping the upload's own error
     });
-    await upload.done();
+    try {
+      await upload.done();
+    } catch (err) {
+      // abort the unfinished multipart upload so no parts linger (best effort: the server may be
+      // gone; a bucket lifecycle rule AbortIncompleteMultipartUpload catches the rest)
+      const uploadId = (upload as unknown as { uploadId?: string }).uploadId;
+      if (uploadId) {
+        await this.client
+          .send(new AbortMultipartUploadCommand({ Bucket: this.o.bucket, Key: this.key(rel), UploadId: uploadId }))
+          .catch(() => {});
+      }
+      throw err;
+    }
     const head = await this.client.send(new HeadObjectCommand({ Bucket: this.o.bucket, Key: this.key(rel) }));
     const remoteSha = head.Metadata?.['batt-sha256'];
     if (remoteSha && remoteSha !== sha256) throw new TargetError(`${this.describe(rel)}: sha256 metadata differs from the uploaded file`);

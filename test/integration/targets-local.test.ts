@@ -5,10 +5,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox } from '../helpers/batt.ts';
-import { resolveHome } from '../../src/home.ts';
-import { loadTarget } from '../../src/targets/config.ts';
-import { openTarget } from '../../src/targets/open.ts';
+import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox } from '../helpers/batt.js';
+import { resolveHome } from '../../src/home.js';
+import { loadTarget } from '../../src/targets/config.js';
+import { openTarget } from '../../src/targets/open.js';
 
 const has = (bin: string) => {
   try {

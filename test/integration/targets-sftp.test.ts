@@ -4,11 +4,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox } from '../helpers/batt.ts';
-import { SSHD, startSshd, type Sshd } from '../helpers/sshd.ts';
-import { resolveHome } from '../../src/home.ts';
-import { loadTarget } from '../../src/targets/config.ts';
-import { openTarget } from '../../src/targets/open.ts';
+import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox } from '../helpers/batt.js';
+import { SSHD, startSshd, type Sshd } from '../helpers/sshd.js';
+import { resolveHome } from '../../src/home.js';
+import { loadTarget } from '../../src/targets/config.js';
+import { openTarget } from '../../src/targets/open.js';
 
 const skip = !SSHD && !REQUIRE_SERVERS ? 'sshd not installed (openssh-server)' : false;
 
