@@ -149,6 +149,11 @@ test('hostile archives are refused whole: nothing written inside or outside the 
       (o) => ({ 'a.tar': [{ name: 'srv/link', type: 'symlink', link: o }], 'b.tar': [{ name: 'srv/link/pwned', data: 'escaped' }] }),
       /b\.tar: "srv\/link\/pwned": would be written through/,
     ],
+    [
+      'folder member in place of a symlink out',
+      (o) => ({ 'a.tar': [{ name: 'evil', type: 'symlink', link: o }, { name: 'evil/', type: 'dir', mode: 0o777 }] }),
+      /"evil\/": folder in place of the symlink "evil"/,
+    ],
     ['hard link to /etc/passwd', () => ({ 'a.tar': [{ name: 'passwd', type: 'hardlink', link: '/etc/passwd' }] }), /hard link to absolute path "\/etc\/passwd"/],
     [
       'hard link through a symlink',
@@ -202,6 +207,22 @@ test('restore without --to is refused with a clear message', async () => {
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /needs a target folder: --to/);
     assertNothingWritten(sb, target, outside);
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('a target inside the backup folder is refused', async () => {
+  const { sb, outside } = setup();
+  try {
+    const id = plantBackup(sb, { 'a.tar': tarball([{ name: 'f', data: 'x' }]) });
+    const inside = path.join(sb.root, id, 'restored');
+    const r = await restore(sb, ['--to', inside]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /is inside the backup/);
+    assert.ok(!fs.existsSync(inside));
+    assert.equal((await batt(['verify', '--path', sb.pattern], { home: sb.home })).code, 0);
+    assert.deepEqual(fs.readdirSync(outside), []);
   } finally {
     sb.cleanup();
   }
