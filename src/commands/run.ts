@@ -209,6 +209,7 @@ export async function runBackups(args: RunArgs, env: NodeJS.ProcessEnv = process
   await notifyRun(runSummary, ctx.settings, (l) => out.error(l)); // reports its own failures; never changes the exit code
   if (caught) throw new InterruptedError(`interrupted by ${caught}; partial backups were removed`);
   if (purged?.outcome.errors.length) return EXIT.FAILED;
+  if (failed.some((r) => r.noSpace)) return EXIT.NO_SPACE; // README: exit 5 = the destination is full
   if (failed.length || uploads.failed) return EXIT.FAILED;
   return EXIT.OK;
 }
