@@ -214,7 +214,7 @@ test('RELIABILITY 4: a full destination fails with "no space left", no truncated
     const oldHash = sha(old);
 
     const r = await batt(['big', '--path', pattern], { home: s.home, env: { SIZE: '4000000' } });
-    assert.notEqual(r.code, 0);
+    assert.equal(r.code, 5, 'exit 5: no space left on the destination');
     assert.match(r.stderr, /^batt: FAILED\s+big\s.*big: no space left on device while writing the backup/m);
     assert.deepEqual(serviceDirs(mnt, 'big').map((d) => path.basename(d)), ['big'], 'no second folder');
     assert.deepEqual(staging(mnt), [], 'the partial dump was removed');
@@ -226,7 +226,7 @@ test('RELIABILITY 4: a full destination fails with "no space left", no truncated
     // The dump fits exactly, so the manifest (written last) is what runs out of space.
     writeScript(s.home, 'fill', 'avail=$(df -B1 --output=avail "$BATT_DEST" | tail -1)\nhead -c "$avail" /dev/zero > "$BATT_DEST/fill.bin"');
     const f = await batt(['fill', '--path', pattern], { home: s.home });
-    assert.notEqual(f.code, 0);
+    assert.equal(f.code, 5);
     assert.match(f.stderr, /^batt: FAILED\s+fill\s.*fill: no space left on device while writing/m);
     assert.deepEqual(serviceDirs(mnt, 'fill'), []);
     assert.deepEqual(staging(mnt), []);
