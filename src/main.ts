@@ -2,12 +2,15 @@
 // Entry point: parse, run, and map any error to its exit code, in one place.
 import { describeError, exitCodeFor, InterruptedError } from './errors.js';
 import { colorEnabled } from './output.js';
+import { fastRoute } from './fastpath.js';
 
 async function main(): Promise<void> {
   let code = 0;
   try {
-    const { parse } = await import('./cli.js');
-    await parse(process.argv.slice(2), (c) => (code = c));
+    const argv = process.argv.slice(2);
+    const fast = fastRoute(argv);
+    if (fast) code = await (await import('./commands/list.js')).listCommand(fast.args);
+    else await (await import('./cli.js')).parse(argv, (c) => (code = c));
   } catch (err) {
     const red = process.stderr.isTTY && colorEnabled() ? (s: string) => `\x1b[31m${s}\x1b[39m` : (s: string) => s;
     process.stderr.write(red(`batt: ${describeError(err)}`) + '\n');
