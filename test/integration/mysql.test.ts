@@ -78,6 +78,9 @@ function seed(server: MariaDB): void {
     CREATE DATABASE blog CHARACTER SET latin1;
     CREATE TABLE blog.posts (id INT PRIMARY KEY, title VARCHAR(200)) ENGINE=InnoDB;
     INSERT INTO blog.posts VALUES (1, 'Hello'), (2, 'Café señor');
+    CREATE DATABASE \`odd name-ü\`;
+    CREATE TABLE \`odd name-ü\`.\`t 1\` (id INT PRIMARY KEY) ENGINE=InnoDB;
+    INSERT INTO \`odd name-ü\`.\`t 1\` SELECT seq FROM seq_1_to_50;
     CREATE USER 'batt'@'127.0.0.1' IDENTIFIED BY ${sqlString(PASSWORD)};
     GRANT ALL ON *.* TO 'batt'@'127.0.0.1';
   `);
@@ -124,7 +127,7 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
     fullId = folder;
     assert.deepEqual(
       files.filter((f) => f.startsWith(`${folder}/`)).map((f) => f.slice(folder.length + 1)),
-      ['batt-manifest.json', 'blog.sql.zst', 'shop.sql.zst'],
+      ['batt-manifest.json', 'blog.sql.zst', 'odd name-ü.sql.zst', 'shop.sql.zst'],
       'one dump per user database; mysql, sys and the schemas are left out',
     );
     const mode = fs.statSync(path.join(sb.root, folder, 'shop.sql.zst')).mode & 0o777;
@@ -134,7 +137,7 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
     writeConf(sb, { SOCKET: target.socket, USER: 'root' });
     const rr = await run(['restore', 'mysql']);
     assert.equal(rr.code, 0, rr.stderr + rr.stdout);
-    for (const db of ['shop', 'blog']) {
+    for (const db of ['shop', 'blog', 'odd name-ü']) {
       const want = tableSums(source, db);
       assert.ok(want.size >= 1);
       assert.deepEqual(tableSums(target, db), want, `tables of ${db}`);
@@ -225,6 +228,11 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
     const r = await run(['mysql']);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /cannot list the databases/);
+    writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD });
+    const none = await run(['mysql', '--mysql-db', 'no_such_db']);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /database no_such_db does not exist/);
+    assert.deepEqual(backupsOf(sb), []);
     assert.deepEqual(backupsOf(sb), []);
     assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.startsWith('batt-mysql')), []);
     assert.equal(read(path.join(sb.home, 'log', 'batt.log')).includes('not-the-password-x1'), false);

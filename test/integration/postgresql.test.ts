@@ -48,7 +48,7 @@ function read(file: string): string {
 
 /** Row count and md5 of the ordered rows of every table of a database. */
 function tableSums(server: PostgreSQL, db: string): Map<string, string> {
-  const tables = server.sql("SELECT schemaname || '.' || tablename FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1", db).trim().split('\n').filter(Boolean);
+  const tables = server.sql("SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1", db).trim().split('\n').filter(Boolean);
   const out = new Map<string, string>();
   for (const t of tables) {
     out.set(t, server.sql(`SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') FROM ${t} x`, db).trim());
@@ -63,7 +63,9 @@ function seed(server: PostgreSQL): void {
     GRANT readers TO app;
     CREATE DATABASE shop OWNER app;
     CREATE DATABASE blog;
+    CREATE DATABASE "odd name-ü";
   `);
+  server.sql('CREATE TABLE "t 1" AS SELECT g AS id FROM generate_series(1, 50) g', 'odd name-ü');
   server.sql(`
     SET ROLE app;
     CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL, city text);
@@ -125,7 +127,7 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
     fullId = folder;
     assert.deepEqual(
       files.filter((f) => f.startsWith(`${folder}/`)).map((f) => f.slice(folder.length + 1)),
-      ['batt-manifest.json', 'blog.dump', 'globals.sql.zst', 'postgres.dump', 'shop.dump'],
+      ['batt-manifest.json', 'blog.dump', 'globals.sql.zst', 'odd name-ü.dump', 'postgres.dump', 'shop.dump'],
       'one dump per database (templates left out) and the globals',
     );
     assert.equal(fs.readFileSync(path.join(sb.root, folder, 'shop.dump')).subarray(0, 5).toString(), 'PGDMP', 'custom format');
@@ -133,7 +135,7 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
     writeConf(sb, { HOST: '127.0.0.1', PORT: target.port, USER: 'postgres', PASSWORD: target.password });
     const rr = await run(['restore', 'postgresql']);
     assert.equal(rr.code, 0, rr.stderr + rr.stdout);
-    for (const db of ['shop', 'blog']) {
+    for (const db of ['shop', 'blog', 'odd name-ü']) {
       const want = tableSums(source, db);
       assert.ok(want.size >= 1);
       assert.deepEqual(tableSums(target, db), want, `tables of ${db}`);
@@ -202,6 +204,11 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
     const r = await run(['postgresql']);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /cannot list the databases/);
+    writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD });
+    const none = await run(['postgresql', '--postgresql-db', 'no_such_db', '--postgresql-globals', 'no']);
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, /pg_dump of no_such_db failed/);
+    assert.deepEqual(backupsOf(sb), []);
     assert.deepEqual(backupsOf(sb), []);
     assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.startsWith('batt-postgresql')), []);
     assert.equal(read(path.join(sb.home, 'log', 'batt.log')).includes('not-the-password-y2'), false);
