@@ -192,6 +192,23 @@ test('conf/file.conf: PATHS, EXCLUDE and COMPRESS are used when no option is giv
   }
 });
 
+test('a path holding the backup root never archives the backup being written', async () => {
+  const sb = sandbox({ builtins: true });
+  try {
+    fs.mkdirSync(path.join(sb.dir, 'data'));
+    fs.writeFileSync(path.join(sb.dir, 'data', 'f'), 'data\n');
+    const r = await run(sb, ['--file', sb.dir, '--file-exclude', 'home']);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const [dir] = backupDirs(sb);
+    const [archive] = fs.readdirSync(dir!).filter((f) => f !== 'batt-manifest.json');
+    const names = tarList(path.join(dir!, archive!));
+    assert.ok(names.some((n) => n.endsWith('/data/f')), names.join('\n'));
+    assert.deepEqual(names.filter((n) => n.includes('.batt-staging-') || n.includes('/home/')), []);
+  } finally {
+    sb.cleanup();
+  }
+});
+
 test('the same path twice gives two archives; xz compression round-trips', async () => {
   const sb = sandbox({ builtins: true });
   try {
