@@ -265,6 +265,7 @@ describe('redis: batt backup and restore against a real redis-server', { skip },
         [': >.dump.rdb.partial', /snapshot is empty/],
         ['echo "not a redis file" >.dump.rdb.partial', /REDIS magic/],
         ['printf "REDIS0010 cut short" >.dump.rdb.partial', /redis-check-rdb rejects/],
+        ['printf "REDIS0099 from the future" >.dump.rdb.partial', /newer than .* --redis-check no/],
       ];
       for (const [i, [body, why]] of cases.entries()) {
         const fakeCli = path.join(sb.dir, `fake-redis-cli-${i}`);
@@ -274,6 +275,12 @@ describe('redis: batt backup and restore against a real redis-server', { skip },
         assert.deepEqual(backupsOf(sb), [], body);
         assert.match(logText(sb), why, `${body}: ${r.stderr}`);
       }
+      // --redis-check no: a snapshot redis-check-rdb cannot read is kept on its magic alone.
+      const future = path.join(sb.dir, 'fake-redis-cli-future');
+      fs.writeFileSync(future, '#!/usr/bin/env bash\nprintf "REDIS0099 from the future" >.dump.rdb.partial\n', { mode: 0o755 });
+      const r = await batt(['redis', '--path', sb.pattern, '--redis-port', '1', '--redis-check', 'no'], { home: sb.home, env: { REDIS_CLI: future } });
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(backupsOf(sb).some((f) => f.endsWith('/redis/dump.rdb.zst')));
     } finally {
       sb.cleanup();
     }
