@@ -1,0 +1,66 @@
+// FTP target against a real vsftpd (Debian package, started by test/helpers/ftpd.ts on a free
+// 127.0.0.1 port with passive ports, anonymous upload into a temp folder).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox } from '../helpers/batt.js';
+import { VSFTPD, startFtpd, type Ftpd } from '../helpers/ftpd.js';
+import { resolveHome } from '../../src/home.js';
+import { loadTarget } from '../../src/targets/config.js';
+import { openTarget } from '../../src/targets/open.js';
+
+const skip = !VSFTPD && !REQUIRE_SERVERS ? 'vsftpd not installed' : false;
+
+let sb: Sandbox;
+let ftpd: Ftpd;
+
+before(async () => {
+  if (skip) return;
+  ftpd = await startFtpd();
+  sb = sandbox();
+  writeScript(sb.home, 'demo', 'printf "hello ftp\\n" > "$BATT_DEST/a.txt"; mkdir "$BATT_DEST/d"; head -c 1500000 /dev/urandom > "$BATT_DEST/d/big.bin"');
+  const f = path.join(sb.home, 'conf', 'targets', 'ftp.conf');
+  fs.mkdirSync(path.dirname(f), { recursive: true, mode: 0o700 });
+  fs.writeFileSync(f, `TYPE=ftp\nHOST=127.0.0.1\nPORT=${ftpd.port}\nUSER=anonymous\nPATH=/up/batt\nRETRIES=1\nRETRY_DELAY_MS=100\n`, { mode: 0o600 });
+});
+after(async () => {
+  await ftpd?.stop();
+  sb?.cleanup();
+});
+
+test('a run copies the backup over FTP (temp name, SIZE check, rename); list/get/verify/remove', { skip }, async () => {
+  const r = await batt(['demo', '--path', sb.pattern], { home: sb.home });
+  assert.equal(r.code, 0, r.stderr);
+  const local = path.dirname(path.join(sb.root, listFiles(sb.root).find((x) => x.endsWith('demo/batt-manifest.json'))!));
+  const id = path.relative(sb.root, local);
+  const remote = path.join(ftpd.data, 'batt', id);
+  assert.deepEqual(listFiles(remote), ['a.txt', 'batt-manifest.json', 'batt-remote.json', 'd/big.bin']);
+  assert.deepEqual(fs.readFileSync(path.join(remote, 'd/big.bin')), fs.readFileSync(path.join(local, 'd/big.bin')));
+  const { target: t } = await openTarget(await loadTarget(resolveHome(sb.home, {}), 'ftp'));
+  try {
+    assert.deepEqual((await t.list()).map((c) => c.id), [id]);
+    assert.deepEqual(await t.verify(id), []);
+    const out = path.join(sb.dir, 'got');
+    await t.get(id, out);
+    assert.equal(fs.readFileSync(path.join(out, 'a.txt'), 'utf8'), 'hello ftp\n');
+    await t.put(local, id); // again, over the existing copy
+    assert.equal((await t.list()).length, 1);
+    assert.ok(!listFiles(path.join(ftpd.data, 'batt')).some((f) => f.includes('batt-tmp')));
+    await t.remove(id);
+    assert.deepEqual(await t.list(), []);
+    assert.ok(!fs.existsSync(remote));
+  } finally {
+    await t.close();
+  }
+});
+
+test('an FTP server that is not there fails the run after its retries; the local backup stays', { skip }, async () => {
+  const f = path.join(sb.home, 'conf', 'targets', 'ftp.conf');
+  fs.writeFileSync(f, fs.readFileSync(f, 'utf8').replace(/PORT=\d+/, 'PORT=1'));
+  const n = listFiles(sb.root).filter((x) => x.endsWith('batt-manifest.json')).length;
+  const r = await batt(['demo', '--path', sb.pattern], { home: sb.home });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /demo -> ftp: upload failed: .*ECONNREFUSED/);
+  assert.equal(listFiles(sb.root).filter((x) => x.endsWith('batt-manifest.json')).length, n + 1);
+});
