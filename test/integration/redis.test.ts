@@ -128,6 +128,21 @@ describe('redis: batt backup and restore against a real redis-server', { skip },
       assert.equal(forced.code, 0, forced.stderr);
       assert.ok(fs.readFileSync(path.join(target, 'dump.rdb')).equals(raw), 'forced restore replaced the file');
 
+      // Run as root, the restored file gets the data folder's owner (redis:redis on Debian).
+      if (process.getuid?.() === 0) {
+        const owned = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-redis-owned-'));
+        try {
+          fs.chownSync(owned, 65534, 65534);
+          const o = await batt(['restore', 'redis', '--to', owned, '--path', sb.pattern], { home: sb.home });
+          assert.equal(o.code, 0, o.stderr);
+          const st = fs.statSync(path.join(owned, 'dump.rdb'));
+          assert.deepEqual([st.uid, st.gid, st.mode & 0o777], [65534, 65534, 0o660]);
+          assert.deepEqual(fs.readdirSync(owned), ['dump.rdb'], 'no temp file left');
+        } finally {
+          fs.rmSync(owned, { recursive: true, force: true });
+        }
+      }
+
       restored = await startRedis({ dir: target });
       const [want, got] = await Promise.all([snapshot(server.client), snapshot(restored.client)]);
       assert.equal(got.size, 3202);
