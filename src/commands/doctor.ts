@@ -12,20 +12,20 @@ import { enabledServices, listServices, scriptName } from '../registry.js';
 import { last, makeContext, type CommonArgs } from '../context.js';
 import { gatherConf } from './config.js';
 
-/** Tools of the built-in services; "a|b" means either will do. */
+/** Tools of the built-in services; "a|b" means either will do; VAR=... names the script's override. */
 export const SERVICE_TOOLS: Record<string, string[]> = {
-  mysql: ['mariadb-dump|mysqldump'],
-  mariadb: ['mariadb-dump|mysqldump'],
-  postgresql: ['pg_dump', 'pg_dumpall'],
-  redis: ['redis-cli'],
-  file: ['tar', 'zstd'],
-  sqlite: ['sqlite3'],
-  mongodb: ['mongodump'],
+  mysql: ['MYSQLDUMP=mariadb-dump|mysqldump', 'MYSQL=mariadb|mysql', 'ZSTD=zstd'],
+  postgresql: ['PG_DUMP=pg_dump', 'PG_DUMPALL=pg_dumpall', 'ZSTD=zstd'],
+  redis: ['REDIS_CLI=redis-cli', 'ZSTD=zstd'],
+  file: ['TAR=tar', 'ZSTD=zstd'],
+  sqlite: ['SQLITE3=sqlite3', 'ZSTD=zstd'],
+  mongodb: ['MONGODUMP=mongodump'],
 };
 
 /** Debian packages that provide a tool, for the hint. */
 const PACKAGES: Record<string, string> = {
   'mariadb-dump': 'mariadb-client',
+  mariadb: 'mariadb-client',
   mysqldump: 'mariadb-client',
   pg_dump: 'postgresql-client',
   pg_dumpall: 'postgresql-client',
@@ -140,15 +140,20 @@ export async function doctorCommand(args: CommonArgs): Promise<number> {
     const text = await fs.readFile(file, 'utf8').catch(() => '');
     const tools = requiredTools(s.name, text);
     if (tools.length === 0) checks.push({ check: s.name, ok: true, detail: 'script ok; it declares no tools (# batt-requires: ...)' });
-    for (const t of tools) {
+    for (const spec of tools) {
+      // "VAR=a|b": the script takes $VAR when set (a path or a name), else a or b from PATH.
+      const eq = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(spec);
+      const override = eq ? process.env[eq[1]!] : undefined;
+      const t = override || (eq ? eq[2]! : spec);
       const alts = t.split('|');
       let found: string | undefined;
       for (const a of alts) if ((found = await which(a))) break;
-      const pkg = PACKAGES[alts[0]!];
+      const pkg = override ? undefined : PACKAGES[alts[0]!];
+      const label = override ? `${eq![1]}=${override}` : t;
       checks.push({
         check: `${s.name}`,
         ok: !!found,
-        detail: found ? `${t}: ${found}` : `${t}: not found on PATH${pkg ? ` (apt-get install ${pkg})` : ''}`,
+        detail: found ? `${label}: ${found}` : `${label}: not found${override?.includes('/') ? '' : ' on PATH'}${pkg ? ` (apt-get install ${pkg})` : ''}`,
       });
     }
   }

@@ -21,7 +21,7 @@ export async function post(
       body,
       headers: { 'content-type': opts.contentType, 'user-agent': 'batt', ...opts.headers },
       signal: AbortSignal.timeout(opts.timeoutMs),
-      redirect: 'follow',
+      redirect: 'manual', // a redirect is reported, never followed with the token to another host
     });
     // Read (and discard) the answer within the same deadline so the socket is released.
     await res.arrayBuffer();

@@ -212,6 +212,14 @@ describe('batt doctor', () => {
       assert.match(r.stdout, /^FAIL +file +zstd: not found on PATH \(apt-get install zstd\)$/m);
       assert.match(r.stdout, /^ok +file +tar: /m);
       assert.match(r.stdout, new RegExp(`^FAIL +destination +${blocker} is not a folder`, 'm'));
+
+      // The script's own override variable (ZSTD=...) is what doctor checks when it is set.
+      const zstd = fs.realpathSync('/usr/bin/zstd');
+      const o = await batt(['doctor'], { home: sb.home, env: { PATH: bin, ZSTD: zstd } });
+      assert.match(o.stdout, new RegExp(`^ok +file +ZSTD=${zstd}: ${zstd}$`, 'm'));
+      const m = await batt(['doctor'], { home: sb.home, env: { PATH: bin, ZSTD: '/nonexistent/zstd' } });
+      assert.equal(m.code, 1);
+      assert.match(m.stdout, /^FAIL +file +ZSTD=\/nonexistent\/zstd: not found$/m);
     } finally {
       sb.cleanup();
     }
