@@ -171,16 +171,17 @@ async function ensureWritable(dir: string): Promise<void> {
 /** Enables services: all names are checked first, so an error leaves nothing half-done. */
 export async function enableServices(home: Home, names: string[]): Promise<string[]> {
   for (const n of names) await resolveScript(home, n);
+  // An entry in the way of any name stops them all, before anything is linked.
+  for (const n of names) {
+    const problem = await enabledProblem(home, n);
+    const link = path.join(home.enabled, scriptName('backup', n));
+    if (problem) throw new UsageError(`cannot enable ${n}: ${problem}`, `remove ${link} first`);
+  }
   await ensureWritable(home.enabled);
   const changed: string[] = [];
   for (const n of names) {
     const link = path.join(home.enabled, scriptName('backup', n));
-    const problem = await enabledProblem(home, n);
-    const st = await lstatOrNull(link);
-    if (st && !problem) continue; // already enabled: idempotent
-    if (st && problem) {
-      throw new UsageError(`cannot enable ${n}: ${problem}`, `remove ${link} first`);
-    }
+    if (await lstatOrNull(link)) continue; // already enabled: idempotent
     try {
       await fs.symlink(path.join('..', 'scripts-available', scriptName('backup', n)), link);
     } catch (err) {
