@@ -78,6 +78,10 @@ test('enable refuses an unsafe script and a foreign entry in the way', async () 
   script(home, 'backup-c');
   fs.symlinkSync('/bin/true', path.join(home.enabled, 'backup-c'));
   await assert.rejects(enableServices(home, ['c']), /cannot enable c: .* points to \/bin\/true/);
+  script(home, 'backup-e');
+  // The entry in the way of c used to be found only after e was already linked.
+  await assert.rejects(enableServices(home, ['e', 'c']), /cannot enable c/);
+  assert.ok(!fs.existsSync(path.join(home.enabled, 'backup-e')), 'e was not enabled by the failed call');
   fs.writeFileSync(path.join(home.enabled, 'backup-d'), 'x');
   await assert.rejects(disableServices(home, ['d']), /is not a link; batt will not delete it/);
   assert.ok(fs.existsSync(path.join(home.enabled, 'backup-d')));
