@@ -297,3 +297,29 @@ test('periodKey: weeks around month and year ends, both week starts', () => {
     assert.equal(periodKey('weekly', { year: y, month: m, day, hour: 12, offset: 0 }, ws), want, `${d} ${ws}`);
   }
 });
+
+// --- conf keys and flags ----------------------------------------------------------------------
+
+test('retentionConf reads KEEP_*, WEEK_START and PURGE_AFTER_RUN; bad values are conf errors', async () => {
+  const { retentionConf } = await import('../../src/config.js');
+  const { ConfigError } = await import('../../src/errors.js');
+  const good: [Record<string, string>, object][] = [
+    [{}, {}],
+    [{ KEEP_LAST: '3', KEEP_DAILY: '7', KEEP_WEEKLY: '0' }, { last: 3, daily: 7, weekly: 0 }],
+    [{ KEEP_HOURLY: '24', KEEP_MONTHLY: '12', KEEP_YEARLY: '5', WEEK_START: 'Sunday' }, { hourly: 24, monthly: 12, yearly: 5, weekStart: 'sun' }],
+    [{ WEEK_START: 'mon', PURGE_AFTER_RUN: 'yes' }, { weekStart: 'mon', purgeAfterRun: true }],
+    [{ PURGE_AFTER_RUN: 'no', KEEP_LAST: '' }, { purgeAfterRun: false }],
+  ];
+  for (const [conf, want] of good) assert.deepEqual(retentionConf(conf, 'x.conf'), want, JSON.stringify(conf));
+  const bad = [{ KEEP_LAST: '-1' }, { KEEP_DAILY: 'seven' }, { KEEP_WEEKLY: '1.5' }, { WEEK_START: 'fri' }, { PURGE_AFTER_RUN: 'maybe' }];
+  for (const conf of bad) assert.throws(() => retentionConf(conf, 'x.conf'), ConfigError, JSON.stringify(conf));
+});
+
+test('cliRetention reads the keep-* flags (last one wins) and refuses bad values with exit 2', async () => {
+  const { cliRetention } = await import('../../src/purge.js');
+  assert.deepEqual(cliRetention({}), {});
+  assert.deepEqual(cliRetention({ 'keep-last': ['1', '4'], 'keep-yearly': '0', 'week-start': 'sun' }), { last: 4, yearly: 0, weekStart: 'sun' });
+  for (const args of [{ 'keep-daily': 'x' }, { 'keep-daily': '-2' }, { 'keep-hourly': '' }, { 'week-start': 'tuesday' }]) {
+    assert.throws(() => cliRetention(args), (e: unknown) => e instanceof UsageError && e.exitCode === EXIT.USAGE, JSON.stringify(args));
+  }
+});
