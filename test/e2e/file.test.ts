@@ -82,9 +82,21 @@ function backupDirs(sb: Sandbox): string[] {
     .map((f) => path.join(sb.root, path.dirname(f)));
 }
 
-/** Files below the root other than batt's lock: what a failed run must not leave. */
+/** Files below the root other than batt's lock, and service or staging folders: what a failed
+ * run must not leave (empty date folders may stay). */
 function leftovers(sb: Sandbox): string[] {
-  return listFiles(sb.root).filter((f) => f !== '.batt.lock');
+  const out = listFiles(sb.root).filter((f) => f !== '.batt.lock');
+  const visit = (rel: string) => {
+    if (!fs.existsSync(path.join(sb.root, rel))) return;
+    for (const e of fs.readdirSync(path.join(sb.root, rel), { withFileTypes: true })) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (!e.isDirectory()) continue;
+      if (e.name.startsWith('file') || e.name.startsWith('.batt-staging-')) out.push(`${r}/`);
+      visit(r);
+    }
+  };
+  visit('');
+  return out;
 }
 
 const run = (sb: Sandbox, args: string[], env?: Record<string, string>) =>
