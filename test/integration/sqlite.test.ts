@@ -150,6 +150,42 @@ describe('sqlite: batt backup and restore with the real sqlite3', { skip }, () =
     assert.equal(fs.readFileSync(path.join(to, 'other.db'), 'utf8'), 'keep me');
   });
 
+  test('a writer holding its transaction open: WAL copy has only committed rows; rollback journal waits, then fails after --sqlite-timeout', async () => {
+    const box = sandbox({ builtins: true });
+    const holders: ChildProcess[] = [];
+    /** Starts a transaction in another sqlite3 process and keeps it open. */
+    const hold = async (db: string, sqlText: string) => {
+      const child = spawn('sqlite3', ['-batch', db], { stdio: ['pipe', 'pipe', 'ignore'] });
+      holders.push(child);
+      let out = '';
+      child.stdout!.on('data', (d) => (out += d));
+      child.stdin!.write(`${sqlText}\nSELECT 'holding';\n`);
+      while (!out.includes('holding')) await new Promise((r) => setTimeout(r, 20));
+    };
+    try {
+      const wal = path.join(box.dir, 'held-wal.db');
+      createDb(wal, 'wal');
+      await hold(wal, 'BEGIN IMMEDIATE; INSERT INTO t(payload) VALUES (\'uncommitted\'); UPDATE totals SET n = n + 1;');
+      const r = await batt(['sqlite', '--sqlite', wal, '--path', box.pattern], { home: box.home });
+      assert.equal(r.code, 0, r.stderr);
+      const back = path.join(box.dir, 'back.db');
+      const rr = await batt(['restore', 'sqlite', '--to', back, '--path', box.pattern], { home: box.home });
+      assert.equal(rr.code, 0, rr.stderr);
+      assert.deepEqual(consistency(back), { rows: 2000, consistent: true });
+
+      const rollback = path.join(box.dir, 'held-rollback.db');
+      createDb(rollback, 'delete');
+      await hold(rollback, 'BEGIN EXCLUSIVE; INSERT INTO t(payload) VALUES (\'uncommitted\');');
+      const locked = await batt(['sqlite', '--sqlite', rollback, '--sqlite-timeout', '1', '--path', box.pattern], { home: box.home });
+      assert.notEqual(locked.code, 0);
+      assert.match(fs.readFileSync(path.join(box.home, 'log', 'batt.log'), 'utf8'), /locked for more than 1s/);
+      assert.equal(backupsOf(box).filter((f) => f.includes('/sqlite.2/')).length, 0, 'no second backup folder');
+    } finally {
+      for (const h of holders) h.kill('SIGKILL');
+      box.cleanup();
+    }
+  });
+
   test('a file that is not a database fails the backup and leaves no folder', async () => {
     const box = sandbox({ builtins: true });
     try {
