@@ -334,6 +334,17 @@ test('RELIABILITY 10: verify names a flipped byte, a deleted file and an extra f
     doc.backups[0].problems.map((p: { path: string; problem: string }) => `${p.path} ${p.problem}`).sort(),
     ['a.bin checksum', 'extra.txt extra', 'sub/c.txt missing'],
   );
+
+  // A planted manifest that points outside its folder is invalid, never followed.
+  const evil = path.join(s.root, 'evil');
+  fs.mkdirSync(evil);
+  const m = JSON.parse(fs.readFileSync(path.join(dest, 'batt-manifest.json'), 'utf8'));
+  m.files = [{ path: '../../../../etc/passwd', size: 1, sha256: 'x' }];
+  fs.writeFileSync(path.join(evil, 'batt-manifest.json'), JSON.stringify(m));
+  v = await batt(['verify', '--service', 'nosuch', '--path', s.pattern], { home: s.home });
+  assert.equal(v.code, 1);
+  assert.match(v.stderr, new RegExp(`^batt: invalid manifest: ${evil}/batt-manifest\\.json: not a batt manifest`, 'm'));
+  assert.doesNotMatch(v.stderr + v.stdout, /passwd/);
 });
 
 test('an unwritable destination is a clear error: read-only filesystem, path through a file', async (t) => {
