@@ -8,8 +8,20 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-export function freePort(): Promise<number> {
+const handedOut = new Set<number>();
+
+/** A TCP port on 127.0.0.1 that was free a moment ago, never the same one twice in a process. */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await askPort();
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+}
+
+function askPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();
@@ -95,65 +107,73 @@ export async function startMariaDB(): Promise<MariaDB | null> {
     fs.rmSync(dir, { recursive: true, force: true });
     throw new Error(`mariadb-install-db failed: ${install.stderr || install.stdout}`);
   }
-  const port = await freePort();
-  const child: ChildProcess = spawn(
-    tools.server,
-    [
-      '--no-defaults',
-      `--datadir=${datadir}`,
-      `--socket=${socket}`,
-      `--port=${port}`,
-      '--bind-address=127.0.0.1',
-      `--pid-file=${path.join(dir, 'mysqld.pid')}`,
-      `--log-error=${errlog}`,
-      '--skip-log-bin',
-      '--skip-name-resolve',
-      '--performance-schema=OFF',
-      '--innodb-buffer-pool-size=16M',
-      '--innodb-log-file-size=8M',
-      '--key-buffer-size=1M',
-      '--max-connections=20',
-      ...asRoot,
-    ],
-    { stdio: 'ignore', detached: false },
-  );
-  let exited = false;
-  child.on('exit', () => (exited = true));
   const sql = (query: string, db?: string): string =>
     execFileSync(
       tools.client,
       ['--no-defaults', `--socket=${socket}`, '-uroot', '--default-character-set=utf8mb4', '--batch', '--skip-column-names', ...(db ? [db] : [])],
       { input: query, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] },
     );
-  const stop = async () => {
-    if (!exited) {
-      child.kill('SIGTERM');
-      const until = Date.now() + 60_000;
-      while (!exited && Date.now() < until) await sleep(100);
-      if (!exited) child.kill('SIGKILL');
-    }
-    fs.rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    await waitFor(
-      'MariaDB',
-      () => {
-        if (exited) throw new Error(`mariadbd exited:\n${fs.existsSync(errlog) ? fs.readFileSync(errlog, 'utf8') : ''}`);
-        try {
-          sql('SELECT 1');
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      90_000,
-      errlog,
+  // A port found free can be taken by another test process before mariadbd binds it: retry.
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const child: ChildProcess = spawn(
+      tools.server,
+      [
+        '--no-defaults',
+        `--datadir=${datadir}`,
+        `--socket=${socket}`,
+        `--port=${port}`,
+        '--bind-address=127.0.0.1',
+        `--pid-file=${path.join(dir, 'mysqld.pid')}`,
+        `--log-error=${errlog}`,
+        '--skip-log-bin',
+        '--skip-name-resolve',
+        '--performance-schema=OFF',
+        '--innodb-buffer-pool-size=16M',
+        '--innodb-log-file-size=8M',
+        '--key-buffer-size=1M',
+        '--max-connections=20',
+        ...asRoot,
+      ],
+      { stdio: 'ignore', detached: false },
     );
-  } catch (err) {
-    await stop();
-    throw err;
+    let exited = false;
+    child.on('exit', () => (exited = true));
+    const stop = async () => {
+      if (!exited) {
+        child.kill('SIGTERM');
+        const until = Date.now() + 60_000;
+        while (!exited && Date.now() < until) await sleep(100);
+        if (!exited) child.kill('SIGKILL');
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    };
+    try {
+      await waitFor(
+        'MariaDB',
+        () => {
+          if (exited) throw new Error(`mariadbd exited:\n${fs.existsSync(errlog) ? fs.readFileSync(errlog, 'utf8') : ''}`);
+          try {
+            sql('SELECT 1');
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        90_000,
+        errlog,
+      );
+    } catch (err) {
+      const portTaken = exited && /Address already in use/.test(fs.existsSync(errlog) ? fs.readFileSync(errlog, 'utf8') : '');
+      if (portTaken && attempt < 3) {
+        fs.rmSync(errlog, { force: true });
+        continue;
+      }
+      await stop();
+      throw err;
+    }
+    return { dir, port, socket, sql, stop };
   }
-  return { dir, port, socket, sql, stop };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -206,7 +226,7 @@ export async function startPostgreSQL(password = 'pg-Secret-93f1'): Promise<Post
     const all = [...prefix, path.join(bin, cmd), ...args];
     return execFileSync(all[0]!, all.slice(1), { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], cwd: dir });
   };
-  const port = await freePort();
+  let port = 0;
   const stop = async () => {
     try {
       run('pg_ctl', ['-D', data, '-m', 'fast', '-w', '-t', '60', 'stop']);
@@ -219,11 +239,21 @@ export async function startPostgreSQL(password = 'pg-Secret-93f1'): Promise<Post
     run('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-h', dir, '-p', String(port), '-U', 'postgres', '-d', db], query);
   try {
     run('initdb', ['-D', data, '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--auth-local=trust', '--auth-host=scram-sha-256', '--no-sync']);
-    run('pg_ctl', [
-      '-D', data, '-l', log, '-w', '-t', '90',
-      '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c shared_buffers=16MB -c fsync=off -c max_connections=20`,
-      'start',
-    ]);
+    // A port found free can be taken by another test process before postgres binds it: retry.
+    for (let attempt = 1; ; attempt++) {
+      port = await freePort();
+      try {
+        run('pg_ctl', [
+          '-D', data, '-l', log, '-w', '-t', '90',
+          '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c shared_buffers=16MB -c fsync=off -c max_connections=20`,
+          'start',
+        ]);
+        break;
+      } catch (err) {
+        const taken = /Address already in use|could not create any TCP\/IP sockets/.test(fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '');
+        if (!taken || attempt >= 3) throw err;
+      }
+    }
     sql(`ALTER ROLE postgres PASSWORD '${password.replace(/'/g, "''")}'`);
   } catch (err) {
     const tail = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').slice(-2000) : '';
