@@ -54,7 +54,10 @@ export function mapServiceOptions(
     }
     const svc = byLength.find((s) => flag.startsWith(`${s}-`));
     const key = svc ? flag.slice(svc.length + 1) : '';
-    if (!svc || !OPTION_KEY.test(key)) {
+    if (svc && !OPTION_KEY.test(key)) {
+      throw new UsageError(`invalid option --${flag}: "${key}" is not an option key (lower-case letters, digits and -)`);
+    }
+    if (!svc) {
       const prefix = flag.split('-')[0];
       throw new UsageError(
         `unknown option --${flag}: no service "${prefix}"`,
