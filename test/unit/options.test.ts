@@ -43,8 +43,10 @@ test('mapServiceOptions refuses unknown services, bad keys and flags without a v
     ['flag without value', { 'mysql-db': true }, /--mysql-db needs a value/],
     ['positional without value', { file: true }, /--file needs a value/],
     ['one value missing of several', { 'mysql-db': ['a', true] }, /--mysql-db needs a value/],
-    ['key with invalid characters', { 'mysql-DB': 'x' }, /unknown option --mysql-DB/],
-    ['service name but empty key', { 'mysql-': 'x' }, /unknown option --mysql-/],
+    ['key with invalid characters', { 'mysql-DB': 'x' }, /^invalid option --mysql-DB: "DB" is not an option key/],
+    ['key with a dot', { 'mysql-db.x': 'x' }, /^invalid option --mysql-db\.x: "db\.x" is not an option key/],
+    ['service name but empty key', { 'mysql-': 'x' }, /^invalid option --mysql-: "" is not an option key/],
+    ['no service at all', { 'my_svc-x': 'x' }, /^unknown option --my_svc-x: no service "my_svc"/],
   ];
   for (const [name, raw, msg] of cases) {
     assert.throws(() => mapServiceOptions(raw, KNOWN, SERVICES), (e: unknown) => e instanceof UsageError && msg.test(e.message), name);
