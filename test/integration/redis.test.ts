@@ -143,6 +143,12 @@ describe('redis: batt backup and restore against a real redis-server', { skip },
         }
       }
 
+      // Into the folder of a running server: refused even with --force, nothing written.
+      const live = await batt(['restore', 'redis', '--to', server.dir, '--force', '--path', sb.pattern], { home: sb.home });
+      assert.notEqual(live.code, 0);
+      assert.match(live.stderr, /is running in/);
+      assert.ok(!fs.existsSync(path.join(server.dir, 'dump.rdb')), 'nothing restored under a live server');
+
       restored = await startRedis({ dir: target });
       const [want, got] = await Promise.all([snapshot(server.client), snapshot(restored.client)]);
       assert.equal(got.size, 3202);
