@@ -258,6 +258,14 @@ test('a failure half way through takes back what was written into an empty targe
       fs.rmSync(path.join(target, 'srv'), { recursive: true });
       fs.rmSync(path.join(target, 'live'));
     });
+    await t.test('stopped by --timeout: what was written is taken back', async () => {
+      const slow = path.join(sb.home, 'slow-tar');
+      fs.writeFileSync(slow, '#!/bin/sh\ntar "$@" || exit $?\ncase " $* " in *" --extract "*) sleep 60 ;; esac\n', { mode: 0o755 });
+      const r = await restore(sb, ['--to', target, '--timeout', '2'], { TAR: slow });
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /timed out/);
+      assert.deepEqual(fs.readdirSync(target), []);
+    });
     await t.test('a corrupt archive with a matching manifest fails before writing', async () => {
       const good = zstd(tarball([{ name: 'srv/f', data: 'x'.repeat(100_000) }]));
       plantBackup(sb, { 'a.tar.zst': good.subarray(0, good.length - 20) }, '2026/11/29/file');
