@@ -311,7 +311,7 @@ test('retentionConf reads KEEP_*, WEEK_START and PURGE_AFTER_RUN; bad values are
     [{ PURGE_AFTER_RUN: 'no', KEEP_LAST: '' }, { purgeAfterRun: false }],
   ];
   for (const [conf, want] of good) assert.deepEqual(retentionConf(conf, 'x.conf'), want, JSON.stringify(conf));
-  const bad = [{ KEEP_LAST: '-1' }, { KEEP_DAILY: 'seven' }, { KEEP_WEEKLY: '1.5' }, { WEEK_START: 'fri' }, { PURGE_AFTER_RUN: 'maybe' }];
+  const bad: Record<string, string>[] = [{ KEEP_LAST: '-1' }, { KEEP_DAILY: 'seven' }, { KEEP_WEEKLY: '1.5' }, { WEEK_START: 'fri' }, { PURGE_AFTER_RUN: 'maybe' }];
   for (const conf of bad) assert.throws(() => retentionConf(conf, 'x.conf'), ConfigError, JSON.stringify(conf));
 });
 
