@@ -67,7 +67,12 @@ const NO_SPACE = /no space left on device|ENOSPC|disk quota exceeded/i;
 function scriptFailure(service: string, r: Awaited<ReturnType<typeof runScript>>, timeoutMs: number): BattError {
   const last = r.tail.filter((l) => l.trim()).slice(-1)[0]?.trim();
   const said = last ? `: ${last.slice(0, 300)}` : '';
-  if (r.spawnError) return new FailedError(`${service}: cannot start script: ${r.spawnError}`);
+  if (r.spawnError) {
+    // The script exists (it was checked): ENOENT from exec means its #! interpreter is missing.
+    const first = r.spawnError.split('\n')[0]!;
+    const why = /\bENOENT\b/.test(first) ? 'the interpreter on its #! line was not found' : first;
+    return new FailedError(`${service}: cannot start script: ${why}`);
+  }
   if (r.timedOut) return new FailedError(`${service}: timed out after ${Math.round(timeoutMs / 1000)}s and was stopped${said}`);
   if (r.aborted) return new FailedError(`${service}: interrupted`);
   if (r.tail.some((l) => NO_SPACE.test(l))) {
