@@ -92,12 +92,14 @@ test('RELIABILITY 3: exit 0 with no file, only empty files, a link or a FIFO is 
     ['onlydir', 'mkdir -p "$BATT_DEST/sub/deeper"', /wrote no file/],
     ['link', 'echo x > "$BATT_DEST/a"\nln -s /etc/passwd "$BATT_DEST/passwd"', /left passwd, which is not a regular file or folder/],
     ['fifo', 'echo x > "$BATT_DEST/a"\nmkfifo "$BATT_DEST/p"', /left p, which is not a regular file/],
+    ['nointerp', '#!/nonexistent/interpreter\n', /^batt: FAILED\s+nointerp\s.*nointerp: cannot start script: the interpreter on its #! line was not found$/m],
   ];
   for (const [svc, body, msg] of cases) {
     writeScript(s.home, svc, body);
     const r = await batt([svc, '--path', s.pattern], { home: s.home });
     assert.equal(r.code, 1, `${svc}: ${r.stderr}`);
     assert.match(r.stderr, msg, svc);
+    assert.equal(r.stderr.split('\n').filter((l) => l.includes(`${svc}:`)).length, 1, `one line for ${svc}: ${r.stderr}`);
     assert.deepEqual(serviceDirs(s.root, svc), [], svc);
   }
   assert.deepEqual(staging(s.root), []);
