@@ -95,6 +95,7 @@ export async function parse(argv: string[], setExit: (code: number) => void): Pr
           .option('service', { type: 'string', describe: 'only this service' })
           .option('since', { type: 'string', describe: 'only backups started at or after this date' })
           .option('until', { type: 'string', describe: 'only backups started at or before this date' })
+          .option('from', { type: 'string', describe: 'list the copies on this off-site target (conf/targets/NAME.conf) instead' })
           .example('batt ls --service mysql --since 2026-11-01', ''),
       call(async () => (await import('./commands/backups.js')).backupsCommand as Handler),
     )
@@ -119,6 +120,7 @@ export async function parse(argv: string[], setExit: (code: number) => void): Pr
           .positional('backup', { type: 'string', describe: 'backup id from batt backups (default: the newest)' })
           .option('to', { type: 'string', describe: 'where to restore: a folder, a database name... (see the service)' })
           .option('force', { type: 'boolean', describe: 'allow overwriting existing data' })
+          .option('from', { type: 'string', describe: 'restore from this off-site target (downloaded, checked and decrypted first)' })
           .option('timeout', { type: 'string', describe: 'seconds the restore may run (default: no limit)' })
           .example('batt restore file --to /srv/restore', 'newest file backup into /srv/restore')
           .example('batt restore mysql 2026/11/28/mysql --mysql-db wordpress', 'one database from one backup'),
@@ -131,6 +133,7 @@ export async function parse(argv: string[], setExit: (code: number) => void): Pr
         withRetention(withPath(common(c)))
           .positional('services', { type: 'string', array: true, describe: 'services to purge (default: every service under the root)' })
           .option('dry-run', { alias: 'n', type: 'boolean', describe: 'show what would be deleted and why each backup is kept; delete nothing' })
+          .option('target', { type: 'string', describe: 'purge the copies on this off-site target instead (its KEEP_* keys override)' })
           .option('wait', { type: 'boolean', describe: 'wait for a running batt instead of exiting 11' })
           .strictOptions()
           .example('batt purge --keep-last 3 --keep-daily 7 --keep-weekly 6 --keep-monthly 6 --dry-run', 'see what a policy removes')

@@ -8,6 +8,7 @@ export interface BackupsArgs extends CommonArgs {
   service?: string;
   since?: string;
   until?: string;
+  from?: string;
 }
 
 function parseDate(flag: string, v: string | undefined): Date | undefined {
@@ -19,6 +20,13 @@ function parseDate(flag: string, v: string | undefined): Date | undefined {
 
 export async function backupsCommand(args: BackupsArgs): Promise<number> {
   const ctx = await makeContext(args);
+  const from = last(args.from);
+  if (from) {
+    // the copies on an off-site target (src/remote.ts)
+    const { printRemoteBackups } = await import('../remote.js');
+    await printRemoteBackups(ctx.out, ctx.home, String(from), { service: last(args.service), since: parseDate('since', last(args.since)), until: parseDate('until', last(args.until)) });
+    return EXIT.OK;
+  }
   const scan = await scanRoot(ctx.root);
   const backups = filterBackups(scan.backups, {
     service: last(args.service),

@@ -12,6 +12,7 @@ export interface PurgeArgs extends CommonArgs {
   services?: string[];
   'dry-run'?: boolean;
   wait?: boolean;
+  target?: string;
   [flag: string]: unknown;
 }
 
@@ -30,6 +31,14 @@ export async function purgeCommand(args: PurgeArgs, now = new Date()): Promise<n
     );
   }
   const dryRun = !!last(args['dry-run']);
+  const target = last(args.target);
+  if (target) {
+    // the copies on one off-site target, each target by its own retention (src/remote.ts)
+    const { purgeRemote, printRemotePurge } = await import('../remote.js');
+    const r = await purgeRemote({ home: ctx.home, name: String(target), services, policyFor: (s) => policies.forService(s), cliPolicy: cliRetention(args) as Record<string, number>, dryRun, now, log: openLog(ctx.home.log) });
+    printRemotePurge(out, r, dryRun);
+    return r.remove.some((x) => x.error) ? EXIT.FAILED : EXIT.OK;
+  }
 
   try {
     await fs.access(root);

@@ -14,10 +14,11 @@ export interface RestoreArgs extends CommonArgs {
   to?: string | string[];
   force?: boolean;
   timeout?: string;
+  from?: string;
   [flag: string]: unknown;
 }
 
-export const RESTORE_FLAGS = new Set(['home', 'path', 'json', 'service', 'backup', 'to', 'force', 'timeout', 'help', 'h', 'version']);
+export const RESTORE_FLAGS = new Set(['home', 'path', 'json', 'service', 'backup', 'to', 'force', 'timeout', 'from', 'help', 'h', 'version']);
 
 export async function restoreCommand(args: RestoreArgs): Promise<number> {
   const ctx = await makeContext(args);
@@ -30,8 +31,14 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
   if (others.length) throw new UsageError(`options for ${others.join(', ')} do not apply to a ${service} restore`);
   const timeout = last(args.timeout);
   if (timeout !== undefined && !/^\d+$/.test(String(timeout))) throw new UsageError(`--timeout takes seconds, got "${timeout}"`);
-  const backup = await chooseBackup(ctx.root, service, args.backup ? String(args.backup) : undefined);
-  await verifyBeforeRestore(backup);
+  // --from TARGET: download (and decrypt) the copy into a private temp folder first (src/remote.ts)
+  const from = last(args.from);
+  const fetched = from ? await (await import('../remote.js')).fetchRemoteBackup(ctx.home, String(from), service, args.backup ? String(args.backup) : undefined) : undefined;
+  const backup = fetched?.backup ?? (await chooseBackup(ctx.root, service, args.backup ? String(args.backup) : undefined));
+  await verifyBeforeRestore(backup).catch(async (err) => {
+    await fetched?.cleanup();
+    throw err;
+  });
   process.umask(0o077);
   const controller = new AbortController();
   const onSignal = () => controller.abort();
@@ -58,5 +65,6 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await fetched?.cleanup();
   }
 }

@@ -1,0 +1,176 @@
+// The remote copies of one target as commands see them: `batt backups --from T`,
+// `batt restore SERVICE [ID] --from T` (download, check, decrypt into a private temp folder, then
+// the normal restore) and `batt purge --target T` (retention applied to that target's copies).
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Backup } from './catalog.js';
+import { retentionConf } from './config.js';
+import { UsageError, describeError } from './errors.js';
+import type { Home } from './home.js';
+import type { Logger } from './log.js';
+import type { Output } from './output.js';
+import { formatBytes, table } from './output.js';
+import { applyPolicy, BUCKETS, type RetentionPolicy } from './retention.js';
+import { loadTarget } from './targets/config.js';
+import { openTarget, type OpenedTarget } from './targets/open.js';
+import type { RemoteIndex } from './targets/index.js';
+
+export async function openNamed(home: Home, name: string): Promise<OpenedTarget> {
+  return openTarget(await loadTarget(home, name));
+}
+
+export interface RemoteFilter {
+  service?: string;
+  since?: Date;
+  until?: Date;
+}
+
+export async function listRemote(home: Home, name: string, f: RemoteFilter = {}): Promise<RemoteIndex[]> {
+  const { target } = await openNamed(home, name);
+  try {
+    return (await target.list()).filter((c) => {
+      const t = Date.parse(c.startedAt);
+      return (!f.service || c.service === f.service) && (!f.since || t >= f.since.getTime()) && (!f.until || t <= f.until.getTime());
+    });
+  } finally {
+    await target.close();
+  }
+}
+
+/** `batt backups --from NAME`. */
+export async function printRemoteBackups(out: Output, home: Home, name: string, f: RemoteFilter): Promise<void> {
+  const copies = await listRemote(home, name, f);
+  if (out.json) {
+    out.data({
+      target: name,
+      backups: copies.map((c) => ({
+        id: c.id,
+        service: c.service,
+        host: c.host,
+        startedAt: c.startedAt,
+        uploadedAt: c.uploadedAt,
+        files: c.files.length - 1, // the manifest travels as a file too
+        bytes: c.totalBytes,
+        encryption: c.encryption,
+      })),
+    });
+  } else if (!copies.length) {
+    out.info(`no backups on target ${name}`);
+  } else {
+    const rows = [['ID', 'SERVICE', 'STARTED', 'FILES', 'SIZE', 'ENCRYPTION']];
+    for (const c of copies) rows.push([c.id, c.service, c.startedAt, String(c.files.length - 1), formatBytes(c.totalBytes), c.encryption]);
+    for (const l of table(rows)) out.info(l);
+  }
+}
+
+export interface FetchedBackup {
+  backup: Backup;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Downloads the newest copy of SERVICE (or the one with ID) from a target into a private temp
+ * folder, checked against the remote index (ciphertext and plaintext hashes) and decrypted.
+ */
+export async function fetchRemoteBackup(home: Home, name: string, service: string, id: string | undefined, tmpRoot = os.tmpdir()): Promise<FetchedBackup> {
+  const { target, encryption } = await openNamed(home, name);
+  const dir = await fs.mkdtemp(path.join(tmpRoot, 'batt-from-'));
+  const cleanup = () => fs.rm(dir, { recursive: true, force: true });
+  try {
+    const copies = (await target.list()).filter((c) => c.service === service);
+    const copy = id ? copies.find((c) => c.id === id.replace(/^\/+|\/+$/g, '')) : copies[copies.length - 1];
+    if (!copy) {
+      throw new UsageError(id ? `no ${service} backup "${id}" on target ${name}` : `no ${service} backup on target ${name}`, `batt backups --from ${name} lists them`);
+    }
+    const local = path.join(dir, 'backup');
+    const manifest = await target.get(copy.id, local, { encryption, tmpDir: dir });
+    if (manifest.service !== service) throw new UsageError(`${name}:${copy.id} is a ${manifest.service} backup, not ${service}`);
+    return { backup: { dir: local, id: `${name}:${copy.id}`, manifest }, cleanup };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  } finally {
+    await target.close();
+  }
+}
+
+export interface RemotePurgeResult {
+  target: string;
+  keep: { id: string; service: string; reasons: string[] }[];
+  remove: { id: string; service: string; reason: string; removed?: boolean; error?: string }[];
+}
+
+/**
+ * Retention on one target's copies, per service. The policy is the service's (batt.conf <
+ * <service>.conf < command line), with KEEP_* keys of the target's conf in between, so each
+ * target can keep more or less than the local disk.
+ */
+export async function purgeRemote(p: {
+  home: Home;
+  name: string;
+  services: string[];
+  policyFor: (service: string) => Promise<{ policy: RetentionPolicy; weekStart: 'mon' | 'sun' }>;
+  cliPolicy: Partial<Record<string, number>>;
+  dryRun: boolean;
+  now: Date;
+  log?: Logger;
+}): Promise<RemotePurgeResult> {
+  const t = await loadTarget(p.home, p.name);
+  const targetPolicy = retentionConf(t.conf, t.file);
+  const { target } = await openTarget(t);
+  const result: RemotePurgeResult = { target: p.name, keep: [], remove: [] };
+  try {
+    const copies = (await target.list()).filter((c) => !p.services.length || p.services.includes(c.service));
+    const byService = new Map<string, RemoteIndex[]>();
+    for (const c of copies) byService.set(c.service, [...(byService.get(c.service) ?? []), c]);
+    for (const [service, list] of byService) {
+      const sp = await p.policyFor(service);
+      const policy: RetentionPolicy = { ...sp.policy };
+      const hasTargetPolicy = BUCKETS.some((b) => targetPolicy[b] !== undefined);
+      if (hasTargetPolicy) {
+        for (const b of BUCKETS) {
+          if (p.cliPolicy[b] !== undefined) continue;
+          if (targetPolicy[b] !== undefined) policy[b] = targetPolicy[b];
+          else delete policy[b];
+        }
+      }
+      const future = list.filter((c) => Date.parse(c.startedAt) > p.now.getTime() + 10 * 60_000);
+      const candidates = list
+        .filter((c) => !future.includes(c))
+        .map((c) => ({ id: c.id, time: new Date(c.startedAt), service, ok: true }));
+      const r = applyPolicy(candidates, policy, { weekStart: targetPolicy.weekStart ?? sp.weekStart });
+      for (const k of r.keep) result.keep.push({ id: k.id, service, reasons: k.reasons });
+      for (const c of future) result.keep.push({ id: c.id, service, reasons: ['dated in the future: never touched'] });
+      for (const x of r.remove) {
+        const entry: RemotePurgeResult['remove'][number] = { id: x.id, service, reason: x.reason };
+        result.remove.push(entry);
+        if (p.dryRun) continue;
+        try {
+          await target.remove(x.id);
+          entry.removed = true;
+          p.log?.write('purge', `removed ${p.name}:${x.id} (${x.reason})`);
+        } catch (err) {
+          entry.error = describeError(err);
+          p.log?.write('purge', `could not remove ${p.name}:${x.id}: ${entry.error}`);
+        }
+      }
+    }
+    return result;
+  } finally {
+    await target.close();
+  }
+}
+
+export function printRemotePurge(out: Output, r: RemotePurgeResult, dryRun: boolean): void {
+  if (out.json) {
+    out.data({ ok: !r.remove.some((x) => x.error), dryRun, ...r });
+    return;
+  }
+  for (const k of r.keep) out.info(`keep   ${r.target}:${k.id}  ${k.reasons.join(', ')}`);
+  for (const x of r.remove) {
+    if (x.error) out.error(`could not remove ${r.target}:${x.id}: ${x.error}`);
+    else out.info(`${dryRun ? 'would remove' : 'removed'} ${r.target}:${x.id}  ${x.reason}`);
+  }
+  if (!r.keep.length && !r.remove.length) out.info(`no backups on target ${r.target}`);
+}
