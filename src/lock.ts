@@ -95,6 +95,22 @@ async function createLock(file: string, content: string): Promise<boolean> {
   return true;
 }
 
+/** Temp files of runs killed while creating the lock (`.batt.lock.<pid>.<hex>.tmp`). */
+async function removeDeadTemps(root: string): Promise<void> {
+  const names = await fs.readdir(root).catch(() => [] as string[]);
+  for (const n of names) {
+    const m = /^\.batt\.lock\.(\d+)\.[0-9a-f]+\.tmp$/.exec(n);
+    if (!m || Number(m[1]) === process.pid) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+      continue; // its writer still runs
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') continue;
+    }
+    await fs.rm(path.join(root, n), { force: true });
+  }
+}
+
 /** An unreadable lock younger than this may be one being written: it counts as held. */
 const UNREADABLE_GRACE_MS = 10_000;
 
@@ -116,6 +132,7 @@ export async function acquireLock(root: string, opts: { waitMs?: number } = {}):
       throw fromSystemError(err, file);
     }
     if (created) {
+      await removeDeadTemps(root);
       return {
         file,
         staleRemoved,
