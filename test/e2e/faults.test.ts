@@ -203,6 +203,31 @@ test('RELIABILITY 5: after SIGKILL of batt nothing looks complete; the next run 
   }
 });
 
+test('RELIABILITY 5: SIGKILL at any moment never leaves a backup that looks complete but is not', async () => {
+  const s = box();
+  const pattern = `${s.root}/fixed`;
+  writeScript(s.home, 'svc', 'head -c 200000 /dev/urandom > "$BATT_DEST/a.bin"\necho done > "$BATT_DEST/b.txt"');
+  // Kill points spread from start-up to the end of the run (a run takes about 100-300 ms here).
+  for (let delay = 0; delay <= 600; delay += 40) {
+    let child: ChildProcess | undefined;
+    const run = batt(['svc', '--path', pattern], { home: s.home, onSpawn: (c) => (child = c) });
+    await sleep(delay);
+    child!.kill('SIGKILL');
+    await run;
+    // Invariant: every svc folder holds a manifest and verifies; anything else is a staging folder.
+    for (const d of fs.existsSync(pattern) ? fs.readdirSync(pattern) : []) {
+      if (d.startsWith('.batt-staging-') || d === '.batt.lock' || d.startsWith('.batt.lock.')) continue;
+      assert.match(d, /^svc(\.\d+)?$/, `unexpected ${d}`);
+      assert.ok(fs.existsSync(path.join(pattern, d, 'batt-manifest.json')), `${d} has its manifest (killed after ${delay} ms)`);
+    }
+    const v = await batt(['verify', '--path', pattern], { home: s.home });
+    assert.equal(v.code, 0, `after a kill at ${delay} ms: ${v.stderr}`);
+  }
+  const last = await batt(['svc', '--path', pattern], { home: s.home });
+  assert.equal(last.code, 0, last.stderr);
+  assert.deepEqual(fs.readdirSync(pattern).filter((n) => n.startsWith('.batt')), [], 'the next run removed every leftover');
+});
+
 test('RELIABILITY 4: a full destination fails with "no space left", no truncated file, older backups intact', async (t) => {
   const s = box();
   const mnt = path.join(s.dir, 'small');

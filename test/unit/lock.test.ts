@@ -99,3 +99,15 @@ test('two runs starting at the same moment never both get the lock', async () =>
   }
   assert.equal(both, 0);
 });
+
+test('temp files left by runs killed while locking are removed; live ones are kept', async () => {
+  const root = fs.mkdtempSync(path.join(dir, 'k'));
+  const dead = path.join(root, `${LOCK_FILE}.${deadPid()}.0a1b2c3d.tmp`);
+  const live = path.join(root, `${LOCK_FILE}.1.0a1b2c3d.tmp`); // pid 1 always runs
+  const other = path.join(root, 'unrelated.tmp');
+  for (const f of [dead, live, other]) fs.writeFileSync(f, '{}');
+  const lock = await acquireLock(root);
+  assert.ok(!fs.existsSync(dead));
+  assert.ok(fs.existsSync(live) && fs.existsSync(other));
+  await lock.release();
+});
