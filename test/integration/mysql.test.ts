@@ -279,9 +279,15 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
       env: { ...env, MYSQLDUMP: stand },
       onSpawn: (c) => (child = c),
     });
+    let ended = false;
+    void pending.then(() => (ended = true));
     const until = Date.now() + 60_000;
-    while (!fs.existsSync(marker) && Date.now() < until) await new Promise((res) => setTimeout(res, 100));
-    assert.ok(fs.existsSync(marker), 'the dump started');
+    while (!fs.existsSync(marker) && !ended && Date.now() < until) await new Promise((res) => setTimeout(res, 100));
+    if (!fs.existsSync(marker)) {
+      child?.kill('SIGKILL');
+      const r = await pending;
+      assert.fail(`the dump never started: ${r.stderr}`);
+    }
     assert.equal(fs.readdirSync(tmp).filter((f) => f.startsWith('batt-mysql')).length, 1, 'credentials folder exists while dumping');
     child!.kill('SIGTERM');
     const r = await pending;

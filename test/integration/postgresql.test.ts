@@ -131,6 +131,10 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
       'one dump per database (templates left out) and the globals',
     );
     assert.equal(fs.readFileSync(path.join(sb.root, folder, 'shop.dump')).subarray(0, 5).toString(), 'PGDMP', 'custom format');
+    for (const f of ['shop.dump', 'globals.sql.zst']) {
+      const mode = fs.statSync(path.join(sb.root, folder, f)).mode & 0o777;
+      assert.equal(mode & 0o077, 0, `${f} mode ${mode.toString(8)}`);
+    }
 
     writeConf(sb, { HOST: '127.0.0.1', PORT: target.port, USER: 'postgres', PASSWORD: target.password });
     const rr = await run(['restore', 'postgresql']);
