@@ -181,3 +181,24 @@ test('the log keeps script output; a conf file reaches the script as BATT_CONF_*
   assert.ok(log.includes(`c: > dumping db 1 from ${path.join(s.home, 'conf', 'c.conf')}`), log);
   assert.equal(fs.statSync(path.join(s.home, 'log', 'batt.log')).mode & 0o777, 0o600);
 });
+
+test('batt.conf DEST and TIMEOUT apply when no flag is given; flags win', async () => {
+  const s = box();
+  const dest = path.join(s.dir, 'confdest');
+  fs.writeFileSync(path.join(s.home, 'conf', 'batt.conf'), `DEST=${dest}/%Y\nTIMEOUT=1\n`);
+  writeScript(s.home, 'slow', 'sleep 30\necho x > "$BATT_DEST/x"');
+  writeScript(s.home, 'fast', 'echo x > "$BATT_DEST/x"');
+  let r = await batt(['fast'], { home: s.home });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(backups(dest).length, 1, 'DEST from batt.conf');
+  r = await batt(['slow'], { home: s.home });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /slow: timed out after 1s/);
+  r = await batt(['fast', '--path', s.pattern], { home: s.home });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(backups(s.root).length, 1, '--path wins over DEST');
+  fs.writeFileSync(path.join(s.home, 'conf', 'batt.conf'), 'TIMEOUT=soon\n');
+  r = await batt(['fast', '--path', s.pattern], { home: s.home });
+  assert.equal(r.code, 3);
+  assert.match(r.stderr.trim(), /^batt: .*batt\.conf: TIMEOUT must be a positive whole number, got "soon"$/);
+});
