@@ -65,7 +65,9 @@ const NO_SPACE = /no space left on device|ENOSPC|disk quota exceeded/i;
 
 /** What the script's failure looks like in one line. */
 function scriptFailure(service: string, r: Awaited<ReturnType<typeof runScript>>, timeoutMs: number): BattError {
-  const last = r.tail.filter((l) => l.trim()).slice(-1)[0]?.trim();
+  // The script's last words go into batt's own one-line message: no colours, no control characters.
+  const plain = (l: string) => l.replace(/\x1b\[[0-9;?]*[ -\/]*[@-~]/g, '').replace(/[\x00-\x1f\x7f]/g, ' ').trim();
+  const last = r.tail.map(plain).filter(Boolean).slice(-1)[0];
   const said = last ? `: ${last.slice(0, 300)}` : '';
   if (r.spawnError) {
     // The script exists (it was checked): ENOENT from exec means its #! interpreter is missing.
