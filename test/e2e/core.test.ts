@@ -155,7 +155,7 @@ test('--json prints one document with a stable shape; nothing else on stdout', a
 test('plain output has no ANSI codes, with NO_COLOR and without it when not a terminal', async () => {
   const s = box();
   writeScript(s.home, 'good', 'echo x > "$BATT_DEST/x"');
-  writeScript(s.home, 'bad', 'exit 1');
+  writeScript(s.home, 'bad', `printf '\\033[31mERROR\\033[0m: tool said\\r\\n' >&2\nexit 1`);
   for (const env of [{ NO_COLOR: '1' }, { NO_COLOR: undefined, FORCE_COLOR: undefined }]) {
     const runs = [
       await batt(['good', 'bad', '--path', s.pattern], { home: s.home, env }),
@@ -167,7 +167,9 @@ test('plain output has no ANSI codes, with NO_COLOR and without it when not a te
       assert.ok(r.stdout || r.stderr);
       assert.doesNotMatch(r.stdout, ANSI, JSON.stringify(env));
       assert.doesNotMatch(r.stderr, ANSI, JSON.stringify(env));
+      assert.doesNotMatch(r.stderr, /\r/);
     }
+    assert.match(runs[0]!.stderr, /bad: backup script exited with code 1: ERROR: tool said$/m, 'the script\'s colours are stripped');
   }
 });
 
