@@ -68,6 +68,7 @@ export async function openTarget(t: TargetConf): Promise<OpenedTarget> {
         secretAccessKey: c.SECRET_ACCESS_KEY || undefined,
         partSizeMb: Math.max(5, intKey(t, 'PART_SIZE_MB', 16)),
         queueSize: Math.max(1, intKey(t, 'QUEUE_SIZE', 2)),
+        timeoutS,
       });
       break;
     }

@@ -33,6 +33,8 @@ export interface S3Options {
   secretAccessKey?: string;
   partSizeMb: number;
   queueSize: number;
+  /** Seconds a connection may take to open, or sit idle mid-request, before it fails (and is retried). */
+  timeoutS: number;
 }
 
 export class S3Backend implements Backend {
@@ -46,6 +48,8 @@ export class S3Backend implements Backend {
       // credentials from conf when given, else the standard AWS chain (env, ~/.aws, IMDS...)
       credentials: o.accessKeyId && o.secretAccessKey ? { accessKeyId: o.accessKeyId, secretAccessKey: o.secretAccessKey } : undefined,
       maxAttempts: 3,
+      // a server that stops answering must not hang the run: connection and idle-socket timeouts
+      requestHandler: { connectionTimeout: o.timeoutS * 1000, requestTimeout: o.timeoutS * 1000 },
       // plain signed payloads work with every S3-compatible server; batt checks sha256 itself
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',

@@ -1,0 +1,96 @@
+// Pure parts of the off-site targets: which errors are retried, the backoff, known_hosts matching,
+// and the conf checks for encryption keys.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createHmac } from 'node:crypto';
+import { backoffMs, isTransient, withRetry } from '../../src/targets/index.js';
+import { knownHostsKeys } from '../../src/targets/sftp.js';
+import { encryptionFromConf } from '../../src/crypto.js';
+import { ConfigError } from '../../src/errors.js';
+
+test('isTransient: network trouble and 5xx/429 are retried, auth and missing things are not', () => {
+  const cases: [unknown, boolean][] = [
+    [Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }), true],
+    [Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED' }), true],
+    [Object.assign(new Error('x'), { $metadata: { httpStatusCode: 503 } }), true],
+    [Object.assign(new Error('x'), { $metadata: { httpStatusCode: 429 } }), true],
+    [Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }), false],
+    [Object.assign(new Error('The specified bucket does not exist'), { name: 'NoSuchBucket', $metadata: { httpStatusCode: 404 } }), false],
+    [new Error('socket hang up'), true],
+    [new Error('All configured authentication methods failed'), false],
+    [Object.assign(new Error('550 Permission denied'), { code: 550 }), false],
+  ];
+  for (const [err, want] of cases) assert.equal(isTransient(err), want, (err as Error).message);
+});
+
+test('backoffMs doubles per attempt within [exp/2, exp] and stops at the cap', () => {
+  const p = { attempts: 6, baseDelayMs: 1000, maxDelayMs: 5000 };
+  assert.deepEqual([1, 2, 3, 4, 5].map((a) => backoffMs(a, p, () => 1)), [1000, 2000, 4000, 5000, 5000]);
+  assert.deepEqual([1, 2, 3].map((a) => backoffMs(a, p, () => 0)), [500, 1000, 2000]);
+});
+
+test('withRetry retries transient errors up to the limit and never retries a permanent one', async () => {
+  let n = 0;
+  const p = { attempts: 3, baseDelayMs: 1, maxDelayMs: 1 };
+  const seen: string[] = [];
+  await assert.rejects(
+    withRetry('x', async () => {
+      n++;
+      throw Object.assign(new Error('reset'), { code: 'ECONNRESET' });
+    }, p, (m) => seen.push(m)),
+    /reset/,
+  );
+  assert.equal(n, 3);
+  assert.equal(seen.length, 2);
+  n = 0;
+  await assert.rejects(withRetry('x', async () => {
+    n++;
+    throw new Error('denied');
+  }, p), /denied/);
+  assert.equal(n, 1);
+  n = 0;
+  assert.equal(await withRetry('x', async () => (++n < 2 ? Promise.reject(Object.assign(new Error('t'), { code: 'ETIMEDOUT' })) : 'ok'), p), 'ok');
+});
+
+test('knownHostsKeys matches [host]:port, plain port-22 names and hashed entries; nothing else', () => {
+  const salt = Buffer.from('0123456789abcdefghij');
+  const hashed = `|1|${salt.toString('base64')}|${createHmac('sha1', salt).update('[10.0.0.5]:2222').digest('base64')}`;
+  const text = [
+    '# comment',
+    '[127.0.0.1]:2200 ssh-ed25519 AAAAone',
+    'backup.example,10.0.0.9 ssh-ed25519 AAAAtwo',
+    `${hashed} ssh-ed25519 AAAAthree`,
+    '@revoked [127.0.0.1]:2200 ssh-ed25519 AAAArevoked',
+    '@cert-authority * ssh-ed25519 AAAAca',
+  ].join('\n');
+  assert.deepEqual(knownHostsKeys(text, '127.0.0.1', 2200), ['AAAAone']);
+  assert.deepEqual(knownHostsKeys(text, '127.0.0.1', 22), []);
+  assert.deepEqual(knownHostsKeys(text, '10.0.0.9', 22), ['AAAAtwo']);
+  assert.deepEqual(knownHostsKeys(text, '10.0.0.9', 2222), []);
+  assert.deepEqual(knownHostsKeys(text, '10.0.0.5', 2222), ['AAAAthree']);
+});
+
+test('encryptionFromConf: public keys only, identity file 0600, no passphrase in conf', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-unit-'));
+  try {
+    const id = path.join(dir, 'id');
+    fs.writeFileSync(id, 'AGE-SECRET-KEY-1X\n', { mode: 0o600 });
+    const pub = 'age1' + 'q'.repeat(58);
+    assert.equal(await encryptionFromConf({}, 'f'), undefined);
+    assert.deepEqual(await encryptionFromConf({ RECIPIENT: `${pub}, ssh-ed25519 AAAAC3Nz` }, 'f'), {
+      recipients: [pub, 'ssh-ed25519 AAAAC3Nz'],
+      recipientsFile: undefined,
+      identityFile: undefined,
+    });
+    await assert.rejects(encryptionFromConf({ RECIPIENT: 'AGE-SECRET-KEY-1X' }, 'f'), ConfigError);
+    await assert.rejects(encryptionFromConf({ IDENTITY_FILE: id }, 'f'), /no RECIPIENT/);
+    await assert.rejects(encryptionFromConf({ PASSPHRASE: 'x', RECIPIENT: pub }, 'f'), /not supported/);
+    fs.chmodSync(id, 0o644);
+    await assert.rejects(encryptionFromConf({ RECIPIENT: pub, IDENTITY_FILE: id }, 'f'), /readable by others/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
