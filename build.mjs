@@ -1,13 +1,22 @@
 // Bundles the CLI into dist/ so that start-up reads a handful of files instead of
 // hundreds of node_modules entries; heavy modules stay in lazily loaded chunks.
+//
+// dist/ is updated in place, each file written to a temporary name and renamed: a batt that is
+// running (a test, a backup) while someone rebuilds never finds its entry missing or half
+// written, and the chunks it loads later (content-hashed names) are still there. Chunks that
+// the new build no longer uses are removed once they are ten minutes old.
 import { build } from 'esbuild';
-import { readFileSync, rmSync, chmodSync } from 'node:fs';
+import { readFileSync, mkdirSync, writeFileSync, renameSync, readdirSync, statSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
-rmSync(new URL('./dist', import.meta.url), { recursive: true, force: true });
-await build({
+const root = path.dirname(fileURLToPath(import.meta.url));
+const dist = path.join(root, 'dist');
+const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+const result = await build({
   entryPoints: { batt: 'src/main.ts' },
-  outdir: 'dist',
+  outdir: dist,
+  write: false,
   bundle: true,
   splitting: true,
   format: 'esm',
@@ -22,5 +31,24 @@ await build({
   // ssh2 loads optional native addons (.node) inside try/catch: leave it to node_modules at run time
   external: ['ssh2', 'ssh2-sftp-client', 'cpu-features'],
 });
-// esbuild keeps the entry's hashbang; make the entry executable for the bin link.
-chmodSync(new URL('./dist/batt.js', import.meta.url), 0o755);
+
+const written = new Set();
+// Chunks first, the entry last: a new entry never points at a chunk not yet written.
+const files = [...result.outputFiles].sort((a, b) => Number(a.path.endsWith('batt.js')) - Number(b.path.endsWith('batt.js')));
+for (const f of files) {
+  mkdirSync(path.dirname(f.path), { recursive: true });
+  const tmp = `${f.path}.${process.pid}.tmp`;
+  // esbuild keeps the entry's hashbang; the entry is executable for the bin link.
+  writeFileSync(tmp, f.contents, { mode: f.path.endsWith('batt.js') ? 0o755 : 0o644 });
+  renameSync(tmp, f.path);
+  written.add(f.path);
+}
+const chunks = path.join(dist, 'chunks');
+for (const name of readdirSync(chunks)) {
+  const p = path.join(chunks, name);
+  try {
+    if (!written.has(p) && Date.now() - statSync(p).mtimeMs > 10 * 60_000) rmSync(p, { force: true });
+  } catch {
+    /* removed by a concurrent build */
+  }
+}

@@ -14,6 +14,7 @@ import { MANIFEST, hashFile, walk, writeManifest, type FileEntry, type Manifest 
 import { redactOptions, type ServiceInput } from './options.js';
 import { composeEnv } from './scriptenv.js';
 import { runScript } from './runner.js';
+import { startWriteback } from './writeback.js';
 
 export interface BackupJob {
   service: string;
@@ -151,6 +152,7 @@ export async function backupService(job: BackupJob, ctx: RunContext): Promise<Ba
       throw fromSystemError(err, staging);
     }
     log(`start ${job.script} -> ${staging}`);
+    const writeback = startWriteback(staging);
     const r = await runScript({
       file: job.script,
       args: job.input.args,
@@ -160,7 +162,7 @@ export async function backupService(job: BackupJob, ctx: RunContext): Promise<Ba
       killAfterMs: ctx.killAfterMs,
       signal: ctx.signal,
       onLine: (line, stream) => log(`${stream === 'stderr' ? '!' : '>'} ${line}`),
-    });
+    }).finally(() => writeback.stop());
     if (r.exitCode !== 0 || r.timedOut || r.aborted || r.spawnError) {
       if (r.timedOut) status = 'timeout';
       throw scriptFailure(job.service, r, ctx.timeoutMs);

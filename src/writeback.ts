@@ -1,0 +1,52 @@
+// Writeback while a script runs: every second, the files in its staging folder that grew by a
+// few MB are flushed (fdatasync) so the disk writes along with the compressor. Without this a
+// machine with plenty of RAM keeps the whole backup dirty in the page cache, and the final fsync
+// of the seal (which stays the one that counts) waits for all of it at once: seconds per GB.
+// Best effort only: a file that vanishes or cannot be opened is left to the seal to judge.
+import fs from 'node:fs/promises';
+import { constants } from 'node:fs';
+import path from 'node:path';
+
+/** New bytes in a file before it is flushed again. */
+const MIN_GROWTH = 8 << 20;
+
+export interface Writeback {
+  /** Stops flushing; resolves once a flush in progress is done. */
+  stop(): Promise<void>;
+}
+
+export function startWriteback(dir: string, everyMs = 1000): Writeback {
+  let stopped = false;
+  let busy: Promise<void> | undefined;
+  const flushed = new Map<string, number>();
+  const flushFile = async (file: string) => {
+    // O_NONBLOCK: a FIFO swapped in after readdir must not block us; fstat decides.
+    const fh = await fs.open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+    try {
+      const st = await fh.stat();
+      if (!st.isFile() || st.size - (flushed.get(file) ?? 0) < MIN_GROWTH) return;
+      await fh.datasync();
+      flushed.set(file, st.size);
+    } finally {
+      await fh.close();
+    }
+  };
+  const tick = async () => {
+    const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
+    for (const e of entries) {
+      if (stopped) return;
+      if (e.isFile()) await flushFile(path.join(e.parentPath, e.name)).catch(() => {});
+    }
+  };
+  const timer = setInterval(() => {
+    busy ??= tick().finally(() => (busy = undefined));
+  }, everyMs);
+  timer.unref();
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await busy;
+    },
+  };
+}
