@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { batt, listFiles, sandbox, type Sandbox } from '../helpers/batt.js';
+import { batt, listFiles, REQUIRE_SERVERS, sandbox, type Sandbox } from '../helpers/batt.js';
 
 interface Entry {
   type: 'file' | 'dir' | 'symlink';
@@ -329,6 +329,35 @@ test('restore into a non-empty folder is refused without --force and done with i
     assert.equal(forced.code, 0, forced.stderr + forced.stdout);
     assert.equal(fs.readFileSync(path.join(target, 'existing'), 'utf8'), 'live data\n');
     assert.equal(fs.readFileSync(path.join(target, tree, 'f'), 'utf8'), 'from the backup\n');
+  } finally {
+    sb.cleanup();
+  }
+});
+
+const hasAclTools = ['setfacl', 'getfacl', 'setfattr', 'getfattr'].every((t) =>
+  ['/usr/bin', '/bin', '/usr/local/bin'].some((d) => fs.existsSync(path.join(d, t))),
+);
+
+test('ACLs and user xattrs survive the round trip', { skip: !hasAclTools && !REQUIRE_SERVERS && 'needs setfacl/setfattr (Debian acl, attr)' }, async () => {
+  const sb = sandbox({ builtins: true });
+  try {
+    const tree = path.join(sb.dir, 'src', 'x');
+    fs.mkdirSync(tree, { recursive: true });
+    fs.writeFileSync(path.join(tree, 'acl'), 'acl\n');
+    fs.writeFileSync(path.join(tree, 'xattr'), 'xattr\n');
+    fs.writeFileSync(path.join(tree, 'plain'), 'plain\n');
+    execFileSync('setfacl', ['-m', 'u:4321:r', path.join(tree, 'acl')]);
+    execFileSync('setfattr', ['-n', 'user.batt', '-v', 'kept', path.join(tree, 'xattr')]);
+    assert.equal((await run(sb, ['--file', tree])).code, 0);
+    const target = path.join(sb.dir, 'restored');
+    const r = await restore(sb, ['--to', target]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const copy = path.join(target, tree);
+    const acl = (f: string) => execFileSync('getfacl', ['--omit-header', '--numeric', f], { encoding: 'utf8' });
+    assert.match(acl(path.join(copy, 'acl')), /^user:4321:r--$/m);
+    assert.doesNotMatch(acl(path.join(copy, 'plain')), /^user:\d+:/m);
+    const xattr = execFileSync('getfattr', ['--only-values', '-n', 'user.batt', path.join(copy, 'xattr')], { encoding: 'utf8' });
+    assert.equal(xattr, 'kept');
   } finally {
     sb.cleanup();
   }
