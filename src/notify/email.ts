@@ -5,9 +5,15 @@ import type { SmtpSettings } from '../config.js';
 import { NotifyError } from './http.js';
 import { subjectLine, textBody, type RunSummary } from './summary.js';
 
-function reason(err: unknown): string {
-  const e = err as { code?: string; responseCode?: number; response?: string; message?: string };
-  if (e?.responseCode && e.response) return `${e.responseCode} ${e.response.split('\n')[0]}`;
+function reason(err: unknown, smtp: SmtpSettings): string {
+  const e = err as { code?: string; command?: string; responseCode?: number; response?: string; message?: string };
+  if (smtp.tls === 'starttls' && (e?.command === 'STARTTLS' || /STARTTLS/i.test(e?.message ?? ''))) {
+    return 'the server does not offer STARTTLS, so the message (and password) were not sent (SMTP_TLS=tls for port 465, none only for a local relay)';
+  }
+  if (e?.responseCode && e.response) {
+    const line = e.response.split('\n')[0]!;
+    return line.startsWith(String(e.responseCode)) ? line : `${e.responseCode} ${line}`;
+  }
   if (e?.code === 'ETIMEDOUT') return 'timed out';
   return (e?.message ?? String(err)).split('\n')[0]!;
 }
@@ -45,7 +51,7 @@ export async function sendEmail(smtp: SmtpSettings, summary: RunSummary, opts: {
     ]);
   } catch (err) {
     if (err instanceof NotifyError) throw err;
-    throw new NotifyError(`${where}: ${reason(err)}`);
+    throw new NotifyError(`${where}: ${reason(err, smtp)}`);
   } finally {
     clearTimeout(timer);
     transport.close();

@@ -264,6 +264,21 @@ describe('notifications after a run', () => {
     }
   });
 
+  test('SMTP_TLS=starttls (the default) never sends the password to a server without STARTTLS', async () => {
+    const conf: Record<string, string> = { ...smtpConf(), NOTIFY_ON: 'always' };
+    delete conf.SMTP_TLS;
+    setup(conf);
+    try {
+      const r = await batt(['good', '--path', sb.pattern], { home: sb.home });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /notification failed: email: smtp:\/\/127\.0\.0\.1:\d+: .*STARTTLS/i);
+      assert.deepEqual(authFailures, [], 'no AUTH was attempted');
+      assert.equal(mails.length, 0);
+    } finally {
+      sb.cleanup();
+    }
+  });
+
   test('a batt.conf holding SMTP_PASSWORD that others can read is refused before anything runs', async () => {
     setup(smtpConf());
     fs.chmodSync(path.join(sb.home, 'conf', 'batt.conf'), 0o644);
