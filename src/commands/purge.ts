@@ -1,7 +1,7 @@
 // `batt purge [SERVICE...]`: apply the retention policy to the backups under the root.
 // Plan first (from the catalog, under the lock), print it, then carry it out unless --dry-run.
 import fs from 'node:fs/promises';
-import { EXIT, UsageError, fromSystemError } from '../errors.js';
+import { EXIT, InterruptedError, UsageError, fromSystemError } from '../errors.js';
 import { acquireLock } from '../lock.js';
 import { openLog } from '../log.js';
 import { PolicySource, applyPurge, cliRetention, planJson, planPurge, printOutcome, printPlan } from '../purge.js';
@@ -64,15 +64,27 @@ export async function purgeCommand(args: PurgeArgs, now = new Date()): Promise<n
   } catch (err) {
     throw fromSystemError(err, root);
   }
+  // SIGINT/SIGTERM stop between two deletions (never in the middle of one) and release the lock.
+  const controller = new AbortController();
+  let caught: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    caught = sig;
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     if (lock.staleRemoved) out.warn(`removed a stale lock left by a dead batt run in ${root}`);
     const plan = await planPurge({ root, policies, services, now });
     if (!out.json) printPlan(out, plan, false);
-    const outcome = await applyPurge(plan, { log: openLog(ctx.home.log) });
+    const outcome = await applyPurge(plan, { log: openLog(ctx.home.log), signal: controller.signal });
     if (out.json) out.data(planJson(plan, false, outcome));
     else printOutcome(out, plan, false, outcome);
+    if (caught) throw new InterruptedError(`purge interrupted by ${caught} after removing ${outcome.removed.length} backups`);
     return outcome.errors.length ? EXIT.FAILED : EXIT.OK;
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await lock.release();
   }
 }

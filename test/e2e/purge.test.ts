@@ -417,3 +417,30 @@ test('applyPurge re-checks each folder: one swapped for a symlink after planning
     sb.cleanup();
   }
 });
+
+test('purge stopped by SIGTERM: exit 143 (or done), lock released, every folder left is a whole backup', async () => {
+  const sb = sandbox();
+  try {
+    generate(sb.root, 'db', 100, 6); // ~400 backups
+    const r = await batt(['purge', '--path', sb.pattern, '--keep-last', '1'], {
+      home: sb.home,
+      env: ENV,
+      // The plan is printed before the first deletion: stop it right then.
+      onSpawn: (child) => child.stdout!.once('data', () => child.kill('SIGTERM')),
+    });
+    assert.ok(r.code === 143 || r.code === 0, `exit ${r.code} ${r.signal}: ${r.stderr}`);
+    if (r.code === 143) assert.match(r.stderr, /purge interrupted by SIGTERM/);
+    assert.ok(!fs.existsSync(path.join(sb.root, '.batt.lock')), 'the lock is released');
+    const v = await batt(['verify', '--path', sb.pattern, '--json'], { home: sb.home, env: ENV });
+    assert.equal(v.code, 0, `a half-deleted backup is left: ${v.stdout.slice(0, 500)}`);
+    const vj = JSON.parse(v.stdout) as { backups: unknown[]; invalid: unknown[] };
+    assert.ok(vj.backups.length >= 1);
+    assert.deepEqual(vj.invalid, []);
+    // A second purge finishes the job.
+    const again = await batt(['purge', '--path', sb.pattern, '--keep-last', '1'], { home: sb.home, env: ENV });
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(listFiles(sb.root).filter((f) => f.endsWith('batt-manifest.json')).length, 1);
+  } finally {
+    sb.cleanup();
+  }
+});
