@@ -14,6 +14,8 @@ export interface ServiceInput {
 export type OptionMap = Map<string, ServiceInput>;
 
 const OPTION_KEY = /^[a-z0-9][a-z0-9-]*$/;
+/** Option keys that name a secret: a value given on the command line is visible in `ps`. */
+export const SECRET_OPTION = /(^|-)(password|passwd|passphrase|pass|secret|token|credentials?)($|-)/;
 
 function toValues(flag: string, raw: unknown): string[] {
   const list = Array.isArray(raw) ? raw : [raw];
@@ -62,6 +64,12 @@ export function mapServiceOptions(
       throw new UsageError(
         `unknown option --${flag}: no service "${prefix}"`,
         services.length ? `service options are --<service>-<key>; services: ${services.join(', ')}` : undefined,
+      );
+    }
+    if (SECRET_OPTION.test(key)) {
+      throw new UsageError(
+        `refusing --${flag}: a secret on the command line is visible to every user in the process list`,
+        `put it in the service's conf file (e.g. ${key.toUpperCase().replace(/-/g, '_')}=... in conf/${svc}.conf, mode 0600)`,
       );
     }
     const opts = entry(svc).options;

@@ -205,7 +205,7 @@ describe('redis: batt backup and restore against a real redis-server', { skip },
     }
   });
 
-  test('--redis-socket and --redis-password: snapshot over a unix socket; the option value is masked in manifest, log and --json', async () => {
+  test('--redis-socket with PASSWORD from conf: snapshot over a unix socket; the password is absent from manifest, log and --json; --redis-password is refused', async () => {
     const sb = sandbox({ builtins: true });
     const pw = 'Sock-Pass-4d8e';
     let sockServer: RedisServer | undefined;
@@ -213,7 +213,13 @@ describe('redis: batt backup and restore against a real redis-server', { skip },
       const socket = path.join(sb.dir, 'redis.sock');
       sockServer = await startRedis({ password: pw, socket });
       await sockServer.client.call('SET', 'via', 'socket');
-      const r = await batt(['redis', '--path', sb.pattern, '--redis-socket', socket, '--redis-password', pw, '--json'], { home: sb.home });
+      // A password on batt's command line would be visible in ps: batt refuses it before running anything.
+      const refused = await batt(['redis', '--path', sb.pattern, '--redis-socket', socket, '--redis-password', pw], { home: sb.home });
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(refused.stderr, /refusing --redis-password: a secret on the command line/);
+      assert.equal(backupsOf(sb).length, 0, 'nothing ran');
+      fs.writeFileSync(path.join(sb.home, 'conf', 'redis.conf'), `PASSWORD='${pw}'\n`, { mode: 0o600 });
+      const r = await batt(['redis', '--path', sb.pattern, '--redis-socket', socket, '--json'], { home: sb.home });
       assert.equal(r.code, 0, r.stderr + r.stdout);
       const files = backupsOf(sb);
       const dump = files.find((f) => f.endsWith('/redis/dump.rdb.zst'))!;
