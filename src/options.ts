@@ -15,7 +15,7 @@ export type OptionMap = Map<string, ServiceInput>;
 
 const OPTION_KEY = /^[a-z0-9][a-z0-9-]*$/;
 /** Option keys that name a secret: a value given on the command line is visible in `ps`. */
-export const SECRET_OPTION = /(^|-)(password|passwd|passphrase|pass|secret|token|credentials?)($|-)/;
+export const SECRET_OPTION = /(^|-)(password|passwd|passphrase|pass|secret|token|credentials?|(api|access|secret|private)-key)($|-)/;
 
 function toValues(flag: string, raw: unknown): string[] {
   const list = Array.isArray(raw) ? raw : [raw];

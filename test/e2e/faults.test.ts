@@ -455,9 +455,13 @@ test('RELIABILITY 13: a conf with a PASSWORD readable by others is refused; the 
   const conf = path.join(s.home, 'conf', 'sec.conf');
   fs.writeFileSync(conf, 'USER=backup\nPASSWORD=hunter2-conf-secret\n');
   fs.chmodSync(conf, 0o644);
-  writeScript(s.home, 'sec', '[ "$BATT_CONF_PASSWORD" = hunter2-conf-secret ] || exit 7\n[ "$BATT_OPT_PASSWORD" = hunter3-opt-secret ] || exit 8\necho "user $BATT_CONF_USER"\nsha256sum <<<"$BATT_CONF_PASSWORD" > "$BATT_DEST/dump.sql"');
-  const args = ['sec', '--sec-password', 'hunter3-opt-secret', '--path', s.pattern];
-  let r = await batt(args, { home: s.home });
+  writeScript(s.home, 'sec', '[ "$BATT_CONF_PASSWORD" = hunter2-conf-secret ] || exit 7\n[ "$BATT_OPT_KEY_ID" = hunter3-opt-secret ] || exit 8\necho "user $BATT_CONF_USER"\nsha256sum <<<"$BATT_CONF_PASSWORD" > "$BATT_DEST/dump.sql"');
+  // A password option would sit in batt's own argv (ps): refused before anything runs.
+  let r = await batt(['sec', '--sec-password', 'hunter4-argv', '--path', s.pattern], { home: s.home });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^batt: refusing --sec-password: a secret on the command line is visible .*PASSWORD=\.\.\. in conf\/sec\.conf/);
+  const args = ['sec', '--sec-key-id', 'hunter3-opt-secret', '--path', s.pattern];
+  r = await batt(args, { home: s.home });
   assert.equal(r.code, 3);
   assert.equal(r.stderr, `batt: ${conf} holds PASSWORD but is readable by others (mode 644) (chmod 600 ${conf})\n`);
   assert.deepEqual(listFiles(s.root), []);
