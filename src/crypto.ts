@@ -1,7 +1,14 @@
-// Encryption before anything leaves the host: the `age` tool (Debian package age), file to file,
-// so memory stays bounded whatever the size. Only public keys (age1..., ssh-ed25519 ...) and file
-// paths ever reach argv; secret keys stay in the identity file, which batt never reads itself.
+// Encryption before anything leaves the host, in the age format. With public keys: the `age` tool
+// (Debian package age), file to file, so memory stays bounded whatever the size. Only public keys
+// (age1..., ssh-ed25519 ...) and file paths ever reach argv; secret keys stay in the identity file,
+// which batt never reads itself. With a passphrase file: the age-encryption library (the age tool
+// reads passphrases only from a terminal), streaming; the output is ordinary age (scrypt) that
+// `age -d` decrypts too. The passphrase is read from its file at use time and kept nowhere else.
 import fs from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { ConfigError, FailedError } from './errors.js';
 import { runCommand } from './runner.js';
 
@@ -12,6 +19,23 @@ export interface Encryption {
   recipientsFile?: string;
   /** Secret key file for decryption (restore); must be 0600. */
   identityFile?: string;
+  /** File whose first line is the passphrase (0600): encrypts and decrypts. */
+  passphraseFile?: string;
+}
+
+/** Whether this conf can decrypt (restore) what it encrypted. */
+export function canDecrypt(enc: Encryption | undefined): boolean {
+  return !!(enc?.identityFile || enc?.passphraseFile);
+}
+
+async function privateFile(file: string, key: string, conf: string): Promise<void> {
+  let st;
+  try {
+    st = await fs.stat(file);
+  } catch {
+    throw new ConfigError(`${conf}: ${key} ${file} cannot be read`);
+  }
+  if (st.mode & 0o077) throw new ConfigError(`${conf}: ${key} ${file} is readable by others`, `chmod 600 ${file}`);
 }
 
 const AGE = () => process.env.BATT_AGE || 'age';
@@ -31,18 +55,17 @@ export async function encryptionFromConf(conf: Record<string, string>, file: str
   }
   const recipientsFile = conf.RECIPIENTS_FILE || undefined;
   const identityFile = conf.IDENTITY_FILE || undefined;
-  if (conf.PASSPHRASE || conf.PASSPHRASE_FILE) {
-    throw new ConfigError(`${file}: passphrase encryption is not supported yet; use RECIPIENT (age-keygen) instead`);
-  }
-  if (identityFile) {
-    let st;
-    try {
-      st = await fs.stat(identityFile);
-    } catch {
-      throw new ConfigError(`${file}: IDENTITY_FILE ${identityFile} cannot be read`);
+  const passphraseFile = conf.PASSPHRASE_FILE || undefined;
+  if (conf.PASSPHRASE) throw new ConfigError(`${file}: put the passphrase in a 0600 file and name it with PASSPHRASE_FILE`);
+  if (passphraseFile) {
+    if (recipients.length || recipientsFile || identityFile) {
+      throw new ConfigError(`${file}: PASSPHRASE_FILE cannot be combined with RECIPIENT/RECIPIENTS_FILE/IDENTITY_FILE (age allows one or the other)`);
     }
-    if (st.mode & 0o077) throw new ConfigError(`${file}: IDENTITY_FILE ${identityFile} is readable by others`, `chmod 600 ${identityFile}`);
+    await privateFile(passphraseFile, 'PASSPHRASE_FILE', file);
+    if (!(await readPassphrase(passphraseFile))) throw new ConfigError(`${file}: PASSPHRASE_FILE ${passphraseFile} is empty`);
+    return { recipients: [], passphraseFile };
   }
+  if (identityFile) await privateFile(identityFile, 'IDENTITY_FILE', file);
   if (!recipients.length && !recipientsFile) {
     if (identityFile) throw new ConfigError(`${file}: IDENTITY_FILE is set but no RECIPIENT: uploads would not be encrypted`);
     return undefined;
@@ -50,7 +73,36 @@ export async function encryptionFromConf(conf: Record<string, string>, file: str
   return { recipients, recipientsFile, identityFile };
 }
 
+async function readPassphrase(file: string): Promise<string> {
+  return ((await fs.readFile(file, 'utf8')).split(/\r?\n/)[0] ?? '').trim();
+}
+
+/** Streams input through an age-encryption Encrypter/Decrypter into output (0600). */
+async function passphraseStream(file: string, input: string, output: string, mode: 'encrypt' | 'decrypt'): Promise<void> {
+  const { Encrypter, Decrypter } = await import('age-encryption');
+  const pass = await readPassphrase(file);
+  const src = Readable.toWeb(createReadStream(input, { highWaterMark: 1 << 16 })) as unknown as ReadableStream<Uint8Array>;
+  let out: ReadableStream<Uint8Array>;
+  try {
+    if (mode === 'encrypt') {
+      const e = new Encrypter();
+      e.setPassphrase(pass);
+      out = await e.encrypt(src);
+    } else {
+      const d = new Decrypter();
+      d.addPassphrase(pass);
+      out = await d.decrypt(src);
+    }
+    await pipeline(Readable.fromWeb(out as unknown as WebReadableStream<Uint8Array>), createWriteStream(output, { mode: 0o600 }));
+  } catch (err) {
+    await fs.rm(output, { force: true });
+    const msg = (err as Error).message?.split('\n')[0] ?? String(err);
+    throw new CryptoError(`cannot ${mode} with the passphrase: ${msg}`);
+  }
+}
+
 export async function encryptFile(enc: Encryption, input: string, output: string): Promise<void> {
+  if (enc.passphraseFile) return passphraseStream(enc.passphraseFile, input, output, 'encrypt');
   const args = ['--encrypt'];
   for (const r of enc.recipients) args.push('-r', r);
   if (enc.recipientsFile) args.push('-R', enc.recipientsFile);
@@ -59,7 +111,8 @@ export async function encryptFile(enc: Encryption, input: string, output: string
 }
 
 export async function decryptFile(enc: Encryption, input: string, output: string): Promise<void> {
-  if (!enc.identityFile) throw new CryptoError('cannot decrypt: no IDENTITY_FILE configured');
+  if (enc.passphraseFile) return passphraseStream(enc.passphraseFile, input, output, 'decrypt');
+  if (!enc.identityFile) throw new CryptoError('cannot decrypt: no IDENTITY_FILE or PASSPHRASE_FILE configured');
   await age(['--decrypt', '-i', enc.identityFile, '-o', output, input], 'decrypt');
 }
 
@@ -74,4 +127,32 @@ async function age(args: string[], what: string): Promise<void> {
     const msg = r.stderr.split('\n').find((l) => l.trim()) ?? `exit ${r.exitCode}`;
     throw new CryptoError(`age could not ${what}: ${msg.replace(/^age: (error: )?/, '')}`);
   }
+}
+
+/**
+ * Passphrase mode, upload side: a new age key pair for one copy. The secret key is written only
+ * into `dir` (private temp folder), sealed with the passphrase; returns the sealed file and the
+ * public key to encrypt the copy's files with (fast, through the age tool).
+ */
+export async function sealCopyKey(enc: Encryption, dir: string): Promise<{ file: string; recipient: string }> {
+  if (!enc.passphraseFile) throw new CryptoError('no PASSPHRASE_FILE');
+  const { generateIdentity, identityToRecipient } = await import('age-encryption');
+  const identity = await generateIdentity();
+  const recipient = await identityToRecipient(identity);
+  const plain = `${dir}/copy-key`;
+  await fs.writeFile(plain, `${identity}\n`, { mode: 0o600, flag: 'wx' });
+  try {
+    await passphraseStream(enc.passphraseFile, plain, `${dir}/copy-key.age`, 'encrypt');
+  } finally {
+    await fs.rm(plain, { force: true });
+  }
+  return { file: `${dir}/copy-key.age`, recipient };
+}
+
+/** Passphrase mode, restore side: unseals a copy's key into `dir`; returns the identity file. */
+export async function openCopyKey(enc: Encryption, sealed: string, dir: string): Promise<string> {
+  if (!enc.passphraseFile) throw new CryptoError('no PASSPHRASE_FILE');
+  const out = `${dir}/copy-key`;
+  await passphraseStream(enc.passphraseFile, sealed, out, 'decrypt');
+  return out;
 }

@@ -7,11 +7,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { FailedError } from '../errors.js';
 import { hashFile, readManifest, MANIFEST, type Manifest } from '../manifest.js';
-import { decryptFile, encryptFile, type Encryption } from '../crypto.js';
+import { canDecrypt, decryptFile, encryptFile, openCopyKey, sealCopyKey, type Encryption } from '../crypto.js';
 import type { TargetConf } from './config.js';
 
 export const REMOTE_INDEX = 'batt-remote.json';
 export const ENC_SUFFIX = '.age';
+/** Passphrase mode: the copy's own age key, itself encrypted with the passphrase (one scrypt per copy). */
+export const COPY_KEY = 'batt-key.age';
 
 export interface RemoteStat {
   size: number;
@@ -55,6 +57,8 @@ export interface RemoteIndex {
   startedAt: string;
   uploadedAt: string;
   encryption: 'none' | 'age';
+  /** Set in passphrase mode: the file holding the copy's key (see COPY_KEY). */
+  keyFile?: string;
   files: RemoteFile[];
   totalBytes: number;
 }
@@ -138,7 +142,7 @@ export class Target {
   async put(localDir: string, remoteName: string, opts: PutOptions = {}): Promise<RemoteIndex> {
     const manifest = await readManifest(localDir);
     const retry = opts.retry ?? DEFAULT_RETRY;
-    const enc = opts.encryption;
+    let enc = opts.encryption;
     const rel = (p: string) => `${remoteName}/${p}`;
     const r = <T>(what: string, fn: () => Promise<T>) => withRetry(`${this.name}: ${what}`, fn, retry, opts.onRetry);
     await r('remove old index', async () => {
@@ -146,6 +150,18 @@ export class Target {
     });
     const tmp = await fs.mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), 'batt-upload-'));
     try {
+      let keyFile: string | undefined;
+      if (enc?.passphraseFile) {
+        // a fresh key pair for this copy; its secret half travels sealed with the passphrase
+        const sealed = await sealCopyKey(enc, tmp);
+        const size = (await fs.stat(sealed.file)).size;
+        await r(`upload ${COPY_KEY}`, async () => {
+          await this.backend.putFile(sealed.file, rel(COPY_KEY), size);
+          if ((await this.backend.stat(rel(COPY_KEY)))?.size !== size) throw new TargetError(`${this.name}: ${COPY_KEY} did not arrive whole`);
+        });
+        keyFile = COPY_KEY;
+        enc = { recipients: [sealed.recipient] };
+      }
       const files: RemoteFile[] = [];
       const entries = [...manifest.files.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 })), await manifestEntry(localDir)];
       for (const f of entries) {
@@ -182,6 +198,7 @@ export class Target {
         startedAt: manifest.startedAt,
         uploadedAt: new Date().toISOString(),
         encryption: enc ? 'age' : 'none',
+        keyFile,
         files,
         totalBytes: manifest.totalBytes,
       };
@@ -220,12 +237,19 @@ export class Target {
    */
   async get(remoteName: string, localDir: string, opts: { encryption?: Encryption; tmpDir?: string } = {}): Promise<Manifest> {
     const idx = await this.index(remoteName);
-    if (idx.encryption === 'age' && !opts.encryption?.identityFile) {
-      throw new TargetError(`${this.name}: ${remoteName} is encrypted; set IDENTITY_FILE in the target's conf to restore it`);
+    if (idx.encryption === 'age' && !canDecrypt(opts.encryption)) {
+      throw new TargetError(`${this.name}: ${remoteName} is encrypted; set IDENTITY_FILE (or PASSPHRASE_FILE) in the target's conf to restore it`);
     }
     await fs.mkdir(localDir, { mode: 0o700 });
     const tmp = await fs.mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), 'batt-download-'));
+    let enc = opts.encryption;
     try {
+      if (idx.keyFile) {
+        if (!enc?.passphraseFile) throw new TargetError(`${this.name}: ${remoteName} is sealed with a passphrase; set PASSPHRASE_FILE to restore it`);
+        const sealed = path.join(tmp, 'key.age');
+        await withRetry(`${this.name}: download ${idx.keyFile}`, () => this.backend.getFile(`${remoteName}/${idx.keyFile}`, sealed), DEFAULT_RETRY);
+        enc = { recipients: [], identityFile: await openCopyKey(enc, sealed, tmp) };
+      }
       for (const f of idx.files) {
         if (f.path.split('/').includes('..') || path.isAbsolute(f.path)) throw new TargetError(`${this.name}: unsafe path ${f.path} in index`);
         const final = path.join(localDir, f.path);
@@ -237,7 +261,7 @@ export class Target {
           throw new TargetError(`${this.name}: ${remoteName}/${f.remote} does not match its index (size or sha256)`);
         }
         if (idx.encryption === 'age') {
-          await decryptFile(opts.encryption!, dl, final);
+          await decryptFile(enc!, dl, final);
           await fs.rm(dl, { force: true });
           const p = await hashFile(final);
           if (p.size !== f.size || p.sha256 !== f.sha256) throw new TargetError(`${this.name}: ${f.path} decrypts to other data than was uploaded`);
@@ -259,6 +283,7 @@ export class Target {
   async verify(remoteName: string): Promise<{ path: string; problem: string }[]> {
     const idx = await this.index(remoteName);
     const problems: { path: string; problem: string }[] = [];
+    if (idx.keyFile && !(await this.backend.stat(`${remoteName}/${idx.keyFile}`))) problems.push({ path: idx.keyFile, problem: 'missing' });
     for (const f of idx.files) {
       const st = await this.backend.stat(`${remoteName}/${f.remote}`);
       if (!st) problems.push({ path: f.remote, problem: 'missing' });

@@ -156,3 +156,30 @@ test('a target that cannot be written fails the run loudly and keeps the local b
   assert.match(r.stderr, /local backups are kept/);
   assert.equal(listFiles(sb.root).filter((f) => DEMO.test(f)).length, n + 1);
 });
+
+test('passphrase file: files sealed with a per-copy key (itself sealed with the passphrase); restore needs the passphrase', { skip }, async () => {
+  const pass = path.join(sb.dir, 'passphrase');
+  fs.writeFileSync(pass, 'a long and secret passphrase\n', { mode: 0o600 });
+  conf('pp', `TYPE=local\nPATH=${remote}/pp\nPASSPHRASE_FILE=${pass}\n`);
+  const r = await batt(['demo', '--target', 'pp', '--path', sb.pattern], { home: sb.home });
+  assert.equal(r.code, 0, r.stderr);
+  const { target, encryption } = await openTarget(await loadTarget(resolveHome(sb.home, {}), 'pp'));
+  try {
+    const [copy] = await target.list();
+    assert.equal(copy!.keyFile, 'batt-key.age');
+    assert.deepEqual(listFiles(path.join(remote, 'pp', copy!.id)), ['a.txt.age', 'batt-key.age', 'batt-manifest.json.age', 'batt-remote.json', 'sub/b.bin.age']);
+    // standard age with an scrypt stanza: `age -d` with the passphrase opens it too
+    assert.match(fs.readFileSync(path.join(remote, 'pp', copy!.id, 'batt-key.age')).subarray(0, 60).toString('latin1'), /^age-encryption\.org\/v1\n-> scrypt /);
+    for (const f of listFiles(path.join(remote, 'pp'))) {
+      const text = fs.readFileSync(path.join(remote, 'pp', f));
+      assert.ok(!text.includes(Buffer.from('a long and secret')) && !text.includes(Buffer.from('AGE-SECRET-KEY')), f);
+    }
+    const m = await target.get(copy!.id, path.join(sb.dir, 'pp-restored'), { encryption });
+    assert.equal(m.service, 'demo');
+    assert.equal(fs.readFileSync(path.join(sb.dir, 'pp-restored', 'a.txt'), 'utf8'), 'hello world\n');
+    fs.writeFileSync(pass, 'not the passphrase\n');
+    await assert.rejects(target.get(copy!.id, path.join(sb.dir, 'pp-wrong'), { encryption }), /cannot decrypt with the passphrase/);
+  } finally {
+    await target.close();
+  }
+});

@@ -87,10 +87,17 @@ test('encryptionFromConf: public keys only, identity file 0600, no passphrase in
     });
     await assert.rejects(encryptionFromConf({ RECIPIENT: 'AGE-SECRET-KEY-1X' }, 'f'), ConfigError);
     await assert.rejects(encryptionFromConf({ IDENTITY_FILE: id }, 'f'), /no RECIPIENT/);
-    await assert.rejects(encryptionFromConf({ PASSPHRASE: 'x', RECIPIENT: pub }, 'f'), /not supported/);
+    await assert.rejects(encryptionFromConf({ PASSPHRASE: 'x' }, 'f'), /PASSPHRASE_FILE/);
+    const pf = path.join(dir, 'pass');
+    fs.writeFileSync(pf, 'correct horse battery staple\n', { mode: 0o600 });
+    assert.deepEqual(await encryptionFromConf({ PASSPHRASE_FILE: pf }, 'f'), { recipients: [], passphraseFile: pf });
+    await assert.rejects(encryptionFromConf({ PASSPHRASE_FILE: pf, RECIPIENT: pub }, 'f'), /cannot be combined/);
+    fs.chmodSync(pf, 0o640);
+    await assert.rejects(encryptionFromConf({ PASSPHRASE_FILE: pf }, 'f'), /readable by others/);
     fs.chmodSync(id, 0o644);
     await assert.rejects(encryptionFromConf({ RECIPIENT: pub, IDENTITY_FILE: id }, 'f'), /readable by others/);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
