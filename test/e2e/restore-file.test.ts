@@ -2,8 +2,8 @@
 // of the target, writes through a symlink) are refused whole, before anything is written.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { batt, listFiles, sandbox, type Sandbox } from '../helpers/batt.js';
@@ -280,6 +280,51 @@ test('a failure half way through takes back what was written into an empty targe
       assert.equal(fs.readFileSync(path.join(target, 'srv', 'f'), 'utf8'), 'x');
     });
   } finally {
+    sb.cleanup();
+  }
+});
+
+/** Mounts a small tmpfs at dir; false when this machine does not let us (not root...). */
+function mountSmall(dir: string, size: string): boolean {
+  fs.mkdirSync(dir, { recursive: true });
+  return spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', dir]).status === 0;
+}
+
+test('a full filesystem: backup fails with "no space", restore fails and takes back what it wrote', async (t) => {
+  const sb = sandbox({ builtins: true });
+  const mounts: string[] = [];
+  try {
+    const small = path.join(sb.dir, 'small');
+    if (!mountSmall(small, '1m')) {
+      t.skip('cannot mount a tmpfs here (needs root)');
+      return;
+    }
+    mounts.push(small);
+    const tree = path.join(sb.dir, 'src');
+    fs.mkdirSync(tree);
+    fs.writeFileSync(path.join(tree, 'a-small'), 'small\n');
+    fs.writeFileSync(path.join(tree, 'b-big.bin'), randomBytes(3 << 20)); // incompressible
+
+    await t.test('backup onto the full filesystem', async () => {
+      const pattern = `${small}/%Y/%m/%d`;
+      const r = await batt(['--path', pattern, '--file', tree], { home: sb.home });
+      assert.equal(r.code, 5, r.stderr + r.stdout);
+      assert.match(r.stderr, /no space left/i);
+      assert.deepEqual(listFiles(small).filter((f) => f !== '.batt.lock'), []);
+    });
+
+    await t.test('restore onto the full filesystem', async () => {
+      const ok = await batt(['--path', sb.pattern, '--file', tree], { home: sb.home });
+      assert.equal(ok.code, 0, ok.stderr + ok.stdout);
+      const target = path.join(small, 'target');
+      const r = await restore(sb, ['--to', target]);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /no space left on device while extracting .* \(the partial restore was removed/);
+      assert.ok(!fs.existsSync(target), 'target removed');
+      assert.deepEqual(listFiles(small).filter((f) => f !== '.batt.lock'), []);
+    });
+  } finally {
+    for (const m of mounts) spawnSync('umount', [m]);
     sb.cleanup();
   }
 });
