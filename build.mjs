@@ -10,6 +10,24 @@ import { readFileSync, mkdirSync, writeFileSync, renameSync, readdirSync, statSy
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+// string-width and wrap-ansi build Unicode tables when they load (Intl.Segmenter, emoji regexes:
+// 30-90 ms), yet yargs (through cliui) and listr2 need them only to lay out help and progress
+// text. Imports of them get a stand-in that loads the real module on its first call.
+const lazyWidth = {
+  name: 'lazy-width',
+  setup(b) {
+    b.onResolve({ filter: /^(string-width|wrap-ansi)$/ }, (args) =>
+      // one stand-in per importing folder: nested copies of different versions stay apart
+      args.pluginData?.real ? undefined : { path: `${args.resolveDir}/${args.path}`, namespace: 'lazy-width', pluginData: { resolveDir: args.resolveDir, spec: args.path } },
+    );
+    b.onLoad({ filter: /.*/, namespace: 'lazy-width' }, (args) => ({
+      contents: `let real;\nexport default function lazy(...a) {\n  real ??= require(${JSON.stringify(args.pluginData.spec)}).default;\n  return real(...a);\n}\n`,
+      resolveDir: args.pluginData.resolveDir,
+      pluginData: { real: true },
+    }));
+  },
+};
+
 const root = path.dirname(fileURLToPath(import.meta.url));
 const dist = path.join(root, 'dist');
 const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
@@ -30,6 +48,7 @@ const result = await build({
   logLevel: 'warning',
   // ssh2 loads optional native addons (.node) inside try/catch: leave it to node_modules at run time
   external: ['ssh2', 'ssh2-sftp-client', 'cpu-features'],
+  plugins: [lazyWidth],
 });
 
 const written = new Set();
