@@ -4,13 +4,14 @@
 //
 // Env: BENCH_SIZE_MB (default 1024), BENCH_RUNS (3), BENCH_STARTUP_RUNS (30), BENCH_SEED (1),
 //      BENCH_DIR (default $TMPDIR/batt-bench; the tree is kept there and reused when its stamp
-//      matches), BENCH_RESULTS (file to write, default bench/RESULTS.md; "-" = do not write).
+//      matches), BENCH_RESULTS (file to write, default bench/RESULTS.md; "-" = do not write),
+//      BENCH_S3_MB (2048; 0 skips the upload), BENCH_S3_RUNS (1).
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ensureTree, type TreeStats } from './tree.js';
+import { ensureTree, writeRandomFile, type TreeStats } from './tree.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const env = process.env;
@@ -19,6 +20,8 @@ const RUNS = Number(env.BENCH_RUNS ?? 3);
 const STARTUP_RUNS = Number(env.BENCH_STARTUP_RUNS ?? 30);
 const SEED = Number(env.BENCH_SEED ?? 1);
 const BASE = path.resolve(env.BENCH_DIR ?? path.join(os.tmpdir(), 'batt-bench'));
+const S3_MB = Number(env.BENCH_S3_MB ?? 2048);
+const S3_RUNS = Number(env.BENCH_S3_RUNS ?? 1);
 const RESULTS = env.BENCH_RESULTS ?? path.join(repo, 'bench', 'RESULTS.md');
 // dist/ is copied into the work folder first: others rebuilding the shared tree mid-run cannot
 // pull it away (the bundle is self-contained).
@@ -246,7 +249,7 @@ async function main(): Promise<void> {
     }
   }
 
-  const s3 = fs.existsSync(path.join(repo, 'src', 'targets', 's3.ts'));
+  const s3 = await s3Upload(work);
   const loadAfter = load();
 
   // Figures.
@@ -318,16 +321,15 @@ async function main(): Promise<void> {
     '',
     '## S3 upload',
     '',
-    s3
-      ? 'src/targets/s3.ts exists, but this bench does not time the upload yet (not part of this run).'
-      : 'Skipped: src/targets/s3.ts did not exist when this ran.',
+    ...s3.lines,
     '',
     '## Targets',
     '',
     `- batt file backup within 1.10x of tar|zstd: ${vsTar.toFixed(2)}x, ${yes(vsTar <= 1.1)}`,
     `- batt file backup faster than restic's first backup: ${vsRestic.toFixed(2)}x of restic, ${yes(vsRestic < 1)}`,
     `- \`batt list\` under 2x \`node -e 0\`: ${listRatio.toFixed(2)}x, ${yes(listRatio < 2)}`,
-    `- batt peak RSS under 150 MB: ${peakSelf.toFixed(0)} MB, ${yes(peakSelf < 150)}`,
+    `- batt peak RSS under 150 MB: ${peakSelf.toFixed(0)} MB during the file backup, ${yes(peakSelf < 150)}` +
+      (s3.peakMb ? `; ${s3.peakMb.toFixed(0)} MB during the S3 upload, ${yes(s3.peakMb < 150)}` : ''),
     '',
   ];
   process.stdout.write(lines.join('\n'));
@@ -336,6 +338,89 @@ async function main(): Promise<void> {
     log(`bench: wrote ${RESULTS}`);
   }
   fs.rmSync(work, { recursive: true, force: true });
+}
+
+/**
+ * Upload of one large file to an S3-protocol server (the tests' s3rver, in its own process):
+ * `batt` with an s3 target (the backup script hard-links the file, so the run is seal + upload),
+ * the same batt run without a target (seal only), and `aws s3 cp`.
+ */
+async function s3Upload(work: string): Promise<{ lines: string[]; peakMb?: number }> {
+  if (!fs.existsSync(path.join(repo, 'src', 'targets', 's3.ts'))) return { lines: ['Skipped: src/targets/s3.ts does not exist.'] };
+  if (S3_MB <= 0) return { lines: ['Skipped: BENCH_S3_MB=0.'] };
+  if (!fs.existsSync(path.join(repo, 'node_modules', 's3rver'))) return { lines: ['Skipped: s3rver (npm, the tests\' S3 server) is not installed.'] };
+  const aws = sh('bash', ['-c', 'command -v aws']);
+  const dir = path.join(work, 's3');
+  fs.mkdirSync(dir, { recursive: true });
+  const blob = path.join(dir, 'blob.bin');
+  writeRandomFile(blob, S3_MB * 1024 * 1024, SEED + 1);
+  await timed('bash', ['-c', 'cat "$1" >/dev/null', 'warm', blob]);
+  const server = spawn(NODE, ['--import', 'tsx', path.join(repo, 'bench', 's3-server.ts')], { cwd: repo, stdio: ['pipe', 'pipe', 'inherit'] });
+  try {
+    const info = await new Promise<{ endpoint: string; bucket: string; key: string; secret: string }>((resolve, reject) => {
+      let buf = '';
+      server.stdout!.on('data', (c: Buffer) => {
+        buf += c.toString();
+        if (buf.includes('\n')) resolve(JSON.parse(buf.split('\n')[0]!));
+      });
+      server.on('exit', (code) => reject(new Error(`the S3 server exited (${code})`)));
+    });
+    const mkS3Home = (name: string, withTarget: boolean) => {
+      const h = path.join(work, name);
+      fs.mkdirSync(path.join(h, 'scripts-available'), { recursive: true });
+      fs.mkdirSync(path.join(h, 'conf', 'targets'), { recursive: true, mode: 0o700 });
+      fs.writeFileSync(path.join(h, 'scripts-available', 'backup-blob'), '#!/usr/bin/env bash\nset -euo pipefail\nln -- "$1" "$BATT_DEST/blob.bin"\n', { mode: 0o755 });
+      if (withTarget) {
+        fs.writeFileSync(
+          path.join(h, 'conf', 'targets', 's3.conf'),
+          `TYPE=s3\nENDPOINT=${info.endpoint}\nREGION=us-east-1\nBUCKET=${info.bucket}\nPREFIX=batt\nACCESS_KEY_ID=${info.key}\nSECRET_ACCESS_KEY=${info.secret}\n`,
+          { mode: 0o600 },
+        );
+      }
+      return h;
+    };
+    const withS3 = mkS3Home('home-s3', true);
+    const noS3 = mkS3Home('home-nos3', false);
+    const awsEnv = { ...env, AWS_ACCESS_KEY_ID: info.key, AWS_SECRET_ACCESS_KEY: info.secret, AWS_DEFAULT_REGION: 'us-east-1' };
+    const t: Record<string, number[]> = { 'batt (seal + upload)': [], 'batt (seal only)': [], 'aws s3 cp': [] };
+    const peak: Record<string, number> = {};
+    const names = Object.keys(t).filter((n) => aws || n !== 'aws s3 cp');
+    for (let run = 0; run < S3_RUNS; run++) {
+      for (const name of rotate(names, run)) {
+        const out = path.join(dir, `out-${run}`);
+        let r: Timed;
+        if (name === 'aws s3 cp') {
+          r = await timed(aws, ['--endpoint-url', info.endpoint, 's3', 'cp', blob, `s3://${info.bucket}/aws-${run}.bin`, '--only-show-errors'], { env: awsEnv, memory: true });
+        } else {
+          const home = name === 'batt (seal only)' ? noS3 : withS3;
+          r = await timed(NODE, [BATT, '--home', home, '--path', `${out}/%s`, '--blob', blob], { memory: true });
+        }
+        t[name]!.push(r.ms);
+        peak[name] = Math.max(peak[name] ?? 0, r.selfPeakKb! / 1024, name === 'aws s3 cp' ? r.childrenPeakKb! / 1024 : 0);
+        log(`  s3 run ${run + 1}/${S3_RUNS} ${name.padEnd(21)} ${sec(r.ms)} (peak ${peak[name]!.toFixed(0)} MB)`);
+        fs.rmSync(out, { recursive: true, force: true });
+      }
+    }
+    const up = median(t['batt (seal + upload)']!);
+    const seal = median(t['batt (seal only)']!);
+    const lines = [
+      `One ${S3_MB} MB file of random bytes to s3rver (the tests' S3-protocol server, node, on 127.0.0.1, in`,
+      `its own process), median of ${S3_RUNS}. s3rver itself is slow and shares the 2 cores: compare the ratio.`,
+      '',
+      '| contender | median | peak RSS |',
+      '|---|---|---|',
+      ...names.map((n) => `| ${n} | ${sec(median(t[n]!))} | ${peak[n]!.toFixed(0)} MB |`),
+      '',
+      `batt's upload alone (difference): ${sec(up - seal)}` +
+        (aws ? `; aws s3 cp: ${sec(median(t['aws s3 cp']!))}, ratio ${((up - seal) / median(t['aws s3 cp']!)).toFixed(2)}x.` : '; aws CLI not installed.'),
+      'batt: S3 target with its defaults (16 MB parts, 2 at once), sha256 of the file before the upload,',
+      `HeadObject check after. aws: ${sh('bash', ['-c', 'aws --version 2>&1'])} with its defaults (8 MB parts, 10 at once).`,
+    ];
+    return { lines, peakMb: peak['batt (seal + upload)'] };
+  } finally {
+    server.stdin!.end();
+    server.kill('SIGTERM');
+  }
 }
 
 main().catch((err) => {

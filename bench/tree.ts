@@ -302,6 +302,11 @@ function duBytes(p: string): number {
   return n;
 }
 
+/** One file of unique incompressible bytes (for the upload comparison). */
+export function writeRandomFile(file: string, bytes: number, seed: number): void {
+  new Gen(seed).writeRandom(file, bytes);
+}
+
 /** Reuses a tree made earlier with the same size and seed (its stamp says so), else builds it. */
 export function ensureTree(spec: TreeSpec): { stats: TreeStats; reused: boolean; seconds: number } {
   const t0 = performance.now();
