@@ -107,6 +107,7 @@ export async function parse(argv: string[], setExit: (code: number) => void): Pr
           .positional('backups', { type: 'string', array: true })
           .strictOptions()
           .option('service', { type: 'string', describe: 'only this service' })
+          .option('from', { type: 'string', describe: 'verify the copies on this off-site target (downloads and re-hashes them)' })
           .example('batt verify', 'every backup')
           .example('batt verify 2026/11/28/mysql', 'one backup (ids from batt backups)'),
       call(async () => (await import('./commands/verify.js')).verifyCommand as Handler),

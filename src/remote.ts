@@ -174,3 +174,33 @@ export function printRemotePurge(out: Output, r: RemotePurgeResult, dryRun: bool
   }
   if (!r.keep.length && !r.remove.length) out.info(`no backups on target ${r.target}`);
 }
+
+/** `batt verify --from NAME [ID...]`: every copy (or the named ones) re-read and re-hashed. */
+export async function verifyRemote(out: Output, home: Home, name: string, ids: string[], service?: string): Promise<number> {
+  const { target } = await openNamed(home, name);
+  try {
+    let copies = (await target.list()).filter((c) => !service || c.service === service);
+    if (ids.length) {
+      const want = ids.map((i) => i.replace(/^\/+|\/+$/g, ''));
+      const missing = want.filter((i) => !copies.some((c) => c.id === i));
+      if (missing.length) throw new UsageError(`no backup ${missing.join(', ')} on target ${name}`, `batt backups --from ${name} lists them`);
+      copies = copies.filter((c) => want.includes(c.id));
+    }
+    const report = [];
+    let bad = 0;
+    for (const c of copies) {
+      const problems = await target.verify(c.id, { deep: true });
+      report.push({ id: c.id, service: c.service, ok: problems.length === 0, problems });
+      if (problems.length) {
+        bad++;
+        for (const p of problems) out.error(`${name}:${c.id}: ${p.path}: ${p.problem}`);
+      } else if (!out.json) out.info(`ok ${name}:${c.id} (${c.files.length} files)`);
+    }
+    if (out.json) out.data({ ok: bad === 0, target: name, backups: report });
+    else if (bad) out.error(`verify failed: ${bad} of ${copies.length} copies on ${name} have problems`);
+    else out.info(`verified ${copies.length} copies on ${name}`);
+    return bad ? 1 : 0;
+  } finally {
+    await target.close();
+  }
+}

@@ -7,10 +7,17 @@ import { last, makeContext, type CommonArgs } from '../context.js';
 export interface VerifyArgs extends CommonArgs {
   backups?: string[];
   service?: string;
+  from?: string;
 }
 
 export async function verifyCommand(args: VerifyArgs): Promise<number> {
   const ctx = await makeContext(args);
+  const from = last(args.from);
+  if (from) {
+    // the copies on an off-site target, downloaded and re-hashed (src/remote.ts)
+    const { verifyRemote } = await import('../remote.js');
+    return verifyRemote(ctx.out, ctx.home, String(from), (args.backups ?? []).map(String), last(args.service));
+  }
   const scan = await scanRoot(ctx.root);
   let chosen = filterBackups(scan.backups, { service: last(args.service) });
   const ids = (args.backups ?? []).map(String);

@@ -279,8 +279,12 @@ export class Target {
     await this.backend.removeTree(remoteName);
   }
 
-  /** Checks that every file of a copy is on the target with its size. */
-  async verify(remoteName: string): Promise<{ path: string; problem: string }[]> {
+  /**
+   * Checks that every file of a copy is on the target with its size; `deep` also downloads each
+   * file (to a temp folder, one at a time) and compares its SHA-256 with the index: for an
+   * encrypted copy that is the ciphertext hash, so no key is needed.
+   */
+  async verify(remoteName: string, opts: { deep?: boolean; tmpDir?: string } = {}): Promise<{ path: string; problem: string }[]> {
     const idx = await this.index(remoteName);
     const problems: { path: string; problem: string }[] = [];
     if (idx.keyFile && !(await this.backend.stat(`${remoteName}/${idx.keyFile}`))) problems.push({ path: idx.keyFile, problem: 'missing' });
@@ -288,6 +292,16 @@ export class Target {
       const st = await this.backend.stat(`${remoteName}/${f.remote}`);
       if (!st) problems.push({ path: f.remote, problem: 'missing' });
       else if (st.size !== f.remoteSize) problems.push({ path: f.remote, problem: `size ${st.size}, index says ${f.remoteSize}` });
+      else if (opts.deep) {
+        const tmp = await fs.mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), 'batt-verify-'));
+        try {
+          await withRetry(`${this.name}: download ${f.remote}`, () => this.backend.getFile(`${remoteName}/${f.remote}`, path.join(tmp, 'f')), DEFAULT_RETRY);
+          const h = await hashFile(path.join(tmp, 'f'));
+          if (h.sha256 !== f.remoteSha256) problems.push({ path: f.remote, problem: `checksum: sha256 ${h.sha256}, index says ${f.remoteSha256}` });
+        } finally {
+          await fs.rm(tmp, { recursive: true, force: true });
+        }
+      }
     }
     return problems;
   }

@@ -89,3 +89,17 @@ test('purge --target applies the target\'s own retention (KEEP_LAST=1); --dry-ru
   assert.equal(left.length, 1);
   assert.equal(listFiles(remote).filter((f) => f.endsWith('batt-remote.json')).length, 1);
 });
+
+test('verify --from re-hashes the uploaded (encrypted) files without the key and names a flipped byte', { skip }, async () => {
+  const good = await batt(['verify', '--from', 'vault'], { home: sb.home, env: env() });
+  assert.equal(good.code, 0, good.stderr);
+  assert.match(good.stdout, /verified 1 copies on vault/);
+  const f = listFiles(remote).find((x) => x.endsWith('/a.txt.age'))!;
+  const buf = fs.readFileSync(path.join(remote, f));
+  buf[buf.length - 5]! ^= 0x01;
+  fs.writeFileSync(path.join(remote, f), buf);
+  const bad = await batt(['verify', '--from', 'vault', '--json'], { home: sb.home, env: env() });
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /vault:.*: a\.txt\.age: checksum/);
+  assert.equal(JSON.parse(bad.stdout).ok, false);
+});
