@@ -199,14 +199,25 @@ test('hostile archives are refused whole: nothing written inside or outside the 
   }
 });
 
-test('restore without --to is refused with a clear message', async () => {
+test('bad restore input is refused with a clear message', async (t) => {
   const { sb, target, outside } = setup();
   try {
     plantBackup(sb, { 'a.tar': tarball([{ name: 'f', data: 'x' }]) });
-    const r = await restore(sb, []);
-    assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /needs a target folder: --to/);
-    assertNothingWritten(sb, target, outside);
+    const cases: [string, string[], RegExp][] = [
+      ['no --to', [], /needs a target folder: --to/],
+      ['relative --to', ['--to', 'target'], /must be an absolute path/],
+      ['selected paths', ['--to', target, '--file', '/etc'], /selected paths is not supported/],
+      ['unknown option', ['--to', target, '--file-owner', 'keep'], /unknown restore option --file-owner /],
+      ['bad owners value', ['--to', target, '--file-owners', 'maybe'], /--file-owners takes keep or no/],
+    ];
+    for (const [name, args, said] of cases) {
+      await t.test(name, async () => {
+        const r = await restore(sb, args);
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, said);
+        assertNothingWritten(sb, target, outside);
+      });
+    }
   } finally {
     sb.cleanup();
   }
