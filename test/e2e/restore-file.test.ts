@@ -199,6 +199,20 @@ test('hostile archives are refused whole: nothing written inside or outside the 
   }
 });
 
+test('device nodes are restored with --file-devices yes', { skip: process.getuid?.() !== 0 && 'needs root' }, async () => {
+  const { sb, target } = setup();
+  try {
+    plantBackup(sb, { 'dev.tar': tarball([{ name: 'dev/', type: 'dir' }, { name: 'dev/null', type: 'chardev', mode: 0o666 }]) });
+    const r = await restore(sb, ['--to', target, '--file-devices', 'yes']);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const st = fs.lstatSync(path.join(target, 'dev', 'null'));
+    assert.ok(st.isCharacterDevice());
+    assert.equal(st.rdev, (1 << 8) | 3);
+  } finally {
+    sb.cleanup();
+  }
+});
+
 test('bad restore input is refused with a clear message', async (t) => {
   const { sb, target, outside } = setup();
   try {
