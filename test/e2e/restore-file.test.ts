@@ -213,6 +213,21 @@ test('device nodes are restored with --file-devices yes', { skip: process.getuid
   }
 });
 
+test('a target that is a symlink to a non-empty folder counts as not empty', async () => {
+  const { sb, target, outside } = setup();
+  try {
+    plantBackup(sb, { 'a.tar': tarball([{ name: 'f', data: 'from backup' }]) });
+    fs.writeFileSync(path.join(outside, 'live'), 'live');
+    fs.symlinkSync(outside, target);
+    const r = await restore(sb, ['--to', target]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /is not empty.*--force/);
+    assert.deepEqual(fs.readdirSync(outside), ['live']);
+  } finally {
+    sb.cleanup();
+  }
+});
+
 test('bad restore input is refused with a clear message', async (t) => {
   const { sb, target, outside } = setup();
   try {
