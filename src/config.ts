@@ -92,6 +92,8 @@ export interface SmtpSettings {
   password?: string;
   from?: string;
   to: string[];
+  /** PEM file of a CA to trust for the server's certificate (a private CA) */
+  caFile?: string;
 }
 
 export interface NotifySettings {
@@ -129,6 +131,7 @@ function notifySettings(conf: Conf, file: string): NotifySettings {
           password: conf.SMTP_PASSWORD || undefined,
           from: conf.SMTP_FROM || undefined,
           to,
+          caFile: conf.SMTP_CA_FILE || undefined,
         }
       : undefined,
     webhookUrl: conf.WEBHOOK_URL || undefined,

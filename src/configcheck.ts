@@ -79,6 +79,7 @@ export const GLOBAL_KEYS: Record<string, { check: Check; doc: string }> = {
   SMTP_PASSWORD: { check: () => undefined, doc: 'password (batt.conf must then be 0600)' },
   SMTP_FROM: { check: addresses, doc: 'sender (default batt@<host>)' },
   SMTP_TO: { check: addresses, doc: 'recipients, comma-separated' },
+  SMTP_CA_FILE: { check: (v) => (v.startsWith('/') ? undefined : `must be an absolute path, got "${v}"`), doc: 'PEM file of a private CA that signed the mail server certificate' },
   WEBHOOK_URL: { check: url, doc: 'POST the run summary as JSON here' },
   WEBHOOK_TOKEN: { check: () => undefined, doc: 'sent as Authorization: Bearer <token>' },
   HEALTHCHECK_URL: { check: url, doc: 'healthchecks.io-style ping URL (URL/start, URL, URL/fail)' },

@@ -1,5 +1,6 @@
 // Email over SMTP with nodemailer, loaded only when SMTP_HOST is set (start-up time matters).
 // The password comes from batt.conf (0600) and is handed to nodemailer only, never printed.
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import type { SmtpSettings } from '../config.js';
 import { NotifyError } from './http.js';
@@ -19,6 +20,14 @@ function reason(err: unknown, smtp: SmtpSettings): string {
 }
 
 export async function sendEmail(smtp: SmtpSettings, summary: RunSummary, opts: { timeoutMs: number }): Promise<void> {
+  let ca: Buffer | undefined;
+  if (smtp.caFile) {
+    try {
+      ca = await readFile(smtp.caFile);
+    } catch (err) {
+      throw new NotifyError(`cannot read SMTP_CA_FILE ${smtp.caFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  }
   const { default: nodemailer } = await import('nodemailer');
   const where = `smtp://${smtp.host}:${smtp.port ?? (smtp.tls === 'tls' ? 465 : 587)}`;
   const transport = nodemailer.createTransport({
@@ -28,6 +37,7 @@ export async function sendEmail(smtp: SmtpSettings, summary: RunSummary, opts: {
     requireTLS: smtp.tls === 'starttls',
     ignoreTLS: smtp.tls === 'none',
     auth: smtp.user ? { user: smtp.user, pass: smtp.password ?? '' } : undefined,
+    tls: ca ? { ca } : undefined,
     connectionTimeout: opts.timeoutMs,
     greetingTimeout: opts.timeoutMs,
     socketTimeout: opts.timeoutMs,

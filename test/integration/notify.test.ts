@@ -2,15 +2,18 @@
 // with AUTH) and an HTTP server (node:http) on free 127.0.0.1 ports; the BUILT batt runs against them.
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { batt, listFiles, sandbox, writeScript, type Sandbox } from '../helpers/batt.js';
 
 interface Mail {
   user: string | undefined;
+  secure: boolean;
   from: string | undefined;
   to: string[];
   raw: string;
@@ -33,6 +36,12 @@ let webPort: number;
 let hung: http.Server;
 let hungPort: number;
 let closedPort: number;
+let tlsDir: string;
+let caFile: string;
+let tlsSmtp: SMTPServer;
+let tlsPort: number;
+let starttlsSmtp: SMTPServer;
+let starttlsPort: number;
 const mails: Mail[] = [];
 const hits: Hit[] = [];
 const authFailures: string[] = [];
@@ -49,11 +58,10 @@ function unqp(raw: string): string {
   return raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
 }
 
-before(async () => {
-  smtp = new SMTPServer({
+function makeSmtp(opts: ConstructorParameters<typeof SMTPServer>[0]): SMTPServer {
+  const server = new SMTPServer({
+    ...opts,
     authMethods: ['PLAIN', 'LOGIN'],
-    allowInsecureAuth: true, // plain SMTP on loopback (SMTP_TLS=none); TLS itself is nodemailer's job
-    disabledCommands: ['STARTTLS'],
     logger: false,
     onAuth(auth, _session, cb) {
       if (auth.username === USER && auth.password === PASSWORD) return cb(null, { user: auth.username });
@@ -66,6 +74,7 @@ before(async () => {
       stream.on('end', () => {
         mails.push({
           user: session.user as string | undefined,
+          secure: session.secure,
           from: session.envelope.mailFrom ? session.envelope.mailFrom.address : undefined,
           to: session.envelope.rcptTo.map((r) => r.address),
           raw,
@@ -74,7 +83,30 @@ before(async () => {
       });
     },
   });
+  // A client that rejects the certificate drops the connection mid-handshake: expected here.
+  server.on('error', () => {});
+  return server;
+}
+
+before(async () => {
+  smtp = makeSmtp({ allowInsecureAuth: true, disabledCommands: ['STARTTLS'] }); // plain SMTP on loopback (SMTP_TLS=none)
   smtpPort = await listen(smtp.server as unknown as net.Server);
+
+  // A self-signed certificate for 127.0.0.1, trusted by batt only through SMTP_CA_FILE.
+  tlsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-smtp-tls-'));
+  caFile = path.join(tlsDir, 'cert.pem');
+  const keyFile = path.join(tlsDir, 'key.pem');
+  execFileSync(
+    'openssl',
+    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
+      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyFile, '-out', caFile],
+    { stdio: 'ignore' },
+  );
+  const tls = { key: fs.readFileSync(keyFile), cert: fs.readFileSync(caFile) };
+  tlsSmtp = makeSmtp({ secure: true, ...tls }); // implicit TLS, like port 465
+  tlsPort = await listen(tlsSmtp.server as unknown as net.Server);
+  starttlsSmtp = makeSmtp({ ...tls }); // plain, upgraded by STARTTLS, like port 587
+  starttlsPort = await listen(starttlsSmtp.server as unknown as net.Server);
 
   web = http.createServer((req, res) => {
     let body = '';
@@ -100,7 +132,8 @@ after(async () => {
   await new Promise((r) => hung.close(r));
   web.closeAllConnections();
   await new Promise((r) => web.close(r));
-  await new Promise<void>((r) => smtp.close(() => r()));
+  for (const server of [smtp, tlsSmtp, starttlsSmtp]) await new Promise<void>((r) => server.close(() => r()));
+  fs.rmSync(tlsDir, { recursive: true, force: true });
 });
 
 let sb: Sandbox;
@@ -259,6 +292,36 @@ describe('notifications after a run', () => {
       assert.equal(mails.length, 0);
       assert.match(r.stderr, /notification failed: email: .*535/);
       assert.ok(!r.stderr.includes('wrong-password-xyz'));
+    } finally {
+      sb.cleanup();
+    }
+  });
+
+  test('implicit TLS (SMTP_TLS=tls) and STARTTLS against servers with a private CA (SMTP_CA_FILE)', async () => {
+    for (const [tls, port] of [['tls', () => tlsPort], ['starttls', () => starttlsPort]] as const) {
+      setup({ ...smtpConf(port), SMTP_TLS: tls, SMTP_CA_FILE: caFile, NOTIFY_ON: 'always' });
+      try {
+        mails.length = 0;
+        const r = await batt(['good', '--path', sb.pattern], { home: sb.home });
+        assert.equal(r.code, 0, r.stderr);
+        assert.doesNotMatch(r.stderr, /notification failed/);
+        assert.equal(mails.length, 1, tls);
+        assert.equal(mails[0]!.secure, true, `${tls}: the session was encrypted`);
+        assert.equal(mails[0]!.user, USER);
+      } finally {
+        sb.cleanup();
+      }
+    }
+  });
+
+  test('a certificate batt cannot verify is refused before AUTH', async () => {
+    setup({ ...smtpConf(() => tlsPort), SMTP_TLS: 'tls', NOTIFY_ON: 'always' });
+    try {
+      const r = await batt(['good', '--path', sb.pattern], { home: sb.home });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /notification failed: email: smtp:\/\/127\.0\.0\.1:\d+: .*self[- ]signed certificate/i);
+      assert.deepEqual(authFailures, []);
+      assert.equal(mails.length, 0);
     } finally {
       sb.cleanup();
     }
