@@ -42,6 +42,7 @@ export interface UploadRequest {
   /** --target names; empty = every configured target. */
   targets?: string[];
   log: (msg: string) => void;
+  signal?: AbortSignal;
 }
 
 /** Which targets a run copies to: the named ones (each must exist), else all configured. */
@@ -87,7 +88,7 @@ export async function uploadBackups(req: UploadRequest): Promise<UploadOutcome[]
         const id = path.relative(req.root, j.dir).split(path.sep).join('/');
         req.log(`copy ${id} -> ${name} (${target.backend.describe(id)})${encryption ? ' encrypted with age' : ''}`);
         try {
-          const idx: RemoteIndex = await target.put(j.dir, id, { encryption, retry, onRetry: req.log });
+          const idx: RemoteIndex = await target.put(j.dir, id, { encryption, retry, onRetry: req.log, signal: req.signal });
           await recordCopy(j.dir, {
             target: name,
             kind: target.kind,
@@ -129,10 +130,11 @@ export async function uploadRunResults(p: {
   log: { write(source: string, line: string): void };
   out: { error(line: string): void; info(line: string): void; json: boolean };
   interrupted: boolean;
+  signal?: AbortSignal;
 }): Promise<RunUploads> {
   if (!p.targets.length || p.interrupted) return { outcomes: [], failed: 0 };
   const jobs = p.results.filter((r) => r.status === 'ok' && r.dest).map((r) => ({ service: r.service, dir: r.dest! }));
-  const outcomes = await uploadBackups({ home: p.home, root: p.root, jobs, targets: p.targets, log: (m) => p.log.write('upload', m) });
+  const outcomes = await uploadBackups({ home: p.home, root: p.root, jobs, targets: p.targets, log: (m) => p.log.write('upload', m), signal: p.signal });
   const failed = outcomes.filter((o) => !o.ok);
   for (const o of failed) p.out.error(o.error ?? `${o.service} -> ${o.target}: upload failed`);
   if (failed.length) p.out.error(`off-site copy incomplete: ${failed.length} of ${outcomes.length} failed; the local backups are kept`);

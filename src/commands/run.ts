@@ -182,7 +182,7 @@ export async function runBackups(args: RunArgs, env: NodeJS.ProcessEnv = process
           return r;
         });
     results = [...broken, ...results];
-    uploads = await uploadRunResults({ home: ctx.home, root: ctx.root, targets, results, log, out, interrupted: !!caught });
+    uploads = await uploadRunResults({ home: ctx.home, root: ctx.root, targets, results, log, out, interrupted: !!caught, signal: controller.signal });
     // Only after a run in which every service succeeded (and every copy), still under the lock.
     if (purgeAfter && !caught && results.every((r) => r.status === 'ok') && !uploads.failed) purged = await purgeAfter(controller.signal, log);
   } finally {

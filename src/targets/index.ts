@@ -121,6 +121,8 @@ export interface PutOptions {
   retry?: RetryPolicy;
   onRetry?: (msg: string) => void;
   tmpDir?: string;
+  /** Stops between files (SIGINT/SIGTERM); the copy then has no index, so it is not a copy. */
+  signal?: AbortSignal;
 }
 
 /** A configured target: folder-level put/list/get/remove/verify on top of a Backend. */
@@ -165,6 +167,7 @@ export class Target {
       const files: RemoteFile[] = [];
       const entries = [...manifest.files.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 })), await manifestEntry(localDir)];
       for (const f of entries) {
+        if (opts.signal?.aborted) throw new TargetError(`${this.name}: upload interrupted`);
         let src = path.join(localDir, f.path);
         let remote = f.path;
         let remoteSize = f.size;

@@ -153,3 +153,22 @@ test('server down for a moment mid-upload: the run retries with backoff and succ
   const head = await client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: `flaky/${path.relative(sb.root, local)}/big.bin` }));
   assert.equal(head.ContentLength, 12_000_000);
 });
+
+test('SIGTERM during the upload: batt stops after the current file, exits 143, leaves no complete-looking copy', async () => {
+  let child: import('node:child_process').ChildProcess | undefined;
+  let sent = false;
+  s3.onRequest = (req) => {
+    if (!sent && req.method === 'PUT' && /big\.bin\?.*partNumber=1/.test(req.url ?? '')) {
+      sent = true;
+      child?.kill('SIGTERM');
+    }
+  };
+  const r = await batt(['demo', '--target', 'flaky', '--path', sb.pattern], { home: sb.home, onSpawn: (c) => (child = c) });
+  s3.onRequest = undefined;
+  assert.ok(sent);
+  assert.equal(r.code, 143, r.stderr);
+  const local = path.dirname(path.join(sb.root, manifests().at(-1)!));
+  const id = path.relative(sb.root, local);
+  assert.ok(fs.existsSync(path.join(local, 'big.bin')), 'the local backup must stay');
+  assert.ok(!(await keys(`flaky/${id}/`)).includes(`flaky/${id}/batt-remote.json`));
+});
