@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { batt, listFiles, REQUIRE_SERVERS, sandbox, writeScript, type Sandbox } from '../helpers/batt.js';
+import { batt, listFiles, REQUIRE_SERVERS, sandbox, writeScript, type BattResult, type Sandbox } from '../helpers/batt.js';
 
 const sandboxes: Sandbox[] = [];
 after(() => sandboxes.forEach((s) => s.cleanup()));
@@ -42,9 +42,13 @@ function gone(pid: number): boolean {
     return true;
   }
 }
-async function until(what: string, cond: () => boolean, ms = 60_000): Promise<void> {
+/** Waits for cond; fails early, with its stderr, when the batt run it depends on has ended. */
+async function until(what: string, cond: () => boolean, ms = 60_000, run?: Promise<BattResult>): Promise<void> {
   const end = Date.now() + ms;
+  let ended: BattResult | undefined;
+  void run?.then((r) => (ended = r));
   while (!cond()) {
+    if (ended) throw new Error(`batt ended (code ${ended.code}, signal ${ended.signal}) before ${what}: ${ended.stderr}`);
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(50);
   }
@@ -156,7 +160,7 @@ for (const [sig, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
     writeScript(s.home, 'hang2', HANGING.replaceAll('$STATE/', '$STATE/2-'));
     let child: ChildProcess | undefined;
     const run = batt(['hang', 'hang2', '--path', s.pattern], { home: s.home, env: { STATE: s.state }, onSpawn: (c) => (child = c) });
-    await until('both scripts to start', () => fs.existsSync(path.join(s.state, 'script.pid')) && fs.existsSync(path.join(s.state, '2-script.pid')));
+    await until('both scripts to start', () => fs.existsSync(path.join(s.state, 'script.pid')) && fs.existsSync(path.join(s.state, '2-script.pid')), 60_000, run);
     child!.kill(sig);
     const r = await run;
     assert.equal(r.code, code, r.stderr);
@@ -175,7 +179,7 @@ test('RELIABILITY 5: after SIGKILL of batt nothing looks complete; the next run 
   writeScript(s.home, 'quick', 'echo q > "$BATT_DEST/q.txt"');
   let child: ChildProcess | undefined;
   const run = batt(['hang', '--path', s.pattern], { home: s.home, env: { STATE: s.state }, onSpawn: (c) => (child = c) });
-  await until('the script to start', () => fs.existsSync(path.join(s.state, 'script.pid')));
+  await until('the script to start', () => fs.existsSync(path.join(s.state, 'script.pid')), 60_000, run);
   const script = readPid(path.join(s.state, 'script.pid'));
   try {
     child!.kill('SIGKILL');
@@ -272,7 +276,7 @@ test('RELIABILITY 6: a second run exits 11 at once; --wait waits for the lock', 
   let first: ChildProcess | undefined;
   const holder = batt(['hold', '--path', s.pattern], { ...opts, onSpawn: (c) => (first = c) });
   try {
-    await until('the first run to hold the lock', () => fs.existsSync(path.join(s.state, 'held')));
+    await until('the first run to hold the lock', () => fs.existsSync(path.join(s.state, 'held')), 60_000, holder);
     const second = await batt(['quick', '--path', s.pattern], opts);
     assert.equal(second.code, 11);
     assert.equal(second.stderr.trim().split('\n').length, 1, second.stderr);
