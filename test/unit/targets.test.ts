@@ -101,3 +101,32 @@ test('encryptionFromConf: public keys only, identity file 0600, no passphrase in
   }
 });
 
+
+test('target confs: bad or unsafe settings are refused with the file named', async () => {
+  const { loadTarget } = await import('../../src/targets/config.js');
+  const { openTarget } = await import('../../src/targets/open.js');
+  const { resolveHome } = await import('../../src/home.js');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-unit-'));
+  try {
+    const home = resolveHome(dir, {});
+    fs.mkdirSync(path.join(dir, 'conf', 'targets'), { recursive: true });
+    const write = (name: string, text: string, mode = 0o600) => fs.writeFileSync(path.join(dir, 'conf', 'targets', `${name}.conf`), text, { mode });
+    const cases: [string, string, RegExp, number?][] = [
+      ['notype', 'PATH=/x\n', /TYPE must be one of/],
+      ['rel', 'TYPE=local\nPATH=relative/dir\n', /PATH must be an absolute path/],
+      ['nokh', 'TYPE=rsync\nHOST=h\nPATH=/x\nSSH_KEY=/k\n', /needs SSH_KEY and KNOWN_HOSTS/],
+      ['sftp', 'TYPE=sftp\nHOST=h\nUSER=u\nSSH_KEY=/k\nPATH=/x\n', /KNOWN_HOSTS is required/],
+      ['s3half', 'TYPE=s3\nBUCKET=b\nACCESS_KEY_ID=a\n', /set both ACCESS_KEY_ID and SECRET_ACCESS_KEY/],
+      ['ftpsec', 'TYPE=ftp\nHOST=h\nPATH=/x\nSECURE=maybe\n', /SECURE must be no, yes or implicit/],
+      ['open', 'TYPE=s3\nBUCKET=b\nACCESS_KEY_ID=a\nSECRET_ACCESS_KEY=s\n', /readable by others/, 0o644],
+    ];
+    for (const [name, text, re, mode] of cases) {
+      write(name, text, mode);
+      await assert.rejects(async () => openTarget(await loadTarget(home, name)), re, name);
+    }
+    await assert.rejects(loadTarget(home, 'missing'), /no target named missing/);
+    await assert.rejects(loadTarget(home, '../etc'), /not a valid target name/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
