@@ -136,6 +136,9 @@ test('round trip: batt --file TREE, then batt restore file --to TARGET gives the
     assert.equal(rr.code, 0, rr.stderr + rr.stdout);
     // Archives hold paths relative to /: the tree comes back below the target at its full path.
     const copy = path.join(target, tree);
+    // The new target and the folders above the archived path are private; members keep their modes.
+    assert.equal(fs.statSync(target).mode & 0o7777, 0o700);
+    assert.equal(fs.statSync(path.join(target, tree.split('/')[1]!)).mode & 0o7777, 0o700);
     const after = snapshot(copy);
     assert.deepEqual([...after.keys()], [...before.keys()]);
     for (const [rel, want] of before) assert.deepEqual(after.get(rel), want, rel);
