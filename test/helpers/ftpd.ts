@@ -14,10 +14,13 @@ export interface Ftpd {
   port: number;
   /** What the server shows as /up (uploads land here). */
   data: string;
+  /** With { tls: true }: the server's self-signed certificate (CN and IP SAN 127.0.0.1), as a CA file. */
+  certFile?: string;
   stop(): Promise<void>;
 }
 
-export async function startFtpd(): Promise<Ftpd> {
+/** { tls: true }: explicit FTPS (AUTH TLS) required for login and data, with a fresh self-signed certificate. */
+export async function startFtpd(opts: { tls?: boolean } = {}): Promise<Ftpd> {
   if (!VSFTPD) throw new Error('vsftpd not found (Debian package vsftpd)');
   let ftpUid: number;
   let ftpGid: number;
@@ -33,6 +36,14 @@ export async function startFtpd(): Promise<Ftpd> {
   fs.mkdirSync(path.join(dir, 'empty'));
   fs.mkdirSync(data, { recursive: true });
   fs.chownSync(data, ftpUid, ftpGid);
+  let certFile: string | undefined;
+  const tls: string[] = [];
+  if (opts.tls) {
+    certFile = path.join(dir, 'cert.pem');
+    const key = path.join(dir, 'key.pem');
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', certFile], { stdio: 'ignore' });
+    tls.push('ssl_enable=YES', `rsa_cert_file=${certFile}`, `rsa_private_key_file=${key}`, 'allow_anon_ssl=YES', 'force_anon_logins_ssl=YES', 'force_anon_data_ssl=YES', 'require_ssl_reuse=NO', 'ssl_ciphers=HIGH');
+  }
   const port = await freePort();
   const pasv = await freePort(); // a free port and the next few: good enough on a quiet 127.0.0.1
   const conf = path.join(dir, 'vsftpd.conf');
@@ -64,6 +75,7 @@ export async function startFtpd(): Promise<Ftpd> {
       'xferlog_enable=NO',
       'connect_from_port_20=NO',
       'hide_ids=NO',
+      ...tls,
       '',
     ].join('\n'),
   );
@@ -79,6 +91,7 @@ export async function startFtpd(): Promise<Ftpd> {
     dir,
     port,
     data,
+    certFile,
     async stop() {
       if (child.exitCode === null) {
         const gone = new Promise((r) => child.once('exit', r));

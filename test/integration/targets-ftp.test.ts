@@ -64,3 +64,22 @@ test('an FTP server that is not there fails the run after its retries; the local
   assert.match(r.stderr, /demo -> ftp: upload failed: .*ECONNREFUSED/);
   assert.equal(listFiles(sb.root).filter((x) => x.endsWith('batt-manifest.json')).length, n + 1);
 });
+
+test('FTPS (SECURE=yes): uploads over TLS with the server checked against CA_FILE; an unknown certificate is refused', { skip }, async () => {
+  const tlsd = await startFtpd({ tls: true });
+  try {
+    const f = path.join(sb.home, 'conf', 'targets', 'ftps.conf');
+    const base = `TYPE=ftp\nHOST=127.0.0.1\nPORT=${tlsd.port}\nUSER=anonymous\nPATH=/up/batt\nSECURE=yes\nRETRIES=0\n`;
+    fs.writeFileSync(f, `${base}CA_FILE=${tlsd.certFile}\n`, { mode: 0o600 });
+    const r = await batt(['demo', '--target', 'ftps', '--path', sb.pattern], { home: sb.home });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(listFiles(path.join(tlsd.data, 'batt')).filter((x) => x.endsWith('batt-remote.json')).length, 1);
+    fs.writeFileSync(f, base, { mode: 0o600 }); // no CA_FILE: the self-signed certificate is not trusted
+    const bad = await batt(['demo', '--target', 'ftps', '--path', sb.pattern], { home: sb.home });
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /ftps: upload failed: .*(self-signed|self signed)/);
+    assert.equal(listFiles(path.join(tlsd.data, 'batt')).filter((x) => x.endsWith('batt-remote.json')).length, 1);
+  } finally {
+    await tlsd.stop();
+  }
+});
