@@ -1,5 +1,6 @@
 // `batt doctor`: can the next run work? The tools each enabled service needs are on PATH, the
-// conf files pass `batt config check`, the destination root is writable and has free space.
+// conf files pass `batt config check`, the destination root is writable and has free space,
+// each off-site target answers.
 // One line per check, ok or FAIL; exit 1 on any failure.
 import fs from 'node:fs/promises';
 import { constants as fsc } from 'node:fs';
@@ -114,6 +115,46 @@ async function destinationChecks(root: string): Promise<DoctorCheck[]> {
   return checks;
 }
 
+/** Settles within ms or rejects; the caller closes what it opened either way. */
+function deadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms / 1000}s`)), ms);
+    timer.unref();
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+/** Each off-site target in conf/targets: its conf loads, and batt can list the copies on it. */
+async function targetChecks(home: ReturnType<typeof resolveHome>): Promise<DoctorCheck[]> {
+  const { listTargetNames, loadTarget } = await import('../targets/config.js');
+  const out: DoctorCheck[] = [];
+  for (const name of await listTargetNames(home)) {
+    const check = `target ${name}`;
+    let close: (() => Promise<void>) | undefined;
+    try {
+      const t = await loadTarget(home, name);
+      if (t.kind === 'local' && t.conf.PATH) {
+        const st = await fs.stat(t.conf.PATH).catch(() => null);
+        if (!st?.isDirectory()) {
+          out.push({ check, ok: false, detail: `local folder ${t.conf.PATH} does not exist (is it mounted?)` });
+          continue;
+        }
+      }
+      const { openTarget } = await import('../targets/open.js');
+      const { target } = await openTarget(t);
+      close = () => target.close();
+      const copies = await deadline(target.backend.findIndexes(), 60_000, `${t.kind} target`);
+      out.push({ check, ok: true, detail: `${t.kind} ${target.backend.describe('')}: reachable, ${copies.length} cop${copies.length === 1 ? 'y' : 'ies'}` });
+    } catch (err) {
+      out.push({ check, ok: false, detail: describeError(err) });
+    } finally {
+      await close?.().catch(() => {});
+    }
+  }
+  return out;
+}
+
 export async function doctorCommand(args: CommonArgs): Promise<number> {
   const out = createOutput({ json: !!last(args.json) });
   const home = resolveHome(last(args.home), process.env);
@@ -164,6 +205,7 @@ export async function doctorCommand(args: CommonArgs): Promise<number> {
   } catch (err) {
     checks.push({ check: 'destination', ok: false, detail: describeError(err) });
   }
+  checks.push(...(await targetChecks(home)));
 
   const ok = checks.every((c) => c.ok);
   if (out.json) out.data({ ok, checks });

@@ -239,6 +239,31 @@ describe('batt doctor', () => {
   });
 });
 
+describe('batt doctor: off-site targets', () => {
+  test('a reachable local target is ok; an unmounted folder, an unreadable key and a closed port fail', async () => {
+    const sb = sandbox({ builtins: true });
+    try {
+      await batt(['enable', 'file'], { home: sb.home });
+      const targets = path.join(sb.home, 'conf/targets');
+      fs.mkdirSync(targets, { mode: 0o700 });
+      const off = path.join(sb.dir, 'offsite');
+      fs.mkdirSync(off);
+      const conf = (name: string, text: string) => fs.writeFileSync(path.join(targets, `${name}.conf`), text, { mode: 0o600 });
+      conf('offsite', `TYPE=local\nPATH=${off}\n`);
+      conf('nfs', `TYPE=local\nPATH=${sb.dir}/not-mounted\n`);
+      conf('remote', 'TYPE=sftp\nHOST=127.0.0.1\nPORT=1\nUSER=x\nSSH_KEY=/nonexistent/key\nKNOWN_HOSTS=/nonexistent/known_hosts\nPATH=/b\n');
+      const r = await batt(['doctor', '--path', sb.pattern], { home: sb.home });
+      assert.equal(r.code, 1);
+      assert.match(r.stdout, new RegExp(`^ok +target offsite +local .*: reachable, 0 copies$`, 'm'));
+      assert.match(r.stdout, /^FAIL +target nfs +local folder .*not-mounted does not exist \(is it mounted\?\)$/m);
+      assert.match(r.stdout, /^FAIL +target remote +.*\/nonexistent\/key/m);
+      assert.match(r.stderr, /doctor: 2 check\(s\) failed/);
+    } finally {
+      sb.cleanup();
+    }
+  });
+});
+
 describe('shell completion', () => {
   test('batt completion prints a bash script; completions include commands and service names', async () => {
     const sb = sandbox({ builtins: true });
