@@ -283,6 +283,21 @@ describe('notifications after a run', () => {
     }
   });
 
+  test('a mail server that accepts and never greets times out too', async () => {
+    const silent = net.createServer(() => {}); // holds every connection open, says nothing
+    const port = await listen(silent);
+    setup({ ...smtpConf(() => port), NOTIFY_ON: 'always', NOTIFY_TIMEOUT: '1' });
+    try {
+      const r = await batt(['good', '--path', sb.pattern], { home: sb.home, timeoutMs: 60_000 });
+      assert.equal(r.signal, null, 'batt was killed by the test: it hung');
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /notification failed: email: smtp:\/\/127\.0\.0\.1:\d+: .*(greeting|timed out)/i);
+    } finally {
+      sb.cleanup();
+      await new Promise((res) => silent.close(res));
+    }
+  });
+
   test('a wrong SMTP password is reported without printing it; exit code unchanged', async () => {
     setup({ ...smtpConf(undefined, 'wrong-password-xyz'), NOTIFY_ON: 'always' });
     try {
