@@ -225,7 +225,6 @@ export function renderService(t: ScheduleTarget): string {
   return `${MARKER}
 [Unit]
 Description=batt: back up all enabled services
-Documentation=man:batt(1)
 Wants=network-online.target
 After=network-online.target
 
