@@ -2,6 +2,7 @@
 // config check, doctor, shell completion, and what start-up loads.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BATT, batt, sandbox, writeScript } from '../helpers/batt.js';
@@ -47,6 +48,11 @@ describe('batt schedule', () => {
       assert.match(fs.readFileSync(service, 'utf8'), new RegExp(`^Environment=BATT_HOME=${sb.home}$`, 'm'));
       assert.ok(!fs.existsSync(cronFile), 'the cron entry is removed so batt does not run twice');
       assert.doesNotMatch(r.stdout, /now run: systemctl/, 'no systemctl advice for a tree that is not /');
+      // systemd's own parser accepts both units (where systemd-analyze is installed).
+      if (spawnSync('systemd-analyze', ['--version']).status === 0) {
+        const v = spawnSync('systemd-analyze', ['verify', './batt.service', './batt.timer'], { cwd: path.dirname(timer), encoding: 'utf8' });
+        assert.equal(v.status, 0, v.stderr);
+      }
 
       r = await batt(['schedule', 'show', '--root', root], { home: sb.home });
       assert.match(r.stdout, /^systemd: weekly sun 03:00 \(OnCalendar=Sun \*-\*-\* 03:00:00\)/m);
