@@ -148,6 +148,13 @@ test('round trip: batt --file TREE, then batt restore file --to TARGET gives the
     assert.equal(fs.statSync(path.join(copy, 'original')).ino, fs.statSync(path.join(copy, 'bin', 'hardlink')).ino);
     assert.equal(fs.statSync(path.join(copy, 'sparse.img')).size, 4 << 20);
     assert.ok(before.has('odd names/new\nline.txt') && before.has('odd names/a -> b.txt'));
+
+    // One folder alone, selected by its path on the host.
+    const some = path.join(sb.dir, 'some');
+    const rs = await restore(sb, ['--to', some, '--file', path.join(tree, 'odd names')]);
+    assert.equal(rs.code, 0, rs.stderr + rs.stdout);
+    assert.deepEqual(fs.readdirSync(path.join(some, tree)), ['odd names']);
+    assert.equal(listFiles(path.join(some, tree, 'odd names')).length, 8); // 7 files, 1 symlink
   } finally {
     sb.cleanup();
   }

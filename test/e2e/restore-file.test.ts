@@ -213,6 +213,27 @@ test('device nodes are restored with --file-devices yes', { skip: process.getuid
   }
 });
 
+test('selected paths: only those members are restored, also from a backup of / ("./" names)', async () => {
+  const { sb, target } = setup();
+  try {
+    plantBackup(sb, {
+      'root.tar.zst': zstd(tarball([
+        { name: './', type: 'dir' },
+        { name: './etc/', type: 'dir' },
+        { name: './etc/nginx/', type: 'dir' },
+        { name: './etc/nginx/nginx.conf', data: 'conf' },
+        { name: './etc/passwd', data: 'users' },
+      ])),
+      'srv.tar': tarball([{ name: 'srv/app/', type: 'dir' }, { name: 'srv/app/a', data: 'a' }, { name: 'srv/other', data: 'o' }]),
+    });
+    const r = await restore(sb, ['--to', target, '--file', '/etc/nginx/', '--file', '/srv/app']);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.deepEqual(listFiles(target), ['etc/nginx/nginx.conf', 'srv/app/a']);
+  } finally {
+    sb.cleanup();
+  }
+});
+
 test('a target that is a symlink to a non-empty folder counts as not empty', async () => {
   const { sb, target, outside } = setup();
   try {
@@ -235,7 +256,8 @@ test('bad restore input is refused with a clear message', async (t) => {
     const cases: [string, string[], RegExp][] = [
       ['no --to', [], /needs a target folder: --to/],
       ['relative --to', ['--to', 'target'], /must be an absolute path/],
-      ['selected paths', ['--to', target, '--file', '/etc'], /selected paths is not supported/],
+      ['selected path not in the backup', ['--to', target, '--file', '/etc'], /\/etc is not in this backup/],
+      ['selected path with ..', ['--to', target, '--file', '/srv/../etc'], /must be plain/],
       ['unknown option', ['--to', target, '--file-owner', 'keep'], /unknown restore option --file-owner /],
       ['bad owners value', ['--to', target, '--file-owners', 'maybe'], /--file-owners takes keep or no/],
     ];
