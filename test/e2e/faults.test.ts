@@ -135,9 +135,9 @@ test('a very long --timeout is not a zero timeout', async () => {
 test('a script that ignores SIGTERM is killed after the grace period', async () => {
   const s = box();
   writeScript(s.home, 'stubborn', `trap '' TERM\n${HANGING}`);
-  const r = await batt(['stubborn', '--timeout', '1', '--path', s.pattern], { home: s.home, env: { STATE: s.state } });
+  const r = await batt(['stubborn', '--timeout', '2', '--path', s.pattern], { home: s.home, env: { STATE: s.state } });
   assert.equal(r.code, 1);
-  assert.match(r.stderr, /stubborn: timed out after 1s and was stopped/);
+  assert.match(r.stderr, /stubborn: timed out after 2s and was stopped/);
   await until('the group to be killed', () => gone(readPid(path.join(s.state, 'child.pid'))), 10_000);
   assert.deepEqual(staging(s.root), []);
 });
