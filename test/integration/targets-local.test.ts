@@ -183,3 +183,15 @@ test('passphrase file: files sealed with a per-copy key (itself sealed with the 
     await target.close();
   }
 });
+
+test('batt --purge is skipped when an upload failed, and runs when every copy succeeded', { skip }, async () => {
+  const count = () => listFiles(sb.root).filter((f) => DEMO.test(f)).length;
+  const n = count();
+  assert.ok(n >= 2, `need older backups, have ${n}`);
+  const r = await batt(['demo', '--target', 'bad', '--purge', '--keep-last', '1', '--path', sb.pattern], { home: sb.home });
+  assert.equal(r.code, 1);
+  assert.equal(count(), n + 1, 'nothing may be purged after a failed upload');
+  const ok = await batt(['demo', '--target', 'disk', '--purge', '--keep-last', '1', '--path', sb.pattern], { home: sb.home });
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(count(), 1);
+});
