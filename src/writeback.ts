@@ -1,4 +1,4 @@
-// Writeback while a script runs: every second, the files in its staging folder that grew by a
+// Writeback while a script runs: twice a second, the files in its staging folder that grew by a
 // few MB are flushed (fdatasync) so the disk writes along with the compressor. Without this a
 // machine with plenty of RAM keeps the whole backup dirty in the page cache, and the final fsync
 // of the seal (which stays the one that counts) waits for all of it at once: seconds per GB.
@@ -15,7 +15,7 @@ export interface Writeback {
   stop(): Promise<void>;
 }
 
-export function startWriteback(dir: string, everyMs = 1000): Writeback {
+export function startWriteback(dir: string, everyMs = 500): Writeback {
   let stopped = false;
   let busy: Promise<void> | undefined;
   const flushed = new Map<string, number>();
