@@ -1,5 +1,6 @@
 // The one place that spawns processes. Scripts run in their own process group so a timeout or
 // an interrupt stops the whole pipeline (bash, mysqldump, zstd...), not just the shell.
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import { execa } from 'execa';
 
 export interface ScriptRun {
@@ -134,6 +135,53 @@ export async function runScript(run: ScriptRun): Promise<ScriptResult> {
     tail: errTail.length ? errTail : outTail,
     spawnError,
   };
+}
+
+/** The process group of pid, from /proc/<pid>/stat (field 5, after the command in parentheses). */
+async function processGroup(pid: number | 'self'): Promise<number | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    return Number.isInteger(pgrp) && pgrp > 1 ? pgrp : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Stops what a killed batt (SIGKILL, SIGHUP) left running: its scripts, which outlive it in their
+ * own process groups. They run with their staging folder as cwd, so every process whose cwd is in
+ * `dir` is killed with its group. Returns the pids found.
+ */
+export async function stopLeftoverScripts(dir: string): Promise<number[]> {
+  let names: string[];
+  try {
+    names = await readdir('/proc');
+  } catch {
+    return [];
+  }
+  const own = await processGroup('self');
+  const found: number[] = [];
+  for (const name of names) {
+    const pid = Number(name);
+    if (!/^\d+$/.test(name) || pid === process.pid) continue;
+    let cwd: string;
+    try {
+      cwd = await readlink(`/proc/${pid}/cwd`);
+    } catch {
+      continue; // gone, or a kernel thread
+    }
+    if (cwd !== dir && !cwd.startsWith(`${dir}/`)) continue;
+    found.push(pid);
+    const pgrp = await processGroup(pid);
+    if (pgrp && pgrp !== own) killGroup(pgrp, 'SIGKILL');
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  return found;
 }
 
 export interface CommandResult {

@@ -10,6 +10,7 @@ import { EXIT, InterruptedError, UsageError, fromSystemError } from '../errors.j
 import { mkdirPrivate } from '../fsutil.js';
 import { acquireLock } from '../lock.js';
 import { openLog } from '../log.js';
+import { stopLeftoverScripts } from '../runner.js';
 import { notifyRun, notifyStart } from '../notify/index.js';
 import { mapServiceOptions, redactOptions, type ServiceInput } from '../options.js';
 import { formatBytes, formatDuration, plural, table } from '../output.js';
@@ -156,6 +157,7 @@ export async function runBackups(args: RunArgs, env: NodeJS.ProcessEnv = process
   try {
     if (lock.staleRemoved) out.warn(`removed a stale lock left by a dead batt run in ${ctx.root}`);
     for (const dir of (await scanRoot(ctx.root)).staging) {
+      await stopLeftoverScripts(dir); // scripts of a killed batt still write there
       await fs.rm(dir, { recursive: true, force: true });
       log.write('batt', `removed leftover staging folder ${dir}`);
       out.warn(`removed ${dir}, left by an interrupted run`);
