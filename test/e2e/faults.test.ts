@@ -197,8 +197,11 @@ test('RELIABILITY 5: after SIGKILL of batt nothing looks complete; the next run 
     assert.deepEqual(staging(s.root), []);
     assert.deepEqual(completed(s.root).map((d) => path.basename(d)), ['quick']);
     assert.ok(!fs.existsSync(path.join(s.root, '.batt.lock')));
+    // The script outlived batt (own process group); the next run stopped it and its child.
+    const orphans = [script, readPid(path.join(s.state, 'child.pid'))];
+    await until('the orphaned script and its child to end', () => orphans.every(gone), 10_000);
   } finally {
-    // The script survives batt's SIGKILL (own process group): end it here.
+    // Should the next run not have stopped it: end it here.
     try {
       process.kill(-script, 'SIGKILL');
     } catch {
