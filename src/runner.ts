@@ -150,8 +150,8 @@ async function processGroup(pid: number | 'self'): Promise<number | undefined> {
 
 /**
  * Stops what a killed batt (SIGKILL, SIGHUP) left running: its scripts, which outlive it in their
- * own process groups. They run with their staging folder as cwd, so every process whose cwd is in
- * `dir` is killed with its group. Returns the pids found.
+ * own process groups. They run with their staging folder as cwd and BATT_DEST, so every process
+ * with both is killed with its group. Returns the pids found.
  */
 export async function stopLeftoverScripts(dir: string): Promise<number[]> {
   let names: string[];
@@ -172,6 +172,9 @@ export async function stopLeftoverScripts(dir: string): Promise<number[]> {
       continue; // gone, or a kernel thread
     }
     if (cwd !== dir && !cwd.startsWith(`${dir}/`)) continue;
+    // Only batt's scripts: they carry BATT_DEST=<dir> (a shell someone opened there does not).
+    const environ = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
+    if (!`\0${environ}`.includes(`\0BATT_DEST=${dir}\0`)) continue;
     found.push(pid);
     const pgrp = await processGroup(pid);
     if (pgrp && pgrp !== own) killGroup(pgrp, 'SIGKILL');
