@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { batt, listFiles, REQUIRE_SERVERS, sandbox, writeScript, type BattResult, type Sandbox } from '../helpers/batt.js';
 
 const sandboxes: Sandbox[] = [];
@@ -181,6 +181,7 @@ test('RELIABILITY 5: after SIGKILL of batt nothing looks complete; the next run 
   const run = batt(['hang', '--path', s.pattern], { home: s.home, env: { STATE: s.state }, onSpawn: (c) => (child = c) });
   await until('the script to start', () => fs.existsSync(path.join(s.state, 'script.pid')), 60_000, run);
   const script = readPid(path.join(s.state, 'script.pid'));
+  let bystanderPid = 0;
   try {
     child!.kill('SIGKILL');
     const r = await run;
@@ -190,6 +191,10 @@ test('RELIABILITY 5: after SIGKILL of batt nothing looks complete; the next run 
     assert.equal(staging(s.root).length, 1, 'the staging folder is left over');
     assert.ok(fs.existsSync(path.join(s.root, '.batt.lock')), 'the lock is left over');
 
+    // A bystander (say, a shell someone opened there) is not a script of batt's: it is left alone.
+    const bystander = spawn('sleep', ['300'], { cwd: path.join(s.root, staging(s.root)[0]!), stdio: 'ignore', detached: true });
+    bystanderPid = bystander.pid!;
+    bystander.unref();
     const next = await batt(['quick', '--path', s.pattern], { home: s.home });
     assert.equal(next.code, 0, next.stderr);
     assert.match(next.stderr, /warning: removed a stale lock left by a dead batt run/);
@@ -200,7 +205,9 @@ test('RELIABILITY 5: after SIGKILL of batt nothing looks complete; the next run 
     // The script outlived batt (own process group); the next run stopped it and its child.
     const orphans = [script, readPid(path.join(s.state, 'child.pid'))];
     await until('the orphaned script and its child to end', () => orphans.every(gone), 10_000);
+    assert.ok(!gone(bystanderPid), 'the bystander still runs');
   } finally {
+    if (bystanderPid && !gone(bystanderPid)) process.kill(bystanderPid, 'SIGKILL');
     // Should the next run not have stopped it: end it here.
     try {
       process.kill(-script, 'SIGKILL');
