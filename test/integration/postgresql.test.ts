@@ -132,7 +132,7 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
     );
     assert.equal(fs.readFileSync(path.join(sb.root, folder, 'shop.dump')).subarray(0, 5).toString(), 'PGDMP', 'custom format');
     for (const f of ['shop.dump', 'globals.sql.zst']) {
-      const mode = fs.statSync(path.join(sb.root, folder, f)).mode & 0o777;
+      const mode: number = fs.statSync(path.join(sb.root, folder, f)).mode & 0o777;
       assert.equal(mode & 0o077, 0, `${f} mode ${mode.toString(8)}`);
     }
 
