@@ -6,7 +6,7 @@ import { backupService, type BackupJob, type BackupResult, type RunContext } fro
 import { scanRoot } from '../catalog.js';
 import { loadConfFile, serviceConfPath } from '../config.js';
 import { renderPattern } from '../destination.js';
-import { EXIT, InterruptedError, UsageError, fromSystemError } from '../errors.js';
+import { EXIT, InterruptedError, UsageError, describeError, fromSystemError } from '../errors.js';
 import { mkdirPrivate } from '../fsutil.js';
 import { acquireLock } from '../lock.js';
 import { openLog } from '../log.js';
@@ -114,6 +114,20 @@ async function runWithListr(jobs: BackupJob[], rc: RunContext, concurrency: numb
 
 export async function runBackups(args: RunArgs, env: NodeJS.ProcessEnv = process.env, now = new Date()): Promise<number> {
   const ctx = await makeContext(args, env);
+  try {
+    return await runWithContext(ctx, args, env, now);
+  } catch (err) {
+    // A run that cannot even start (lock held, destination unwritable, script gone) is exactly
+    // what the sysadmin must hear about: notify it like a failed run, then report it as usual.
+    if (!(err instanceof InterruptedError) && !last(args['dry-run'])) {
+      const summary = { host: os.hostname(), runId: '', ok: false, startedAt: now.toISOString(), durationMs: Date.now() - now.getTime(), destination: ctx.root, services: [], error: describeError(err) };
+      await notifyRun(summary, ctx.settings, (l) => ctx.out.error(l));
+    }
+    throw err;
+  }
+}
+
+async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEnv, now: Date): Promise<number> {
   const { out } = ctx;
   const { jobs, broken } = await plan(ctx, args);
   // --purge or PURGE_AFTER_RUN=yes: the policy is checked now, before anything runs (empty = exit 2)

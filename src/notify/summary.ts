@@ -21,6 +21,8 @@ export interface RunSummary {
   services: ServiceSummary[];
   /** Where the scripts' output is, when there is a log. */
   logFile?: string;
+  /** Why the run stopped before its services ran (lock held, unwritable destination...). */
+  error?: string;
 }
 
 /** Turns a URL into something safe to print: no credentials, no path (tokens live there). */
@@ -37,7 +39,7 @@ export function subjectLine(s: RunSummary): string {
   const failed = s.services.filter((x) => x.status !== 'ok');
   return s.ok
     ? `batt on ${s.host}: backup complete (${s.services.length} ok)`
-    : `batt on ${s.host}: backup FAILED (${failed.map((f) => f.service).join(', ')})`;
+    : `batt on ${s.host}: backup FAILED (${s.error && !failed.length ? 'did not run' : failed.map((f) => f.service).join(', ')})`;
 }
 
 /** Plain text for a mail body or a ping's log: one line per service, then the errors. */
@@ -52,6 +54,7 @@ export function textBody(s: RunSummary): string {
         `${x.status === 'ok' ? 'ok    ' : x.status.toUpperCase().padEnd(6)} ${x.service.padEnd(16)} ${(x.durationMs / 1000).toFixed(1)}s  ${x.files} files  ${size(x.bytes)}  ${x.dest ?? ''}`.trimEnd(),
     ),
   ];
+  if (s.error) lines.push('', `The run stopped: ${s.error}`);
   if (failed.length) {
     lines.push('', 'Errors:');
     for (const f of failed) lines.push(`  ${f.error ?? f.service}`);

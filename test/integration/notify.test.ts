@@ -214,6 +214,32 @@ describe('notifications after a run', () => {
     }
   });
 
+  test('a run that cannot start (another batt holds the lock) is mailed, posted and pinged as failed; exit 11', async () => {
+    setup({ ...smtpConf(), WEBHOOK_URL: `http://127.0.0.1:${webPort}/hook`, HEALTHCHECK_URL: `http://127.0.0.1:${webPort}${PING}` });
+    try {
+      // A live process (this test runner) holds the lock of the backup root.
+      fs.mkdirSync(sb.root, { recursive: true });
+      const stat = fs.readFileSync(`/proc/${process.pid}/stat`, 'utf8');
+      const procStart = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+      fs.writeFileSync(path.join(sb.root, '.batt.lock'), JSON.stringify({ pid: process.pid, host: os.hostname(), procStart, since: new Date().toISOString() }));
+      const r = await batt(['good', '--path', sb.pattern], { home: sb.home });
+      assert.equal(r.code, 11, r.stderr);
+      assert.match(r.stderr, /another batt run/);
+      assert.equal(mails.length, 1);
+      const text = unqp(mails[0]!.raw);
+      assert.match(text, /^Subject: batt on .+: backup FAILED \(did not run\)/m);
+      assert.match(text, /The run stopped: another batt run/);
+      const hook = hits.find((h) => h.url === '/hook');
+      assert.ok(hook);
+      assert.equal(JSON.parse(hook.body).ok, false);
+      assert.match(JSON.parse(hook.body).error, /another batt run/);
+      assert.deepEqual(hits.filter((h) => h.url.startsWith(PING)).map((h) => h.url), [`${PING}/fail`]);
+      assert.deepEqual(listFiles(sb.root), ['.batt.lock'], 'nothing ran');
+    } finally {
+      sb.cleanup();
+    }
+  });
+
   test('a good run with NOTIFY_ON=failure: only the start and success pings', async () => {
     setup({ ...smtpConf(), WEBHOOK_URL: `http://127.0.0.1:${webPort}/hook`, HEALTHCHECK_URL: `http://127.0.0.1:${webPort}${PING}/` });
     try {
