@@ -107,6 +107,12 @@ async function sealFiles(staging: string, service: string): Promise<FileEntry[]>
       const i = next++;
       const f = files[i]!;
       const abs = path.join(staging, f.rel);
+      // A hard link shares its inode with a live file: chmod would change the live file, and the
+      // "backup" would change with it. A backup must hold its own copy.
+      const { nlink } = await fs.lstat(abs);
+      if (nlink > 1) {
+        throw new FailedError(`${service}: the script left ${f.rel} as a hard link (${nlink} names); a backup must hold its own copy`);
+      }
       await fs.chmod(abs, 0o600);
       const [{ size, sha256 }] = await Promise.all([hashFile(abs), fsyncPath(abs)]);
       if (size === 0) throw new FailedError(`${service}: the script exited 0 but ${f.rel} is empty`);
