@@ -89,6 +89,9 @@ test('RELIABILITY 1: a script that writes half a dump then exits 1 leaves nothin
 
 test('RELIABILITY 3: exit 0 with no file, only empty files, a link or a FIFO is a failure', async () => {
   const s = box();
+  const live = path.join(s.dir, 'live.html');
+  fs.writeFileSync(live, 'live data');
+  fs.chmodSync(live, 0o644);
   const cases: [string, string, RegExp][] = [
     ['nothing', 'exit 0', /the script exited 0 but wrote no file/],
     ['empty', ': > "$BATT_DEST/dump.sql"', /the script exited 0 but dump\.sql is empty/],
@@ -96,6 +99,7 @@ test('RELIABILITY 3: exit 0 with no file, only empty files, a link or a FIFO is 
     ['onlydir', 'mkdir -p "$BATT_DEST/sub/deeper"', /wrote no file/],
     ['link', 'echo x > "$BATT_DEST/a"\nln -s /etc/passwd "$BATT_DEST/passwd"', /left passwd, which is not a regular file or folder/],
     ['fifo', 'echo x > "$BATT_DEST/a"\nmkfifo "$BATT_DEST/p"', /left p, which is not a regular file/],
+    ['hardlink', `ln "${live}" "$BATT_DEST/site.html"`, /the script left site\.html as a hard link \(2 names\); a backup must hold its own copy/],
     ['nointerp', '#!/nonexistent/interpreter\n', /^batt: FAILED\s+nointerp\s.*nointerp: cannot start script: the interpreter on its #! line was not found$/m],
   ];
   for (const [svc, body, msg] of cases) {
@@ -108,6 +112,8 @@ test('RELIABILITY 3: exit 0 with no file, only empty files, a link or a FIFO is 
   }
   assert.deepEqual(staging(s.root), []);
   assert.deepEqual(completed(s.root), []);
+  assert.equal(fs.statSync(live).mode & 0o777, 0o644, 'the hard-linked live file kept its mode');
+  assert.equal(fs.statSync(live).nlink, 1);
 });
 
 test('a hanging script is stopped by --timeout with its children', async () => {
