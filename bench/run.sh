@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The benchmark with preset sizes: `bench/run.sh quick` (100 MB tree, 1 round, small upload: a
+# minute, for development) or `bench/run.sh full` (1 GB tree, 5 rounds, 2 GB upload: the figures
+# for bench/RESULTS.md; run it on a machine that is otherwise idle). Any BENCH_* variable already
+# set wins over the preset. Never part of `npm test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=${1:-quick}
+case "$mode" in
+  quick)
+    : "${BENCH_SIZE_MB:=100}" "${BENCH_RUNS:=1}" "${BENCH_STARTUP_RUNS:=10}" "${BENCH_S3_MB:=50}"
+    : "${BENCH_RESULTS:=-}"
+    ;;
+  full)
+    : "${BENCH_SIZE_MB:=1024}" "${BENCH_RUNS:=5}" "${BENCH_STARTUP_RUNS:=30}" "${BENCH_S3_MB:=2048}"
+    ;;
+  *) echo "usage: bench/run.sh [quick|full]" >&2; exit 2 ;;
+esac
+export BENCH_SIZE_MB BENCH_RUNS BENCH_STARTUP_RUNS BENCH_S3_MB
+[ -z "${BENCH_RESULTS:-}" ] || export BENCH_RESULTS
+echo "bench/run.sh $mode: $(uptime)" >&2
+exec npm run bench
