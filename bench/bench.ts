@@ -46,6 +46,9 @@ function sh(cmd: string, args: string[]): string {
 
 interface Timed {
   ms: number;
+  /** Wall clock (ms since the epoch) at spawn and at exit, to place batt's log lines. */
+  startedAt: number;
+  endedAt: number;
   /** Peak RSS of the process itself (VmHWM), kB. */
   selfPeakKb?: number;
   /** Peak of the summed RSS of all its descendants at one instant, kB. */
@@ -82,6 +85,7 @@ function descendants(pid: number): number[] {
 function timed(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; memory?: boolean } = {}): Promise<Timed> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
+    const startedAt = Date.now();
     const child = spawn(cmd, args, { env: opts.env ?? env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (c: Buffer) => (stderr = (stderr + c.toString()).slice(-4000)));
@@ -100,7 +104,7 @@ function timed(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; mem
       const ms = performance.now() - t0;
       clearInterval(timer);
       if (code !== 0) reject(new Error(`${cmd} ${args.join(' ')} failed (${code ?? signal}): ${stderr.trim().slice(-1000)}`));
-      else resolve(opts.memory ? { ms, selfPeakKb, childrenPeakKb } : { ms });
+      else resolve({ ms, startedAt, endedAt: Date.now(), ...(opts.memory ? { selfPeakKb, childrenPeakKb } : {}) });
     });
   });
 }
@@ -187,6 +191,7 @@ async function main(): Promise<void> {
   type Name = 'batt' | 'tar|zstd' | 'tar|zstd+fsync' | 'tar+acls|zstd' | 'restic' | 'read';
   const times: Record<Name, number[]> = { batt: [], 'tar|zstd': [], 'tar|zstd+fsync': [], 'tar+acls|zstd': [], restic: [], read: [] };
   const rss: { self: number[]; children: number[] } = { self: [], children: [] };
+  const phases = { startup: [] as number[], script: [] as number[], seal: [] as number[], exit: [] as number[] };
   const sizes: Record<string, number> = {};
   const order: Name[] = ['batt', 'tar|zstd', 'restic', 'read', 'tar|zstd+fsync', 'tar+acls|zstd'];
   for (let run = 0; run < RUNS; run++) {
@@ -200,6 +205,8 @@ async function main(): Promise<void> {
         rss.children.push(r.childrenPeakKb!);
         const manifest = JSON.parse(fs.readFileSync(path.join(out, 'file', 'batt-manifest.json'), 'utf8'));
         sizes.batt = manifest.totalBytes;
+        const ph = battPhases(path.join(home, 'log', 'batt.log'), r);
+        if (ph) for (const k of Object.keys(phases) as (keyof typeof phases)[]) phases[k].push(ph[k]);
       } else if (name === 'tar|zstd' || name === 'tar|zstd+fsync') {
         const sync = name === 'tar|zstd+fsync' ? ' && sync "$2"' : '';
         r = await timed('bash', ['-c', `set -o pipefail; tar -cf - "$1" | zstd -3 -T0 -q >"$2"${sync}`, name, tree, out]);
@@ -305,6 +312,12 @@ async function main(): Promise<void> {
     '',
     '- batt: `batt --home H --path OUT --file TREE` (default settings: backup-file, tar | zstd -3 -T0, then',
     '  manifest with SHA-256, fsync, rename).',
+    ...(phases.startup.length
+      ? [
+          `  Its time, from batt's log (medians): start-up to the script's start ${sec(median(phases.startup))}, the script`,
+          `  (backup-file) ${sec(median(phases.script))}, seal (SHA-256 + fsync + manifest + rename) ${sec(median(phases.seal))}, exit ${sec(median(phases.exit))}.`,
+        ]
+      : []),
     '- tar|zstd: `tar -cf - TREE | zstd -3 -T0 > OUT`; +fsync adds `sync OUT` (batt makes its backup durable);',
     '  tar+acls|zstd is the pipeline backup-file runs (`--numeric-owner --acls --xattrs --sparse`: one getxattr',
     '  or more per file).',,
@@ -350,6 +363,30 @@ async function main(): Promise<void> {
     log(`bench: wrote ${RESULTS}`);
   }
   fs.rmSync(work, { recursive: true, force: true });
+}
+
+/** batt's phases in one run, from the log lines it writes (ms timestamps) and the spawn/exit times. */
+function battPhases(logFile: string, r: Timed): { startup: number; script: number; seal: number; exit: number } | undefined {
+  let lines: string[];
+  try {
+    lines = fs.readFileSync(logFile, 'utf8').split('\n');
+  } catch {
+    return undefined;
+  }
+  const at = (re: RegExp) => {
+    for (let i = lines.length - 1; i >= 0; i--) {
+      if (re.test(lines[i]!)) {
+        const t = Date.parse(lines[i]!.slice(0, 24));
+        if (t >= r.startedAt - 1000) return t;
+      }
+    }
+    return undefined;
+  };
+  const start = at(/ file: start /);
+  const archived = at(/ file: > archived /);
+  const ok = at(/ file: ok /);
+  if (start === undefined || archived === undefined || ok === undefined) return undefined;
+  return { startup: start - r.startedAt, script: archived - start, seal: ok - archived, exit: r.endedAt - ok };
 }
 
 /** What was found and changed to meet the targets (kept with the figures it explains). */
