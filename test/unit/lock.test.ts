@@ -111,3 +111,25 @@ test('temp files left by runs killed while locking are removed; live ones are ke
   assert.ok(fs.existsSync(live) && fs.existsSync(other));
   await lock.release();
 });
+
+test('without hard links (vfat, some network filesystems) the lock falls back to an exclusive create', async () => {
+  const fsp = (await import('node:fs/promises')).default;
+  const link = fsp.link;
+  let calls = 0;
+  fsp.link = async () => {
+    calls++;
+    throw Object.assign(new Error('EPERM: operation not permitted, link'), { code: 'EPERM' });
+  };
+  try {
+    const root = fs.mkdtempSync(path.join(dir, 'v'));
+    const lock = await acquireLock(root);
+    assert.equal(JSON.parse(fs.readFileSync(lock.file, 'utf8')).pid, process.pid);
+    await assert.rejects(acquireLock(root), LockedError);
+    assert.deepEqual(fs.readdirSync(root), [LOCK_FILE], 'no temp file left');
+    await lock.release();
+    assert.deepEqual(fs.readdirSync(root), []);
+    assert.ok(calls >= 2, 'link was tried and refused');
+  } finally {
+    fsp.link = link;
+  }
+});
