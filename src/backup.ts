@@ -14,6 +14,7 @@ import { MANIFEST, hashFile, walk, writeManifest, type FileEntry, type Manifest 
 import { redactOptions, type ServiceInput } from './options.js';
 import { composeEnv } from './scriptenv.js';
 import { runScript } from './runner.js';
+import { makeScratch, type Scratch } from './scratch.js';
 import { startWriteback } from './writeback.js';
 
 export interface BackupJob {
@@ -51,8 +52,9 @@ export interface BackupResult {
   noSpace?: boolean;
 }
 
-export function scriptEnv(job: BackupJob, ctx: RunContext, staging: string): Record<string, string> {
+export function scriptEnv(job: BackupJob, ctx: RunContext, staging: string, tmpdir: string): Record<string, string> {
   return composeEnv(ctx.baseEnv, job.conf, job.input, {
+    TMPDIR: tmpdir,
     BATT_DEST: staging,
     BATT_SERVICE: job.service,
     BATT_HOME: ctx.homeRoot,
@@ -150,8 +152,10 @@ export async function backupService(job: BackupJob, ctx: RunContext): Promise<Ba
   const staging = path.join(ctx.base, `${STAGING_PREFIX}${job.service}-${ctx.runId}`);
   const log = (line: string) => ctx.log.write(job.service, line);
   let status: BackupStatus = 'failed';
+  let scratch: Scratch | undefined;
   try {
     try {
+      scratch = await makeScratch(job.service);
       await mkdirPrivate(ctx.base);
       await fs.mkdir(staging, { mode: 0o700 }); // fails on anything already there, links included
     } catch (err) {
@@ -162,13 +166,16 @@ export async function backupService(job: BackupJob, ctx: RunContext): Promise<Ba
     const r = await runScript({
       file: job.script,
       args: job.input.args,
-      env: scriptEnv(job, ctx, staging),
+      env: scriptEnv(job, ctx, staging, scratch.dir),
       cwd: staging,
       timeoutMs: ctx.timeoutMs,
       killAfterMs: ctx.killAfterMs,
       signal: ctx.signal,
       onLine: (line, stream) => log(`${stream === 'stderr' ? '!' : '>'} ${line}`),
-    }).finally(() => writeback.stop());
+    }).finally(async () => {
+      writeback.stop();
+      await scratch?.remove();
+    });
     if (r.exitCode !== 0 || r.timedOut || r.aborted || r.spawnError) {
       if (r.timedOut) status = 'timeout';
       throw scriptFailure(job.service, r, ctx.timeoutMs);
@@ -210,6 +217,7 @@ export async function backupService(job: BackupJob, ctx: RunContext): Promise<Ba
       durationMs: Date.now() - t0,
     };
   } catch (err) {
+    await scratch?.remove().catch(() => {});
     await fs.rm(staging, { recursive: true, force: true }).catch(() => {});
     const error = describeError(err);
     log(`FAILED ${error}`);

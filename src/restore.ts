@@ -1,7 +1,5 @@
 // Restore: pick a backup from the catalog, prove it is intact against its manifest, then hand it
 // to the service's restore-<service> script (same drop-in contract as backup scripts).
-import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { scanRoot, selectBackups, type Backup } from './catalog.js';
 import type { Conf } from './config.js';
@@ -11,6 +9,7 @@ import { MANIFEST, verifyFolder } from './manifest.js';
 import type { ServiceInput } from './options.js';
 import { runScript } from './runner.js';
 import { composeEnv } from './scriptenv.js';
+import { makeScratch } from './scratch.js';
 
 /** Exit code a restore script uses to refuse overwriting live data without --force. */
 export const REFUSED_EXIT = 3;
@@ -62,7 +61,8 @@ export async function verifyBeforeRestore(b: Backup): Promise<void> {
 }
 
 export async function restoreBackup(job: RestoreJob): Promise<{ durationMs: number }> {
-  const cwd = await fs.mkdtemp(path.join(os.tmpdir(), 'batt-restore-'));
+  const scratch = await makeScratch(`restore-${job.service}`);
+  const cwd = scratch.dir;
   const log = (l: string) => job.log.write(`restore ${job.service}`, l);
   try {
     log(`start ${job.script} from ${job.backup.dir}${job.to ? ` to ${job.to}` : ''}`);
@@ -70,6 +70,7 @@ export async function restoreBackup(job: RestoreJob): Promise<{ durationMs: numb
       file: job.script,
       args: job.input.args,
       env: composeEnv(job.baseEnv, job.conf, job.input, {
+        TMPDIR: cwd,
         BATT_BACKUP: job.backup.dir,
         BATT_MANIFEST: path.join(job.backup.dir, MANIFEST),
         BATT_RESTORE_TO: job.to ?? '',
@@ -97,6 +98,6 @@ export async function restoreBackup(job: RestoreJob): Promise<{ durationMs: numb
     log('ok');
     return { durationMs: r.durationMs };
   } finally {
-    await fs.rm(cwd, { recursive: true, force: true });
+    await scratch.remove();
   }
 }

@@ -11,6 +11,7 @@ import { mkdirPrivate } from '../fsutil.js';
 import { acquireLock } from '../lock.js';
 import { openLog } from '../log.js';
 import { stopLeftoverScripts } from '../runner.js';
+import { removeStaleScratch } from '../scratch.js';
 import { notifyRun, notifyStart } from '../notify/index.js';
 import { mapServiceOptions, redactOptions, type ServiceInput } from '../options.js';
 import { formatBytes, formatDuration, plural, table } from '../output.js';
@@ -170,6 +171,7 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
   const t0 = Date.now();
   try {
     if (lock.staleRemoved) out.warn(`removed a stale lock left by a dead batt run in ${ctx.root}`);
+    for (const dir of await removeStaleScratch()) log.write('batt', `removed ${dir}, the scratch folder of a killed run`);
     for (const dir of (await scanRoot(ctx.root)).staging) {
       await stopLeftoverScripts(dir); // scripts of a killed batt still write there
       await fs.rm(dir, { recursive: true, force: true });

@@ -1,0 +1,49 @@
+// Private scratch folders for scripts (their TMPDIR): a credentials file a script writes there
+// (mysqldump's defaults file, a PGPASSFILE) is removed when the script ends, and by the next run
+// when the script or batt itself was killed before it could clean up.
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+const PREFIX = 'batt-scratch-';
+
+export interface Scratch {
+  dir: string;
+  remove(): Promise<void>;
+}
+
+export async function makeScratch(label: string, tmp = os.tmpdir()): Promise<Scratch> {
+  const dir = await fs.mkdtemp(path.join(tmp, `${PREFIX}${process.pid}-${label}-`));
+  await fs.chmod(dir, 0o700);
+  return { dir, remove: () => fs.rm(dir, { recursive: true, force: true }) };
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/** Removes scratch folders whose batt process is gone; returns them. */
+export async function removeStaleScratch(tmp = os.tmpdir()): Promise<string[]> {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = await fs.readdir(tmp);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = name.startsWith(PREFIX) ? /^(\d+)-/.exec(name.slice(PREFIX.length)) : null;
+    if (!m || pidAlive(Number(m[1]))) continue;
+    const dir = path.join(tmp, name);
+    const st = await fs.lstat(dir).catch(() => null);
+    if (!st?.isDirectory() || st.uid !== process.getuid?.()) continue; // only our own, never through a link
+    await fs.rm(dir, { recursive: true, force: true });
+    removed.push(dir);
+  }
+  return removed;
+}
