@@ -504,5 +504,7 @@ async function s3Upload(work: string): Promise<{ lines: string[]; peakMb?: numbe
 
 main().catch((err) => {
   log(`bench: ${err instanceof Error ? err.message : String(err)}`);
+  // Outputs, repositories and copies can take GBs: never leave them behind.
+  fs.rmSync(path.join(BASE, 'work'), { recursive: true, force: true });
   process.exitCode = 1;
 });
