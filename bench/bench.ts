@@ -148,11 +148,12 @@ function dirBytes(p: string): number {
 
 function machine(): string[] {
   const cpu = os.cpus()[0]?.model ?? '?';
-  const fsType = sh('stat', ['-f', '-c', '%T', BASE]);
+  const fsType = sh('findmnt', ['-n', '-o', 'FSTYPE', '--target', BASE]) || sh('stat', ['-f', '-c', '%T', BASE]);
+  const rot = sh('bash', ['-c', `cat /sys/block/$(basename "$(df --output=source "$1" | tail -1)")/queue/rotational 2>/dev/null`, 'x', BASE]);
   const dev = sh('df', ['--output=source', BASE]).split('\n')[1] ?? '?';
   return [
     `- CPU: ${cpu}, ${os.cpus().length} cores; RAM ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB; kernel ${os.release()}`,
-    `- Disk: ${dev} (${fsType}), the tree, outputs and repositories all on it`,
+    `- Disk: ${dev} (${fsType}${rot === '1' ? ', reported rotational' : rot === '0' ? ', SSD' : ''}${dev.startsWith('/dev/vd') ? ', virtio' : ''}), the tree, outputs and repositories all on it`,
     `- node ${process.version}; ${sh('tar', ['--version']).split('\n')[0]}; zstd ${sh('zstd', ['-V']).match(/v[\d.]+/)?.[0] ?? '?'}; ${sh('restic', ['version']).split(' compiled')[0]}`,
   ];
 }
