@@ -42,7 +42,7 @@ export async function parse(argv: string[], setExit: (code: number) => void): Pr
     })
     .usage('batt — backup all the things\n\nUsage: batt [SERVICE...] [--<service>-<key> VALUE...] [options]')
     .command(
-      '$0 [services..]',
+      ['$0 [services..]', 'run [services..]'],
       'run the backup scripts of the named services, or of every enabled one',
       (c) =>
         withRetention(withPath(common(c)))

@@ -16,7 +16,7 @@ async function main(): Promise<void> {
     process.stderr.write(red(`batt: ${describeError(err)}`) + '\n');
     if (process.env.BATT_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
     code = exitCodeFor(err);
-    if (err instanceof InterruptedError && /SIGTERM/.test(err.message)) code = 143;
+    if (err instanceof InterruptedError) code = /SIGTERM/.test(err.message) ? 143 : /SIGHUP/.test(err.message) ? 129 : 130;
   }
   process.exitCode = code;
 }

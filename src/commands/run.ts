@@ -4,9 +4,9 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { backupService, type BackupJob, type BackupResult, type RunContext } from '../backup.js';
 import { scanRoot } from '../catalog.js';
-import { loadConfFile, serviceConfPath } from '../config.js';
+import { loadConfFile, serviceConfPath, type Conf } from '../config.js';
 import { renderPattern } from '../destination.js';
-import { EXIT, InterruptedError, UsageError, describeError, fromSystemError } from '../errors.js';
+import { ConfigError, EXIT, InterruptedError, UsageError, describeError, fromSystemError } from '../errors.js';
 import { mkdirPrivate } from '../fsutil.js';
 import { acquireLock } from '../lock.js';
 import { openLog } from '../log.js';
@@ -35,6 +35,8 @@ export const RUN_FLAGS = new Set([
   'purge', ...RETENTION_FLAGS,
 ]);
 
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
 function positiveInt(name: string, v: unknown, fallback: number): number {
   const raw = last(v as unknown[]) ?? undefined;
   if (raw === undefined || raw === '') return fallback;
@@ -56,9 +58,13 @@ async function plan(ctx: Context, args: RunArgs): Promise<Plan> {
   const inputs = mapServiceOptions(args, RUN_FLAGS, available);
   const wanted = [...new Set([...named, ...inputs.keys()])];
   const broken: BackupResult[] = [];
-  if (wanted.length === 0) {
+  const brokenEntry = (service: string, error: string): BackupResult => ({ service, status: 'failed', files: 0, bytes: 0, durationMs: 0, error });
+  // Services named on the command line must all be right before anything runs; the enabled set of
+  // a nightly run instead loses only the broken entry, and the others are still backed up.
+  const allEnabled = wanted.length === 0;
+  if (allEnabled) {
     for (const s of await enabledServices(ctx.home)) {
-      if (s.problem) broken.push({ service: s.name, status: 'failed', files: 0, bytes: 0, durationMs: 0, error: `${s.name}: ${s.problem}` });
+      if (s.problem) broken.push(brokenEntry(s.name, `${s.name}: ${s.problem}`));
       else wanted.push(s.name);
     }
     if (wanted.length === 0 && broken.length === 0) {
@@ -69,7 +75,14 @@ async function plan(ctx: Context, args: RunArgs): Promise<Plan> {
   for (const service of wanted) {
     const script = await resolveScript(ctx.home, service);
     const confFile = serviceConfPath(ctx.home, service);
-    const conf = await loadConfFile(confFile);
+    let conf: Conf;
+    try {
+      conf = await loadConfFile(confFile);
+    } catch (err) {
+      if (!allEnabled || !(err instanceof ConfigError)) throw err;
+      broken.push(brokenEntry(service, `${service}: ${describeError(err)}`));
+      continue;
+    }
     const input: ServiceInput = inputs.get(service) ?? { options: {}, args: [] };
     jobs.push({ service, script, input, conf, confFile: Object.keys(conf).length ? confFile : undefined });
   }
@@ -163,8 +176,8 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
     log.write('batt', `received ${sig}, stopping scripts`);
     controller.abort();
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // SIGHUP too: a dropped ssh session must stop the scripts and clean up, not orphan them.
+  for (const sig of STOP_SIGNALS) process.on(sig, onSignal);
   const runId = `${now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomBytes(3).toString('hex')}`;
   let results: BackupResult[];
   let purged: PurgeReport | undefined;
@@ -204,8 +217,7 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
     // Only after a run in which every service succeeded (and every copy), still under the lock.
     if (purgeAfter && !caught && results.every((r) => r.status === 'ok') && !uploads.failed) purged = await purgeAfter(controller.signal, log);
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const sig of STOP_SIGNALS) process.off(sig, onSignal);
     await lock.release();
   }
   const failed = results.filter((r) => r.status !== 'ok');

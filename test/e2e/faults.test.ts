@@ -159,7 +159,7 @@ test('a script that exits 0 leaving a background child does not hang batt; the c
   assert.equal(completed(s.root).length, 1);
 });
 
-for (const [sig, code] of [['SIGTERM', 143], ['SIGINT', 130]] as const) {
+for (const [sig, code] of [['SIGTERM', 143], ['SIGINT', 130], ['SIGHUP', 129]] as const) {
   test(`${sig} stops the scripts, removes staging and exits ${code}`, async () => {
     const s = box();
     writeScript(s.home, 'hang', HANGING);
