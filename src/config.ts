@@ -5,6 +5,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError } from './errors.js';
 import type { Home } from './home.js';
+import type { RetentionPolicy, WeekStart } from './retention.js';
 
 export type Conf = Record<string, string>;
 
@@ -169,20 +170,14 @@ export const RETENTION_KEYS = {
   KEEP_YEARLY: 'yearly',
 } as const;
 
-export interface RetentionConf {
-  last?: number;
-  hourly?: number;
-  daily?: number;
-  weekly?: number;
-  monthly?: number;
-  yearly?: number;
-  weekStart?: 'mon' | 'sun';
+export interface RetentionConf extends RetentionPolicy {
+  weekStart?: WeekStart;
   /** PURGE_AFTER_RUN=yes in batt.conf: every successful run purges the services it backed up. */
   purgeAfterRun?: boolean;
 }
 
 /** mon|monday|sun|sunday (any case) -> 'mon' | 'sun'; anything else -> undefined. */
-export function parseWeekStart(v: string): 'mon' | 'sun' | undefined {
+export function parseWeekStart(v: string): WeekStart | undefined {
   const s = v.trim().toLowerCase();
   if (s === 'mon' || s === 'monday') return 'mon';
   if (s === 'sun' || s === 'sunday') return 'sun';
