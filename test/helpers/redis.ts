@@ -13,18 +13,8 @@ export function which(cmd: string): string | undefined {
   return r.status === 0 && p ? p : undefined;
 }
 
-/** A port nobody listens on right now (the kernel picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from './net.js';
+import { freePort } from './net.js';
 
 export type Reply = string | number | Buffer | null | Reply[] | Error;
 

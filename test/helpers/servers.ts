@@ -4,35 +4,11 @@
 // skip, or fail when REQUIRE_SERVERS is set.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-const handedOut = new Set<number>();
-
-/** A TCP port on 127.0.0.1 that was free a moment ago, never the same one twice in a process. */
-export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await askPort();
-    if (!handedOut.has(port)) {
-      handedOut.add(port);
-      return port;
-    }
-  }
-}
-
-function askPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from './net.js';
+import { freePort } from './net.js';
 
 /** The first of the candidates found on PATH or as an absolute path, or null. */
 export function findBinary(...candidates: string[]): string | null {

@@ -9,16 +9,8 @@ import path from 'node:path';
 
 export const SSHD = ['/usr/sbin/sshd', '/usr/bin/sshd'].find((p) => fs.existsSync(p)) ?? null;
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
+export { freePort } from './net.js';
+import { freePort } from './net.js';
 
 /** Resolves when something on the port answers with `banner` (or times out). */
 export async function waitForBanner(port: number, banner: string, timeoutMs = 20_000): Promise<void> {
