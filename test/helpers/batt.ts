@@ -102,3 +102,21 @@ export function listFiles(dir: string): string[] {
 
 /** True when the test must fail rather than skip for a missing server (set by .ci/run). */
 export const REQUIRE_SERVERS = process.env.BATT_REQUIRE_SERVERS === '1';
+
+/**
+ * Folders named prefix* that scripts made in their TMPDIR: batt gives each script a scratch
+ * folder (tmp/batt-scratch-*) as TMPDIR, so look there as well as in tmp itself.
+ */
+export function tempDirs(tmp: string, prefix: string): string[] {
+  const out: string[] = [];
+  for (const name of fs.readdirSync(tmp)) {
+    if (name.startsWith(prefix)) out.push(name);
+    else if (name.startsWith('batt-scratch-')) {
+      const inner = path.join(tmp, name);
+      if (fs.statSync(inner).isDirectory()) {
+        for (const n of fs.readdirSync(inner)) if (n.startsWith(prefix)) out.push(`${name}/${n}`);
+      }
+    }
+  }
+  return out;
+}

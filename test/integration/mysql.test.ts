@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { REQUIRE_SERVERS, batt, listFiles, sandbox, type Sandbox } from '../helpers/batt.js';
+import { REQUIRE_SERVERS, batt, listFiles, sandbox, tempDirs, type Sandbox } from '../helpers/batt.js';
 import { findBinary, mariadbTools, startMariaDB, type MariaDB } from '../helpers/servers.js';
 
 // Quotes, a backslash, a hash and spaces: every layer that could mangle or leak it is crossed.
@@ -179,7 +179,7 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
       assert.equal(text.includes(PASSWORD), false, `password found in ${where}`);
       assert.equal(text.includes('#9f-Secret'), false, `part of the password found in ${where}`);
     }
-    assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.startsWith('batt-mysql')), [], 'private temp folders removed');
+    assert.deepEqual(tempDirs(tmp, 'batt-mysql'), [], 'private temp folders removed');
   });
 
   test('--to restores one database under a new name; an existing target is refused without --force', async () => {
@@ -234,7 +234,7 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
     assert.match(none.stderr, /database no_such_db does not exist/);
     assert.deepEqual(backupsOf(sb), []);
     assert.deepEqual(backupsOf(sb), []);
-    assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.startsWith('batt-mysql')), []);
+    assert.deepEqual(tempDirs(tmp, 'batt-mysql'), []);
     assert.equal(read(path.join(sb.home, 'log', 'batt.log')).includes('not-the-password-x1'), false);
     writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD });
   });
@@ -253,7 +253,7 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
       assert.deepEqual(backupsOf(sb), [], name);
       assert.match(r.stderr, code ? /dump of shop failed with exit code 2/ : /incomplete/, name);
     }
-    assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.startsWith('batt-mysql')), []);
+    assert.deepEqual(tempDirs(tmp, 'batt-mysql'), []);
   });
 
   test('a compressor that fails (disk full) fails the run, says so, and leaves no folder', async () => {
@@ -265,7 +265,7 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
     assert.match(r.stderr, /no space left/i);
     assert.match(r.stderr, /zstd failed with exit code 1 for shop/, 'the root cause, not the SIGPIPE of the dump');
     assert.deepEqual(backupsOf(sb), []);
-    assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.startsWith('batt-mysql')), []);
+    assert.deepEqual(tempDirs(tmp, 'batt-mysql'), []);
   });
 
   test('SIGTERM during a dump stops it, removes the staging folder and the credentials folder', async () => {
@@ -288,11 +288,11 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
       const r = await pending;
       assert.fail(`the dump never started: ${r.stderr}`);
     }
-    assert.equal(fs.readdirSync(tmp).filter((f) => f.startsWith('batt-mysql')).length, 1, 'credentials folder exists while dumping');
+    assert.equal(tempDirs(tmp, 'batt-mysql').length, 1, 'credentials folder exists while dumping');
     child!.kill('SIGTERM');
     const r = await pending;
     assert.notEqual(r.code, 0);
     assert.deepEqual(listFiles(sb.root).filter((f) => !f.startsWith('.batt.lock')), []);
-    assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.startsWith('batt-mysql')), [], 'the trap removed the credentials');
+    assert.deepEqual(tempDirs(tmp, 'batt-mysql'), [], 'the trap removed the credentials');
   });
 });

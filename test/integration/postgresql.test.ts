@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { REQUIRE_SERVERS, batt, listFiles, sandbox, type Sandbox } from '../helpers/batt.js';
+import { REQUIRE_SERVERS, batt, listFiles, sandbox, tempDirs, type Sandbox } from '../helpers/batt.js';
 import { findBinary, postgresBin, startPostgreSQL, type PostgreSQL } from '../helpers/servers.js';
 
 // A colon and a backslash (PGPASSFILE escapes), quotes and a hash.
@@ -178,7 +178,7 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
         assert.equal(text.includes(secret), false, `password found in ${where}`);
       }
     }
-    assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.startsWith('batt-postgresql')), [], 'private temp folders removed');
+    assert.deepEqual(tempDirs(tmp, 'batt-postgresql'), [], 'private temp folders removed');
   });
 
   test('--to restores one database under a new name; an existing target is refused without --force', async () => {
@@ -214,7 +214,7 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
     assert.match(none.stderr, /pg_dump of no_such_db failed/);
     assert.deepEqual(backupsOf(sb), []);
     assert.deepEqual(backupsOf(sb), []);
-    assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.startsWith('batt-postgresql')), []);
+    assert.deepEqual(tempDirs(tmp, 'batt-postgresql'), []);
     assert.equal(read(path.join(sb.home, 'log', 'batt.log')).includes('not-the-password-y2'), false);
     writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD });
   });
