@@ -22,7 +22,12 @@ export interface Scan {
   staging: string[];
 }
 
-export async function scanRoot(root: string): Promise<Scan> {
+/**
+ * Every backup (and leftover staging folder) under root. With `manifests: false` the manifests
+ * are found but not read: a run looking only for leftovers does not parse years of catalog.
+ */
+export async function scanRoot(root: string, opts: { manifests?: boolean } = {}): Promise<Scan> {
+  const readManifests = opts.manifests ?? true;
   const scan: Scan = { backups: [], invalid: [], staging: [] };
   const visit = async (dir: string, depth: number) => {
     let entries;
@@ -32,6 +37,7 @@ export async function scanRoot(root: string): Promise<Scan> {
       return;
     }
     if (entries.some((e) => e.isFile() && e.name === MANIFEST)) {
+      if (!readManifests) return;
       try {
         const manifest = await readManifest(dir);
         scan.backups.push({ dir, id: path.relative(root, dir), manifest });

@@ -185,7 +185,7 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
   try {
     if (lock.staleRemoved) out.warn(`removed a stale lock left by a dead batt run in ${ctx.root}`);
     for (const dir of await removeStaleScratch()) log.write('batt', `removed ${dir}, the scratch folder of a killed run`);
-    for (const dir of (await scanRoot(ctx.root)).staging) {
+    for (const dir of (await scanRoot(ctx.root, { manifests: false })).staging) {
       await stopLeftoverScripts(dir); // scripts of a killed batt still write there
       await fs.rm(dir, { recursive: true, force: true });
       log.write('batt', `removed leftover staging folder ${dir}`);

@@ -127,4 +127,8 @@ test('scanRoot finds backups, reports invalid ones and staging, skips links out 
   assert.deepEqual(sel.found.map((b) => b.id), ['2026/11/28/mysql', '2026/11/27/mysql']);
   assert.deepEqual(sel.missing, ['../outside/evil', 'nope']);
   assert.deepEqual(await scanRoot(path.join(dir, 'no-such-root')), { backups: [], invalid: [], staging: [] });
+
+  // What a run asks before it starts: only the leftovers, without parsing every manifest.
+  const light = await scanRoot(root, { manifests: false });
+  assert.deepEqual(light, { backups: [], invalid: [], staging: [staging] });
 });
