@@ -1,23 +1,47 @@
-// S3 and S3-compatible object stores (AWS, MinIO, Ceph, Garage...). Files stream from disk through
-// lib-storage's multipart upload (partSize x queueSize bounds the memory); an object only appears
-// when its upload completes, and a failed multipart upload is aborted. Each object carries its
-// sha256 as metadata, checked with HeadObject after the upload together with the size.
-import { createReadStream, createWriteStream } from 'node:fs';
+// S3 and S3-compatible object stores (AWS, MinIO, Ceph, Garage...). A file up to one part is one
+// PutObject from a buffer; a larger one is a multipart upload read from disk into `queueSize` reused
+// part buffers (partSize x queueSize bounds the memory, whatever the file size). An object only
+// appears at CompleteMultipartUpload, and a failed multipart upload is aborted. Each object carries
+// its sha256 as metadata, checked with HeadObject after the upload together with the size.
+import { createWriteStream } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import {
   S3Client,
   HeadObjectCommand,
   AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  UploadPartCommand,
   GetObjectCommand,
   PutObjectCommand,
   ListObjectsV2Command,
   DeleteObjectCommand,
+  type CompletedPart,
   type StorageClass,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { hashFile } from '../manifest.js';
 import { REMOTE_INDEX, TargetError, type Backend, type RemoteStat } from './index.js';
+
+const MIB = 1024 * 1024;
+/** S3's limit on the parts of one multipart upload. */
+export const MAX_PARTS = 10_000;
+
+/** Part size in bytes: the configured one, grown (in whole MiB) so that no file needs more than MAX_PARTS parts. */
+export function partSizeFor(fileSize: number, partSizeMb: number): number {
+  return Math.max(partSizeMb, Math.ceil(fileSize / MAX_PARTS / MIB)) * MIB;
+}
+
+/** Reads exactly `len` bytes at `pos` into the start of `buf`; a file that got shorter is an error. */
+async function readFully(fh: FileHandle, buf: Buffer, len: number, pos: number, what: string): Promise<void> {
+  let got = 0;
+  while (got < len) {
+    const { bytesRead } = await fh.read(buf, got, len - got, pos + got);
+    if (bytesRead === 0) throw new TargetError(`${what}: the file got shorter during the upload`);
+    got += bytesRead;
+  }
+}
 
 // batt supports node 20; the SDK's notice about future versions is noise in a cron mail
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -66,36 +90,75 @@ export class S3Backend implements Backend {
 
   async putFile(local: string, rel: string, size: number): Promise<void> {
     const { sha256 } = await hashFile(local);
-    const upload = new Upload({
-      client: this.client,
-      params: {
-        Bucket: this.o.bucket,
-        Key: this.key(rel),
-        Body: createReadStream(local, { highWaterMark: 1 << 20 }),
-        ContentLength: size,
-        Metadata: { 'batt-sha256': sha256 },
-        StorageClass: (this.o.storageClass || undefined) as StorageClass | undefined,
-      },
-      partSize: this.o.partSizeMb * 1024 * 1024,
-      queueSize: this.o.queueSize,
-      leavePartsOnError: true, // batt aborts it below, keeping the upload's own error
-    });
+    const target = {
+      Bucket: this.o.bucket,
+      Key: this.key(rel),
+      Metadata: { 'batt-sha256': sha256 },
+      StorageClass: (this.o.storageClass || undefined) as StorageClass | undefined,
+    };
+    const partSize = partSizeFor(size, this.o.partSizeMb);
+    const fh = await open(local, 'r');
     try {
-      await upload.done();
-    } catch (err) {
-      // abort the unfinished multipart upload so no parts linger (best effort: the server may be
-      // gone; a bucket lifecycle rule AbortIncompleteMultipartUpload catches the rest)
-      const uploadId = (upload as unknown as { uploadId?: string }).uploadId;
-      if (uploadId) {
-        await this.client
-          .send(new AbortMultipartUploadCommand({ Bucket: this.o.bucket, Key: this.key(rel), UploadId: uploadId }))
-          .catch(() => {});
+      if (size <= partSize) {
+        const body = Buffer.allocUnsafe(size);
+        await readFully(fh, body, size, 0, this.describe(rel));
+        await this.client.send(new PutObjectCommand({ ...target, Body: body, ContentLength: size }));
+      } else {
+        await this.multipart(fh, size, partSize, target, this.describe(rel));
       }
-      throw err;
+    } finally {
+      await fh.close();
     }
     const head = await this.client.send(new HeadObjectCommand({ Bucket: this.o.bucket, Key: this.key(rel) }));
     const remoteSha = head.Metadata?.['batt-sha256'];
     if (remoteSha && remoteSha !== sha256) throw new TargetError(`${this.describe(rel)}: sha256 metadata differs from the uploaded file`);
+  }
+
+  /**
+   * Multipart upload with `queueSize` workers, each owning one part-size buffer it reuses: read
+   * part n from disk, UploadPart, next part. The first failure stops every worker after its current
+   * part; then the upload is aborted and that first error is thrown (Target retries transient ones).
+   */
+  private async multipart(
+    fh: FileHandle,
+    size: number,
+    partSize: number,
+    target: { Bucket: string; Key: string; Metadata: Record<string, string>; StorageClass?: StorageClass },
+    what: string,
+  ): Promise<void> {
+    const { Bucket, Key } = target;
+    const { UploadId } = await this.client.send(new CreateMultipartUploadCommand(target));
+    if (!UploadId) throw new TargetError(`${what}: the server returned no multipart UploadId`);
+    const count = Math.ceil(size / partSize);
+    const parts: CompletedPart[] = [];
+    let next = 0;
+    let failure: { err: unknown } | undefined;
+    const worker = async () => {
+      const buf = Buffer.allocUnsafe(partSize);
+      while (!failure && next < count) {
+        const n = next++;
+        const len = Math.min(partSize, size - n * partSize);
+        try {
+          await readFully(fh, buf, len, n * partSize, what);
+          const r = await this.client.send(
+            new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: n + 1, Body: buf.subarray(0, len), ContentLength: len }),
+          );
+          parts[n] = { PartNumber: n + 1, ETag: r.ETag };
+        } catch (err) {
+          failure ??= { err };
+        }
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: Math.min(this.o.queueSize, count) }, worker));
+      if (failure) throw failure.err;
+      await this.client.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } }));
+    } catch (err) {
+      // no parts may linger (best effort: the server may be gone; a bucket lifecycle rule
+      // AbortIncompleteMultipartUpload catches the rest); the upload's own error is the one to report
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => {});
+      throw err;
+    }
   }
 
   async stat(rel: string): Promise<RemoteStat | undefined> {
