@@ -162,3 +162,15 @@ export async function acquireLock(root: string, opts: { waitMs?: number } = {}):
     await new Promise((r) => setTimeout(r, 500));
   }
 }
+
+/**
+ * Whether a live batt run holds the lock of a backup root nested inside `root` that contains
+ * `dir` (e.g. a run on /b/x/%Y while /b/%Y is cleaned up): its staging folders are not leftovers.
+ */
+export async function heldByNestedRun(dir: string, root: string): Promise<boolean> {
+  for (let d = path.dirname(dir); d.startsWith(root + '/') && d !== root; d = path.dirname(d)) {
+    const holder = await readLock(path.join(d, LOCK_FILE));
+    if (holder && isAlive(holder)) return true;
+  }
+  return false;
+}

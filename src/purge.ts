@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { STAGING_PREFIX, scanRoot } from './catalog.js';
 import { globalConfPath, loadConfFile, parseWeekStart, retentionConf, serviceConfPath, type RetentionConf } from './config.js';
 import { UsageError, describeError } from './errors.js';
+import { heldByNestedRun } from './lock.js';
 import type { Home } from './home.js';
 import type { Logger } from './log.js';
 import { readManifest, type Manifest } from './manifest.js';
@@ -202,6 +203,7 @@ export async function planPurge(req: PlanRequest): Promise<PurgePlan> {
   for (const dir of scan.staging) {
     const name = path.basename(dir);
     if (wanted && ![...wanted].some((s) => name.startsWith(`${STAGING_PREFIX}${s}-`))) continue;
+    if (await heldByNestedRun(dir, root)) continue; // a live run on a nested root writes there
     let mtime: number;
     try {
       const st = await fs.lstat(dir);

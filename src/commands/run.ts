@@ -8,7 +8,7 @@ import { loadConfFile, serviceConfPath, type Conf } from '../config.js';
 import { renderPattern } from '../destination.js';
 import { ConfigError, EXIT, InterruptedError, UsageError, describeError, fromSystemError } from '../errors.js';
 import { mkdirPrivate } from '../fsutil.js';
-import { acquireLock } from '../lock.js';
+import { acquireLock, heldByNestedRun } from '../lock.js';
 import { openLog } from '../log.js';
 import { stopLeftoverScripts } from '../runner.js';
 import { removeStaleScratch } from '../scratch.js';
@@ -186,6 +186,7 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
     if (lock.staleRemoved) out.warn(`removed a stale lock left by a dead batt run in ${ctx.root}`);
     for (const dir of await removeStaleScratch()) log.write('batt', `removed ${dir}, the scratch folder of a killed run`);
     for (const dir of (await scanRoot(ctx.root, { manifests: false })).staging) {
+      if (await heldByNestedRun(dir, ctx.root)) continue; // a live run on a nested root writes there
       await stopLeftoverScripts(dir); // scripts of a killed batt still write there
       await fs.rm(dir, { recursive: true, force: true });
       log.write('batt', `removed leftover staging folder ${dir}`);

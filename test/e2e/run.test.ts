@@ -45,3 +45,31 @@ test('batt run SERVICE reaches a service named like a command (list)', async () 
     s.cleanup();
   }
 });
+
+test('a run on a backup root leaves alone the staging folder of a live run on a nested root', async () => {
+  const s = sandbox();
+  try {
+    const started = path.join(s.dir, 'started');
+    writeScript(s.home, 'slow', `echo partial > "$BATT_DEST/part"; echo $$ > ${started}; sleep 60`);
+    writeScript(s.home, 'quick', 'echo ok > "$BATT_DEST/q"');
+    let inner: import('node:child_process').ChildProcess | undefined;
+    const nested = batt(['slow', '--path', `${s.root}/x/%Y`], { home: s.home, onSpawn: (c) => (inner = c) });
+    const deadline = Date.now() + 60_000;
+    while (!fs.existsSync(started) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(fs.existsSync(started), 'the nested run started its script');
+    const staging = () => listFiles(path.join(s.root, 'x')).filter((f) => f.includes('.batt-staging-slow-'));
+    assert.equal(staging().length, 1);
+
+    const outer = await batt(['quick', '--path', `${s.root}/%Y`], { home: s.home });
+    assert.equal(outer.code, 0, outer.stderr);
+    assert.doesNotMatch(outer.stderr, /left by an interrupted run/);
+    assert.equal(staging().length, 1, 'the nested run\'s staging folder is still there');
+    const pid = Number(fs.readFileSync(started, 'utf8'));
+    assert.doesNotThrow(() => process.kill(pid, 0), 'its script still runs');
+
+    inner!.kill('SIGTERM');
+    assert.equal((await nested).code, 143);
+  } finally {
+    s.cleanup();
+  }
+});
