@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import crypto from 'node:crypto';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { S3Client, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
@@ -12,6 +13,7 @@ import { startS3, S3_KEY, S3_SECRET, type S3Server } from '../helpers/s3.js';
 import { resolveHome } from '../../src/home.js';
 import { loadTarget } from '../../src/targets/config.js';
 import { openTarget } from '../../src/targets/open.js';
+import { partSizeFor } from '../../src/targets/s3.js';
 
 let sb: Sandbox;
 let s3: S3Server;
@@ -50,6 +52,7 @@ before(async () => {
   conf('s3', `${common}PREFIX=plain/\nSTORAGE_CLASS=STANDARD\n`);
   conf('s3age', `${common}PREFIX=sealed\nRECIPIENT=${recipient}\nIDENTITY_FILE=${identity}\n`);
   conf('flaky', `${common}PREFIX=flaky\nRETRIES=2\n`);
+  conf('parts', `${common}PREFIX=parts\nQUEUE_SIZE=2\n`);
 });
 after(async () => {
   client?.destroy();
@@ -171,4 +174,82 @@ test('SIGTERM during the upload: batt stops after the current file, exits 143, l
   const id = path.relative(sb.root, local);
   assert.ok(fs.existsSync(path.join(local, 'big.bin')), 'the local backup must stay');
   assert.ok(!(await keys(`flaky/${id}/`)).includes(`flaky/${id}/batt-remote.json`));
+});
+
+test('part size: the configured one, grown in whole MiB so that no file needs more than 10,000 parts', () => {
+  const MiB = 1024 * 1024;
+  for (const [size, mb, want] of [
+    [0, 16, 16],
+    [12_000_000, 5, 5],
+    [2048 * MiB, 16, 16],
+    [10_000 * 16 * MiB, 16, 16],
+    [10_000 * 16 * MiB + 1, 16, 17],
+    [1024 * 1024 * MiB, 16, 105], // 1 TiB
+  ] as const) {
+    const part = partSizeFor(size, mb);
+    assert.equal(part, want * MiB, `${size} bytes, ${mb} MB`);
+    assert.ok(Math.ceil(size / part) <= 10_000);
+  }
+});
+
+test('a 3-part file (PART_SIZE_MB=5): three UploadParts, then Complete; the object round-trips with its sha256', async () => {
+  const src = path.join(sb.dir, 'three-parts.bin');
+  fs.writeFileSync(src, crypto.randomBytes(12 * 1024 * 1024 + 123));
+  const seen: string[] = [];
+  s3.onRequest = (req) => {
+    if (/three-parts\.bin/.test(req.url ?? '')) seen.push(`${req.method} ${/partNumber=(\d+)/.exec(req.url ?? '')?.[1] ?? ''}`);
+  };
+  const { target: t } = await target('parts');
+  try {
+    await t.backend.putFile(src, 'x/three-parts.bin', fs.statSync(src).size);
+    s3.onRequest = undefined;
+    assert.deepEqual(seen.filter((r) => /^PUT \d/.test(r)).sort(), ['PUT 1', 'PUT 2', 'PUT 3']);
+    // create, 3 parts, complete (POST twice), then the HeadObject check
+    assert.deepEqual(seen.filter((r) => r.startsWith('POST')).length, 2);
+    assert.equal(seen.at(-1), 'HEAD ');
+    const head = await client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: 'parts/x/three-parts.bin' }));
+    assert.equal(head.ContentLength, fs.statSync(src).size);
+    assert.equal(head.Metadata?.['batt-sha256'], crypto.createHash('sha256').update(fs.readFileSync(src)).digest('hex'));
+    const back = path.join(sb.dir, 'three-parts.back');
+    await t.backend.getFile('x/three-parts.bin', back);
+    assert.ok(fs.readFileSync(back).equals(fs.readFileSync(src)));
+    // a small file is one PutObject, no multipart
+    const small = path.join(sb.dir, 'small.bin');
+    fs.writeFileSync(small, 'tiny\n');
+    seen.length = 0;
+    s3.onRequest = (req) => void seen.push(`${req.method} ${req.url}`);
+    await t.backend.putFile(small, 'x/small.bin', 5);
+    s3.onRequest = undefined;
+    assert.ok(!seen.some((r) => /uploads|uploadId|POST/.test(r)), seen.join(' '));
+    assert.equal((await t.backend.stat('x/small.bin'))?.size, 5);
+  } finally {
+    s3.onRequest = undefined;
+    await t.close();
+  }
+});
+
+test('an upload interrupted between parts (the file shrinks) fails, aborts the multipart upload, never completes an object', async () => {
+  const src = path.join(sb.dir, 'cut.bin');
+  fs.writeFileSync(src, crypto.randomBytes(12 * 1024 * 1024));
+  const size = fs.statSync(src).size;
+  const seen: string[] = [];
+  s3.onRequest = (req) => {
+    if (!/cut\.bin/.test(req.url ?? '')) return;
+    seen.push(`${req.method} ${req.url}`);
+    // part 3 (10-12 MB) cannot have been read yet: it waits for a worker's first part to finish
+    if (req.method === 'PUT' && /partNumber=1(&|$)/.test(req.url ?? '')) fs.truncateSync(src, 7 * 1024 * 1024);
+  };
+  const { target: t } = await target('parts');
+  try {
+    await assert.rejects(t.backend.putFile(src, 'x/cut.bin', size), /got shorter during the upload/);
+    s3.onRequest = undefined;
+    assert.ok(seen.some((r) => /^DELETE .*uploadId=/.test(r)), `no AbortMultipartUpload: ${seen.join(' ')}`);
+    // the only POSTs are the create (?uploads): no CompleteMultipartUpload (?uploadId=) was sent
+    assert.deepEqual(seen.filter((r) => r.startsWith('POST')).map((r) => /\?uploads/.test(r)), [true]);
+    assert.equal(await t.backend.stat('x/cut.bin'), undefined);
+    assert.ok(!(await keys('parts/')).includes('parts/x/cut.bin'));
+  } finally {
+    s3.onRequest = undefined;
+    await t.close();
+  }
 });
