@@ -1,11 +1,11 @@
 // One run at a time per backup root: <root>/.batt.lock holds the pid and the process start
 // time, so a lock left by a dead (or recycled) pid is recognised as stale.
 import fs from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { LockedError, fromSystemError } from './errors.js';
+import { pidExists, statFields } from './proc.js';
 
 export const LOCK_FILE = '.batt.lock';
 
@@ -16,23 +16,14 @@ interface LockInfo {
   since: string;
 }
 
+/** Field 22 (starttime): with the pid it names one process, even after the pid is reused. */
 function procStart(pid: number): string {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 22 (starttime) comes after the command name in parentheses.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
-  } catch {
-    return '';
-  }
+  return statFields(pid)?.[19] ?? '';
 }
 
 export function isAlive(info: LockInfo): boolean {
   if (info.host !== os.hostname()) return true; // cannot tell: assume alive
-  try {
-    process.kill(info.pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return false;
-  }
+  if (!pidExists(info.pid)) return false;
   const start = procStart(info.pid);
   return !info.procStart || !start || start === info.procStart;
 }
@@ -100,13 +91,7 @@ async function removeDeadTemps(root: string): Promise<void> {
   const names = await fs.readdir(root).catch(() => [] as string[]);
   for (const n of names) {
     const m = /^\.batt\.lock\.(\d+)\.[0-9a-f]+\.tmp$/.exec(n);
-    if (!m || Number(m[1]) === process.pid) continue;
-    try {
-      process.kill(Number(m[1]), 0);
-      continue; // its writer still runs
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ESRCH') continue;
-    }
+    if (!m || Number(m[1]) === process.pid || pidExists(Number(m[1]))) continue; // its writer still runs
     await fs.rm(path.join(root, n), { force: true });
   }
 }

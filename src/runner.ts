@@ -2,6 +2,7 @@
 // an interrupt stops the whole pipeline (bash, mysqldump, zstd...), not just the shell.
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { execa } from 'execa';
+import { statFields } from './proc.js';
 
 export interface ScriptRun {
   file: string;
@@ -137,15 +138,10 @@ export async function runScript(run: ScriptRun): Promise<ScriptResult> {
   };
 }
 
-/** The process group of pid, from /proc/<pid>/stat (field 5, after the command in parentheses). */
-async function processGroup(pid: number | 'self'): Promise<number | undefined> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
-    return Number.isInteger(pgrp) && pgrp > 1 ? pgrp : undefined;
-  } catch {
-    return undefined;
-  }
+/** The process group of pid (field 5 of /proc/<pid>/stat). */
+function processGroup(pid: number | 'self'): number | undefined {
+  const pgrp = Number(statFields(pid)?.[2]);
+  return Number.isInteger(pgrp) && pgrp > 1 ? pgrp : undefined;
 }
 
 /**
@@ -160,7 +156,7 @@ export async function stopLeftoverScripts(dir: string): Promise<number[]> {
   } catch {
     return [];
   }
-  const own = await processGroup('self');
+  const own = processGroup('self');
   const found: number[] = [];
   for (const name of names) {
     const pid = Number(name);
@@ -176,7 +172,7 @@ export async function stopLeftoverScripts(dir: string): Promise<number[]> {
     const environ = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
     if (!`\0${environ}`.includes(`\0BATT_DEST=${dir}\0`)) continue;
     found.push(pid);
-    const pgrp = await processGroup(pid);
+    const pgrp = processGroup(pid);
     if (pgrp && pgrp !== own) killGroup(pgrp, 'SIGKILL');
     try {
       process.kill(pid, 'SIGKILL');

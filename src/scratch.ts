@@ -4,6 +4,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { pidExists } from './proc.js';
 
 const PREFIX = 'batt-scratch-';
 
@@ -18,15 +19,6 @@ export async function makeScratch(label: string, tmp = os.tmpdir()): Promise<Scr
   return { dir, remove: () => fs.rm(dir, { recursive: true, force: true }) };
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-}
-
 /** Removes scratch folders whose batt process is gone; returns them. */
 export async function removeStaleScratch(tmp = os.tmpdir()): Promise<string[]> {
   const removed: string[] = [];
@@ -38,7 +30,7 @@ export async function removeStaleScratch(tmp = os.tmpdir()): Promise<string[]> {
   }
   for (const name of names) {
     const m = name.startsWith(PREFIX) ? /^(\d+)-/.exec(name.slice(PREFIX.length)) : null;
-    if (!m || pidAlive(Number(m[1]))) continue;
+    if (!m || pidExists(Number(m[1]))) continue;
     const dir = path.join(tmp, name);
     const st = await fs.lstat(dir).catch(() => null);
     if (!st?.isDirectory() || st.uid !== process.getuid?.()) continue; // only our own, never through a link
