@@ -13,6 +13,7 @@ import type { Logger } from './log.js';
 import { MANIFEST, hashFile, walk, writeManifest, type FileEntry, type Manifest } from './manifest.js';
 import { redactOptions, type ServiceInput } from './options.js';
 import { composeEnv } from './scriptenv.js';
+import { mapBounded } from './pool.js';
 import { runScript } from './runner.js';
 import { makeScratch, type Scratch } from './scratch.js';
 import { startWriteback } from './writeback.js';
@@ -101,36 +102,19 @@ async function sealFiles(staging: string, service: string): Promise<FileEntry[]>
   // SEAL_CONCURRENCY files are sealed at once: the seal costs about one read of the output, not a
   // read plus a wait for the disk per file. Order follows the walk; the first error wins, but only
   // after every file in flight has settled (the caller removes the staging folder).
-  const out: FileEntry[] = new Array(files.length);
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    while (!failed && next < files.length) {
-      const i = next++;
-      const f = files[i]!;
-      const abs = path.join(staging, f.rel);
-      // A hard link shares its inode with a live file: chmod would change the live file, and the
-      // "backup" would change with it. A backup must hold its own copy.
-      const { nlink } = await fs.lstat(abs);
-      if (nlink > 1) {
-        throw new FailedError(`${service}: the script left ${f.rel} as a hard link (${nlink} names); a backup must hold its own copy`);
-      }
-      await fs.chmod(abs, 0o600);
-      const [{ size, sha256 }] = await Promise.all([hashFile(abs), fsyncPath(abs)]);
-      if (size === 0) throw new FailedError(`${service}: the script exited 0 but ${f.rel} is empty`);
-      out[i] = { path: f.rel, size, sha256 };
+  const out = await mapBounded(files, SEAL_CONCURRENCY, async (f): Promise<FileEntry> => {
+    const abs = path.join(staging, f.rel);
+    // A hard link shares its inode with a live file: chmod would change the live file, and the
+    // "backup" would change with it. A backup must hold its own copy.
+    const { nlink } = await fs.lstat(abs);
+    if (nlink > 1) {
+      throw new FailedError(`${service}: the script left ${f.rel} as a hard link (${nlink} names); a backup must hold its own copy`);
     }
-  };
-  const settled = await Promise.allSettled(
-    Array.from({ length: Math.min(SEAL_CONCURRENCY, files.length) }, () =>
-      worker().catch((err) => {
-        failed = true;
-        throw err;
-      }),
-    ),
-  );
-  const rejected = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (rejected) throw rejected.reason;
+    await fs.chmod(abs, 0o600);
+    const [{ size, sha256 }] = await Promise.all([hashFile(abs), fsyncPath(abs)]);
+    if (size === 0) throw new FailedError(`${service}: the script exited 0 but ${f.rel} is empty`);
+    return { path: f.rel, size, sha256 };
+  });
   for (const d of entries.filter((e) => e.kind === 'dir')) {
     await fs.chmod(path.join(staging, d.rel), 0o700); // a script may have made it 0755
     await fsyncPath(path.join(staging, d.rel));

@@ -10,6 +10,7 @@ import { ConfigError, EXIT, InterruptedError, UsageError, describeError, fromSys
 import { mkdirPrivate } from '../fsutil.js';
 import { acquireLock, heldByNestedRun } from '../lock.js';
 import { openLog } from '../log.js';
+import { mapBounded } from '../pool.js';
 import { stopLeftoverScripts } from '../runner.js';
 import { removeStaleScratch } from '../scratch.js';
 import { notifyRun, notifyStart } from '../notify/index.js';
@@ -87,19 +88,6 @@ async function plan(ctx: Context, args: RunArgs): Promise<Plan> {
     jobs.push({ service, script, input, conf, confFile: Object.keys(conf).length ? confFile : undefined });
   }
   return { jobs, broken };
-}
-
-async function pool<T, R>(items: T[], n: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(n, items.length)) }, worker));
-  return out;
 }
 
 function resultLine(r: BackupResult): string[] {
@@ -208,7 +196,7 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
     };
     results = out.tty && jobs.length
       ? await runWithListr(jobs, rc, concurrency)
-      : await pool(jobs, concurrency, async (job) => {
+      : await mapBounded(jobs, concurrency, async (job) => {
           const r = await backupService(job, rc);
           if (!out.json) (r.status === 'ok' ? out.info : out.error)(table([resultLine(r)])[0]!);
           return r;

@@ -22,6 +22,7 @@ import {
   type StorageClass,
 } from '@aws-sdk/client-s3';
 import { hashFile } from '../manifest.js';
+import { mapBounded } from '../pool.js';
 import { REMOTE_INDEX, TargetError, type Backend, type RemoteStat } from './index.js';
 
 const MIB = 1024 * 1024;
@@ -131,27 +132,21 @@ export class S3Backend implements Backend {
     if (!UploadId) throw new TargetError(`${what}: the server returned no multipart UploadId`);
     const count = Math.ceil(size / partSize);
     const parts: CompletedPart[] = [];
-    let next = 0;
-    let failure: { err: unknown } | undefined;
-    const worker = async () => {
-      const buf = Buffer.allocUnsafe(partSize);
-      while (!failure && next < count) {
-        const n = next++;
-        const len = Math.min(partSize, size - n * partSize);
-        try {
+    const numbers = Array.from({ length: count }, (_, n) => n);
+    try {
+      await mapBounded(
+        numbers,
+        this.o.queueSize,
+        async (n, _i, buf) => {
+          const len = Math.min(partSize, size - n * partSize);
           await readFully(fh, buf, len, n * partSize, what);
           const r = await this.client.send(
             new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: n + 1, Body: buf.subarray(0, len), ContentLength: len }),
           );
           parts[n] = { PartNumber: n + 1, ETag: r.ETag };
-        } catch (err) {
-          failure ??= { err };
-        }
-      }
-    };
-    try {
-      await Promise.all(Array.from({ length: Math.min(this.o.queueSize, count) }, worker));
-      if (failure) throw failure.err;
+        },
+        () => Buffer.allocUnsafe(partSize),
+      );
       await this.client.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } }));
     } catch (err) {
       // no parts may linger (best effort: the server may be gone; a bucket lifecycle rule
