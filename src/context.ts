@@ -3,6 +3,7 @@ import { loadGlobalSettings, type GlobalSettings } from './config.js';
 import { DEFAULT_PATTERN, patternRoot, validatePattern } from './destination.js';
 import { resolveHome, type Home } from './home.js';
 import { createOutput, type Output } from './output.js';
+import { UsageError } from './errors.js';
 
 export interface CommonArgs {
   home?: string;
@@ -22,6 +23,14 @@ export interface Context {
 /** yargs gives an array when an option is repeated; the last one wins. */
 export function last<T>(v: T | T[] | undefined): T | undefined {
   return Array.isArray(v) ? v[v.length - 1] : v;
+}
+
+/** A flag that takes a whole number >= 0 (seconds, jobs); absent or empty gives the fallback. */
+export function wholeNumberFlag(name: string, v: unknown, fallback: number): number {
+  const raw = last(v as unknown[]);
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(String(raw))) throw new UsageError(`--${name} takes a whole number, got "${String(raw)}"`);
+  return Number(raw);
 }
 
 export async function makeContext(args: CommonArgs, env: NodeJS.ProcessEnv = process.env): Promise<Context> {

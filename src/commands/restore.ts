@@ -6,7 +6,7 @@ import { mapServiceOptions } from '../options.js';
 import { formatDuration } from '../output.js';
 import { listServices, resolveScript, validateServiceName } from '../registry.js';
 import { chooseBackup, restoreBackup, verifyBeforeRestore } from '../restore.js';
-import { last, makeContext, type CommonArgs } from '../context.js';
+import { last, makeContext, wholeNumberFlag, type CommonArgs } from '../context.js';
 
 export interface RestoreArgs extends CommonArgs {
   service: string;
@@ -29,8 +29,7 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
   const inputs = mapServiceOptions(args, RESTORE_FLAGS, available);
   const others = [...inputs.keys()].filter((s) => s !== service);
   if (others.length) throw new UsageError(`options for ${others.join(', ')} do not apply to a ${service} restore`);
-  const timeout = last(args.timeout);
-  if (timeout !== undefined && !/^\d+$/.test(String(timeout))) throw new UsageError(`--timeout takes seconds, got "${timeout}"`);
+  const timeoutS = wholeNumberFlag('timeout', args.timeout, 0); // 0: no limit
   // --from TARGET: download (and decrypt) the copy into a private temp folder first (src/remote.ts)
   const from = last(args.from);
   const fetched = from ? await (await import('../remote.js')).fetchRemoteBackup(ctx.home, String(from), service, args.backup ? String(args.backup) : undefined) : undefined;
@@ -55,7 +54,7 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
       conf: await loadConfFile(serviceConfPath(ctx.home, service)),
       homeRoot: ctx.home.root,
       baseEnv: ctx.env,
-      timeoutMs: timeout === undefined ? 0 : Number(timeout) * 1000,
+      timeoutMs: timeoutS * 1000,
       log: openLog(ctx.home.log),
       signal: controller.signal,
     });

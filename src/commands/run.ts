@@ -17,7 +17,7 @@ import { notifyRun, notifyStart } from '../notify/index.js';
 import { mapServiceOptions, redactOptions, type ServiceInput } from '../options.js';
 import { formatBytes, formatDuration, plural, table } from '../output.js';
 import { enabledServices, listServices, resolveScript, validateServiceName } from '../registry.js';
-import { VERSION, last, makeContext, type CommonArgs, type Context } from '../context.js';
+import { VERSION, last, makeContext, wholeNumberFlag, type CommonArgs, type Context } from '../context.js';
 import { RETENTION_FLAGS, planJson, preparePurgeAfterRun, printOutcome, printPlan, type PurgeReport } from '../purge.js';
 import { selectTargets, uploadRunResults, type RunUploads } from '../upload.js';
 
@@ -37,14 +37,6 @@ export const RUN_FLAGS = new Set([
 ]);
 
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-
-function positiveInt(name: string, v: unknown, fallback: number): number {
-  const raw = last(v as unknown[]) ?? undefined;
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} takes a whole number, got "${String(raw)}"`);
-  return n;
-}
 
 interface Plan {
   jobs: BackupJob[];
@@ -134,8 +126,8 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
   const { jobs, broken } = await plan(ctx, args);
   // --purge or PURGE_AFTER_RUN=yes: the policy is checked now, before anything runs (empty = exit 2)
   const purgeAfter = await preparePurgeAfterRun(ctx.home, ctx.root, args, jobs.map((j) => j.service));
-  const concurrency = positiveInt('jobs', args.jobs, ctx.settings.jobs ?? Math.min(4, os.availableParallelism())) || 1;
-  const timeoutS = positiveInt('timeout', args.timeout, ctx.settings.timeoutSeconds ?? 4 * 3600);
+  const concurrency = wholeNumberFlag('jobs', args.jobs, ctx.settings.jobs ?? Math.min(4, os.availableParallelism())) || 1;
+  const timeoutS = wholeNumberFlag('timeout', args.timeout, ctx.settings.timeoutSeconds ?? 4 * 3600);
   const base = renderPattern(ctx.pattern, now);
 
   if (last(args['dry-run'])) {
@@ -210,21 +202,23 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
     await lock.release();
   }
   const failed = results.filter((r) => r.status !== 'ok');
+  const ok = failed.length === 0 && !uploads.failed && !caught;
   const ms = Date.now() - t0;
   log.write('batt', `run ${runId} done: ${results.length - failed.length} ok, ${failed.length} failed`);
   if (out.json) {
-    out.data({ ok: failed.length === 0 && !uploads.failed, runId, destination: base, durationMs: ms, services: results, copies: uploads.outcomes, ...(purged ? { purge: planJson(purged.plan, false, purged.outcome) } : {}) });
+    out.data({ ok, runId, destination: base, durationMs: ms, services: results, copies: uploads.outcomes, ...(purged ? { purge: planJson(purged.plan, false, purged.outcome) } : {}) });
   } else {
     if (out.tty) for (const l of table(results.map(resultLine))) out.info(l);
     for (const r of broken) out.error(r.error ?? r.service);
-    for (const r of failed.filter((f) => !broken.includes(f)).filter(() => out.tty)) out.error(r.error ?? r.service);
+    // Off a TTY each failure was printed as it happened; the progress list only shows them.
+    if (out.tty) for (const r of failed) if (!broken.includes(r)) out.error(r.error ?? r.service);
     const summary = `${results.length - failed.length} ok, ${failed.length} failed in ${formatDuration(ms)}`;
     (failed.length ? out.error : out.info)(failed.length ? `backup incomplete: ${summary}` : `backup complete: ${summary}`);
     if (failed.length && log.file) out.error(`script output is in ${log.file}`);
     if (purged) printPlan(out, purged.plan, false, { brief: true });
     if (purged) printOutcome(out, purged.plan, false, purged.outcome);
   }
-  const runSummary = { host: os.hostname(), runId, ok: failed.length === 0 && !uploads.failed && !caught, startedAt: now.toISOString(), durationMs: ms, destination: base, services: results, logFile: log.file };
+  const runSummary = { host: os.hostname(), runId, ok, startedAt: now.toISOString(), durationMs: ms, destination: base, services: results, logFile: log.file };
   await notifyRun(runSummary, ctx.settings, (l) => out.error(l)); // reports its own failures; never changes the exit code
   if (caught) throw new InterruptedError(`interrupted by ${caught}; partial backups were removed`);
   if (purged?.outcome.errors.length) return EXIT.FAILED;
