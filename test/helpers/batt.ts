@@ -120,3 +120,13 @@ export function tempDirs(tmp: string, prefix: string): string[] {
   }
   return out;
 }
+
+/** Every file under the sandbox's backup root but the lock: what the runs left. */
+export function backupsOf(sb: Sandbox): string[] {
+  return listFiles(sb.root).filter((f) => !f.startsWith('.batt.lock'));
+}
+
+/** A file's text, or '' when it does not exist (yet). */
+export function readText(file: string): string {
+  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+}

@@ -1,11 +1,11 @@
 // A throwaway FTP server for target tests: the Debian vsftpd binary in the foreground with its
 // own config in a temp folder, on a free 127.0.0.1 port, passive ports from a small free range.
 // Anonymous login (mapped to the Debian `ftp` user) may upload, rename and delete under /up.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort, waitForBanner } from './sshd.js';
+import { freePort, startDaemon } from './net.js';
 
 export const VSFTPD = ['/usr/sbin/vsftpd', '/usr/bin/vsftpd'].find((p) => fs.existsSync(p)) ?? null;
 
@@ -79,25 +79,14 @@ export async function startFtpd(opts: { tls?: boolean } = {}): Promise<Ftpd> {
       '',
     ].join('\n'),
   );
-  const log = path.join(dir, 'vsftpd.out');
-  const child: ChildProcess = spawn(VSFTPD, [conf], { stdio: ['ignore', fs.openSync(log, 'a'), fs.openSync(log, 'a')] });
-  try {
-    await waitForBanner(port, '220');
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw new Error(`${(err as Error).message}\n${fs.readFileSync(log, 'utf8')}`);
-  }
+  const daemon = await startDaemon(VSFTPD, [conf], { port, banner: '220', log: path.join(dir, 'vsftpd.out') });
   return {
     dir,
     port,
     data,
     certFile,
     async stop() {
-      if (child.exitCode === null) {
-        const gone = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await gone;
-      }
+      await daemon.stop();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

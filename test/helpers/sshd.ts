@@ -1,37 +1,15 @@
 // A throwaway OpenSSH server for target tests: the Debian sshd binary, run in the foreground (-D)
 // with its own sshd_config, host key and authorized user key in a temp folder, on a free
 // 127.0.0.1 port. Key login only. Never the system sshd.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
 export const SSHD = ['/usr/sbin/sshd', '/usr/bin/sshd'].find((p) => fs.existsSync(p)) ?? null;
 
 export { freePort } from './net.js';
-import { freePort } from './net.js';
-
-/** Resolves when something on the port answers with `banner` (or times out). */
-export async function waitForBanner(port: number, banner: string, timeoutMs = 20_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      let data = '';
-      s.setTimeout(2000, () => (s.destroy(), resolve(false)));
-      s.on('data', (c) => {
-        data += c;
-        if (data.includes(banner)) (s.destroy(), resolve(true));
-      });
-      s.on('error', () => resolve(false));
-      s.on('close', () => resolve(data.includes(banner)));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`nothing answered "${banner}" on 127.0.0.1:${port} within ${timeoutMs / 1000}s`);
-}
+import { freePort, startDaemon } from './net.js';
 
 export interface Sshd {
   dir: string;
@@ -85,16 +63,7 @@ export async function startSshd(): Promise<Sshd> {
       '',
     ].join('\n'),
   );
-  const log = path.join(dir, 'sshd.log');
-  const child: ChildProcess = spawn(SSHD, ['-D', '-e', '-f', config], {
-    stdio: ['ignore', 'ignore', fs.openSync(log, 'a')],
-  });
-  try {
-    await waitForBanner(port, 'SSH-2.0');
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw new Error(`${(err as Error).message}\n${fs.readFileSync(log, 'utf8')}`);
-  }
+  const daemon = await startDaemon(SSHD, ['-D', '-e', '-f', config], { port, banner: 'SSH-2.0', log: path.join(dir, 'sshd.log'), stdout: false });
   return {
     dir,
     port,
@@ -104,11 +73,7 @@ export async function startSshd(): Promise<Sshd> {
     wrongKnownHosts: path.join(dir, 'wrong_known_hosts'),
     data,
     async stop() {
-      if (child.exitCode === null) {
-        const gone = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await gone;
-      }
+      await daemon.stop();
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { batt, listFiles, sandbox, type Sandbox } from '../helpers/batt.js';
+import { batt, sandbox, type Sandbox, backupsOf } from '../helpers/batt.js';
 
 const PASSWORD = "Mongo-S3cret-'quoted'-77";
 
@@ -98,7 +98,6 @@ function setup(conf: string): Env {
 }
 
 const read = (f: string) => fs.readFileSync(f, 'utf8');
-const backupsOf = (sb: Sandbox) => listFiles(sb.root).filter((f) => !f.startsWith('.batt.lock'));
 const logOf = (sb: Sandbox) => {
   const f = path.join(sb.home, 'log', 'batt.log');
   return fs.existsSync(f) ? read(f) : '';

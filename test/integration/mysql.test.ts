@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { REQUIRE_SERVERS, batt, listFiles, sandbox, tempDirs, type Sandbox } from '../helpers/batt.js';
+import { REQUIRE_SERVERS, batt, listFiles, sandbox, tempDirs, type Sandbox, backupsOf, readText } from '../helpers/batt.js';
 import { findBinary, mariadbTools, startMariaDB, type MariaDB } from '../helpers/servers.js';
 
 // Quotes, a backslash, a hash and spaces: every layer that could mangle or leak it is crossed.
@@ -37,14 +37,6 @@ exec ${JSON.stringify(real)} "$@"
     { mode: 0o755 },
   );
   return file;
-}
-
-function backupsOf(sb: Sandbox): string[] {
-  return listFiles(sb.root).filter((f) => !f.startsWith('.batt.lock'));
-}
-
-function read(file: string): string {
-  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
 }
 
 /** Row count and CHECKSUM TABLE of every table of a database, as one comparable map. */
@@ -158,7 +150,7 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
   });
 
   test('the password is never in any argv, the log, the manifest or --json output; option files are 0600 and removed', async () => {
-    const argv = read(path.join(sb.dir, 'argv.log'));
+    const argv = readText(path.join(sb.dir, 'argv.log'));
     const calls = argv.split('\n').filter((l) => l.startsWith('ARGV'));
     assert.ok(calls.length >= 3, `recorded calls:\n${argv}`);
     for (const c of calls) assert.match(c, /^ARGV --defaults-extra-file=\S+/, 'the option file is the first argument');
@@ -169,13 +161,13 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
       assert.equal(mode, '600', l);
       assert.equal(fs.existsSync(file!), false, `${file} was left behind`);
     }
-    const log = read(path.join(sb.home, 'log', 'batt.log'));
+    const log = readText(path.join(sb.home, 'log', 'batt.log'));
     assert.ok(log.length > 0);
-    const manifests = listFiles(sb.root).filter((f) => f.endsWith('batt-manifest.json')).map((f) => read(path.join(sb.root, f)));
+    const manifests = listFiles(sb.root).filter((f) => f.endsWith('batt-manifest.json')).map((f) => readText(path.join(sb.root, f)));
     assert.ok(manifests.length >= 1);
     const json = await run(['mysql', '--mysql-db', 'blog', '--json']);
     assert.equal(json.code, 0, json.stderr);
-    for (const [where, text] of [['argv', read(path.join(sb.dir, 'argv.log'))], ['log', log], ['manifest', manifests.join('\n')], ['json', json.stdout + json.stderr]] as const) {
+    for (const [where, text] of [['argv', readText(path.join(sb.dir, 'argv.log'))], ['log', log], ['manifest', manifests.join('\n')], ['json', json.stdout + json.stderr]] as const) {
       assert.equal(text.includes(PASSWORD), false, `password found in ${where}`);
       assert.equal(text.includes('#9f-Secret'), false, `part of the password found in ${where}`);
     }
@@ -202,7 +194,7 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
     const forced = await run(['restore', 'mysql', fullId, '--mysql-db', 'shop', '--to', 'shop_copy', '--force']);
     assert.equal(forced.code, 0, forced.stderr);
     assert.deepEqual(tableSums(source, 'shop_copy'), tableSums(source, 'shop'));
-    assert.equal(read(path.join(sb.home, 'log', 'batt.log')).includes('#9f-Secret'), false);
+    assert.equal(readText(path.join(sb.home, 'log', 'batt.log')).includes('#9f-Secret'), false);
   });
 
   test('--mysql-lock all-tables (database given positionally as --mysql shop) dumps MyISAM with --lock-all-tables instead of --single-transaction', async () => {
@@ -210,8 +202,8 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
     fs.rmSync(sb.root, { recursive: true, force: true });
     const r = await run(['--mysql', 'shop', '--mysql-lock', 'all-tables']);
     assert.equal(r.code, 0, r.stderr);
-    const dumps = read(path.join(sb.dir, 'argv.log')).split('\n').filter((l) => l.startsWith('ARGV') && l.includes('--routines'));
-    assert.equal(dumps.length, 1, read(path.join(sb.dir, 'argv.log')));
+    const dumps = readText(path.join(sb.dir, 'argv.log')).split('\n').filter((l) => l.startsWith('ARGV') && l.includes('--routines'));
+    assert.equal(dumps.length, 1, readText(path.join(sb.dir, 'argv.log')));
     assert.match(dumps[0]!, / --lock-all-tables /);
     assert.doesNotMatch(dumps[0]!, /--single-transaction/);
     assert.match(dumps[0]!, / --events /);
@@ -235,7 +227,7 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
     assert.deepEqual(backupsOf(sb), []);
     assert.deepEqual(backupsOf(sb), []);
     assert.deepEqual(tempDirs(tmp, 'batt-mysql'), []);
-    assert.equal(read(path.join(sb.home, 'log', 'batt.log')).includes('not-the-password-x1'), false);
+    assert.equal(readText(path.join(sb.home, 'log', 'batt.log')).includes('not-the-password-x1'), false);
     writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD });
   });
 

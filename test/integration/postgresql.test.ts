@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { REQUIRE_SERVERS, batt, listFiles, sandbox, tempDirs, type Sandbox } from '../helpers/batt.js';
+import { REQUIRE_SERVERS, batt, listFiles, sandbox, tempDirs, type Sandbox, backupsOf, readText } from '../helpers/batt.js';
 import { findBinary, postgresBin, startPostgreSQL, type PostgreSQL } from '../helpers/servers.js';
 
 // A colon and a backslash (PGPASSFILE escapes), quotes and a hash.
@@ -36,14 +36,6 @@ exec ${JSON.stringify(path.join(bin!, tool))} "$@"
     { mode: 0o755 },
   );
   return file;
-}
-
-function backupsOf(sb: Sandbox): string[] {
-  return listFiles(sb.root).filter((f) => !f.startsWith('.batt.lock'));
-}
-
-function read(file: string): string {
-  return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
 }
 
 /** Row count and md5 of the ordered rows of every table of a database. */
@@ -156,7 +148,7 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
   });
 
   test('the password is never in any argv, the environment, the log, the manifest or --json output', async () => {
-    const argv = read(path.join(sb.dir, 'argv.log'));
+    const argv = readText(path.join(sb.dir, 'argv.log'));
     const calls = argv.split('\n').filter((l) => l.startsWith('ARGV'));
     for (const tool of ['pg_dump', 'pg_dumpall', 'pg_restore', 'psql']) {
       assert.ok(calls.some((c) => c.startsWith(`ARGV ${tool} `)), `${tool} was called`);
@@ -170,10 +162,10 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
     }
     const json = await run(['postgresql', '--postgresql-db', 'blog', '--json']);
     assert.equal(json.code, 0, json.stderr);
-    const log = read(path.join(sb.home, 'log', 'batt.log'));
-    const manifests = listFiles(sb.root).filter((f) => f.endsWith('batt-manifest.json')).map((f) => read(path.join(sb.root, f)));
+    const log = readText(path.join(sb.home, 'log', 'batt.log'));
+    const manifests = listFiles(sb.root).filter((f) => f.endsWith('batt-manifest.json')).map((f) => readText(path.join(sb.root, f)));
     assert.ok(log.length > 0 && manifests.length >= 2);
-    for (const [where, text] of [['argv', read(path.join(sb.dir, 'argv.log'))], ['log', log], ['manifest', manifests.join('\n')], ['json', json.stdout + json.stderr]] as const) {
+    for (const [where, text] of [['argv', readText(path.join(sb.dir, 'argv.log'))], ['log', log], ['manifest', manifests.join('\n')], ['json', json.stdout + json.stderr]] as const) {
       for (const secret of [PASSWORD, target.password, '#5e-Secret']) {
         assert.equal(text.includes(secret), false, `password found in ${where}`);
       }
@@ -215,7 +207,7 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
     assert.deepEqual(backupsOf(sb), []);
     assert.deepEqual(backupsOf(sb), []);
     assert.deepEqual(tempDirs(tmp, 'batt-postgresql'), []);
-    assert.equal(read(path.join(sb.home, 'log', 'batt.log')).includes('not-the-password-y2'), false);
+    assert.equal(readText(path.join(sb.home, 'log', 'batt.log')).includes('not-the-password-y2'), false);
     writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD });
   });
 

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { REQUIRE_SERVERS, batt, listFiles, sandbox, type Sandbox } from '../helpers/batt.js';
+import { REQUIRE_SERVERS, batt, sandbox, type Sandbox, backupsOf } from '../helpers/batt.js';
 import { startRedis, which, type RedisServer, type RespClient, type Reply } from '../helpers/redis.js';
 
 const PASSWORD = 'pw-Redis-S3cret-7a1f';
@@ -17,10 +17,6 @@ const skip = missing.length && !REQUIRE_SERVERS ? `not installed: ${missing.join
 
 function writeConf(sb: Sandbox, body: string): void {
   fs.writeFileSync(path.join(sb.home, 'conf', 'redis.conf'), body, { mode: 0o600 });
-}
-
-function backupsOf(sb: Sandbox): string[] {
-  return listFiles(sb.root).filter((f) => !f.startsWith('.batt.lock'));
 }
 
 function logText(sb: Sandbox): string {

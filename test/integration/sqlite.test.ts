@@ -7,7 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { REQUIRE_SERVERS, batt, listFiles, sandbox, type Sandbox } from '../helpers/batt.js';
+import { REQUIRE_SERVERS, batt, sandbox, type Sandbox, backupsOf } from '../helpers/batt.js';
 import { which } from '../helpers/redis.js';
 
 const missing = ['sqlite3', 'zstd'].filter((b) => !which(b));
@@ -62,7 +62,6 @@ function startWriter(db: string): { child: ChildProcess; stop: () => Promise<voi
   };
 }
 
-const backupsOf = (sb: Sandbox) => listFiles(sb.root).filter((f) => !f.startsWith('.batt.lock'));
 
 describe('sqlite: batt backup and restore with the real sqlite3', { skip }, () => {
   let sb: Sandbox;
