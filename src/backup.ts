@@ -10,7 +10,7 @@ import { serviceFolder } from './destination.js';
 import { BattError, FailedError, NoSpaceError, describeError, fromSystemError } from './errors.js';
 import { exists, fsyncPath, mkdirPrivate } from './fsutil.js';
 import type { Logger } from './log.js';
-import { MANIFEST, hashFile, walk, writeManifest, type FileEntry, type Manifest } from './manifest.js';
+import { MANIFEST, hashFile, walk, type HashCursor, writeManifest, type FileEntry, type Manifest } from './manifest.js';
 import { redactOptions, type ServiceInput } from './options.js';
 import { composeEnv } from './scriptenv.js';
 import { mapBounded } from './pool.js';
@@ -24,6 +24,8 @@ export interface BackupJob {
   input: ServiceInput;
   conf: Conf;
   confFile?: string;
+  /** The script declared `# batt: append-only`: its files are hashed while they grow. */
+  appendOnly?: boolean;
 }
 
 export interface RunContext {
@@ -91,13 +93,25 @@ function scriptFailure(service: string, r: Awaited<ReturnType<typeof runScript>>
 /** Files sealed (hashed + fsynced) at once: enough to overlap I/O, bounded for memory and fds. */
 const SEAL_CONCURRENCY = 4;
 
+/**
+ * The hash of a file the script left: taken on from its hash-ahead cursor when that cursor still
+ * follows the same inode and the file did not shrink, otherwise read from byte 0.
+ */
+async function hashSealed(abs: string, st: { dev: number; ino: number; size: number }, ahead?: HashCursor) {
+  if (ahead && ahead.dev === st.dev && ahead.ino === st.ino && ahead.offset <= st.size) return ahead.finish();
+  await ahead?.close();
+  return hashFile(abs);
+}
+
 /** Checks what a script left and returns its files with sizes and hashes. */
-async function sealFiles(staging: string, service: string): Promise<FileEntry[]> {
+async function sealFiles(staging: string, service: string, ahead: Map<string, HashCursor>): Promise<FileEntry[]> {
   const entries = await walk(staging);
   const odd = entries.find((e) => e.kind === 'other');
   if (odd) throw new FailedError(`${service}: the script left ${odd.rel}, which is not a regular file or folder`);
   const files = entries.filter((e) => e.kind === 'file' && e.rel !== MANIFEST);
   if (files.length === 0) throw new FailedError(`${service}: the script exited 0 but wrote no file`);
+  // hash-ahead cursors by inode: a file renamed after it was written is still matched
+  const byInode = new Map([...ahead.values()].map((c) => [`${c.dev}:${c.ino}`, c]));
   // Each file is flushed to disk (fsync) while it is hashed from the page cache, and up to
   // SEAL_CONCURRENCY files are sealed at once: the seal costs about one read of the output, not a
   // read plus a wait for the disk per file. Order follows the walk; the first error wins, but only
@@ -106,15 +120,19 @@ async function sealFiles(staging: string, service: string): Promise<FileEntry[]>
     const abs = path.join(staging, f.rel);
     // A hard link shares its inode with a live file: chmod would change the live file, and the
     // "backup" would change with it. A backup must hold its own copy.
-    const { nlink } = await fs.lstat(abs);
-    if (nlink > 1) {
-      throw new FailedError(`${service}: the script left ${f.rel} as a hard link (${nlink} names); a backup must hold its own copy`);
+    const st = await fs.lstat(abs);
+    const key = `${st.dev}:${st.ino}`;
+    const cursor = byInode.get(key);
+    byInode.delete(key);
+    if (st.nlink > 1) {
+      await cursor?.close();
+      throw new FailedError(`${service}: the script left ${f.rel} as a hard link (${st.nlink} names); a backup must hold its own copy`);
     }
     await fs.chmod(abs, 0o600);
-    const [{ size, sha256 }] = await Promise.all([hashFile(abs), fsyncPath(abs)]);
+    const [{ size, sha256 }] = await Promise.all([hashSealed(abs, st, cursor), fsyncPath(abs)]);
     if (size === 0) throw new FailedError(`${service}: the script exited 0 but ${f.rel} is empty`);
     return { path: f.rel, size, sha256 };
-  });
+  }).finally(() => Promise.all([...byInode.values()].map((c) => c.close())));
   for (const d of entries.filter((e) => e.kind === 'dir')) {
     await fs.chmod(path.join(staging, d.rel), 0o700); // a script may have made it 0755
     await fsyncPath(path.join(staging, d.rel));
@@ -137,6 +155,7 @@ export async function backupService(job: BackupJob, ctx: RunContext): Promise<Ba
   const log = (line: string) => ctx.log.write(job.service, line);
   let status: BackupStatus = 'failed';
   let scratch: Scratch | undefined;
+  let ahead = new Map<string, HashCursor>();
   try {
     try {
       scratch = await makeScratch(job.service);
@@ -146,7 +165,7 @@ export async function backupService(job: BackupJob, ctx: RunContext): Promise<Ba
       throw fromSystemError(err, staging);
     }
     log(`start ${job.script} -> ${staging}`);
-    const writeback = startWriteback(staging);
+    const writeback = startWriteback(staging, { hashAhead: job.appendOnly });
     const r = await runScript({
       file: job.script,
       args: job.input.args,
@@ -157,7 +176,7 @@ export async function backupService(job: BackupJob, ctx: RunContext): Promise<Ba
       signal: ctx.signal,
       onLine: (line, stream) => log(`${stream === 'stderr' ? '!' : '>'} ${line}`),
     }).finally(async () => {
-      writeback.stop();
+      ahead = await writeback.stop();
       await scratch?.remove();
     });
     if (r.exitCode !== 0 || r.timedOut || r.aborted || r.spawnError) {
@@ -165,7 +184,8 @@ export async function backupService(job: BackupJob, ctx: RunContext): Promise<Ba
       throw scriptFailure(job.service, r, ctx.timeoutMs);
     }
     if (ctx.signal?.aborted) throw new FailedError(`${job.service}: interrupted`);
-    const files = await sealFiles(staging, job.service).catch((err) => {
+    const aheadBytes = [...ahead.values()].reduce((n, c) => n + c.offset, 0);
+    const files = await sealFiles(staging, job.service, ahead).catch((err) => {
       throw fromSystemError(err, staging);
     });
     const dest = await freeFolder(ctx.base, job.service);
@@ -191,6 +211,7 @@ export async function backupService(job: BackupJob, ctx: RunContext): Promise<Ba
     } catch (err) {
       throw fromSystemError(err, dest);
     }
+    if (job.appendOnly) log(`seal: ${aheadBytes} of ${manifest.totalBytes} bytes were hashed while the script ran`);
     log(`ok ${files.length} files ${manifest.totalBytes} bytes -> ${dest}`);
     return {
       service: job.service,
@@ -201,6 +222,7 @@ export async function backupService(job: BackupJob, ctx: RunContext): Promise<Ba
       durationMs: Date.now() - t0,
     };
   } catch (err) {
+    await Promise.all([...ahead.values()].map((c) => c.close())); // closing twice is harmless
     await scratch?.remove().catch(() => {});
     await fs.rm(staging, { recursive: true, force: true }).catch(() => {});
     const error = describeError(err);

@@ -1,6 +1,7 @@
 // The manifest: the last file written into a backup folder, naming every file with its size
 // and SHA-256. A folder without a valid manifest is not a backup.
 import fs from 'node:fs/promises';
+import { constants } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { writeFileAtomic } from './fsutil.js';
@@ -33,33 +34,84 @@ export interface Manifest {
   totalBytes: number;
 }
 
+const CHUNK = 1 << 20;
+
 /**
- * SHA-256 and size of a file. Two fixed 1 MB buffers take turns (the next read runs while the
- * current one is hashed): memory stays flat whatever the size, where a read stream would leave
- * a fresh buffer of garbage per MB for the GC (tens of MB of RSS on a large backup).
+ * A SHA-256 that follows one file (one inode, through an open descriptor) from its start to its
+ * current end, and can be taken further as the file grows. Two fixed 1 MB buffers take turns (the
+ * next read runs while the current one is hashed): memory stays flat whatever the size, where a
+ * read stream would leave a fresh buffer of garbage per MB for the GC.
  */
-export async function hashFile(file: string): Promise<{ size: number; sha256: string }> {
-  const h = createHash('sha256');
-  const CHUNK = 1 << 20;
-  const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
-  const fh = await fs.open(file, 'r');
-  let size = 0;
-  try {
+export class HashCursor {
+  private readonly h = createHash('sha256');
+  private bufs: Buffer[] | undefined;
+  /** Bytes hashed so far: the next byte to read. */
+  offset = 0;
+
+  private constructor(
+    private readonly fh: fs.FileHandle,
+    readonly dev: number,
+    readonly ino: number,
+  ) {}
+
+  /** Opens a regular file without following a link or blocking on a FIFO; undefined for anything else. */
+  static async open(file: string): Promise<HashCursor | undefined> {
+    const fh = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    const st = await fh.stat().catch(async (err) => {
+      await fh.close();
+      throw err;
+    });
+    if (!st.isFile()) {
+      await fh.close();
+      return undefined;
+    }
+    return new HashCursor(fh, st.dev, st.ino);
+  }
+
+  /** The file's size now (it may still be growing). */
+  async size(): Promise<number> {
+    return (await this.fh.stat()).size;
+  }
+
+  /** Hashes what was written since the last call, up to the current end of the file. */
+  async advance(): Promise<void> {
+    const bufs = (this.bufs ??= [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)]);
     let turn = 0;
-    let reading = fh.read(bufs[0]!, 0, CHUNK, null);
+    let pos = this.offset;
+    let reading = this.fh.read(bufs[0]!, 0, CHUNK, pos);
     for (;;) {
       const { bytesRead } = await reading;
       if (bytesRead === 0) break;
       const cur = bufs[turn]!;
       turn ^= 1;
-      reading = fh.read(bufs[turn]!, 0, CHUNK, null);
-      h.update(cur.subarray(0, bytesRead));
-      size += bytesRead;
+      pos += bytesRead;
+      reading = this.fh.read(bufs[turn]!, 0, CHUNK, pos);
+      this.h.update(cur.subarray(0, bytesRead));
+      this.offset = pos;
     }
-  } finally {
-    await fh.close();
   }
-  return { size, sha256: h.digest('hex') };
+
+  /** Hashes the rest of the file and closes it: the file's size and SHA-256. */
+  async finish(): Promise<{ size: number; sha256: string }> {
+    try {
+      await this.advance();
+      return { size: this.offset, sha256: this.h.digest('hex') };
+    } finally {
+      await this.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.bufs = undefined;
+    await this.fh.close().catch(() => {});
+  }
+}
+
+/** SHA-256 and size of a regular file (a link, FIFO or device is an error, never followed or read). */
+export async function hashFile(file: string): Promise<{ size: number; sha256: string }> {
+  const cursor = await HashCursor.open(file);
+  if (!cursor) throw Object.assign(new Error(`${file} is not a regular file`), { code: 'EINVAL', path: file });
+  return cursor.finish();
 }
 
 export interface WalkEntry {

@@ -159,6 +159,41 @@ export async function resolveScript(
   return file;
 }
 
+/**
+ * What a script says of itself in a comment line near its top (`# batt: append-only`):
+ * append-only = it writes each file front to back and never rewrites a byte it wrote, so batt may
+ * hash its files while they grow (src/writeback.ts). Unknown words are ignored: an older batt
+ * must keep running scripts written for a newer one.
+ */
+export interface ScriptTraits {
+  appendOnly: boolean;
+}
+
+/** Bytes read from the top of a script for its `# batt:` lines. */
+const TRAITS_HEAD = 4096;
+
+export function parseScriptTraits(head: string): ScriptTraits {
+  const words = new Set<string>();
+  for (const line of head.split('\n')) {
+    const m = /^\s*(?:#|\/\/|--)\s*batt:\s*(.*)$/.exec(line);
+    if (m) for (const w of m[1]!.trim().split(/[\s,]+/)) if (w) words.add(w.toLowerCase());
+  }
+  return { appendOnly: words.has('append-only') };
+}
+
+export async function readScriptTraits(file: string): Promise<ScriptTraits> {
+  const fh = await fs.open(file, 'r');
+  try {
+    const buf = Buffer.alloc(TRAITS_HEAD);
+    const { bytesRead } = await fh.read(buf, 0, TRAITS_HEAD, 0);
+    // the last line may be cut in the middle: only whole lines count
+    const text = buf.toString('utf8', 0, bytesRead);
+    return parseScriptTraits(bytesRead < TRAITS_HEAD ? text : text.slice(0, text.lastIndexOf('\n') + 1));
+  } finally {
+    await fh.close();
+  }
+}
+
 async function ensureWritable(dir: string): Promise<void> {
   try {
     await fs.mkdir(dir, { recursive: true });

@@ -16,7 +16,7 @@ import { removeStaleScratch } from '../scratch.js';
 import { notifyRun, notifyStart } from '../notify/index.js';
 import { mapServiceOptions, redactOptions, type ServiceInput } from '../options.js';
 import { formatBytes, formatDuration, plural, table } from '../output.js';
-import { enabledServices, listServices, resolveScript, validateServiceName } from '../registry.js';
+import { enabledServices, listServices, readScriptTraits, resolveScript, validateServiceName } from '../registry.js';
 import { VERSION, last, makeContext, wholeNumberFlag, type CommonArgs, type Context } from '../context.js';
 import { RETENTION_FLAGS, planJson, preparePurgeAfterRun, printOutcome, printPlan, type PurgeReport } from '../purge.js';
 import { selectTargets, uploadRunResults, type RunUploads } from '../upload.js';
@@ -77,7 +77,8 @@ async function plan(ctx: Context, args: RunArgs): Promise<Plan> {
       continue;
     }
     const input: ServiceInput = inputs.get(service) ?? { options: {}, args: [] };
-    jobs.push({ service, script, input, conf, confFile: Object.keys(conf).length ? confFile : undefined });
+    const { appendOnly } = await readScriptTraits(script);
+    jobs.push({ service, script, input, conf, confFile: Object.keys(conf).length ? confFile : undefined, appendOnly });
   }
   return { jobs, broken };
 }

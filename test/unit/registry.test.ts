@@ -8,11 +8,14 @@ import {
   disableServices,
   enableServices,
   listServices,
+  parseScriptTraits,
+  readScriptTraits,
   resolveScript,
   scriptProblem,
   validateServiceName,
 } from '../../src/registry.js';
 import { PermissionError, UsageError } from '../../src/errors.js';
+import { REPO as REPO_ROOT } from '../helpers/batt.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-reg-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -109,4 +112,28 @@ test('resolveScript: unknown service lists the available ones', async () => {
   script(home, 'backup-a');
   assert.equal(await resolveScript(home, 'a'), path.join(home.available, 'backup-a'));
   await assert.rejects(resolveScript(home, 'b'), (e: unknown) => e instanceof UsageError && /unknown service "b"/.test(e.message) && e.hint === 'available: a');
+});
+
+test('parseScriptTraits: a "# batt:" comment line declares traits; anything else does not', () => {
+  const cases: [string, boolean][] = [
+    ['#!/bin/bash\n# batt: append-only\nset -e\n', true],
+    ['#!/bin/sh\n#batt:append-only\n', true],
+    ['#!/usr/bin/env python3\n# batt: future-word, APPEND-ONLY\n', true],
+    ['#!/usr/bin/env node\n// batt: append-only\n', true],
+    ['-- batt: append-only\n', true],
+    ['#!/bin/bash\n', false],
+    ['# this script is not batt: append-only\n', false], // not at the start of the comment
+    ['echo "# batt: append-only"\n', false], // code, not a comment line
+    ['# batt: append-only-ish\n', false],
+    ['# batt: something-else\n', false],
+  ];
+  for (const [head, appendOnly] of cases) assert.deepEqual(parseScriptTraits(head), { appendOnly }, JSON.stringify(head));
+});
+
+test('readScriptTraits reads the top of the built-in scripts: backup-file is append-only', async () => {
+  const dir = path.join(REPO_ROOT, 'scripts-available');
+  assert.equal((await readScriptTraits(path.join(dir, 'backup-file'))).appendOnly, true);
+  // pg_dump -Fc seeks back to rewrite its table of contents; sqlite's .backup writes pages in place
+  assert.equal((await readScriptTraits(path.join(dir, 'backup-postgresql'))).appendOnly, false);
+  assert.equal((await readScriptTraits(path.join(dir, 'backup-sqlite'))).appendOnly, false);
 });
