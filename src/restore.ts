@@ -40,6 +40,9 @@ export interface RestoreJob {
   backup: Backup;
   to?: string;
   force: boolean;
+  /** The folder batt was started from (BATT_CWD): scripts run in a scratch folder, so a relative
+   *  --to must be resolved against this. Undefined when it no longer exists. */
+  callerCwd?: string;
   input: ServiceInput;
   conf: Conf;
   homeRoot: string;
@@ -47,6 +50,15 @@ export interface RestoreJob {
   timeoutMs: number;
   log: Logger;
   signal?: AbortSignal;
+}
+
+/** The caller's working folder, or undefined when it was removed (process.cwd() throws then). */
+export function callerCwd(): string | undefined {
+  try {
+    return process.cwd();
+  } catch {
+    return undefined;
+  }
 }
 
 export async function verifyBeforeRestore(b: Backup): Promise<void> {
@@ -75,6 +87,7 @@ export async function restoreBackup(job: RestoreJob): Promise<{ durationMs: numb
         BATT_MANIFEST: path.join(job.backup.dir, MANIFEST),
         BATT_RESTORE_TO: job.to ?? '',
         BATT_FORCE: job.force ? '1' : '0',
+        BATT_CWD: job.callerCwd ?? '',
         BATT_SERVICE: job.service,
         BATT_HOME: job.homeRoot,
       }),

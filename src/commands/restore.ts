@@ -5,7 +5,7 @@ import { openLog } from '../log.js';
 import { mapServiceOptions } from '../options.js';
 import { formatDuration } from '../output.js';
 import { listServices, resolveScript, validateServiceName } from '../registry.js';
-import { chooseBackup, restoreBackup, verifyBeforeRestore } from '../restore.js';
+import { callerCwd, chooseBackup, restoreBackup, verifyBeforeRestore } from '../restore.js';
 import { last, makeContext, wholeNumberFlag, type CommonArgs } from '../context.js';
 
 export interface RestoreArgs extends CommonArgs {
@@ -50,6 +50,7 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
       backup,
       to: last(args.to),
       force: !!last(args.force),
+      callerCwd: callerCwd(),
       input: inputs.get(service) ?? { options: {}, args: [] },
       conf: await loadConfFile(serviceConfPath(ctx.home, service)),
       homeRoot: ctx.home.root,

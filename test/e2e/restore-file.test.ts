@@ -83,8 +83,8 @@ function plantBackup(sb: Sandbox, files: Record<string, Buffer>, id = '2026/11/2
 
 const zstd = (b: Buffer) => execFileSync('zstd', ['-q', '-c'], { input: b, maxBuffer: 64 << 20 });
 
-const restore = (sb: Sandbox, args: string[], env?: Record<string, string>) =>
-  batt(['restore', 'file', '--path', sb.pattern, ...args], { home: sb.home, env });
+const restore = (sb: Sandbox, args: string[], env?: Record<string, string>, cwd?: string) =>
+  batt(['restore', 'file', '--path', sb.pattern, ...args], { home: sb.home, env, cwd });
 
 /** A sandbox with an empty "outside" folder next to where the restore goes. */
 function setup(): { sb: Sandbox; target: string; outside: string } {
@@ -255,7 +255,6 @@ test('bad restore input is refused with a clear message', async (t) => {
     plantBackup(sb, { 'a.tar': tarball([{ name: 'f', data: 'x' }]) });
     const cases: [string, string[], RegExp][] = [
       ['no --to', [], /needs a target folder: --to/],
-      ['relative --to', ['--to', 'target'], /must be an absolute path/],
       ['selected path not in the backup', ['--to', target, '--file', '/etc'], /\/etc is not in this backup/],
       ['selected path with ..', ['--to', target, '--file', '/srv/../etc'], /must be plain/],
       ['unknown option', ['--to', target, '--file-owner', 'keep'], /unknown restore option --file-owner /],
@@ -285,6 +284,98 @@ test('a target inside the backup folder is refused', async () => {
     assert.ok(!fs.existsSync(inside));
     assert.equal((await batt(['verify', '--path', sb.pattern], { home: sb.home })).code, 0);
     assert.deepEqual(fs.readdirSync(outside), []);
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('a relative --to is taken from the folder batt was run in, not the script\'s scratch folder', async (t) => {
+  const { sb, outside } = setup();
+  try {
+    plantBackup(sb, { 'a.tar': tarball([{ name: 'srv/', type: 'dir' }, { name: 'srv/f', data: 'from backup' }]) });
+    const caller = path.join(sb.dir, 'caller');
+    fs.mkdirSync(caller);
+    const cases: [string, string, string][] = [
+      ['plain', 'restored', path.join(caller, 'restored')],
+      ['./ and several levels', './restored/deep', path.join(caller, 'restored', 'deep')],
+      ['.. out of the caller folder', '../outside/up', path.join(outside, 'up')],
+    ];
+    for (const [name, to, lands] of cases) {
+      await t.test(name, async () => {
+        // A stray BATT_CWD of the caller must not count: batt sets its own.
+        const r = await restore(sb, ['--to', to], { BATT_CWD: path.join(sb.dir, 'elsewhere') }, caller);
+        assert.equal(r.code, 0, r.stderr + r.stdout);
+        assert.equal(fs.readFileSync(path.join(lands, 'srv', 'f'), 'utf8'), 'from backup');
+        fs.rmSync(lands, { recursive: true });
+      });
+    }
+    // Nothing but the targets: the (empty) folder left of restored/deep.
+    assert.deepEqual(fs.readdirSync(caller), ['restored']);
+    assert.deepEqual(fs.readdirSync(path.join(caller, 'restored')), []);
+    assert.ok(!fs.existsSync(path.join(sb.dir, 'elsewhere')));
+    await t.test('a relative --to over a non-empty folder still needs --force', async () => {
+      fs.writeFileSync(path.join(caller, 'live'), 'live');
+      const r = await restore(sb, ['--to', '.'], undefined, caller);
+      assert.notEqual(r.code, 0);
+      assert.ok(r.stderr.includes(`${caller} is not empty`), r.stderr);
+      assert.deepEqual(fs.readdirSync(caller).sort(), ['live', 'restored']);
+      const forced = await restore(sb, ['--to', '.', '--force'], undefined, caller);
+      assert.equal(forced.code, 0, forced.stderr);
+      assert.equal(fs.readFileSync(path.join(caller, 'srv', 'f'), 'utf8'), 'from backup');
+      assert.equal(fs.readFileSync(path.join(caller, 'live'), 'utf8'), 'live');
+    });
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('a relative --to that leads into the backup folder is refused', async (t) => {
+  const { sb, outside } = setup();
+  try {
+    const id = plantBackup(sb, { 'a.tar': tarball([{ name: 'f', data: 'x' }]) });
+    const backupDir = path.join(sb.root, id);
+    const cases: [string, string, string][] = [
+      ['from inside the backup', backupDir, 'restored'],
+      ['down into it', sb.dir, `backup/${id}/restored`],
+      ['.. back into it', outside, `../backup/${id}/restored`],
+    ];
+    for (const [name, cwd, to] of cases) {
+      await t.test(name, async () => {
+        const r = await restore(sb, ['--to', to], undefined, cwd);
+        assert.notEqual(r.code, 0);
+        assert.match(r.stderr, /is inside the backup/);
+        assert.ok(!fs.existsSync(path.join(backupDir, 'restored')));
+        assert.deepEqual(fs.readdirSync(outside), []);
+      });
+    }
+    assert.equal((await batt(['verify', '--path', sb.pattern], { home: sb.home })).code, 0);
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('run without batt (no BATT_CWD), the script refuses a relative --to and writes nothing', () => {
+  const { sb, target, outside } = setup();
+  try {
+    const id = plantBackup(sb, { 'a.tar': tarball([{ name: 'f', data: 'x' }]) });
+    const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', BATT_BACKUP: path.join(sb.root, id), BATT_RESTORE_TO: 'target' };
+    const r = spawnSync(path.join(sb.home, 'scripts-available', 'restore-file'), [], { cwd: sb.dir, env, encoding: 'utf8' });
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /must be an absolute path, got 'target' \(a relative one needs BATT_CWD/);
+    assertNothingWritten(sb, target, outside);
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('a hostile archive is refused whole with a relative --to too', async () => {
+  const { sb, target, outside } = setup();
+  try {
+    plantBackup(sb, { 'a.tar': tarball([{ name: 'ok', data: 'fine' }, { name: '../outside/x', data: 'escaped' }]) });
+    const r = await restore(sb, ['--to', 'target'], undefined, sb.dir);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /unsafe archive/);
+    assertNothingWritten(sb, target, outside);
   } finally {
     sb.cleanup();
   }

@@ -59,6 +59,8 @@ export interface BattOptions {
   home?: string;
   env?: Record<string, string | undefined>;
   timeoutMs?: number;
+  /** The folder batt runs in (default: the test's). */
+  cwd?: string;
   /** Called with the child once spawned (to kill it, for example). */
   onSpawn?: (child: import('node:child_process').ChildProcess) => void;
 }
@@ -70,7 +72,7 @@ export function batt(args: string[], opts: BattOptions = {}): Promise<BattResult
   }
   if (opts.home) env.BATT_HOME = opts.home;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BATT, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BATT, ...args], { env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => (stdout += c));
