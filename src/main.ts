@@ -9,7 +9,8 @@ async function main(): Promise<void> {
   try {
     const argv = process.argv.slice(2);
     const fast = fastRoute(argv);
-    if (fast) code = await (await import('./commands/list.js')).listCommand(fast.args);
+    if (fast?.command === 'list') code = await (await import('./commands/list.js')).listCommand(fast.args);
+    else if (fast?.command === 'run') code = await (await import('./commands/run.js')).runBackups(fast.args);
     else await (await import('./cli.js')).parse(argv, (c) => (code = c));
   } catch (err) {
     const red = process.stderr.isTTY && colorEnabled() ? (s: string) => `\x1b[31m${s}\x1b[39m` : (s: string) => s;

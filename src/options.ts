@@ -3,6 +3,13 @@
 // Pure functions: yargs parses, these map.
 import { UsageError } from './errors.js';
 import { SECRET_KEY } from './config.js';
+import { RETENTION_FLAGS } from './retention.js';
+
+/** Flags of `batt [run]` that belong to batt; every other --x-y is a service option. */
+export const RUN_FLAGS: ReadonlySet<string> = new Set([
+  'home', 'path', 'json', 'jobs', 'j', 'timeout', 'wait', 'dry-run', 'n', 'help', 'h', 'version', 'services', 'target',
+  'purge', ...RETENTION_FLAGS,
+]);
 
 export interface ServiceInput {
   /** option key (lower-case, dashes) -> values in command-line order */

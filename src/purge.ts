@@ -392,8 +392,6 @@ export function printOutcome(out: Output, plan: PurgePlan, dryRun: boolean, outc
 
 // --- flags, and the purge after a run -------------------------------------------------------
 
-/** The keep-* and week-start flags, shared by `batt purge` and `batt --purge`. */
-export const RETENTION_FLAGS = ['keep-last', 'keep-hourly', 'keep-daily', 'keep-weekly', 'keep-monthly', 'keep-yearly', 'week-start'] as const;
 
 const lastOf = (v: unknown): unknown => (Array.isArray(v) ? v[v.length - 1] : v);
 

@@ -8,6 +8,9 @@
 // exists; otherwise it is kept for inspection).
 import { UsageError } from './errors.js';
 
+/** The keep-* and week-start flags, shared by `batt purge` and `batt --purge`. */
+export const RETENTION_FLAGS = ['keep-last', 'keep-hourly', 'keep-daily', 'keep-weekly', 'keep-monthly', 'keep-yearly', 'week-start'] as const;
+
 export interface RetentionPolicy {
   last?: number;
   hourly?: number;

@@ -14,11 +14,11 @@ import { mapBounded } from '../pool.js';
 import { stopLeftoverScripts } from '../runner.js';
 import { removeStaleScratch } from '../scratch.js';
 import { notifyRun, notifyStart } from '../notify/index.js';
-import { mapServiceOptions, redactOptions, type ServiceInput } from '../options.js';
+import { RUN_FLAGS, mapServiceOptions, redactOptions, type ServiceInput } from '../options.js';
 import { formatBytes, formatDuration, plural, table } from '../output.js';
 import { enabledServices, listServices, readScriptTraits, resolveScript, validateServiceName } from '../registry.js';
 import { VERSION, last, makeContext, wholeNumberFlag, type CommonArgs, type Context } from '../context.js';
-import { RETENTION_FLAGS, planJson, preparePurgeAfterRun, printOutcome, printPlan, type PurgeReport } from '../purge.js';
+import { planJson, preparePurgeAfterRun, printOutcome, printPlan, type PurgeReport } from '../purge.js';
 import { selectTargets, uploadRunResults, type RunUploads } from '../upload.js';
 
 export interface RunArgs extends CommonArgs {
@@ -29,12 +29,6 @@ export interface RunArgs extends CommonArgs {
   'dry-run'?: boolean;
   [flag: string]: unknown;
 }
-
-/** Flags that belong to batt; every other --x-y is a service option. */
-export const RUN_FLAGS = new Set([
-  'home', 'path', 'json', 'jobs', 'j', 'timeout', 'wait', 'dry-run', 'n', 'help', 'h', 'version', 'services', 'target',
-  'purge', ...RETENTION_FLAGS,
-]);
 
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 

@@ -35,3 +35,46 @@ test('batt list answers the same through the fast path and through yargs', async
     sb.cleanup();
   }
 });
+
+test('a plain run answers the same through the fast path and through yargs', async () => {
+  const sb = sandbox({ builtins: true });
+  try {
+    const data = path.join(sb.dir, 'data');
+    fs.mkdirSync(data);
+    fs.writeFileSync(path.join(data, 'a.txt'), 'hello\n');
+    // `--timeout 14400` (the default) is not a fast-path flag: it sends the same run through yargs.
+    const both = async (args: string[]) => {
+      const fast = await batt(args, { home: sb.home });
+      const slow = await batt([...args, '--timeout', '14400'], { home: sb.home });
+      return { fast, slow };
+    };
+    const same = (r: { fast: { code: number | null; stdout: string; stderr: string }; slow: typeof r.fast }, what: string) => {
+      assert.equal(r.fast.code, r.slow.code, `${what}: exit code`);
+      assert.equal(r.fast.stderr, r.slow.stderr, `${what}: stderr`);
+      assert.equal(r.fast.stdout, r.slow.stdout, `${what}: stdout`);
+    };
+    // What would run, with service options, repeated ones, positional values and --path.
+    const plan = await both(['--dry-run', '--json', '--path', `${sb.root}/x/%Y`, '--path', `${sb.root}/%Y`, 'sqlite', '--file', data, '--file', '/etc/hostname', '--file-exclude', '*.log', '--mysql-db', 'wp']);
+    same(plan, 'dry run');
+    const doc = JSON.parse(plan.fast.stdout);
+    assert.deepEqual(doc.services.map((s: { service: string }) => s.service), ['sqlite', 'file', 'mysql']);
+    assert.deepEqual(doc.services[1].options, { options: { exclude: ['*.log'] }, args: [data, '/etc/hostname'] });
+    assert.match(doc.destination, new RegExp(`^${sb.root}/\\d{4}$`));
+    // Refusals: a bad name, an unknown service, a secret on the command line, nothing enabled.
+    for (const args of [['../x'], ['nosuch'], ['--mysql-password', 'hunter2'], []]) {
+      const r = await both(args);
+      same(r, args.join(' ') || '(nothing enabled)');
+      assert.notEqual(r.fast.code, 0, args.join(' '));
+      assert.doesNotMatch(r.fast.stderr, /hunter2/);
+    }
+    // A real backup each way: the same lines but for the times and the folder.
+    const fast = await batt(['--path', `${sb.root}/fast`, '--file', data], { home: sb.home });
+    const slow = await batt(['--path', `${sb.root}/slow`, '--file', data, '--timeout', '14400'], { home: sb.home });
+    const norm = (s: string) => s.replace(/\d+ms|\d+(\.\d+)?s\b|\d+ B\b/g, 'T').replace(/\/(fast|slow)\//g, '/R/');
+    assert.equal(fast.code, 0, fast.stderr);
+    assert.equal(slow.code, 0, slow.stderr);
+    assert.equal(norm(fast.stdout), norm(slow.stdout));
+  } finally {
+    sb.cleanup();
+  }
+});

@@ -11,7 +11,6 @@ test('fastRoute takes only the plain forms of batt list', () => {
     [['--home=/h', 'list', '--json'], { command: 'list', args: { home: '/h', json: true } }],
     [['list', '--home', '/a', '--home', '/b'], { command: 'list', args: { home: '/b' } }],
     // Everything else is yargs' business.
-    [[], undefined],
     [['ls'], undefined],
     [['backups'], undefined],
     [['list', 'extra'], undefined],
@@ -23,9 +22,51 @@ test('fastRoute takes only the plain forms of batt list', () => {
     [['list', '--home'], undefined],
     [['list', '--home='], undefined],
     [['list', '--home', '--json'], undefined],
-    [['--home', 'list'], undefined],
+    [['list', '--dry-run'], undefined],
     [['list', '--'], undefined],
     [['--file', '/srv', 'list'], undefined],
   ];
   for (const [argv, want] of cases) assert.deepEqual(fastRoute(argv), want, argv.join(' '));
+});
+
+test('fastRoute gives a plain run the arguments yargs would give it, and leaves the rest to yargs', () => {
+  const run = (args: Record<string, unknown>) => ({ command: 'run' as const, args });
+  const cases: [string[], ReturnType<typeof fastRoute>][] = [
+    [[], run({})],
+    [['mysql', 'file'], run({ services: ['mysql', 'file'] })],
+    [['run', 'file'], run({ services: ['file'] })],
+    [['run'], run({})],
+    [['run', 'list'], run({ services: ['list'] })], // a service named like a command
+    [['--file', '/srv/www'], run({ file: '/srv/www' })],
+    [['--file', '/a', '--file=/b c', '--mysql-db', 'wp'], run({ file: ['/a', '/b c'], 'mysql-db': 'wp' })],
+    [['--mysql-db', 'wp', 'file', '--json'], run({ 'mysql-db': 'wp', json: true, services: ['file'] })],
+    [['--dry-run', 'redis'], run({ 'dry-run': true, services: ['redis'] })],
+    [['--home', '/h', '--path', '/b/%Y', '--path=/c/%Y'], run({ home: '/h', path: ['/b/%Y', '/c/%Y'] })],
+    [['--home', 'list'], run({ home: 'list' })], // yargs reads it the same way: the home is "list"
+    [['--file', 'true', '--x-y', '007'], run({ file: 'true', 'x-y': '007' })], // strings, as yargs (parse-numbers off)
+    // yargs' business: other batt flags, help, short flags, odd values and names
+    [['--jobs', '2'], undefined],
+    [['--timeout', '60', 'file'], undefined],
+    [['--target', 'nas'], undefined],
+    [['--keep-daily', '7', '--purge'], undefined],
+    [['--wait'], undefined],
+    [['--help'], undefined],
+    [['--version'], undefined],
+    [['-n'], undefined],
+    [['-j', '2'], undefined],
+    [['--json=false'], undefined],
+    [['--dry-run=true'], undefined],
+    [['--file'], undefined],
+    [['--file', ''], undefined],
+    [['--file', '-x'], undefined],
+    [['--file='], undefined],
+    [['--File', '/x'], undefined],
+    [['--file.x', '/x'], undefined],
+    [['--', 'file'], undefined],
+    [['enable', 'file'], undefined],
+    [['restore', 'file'], undefined],
+    [['help'], undefined],
+    [['completion'], undefined],
+  ];
+  for (const [argv, want] of cases) assert.deepEqual(fastRoute(argv), want, argv.join(' ') || '(none)');
 });
