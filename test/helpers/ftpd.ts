@@ -19,8 +19,11 @@ export interface Ftpd {
   stop(): Promise<void>;
 }
 
-/** { tls: true }: explicit FTPS (AUTH TLS) required for login and data, with a fresh self-signed certificate. */
-export async function startFtpd(opts: { tls?: boolean } = {}): Promise<Ftpd> {
+/**
+ * { tls: true }: explicit FTPS (AUTH TLS) required for login and data, with a fresh self-signed
+ * certificate. { maxRate }: each transfer at most that many bytes per second (a slow server).
+ */
+export async function startFtpd(opts: { tls?: boolean; maxRate?: number } = {}): Promise<Ftpd> {
   if (!VSFTPD) throw new Error('vsftpd not found (Debian package vsftpd)');
   let ftpUid: number;
   let ftpGid: number;
@@ -76,6 +79,7 @@ export async function startFtpd(opts: { tls?: boolean } = {}): Promise<Ftpd> {
       'connect_from_port_20=NO',
       'hide_ids=NO',
       ...tls,
+      ...(opts.maxRate ? [`anon_max_rate=${opts.maxRate}`] : []),
       '',
     ].join('\n'),
   );

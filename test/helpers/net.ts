@@ -84,3 +84,61 @@ export async function startDaemon(
     },
   };
 }
+
+export interface Throttle {
+  port: number;
+  /** Bytes that went from clients to the server so far. */
+  readonly sent: number;
+  /** Closes the listener and cuts every connection. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A slow uplink: a TCP proxy on a free 127.0.0.1 port to `port` that passes client->server bytes
+ * at about `bytesPerSec` (server->client is not slowed). Makes an upload take seconds, not
+ * milliseconds, so a test can interrupt it mid-file.
+ */
+export async function startThrottle(port: number, bytesPerSec: number): Promise<Throttle> {
+  const sockets = new Set<net.Socket>();
+  const timers = new Set<NodeJS.Timeout>();
+  let sent = 0;
+  const server = net.createServer((client) => {
+    const up = net.connect(port, '127.0.0.1');
+    for (const s of [client, up]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => {});
+    }
+    client.on('close', () => up.destroy());
+    up.on('close', () => client.destroy());
+    up.pipe(client);
+    client.on('data', (chunk: Buffer) => {
+      sent += chunk.length;
+      up.write(chunk);
+      client.pause();
+      const t = setTimeout(() => {
+        timers.delete(t);
+        client.resume();
+      }, (chunk.length / bytesPerSec) * 1000);
+      timers.add(t);
+    });
+    client.on('end', () => up.end());
+  });
+  const listening = await freePort();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listening, '127.0.0.1', resolve);
+  });
+  return {
+    port: listening,
+    get sent() {
+      return sent;
+    },
+    async stop() {
+      const closed = new Promise((r) => server.close(r));
+      for (const t of timers) clearTimeout(t);
+      for (const s of sockets) s.destroy();
+      await closed;
+    },
+  };
+}
