@@ -189,11 +189,11 @@ export interface CommandResult {
   stderr: string;
 }
 
-/** A short command whose output batt reads (small output only). */
+/** A short command whose output batt reads (small output only); `signal` stops it with SIGTERM. */
 export async function runCommand(
   file: string,
   args: string[],
-  opts: { env?: Record<string, string>; cwd?: string; input?: string } = {},
+  opts: { env?: Record<string, string>; cwd?: string; input?: string; signal?: AbortSignal } = {},
 ): Promise<CommandResult> {
   const r = await execa(file, args, {
     env: opts.env,
@@ -201,6 +201,7 @@ export async function runCommand(
     input: opts.input,
     reject: false,
     stripFinalNewline: true,
+    cancelSignal: opts.signal,
   });
   return { exitCode: r.exitCode, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
 }

@@ -1,6 +1,7 @@
 // After a run: copy each successful service folder to the configured targets. What went where is
 // recorded in batt-copies.json beside the manifest (the manifest itself is never rewritten).
-// A failed copy fails the run; the local backup stays as it is.
+// A failed copy fails the run; the local backup stays as it is. SIGINT/SIGTERM (req.signal) stop the
+// file in transfer at once and copy nothing more: that copy never gets its index.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from './fsutil.js';
@@ -73,7 +74,13 @@ export async function uploadBackups(req: UploadRequest): Promise<UploadOutcome[]
   const names = await selectTargets(req.home, req.targets);
   const outcomes: UploadOutcome[] = [];
   if (!names.length || !req.jobs.length) return outcomes;
+  const interruptedText = (service: string, target: string) => `${service} -> ${target}: upload interrupted, no copy made`;
+  const interrupted = (service: string, target: string) => outcomes.push({ service, target, ok: false, error: interruptedText(service, target) });
   for (const name of names) {
+    if (req.signal?.aborted) {
+      for (const j of req.jobs) interrupted(j.service, name);
+      continue;
+    }
     let opened;
     try {
       opened = await openTarget(await loadTarget(req.home, name));
@@ -85,6 +92,10 @@ export async function uploadBackups(req: UploadRequest): Promise<UploadOutcome[]
     const { target, encryption, retry } = opened;
     try {
       for (const j of req.jobs) {
+        if (req.signal?.aborted) {
+          interrupted(j.service, name);
+          continue;
+        }
         const id = path.relative(req.root, j.dir).split(path.sep).join('/');
         req.log(`copy ${id} -> ${name} (${target.backend.describe(id)})${encryption ? ' encrypted with age' : ''}`);
         try {
@@ -101,7 +112,7 @@ export async function uploadBackups(req: UploadRequest): Promise<UploadOutcome[]
           outcomes.push({ service: j.service, target: name, ok: true, location: target.backend.describe(id) });
           req.log(`copied ${id} -> ${name}: ${idx.files.length} files`);
         } catch (err) {
-          const error = `${j.service} -> ${name}: upload failed: ${errText(err)}`;
+          const error = req.signal?.aborted ? interruptedText(j.service, name) : `${j.service} -> ${name}: upload failed: ${errText(err)}`;
           req.log(error);
           outcomes.push({ service: j.service, target: name, ok: false, error });
         }

@@ -1,11 +1,12 @@
 // FTP and FTPS (basic-ftp). Upload to a temporary name, compare SIZE, then RNFR/RNTO.
 // Plain FTP sends the password in clear: use SECURE=yes (explicit TLS) outside a trusted network.
+// SIGINT/SIGTERM close the client mid-file: the temp file may stay behind, the final name never appears.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { Client, FileType } from 'basic-ftp';
-import { REMOTE_INDEX, TargetError, type Backend, type RemoteStat } from './index.js';
+import { REMOTE_INDEX, TargetError, UploadInterruptedError, type Backend, type PutFileOptions, type RemoteStat } from './index.js';
 
 export interface FtpOptions {
   host: string;
@@ -70,20 +71,30 @@ export class FtpBackend implements Backend {
     await c.cd('/');
   }
 
-  async putFile(local: string, rel: string, size: number): Promise<void> {
+  async putFile(local: string, rel: string, size: number, { signal }: PutFileOptions = {}): Promise<void> {
     const dest = this.abs(rel);
     const tmp = `${path.posix.dirname(dest)}/.batt-tmp-${randomBytes(4).toString('hex')}-${path.posix.basename(dest)}`;
     await this.op(async (c) => {
-      await this.mkdirs(c, path.posix.dirname(dest));
+      // closing the client destroys its sockets and fails the transfer in progress at once
+      const cut = () => {
+        this.conn = undefined;
+        c.close();
+      };
+      signal?.addEventListener('abort', cut, { once: true });
       try {
+        if (signal?.aborted) throw new UploadInterruptedError(`${this.describe(rel)}: upload interrupted`);
+        await this.mkdirs(c, path.posix.dirname(dest));
         await c.uploadFrom(local, tmp);
         const got = await c.size(tmp);
         if (got !== size) throw new TargetError(`${this.describe(rel)}: ${got} bytes arrived, expected ${size}`);
+        if (signal?.aborted) throw new UploadInterruptedError(`${this.describe(rel)}: upload interrupted`);
         await c.remove(dest, true);
         await c.rename(tmp, dest);
       } catch (err) {
-        await c.remove(tmp, true).catch(() => {});
+        if (!signal?.aborted) await c.remove(tmp, true).catch(() => {});
         throw err;
+      } finally {
+        signal?.removeEventListener('abort', cut);
       }
     });
   }

@@ -19,13 +19,24 @@ export interface RemoteStat {
   size: number;
 }
 
+/** What Target.put knows about a file it hands to a Backend. */
+export interface PutFileOptions {
+  /** The file's sha256 when already known (saves reading it again). */
+  sha256?: string;
+  /**
+   * SIGINT/SIGTERM: stop inside the transfer (abort the request, cut the connection, kill the
+   * process) and reject; the file must then not exist under `rel` (a temp name may stay behind).
+   */
+  signal?: AbortSignal;
+}
+
 /** One file at a time; every path is relative to the target's base (prefix, folder...). */
 export interface Backend {
   readonly kind: string;
   /** Where a copy lives, for humans (no credentials). */
   describe(rel: string): string;
   /** Uploads so that `rel` is either absent/old or complete: temp name + rename, or one object. */
-  putFile(local: string, rel: string, size: number): Promise<void>;
+  putFile(local: string, rel: string, size: number, opts?: PutFileOptions): Promise<void>;
   stat(rel: string): Promise<RemoteStat | undefined>;
   getFile(rel: string, local: string): Promise<void>;
   readText(rel: string): Promise<string | undefined>;
@@ -65,6 +76,9 @@ export interface RemoteIndex {
 
 export class TargetError extends FailedError {}
 
+/** The upload stopped because batt was told to stop (SIGINT/SIGTERM), not because the target failed. */
+export class UploadInterruptedError extends TargetError {}
+
 /** Errors worth another try: network and server trouble, not "no such bucket" or "permission". */
 export function isTransient(err: unknown): boolean {
   const e = err as { code?: string; name?: string; $metadata?: { httpStatusCode?: number }; message?: string };
@@ -92,22 +106,39 @@ export function backoffMs(attempt: number, p: RetryPolicy, rand = Math.random): 
   return Math.round(exp / 2 + (exp / 2) * rand());
 }
 
+/** Retries transient failures with backoff; once `signal` is aborted, no further try (nor wait). */
 export async function withRetry<T>(
   what: string,
   fn: () => Promise<T>,
   p: RetryPolicy,
   onRetry?: (msg: string) => void,
+  signal?: AbortSignal,
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
+    if (signal?.aborted) throw new UploadInterruptedError(`${what}: interrupted`);
     try {
       return await fn();
     } catch (err) {
+      if (signal?.aborted) throw new UploadInterruptedError(`${what}: interrupted`);
       if (attempt >= p.attempts || !isTransient(err)) throw err;
       const wait = backoffMs(attempt, p);
       onRetry?.(`${what}: ${errText(err)}; retry ${attempt}/${p.attempts - 1} in ${Math.round(wait / 100) / 10}s`);
-      await new Promise((r) => setTimeout(r, wait));
+      await sleep(wait, signal);
     }
   }
+}
+
+/** setTimeout as a promise that resolves early when `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 export function errText(err: unknown): string {
@@ -121,7 +152,10 @@ export interface PutOptions {
   retry?: RetryPolicy;
   onRetry?: (msg: string) => void;
   tmpDir?: string;
-  /** Stops between files (SIGINT/SIGTERM); the copy then has no index, so it is not a copy. */
+  /**
+   * SIGINT/SIGTERM: the file in transfer is cut off (each Backend stops inside it), nothing more
+   * is uploaded and the index is not written, so the remote folder is not a copy.
+   */
   signal?: AbortSignal;
 }
 
@@ -146,7 +180,8 @@ export class Target {
     const retry = opts.retry ?? DEFAULT_RETRY;
     let enc = opts.encryption;
     const rel = (p: string) => `${remoteName}/${p}`;
-    const r = <T>(what: string, fn: () => Promise<T>) => withRetry(`${this.name}: ${what}`, fn, retry, opts.onRetry);
+    const signal = opts.signal;
+    const r = <T>(what: string, fn: () => Promise<T>) => withRetry(`${this.name}: ${what}`, fn, retry, opts.onRetry, signal);
     await r('remove old index', async () => {
       if (await this.backend.stat(rel(REMOTE_INDEX))) await this.backend.removeTree(remoteName);
     });
@@ -158,7 +193,7 @@ export class Target {
         const sealed = await sealCopyKey(enc, tmp);
         const size = (await fs.stat(sealed.file)).size;
         await r(`upload ${COPY_KEY}`, async () => {
-          await this.backend.putFile(sealed.file, rel(COPY_KEY), size);
+          await this.backend.putFile(sealed.file, rel(COPY_KEY), size, { signal });
           if ((await this.backend.stat(rel(COPY_KEY)))?.size !== size) throw new TargetError(`${this.name}: ${COPY_KEY} did not arrive whole`);
         });
         keyFile = COPY_KEY;
@@ -167,7 +202,7 @@ export class Target {
       const files: RemoteFile[] = [];
       const entries = [...manifest.files.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 })), await manifestEntry(localDir)];
       for (const f of entries) {
-        if (opts.signal?.aborted) throw new TargetError(`${this.name}: upload interrupted`);
+        if (signal?.aborted) throw new UploadInterruptedError(`${this.name}: upload interrupted`);
         let src = path.join(localDir, f.path);
         let remote = f.path;
         let remoteSize = f.size;
@@ -182,7 +217,7 @@ export class Target {
           remoteSha256 = h.sha256;
         }
         await r(`upload ${remote}`, async () => {
-          await this.backend.putFile(src, rel(remote), remoteSize);
+          await this.backend.putFile(src, rel(remote), remoteSize, { sha256: remoteSha256, signal });
           const st = await this.backend.stat(rel(remote));
           if (!st) throw new TargetError(`${this.name}: ${remote} is missing on the target after upload`);
           if (st.size !== remoteSize) {
@@ -205,6 +240,8 @@ export class Target {
         files,
         totalBytes: manifest.totalBytes,
       };
+      // the last check: an interrupted upload never gets its index, even with every file there
+      if (signal?.aborted) throw new UploadInterruptedError(`${this.name}: upload interrupted`);
       await r('write index', () => this.backend.writeText(rel(REMOTE_INDEX), JSON.stringify(index, null, 2) + '\n'));
       return index;
     } finally {

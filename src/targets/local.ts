@@ -1,9 +1,15 @@
-// A plain folder (another disk, an NFS mount...): copy to a temp name, fsync, rename.
+// A plain folder (another disk, an NFS mount...): copy to a temp name, fsync, rename. The copy is
+// streamed (not copyFile, which cannot be stopped) so SIGINT/SIGTERM stop it mid-file; the temp
+// file is then removed.
+import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
 import { mkdirPrivate } from '../fsutil.js';
-import { REMOTE_INDEX, type Backend, type RemoteStat } from './index.js';
+import { REMOTE_INDEX, type Backend, type PutFileOptions, type RemoteStat } from './index.js';
+
+const CHUNK = 1024 * 1024;
 
 export class LocalBackend implements Backend {
   readonly kind = 'local';
@@ -19,14 +25,16 @@ export class LocalBackend implements Backend {
     return this.abs(rel);
   }
 
-  async putFile(local: string, rel: string): Promise<void> {
+  async putFile(local: string, rel: string, _size?: number, { signal }: PutFileOptions = {}): Promise<void> {
     const dest = this.abs(rel);
     await mkdirPrivate(path.dirname(dest));
     const tmp = `${dest}.batt-tmp-${randomBytes(4).toString('hex')}`;
     try {
-      await fs.copyFile(local, tmp);
+      signal?.throwIfAborted();
+      await pipeline(createReadStream(local, { highWaterMark: CHUNK }), createWriteStream(tmp, { mode: 0o600, highWaterMark: CHUNK }), { signal });
       const fh = await fs.open(tmp, 'r');
       await fh.sync().finally(() => fh.close());
+      signal?.throwIfAborted();
       await fs.rename(tmp, dest);
     } catch (err) {
       await fs.rm(tmp, { force: true });

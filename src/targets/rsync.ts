@@ -1,11 +1,12 @@
 // rsync to a local folder or over ssh (key auth, strict host key checking against a given
 // known_hosts file). rsync writes into a temporary name and renames, so a broken transfer never
-// leaves a file that looks complete; its own whole-file checksum checks what arrived.
+// leaves a file that looks complete; its own whole-file checksum checks what arrived. SIGINT/SIGTERM
+// stop rsync mid-file (SIGTERM), which removes its temp file.
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { runCommand } from '../runner.js';
-import { TargetError, REMOTE_INDEX, type Backend, type RemoteStat } from './index.js';
+import { TargetError, REMOTE_INDEX, UploadInterruptedError, type Backend, type PutFileOptions, type RemoteStat } from './index.js';
 
 export interface RsyncOptions {
   /** Remote folder, or a local one when host is empty. */
@@ -50,7 +51,7 @@ export class RsyncBackend implements Backend {
     return `rsync:${this.loc(rel)}`;
   }
 
-  private async run(args: string[], what: string): Promise<string> {
+  private async run(args: string[], what: string, signal?: AbortSignal): Promise<string> {
     const base = ['--timeout', String(this.o.timeoutS ?? 120)];
     if (this.o.host) {
       const ssh = ['ssh', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=yes', '-o', 'ConnectTimeout=30'];
@@ -59,7 +60,8 @@ export class RsyncBackend implements Backend {
       if (this.o.knownHosts) ssh.push('-o', `UserKnownHostsFile=${this.o.knownHosts}`);
       base.push('-e', ssh.join(' '));
     }
-    const r = await runCommand(RSYNC(), [...base, ...args]);
+    const r = await runCommand(RSYNC(), [...base, ...args], { signal });
+    if (signal?.aborted) throw new UploadInterruptedError(`rsync ${what}: interrupted`);
     if (r.exitCode !== 0) {
       const msg = r.stderr.split('\n').find((l) => l.trim()) ?? `exit ${r.exitCode}`;
       const err = new RsyncError(`rsync ${what}: ${msg}`, TRANSIENT.has(r.exitCode ?? -1) ? 'ECONNRESET' : `RSYNC_${r.exitCode}`);
@@ -68,8 +70,8 @@ export class RsyncBackend implements Backend {
     return r.stdout;
   }
 
-  async putFile(local: string, rel: string): Promise<void> {
-    await this.run(['--mkpath', '--times', '--chmod=D700,F600', '--', local, this.loc(rel)], `upload ${rel}`);
+  async putFile(local: string, rel: string, _size?: number, { signal }: PutFileOptions = {}): Promise<void> {
+    await this.run(['--mkpath', '--times', '--chmod=D700,F600', '--', local, this.loc(rel)], `upload ${rel}`, signal);
   }
 
   async stat(rel: string): Promise<RemoteStat | undefined> {

@@ -1,8 +1,9 @@
 // S3 and S3-compatible object stores (AWS, MinIO, Ceph, Garage...). A file up to one part is one
 // PutObject from a buffer; a larger one is a multipart upload read from disk into `queueSize` reused
 // part buffers (partSize x queueSize bounds the memory, whatever the file size). An object only
-// appears at CompleteMultipartUpload, and a failed multipart upload is aborted. Each object carries
-// its sha256 as metadata, checked with HeadObject after the upload together with the size.
+// appears at CompleteMultipartUpload, and a failed or interrupted (SIGINT/SIGTERM: the requests in
+// flight are cancelled) multipart upload is aborted, never completed. Each object carries its sha256
+// as metadata, checked with HeadObject after the upload together with the size.
 import { createWriteStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
@@ -23,11 +24,13 @@ import {
 } from '@aws-sdk/client-s3';
 import { hashFile } from '../manifest.js';
 import { mapBounded } from '../pool.js';
-import { REMOTE_INDEX, TargetError, type Backend, type RemoteStat } from './index.js';
+import { REMOTE_INDEX, TargetError, UploadInterruptedError, type Backend, type PutFileOptions, type RemoteStat } from './index.js';
 
 const MIB = 1024 * 1024;
 /** S3's limit on the parts of one multipart upload. */
 export const MAX_PARTS = 10_000;
+/** How long AbortMultipartUpload may take: batt is often stopping (SIGTERM) when it sends it. */
+const ABORT_WAIT_MS = 10_000;
 
 /** Part size in bytes: the configured one, grown (in whole MiB) so that no file needs more than MAX_PARTS parts. */
 export function partSizeFor(fileSize: number, partSizeMb: number): number {
@@ -89,8 +92,9 @@ export class S3Backend implements Backend {
     return `s3://${this.o.bucket}/${this.key(rel)}`;
   }
 
-  async putFile(local: string, rel: string, size: number): Promise<void> {
-    const { sha256 } = await hashFile(local);
+  async putFile(local: string, rel: string, size: number, opts: PutFileOptions = {}): Promise<void> {
+    const { signal } = opts;
+    const sha256 = opts.sha256 ?? (await hashFile(local)).sha256;
     const target = {
       Bucket: this.o.bucket,
       Key: this.key(rel),
@@ -103,14 +107,14 @@ export class S3Backend implements Backend {
       if (size <= partSize) {
         const body = Buffer.allocUnsafe(size);
         await readFully(fh, body, size, 0, this.describe(rel));
-        await this.client.send(new PutObjectCommand({ ...target, Body: body, ContentLength: size }));
+        await this.client.send(new PutObjectCommand({ ...target, Body: body, ContentLength: size }), { abortSignal: signal });
       } else {
-        await this.multipart(fh, size, partSize, target, this.describe(rel));
+        await this.multipart(fh, size, partSize, target, this.describe(rel), signal);
       }
     } finally {
       await fh.close();
     }
-    const head = await this.client.send(new HeadObjectCommand({ Bucket: this.o.bucket, Key: this.key(rel) }));
+    const head = await this.client.send(new HeadObjectCommand({ Bucket: this.o.bucket, Key: this.key(rel) }), { abortSignal: signal });
     const remoteSha = head.Metadata?.['batt-sha256'];
     if (remoteSha && remoteSha !== sha256) throw new TargetError(`${this.describe(rel)}: sha256 metadata differs from the uploaded file`);
   }
@@ -119,6 +123,8 @@ export class S3Backend implements Backend {
    * Multipart upload with `queueSize` workers, each owning one part-size buffer it reuses: read
    * part n from disk, UploadPart, next part. The first failure stops every worker after its current
    * part; then the upload is aborted and that first error is thrown (Target retries transient ones).
+   * `signal` cancels the UploadParts in flight (a failure like any other), and is checked once more
+   * right before CompleteMultipartUpload: an interrupted upload is aborted, never completed.
    */
   private async multipart(
     fh: FileHandle,
@@ -126,9 +132,10 @@ export class S3Backend implements Backend {
     partSize: number,
     target: { Bucket: string; Key: string; Metadata: Record<string, string>; StorageClass?: StorageClass },
     what: string,
+    signal?: AbortSignal,
   ): Promise<void> {
     const { Bucket, Key } = target;
-    const { UploadId } = await this.client.send(new CreateMultipartUploadCommand(target));
+    const { UploadId } = await this.client.send(new CreateMultipartUploadCommand(target), { abortSignal: signal });
     if (!UploadId) throw new TargetError(`${what}: the server returned no multipart UploadId`);
     const count = Math.ceil(size / partSize);
     const parts: CompletedPart[] = [];
@@ -142,16 +149,21 @@ export class S3Backend implements Backend {
           await readFully(fh, buf, len, n * partSize, what);
           const r = await this.client.send(
             new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: n + 1, Body: buf.subarray(0, len), ContentLength: len }),
+            { abortSignal: signal },
           );
           parts[n] = { PartNumber: n + 1, ETag: r.ETag };
         },
         () => Buffer.allocUnsafe(partSize),
       );
+      if (signal?.aborted) throw new UploadInterruptedError(`${what}: upload interrupted`);
       await this.client.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } }));
     } catch (err) {
       // no parts may linger (best effort: the server may be gone; a bucket lifecycle rule
       // AbortIncompleteMultipartUpload catches the rest); the upload's own error is the one to report
-      await this.client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => {});
+      // Its own time limit, not `signal`: when batt is being stopped this request must still go out.
+      await this.client
+        .send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId }), { abortSignal: AbortSignal.timeout(ABORT_WAIT_MS) })
+        .catch(() => {});
       throw err;
     }
   }

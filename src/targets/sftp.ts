@@ -1,11 +1,12 @@
 // SFTP over SSH (ssh2-sftp-client): key authentication only, and the server's host key must be in
 // the configured known_hosts file (strict checking, no trust on first use). Uploads go to a
-// temporary name, are checked for size, then renamed over the final name.
+// temporary name, are checked for size, then renamed over the final name. SIGINT/SIGTERM cut the
+// connection mid-file: the temp file may stay behind, the final name never appears.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createHmac, randomBytes } from 'node:crypto';
 import SftpClient from 'ssh2-sftp-client';
-import { REMOTE_INDEX, TargetError, type Backend, type RemoteStat } from './index.js';
+import { REMOTE_INDEX, TargetError, UploadInterruptedError, type Backend, type PutFileOptions, type RemoteStat } from './index.js';
 
 export interface SftpOptions {
   host: string;
@@ -102,19 +103,30 @@ export class SftpBackend implements Backend {
     }
   }
 
-  async putFile(local: string, rel: string, size: number): Promise<void> {
+  async putFile(local: string, rel: string, size: number, { signal }: PutFileOptions = {}): Promise<void> {
     const dest = this.abs(rel);
     const tmp = `${dest}.batt-tmp-${randomBytes(4).toString('hex')}`;
     await this.op(async (c) => {
-      await c.mkdir(path.posix.dirname(dest), true);
+      // fastPut cannot be cancelled: cut the connection under it (a graceful end would first send
+      // what is buffered), which fails it at once; the next operation reconnects.
+      const cut = () => {
+        this.conn = undefined;
+        (c as unknown as { client: { destroy(): void } }).client.destroy();
+      };
+      signal?.addEventListener('abort', cut, { once: true });
       try {
+        if (signal?.aborted) throw new UploadInterruptedError(`${this.describe(rel)}: upload interrupted`);
+        await c.mkdir(path.posix.dirname(dest), true);
         await c.fastPut(local, tmp, { mode: 0o600 } as never);
         const st = await c.stat(tmp);
         if (st.size !== size) throw new TargetError(`${this.describe(rel)}: ${st.size} bytes arrived, expected ${size}`);
+        if (signal?.aborted) throw new UploadInterruptedError(`${this.describe(rel)}: upload interrupted`);
         await c.posixRename(tmp, dest);
       } catch (err) {
-        await c.delete(tmp, true).catch(() => {});
+        if (!signal?.aborted) await c.delete(tmp, true).catch(() => {});
         throw err;
+      } finally {
+        signal?.removeEventListener('abort', cut);
       }
     });
   }

@@ -83,3 +83,35 @@ test('FTPS (SECURE=yes): uploads over TLS with the server checked against CA_FIL
     await tlsd.stop();
   }
 });
+
+test('SIGTERM mid-file on a slow FTP server: the client is closed at once, exit 143, no complete-looking copy', { skip }, async (t) => {
+  const slowd = await startFtpd({ maxRate: 2 * 1024 * 1024 }); // 24 MB: seconds to upload
+  try {
+    const f = path.join(sb.home, 'conf', 'targets', 'slowftp.conf');
+    fs.writeFileSync(f, `TYPE=ftp\nHOST=127.0.0.1\nPORT=${slowd.port}\nUSER=anonymous\nPATH=/up/batt\n`, { mode: 0o600 });
+    writeScript(sb.home, 'huge', 'head -c 24000000 /dev/urandom > "$BATT_DEST/big.bin"');
+    const remote = path.join(slowd.data, 'batt');
+    let child: import('node:child_process').ChildProcess | undefined;
+    let sentAt = 0;
+    const poll = setInterval(() => {
+      const partial = listFiles(remote).find((x) => /big\.bin/.test(x) && fs.statSync(path.join(remote, x)).size > 1_000_000);
+      if (partial && child && !sentAt) {
+        sentAt = Date.now();
+        child.kill('SIGTERM');
+      }
+    }, 25);
+    const r = await batt(['huge', '--target', 'slowftp', '--path', sb.pattern], { home: sb.home, onSpawn: (c) => (child = c) }).finally(() => clearInterval(poll));
+    const took = Date.now() - sentAt;
+    t.diagnostic(`batt exited ${took} ms after SIGTERM`);
+    assert.ok(sentAt > 0, 'SIGTERM was never sent: no partial big.bin appeared');
+    assert.equal(r.code, 143, r.stderr);
+    assert.ok(took < 2000, `batt took ${took} ms to exit after SIGTERM`);
+    const left = listFiles(remote);
+    assert.ok(!left.some((x) => x.endsWith('batt-remote.json') || x.endsWith('/big.bin')), `looks complete: ${left.join(' ')}`);
+    const local = path.dirname(path.join(sb.root, listFiles(sb.root).filter((x) => /\/huge(\.\d+)?\/batt-manifest\.json$/.test(x)).at(-1)!));
+    const m = JSON.parse(fs.readFileSync(path.join(local, 'batt-manifest.json'), 'utf8'));
+    assert.equal(fs.statSync(path.join(local, 'big.bin')).size, m.files.find((x: { path: string }) => x.path === 'big.bin').size, 'the local backup must stay');
+  } finally {
+    await slowd.stop();
+  }
+});

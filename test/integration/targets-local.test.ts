@@ -195,3 +195,29 @@ test('batt --purge is skipped when an upload failed, and runs when every copy su
   assert.equal(ok.code, 0, ok.stderr);
   assert.equal(count(), 1);
 });
+
+test('local target: an abort mid-file stops the copy at once and removes the partial temp file', { skip }, async () => {
+  // the source is a FIFO: the copy has exactly the bytes written so far, and then waits
+  const src = path.join(sb.dir, 'slow.fifo');
+  execFileSync('mkfifo', [src]);
+  const dest = path.join(remote, 'aborted');
+  const { LocalBackend } = await import('../../src/targets/local.js');
+  const backend = new LocalBackend(dest);
+  const ctl = new AbortController();
+  const put = backend.putFile(src, 'x/big.bin', 8 << 20, { signal: ctl.signal });
+  put.catch(() => {});
+  const writer = await fs.promises.open(src, 'w');
+  try {
+    await writer.write(Buffer.alloc(2 << 20, 7));
+    const until = Date.now() + 5000;
+    const partial = () => listFiles(dest).find((f) => fs.statSync(path.join(dest, f)).size >= 2 << 20);
+    while (!partial() && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+    assert.match(partial() ?? '', /^x\/big\.bin\.batt-tmp-/, 'the copy never started');
+    ctl.abort();
+    const outcome = await Promise.race([put.then(() => 'finished', (e: Error) => e), new Promise((r) => setTimeout(r, 2000, 'still copying'))]);
+    assert.equal((outcome as Error).name, 'AbortError', String(outcome));
+    assert.deepEqual(listFiles(dest), []);
+  } finally {
+    await writer.close();
+  }
+});

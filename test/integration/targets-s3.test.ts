@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { S3Client, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { sandbox, batt, writeScript, listFiles, type Sandbox } from '../helpers/batt.js';
 import { startS3, S3_KEY, S3_SECRET, type S3Server } from '../helpers/s3.js';
+import { startThrottle } from '../helpers/net.js';
 import { resolveHome } from '../../src/home.js';
 import { loadTarget } from '../../src/targets/config.js';
 import { openTarget } from '../../src/targets/open.js';
@@ -157,23 +158,47 @@ test('server down for a moment mid-upload: the run retries with backoff and succ
   assert.equal(head.ContentLength, 12_000_000);
 });
 
-test('SIGTERM during the upload: batt stops after the current file, exits 143, leaves no complete-looking copy', async () => {
+test('SIGTERM mid-file on a slow link: batt aborts the multipart upload at once, exits 143, leaves nothing complete or pending', async (t) => {
+  // 24 MB through a 2 MB/s uplink: seconds to upload, so a prompt exit can only come from an abort
+  const slow = await startThrottle(s3.port, 2 * 1024 * 1024);
+  conf('slow', `TYPE=s3\nENDPOINT=http://127.0.0.1:${slow.port}\nREGION=us-east-1\nBUCKET=${s3.bucket}\nACCESS_KEY_ID=${S3_KEY}\nSECRET_ACCESS_KEY=${S3_SECRET}\nPART_SIZE_MB=5\nPREFIX=slow\n`);
+  writeScript(sb.home, 'huge', 'head -c 24000000 /dev/urandom > "$BATT_DEST/big.bin"');
+  const pending = s3.pendingUploads(); // the tests above that kill the server leave some
   let child: import('node:child_process').ChildProcess | undefined;
-  let sent = false;
+  let sentAt = 0;
+  const seen: string[] = [];
   s3.onRequest = (req) => {
-    if (!sent && req.method === 'PUT' && /big\.bin\?.*partNumber=1/.test(req.url ?? '')) {
-      sent = true;
-      child?.kill('SIGTERM');
+    if (!/big\.bin/.test(req.url ?? '')) return;
+    seen.push(`${req.method} ${req.url}`);
+    // a moment after the first part started: well inside the file
+    if (!sentAt && req.method === 'PUT' && /partNumber=1(&|$)/.test(req.url ?? '')) {
+      sentAt = -1;
+      setTimeout(() => {
+        sentAt = Date.now();
+        child?.kill('SIGTERM');
+      }, 700);
     }
   };
-  const r = await batt(['demo', '--target', 'flaky', '--path', sb.pattern], { home: sb.home, onSpawn: (c) => (child = c) });
-  s3.onRequest = undefined;
-  assert.ok(sent);
-  assert.equal(r.code, 143, r.stderr);
-  const local = path.dirname(path.join(sb.root, manifests().at(-1)!));
-  const id = path.relative(sb.root, local);
-  assert.ok(fs.existsSync(path.join(local, 'big.bin')), 'the local backup must stay');
-  assert.ok(!(await keys(`flaky/${id}/`)).includes(`flaky/${id}/batt-remote.json`));
+  try {
+    const r = await batt(['huge', '--target', 'slow', '--path', sb.pattern], { home: sb.home, onSpawn: (c) => (child = c) });
+    const took = Date.now() - sentAt;
+    t.diagnostic(`batt exited ${took} ms after SIGTERM; ${slow.sent} bytes went out`);
+    assert.ok(sentAt > 0, 'SIGTERM was never sent');
+    assert.equal(r.code, 143, r.stderr);
+    assert.ok(took < 2000, `batt took ${took} ms to exit after SIGTERM`);
+    assert.ok(slow.sent < 20_000_000, `${slow.sent} bytes went out: the upload was not cut short`);
+    const local = path.dirname(path.join(sb.root, listFiles(sb.root).find((f) => /\/huge\/batt-manifest\.json$/.test(f))!));
+    const id = path.relative(sb.root, local);
+    const m = JSON.parse(fs.readFileSync(path.join(local, 'batt-manifest.json'), 'utf8'));
+    assert.equal(fs.statSync(path.join(local, 'big.bin')).size, m.files.find((f: { path: string }) => f.path === 'big.bin').size, 'the local backup must stay');
+    assert.deepEqual(await keys(`slow/${id}/`), [], 'no index, no object');
+    assert.ok(seen.some((x) => /^DELETE .*uploadId=/.test(x)), `no AbortMultipartUpload: ${seen.join(' ')}`);
+    assert.ok(!seen.some((x) => /^POST .*uploadId=/.test(x)), 'CompleteMultipartUpload was sent');
+    assert.deepEqual(s3.pendingUploads(), pending, 'a multipart upload was left on the server');
+  } finally {
+    s3.onRequest = undefined;
+    await slow.stop();
+  }
 });
 
 test('part size: the configured one, grown in whole MiB so that no file needs more than 10,000 parts', () => {
@@ -232,6 +257,7 @@ test('an upload interrupted between parts (the file shrinks) fails, aborts the m
   const src = path.join(sb.dir, 'cut.bin');
   fs.writeFileSync(src, crypto.randomBytes(12 * 1024 * 1024));
   const size = fs.statSync(src).size;
+  const pending = s3.pendingUploads();
   const seen: string[] = [];
   s3.onRequest = (req) => {
     if (!/cut\.bin/.test(req.url ?? '')) return;
@@ -248,6 +274,7 @@ test('an upload interrupted between parts (the file shrinks) fails, aborts the m
     assert.deepEqual(seen.filter((r) => r.startsWith('POST')).map((r) => /\?uploads/.test(r)), [true]);
     assert.equal(await t.backend.stat('x/cut.bin'), undefined);
     assert.ok(!(await keys('parts/')).includes('parts/x/cut.bin'));
+    assert.deepEqual(s3.pendingUploads(), pending, 'the multipart upload was left on the server');
   } finally {
     s3.onRequest = undefined;
     await t.close();

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox } from '../helpers/batt.js';
 import { SSHD, startSshd, type Sshd } from '../helpers/sshd.js';
+import { startThrottle, type Throttle } from '../helpers/net.js';
 import { resolveHome } from '../../src/home.js';
 import { loadTarget } from '../../src/targets/config.js';
 import { openTarget } from '../../src/targets/open.js';
@@ -14,6 +15,8 @@ const skip = !SSHD && !REQUIRE_SERVERS ? 'sshd not installed (openssh-server)' :
 
 let sb: Sandbox;
 let sshd: Sshd;
+/** sshd behind a 2 MB/s uplink, and a known_hosts naming the server on that port. */
+let slow: Throttle;
 
 function conf(name: string, text: string) {
   const f = path.join(sb.home, 'conf', 'targets', `${name}.conf`);
@@ -31,9 +34,17 @@ before(async () => {
   const ssh = `HOST=127.0.0.1\nPORT=${sshd.port}\nUSER=${sshd.user}\nSSH_KEY=${sshd.keyFile}\n`;
   conf('box', `TYPE=sftp\n${ssh}KNOWN_HOSTS=${sshd.knownHosts}\nPATH=${sshd.data}/sftp\nRETRIES=1\nRETRY_DELAY_MS=100\n`);
   conf('rbox', `TYPE=rsync\n${ssh}KNOWN_HOSTS=${sshd.knownHosts}\nPATH=${sshd.data}/rsync\n`);
+  slow = await startThrottle(sshd.port, 2 * 1024 * 1024);
+  const slowKnown = path.join(sb.dir, 'slow_known_hosts');
+  fs.writeFileSync(slowKnown, fs.readFileSync(sshd.knownHosts, 'utf8').replace(`]:${sshd.port} `, `]:${slow.port} `));
+  const slowSsh = `HOST=127.0.0.1\nPORT=${slow.port}\nUSER=${sshd.user}\nSSH_KEY=${sshd.keyFile}\nKNOWN_HOSTS=${slowKnown}\n`;
+  conf('slow', `TYPE=sftp\n${slowSsh}PATH=${sshd.data}/slow\n`);
+  conf('rslow', `TYPE=rsync\n${slowSsh}PATH=${sshd.data}/rslow\n`);
+  writeScript(sb.home, 'huge', 'head -c 24000000 /dev/urandom > "$BATT_DEST/big.bin"');
   conf('spoofed', `TYPE=sftp\n${ssh}KNOWN_HOSTS=${sshd.wrongKnownHosts}\nPATH=${sshd.data}/spoofed\nRETRIES=0\n`);
 });
 after(async () => {
+  await slow?.stop();
   await sshd?.stop();
   sb?.cleanup();
 });
@@ -95,4 +106,57 @@ test('a host key that is not in KNOWN_HOSTS is refused: the run fails, the local
   assert.match(r.stderr, /host key of 127\.0\.0\.1:\d+ is not in/);
   assert.equal(listFiles(sb.root).filter((f) => f.endsWith('batt-manifest.json')).length, before + 1);
   assert.ok(!fs.existsSync(path.join(sshd.data, 'spoofed')));
+});
+
+/**
+ * Runs `batt huge --target <name>` and sends SIGTERM once more than 1 MB of big.bin has reached
+ * `remoteDir` (under whatever temp name): mid-file, since the whole file takes seconds on the slow link.
+ */
+async function sigtermMidFile(name: string, remoteDir: string) {
+  let child: import('node:child_process').ChildProcess | undefined;
+  let sentAt = 0;
+  const poll = setInterval(() => {
+    const partial = listFiles(remoteDir).find((f) => /big\.bin/.test(f) && fs.statSync(path.join(remoteDir, f)).size > 1_000_000);
+    if (partial && child && !sentAt) {
+      sentAt = Date.now();
+      child.kill('SIGTERM');
+    }
+  }, 25);
+  try {
+    const r = await batt(['huge', '--target', name, '--path', sb.pattern], { home: sb.home, onSpawn: (c) => (child = c) });
+    return { r, took: Date.now() - sentAt, sent: sentAt > 0 };
+  } finally {
+    clearInterval(poll);
+  }
+}
+
+function assertInterrupted(res: { r: { code: number | null; stderr: string }; took: number; sent: boolean }, remoteDir: string) {
+  assert.ok(res.sent, 'SIGTERM was never sent: no partial big.bin appeared');
+  assert.equal(res.r.code, 143, res.r.stderr);
+  assert.ok(res.took < 2000, `batt took ${res.took} ms to exit after SIGTERM`);
+  const remote = listFiles(remoteDir);
+  assert.ok(!remote.some((f) => f.endsWith('batt-remote.json')), `an index was written: ${remote.join(' ')}`);
+  assert.ok(!remote.some((f) => f.endsWith('/big.bin')), `big.bin looks complete on the target: ${remote.join(' ')}`);
+  const local = path.dirname(path.join(sb.root, listFiles(sb.root).filter((f) => /\/huge(\.\d+)?\/batt-manifest\.json$/.test(f)).at(-1)!));
+  const m = JSON.parse(fs.readFileSync(path.join(local, 'batt-manifest.json'), 'utf8'));
+  assert.equal(fs.statSync(path.join(local, 'big.bin')).size, m.files.find((f: { path: string }) => f.path === 'big.bin').size, 'the local backup must stay');
+  return remote;
+}
+
+test('SIGTERM mid-file over SFTP on a slow link: the transfer is cut at once, exit 143, no complete-looking copy', { skip }, async (t) => {
+  const dir = path.join(sshd.data, 'slow');
+  const res = await sigtermMidFile('slow', dir);
+  t.diagnostic(`batt exited ${res.took} ms after SIGTERM`);
+  assertInterrupted(res, dir);
+});
+
+test('SIGTERM mid-file over rsync+ssh on a slow link: rsync is stopped, exit 143, no complete-looking copy', { skip }, async (t) => {
+  const dir = path.join(sshd.data, 'rslow');
+  const res = await sigtermMidFile('rslow', dir);
+  t.diagnostic(`batt exited ${res.took} ms after SIGTERM`);
+  assertInterrupted(res, dir);
+  // the rsync at the other end removes its temp file once it sees the connection gone
+  const until = Date.now() + 3000;
+  while (listFiles(dir).length && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(listFiles(dir), [], 'rsync left its temp file');
 });
