@@ -3,9 +3,12 @@
 // expanded or executed. Service keys reach the script as BATT_CONF_<KEY> variables.
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { GLOBAL_KEYS, GLOBAL_RELATIONS, RETENTION_KEYS, enforce, setting } from './confkeys.js';
 import { ConfigError } from './errors.js';
 import type { Home } from './home.js';
 import type { RetentionPolicy, WeekStart } from './retention.js';
+
+export { parseWeekStart } from './confkeys.js';
 
 export type Conf = Record<string, string>;
 
@@ -106,69 +109,59 @@ export interface NotifySettings {
   healthcheckUrl?: string;
 }
 
-function oneOf<T extends string>(conf: Conf, key: string, file: string, allowed: readonly T[], fallback: T): T {
-  const v = conf[key];
-  if (v === undefined || v === '') return fallback;
-  if (!(allowed as readonly string[]).includes(v)) {
-    throw new ConfigError(`${file}: ${key} must be one of ${allowed.join(', ')}, got "${v}"`);
-  }
-  return v as T;
-}
-
 function notifySettings(conf: Conf, file: string): NotifySettings {
-  const port = positiveInt(conf, 'SMTP_PORT', file);
-  if (port !== undefined && port > 65535) throw new ConfigError(`${file}: SMTP_PORT must be 1-65535, got "${port}"`);
-  const to = (conf.SMTP_TO ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  if (conf.SMTP_HOST && to.length === 0) throw new ConfigError(`${file}: SMTP_HOST is set but SMTP_TO is empty`);
+  const key = <K extends keyof typeof GLOBAL_KEYS & string>(k: K) => setting(GLOBAL_KEYS, k, conf, file);
+  // The order of the reads is the order problems are found in.
+  const port = key('SMTP_PORT');
+  const to = key('SMTP_TO') ?? [];
+  enforce(GLOBAL_RELATIONS, conf, file);
+  const on = key('NOTIFY_ON') ?? 'failure';
+  const timeoutSeconds = key('NOTIFY_TIMEOUT') ?? 20;
+  const host = key('SMTP_HOST');
   return {
-    on: oneOf(conf, 'NOTIFY_ON', file, ['failure', 'always'] as const, 'failure'),
-    timeoutSeconds: positiveInt(conf, 'NOTIFY_TIMEOUT', file) ?? 20,
-    smtp: conf.SMTP_HOST
+    on,
+    timeoutSeconds,
+    // SMTP_TLS is read only when mail is on (the check flags a bad one regardless).
+    smtp: host
       ? {
-          host: conf.SMTP_HOST,
+          host,
           port,
-          tls: oneOf(conf, 'SMTP_TLS', file, ['tls', 'starttls', 'none'] as const, 'starttls'),
-          user: conf.SMTP_USER || undefined,
-          password: conf.SMTP_PASSWORD || undefined,
-          from: conf.SMTP_FROM || undefined,
+          tls: key('SMTP_TLS') ?? 'starttls',
+          user: key('SMTP_USER'),
+          password: key('SMTP_PASSWORD'),
+          from: key('SMTP_FROM'),
           to,
-          caFile: conf.SMTP_CA_FILE || undefined,
+          caFile: key('SMTP_CA_FILE'),
         }
       : undefined,
-    webhookUrl: conf.WEBHOOK_URL || undefined,
-    webhookToken: conf.WEBHOOK_TOKEN || undefined,
-    healthcheckUrl: conf.HEALTHCHECK_URL || undefined,
+    webhookUrl: key('WEBHOOK_URL'),
+    webhookToken: key('WEBHOOK_TOKEN'),
+    healthcheckUrl: key('HEALTHCHECK_URL'),
   };
-}
-
-function positiveInt(conf: Conf, key: string, file: string): number | undefined {
-  const v = conf[key];
-  if (v === undefined || v === '') return undefined;
-  if (!/^\d+$/.test(v) || Number(v) < 1) throw new ConfigError(`${file}: ${key} must be a positive whole number, got "${v}"`);
-  return Number(v);
 }
 
 export async function loadGlobalSettings(home: Home): Promise<GlobalSettings> {
   const file = globalConfPath(home);
   const conf = await loadConfFile(file);
   return {
-    pattern: conf.DEST || undefined,
-    jobs: positiveInt(conf, 'JOBS', file),
-    timeoutSeconds: positiveInt(conf, 'TIMEOUT', file),
+    pattern: setting(GLOBAL_KEYS, 'DEST', conf, file),
+    jobs: setting(GLOBAL_KEYS, 'JOBS', conf, file),
+    timeoutSeconds: setting(GLOBAL_KEYS, 'TIMEOUT', conf, file),
     notify: notifySettings(conf, file),
   };
 }
 
 // Retention (batt purge, batt --purge): KEEP_* counts and WEEK_START in batt.conf are the
 // defaults; the same keys in <service>.conf override them key by key; CLI flags override both.
-export const RETENTION_KEYS = {
+/** The KEEP_* keys (rules in confkeys.ts) and the policy bucket each one fills. */
+export const KEEP_BUCKETS = {
   KEEP_LAST: 'last',
   KEEP_HOURLY: 'hourly',
   KEEP_DAILY: 'daily',
   KEEP_WEEKLY: 'weekly',
   KEEP_MONTHLY: 'monthly',
   KEEP_YEARLY: 'yearly',
-} as const;
+} as const satisfies Partial<Record<keyof typeof RETENTION_KEYS, string>>;
 
 export interface RetentionConf extends RetentionPolicy {
   weekStart?: WeekStart;
@@ -176,33 +169,15 @@ export interface RetentionConf extends RetentionPolicy {
   purgeAfterRun?: boolean;
 }
 
-/** mon|monday|sun|sunday (any case) -> 'mon' | 'sun'; anything else -> undefined. */
-export function parseWeekStart(v: string): WeekStart | undefined {
-  const s = v.trim().toLowerCase();
-  if (s === 'mon' || s === 'monday') return 'mon';
-  if (s === 'sun' || s === 'sunday') return 'sun';
-  return undefined;
-}
-
 export function retentionConf(conf: Conf, file: string): RetentionConf {
   const out: RetentionConf = {};
-  for (const [key, bucket] of Object.entries(RETENTION_KEYS)) {
-    const v = conf[key];
-    if (v === undefined || v === '') continue;
-    if (!/^\d{1,6}$/.test(v)) throw new ConfigError(`${file}: ${key} must be a whole number >= 0, got "${v}"`);
-    out[bucket] = Number(v);
+  for (const [key, bucket] of Object.entries(KEEP_BUCKETS) as [keyof typeof KEEP_BUCKETS, (typeof KEEP_BUCKETS)[keyof typeof KEEP_BUCKETS]][]) {
+    const n = setting(RETENTION_KEYS, key, conf, file);
+    if (n !== undefined) out[bucket] = n;
   }
-  if (conf.WEEK_START) {
-    const ws = parseWeekStart(conf.WEEK_START);
-    if (!ws) throw new ConfigError(`${file}: WEEK_START must be mon or sun, got "${conf.WEEK_START}"`);
-    out.weekStart = ws;
-  }
-  if (conf.PURGE_AFTER_RUN) {
-    const v = conf.PURGE_AFTER_RUN.toLowerCase();
-    if (!['yes', 'no', '1', '0', 'true', 'false'].includes(v)) {
-      throw new ConfigError(`${file}: PURGE_AFTER_RUN must be yes or no, got "${conf.PURGE_AFTER_RUN}"`);
-    }
-    out.purgeAfterRun = ['yes', '1', 'true'].includes(v);
-  }
+  const weekStart = setting(RETENTION_KEYS, 'WEEK_START', conf, file);
+  if (weekStart) out.weekStart = weekStart;
+  const purgeAfterRun = setting(RETENTION_KEYS, 'PURGE_AFTER_RUN', conf, file);
+  if (purgeAfterRun !== undefined) out.purgeAfterRun = purgeAfterRun;
   return out;
 }

@@ -1,8 +1,11 @@
 // `batt config check`, the pure part: every conf file's text and mode in, findings out, each
 // with file, line, key and what is wrong. Nothing here reads the disk; the command gathers it.
-import { ConfigError, UsageError } from './errors.js';
-import { SECRET_KEY, parseConf, parseWeekStart } from './config.js';
-import { validatePattern } from './destination.js';
+// The key rules themselves are confkeys.ts, shared with the loaders.
+import { ConfigError } from './errors.js';
+import { SECRET_KEY, parseConf, type Conf } from './config.js';
+import { GLOBAL_KEYS, GLOBAL_RELATIONS, SERVICE_KEYS, TARGET_KEYS, problem, type KeySpec, type Relation } from './confkeys.js';
+
+export { GLOBAL_KEYS } from './confkeys.js';
 
 export interface ConfFile {
   file: string;
@@ -21,80 +24,6 @@ export interface Finding {
   key?: string;
   message: string;
 }
-
-type Check = (value: string) => string | undefined;
-
-const positive: Check = (v) => (/^\d+$/.test(v) && Number(v) >= 1 ? undefined : `must be a positive whole number, got "${v}"`);
-const count: Check = (v) => (/^\d{1,6}$/.test(v) ? undefined : `must be a whole number >= 0, got "${v}"`);
-const oneOf =
-  (...allowed: string[]): Check =>
-  (v) =>
-    allowed.includes(v) ? undefined : `must be one of ${allowed.join(', ')}, got "${v}"`;
-const yesNo: Check = (v) => (['yes', 'no', '1', '0', 'true', 'false'].includes(v.toLowerCase()) ? undefined : `must be yes or no, got "${v}"`);
-const port: Check = (v) => (/^\d+$/.test(v) && Number(v) >= 1 && Number(v) <= 65535 ? undefined : `must be a port number 1-65535, got "${v}"`);
-const host: Check = (v) => (/^[A-Za-z0-9.:[\]_-]+$/.test(v) ? undefined : `"${v}" is not a host name or address`);
-const url: Check = (v) => {
-  try {
-    const u = new URL(v);
-    return u.protocol === 'http:' || u.protocol === 'https:' ? undefined : `must be an http:// or https:// URL`;
-  } catch {
-    return 'is not a valid URL';
-  }
-};
-const ADDRESS = /^(?:[^<>@\s,]+@[^<>@\s,]+|[^<>,]*<[^<>@\s,]+@[^<>@\s,]+>)$/;
-const addresses: Check = (v) => {
-  const bad = v.split(',').map((s) => s.trim()).filter((s) => s && !ADDRESS.test(s));
-  if (bad.length) return `"${bad[0]}" is not a mail address`;
-  return v.trim() ? undefined : 'is empty';
-};
-const pattern: Check = (v) => {
-  try {
-    validatePattern(v);
-    return undefined;
-  } catch (err) {
-    if (err instanceof UsageError) return err.message;
-    throw err;
-  }
-};
-
-/** Every key batt.conf knows, with its check and a one-line description (docs/operating.md has more). */
-export const GLOBAL_KEYS: Record<string, { check: Check; doc: string }> = {
-  DEST: { check: pattern, doc: 'strftime pattern of the destination (default /opt/backup/%Y/%m/%d)' },
-  JOBS: { check: positive, doc: 'services backed up at once (default: cores, at most 4)' },
-  TIMEOUT: { check: positive, doc: 'seconds a backup script may run (default 14400)' },
-  KEEP_LAST: { check: count, doc: 'retention: keep the N newest backups' },
-  KEEP_HOURLY: { check: count, doc: 'retention: one backup per hour for N hours' },
-  KEEP_DAILY: { check: count, doc: 'retention: one backup per day for N days' },
-  KEEP_WEEKLY: { check: count, doc: 'retention: one backup per week for N weeks' },
-  KEEP_MONTHLY: { check: count, doc: 'retention: one backup per month for N months' },
-  KEEP_YEARLY: { check: count, doc: 'retention: one backup per year for N years' },
-  WEEK_START: { check: (v) => (parseWeekStart(v) ? undefined : `must be mon or sun, got "${v}"`), doc: 'first day of a week for KEEP_WEEKLY' },
-  PURGE_AFTER_RUN: { check: yesNo, doc: 'purge after every fully successful run' },
-  NOTIFY_ON: { check: oneOf('failure', 'always'), doc: 'when to mail / post the webhook (default failure)' },
-  NOTIFY_TIMEOUT: { check: positive, doc: 'seconds each notifier may take (default 20)' },
-  SMTP_HOST: { check: host, doc: 'mail server; email notifications are on when set' },
-  SMTP_PORT: { check: port, doc: 'default 587 (465 with SMTP_TLS=tls)' },
-  SMTP_TLS: { check: oneOf('tls', 'starttls', 'none'), doc: 'starttls (default, required), tls (implicit) or none' },
-  SMTP_USER: { check: () => undefined, doc: 'login name' },
-  SMTP_PASSWORD: { check: () => undefined, doc: 'password (batt.conf must then be 0600)' },
-  SMTP_FROM: { check: addresses, doc: 'sender (default batt@<host>)' },
-  SMTP_TO: { check: addresses, doc: 'recipients, comma-separated' },
-  SMTP_CA_FILE: { check: (v) => (v.startsWith('/') ? undefined : `must be an absolute path, got "${v}"`), doc: 'PEM file of a private CA that signed the mail server certificate' },
-  WEBHOOK_URL: { check: url, doc: 'POST the run summary as JSON here' },
-  WEBHOOK_TOKEN: { check: () => undefined, doc: 'sent as Authorization: Bearer <token>' },
-  HEALTHCHECK_URL: { check: url, doc: 'healthchecks.io-style ping URL (URL/start, URL, URL/fail)' },
-};
-
-/** Keys a <service>.conf may hold that batt itself reads (everything else goes to the script). */
-const SERVICE_KEYS: Record<string, Check> = {
-  KEEP_LAST: count,
-  KEEP_HOURLY: count,
-  KEEP_DAILY: count,
-  KEEP_WEEKLY: count,
-  KEEP_MONTHLY: count,
-  KEEP_YEARLY: count,
-  WEEK_START: GLOBAL_KEYS.WEEK_START!.check,
-};
 
 function distance(a: string, b: string): number {
   const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
@@ -136,28 +65,51 @@ function entries(f: ConfFile, out: Finding[]): Entry[] {
 
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|::1|\[::1\])$/;
 
-function checkGlobal(f: ConfFile, list: Entry[], out: Finding[]): void {
-  const at = (key: string) => list.filter((e) => e.key === key).slice(-1)[0];
-  const err = (e: Entry | undefined, message: string, level: Finding['level'] = 'error') =>
-    out.push({ level, file: f.file, line: e?.line, key: e?.key, message });
+type Table = Record<string, KeySpec>;
+const spec = (table: Table, key: string): KeySpec | undefined => (Object.hasOwn(table, key) ? table[key] : undefined);
+
+/**
+ * The table's rules on every line (so a key set twice is checked twice), required keys that are
+ * missing, and the relations on the last value of each key. `unknown` reports keys not in the
+ * table (batt.conf); elsewhere other keys are free.
+ */
+function checkKeys(f: ConfFile, list: Entry[], out: Finding[], table: Table, relations: Relation[], unknown?: (e: Entry) => string): void {
   for (const e of list) {
-    const spec = Object.hasOwn(GLOBAL_KEYS, e.key) ? GLOBAL_KEYS[e.key] : undefined;
-    if (!spec) {
-      const near = suggest(e.key, Object.keys(GLOBAL_KEYS));
-      err(e, `unknown key${near ? ` (did you mean ${near}?)` : ''}; settings for one service go in <service>.conf`);
+    const s = spec(table, e.key);
+    if (!s) {
+      if (unknown) out.push({ level: 'error', file: f.file, line: e.line, key: e.key, message: unknown(e) });
       continue;
     }
-    if (e.value === '') continue; // empty = unset = the default
-    const why = spec.check(e.value);
-    if (why) err(e, why);
+    if (e.value === '' && !s.required) continue; // empty = unset = the default
+    const why = problem(s, e.value);
+    if (why) out.push({ level: 'error', file: f.file, line: e.line, key: e.key, message: why });
   }
+  for (const [key, s] of Object.entries(table)) {
+    if (!s.required || list.some((e) => e.key === key)) continue;
+    const why = problem(s, '');
+    if (why) out.push({ level: 'error', file: f.file, key, message: why });
+  }
+  const last: Conf = Object.fromEntries(list.map((e) => [e.key, e.value]));
+  for (const r of relations) {
+    const why = r.why(last);
+    if (why) out.push({ level: 'error', file: f.file, line: list.filter((e) => e.key === r.key).slice(-1)[0]?.line, key: r.key, message: why });
+  }
+}
+
+function checkGlobal(f: ConfFile, list: Entry[], out: Finding[]): void {
+  checkKeys(f, list, out, GLOBAL_KEYS, GLOBAL_RELATIONS, (e) => {
+    const near = suggest(e.key, Object.keys(GLOBAL_KEYS));
+    return `unknown key${near ? ` (did you mean ${near}?)` : ''}; settings for one service go in <service>.conf`;
+  });
+  // Advice only (the loader accepts these): warnings.
+  const at = (key: string) => list.filter((e) => e.key === key).slice(-1)[0];
+  const warn = (e: Entry | undefined, message: string) => out.push({ level: 'warning', file: f.file, line: e?.line, key: e?.key, message });
   const v = (k: string) => at(k)?.value ?? '';
-  if (v('SMTP_HOST') && !v('SMTP_TO')) err(at('SMTP_HOST'), 'is set but SMTP_TO is empty: no one would get the mail');
-  if (!v('SMTP_HOST') && (v('SMTP_TO') || v('SMTP_USER'))) err(at('SMTP_TO') ?? at('SMTP_USER'), 'is set but SMTP_HOST is empty: no mail is sent', 'warning');
-  if (v('SMTP_PASSWORD') && !v('SMTP_USER')) err(at('SMTP_PASSWORD'), 'is set but SMTP_USER is empty: the password is not used', 'warning');
-  if (v('SMTP_USER') && !v('SMTP_PASSWORD')) err(at('SMTP_USER'), 'is set but SMTP_PASSWORD is empty', 'warning');
+  if (!v('SMTP_HOST') && (v('SMTP_TO') || v('SMTP_USER'))) warn(at('SMTP_TO') ?? at('SMTP_USER'), 'is set but SMTP_HOST is empty: no mail is sent');
+  if (v('SMTP_PASSWORD') && !v('SMTP_USER')) warn(at('SMTP_PASSWORD'), 'is set but SMTP_USER is empty: the password is not used');
+  if (v('SMTP_USER') && !v('SMTP_PASSWORD')) warn(at('SMTP_USER'), 'is set but SMTP_PASSWORD is empty');
   if (v('SMTP_TLS') === 'none' && v('SMTP_PASSWORD') && !LOOPBACK.test(v('SMTP_HOST'))) {
-    err(at('SMTP_TLS'), `sends the SMTP password unencrypted to ${v('SMTP_HOST')}; use starttls or tls`, 'warning');
+    warn(at('SMTP_TLS'), `sends the SMTP password unencrypted to ${v('SMTP_HOST')}; use starttls or tls`);
   }
 }
 
@@ -165,11 +117,7 @@ function checkService(f: ConfFile, list: Entry[], out: Finding[], services: Set<
   if (!services.has(f.name)) {
     out.push({ level: 'warning', file: f.file, message: `no script scripts-available/backup-${f.name}: this conf is not used by any service` });
   }
-  for (const e of list) {
-    const check: Check | undefined = Object.hasOwn(SERVICE_KEYS, e.key) ? SERVICE_KEYS[e.key] : undefined;
-    const why = check && e.value !== '' ? check(e.value) : undefined;
-    if (why) out.push({ level: 'error', file: f.file, line: e.line, key: e.key, message: why });
-  }
+  checkKeys(f, list, out, SERVICE_KEYS, []);
 }
 
 /** Findings for all conf files; `services` are the names that have a backup script. */
@@ -201,6 +149,7 @@ export function checkConfig(files: ConfFile[], services: string[]): Finding[] {
     }
     if (f.kind === 'global') checkGlobal(f, list, out);
     else if (f.kind === 'service') checkService(f, list, out, known);
+    else checkKeys(f, list, out, TARGET_KEYS, []);
   }
   // Per file (in the order given), by line; file-wide findings first.
   const order = new Map(files.map((f, i) => [f.file, i]));

@@ -4,11 +4,11 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { loadConfFile, type Conf } from '../config.js';
+import { TARGET_KEYS, setting, type KeysOf, type TargetKind } from '../confkeys.js';
 import { ConfigError, UsageError } from '../errors.js';
 import type { Home } from '../home.js';
 
-export const TARGET_KINDS = ['local', 'rsync', 'sftp', 's3', 'ftp'] as const;
-export type TargetKind = (typeof TARGET_KINDS)[number];
+export { TARGET_KINDS, type TargetKind } from '../confkeys.js';
 const NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
 export interface TargetConf {
@@ -35,11 +35,8 @@ export async function loadTarget(home: Home, name: string): Promise<TargetConf> 
     throw new UsageError(`no target named ${name}`, `create ${file}`);
   }
   const conf = await loadConfFile(file);
-  const kind = (conf.TYPE ?? '').toLowerCase();
-  if (!(TARGET_KINDS as readonly string[]).includes(kind)) {
-    throw new ConfigError(`${file}: TYPE must be one of ${TARGET_KINDS.join(', ')}, got "${conf.TYPE ?? ''}"`);
-  }
-  return { name, kind: kind as TargetKind, file, conf };
+  const kind = setting(TARGET_KEYS, 'TYPE', conf, file)!; // required: never undefined
+  return { name, kind, file, conf };
 }
 
 /** Every configured target (files conf/targets/*.conf), by name. */
@@ -64,17 +61,17 @@ export function need(t: TargetConf, key: string): string {
   return v;
 }
 
-export function intKey(t: TargetConf, key: string, fallback: number): number {
-  const v = t.conf[key];
-  if (v === undefined || v === '') return fallback;
-  if (!/^\d+$/.test(v)) throw new ConfigError(`${t.file}: ${key} must be a whole number, got "${v}"`);
-  return Number(v);
+/** A key of the target table (confkeys.ts), parsed by its rule; undefined when unset or empty. */
+export function targetSetting<K extends keyof typeof TARGET_KEYS & string>(t: TargetConf, key: K) {
+  return setting(TARGET_KEYS, key, t.conf, t.file);
 }
 
-export function boolKey(t: TargetConf, key: string, fallback: boolean): boolean {
-  const v = (t.conf[key] ?? '').toLowerCase();
-  if (v === '') return fallback;
-  if (['1', 'yes', 'true', 'on'].includes(v)) return true;
-  if (['0', 'no', 'false', 'off'].includes(v)) return false;
-  throw new ConfigError(`${t.file}: ${key} must be yes or no, got "${t.conf[key]}"`);
+/** A whole-number key of the target table, or the fallback when unset. */
+export function intKey(t: TargetConf, key: KeysOf<typeof TARGET_KEYS, number>, fallback: number): number {
+  return targetSetting(t, key) ?? fallback;
+}
+
+/** A yes/no key of the target table, or the fallback when unset. */
+export function boolKey(t: TargetConf, key: KeysOf<typeof TARGET_KEYS, boolean>, fallback: boolean): boolean {
+  return targetSetting(t, key) ?? fallback;
 }

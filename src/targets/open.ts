@@ -3,7 +3,7 @@ import path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { encryptionFromConf, type Encryption } from '../crypto.js';
 import { Target, DEFAULT_RETRY, type RetryPolicy } from './index.js';
-import { boolKey, intKey, need, type TargetConf } from './config.js';
+import { boolKey, intKey, need, targetSetting, type TargetConf } from './config.js';
 
 export interface OpenedTarget {
   target: Target;
@@ -74,14 +74,13 @@ export async function openTarget(t: TargetConf): Promise<OpenedTarget> {
     }
     case 'ftp': {
       const { FtpBackend } = await import('./ftp.js');
-      const secure = (c.SECURE || 'no').toLowerCase();
-      if (!['no', 'yes', 'implicit'].includes(secure)) throw new ConfigError(`${t.file}: SECURE must be no, yes or implicit`);
+      const secure = targetSetting(t, 'SECURE') ?? false;
       backend = new FtpBackend({
         host: need(t, 'HOST'),
         port: intKey(t, 'PORT', 21),
         user: c.USER || 'anonymous',
         password: c.PASSWORD ?? '',
-        secure: secure === 'yes' ? true : secure === 'implicit' ? 'implicit' : false,
+        secure,
         caFile: c.CA_FILE || undefined,
         path: need(t, 'PATH'),
         timeoutS,

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { confEnv, loadConfFile, parseConf } from '../../src/config.js';
+import { confEnv, loadConfFile, loadGlobalSettings, parseConf, retentionConf } from '../../src/config.js';
+import { resolveHome } from '../../src/home.js';
 import { ConfigError } from '../../src/errors.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-conf-'));
@@ -72,4 +73,69 @@ test('loadConfFile: a missing file is empty; an unreadable path is a ConfigError
 
 test('confEnv prefixes keys with BATT_CONF_', () => {
   assert.deepEqual(confEnv({ USER: 'bob', PASSWORD: 'x' }), { BATT_CONF_USER: 'bob', BATT_CONF_PASSWORD: 'x' });
+});
+
+test('loadGlobalSettings: what batt.conf values become (defaults for unset and empty keys)', async () => {
+  const home = resolveHome(path.join(dir, 'gh'), {});
+  fs.mkdirSync(home.conf, { recursive: true });
+  const notify = { on: 'failure', timeoutSeconds: 20, smtp: undefined, webhookUrl: undefined, webhookToken: undefined, healthcheckUrl: undefined };
+  const cases: [string, object][] = [
+    ['', { pattern: undefined, jobs: undefined, timeoutSeconds: undefined, notify }],
+    ['DEST=\nJOBS=\nNOTIFY_ON=\n', { pattern: undefined, jobs: undefined, timeoutSeconds: undefined, notify }],
+    ['DEST=/srv/b/%Y\nJOBS=03\nTIMEOUT=60\nNOTIFY_TIMEOUT=5\nNOTIFY_ON=always', { pattern: '/srv/b/%Y', jobs: 3, timeoutSeconds: 60, notify: { ...notify, on: 'always', timeoutSeconds: 5 } }],
+    // a bad SMTP_TLS is not read while mail is off (the check still reports it)
+    ['SMTP_TLS=ssl\nWEBHOOK_URL=https://h/x\nWEBHOOK_TOKEN=t\nHEALTHCHECK_URL=https://hc/1', { pattern: undefined, jobs: undefined, timeoutSeconds: undefined, notify: { ...notify, webhookUrl: 'https://h/x', webhookToken: 't', healthcheckUrl: 'https://hc/1' } }],
+    [
+      'SMTP_HOST=mail\nSMTP_PORT=465\nSMTP_TLS=tls\nSMTP_USER=u\nSMTP_PASSWORD=p\nSMTP_FROM=a@b\nSMTP_TO= x@y , ,z@w\nSMTP_CA_FILE=/ca.pem',
+      {
+        pattern: undefined,
+        jobs: undefined,
+        timeoutSeconds: undefined,
+        notify: { ...notify, smtp: { host: 'mail', port: 465, tls: 'tls', user: 'u', password: 'p', from: 'a@b', to: ['x@y', 'z@w'], caFile: '/ca.pem' } },
+      },
+    ],
+    ['SMTP_HOST=mail\nSMTP_TO=x@y\nSMTP_USER=', { pattern: undefined, jobs: undefined, timeoutSeconds: undefined, notify: { ...notify, smtp: { host: 'mail', port: undefined, tls: 'starttls', user: undefined, password: undefined, from: undefined, to: ['x@y'], caFile: undefined } } }],
+  ];
+  for (const [text, want] of cases) {
+    fs.writeFileSync(path.join(home.conf, 'batt.conf'), text, { mode: 0o600 });
+    assert.deepEqual(await loadGlobalSettings(home), want, text);
+  }
+});
+
+test('loadGlobalSettings: the first problem is a ConfigError naming the file and key', async () => {
+  const home = resolveHome(path.join(dir, 'gb'), {});
+  fs.mkdirSync(home.conf, { recursive: true });
+  const file = path.join(home.conf, 'batt.conf');
+  const cases: [string, string][] = [
+    ['JOBS=0\nTIMEOUT=x', 'JOBS must be a positive whole number, got "0"'],
+    ['TIMEOUT=1h', 'TIMEOUT must be a positive whole number, got "1h"'],
+    ['SMTP_PORT=0', 'SMTP_PORT must be a port number 1-65535, got "0"'],
+    ['SMTP_PORT=smtp\nSMTP_HOST=m', 'SMTP_PORT must be a port number 1-65535, got "smtp"'],
+    ['SMTP_HOST=m\nNOTIFY_ON=never', 'SMTP_HOST is set but SMTP_TO is empty: no one would get the mail'],
+    ['NOTIFY_ON=never\nNOTIFY_TIMEOUT=x', 'NOTIFY_ON must be one of failure, always, got "never"'],
+    ['NOTIFY_TIMEOUT=0', 'NOTIFY_TIMEOUT must be a positive whole number, got "0"'],
+    ['SMTP_HOST=m\nSMTP_TO=a@b\nSMTP_TLS=STARTTLS', 'SMTP_TLS must be one of tls, starttls, none, got "STARTTLS"'],
+  ];
+  for (const [text, msg] of cases) {
+    fs.writeFileSync(file, text, { mode: 0o600 });
+    await assert.rejects(loadGlobalSettings(home), (e: unknown) => e instanceof ConfigError && e.message === `${file}: ${msg}`, text);
+  }
+});
+
+test('retentionConf: KEEP_*, WEEK_START and PURGE_AFTER_RUN values, and the first bad one', () => {
+  const cases: [Record<string, string>, object | string][] = [
+    [{}, {}],
+    [{ KEEP_LAST: '', WEEK_START: '', PURGE_AFTER_RUN: '' }, {}],
+    [{ KEEP_LAST: '3', KEEP_HOURLY: '0', KEEP_DAILY: '07', KEEP_WEEKLY: '999999', KEEP_MONTHLY: '12', KEEP_YEARLY: '1' }, { last: 3, hourly: 0, daily: 7, weekly: 999999, monthly: 12, yearly: 1 }],
+    [{ WEEK_START: ' Sunday ', PURGE_AFTER_RUN: 'YES' }, { weekStart: 'sun', purgeAfterRun: true }],
+    [{ WEEK_START: 'MON', PURGE_AFTER_RUN: 'false' }, { weekStart: 'mon', purgeAfterRun: false }],
+    [{ KEEP_LAST: '1000000' }, 'r.conf: KEEP_LAST must be a whole number >= 0, got "1000000"'],
+    [{ KEEP_YEARLY: 'x', KEEP_LAST: 'y' }, 'r.conf: KEEP_LAST must be a whole number >= 0, got "y"'],
+    [{ WEEK_START: 'tue', PURGE_AFTER_RUN: 'x' }, 'r.conf: WEEK_START must be mon or sun, got "tue"'],
+    [{ PURGE_AFTER_RUN: 'on' }, 'r.conf: PURGE_AFTER_RUN must be yes or no, got "on"'],
+  ];
+  for (const [conf, want] of cases) {
+    if (typeof want === 'string') assert.throws(() => retentionConf(conf, 'r.conf'), (e: unknown) => e instanceof ConfigError && e.message === want, JSON.stringify(conf));
+    else assert.deepEqual(retentionConf(conf, 'r.conf'), want, JSON.stringify(conf));
+  }
 });

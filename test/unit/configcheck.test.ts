@@ -1,6 +1,15 @@
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { checkConfig, formatFinding, suggest, type ConfFile, type Finding } from '../../src/configcheck.js';
+import { loadConfFile, loadGlobalSettings, retentionConf } from '../../src/config.js';
+import { GLOBAL_KEYS, SERVICE_KEYS, TARGET_KEYS, type KeySpec } from '../../src/confkeys.js';
+import { ConfigError } from '../../src/errors.js';
+import { resolveHome } from '../../src/home.js';
+import { loadTarget } from '../../src/targets/config.js';
+import { openTarget } from '../../src/targets/open.js';
 
 const global = (text: string, mode = 0o600): ConfFile => ({ file: '/h/conf/batt.conf', kind: 'global', name: 'batt', text, mode: 0o100000 | mode });
 const service = (name: string, text: string, mode = 0o600): ConfFile => ({ file: `/h/conf/${name}.conf`, kind: 'service', name, text, mode: 0o100000 | mode });
@@ -119,7 +128,192 @@ describe('checkConfig: <service>.conf', () => {
   });
 });
 
+describe('checkConfig: targets/*.conf', () => {
+  const target = (name: string, text: string): ConfFile => ({ file: `/h/conf/targets/${name}.conf`, kind: 'target', name, text, mode: 0o100600 });
+  test('the keys batt parses are checked, every problem listed; other keys are free', () => {
+    const f = checkConfig([target('box', 'TYPE=ftp\nHOST=h\nPORT=ftp\nSECURE=tls\nKEEP_DAILY=x\nFORCE_PATH_STYLE=maybe\nANYTHING=goes')], []);
+    assert.deepEqual(brief(f), [
+      'error box.conf:3 PORT must be a whole number, got "ftp"',
+      'error box.conf:4 SECURE must be no, yes or implicit',
+      'error box.conf:5 KEEP_DAILY must be a whole number >= 0, got "x"',
+      'error box.conf:6 FORCE_PATH_STYLE must be yes or no, got "maybe"',
+    ]);
+  });
+  test('TYPE is required', () => {
+    assert.deepEqual(brief(checkConfig([target('t', 'PATH=/x')], [])), ['error t.conf:- TYPE must be one of local, rsync, sftp, s3, ftp, got ""']);
+    assert.deepEqual(brief(checkConfig([target('t', 'TYPE=\nPATH=/x')], [])), ['error t.conf:1 TYPE must be one of local, rsync, sftp, s3, ftp, got ""']);
+  });
+});
+
+test('a service conf: PURGE_AFTER_RUN is checked as the loader reads it', () => {
+  assert.deepEqual(brief(checkConfig([service('mysql', 'PURGE_AFTER_RUN=sometimes')], ['mysql'])), ['error mysql.conf:1 PURGE_AFTER_RUN must be yes or no, got "sometimes"']);
+});
+
 test('suggest', () => {
   assert.equal(suggest('SMTP_PASWORD', ['SMTP_PASSWORD', 'SMTP_USER']), 'SMTP_PASSWORD');
   assert.equal(suggest('COMPLETELY_ELSE', ['SMTP_PASSWORD']), undefined);
+});
+
+// One table of key rules (src/confkeys.ts) serves the loaders and the check. These cases prove they
+// agree key by key: a good value passes both, a bad one is refused by both, with the same words
+// (loader: "<file>: KEY why", check: finding {line, key: KEY, message: why}). Every key of every
+// table must have a row here, so a key added to a table without a case fails the coverage test.
+describe('loaders and config check agree on every key', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-keys-'));
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const home = resolveHome(dir, {});
+  fs.mkdirSync(path.join(home.conf, 'targets'), { recursive: true });
+
+  type Kind = 'global' | 'service' | 'target';
+  /**
+   * rule: both refuse `bad`. lint: only the check refuses `bad`, the loader takes it as it is
+   * (confkeys.ts says why). text: no rule at all, any value passes both.
+   */
+  interface Row {
+    kind: Kind;
+    key: string;
+    good: string;
+    bad?: string;
+    how: 'rule' | 'lint' | 'text';
+    /** other keys the file needs so the loader reads this one */
+    base?: string;
+  }
+  const mail = 'SMTP_HOST=mail.example.org\nSMTP_TO=ops@example.org\n';
+  const retention = (kind: Kind, base?: string): Row[] => [
+    { kind, key: 'KEEP_LAST', good: '3', bad: '-1', how: 'rule', base },
+    { kind, key: 'KEEP_HOURLY', good: '0', bad: '1234567', how: 'rule', base },
+    { kind, key: 'KEEP_DAILY', good: '007', bad: '7 days', how: 'rule', base },
+    { kind, key: 'KEEP_WEEKLY', good: '999999', bad: '1.5', how: 'rule', base },
+    { kind, key: 'KEEP_MONTHLY', good: '12', bad: 'twelve', how: 'rule', base },
+    { kind, key: 'KEEP_YEARLY', good: '1', bad: '+1', how: 'rule', base },
+    { kind, key: 'WEEK_START', good: 'Sunday', bad: 'fri', how: 'rule', base },
+    { kind, key: 'PURGE_AFTER_RUN', good: 'TRUE', bad: 'on', how: 'rule', base },
+  ];
+  const local = 'TYPE=local\nPATH=/srv/offsite\n';
+  const ftp = 'TYPE=ftp\nHOST=ftp.example.org\nPATH=/up\n';
+  const s3 = 'TYPE=s3\nBUCKET=b\n';
+  const rows: Row[] = [
+    { kind: 'global', key: 'DEST', good: '/srv/backup/%Y/%m', bad: 'relative/%Y', how: 'lint' },
+    { kind: 'global', key: 'JOBS', good: '2', bad: '0', how: 'rule' },
+    { kind: 'global', key: 'TIMEOUT', good: '3600', bad: 'soon', how: 'rule' },
+    ...retention('global'),
+    { kind: 'global', key: 'NOTIFY_ON', good: 'always', bad: 'Always', how: 'rule' },
+    { kind: 'global', key: 'NOTIFY_TIMEOUT', good: '30', bad: '-5', how: 'rule' },
+    { kind: 'global', key: 'SMTP_HOST', good: 'mail.example.org', bad: 'mail server', how: 'lint', base: mail },
+    { kind: 'global', key: 'SMTP_PORT', good: '65535', bad: '65536', how: 'rule', base: mail },
+    { kind: 'global', key: 'SMTP_TLS', good: 'tls', bad: 'ssl', how: 'rule', base: mail },
+    { kind: 'global', key: 'SMTP_USER', good: 'batt', how: 'text', base: `${mail}SMTP_PASSWORD=x\n` },
+    { kind: 'global', key: 'SMTP_PASSWORD', good: "'p#ss w=rd'", how: 'text', base: `${mail}SMTP_USER=u\n` },
+    { kind: 'global', key: 'SMTP_FROM', good: '"Backups <batt@example.org>"', bad: 'batt', how: 'lint', base: mail },
+    { kind: 'global', key: 'SMTP_TO', good: 'a@example.org, b@example.org', bad: 'nobody', how: 'lint', base: mail },
+    { kind: 'global', key: 'SMTP_CA_FILE', good: '/etc/ssl/private-ca.pem', bad: 'ca.pem', how: 'lint', base: mail },
+    { kind: 'global', key: 'WEBHOOK_URL', good: 'https://hooks.example.org/batt', bad: 'ftp://x/y', how: 'lint' },
+    { kind: 'global', key: 'WEBHOOK_TOKEN', good: 'tok', how: 'text' },
+    { kind: 'global', key: 'HEALTHCHECK_URL', good: 'http://hc.example.org/ping/1', bad: 'hc-ping.com/abc', how: 'lint' },
+    ...retention('service', 'USER=backup\n'),
+    { kind: 'target', key: 'TYPE', good: 'Local', bad: 'nfs', how: 'rule', base: local },
+    { kind: 'target', key: 'TIMEOUT', good: '0', bad: '2m', how: 'rule', base: local },
+    { kind: 'target', key: 'PORT', good: '2121', bad: 'ftp', how: 'rule', base: ftp },
+    { kind: 'target', key: 'RETRIES', good: '5', bad: '-1', how: 'rule', base: local },
+    { kind: 'target', key: 'RETRY_DELAY_MS', good: '250', bad: '0.5', how: 'rule', base: local },
+    { kind: 'target', key: 'PART_SIZE_MB', good: '64', bad: '64MB', how: 'rule', base: s3 },
+    { kind: 'target', key: 'QUEUE_SIZE', good: '4', bad: 'four', how: 'rule', base: s3 },
+    { kind: 'target', key: 'FORCE_PATH_STYLE', good: 'off', bad: 'maybe', how: 'rule', base: s3 },
+    { kind: 'target', key: 'SECURE', good: 'Implicit', bad: 'tls', how: 'rule', base: ftp },
+    ...retention('target', local),
+  ];
+  const tables: Record<Kind, Record<string, KeySpec>> = { global: GLOBAL_KEYS, service: SERVICE_KEYS, target: TARGET_KEYS };
+
+  /** The file's text: the base with the row's key set (once) to value. */
+  const textOf = (row: Row, value: string) =>
+    [...(row.base ?? '').split('\n').filter((l) => l && !l.startsWith(`${row.key}=`)), `${row.key}=${value}`].join('\n') + '\n';
+
+  let n = 0;
+  /** What the loaders that run, purge and upload use say: no error = accepted, else the ConfigError message. */
+  async function load(kind: Kind, text: string): Promise<{ file: string; error?: string }> {
+    const name = `k${++n}`;
+    const file = kind === 'global' ? path.join(home.conf, 'batt.conf') : kind === 'service' ? path.join(home.conf, `${name}.conf`) : path.join(home.conf, 'targets', `${name}.conf`);
+    fs.writeFileSync(file, text, { mode: 0o600 });
+    try {
+      if (kind === 'global') {
+        await loadGlobalSettings(home);
+        retentionConf(await loadConfFile(file), file);
+      } else if (kind === 'service') {
+        retentionConf(await loadConfFile(file), file);
+      } else {
+        const t = await loadTarget(home, name);
+        retentionConf(t.conf, t.file);
+        await openTarget(t);
+      }
+      return { file };
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      return { file, error: err.message };
+    } finally {
+      fs.rmSync(file);
+    }
+  }
+  const check = (kind: Kind, file: string, text: string) =>
+    checkConfig([{ file, kind, name: path.basename(file, '.conf'), text, mode: 0o100600 }], [path.basename(file, '.conf')]).filter((f) => f.level === 'error');
+
+  test('every key of every table has a row, and each row matches its table entry', () => {
+    for (const kind of ['global', 'service', 'target'] as const) {
+      const covered = rows.filter((r) => r.kind === kind).map((r) => r.key);
+      assert.deepEqual([...covered].sort(), Object.keys(tables[kind]).sort(), kind);
+    }
+    for (const r of rows) {
+      const spec = tables[r.kind][r.key]!;
+      const how = spec.lint ? 'lint' : spec.rule ? 'rule' : 'text';
+      assert.equal(r.how, how, `${r.kind} ${r.key}`);
+      assert.equal(r.bad === undefined, how === 'text', `${r.kind} ${r.key}: a bad value unless any text passes`);
+    }
+  });
+
+  for (const row of rows) {
+    test(`${row.kind} ${row.key}`, async () => {
+      const good = textOf(row, row.good);
+      const loaded = await load(row.kind, good);
+      assert.equal(loaded.error, undefined, `loader refuses good ${row.key}=${row.good}`);
+      assert.deepEqual(brief(check(row.kind, loaded.file, good)), [], `check refuses good ${row.key}=${row.good}`);
+      if (row.bad === undefined) return;
+
+      const bad = textOf(row, row.bad);
+      const refused = await load(row.kind, bad);
+      const findings = check(row.kind, refused.file, bad);
+      assert.equal(findings.length, 1, `check: ${brief(findings).join('; ')}`);
+      const f = findings[0]!;
+      assert.equal(f.key, row.key);
+      assert.equal(f.line, bad.split('\n').indexOf(`${row.key}=${row.bad}`) + 1);
+      if (row.how === 'rule') assert.equal(refused.error, `${refused.file}: ${row.key} ${f.message}`, 'same words from loader and check');
+      else assert.equal(refused.error, undefined, `${row.key} is a check-only lint: the loader takes "${row.bad}" as it is`);
+    });
+  }
+
+  test('a target without TYPE: both refuse it, with the same words', async () => {
+    for (const text of ['PATH=/x\n', 'TYPE=\nPATH=/x\n']) {
+      const r = await load('target', text);
+      const findings = check('target', r.file, text);
+      assert.equal(findings.length, 1, brief(findings).join('; '));
+      assert.equal(findings[0]!.key, 'TYPE');
+      assert.equal(findings[0]!.line, text.startsWith('TYPE') ? 1 : undefined);
+      assert.equal(r.error, `${r.file}: TYPE ${findings[0]!.message}`);
+      assert.match(r.error!, /TYPE must be one of local, rsync, sftp, s3, ftp, got ""$/);
+    }
+  });
+
+  test('relations: SMTP_HOST without recipients is refused by both, with the same words', async () => {
+    for (const text of ['SMTP_HOST=mail.example.org\n', 'SMTP_HOST=mail.example.org\nSMTP_TO= , \n']) {
+      const r = await load('global', text);
+      const findings = check('global', r.file, text);
+      assert.deepEqual(brief(findings), ['error batt.conf:1 SMTP_HOST is set but SMTP_TO is empty: no one would get the mail'], text);
+      assert.equal(r.error, `${r.file}: SMTP_HOST ${findings[0]!.message}`);
+    }
+  });
+
+  test('the loader stops at the first problem; the check lists them all', async () => {
+    const text = 'JOBS=x\nTIMEOUT=y\nNOTIFY_ON=z\n';
+    const r = await load('global', text);
+    assert.equal(r.error, `${r.file}: JOBS must be a positive whole number, got "x"`);
+    assert.deepEqual(check('global', r.file, text).map((f) => f.key), ['JOBS', 'TIMEOUT', 'NOTIFY_ON']);
+  });
 });

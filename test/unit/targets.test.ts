@@ -130,3 +130,20 @@ test('target confs: bad or unsafe settings are refused with the file named', asy
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('target keys: what the values become, and the first bad one as a ConfigError', async () => {
+  const { boolKey, intKey, targetSetting } = await import('../../src/targets/config.js');
+  const t = (conf: Record<string, string>) => ({ name: 'x', kind: 'local' as const, file: 'x.conf', conf });
+  assert.equal(targetSetting(t({ TYPE: 'S3' }), 'TYPE'), 's3');
+  const secure: [string, boolean | 'implicit' | undefined][] = [['', undefined], ['no', false], ['YES', true], ['implicit', 'implicit']];
+  for (const [v, want] of secure) assert.equal(targetSetting(t({ SECURE: v }), 'SECURE'), want, v);
+  assert.throws(() => targetSetting(t({ SECURE: 'tls' }), 'SECURE'), (e: unknown) => e instanceof ConfigError && e.message === 'x.conf: SECURE must be no, yes or implicit');
+  const bools: [string, boolean][] = [['', true], ['1', true], ['On', true], ['yes', true], ['TRUE', true], ['0', false], ['off', false], ['No', false], ['false', false]];
+  for (const [v, want] of bools) assert.equal(boolKey(t({ FORCE_PATH_STYLE: v }), 'FORCE_PATH_STYLE', true), want, v);
+  assert.throws(() => boolKey(t({ FORCE_PATH_STYLE: 'maybe' }), 'FORCE_PATH_STYLE', true), (e: unknown) => e instanceof ConfigError && e.message === 'x.conf: FORCE_PATH_STYLE must be yes or no, got "maybe"');
+  assert.equal(intKey(t({}), 'TIMEOUT', 120), 120);
+  assert.equal(intKey(t({ TIMEOUT: '' }), 'TIMEOUT', 120), 120);
+  assert.equal(intKey(t({ TIMEOUT: '0' }), 'TIMEOUT', 120), 0);
+  assert.equal(intKey(t({ PORT: '99999' }), 'PORT', 22), 99999);
+  assert.throws(() => intKey(t({ RETRIES: '-1' }), 'RETRIES', 3), (e: unknown) => e instanceof ConfigError && e.message === 'x.conf: RETRIES must be a whole number, got "-1"');
+});

@@ -1,0 +1,236 @@
+// The key rules of every batt conf file, in one table per kind of file: how each value is
+// parsed and what is said when it is wrong. The loaders (config.ts, targets/config.ts) read
+// keys through `setting`, which throws the first problem as a ConfigError; `batt config check`
+// (configcheck.ts) runs the same rules over every line through `problem` and lists them all.
+// A key added or changed here is therefore checked the same way by both.
+import type { Conf } from './config.js';
+import { validatePattern } from './destination.js';
+import { ConfigError, UsageError } from './errors.js';
+import type { WeekStart } from './retention.js';
+
+/** A rule's verdict on one non-empty value: the parsed value, or why it is wrong ("KEY <why>"). */
+export type Verdict<T> = { ok: true; value: T } | { ok: false; why: string };
+export type Rule<T> = (value: string) => Verdict<T>;
+/** A check only `batt config check` makes: why the value is doubtful, or undefined. */
+export type Lint = (value: string) => string | undefined;
+
+export interface KeySpec {
+  doc: string;
+  /** How loaders and check parse the value; absent: any text is taken as it is. */
+  rule?: Rule<unknown>;
+  /**
+   * Checked by `batt config check` only (after the rule). The loaders take these values as they
+   * are and leave them to whatever uses them: a typo in a notification setting does not stop
+   * backups, and DEST is validated where the pattern is used, after --path and BATT_PATH.
+   */
+  lint?: Lint;
+  /** Empty or absent is an error (the rule sees ''), not "use the default". */
+  required?: boolean;
+}
+
+const ok = <T>(value: T): Verdict<T> => ({ ok: true, value });
+const no = (why: string): Verdict<never> => ({ ok: false, why });
+
+// ---- rules -------------------------------------------------------------------------------
+
+const positiveInt: Rule<number> = (v) => (/^\d+$/.test(v) && Number(v) >= 1 ? ok(Number(v)) : no(`must be a positive whole number, got "${v}"`));
+/** Retention counts: 0 switches a rule off; at most six digits. */
+const count: Rule<number> = (v) => (/^\d{1,6}$/.test(v) ? ok(Number(v)) : no(`must be a whole number >= 0, got "${v}"`));
+const wholeNumber: Rule<number> = (v) => (/^\d+$/.test(v) ? ok(Number(v)) : no(`must be a whole number, got "${v}"`));
+const port: Rule<number> = (v) =>
+  /^\d+$/.test(v) && Number(v) >= 1 && Number(v) <= 65535 ? ok(Number(v)) : no(`must be a port number 1-65535, got "${v}"`);
+/** Exactly one of the words (case matters). */
+const oneOf =
+  <T extends string>(...allowed: T[]): Rule<T> =>
+  (v) =>
+    (allowed as string[]).includes(v) ? ok(v as T) : no(`must be one of ${allowed.join(', ')}, got "${v}"`);
+/** PURGE_AFTER_RUN: yes/no, 1/0, true/false in any case. */
+const yesNo: Rule<boolean> = (v) => {
+  const s = v.toLowerCase();
+  return ['yes', 'no', '1', '0', 'true', 'false'].includes(s) ? ok(['yes', '1', 'true'].includes(s)) : no(`must be yes or no, got "${v}"`);
+};
+/** Target switches: also on/off. */
+const yesNoOnOff: Rule<boolean> = (v) => {
+  const s = v.toLowerCase();
+  if (['1', 'yes', 'true', 'on'].includes(s)) return ok(true);
+  if (['0', 'no', 'false', 'off'].includes(s)) return ok(false);
+  return no(`must be yes or no, got "${v}"`);
+};
+
+/** mon|monday|sun|sunday (any case) -> 'mon' | 'sun'; anything else -> undefined. */
+export function parseWeekStart(v: string): WeekStart | undefined {
+  const s = v.trim().toLowerCase();
+  if (s === 'mon' || s === 'monday') return 'mon';
+  if (s === 'sun' || s === 'sunday') return 'sun';
+  return undefined;
+}
+const weekStart: Rule<WeekStart> = (v) => {
+  const ws = parseWeekStart(v);
+  return ws ? ok(ws) : no(`must be mon or sun, got "${v}"`);
+};
+
+/** Comma-separated, blanks dropped. */
+export const list: Rule<string[]> = (v) =>
+  ok(
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+
+export const TARGET_KINDS = ['local', 'rsync', 'sftp', 's3', 'ftp'] as const;
+export type TargetKind = (typeof TARGET_KINDS)[number];
+const targetKind: Rule<TargetKind> = (v) => {
+  const s = v.toLowerCase();
+  return (TARGET_KINDS as readonly string[]).includes(s) ? ok(s as TargetKind) : no(`must be one of ${TARGET_KINDS.join(', ')}, got "${v}"`);
+};
+const ftpSecure: Rule<boolean | 'implicit'> = (v) => {
+  const s = v.toLowerCase();
+  if (s === 'no') return ok(false);
+  if (s === 'yes') return ok(true);
+  if (s === 'implicit') return ok('implicit' as const);
+  return no('must be no, yes or implicit');
+};
+
+// ---- lints (batt config check only) ------------------------------------------------------
+
+const host: Lint = (v) => (/^[A-Za-z0-9.:[\]_-]+$/.test(v) ? undefined : `"${v}" is not a host name or address`);
+const url: Lint = (v) => {
+  try {
+    const u = new URL(v);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? undefined : `must be an http:// or https:// URL`;
+  } catch {
+    return 'is not a valid URL';
+  }
+};
+const ADDRESS = /^(?:[^<>@\s,]+@[^<>@\s,]+|[^<>,]*<[^<>@\s,]+@[^<>@\s,]+>)$/;
+const addresses: Lint = (v) => {
+  const bad = v.split(',').map((s) => s.trim()).filter((s) => s && !ADDRESS.test(s));
+  if (bad.length) return `"${bad[0]}" is not a mail address`;
+  return v.trim() ? undefined : 'is empty';
+};
+const absolute: Lint = (v) => (v.startsWith('/') ? undefined : `must be an absolute path, got "${v}"`);
+const pattern: Lint = (v) => {
+  try {
+    validatePattern(v);
+    return undefined;
+  } catch (err) {
+    if (err instanceof UsageError) return err.message;
+    throw err;
+  }
+};
+
+// ---- the tables --------------------------------------------------------------------------
+
+/** Retention (batt purge): in batt.conf, a <service>.conf and a target's conf alike. */
+export const RETENTION_KEYS = {
+  KEEP_LAST: { rule: count, doc: 'retention: keep the N newest backups' },
+  KEEP_HOURLY: { rule: count, doc: 'retention: one backup per hour for N hours' },
+  KEEP_DAILY: { rule: count, doc: 'retention: one backup per day for N days' },
+  KEEP_WEEKLY: { rule: count, doc: 'retention: one backup per week for N weeks' },
+  KEEP_MONTHLY: { rule: count, doc: 'retention: one backup per month for N months' },
+  KEEP_YEARLY: { rule: count, doc: 'retention: one backup per year for N years' },
+  WEEK_START: { rule: weekStart, doc: 'first day of a week for KEEP_WEEKLY' },
+  PURGE_AFTER_RUN: { rule: yesNo, doc: 'purge after every fully successful run' },
+} satisfies Record<string, KeySpec>;
+
+/** Every key batt.conf knows (docs/operating.md has more); any other key is an error in the check. */
+export const GLOBAL_KEYS = {
+  DEST: { lint: pattern, doc: 'strftime pattern of the destination (default /opt/backup/%Y/%m/%d)' },
+  JOBS: { rule: positiveInt, doc: 'services backed up at once (default: cores, at most 4)' },
+  TIMEOUT: { rule: positiveInt, doc: 'seconds a backup script may run (default 14400)' },
+  ...RETENTION_KEYS,
+  NOTIFY_ON: { rule: oneOf('failure', 'always'), doc: 'when to mail / post the webhook (default failure)' },
+  NOTIFY_TIMEOUT: { rule: positiveInt, doc: 'seconds each notifier may take (default 20)' },
+  SMTP_HOST: { lint: host, doc: 'mail server; email notifications are on when set' },
+  SMTP_PORT: { rule: port, doc: 'default 587 (465 with SMTP_TLS=tls)' },
+  SMTP_TLS: { rule: oneOf('tls', 'starttls', 'none'), doc: 'starttls (default, required), tls (implicit) or none' },
+  SMTP_USER: { doc: 'login name' },
+  SMTP_PASSWORD: { doc: 'password (batt.conf must then be 0600)' },
+  SMTP_FROM: { lint: addresses, doc: 'sender (default batt@<host>)' },
+  SMTP_TO: { rule: list, lint: addresses, doc: 'recipients, comma-separated' },
+  SMTP_CA_FILE: { lint: absolute, doc: 'PEM file of a private CA that signed the mail server certificate' },
+  WEBHOOK_URL: { lint: url, doc: 'POST the run summary as JSON here' },
+  WEBHOOK_TOKEN: { doc: 'sent as Authorization: Bearer <token>' },
+  HEALTHCHECK_URL: { lint: url, doc: 'healthchecks.io-style ping URL (URL/start, URL, URL/fail)' },
+} satisfies Record<string, KeySpec>;
+
+/** Keys of a <service>.conf that batt itself reads; every other key is free and goes to the script. */
+export const SERVICE_KEYS = RETENTION_KEYS;
+
+/**
+ * Keys of a targets/<name>.conf that batt parses (kind-specific required keys and paths are
+ * checked when the target is opened, targets/open.ts).
+ */
+export const TARGET_KEYS = {
+  TYPE: { rule: targetKind, required: true, doc: `the kind of target: ${TARGET_KINDS.join(', ')}` },
+  TIMEOUT: { rule: wholeNumber, doc: 'seconds for connecting / an idle transfer (default 120)' },
+  PORT: { rule: wholeNumber, doc: 'server port (default 22, ftp 21)' },
+  RETRIES: { rule: wholeNumber, doc: 'extra attempts for a transient error (default 3)' },
+  RETRY_DELAY_MS: { rule: wholeNumber, doc: 'first backoff delay (default 1000)' },
+  PART_SIZE_MB: { rule: wholeNumber, doc: 's3: multipart part size (default 16, min 5)' },
+  QUEUE_SIZE: { rule: wholeNumber, doc: 's3: parts in flight (default 2)' },
+  FORCE_PATH_STYLE: { rule: yesNoOnOff, doc: 's3: path-style URLs (default yes with ENDPOINT)' },
+  SECURE: { rule: ftpSecure, doc: 'ftp: no, yes (explicit TLS) or implicit' },
+  ...RETENTION_KEYS,
+} satisfies Record<string, KeySpec>;
+
+/** A rule between keys of one file, read with the last value of each key. */
+export interface Relation {
+  /** the key the problem is reported at */
+  key: string;
+  why: (conf: Conf) => string | undefined;
+}
+
+/** batt.conf: the loader refuses these, the check reports them as errors. */
+export const GLOBAL_RELATIONS: Relation[] = [
+  {
+    key: 'SMTP_HOST',
+    why: (c) => {
+      const to = list(c.SMTP_TO ?? '');
+      return c.SMTP_HOST && to.ok && to.value.length === 0 ? 'is set but SMTP_TO is empty: no one would get the mail' : undefined;
+    },
+  },
+];
+
+// ---- reading -----------------------------------------------------------------------------
+
+type ValueOf<S> = S extends { rule: Rule<infer T> } ? T : string;
+/** The keys of a table whose rule yields a T. */
+export type KeysOf<Tb, T> = { [K in keyof Tb]: Tb[K] extends { rule: Rule<T> } ? K : never }[keyof Tb] & string;
+
+/** What the check says about one value of a key: the rule's complaint, then the lint's. */
+export function problem(spec: KeySpec, value: string): string | undefined {
+  if (spec.rule) {
+    const v = spec.rule(value);
+    if (!v.ok) return v.why;
+  }
+  return spec.lint?.(value);
+}
+
+/**
+ * The loaders' reading of one key: undefined when unset or empty (unless required), the parsed
+ * value, or a ConfigError "<file>: KEY why" for the first problem.
+ */
+export function setting<Tb extends Record<string, KeySpec>, K extends keyof Tb & string>(
+  table: Tb,
+  key: K,
+  conf: Conf,
+  file: string,
+): ValueOf<Tb[K]> | undefined {
+  const spec = table[key]!;
+  const raw = conf[key] ?? '';
+  if (raw === '' && !spec.required) return undefined;
+  if (!spec.rule) return raw as ValueOf<Tb[K]>;
+  const v = spec.rule(raw);
+  if (!v.ok) throw new ConfigError(`${file}: ${key} ${v.why}`);
+  return v.value as ValueOf<Tb[K]>;
+}
+
+/** The loaders' side of relations: the first one broken, as a ConfigError. */
+export function enforce(relations: Relation[], conf: Conf, file: string): void {
+  for (const r of relations) {
+    const why = r.why(conf);
+    if (why) throw new ConfigError(`${file}: ${r.key} ${why}`);
+  }
+}
