@@ -17,6 +17,8 @@ const COMMANDS = new Set([
 const BOOLEAN = new Set(['json', 'dry-run']);
 const VALUED = new Set(['home', 'path']);
 const FLAG = /^--([a-z0-9][a-z0-9_-]*)(?:=([^]*))?$/;
+/** Flags yargs itself answers (shell completion asks with --get-yargs-completions). */
+const YARGS_OWN = new Set(['get-yargs-completions', 'show-hidden']);
 
 /**
  * `list [--json] [--home DIR]`, or a run: `[run] [SERVICE...]` with `--json`, `--dry-run`,
@@ -40,7 +42,7 @@ export function fastRoute(argv: string[]): FastRoute | undefined {
       args[name] = true;
       continue;
     }
-    if (RUN_FLAGS.has(name) && !VALUED.has(name)) return undefined;
+    if (YARGS_OWN.has(name) || (RUN_FLAGS.has(name) && !VALUED.has(name))) return undefined;
     const v = inline ?? argv[++i];
     if (v === undefined || v === '' || v.startsWith('-')) return undefined;
     const prev = args[name];

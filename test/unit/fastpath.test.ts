@@ -67,6 +67,8 @@ test('fastRoute gives a plain run the arguments yargs would give it, and leaves 
     [['restore', 'file'], undefined],
     [['help'], undefined],
     [['completion'], undefined],
+    [['--get-yargs-completions', 'batt', ''], undefined], // the shell asking for completions
+    [['--show-hidden'], undefined],
   ];
   for (const [argv, want] of cases) assert.deepEqual(fastRoute(argv), want, argv.join(' ') || '(none)');
 });
