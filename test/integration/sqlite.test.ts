@@ -133,6 +133,76 @@ describe('sqlite: batt backup and restore with the real sqlite3', { skip }, () =
     assert.equal(checksum(one), checksum(rollback));
   });
 
+  test('a relative --to is taken from the folder batt was run in, not the script\'s scratch folder', async (t) => {
+    const box = sandbox({ builtins: true });
+    try {
+      const db = path.join(box.dir, 'src.db');
+      createDb(db, 'delete');
+      const r = await batt(['sqlite', '--sqlite', db, '--path', box.pattern], { home: box.home });
+      assert.equal(r.code, 0, r.stderr);
+      const caller = path.join(box.dir, 'caller');
+      fs.mkdirSync(path.join(caller, 'sub'), { recursive: true });
+      const restore = (to: string, extra: string[] = []) =>
+        // A stray BATT_CWD of the caller must not count: batt sets its own.
+        batt(['restore', 'sqlite', '--to', to, ...extra, '--path', box.pattern], {
+          home: box.home,
+          cwd: caller,
+          env: { BATT_CWD: path.join(box.dir, 'elsewhere') },
+        });
+      const cases: [string, string, string][] = [
+        ['a file name', 'app.db', path.join(caller, 'app.db')],
+        ['./ and a file in a folder', './sub/app.db', path.join(caller, 'sub', 'app.db')],
+        ['a folder ending in /', 'sub/', path.join(caller, 'sub', 'src.db')],
+        ['an existing folder', 'sub', path.join(caller, 'sub', 'src.db')],
+        ['. (the folder itself)', '.', path.join(caller, 'src.db')],
+        ['.. out of the caller folder', '../up.db', path.join(box.dir, 'up.db')],
+      ];
+      for (const [name, to, lands] of cases) {
+        await t.test(name, async () => {
+          const rr = await restore(to);
+          assert.equal(rr.code, 0, rr.stderr + rr.stdout);
+          // Checked first: sqlite3 would create a missing file.
+          assert.ok(fs.existsSync(lands), `restored to ${lands}`);
+          assert.equal(checksum(lands), checksum(db));
+          fs.rmSync(lands);
+        });
+      }
+      assert.deepEqual(fs.readdirSync(caller), ['sub'], 'nothing but the targets was written');
+      assert.deepEqual(fs.readdirSync(path.join(caller, 'sub')), []);
+      assert.ok(!fs.existsSync(path.join(box.dir, 'elsewhere')));
+
+      await t.test('the checks apply to the resolved path: an existing file needs --force', async () => {
+        const target = path.join(caller, 'app.db');
+        fs.writeFileSync(target, 'keep me');
+        const refused = await restore('app.db');
+        assert.notEqual(refused.code, 0);
+        assert.ok(refused.stderr.includes(`${target} exists`), refused.stderr);
+        assert.equal(fs.readFileSync(target, 'utf8'), 'keep me');
+        const missingDir = await restore('nope/app.db');
+        assert.notEqual(missingDir.code, 0);
+        assert.ok(missingDir.stderr.includes(`folder ${path.join(caller, 'nope')} does not exist`), missingDir.stderr);
+        const forced = await restore('app.db', ['--force']);
+        assert.equal(forced.code, 0, forced.stderr);
+        assert.equal(checksum(target), checksum(db));
+      });
+
+      await t.test('run without batt (no BATT_CWD), the script refuses a relative --to and writes nothing', () => {
+        const tsv = backupsOf(box).find((f) => f.endsWith('/sqlite/databases.tsv'))!;
+        assert.ok(tsv);
+        const script = path.join(box.home, 'scripts-available', 'restore-sqlite');
+        const base = { PATH: process.env.PATH ?? '/usr/bin:/bin', BATT_BACKUP: path.dirname(path.join(box.root, tsv)), BATT_RESTORE_TO: 'hand.db' };
+        for (const env of [base, { ...base, BATT_CWD: '' }, { ...base, BATT_CWD: 'caller' }]) {
+          const s = spawnSync(script, [], { cwd: caller, env, encoding: 'utf8' });
+          assert.equal(s.status, 2, s.stderr);
+          assert.match(s.stderr, /^restore-sqlite: --to must be an absolute path, got 'hand\.db' \(a relative one needs BATT_CWD, which batt restore sets\)\n$/);
+          assert.ok(!fs.existsSync(path.join(caller, 'hand.db')));
+        }
+      });
+    } finally {
+      box.cleanup();
+    }
+  });
+
   test('a refused restore writes nothing, even for the databases that were free', async () => {
     const db = path.join(dataDir, 'small.db');
     const other = path.join(dataDir, 'other.db');
