@@ -157,6 +157,93 @@ describe('redis: batt backup and restore against a real redis-server', { skip },
     }
   });
 
+  test('a relative --to is taken from the folder batt was run in, not the script\'s scratch folder', async (t) => {
+    const sb = sandbox({ builtins: true });
+    try {
+      writeConf(sb, `HOST=127.0.0.1\nPORT=${server.port}\nPASSWORD=${PASSWORD}\n`);
+      const r = await batt(['redis', '--path', sb.pattern], { home: sb.home });
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      const dump = backupsOf(sb).find((f) => f.endsWith('/redis/dump.rdb.zst'))!;
+      assert.ok(dump);
+      const raw = spawnSync('zstd', ['-dc', path.join(sb.root, dump)]).stdout;
+      const caller = path.join(sb.dir, 'caller');
+      fs.mkdirSync(path.join(caller, 'data'), { recursive: true });
+      fs.mkdirSync(path.join(sb.dir, 'up'));
+      const restore = (to: string, extra: string[] = []) =>
+        // A stray BATT_CWD of the caller must not count: batt sets its own.
+        batt(['restore', 'redis', '--to', to, ...extra, '--path', sb.pattern], {
+          home: sb.home,
+          cwd: caller,
+          env: { BATT_CWD: path.join(sb.dir, 'elsewhere') },
+        });
+      const cases: [string, string, string][] = [
+        ['a folder name', 'data', path.join(caller, 'data')],
+        ['./ and a trailing /', './data/', path.join(caller, 'data')],
+        ['. (the folder itself)', '.', caller],
+        ['.. out of the caller folder', '../up', path.join(sb.dir, 'up')],
+      ];
+      for (const [name, to, lands] of cases) {
+        await t.test(name, async () => {
+          const rr = await restore(to);
+          assert.equal(rr.code, 0, rr.stderr + rr.stdout);
+          assert.deepEqual(fs.readdirSync(lands).filter((f) => f !== 'data'), ['dump.rdb']);
+          assert.ok(fs.readFileSync(path.join(lands, 'dump.rdb')).equals(raw), 'restored file = snapshot');
+          fs.rmSync(path.join(lands, 'dump.rdb'));
+        });
+      }
+      assert.deepEqual(fs.readdirSync(caller), ['data'], 'nothing but the targets was written');
+      assert.deepEqual(fs.readdirSync(path.join(caller, 'data')), []);
+      assert.ok(!fs.existsSync(path.join(sb.dir, 'elsewhere')));
+
+      await t.test('the checks apply to the resolved path', async () => {
+        const target = path.join(caller, 'data', 'dump.rdb');
+        fs.writeFileSync(target, 'keep me');
+        const refused = await restore('data');
+        assert.notEqual(refused.code, 0);
+        assert.ok(refused.stderr.includes(`${target} exists`), refused.stderr);
+        assert.equal(fs.readFileSync(target, 'utf8'), 'keep me');
+        const forced = await restore('data', ['--force']);
+        assert.equal(forced.code, 0, forced.stderr);
+        assert.ok(fs.readFileSync(target).equals(raw));
+        const notDir = await restore('nope');
+        assert.notEqual(notDir.code, 0);
+        assert.ok(notDir.stderr.includes(`${path.join(caller, 'nope')} is not a folder`), notDir.stderr);
+        // The folder of a running server, named relative to the caller: refused even with --force.
+        const live = await restore(path.relative(caller, server.dir), ['--force']);
+        assert.notEqual(live.code, 0);
+        assert.match(live.stderr, /is running in/);
+        assert.ok(!fs.existsSync(path.join(server.dir, 'dump.rdb')), 'nothing restored under a live server');
+      });
+
+      await t.test('RESTORE_DIR in the conf must be absolute; an absolute one is used without --to', async () => {
+        fs.rmSync(path.join(caller, 'data', 'dump.rdb'), { force: true });
+        writeConf(sb, 'RESTORE_DIR=data\n');
+        const rel = await batt(['restore', 'redis', '--path', sb.pattern], { home: sb.home, cwd: caller });
+        assert.notEqual(rel.code, 0);
+        assert.match(rel.stderr, /RESTORE_DIR must be an absolute path, got 'data'/);
+        assert.deepEqual(fs.readdirSync(path.join(caller, 'data')), []);
+        writeConf(sb, `RESTORE_DIR=${path.join(caller, 'data')}\n`);
+        const abs = await batt(['restore', 'redis', '--path', sb.pattern], { home: sb.home, cwd: sb.dir });
+        assert.equal(abs.code, 0, abs.stderr);
+        assert.ok(fs.readFileSync(path.join(caller, 'data', 'dump.rdb')).equals(raw));
+        fs.rmSync(path.join(caller, 'data', 'dump.rdb'));
+      });
+
+      await t.test('run without batt (no BATT_CWD), the script refuses a relative --to and writes nothing', () => {
+        const script = path.join(sb.home, 'scripts-available', 'restore-redis');
+        const base = { PATH: process.env.PATH ?? '/usr/bin:/bin', BATT_BACKUP: path.dirname(path.join(sb.root, dump)), BATT_RESTORE_TO: 'data' };
+        for (const env of [base, { ...base, BATT_CWD: '' }, { ...base, BATT_CWD: 'caller' }]) {
+          const s = spawnSync(script, [], { cwd: caller, env, encoding: 'utf8' });
+          assert.equal(s.status, 2, s.stderr);
+          assert.match(s.stderr, /^restore-redis: --to must be an absolute path, got 'data' \(a relative one needs BATT_CWD, which batt restore sets\)\n$/);
+          assert.deepEqual(fs.readdirSync(path.join(caller, 'data')), []);
+        }
+      });
+    } finally {
+      sb.cleanup();
+    }
+  });
+
   test('a wrong password fails the backup: non-zero exit, no folder, no password in log or output', async () => {
     const sb = sandbox({ builtins: true });
     try {
