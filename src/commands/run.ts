@@ -215,7 +215,7 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
   }
   const runSummary = { host: os.hostname(), runId, ok, startedAt: now.toISOString(), durationMs: ms, destination: base, services: results, logFile: log.file };
   await notifyRun(runSummary, ctx.settings, (l) => out.error(l)); // reports its own failures; never changes the exit code
-  if (caught) throw new InterruptedError(`interrupted by ${caught}; partial backups were removed`);
+  if (caught) throw new InterruptedError(`interrupted by ${caught}; unfinished backups and copies were discarded, finished ones kept`);
   if (purged?.outcome.errors.length) return EXIT.FAILED;
   if (failed.some((r) => r.noSpace)) return EXIT.NO_SPACE; // README: exit 5 = the destination is full
   if (failed.length || uploads.failed) return EXIT.FAILED;

@@ -170,7 +170,7 @@ for (const [sig, code] of [['SIGTERM', 143], ['SIGINT', 130], ['SIGHUP', 129]] a
     child!.kill(sig);
     const r = await run;
     assert.equal(r.code, code, r.stderr);
-    assert.match(r.stderr, new RegExp(`^batt: interrupted by ${sig}; partial backups were removed$`, 'm'));
+    assert.match(r.stderr, new RegExp(`^batt: interrupted by ${sig}; unfinished backups and copies were discarded, finished ones kept$`, 'm'));
     const pids = ['child.pid', 'script.pid', '2-child.pid', '2-script.pid'].map((f) => readPid(path.join(s.state, f)));
     await until('every script process to end', () => pids.every(gone), 10_000);
     assert.deepEqual(staging(s.root), []);
