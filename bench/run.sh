@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The benchmark with preset sizes: `bench/run.sh quick` (100 MB tree, 1 round, small upload: a
-# minute, for development) or `bench/run.sh full` (1 GB tree, 5 rounds, 2 GB upload: the figures
+# minute, for development) or `bench/run.sh full` (1 GB tree, 7 rounds, 2 GB upload: the figures
 # for bench/RESULTS.md; run it on a machine that is otherwise idle). Any BENCH_* variable already
 # set wins over the preset. Never part of `npm test`.
 set -euo pipefail
@@ -13,7 +13,7 @@ case "$mode" in
     : "${BENCH_RESULTS:=-}"
     ;;
   full)
-    : "${BENCH_SIZE_MB:=1024}" "${BENCH_RUNS:=5}" "${BENCH_STARTUP_RUNS:=30}" "${BENCH_S3_MB:=2048}"
+    : "${BENCH_SIZE_MB:=1024}" "${BENCH_RUNS:=7}" "${BENCH_STARTUP_RUNS:=30}" "${BENCH_S3_MB:=2048}"
     ;;
   *) echo "usage: bench/run.sh [quick|full]" >&2; exit 2 ;;
 esac
