@@ -12,6 +12,7 @@ import { exists, fsyncPath, mkdirPrivate } from './fsutil.js';
 import type { Logger } from './log.js';
 import { MANIFEST, hashFile, walk, type HashCursor, writeManifest, type FileEntry, type Manifest } from './manifest.js';
 import { redactOptions, type ServiceInput } from './options.js';
+import { callerCwd } from './restore.js';
 import { composeEnv } from './scriptenv.js';
 import { mapBounded } from './pool.js';
 import { runScript } from './runner.js';
@@ -64,6 +65,9 @@ export function scriptEnv(job: BackupJob, ctx: RunContext, staging: string, tmpd
     BATT_RUN_ID: ctx.runId,
     BATT_TIME: ctx.now.toISOString(),
     BATT_CONF_FILE: job.confFile,
+    // The script runs in its staging folder: a relative path typed on the command line means
+    // relative to where batt was run. Always set here, so a caller's own BATT_CWD never counts.
+    BATT_CWD: callerCwd() ?? '',
   });
 }
 

@@ -3,10 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { batt, listFiles, REQUIRE_SERVERS, sandbox, type Sandbox } from '../helpers/batt.js';
+import { BATT, batt, listFiles, REQUIRE_SERVERS, sandbox, type Sandbox } from '../helpers/batt.js';
 
 interface Entry {
   type: 'file' | 'dir' | 'symlink';
@@ -260,7 +260,9 @@ test('bad input fails the run and leaves no backup', async (t) => {
     const cases: [string, string[], RegExp][] = [
       ['missing path', ['--file', path.join(sb.dir, 'nope')], /does not exist/],
       ['missing path after a good one', ['--file', tree, '--file', path.join(sb.dir, 'nope')], /does not exist/],
-      ['relative path', ['--file', 'src/x'], /not an absolute path/],
+      // batt runs in the test's folder here: a relative path is resolved against it, then checked.
+      ['relative path that does not exist', ['--file', 'no/such/x'], new RegExp(`${path.join(process.cwd(), 'no/such/x')} does not exist`)],
+      ['empty path', ['--file', ''], /an empty path was given/],
       ['zip', ['--file', tree, '--file-compress', 'zip'], /unknown compression 'zip'/],
       ['level out of range', ['--file', tree, '--file-level', '20'], /zstd level must be a number from 1 to 19/],
       ['level not a number', ['--file', tree, '--file-compress', 'gzip', '--file-level', 'max'], /gzip level/],
@@ -275,6 +277,139 @@ test('bad input fails the run and leaves no backup', async (t) => {
         assert.deepEqual(leftovers(sb), [], name);
       });
     }
+  } finally {
+    sb.cleanup();
+  }
+});
+
+/** A tree under <sb.dir>/caller/www for relative paths, and a decoy of the same name elsewhere. */
+function callerTree(sb: Sandbox): { caller: string; www: string; elsewhere: string } {
+  const caller = path.join(sb.dir, 'caller');
+  const www = path.join(caller, 'www');
+  fs.mkdirSync(path.join(www, 'sub'), { recursive: true });
+  fs.writeFileSync(path.join(www, 'index.html'), 'the real site\n');
+  fs.writeFileSync(path.join(www, 'sub', 'page.html'), 'a page\n');
+  fs.writeFileSync(path.join(caller, 'notes.txt'), 'next to www\n');
+  // Found only if a caller's own BATT_CWD won over batt's.
+  const elsewhere = path.join(sb.dir, 'elsewhere');
+  fs.mkdirSync(path.join(elsewhere, 'www'), { recursive: true });
+  fs.writeFileSync(path.join(elsewhere, 'www', 'index.html'), 'the decoy\n');
+  return { caller, www, elsewhere };
+}
+
+const archiveOf = (p: string, ext = 'tar.zst') => `${p.slice(1).replaceAll('/', '_')}.${ext}`;
+
+test('a relative --file is taken from the folder batt was run in; the round trip restores it', async () => {
+  const sb = sandbox({ builtins: true });
+  try {
+    const { caller, www, elsewhere } = callerTree(sb);
+    const before = snapshot(www);
+    // A stray BATT_CWD of the caller must not count: batt sets its own.
+    const env = { BATT_CWD: elsewhere };
+    const typed = ['www', './www/sub/../', '.././caller/notes.txt'];
+    const r = await batt(['--path', sb.pattern, ...typed.flatMap((p) => ['--file', p])], { home: sb.home, env, cwd: caller });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const [dir] = backupDirs(sb);
+    // Archive names and member names come from the absolute paths.
+    const archives = fs.readdirSync(dir!).filter((f) => f !== 'batt-manifest.json').sort();
+    const notes = path.join(caller, 'notes.txt');
+    assert.deepEqual(archives, [archiveOf(www), archiveOf(www).replace('.tar.zst', '.2.tar.zst'), archiveOf(notes)].sort());
+    const members = tarList(path.join(dir!, archiveOf(www)));
+    assert.ok(members.includes(`${www.slice(1)}/index.html`), members.join('\n'));
+    assert.ok(members.every((m) => m.startsWith(`${www.slice(1)}/`)), members.join('\n'));
+    assert.deepEqual(tarList(path.join(dir!, archiveOf(notes))), [notes.slice(1)]);
+    // The manifest records what was typed; the log says what it meant.
+    const manifest = JSON.parse(fs.readFileSync(path.join(dir!, 'batt-manifest.json'), 'utf8')) as { options: { args: string[] } };
+    assert.deepEqual(manifest.options.args, typed);
+    const log = fs.readFileSync(path.join(sb.home, 'log', 'batt.log'), 'utf8');
+    assert.ok(log.includes(`www is ${www} (relative to ${caller}, where batt was run)`), log);
+
+    // Back with a relative --to from the same folder: the tree at its full path below it.
+    const rr = await batt(['restore', 'file', '--path', sb.pattern, '--to', 'restored'], { home: sb.home, cwd: caller });
+    assert.equal(rr.code, 0, rr.stderr + rr.stdout);
+    const copy = path.join(caller, 'restored', www);
+    assert.deepEqual([...snapshot(copy)], [...before]);
+    assert.equal(fs.readFileSync(path.join(copy, 'index.html'), 'utf8'), 'the real site\n');
+    assert.equal(fs.readFileSync(path.join(caller, 'restored', notes), 'utf8'), 'next to www\n');
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('. backs up the folder batt was run in, without the backup being written when it is inside', async () => {
+  const sb = sandbox({ builtins: true });
+  try {
+    fs.mkdirSync(path.join(sb.dir, 'data'));
+    fs.writeFileSync(path.join(sb.dir, 'data', 'f'), 'data\n');
+    const r = await batt(['--path', sb.pattern, '--file', '.', '--file-exclude', 'home'], { home: sb.home, cwd: sb.dir });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const [dir] = backupDirs(sb);
+    assert.deepEqual(fs.readdirSync(dir!).filter((f) => f !== 'batt-manifest.json'), [archiveOf(sb.dir)]);
+    const names = tarList(path.join(dir!, archiveOf(sb.dir)));
+    assert.ok(names.includes(`${sb.dir.slice(1)}/data/f`), names.join('\n'));
+    assert.deepEqual(names.filter((n) => n.includes('.batt-staging-')), []);
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('relative paths that cannot be used are refused and leave no backup', async (t) => {
+  const sb = sandbox({ builtins: true });
+  try {
+    const { caller, www } = callerTree(sb);
+    fs.symlinkSync('www', path.join(caller, 'link'));
+    await t.test('the checks apply to the resolved path: missing, and a symlink warned about', async () => {
+      const missing = await batt(['--path', sb.pattern, '--file', 'www', '--file', 'nope'], { home: sb.home, cwd: caller });
+      assert.notEqual(missing.code, 0);
+      assert.ok(missing.stderr.includes(`${path.join(caller, 'nope')} does not exist`), missing.stderr);
+      assert.deepEqual(leftovers(sb), []);
+      const link = await batt(['--path', sb.pattern, '--file', 'link'], { home: sb.home, cwd: caller });
+      assert.equal(link.code, 0, link.stderr);
+      assert.ok(fs.readFileSync(path.join(sb.home, 'log', 'batt.log'), 'utf8').includes(`${path.join(caller, 'link')} is a symlink`));
+      fs.rmSync(sb.root, { recursive: true });
+    });
+    await t.test('a relative path in PATHS of conf/file.conf (a conf has no folder)', async () => {
+      fs.writeFileSync(path.join(sb.home, 'conf', 'file.conf'), `PATHS=${www} www\n`);
+      const r = await batt(['--path', sb.pattern, 'file'], { home: sb.home, cwd: caller });
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr + r.stdout, /'www' in PATHS of \S+file\.conf is not an absolute path \(a conf has no folder to be relative to\)/);
+      assert.deepEqual(leftovers(sb), []);
+      fs.rmSync(path.join(sb.home, 'conf', 'file.conf'));
+    });
+    await t.test('batt run from a folder that was removed since refuses a relative path', () => {
+      const gone = path.join(sb.dir, 'gone');
+      fs.mkdirSync(gone);
+      const r = spawnSync('sh', ['-c', 'cd "$1" && rmdir "$1" && shift && exec "$@"', 'sh', gone, process.execPath, BATT, '--path', sb.pattern, '--file', 'www'], {
+        env: { ...process.env, BATT_HOME: sb.home, NO_COLOR: '1' },
+        encoding: 'utf8',
+      });
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, /'www' is not an absolute path \(the folder batt was run from no longer exists\)/);
+      assert.deepEqual(leftovers(sb), []);
+    });
+    await t.test('the script run by hand (no BATT_CWD) refuses a relative path', () => {
+      const dest = path.join(sb.dir, 'dest');
+      fs.mkdirSync(dest);
+      const script = path.join(sb.home, 'scripts-available', 'backup-file');
+      const base = { PATH: process.env.PATH ?? '/usr/bin:/bin', BATT_DEST: dest };
+      const needs = "backup-file: 'www' is not an absolute path (a relative one needs BATT_CWD, which batt sets)\n";
+      const gone = "backup-file: 'www' is not an absolute path (the folder batt was run from no longer exists)\n";
+      const tries: [Record<string, string>, string][] = [
+        [base, needs],
+        [{ ...base, BATT_CWD: 'caller' }, needs],
+        [{ ...base, BATT_CWD: '' }, gone], // what batt passes when its folder was removed
+      ];
+      for (const [env, said] of tries) {
+        const s = spawnSync(script, ['www'], { cwd: caller, env, encoding: 'utf8' });
+        assert.equal(s.status, 1, s.stderr);
+        assert.equal(s.stderr, said);
+        assert.deepEqual(fs.readdirSync(dest), []);
+      }
+      // The same with BATT_CWD works: the refusal was about the relative path alone.
+      const ok = spawnSync(script, ['www'], { cwd: dest, env: { ...base, BATT_CWD: caller }, encoding: 'utf8' });
+      assert.equal(ok.status, 0, ok.stderr);
+      assert.deepEqual(fs.readdirSync(dest), [archiveOf(www)]);
+    });
   } finally {
     sb.cleanup();
   }
