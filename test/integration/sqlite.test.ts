@@ -203,6 +203,88 @@ describe('sqlite: batt backup and restore with the real sqlite3', { skip }, () =
     }
   });
 
+  test('a relative --sqlite is taken from the folder batt was run in; the round trip restores it', async (t) => {
+    const box = sandbox({ builtins: true });
+    try {
+      const caller = path.join(box.dir, 'caller');
+      fs.mkdirSync(path.join(caller, 'sub'), { recursive: true });
+      const app = path.join(caller, 'app.db');
+      const other = path.join(caller, 'sub', 'other.db');
+      createDb(app, 'wal');
+      createDb(other, 'delete');
+      // Found only if a caller's own BATT_CWD won over batt's.
+      const elsewhere = path.join(box.dir, 'elsewhere');
+      fs.mkdirSync(elsewhere);
+      createDb(path.join(elsewhere, 'app.db'), 'delete');
+      const sums = [checksum(app), checksum(other)];
+      assert.notEqual(checksum(path.join(elsewhere, 'app.db')), sums[0]);
+      const r = await batt(['sqlite', '--sqlite', 'app.db', '--sqlite-db', './sub/../sub/other.db', '--path', box.pattern], {
+        home: box.home,
+        cwd: caller,
+        env: { BATT_CWD: elsewhere },
+      });
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      // Stored names and databases.tsv hold the absolute paths.
+      const stored = (p: string) => `${p.slice(1).replaceAll('/', '_')}.sqlite.zst`;
+      const files = backupsOf(box);
+      const tsv = files.find((f) => f.endsWith('/sqlite/databases.tsv'))!;
+      assert.ok(tsv, files.join(' '));
+      assert.deepEqual(
+        files.filter((f) => f.endsWith('.sqlite.zst')).map((f) => path.basename(f)).sort(),
+        [stored(app), stored(other)].sort(),
+      );
+      assert.equal(fs.readFileSync(path.join(box.root, tsv), 'utf8'), `${stored(app)}\t${app}\n${stored(other)}\t${other}\n`);
+      assert.ok(fs.readFileSync(path.join(box.home, 'log', 'batt.log'), 'utf8').includes(`app.db is ${app} (relative to ${caller}, where batt was run)`));
+
+      await t.test('restored to the original (absolute) paths', async () => {
+        for (const f of [app, other]) fs.rmSync(f);
+        fs.rmSync(`${app}-wal`, { force: true });
+        fs.rmSync(`${app}-shm`, { force: true });
+        const rr = await batt(['restore', 'sqlite', '--path', box.pattern], { home: box.home, cwd: box.dir });
+        assert.equal(rr.code, 0, rr.stderr + rr.stdout);
+        assert.deepEqual([checksum(app), checksum(other)], sums);
+      });
+
+      await t.test('a relative path in DATABASES of conf/sqlite.conf is refused (a conf has no folder)', async () => {
+        const conf = path.join(box.home, 'conf', 'sqlite.conf');
+        fs.writeFileSync(conf, `DATABASES="${other} app.db"\n`, { mode: 0o600 });
+        const before = backupsOf(box);
+        const rc = await batt(['sqlite', '--path', box.pattern], { home: box.home, cwd: caller });
+        assert.notEqual(rc.code, 0);
+        assert.match(rc.stderr + rc.stdout, /'app\.db' in DATABASES of \S+sqlite\.conf is not an absolute path \(a conf has no folder to be relative to\)/);
+        assert.deepEqual(backupsOf(box), before);
+        fs.rmSync(conf);
+      });
+
+      await t.test('run without batt (no BATT_CWD), the script refuses a relative path and writes nothing', () => {
+        const dest = path.join(box.dir, 'dest');
+        fs.mkdirSync(dest);
+        const script = path.join(box.home, 'scripts-available', 'backup-sqlite');
+        const base = { PATH: process.env.PATH ?? '/usr/bin:/bin', BATT_DEST: dest };
+        const needs = "backup-sqlite: give databases as absolute paths, got 'app.db' (a relative one needs BATT_CWD, which batt sets)\n";
+        const gone = "backup-sqlite: give databases as absolute paths, got 'app.db' (the folder batt was run from no longer exists)\n";
+        const tries: [Record<string, string>, string[], string][] = [
+          [base, ['app.db'], needs],
+          [{ ...base, BATT_CWD: 'caller' }, ['app.db'], needs],
+          [{ ...base, BATT_OPT_DB: 'app.db' }, [], needs],
+          [{ ...base, BATT_CWD: '' }, ['app.db'], gone], // what batt passes when its folder was removed
+        ];
+        for (const [env, args, said] of tries) {
+          const s = spawnSync(script, args, { cwd: caller, env, encoding: 'utf8' });
+          assert.equal(s.status, 1, s.stderr);
+          assert.equal(s.stderr, said);
+          assert.deepEqual(fs.readdirSync(dest), []);
+        }
+        // The same with BATT_CWD works: the refusal was about the relative path alone.
+        const ok = spawnSync(script, ['app.db'], { cwd: dest, env: { ...base, BATT_CWD: caller }, encoding: 'utf8' });
+        assert.equal(ok.status, 0, ok.stderr);
+        assert.deepEqual(fs.readdirSync(dest).sort(), ['databases.tsv', stored(app)]);
+      });
+    } finally {
+      box.cleanup();
+    }
+  });
+
   test('a refused restore writes nothing, even for the databases that were free', async () => {
     const db = path.join(dataDir, 'small.db');
     const other = path.join(dataDir, 'other.db');
