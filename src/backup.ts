@@ -5,7 +5,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { STAGING_PREFIX } from './catalog.js';
-import type { Conf } from './config.js';
+import type { Conf, TimeoutSource } from './config.js';
 import { serviceFolder } from './destination.js';
 import { BattError, FailedError, NoSpaceError, describeError, fromSystemError } from './errors.js';
 import { exists, fsyncPath, mkdirPrivate } from './fsutil.js';
@@ -27,6 +27,10 @@ export interface BackupJob {
   confFile?: string;
   /** The script declared `# batt: append-only`: its files are hashed while they grow. */
   appendOnly?: boolean;
+  /** How long this service's script may run (0 = no limit): config.ts effectiveTimeout. */
+  timeoutMs: number;
+  /** Which setting gave timeoutMs. */
+  timeoutFrom?: TimeoutSource;
 }
 
 export interface RunContext {
@@ -35,7 +39,6 @@ export interface RunContext {
   base: string;
   now: Date;
   runId: string;
-  timeoutMs: number;
   killAfterMs: number;
   baseEnv: NodeJS.ProcessEnv;
   log: Logger;
@@ -74,7 +77,8 @@ export function scriptEnv(job: BackupJob, ctx: RunContext, staging: string, tmpd
 const NO_SPACE = /no space left on device|ENOSPC|disk quota exceeded/i;
 
 /** What the script's failure looks like in one line. */
-function scriptFailure(service: string, r: Awaited<ReturnType<typeof runScript>>, timeoutMs: number): BattError {
+function scriptFailure(job: BackupJob, r: Awaited<ReturnType<typeof runScript>>): BattError {
+  const { service } = job;
   // The script's last words go into batt's own one-line message: no colours, no control characters.
   const plain = (l: string) => l.replace(/\x1b\[[0-9;?]*[ -\/]*[@-~]/g, '').replace(/[\x00-\x1f\x7f]/g, ' ').trim();
   const last = r.tail.map(plain).filter(Boolean).slice(-1)[0];
@@ -85,7 +89,11 @@ function scriptFailure(service: string, r: Awaited<ReturnType<typeof runScript>>
     const why = /\bENOENT\b/.test(first) ? 'the interpreter on its #! line was not found' : first;
     return new FailedError(`${service}: cannot start script: ${why}`);
   }
-  if (r.timedOut) return new FailedError(`${service}: timed out after ${Math.round(timeoutMs / 1000)}s and was stopped${said}`);
+  if (r.timedOut) {
+    // A service's own limit is named: the sysadmin knows which setting to change.
+    const from = job.timeoutFrom === 'BACKUP_TIMEOUT' ? ' (BACKUP_TIMEOUT)' : '';
+    return new FailedError(`${service}: timed out after ${Math.round(job.timeoutMs / 1000)}s${from} and was stopped${said}`);
+  }
   if (r.aborted) return new FailedError(`${service}: interrupted`);
   if (r.tail.some((l) => NO_SPACE.test(l))) {
     return new NoSpaceError(`${service}: no space left on device while writing the backup${said}`);
@@ -175,7 +183,7 @@ export async function backupService(job: BackupJob, ctx: RunContext): Promise<Ba
       args: job.input.args,
       env: scriptEnv(job, ctx, staging, scratch.dir),
       cwd: staging,
-      timeoutMs: ctx.timeoutMs,
+      timeoutMs: job.timeoutMs,
       killAfterMs: ctx.killAfterMs,
       signal: ctx.signal,
       onLine: (line, stream) => log(`${stream === 'stderr' ? '!' : '>'} ${line}`),
@@ -185,7 +193,7 @@ export async function backupService(job: BackupJob, ctx: RunContext): Promise<Ba
     });
     if (r.exitCode !== 0 || r.timedOut || r.aborted || r.spawnError) {
       if (r.timedOut) status = 'timeout';
-      throw scriptFailure(job.service, r, ctx.timeoutMs);
+      throw scriptFailure(job, r);
     }
     if (ctx.signal?.aborted) throw new FailedError(`${job.service}: interrupted`);
     const aheadBytes = [...ahead.values()].reduce((n, c) => n + c.offset, 0);

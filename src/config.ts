@@ -3,7 +3,7 @@
 // expanded or executed. Service keys reach the script as BATT_CONF_<KEY> variables.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { GLOBAL_KEYS, GLOBAL_RELATIONS, RETENTION_KEYS, enforce, setting } from './confkeys.js';
+import { GLOBAL_KEYS, GLOBAL_RELATIONS, RETENTION_KEYS, SERVICE_KEYS, enforce, setting } from './confkeys.js';
 import { ConfigError } from './errors.js';
 import type { Home } from './home.js';
 import type { RetentionPolicy, WeekStart } from './retention.js';
@@ -149,6 +149,34 @@ export async function loadGlobalSettings(home: Home): Promise<GlobalSettings> {
     timeoutSeconds: setting(GLOBAL_KEYS, 'TIMEOUT', conf, file),
     notify: notifySettings(conf, file),
   };
+}
+
+// How long a backup script may run: `--timeout` (every service of the run) over the service's
+// BACKUP_TIMEOUT over batt.conf TIMEOUT over 4 h. Only the flag can say 0 (no limit).
+export const DEFAULT_TIMEOUT_SECONDS = 4 * 3600;
+
+/** Which setting gave a service its timeout (said in the timeout message when it is not obvious). */
+export type TimeoutSource = '--timeout' | 'BACKUP_TIMEOUT' | 'TIMEOUT' | 'default';
+
+export interface TimeoutInputs {
+  /** --timeout, when given (0 = no limit) */
+  flag?: number;
+  /** BACKUP_TIMEOUT of the service's conf */
+  service?: number;
+  /** TIMEOUT of batt.conf */
+  global?: number;
+}
+
+export function effectiveTimeout(t: TimeoutInputs): { seconds: number; from: TimeoutSource } {
+  if (t.flag !== undefined) return { seconds: t.flag, from: '--timeout' };
+  if (t.service !== undefined) return { seconds: t.service, from: 'BACKUP_TIMEOUT' };
+  if (t.global !== undefined) return { seconds: t.global, from: 'TIMEOUT' };
+  return { seconds: DEFAULT_TIMEOUT_SECONDS, from: 'default' };
+}
+
+/** BACKUP_TIMEOUT of a <service>.conf (rule in confkeys.ts): seconds, or undefined when unset. */
+export function serviceTimeout(conf: Conf, file: string): number | undefined {
+  return setting(SERVICE_KEYS, 'BACKUP_TIMEOUT', conf, file);
 }
 
 // Retention (batt purge, batt --purge): KEEP_* counts and WEEK_START in batt.conf are the

@@ -155,8 +155,14 @@ export const GLOBAL_KEYS = {
   HEALTHCHECK_URL: { lint: url, doc: 'healthchecks.io-style ping URL (URL/start, URL, URL/fail)' },
 } satisfies Record<string, KeySpec>;
 
-/** Keys of a <service>.conf that batt itself reads; every other key is free and goes to the script. */
-export const SERVICE_KEYS = RETENTION_KEYS;
+/**
+ * Keys of a <service>.conf that batt itself reads; every other key is free. All of them, these
+ * included, still reach the script as BATT_CONF_<KEY>.
+ */
+export const SERVICE_KEYS = {
+  BACKUP_TIMEOUT: { rule: positiveInt, doc: "seconds this service's backup script may run (over TIMEOUT; --timeout wins)" },
+  ...RETENTION_KEYS,
+} satisfies Record<string, KeySpec>;
 
 /**
  * Keys of a targets/<name>.conf that batt parses (kind-specific required keys and paths are

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { backupService, type BackupJob, type BackupResult, type RunContext } from '../backup.js';
 import { scanRoot } from '../catalog.js';
-import { loadConfFile, serviceConfPath, type Conf } from '../config.js';
+import { effectiveTimeout, loadConfFile, serviceConfPath, serviceTimeout, type Conf } from '../config.js';
 import { renderPattern } from '../destination.js';
 import { ConfigError, EXIT, InterruptedError, UsageError, describeError, fromSystemError } from '../errors.js';
 import { mkdirPrivate } from '../fsutil.js';
@@ -58,13 +58,19 @@ async function plan(ctx: Context, args: RunArgs): Promise<Plan> {
       throw new UsageError('no service is enabled and none was named', 'batt enable SERVICE, or batt SERVICE');
     }
   }
+  // --timeout applies to every service; without it each service's BACKUP_TIMEOUT, then TIMEOUT.
+  const rawTimeout = last(args.timeout);
+  const flagTimeout = rawTimeout === undefined || rawTimeout === '' ? undefined : wholeNumberFlag('timeout', rawTimeout, 0);
   const jobs: BackupJob[] = [];
   for (const service of wanted) {
     const script = await resolveScript(ctx.home, service);
     const confFile = serviceConfPath(ctx.home, service);
     let conf: Conf;
+    let timeout: ReturnType<typeof effectiveTimeout>;
     try {
       conf = await loadConfFile(confFile);
+      // A bad BACKUP_TIMEOUT is a conf error like an unreadable file: read even when --timeout wins.
+      timeout = effectiveTimeout({ flag: flagTimeout, service: serviceTimeout(conf, confFile), global: ctx.settings.timeoutSeconds });
     } catch (err) {
       if (!allEnabled || !(err instanceof ConfigError)) throw err;
       broken.push(brokenEntry(service, `${service}: ${describeError(err)}`));
@@ -72,7 +78,16 @@ async function plan(ctx: Context, args: RunArgs): Promise<Plan> {
     }
     const input: ServiceInput = inputs.get(service) ?? { options: {}, args: [] };
     const { appendOnly } = await readScriptTraits(script);
-    jobs.push({ service, script, input, conf, confFile: Object.keys(conf).length ? confFile : undefined, appendOnly });
+    jobs.push({
+      service,
+      script,
+      input,
+      conf,
+      confFile: Object.keys(conf).length ? confFile : undefined,
+      appendOnly,
+      timeoutMs: timeout.seconds * 1000,
+      timeoutFrom: timeout.from,
+    });
   }
   return { jobs, broken };
 }
@@ -122,12 +137,11 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
   // --purge or PURGE_AFTER_RUN=yes: the policy is checked now, before anything runs (empty = exit 2)
   const purgeAfter = await preparePurgeAfterRun(ctx.home, ctx.root, args, jobs.map((j) => j.service));
   const concurrency = wholeNumberFlag('jobs', args.jobs, ctx.settings.jobs ?? Math.min(4, os.availableParallelism())) || 1;
-  const timeoutS = wholeNumberFlag('timeout', args.timeout, ctx.settings.timeoutSeconds ?? 4 * 3600);
   const base = renderPattern(ctx.pattern, now);
 
   if (last(args['dry-run'])) {
     const rows = jobs.map((j) => [j.service, j.script, `${base}/${j.service}`, JSON.stringify(redactOptions(j.input))]);
-    if (out.json) out.data({ dryRun: true, destination: base, services: jobs.map((j) => ({ service: j.service, script: j.script, options: redactOptions(j.input) })) });
+    if (out.json) out.data({ dryRun: true, destination: base, services: jobs.map((j) => ({ service: j.service, script: j.script, options: redactOptions(j.input), timeoutSeconds: j.timeoutMs / 1000 })) });
     else for (const l of table(rows)) out.info(`would run ${l}`);
     return broken.length ? EXIT.FAILED : EXIT.OK;
   }
@@ -174,7 +188,6 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
       base,
       now,
       runId,
-      timeoutMs: timeoutS * 1000,
       killAfterMs: 10_000,
       baseEnv: env,
       log,

@@ -204,3 +204,54 @@ test('batt.conf DEST and TIMEOUT apply when no flag is given; flags win', async 
   assert.equal(r.code, 3);
   assert.match(r.stderr.trim(), /^batt: .*batt\.conf: TIMEOUT must be a positive whole number, got "soon"$/);
 });
+
+test('BACKUP_TIMEOUT in a <service>.conf limits that service only; --timeout overrides it', async () => {
+  const s = box();
+  const seen = path.join(s.dir, 'seen');
+  fs.writeFileSync(path.join(s.home, 'conf', 'limited.conf'), 'BACKUP_TIMEOUT=1\n');
+  writeScript(s.home, 'limited', `echo "$BATT_CONF_BACKUP_TIMEOUT" > "${seen}"\nsleep 30\necho x > "$BATT_DEST/x"`);
+  writeScript(s.home, 'other', 'sleep 2\necho x > "$BATT_DEST/x"');
+  type Svc = { service: string; status: string; durationMs: number; error?: string; timeoutSeconds?: number };
+  const byName = (doc: { services: Svc[] }) => Object.fromEntries(doc.services.map((x) => [x.service, x]));
+
+  // One run, both at once: limited is stopped about 1 s in, other (no key: 4 h) runs its 2 s and succeeds.
+  const t0 = Date.now();
+  let r = await batt(['limited', 'other', '--jobs', '2', '--json', '--path', s.pattern], { home: s.home });
+  const wall = Date.now() - t0;
+  assert.equal(r.code, 1, r.stderr);
+  const run = byName(JSON.parse(r.stdout));
+  assert.equal(run.limited!.status, 'timeout');
+  assert.equal(run.limited!.error, 'limited: timed out after 1s (BACKUP_TIMEOUT) and was stopped');
+  assert.ok(run.limited!.durationMs >= 900 && run.limited!.durationMs < 6000, `limited stopped ~1 s in, took ${run.limited!.durationMs} ms`);
+  assert.equal(run.other!.status, 'ok', run.other!.error);
+  assert.ok(run.other!.durationMs >= 1900, `other ran its 2 s, took ${run.other!.durationMs} ms`);
+  assert.ok(wall < 20_000, `the run did not wait for limited's sleep 30 (${wall} ms)`);
+  assert.deepEqual(backups(s.root).map((d) => path.basename(d)), ['other']);
+  assert.deepEqual(leftovers(s.root), []);
+  assert.equal(fs.readFileSync(seen, 'utf8'), '1\n', 'the key still reaches the script as BATT_CONF_BACKUP_TIMEOUT');
+
+  // --timeout wins over the key, for every service: limited now gets 10 s and finishes its 2 s.
+  writeScript(s.home, 'limited', 'sleep 2\necho x > "$BATT_DEST/x"');
+  r = await batt(['limited', '--timeout', '10', '--path', s.pattern], { home: s.home });
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /timed out/);
+
+  // What each service would get, without running: key over batt.conf TIMEOUT over 14400; the flag over all.
+  const plan = async (args: string[]) => {
+    const d = await batt(['limited', 'other', '--dry-run', '--json', '--path', s.pattern, ...args], { home: s.home });
+    assert.equal(d.code, 0, d.stderr);
+    const m = byName(JSON.parse(d.stdout));
+    return [m.limited!.timeoutSeconds, m.other!.timeoutSeconds];
+  };
+  assert.deepEqual(await plan([]), [1, 14400]);
+  fs.writeFileSync(path.join(s.home, 'conf', 'batt.conf'), 'TIMEOUT=600\n');
+  assert.deepEqual(await plan([]), [1, 600]);
+  assert.deepEqual(await plan(['--timeout', '7']), [7, 7]);
+  assert.deepEqual(await plan(['--timeout', '0']), [0, 0]);
+
+  // A bad value is a conf error (exit 3) naming the file and the key, before anything runs.
+  fs.writeFileSync(path.join(s.home, 'conf', 'limited.conf'), 'BACKUP_TIMEOUT=6h\n');
+  r = await batt(['limited', 'other', '--path', s.pattern], { home: s.home });
+  assert.equal(r.code, 3, r.stderr);
+  assert.match(r.stderr.trim(), /^batt: .*limited\.conf: BACKUP_TIMEOUT must be a positive whole number, got "6h"$/);
+});

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { confEnv, loadConfFile, loadGlobalSettings, parseConf, retentionConf } from '../../src/config.js';
+import { DEFAULT_TIMEOUT_SECONDS, confEnv, effectiveTimeout, loadConfFile, loadGlobalSettings, parseConf, retentionConf, serviceTimeout, type TimeoutInputs } from '../../src/config.js';
 import { resolveHome } from '../../src/home.js';
 import { ConfigError } from '../../src/errors.js';
 
@@ -137,5 +137,36 @@ test('retentionConf: KEEP_*, WEEK_START and PURGE_AFTER_RUN values, and the firs
   for (const [conf, want] of cases) {
     if (typeof want === 'string') assert.throws(() => retentionConf(conf, 'r.conf'), (e: unknown) => e instanceof ConfigError && e.message === want, JSON.stringify(conf));
     else assert.deepEqual(retentionConf(conf, 'r.conf'), want, JSON.stringify(conf));
+  }
+});
+
+test('effectiveTimeout: --timeout over BACKUP_TIMEOUT over batt.conf TIMEOUT over 4 h', () => {
+  const cases: [TimeoutInputs, number, string][] = [
+    [{}, 14400, 'default'],
+    [{ global: 600 }, 600, 'TIMEOUT'],
+    [{ service: 21600 }, 21600, 'BACKUP_TIMEOUT'],
+    [{ service: 1, global: 600 }, 1, 'BACKUP_TIMEOUT'],
+    [{ service: 21600, global: 600 }, 21600, 'BACKUP_TIMEOUT'], // a service may get longer than the global limit, too
+    [{ flag: 30, service: 1, global: 600 }, 30, '--timeout'],
+    [{ flag: 30 }, 30, '--timeout'],
+    [{ flag: 0, service: 1, global: 600 }, 0, '--timeout'], // --timeout 0: no limit, for every service
+  ];
+  assert.equal(DEFAULT_TIMEOUT_SECONDS, 4 * 3600);
+  for (const [inputs, seconds, from] of cases) assert.deepEqual(effectiveTimeout(inputs), { seconds, from }, JSON.stringify(inputs));
+});
+
+test('serviceTimeout: BACKUP_TIMEOUT of a <service>.conf, unset, or a ConfigError naming file and key', () => {
+  const cases: [Record<string, string>, number | undefined | string][] = [
+    [{}, undefined],
+    [{ BACKUP_TIMEOUT: '' }, undefined],
+    [{ BACKUP_TIMEOUT: '600', TIMEOUT: '5' }, 600], // TIMEOUT is the script's own key (redis, sqlite)
+    [{ BACKUP_TIMEOUT: '0021600' }, 21600],
+    [{ BACKUP_TIMEOUT: '0' }, 'mysql.conf: BACKUP_TIMEOUT must be a positive whole number, got "0"'],
+    [{ BACKUP_TIMEOUT: '6h' }, 'mysql.conf: BACKUP_TIMEOUT must be a positive whole number, got "6h"'],
+    [{ BACKUP_TIMEOUT: '-1' }, 'mysql.conf: BACKUP_TIMEOUT must be a positive whole number, got "-1"'],
+  ];
+  for (const [conf, want] of cases) {
+    if (typeof want === 'string') assert.throws(() => serviceTimeout(conf, 'mysql.conf'), (e: unknown) => e instanceof ConfigError && e.message === want, JSON.stringify(conf));
+    else assert.equal(serviceTimeout(conf, 'mysql.conf'), want, JSON.stringify(conf));
   }
 });

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { checkConfig, formatFinding, suggest, type ConfFile, type Finding } from '../../src/configcheck.js';
-import { loadConfFile, loadGlobalSettings, retentionConf } from '../../src/config.js';
+import { loadConfFile, loadGlobalSettings, retentionConf, serviceTimeout } from '../../src/config.js';
 import { GLOBAL_KEYS, SERVICE_KEYS, TARGET_KEYS, type KeySpec } from '../../src/confkeys.js';
 import { ConfigError } from '../../src/errors.js';
 import { resolveHome } from '../../src/home.js';
@@ -145,6 +145,14 @@ describe('checkConfig: targets/*.conf', () => {
   });
 });
 
+test('a service conf: BACKUP_TIMEOUT must be a positive whole number, reported with file:line', () => {
+  const f = checkConfig([service('mysql', 'USER=backup\nBACKUP_TIMEOUT=6h\nTIMEOUT=anything')], ['mysql']);
+  assert.deepEqual(brief(f), ['error mysql.conf:2 BACKUP_TIMEOUT must be a positive whole number, got "6h"']);
+  assert.equal(formatFinding(f[0]!), 'error: /h/conf/mysql.conf:2: BACKUP_TIMEOUT must be a positive whole number, got "6h"');
+  assert.deepEqual(brief(checkConfig([service('redis', 'BACKUP_TIMEOUT=0')], ['redis'])), ['error redis.conf:1 BACKUP_TIMEOUT must be a positive whole number, got "0"']);
+  assert.deepEqual(brief(checkConfig([service('redis', 'BACKUP_TIMEOUT=600\nTIMEOUT=60')], ['redis'])), []);
+});
+
 test('a service conf: PURGE_AFTER_RUN is checked as the loader reads it', () => {
   assert.deepEqual(brief(checkConfig([service('mysql', 'PURGE_AFTER_RUN=sometimes')], ['mysql'])), ['error mysql.conf:1 PURGE_AFTER_RUN must be yes or no, got "sometimes"']);
 });
@@ -210,6 +218,7 @@ describe('loaders and config check agree on every key', () => {
     { kind: 'global', key: 'WEBHOOK_URL', good: 'https://hooks.example.org/batt', bad: 'ftp://x/y', how: 'lint' },
     { kind: 'global', key: 'WEBHOOK_TOKEN', good: 'tok', how: 'text' },
     { kind: 'global', key: 'HEALTHCHECK_URL', good: 'http://hc.example.org/ping/1', bad: 'hc-ping.com/abc', how: 'lint' },
+    { kind: 'service', key: 'BACKUP_TIMEOUT', good: '21600', bad: '0', how: 'rule', base: 'USER=backup\n' },
     ...retention('service', 'USER=backup\n'),
     { kind: 'target', key: 'TYPE', good: 'Local', bad: 'nfs', how: 'rule', base: local },
     { kind: 'target', key: 'TIMEOUT', good: '0', bad: '2m', how: 'rule', base: local },
@@ -239,7 +248,9 @@ describe('loaders and config check agree on every key', () => {
         await loadGlobalSettings(home);
         retentionConf(await loadConfFile(file), file);
       } else if (kind === 'service') {
-        retentionConf(await loadConfFile(file), file);
+        const conf = await loadConfFile(file);
+        serviceTimeout(conf, file); // batt (run.ts plan)
+        retentionConf(conf, file); // batt purge
       } else {
         const t = await loadTarget(home, name);
         retentionConf(t.conf, t.file);
