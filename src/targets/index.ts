@@ -128,9 +128,11 @@ export async function withRetry<T>(
   }
 }
 
-/** setTimeout as a promise that resolves early when `signal` aborts. */
+/** setTimeout as a promise that resolves early when `signal` aborts (at once if it already has). */
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
+    // an abort that came before this call fires no more event: the listener would wait it out
+    if (signal?.aborted) return resolve();
     const done = () => {
       clearTimeout(timer);
       signal?.removeEventListener('abort', done);

@@ -1,12 +1,12 @@
-// Pure parts of the off-site targets: which errors are retried, the backoff, known_hosts matching,
-// and the conf checks for encryption keys.
+// Pure parts of the off-site targets: which errors are retried, the backoff (and that a stop ends
+// it), known_hosts matching, and the conf checks for encryption keys.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createHmac } from 'node:crypto';
-import { backoffMs, isTransient, withRetry } from '../../src/targets/index.js';
+import { backoffMs, isTransient, withRetry, UploadInterruptedError } from '../../src/targets/index.js';
 import { knownHostsKeys } from '../../src/targets/sftp.js';
 import { encryptionFromConf } from '../../src/crypto.js';
 import { ConfigError } from '../../src/errors.js';
@@ -53,6 +53,41 @@ test('withRetry retries transient errors up to the limit and never retries a per
   assert.equal(n, 1);
   n = 0;
   assert.equal(await withRetry('x', async () => (++n < 2 ? Promise.reject(Object.assign(new Error('t'), { code: 'ETIMEDOUT' })) : 'ok'), p), 'ok');
+});
+
+test('withRetry: once the signal fires it neither retries nor sleeps', { timeout: 20_000 }, async () => {
+  // a backoff long enough that any sleep would show (and trip the time limit)
+  const p = { attempts: 5, baseDelayMs: 60_000, maxDelayMs: 60_000 };
+  const transient = () => Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+  const timed = async (fn: () => Promise<unknown>) => {
+    const t0 = Date.now();
+    await assert.rejects(fn(), (e: unknown) => e instanceof UploadInterruptedError && /interrupted/.test((e as Error).message));
+    return Date.now() - t0;
+  };
+  // [case, how the signal fires, tries made, retries announced]
+  const cases: [string, (ctl: AbortController, fail: () => never) => { fn: () => Promise<never>; onRetry?: () => void }, number, number][] = [
+    // already stopped: not even a first try
+    ['aborted before the call', (ctl, fail) => (ctl.abort(), { fn: async () => fail() }), 0, 0],
+    // stopped while a try runs (the transfer is cut): its failure is not retried, no backoff
+    ['aborted during a try', (ctl, fail) => ({ fn: async () => (ctl.abort(), fail()) }), 1, 0],
+    // stopped while a retry is announced: no backoff sleep at all
+    ['aborted as the retry is announced', (ctl, fail) => ({ fn: async () => fail(), onRetry: () => ctl.abort() }), 1, 1],
+    // stopped during the backoff: the sleep ends at once and no further try is made
+    ['aborted during the backoff', (ctl, fail) => ({ fn: async () => fail(), onRetry: () => void setTimeout(() => ctl.abort(), 30) }), 1, 1],
+  ];
+  for (const [name, make, wantTries, wantAnnounced] of cases) {
+    const ctl = new AbortController();
+    let tries = 0;
+    let announced = 0;
+    const fail = (): never => {
+      tries++;
+      throw transient();
+    };
+    const { fn, onRetry } = make(ctl, fail);
+    const ms = await timed(() => withRetry('x', fn, p, () => (announced++, onRetry?.()), ctl.signal));
+    assert.ok(ms < 2000, `${name}: took ${ms} ms (slept)`);
+    assert.deepEqual([tries, announced], [wantTries, wantAnnounced], `${name}: [tries, retries announced]`);
+  }
 });
 
 test('knownHostsKeys matches [host]:port, plain port-22 names and hashed entries; nothing else', () => {
