@@ -14,7 +14,7 @@ import { formatBytes, table } from './output.js';
 import { applyPolicy, BUCKETS, type RetentionPolicy } from './retention.js';
 import { loadTarget } from './targets/config.js';
 import { openTarget, type OpenedTarget } from './targets/open.js';
-import type { RemoteIndex } from './targets/index.js';
+import type { RemoteIndex, SweepResult } from './targets/index.js';
 
 export async function openNamed(home: Home, name: string): Promise<OpenedTarget> {
   return openTarget(await loadTarget(home, name));
@@ -99,6 +99,8 @@ export interface RemotePurgeResult {
   target: string;
   keep: { id: string; service: string; reasons: string[] }[];
   remove: { id: string; service: string; reason: string; removed?: boolean; error?: string }[];
+  /** Leftovers of interrupted uploads (batt's temp files, S3 multipart uploads) a day old: removed, or would be. */
+  leftovers: SweepResult;
 }
 
 /**
@@ -119,7 +121,7 @@ export async function purgeRemote(p: {
   const t = await loadTarget(p.home, p.name);
   const targetPolicy = retentionConf(t.conf, t.file);
   const { target } = await openTarget(t);
-  const result: RemotePurgeResult = { target: p.name, keep: [], remove: [] };
+  const result: RemotePurgeResult = { target: p.name, keep: [], remove: [], leftovers: { removed: [], failed: [] } };
   try {
     const copies = (await target.list()).filter((c) => !p.services.length || p.services.includes(c.service));
     const byService = new Map<string, RemoteIndex[]>();
@@ -156,6 +158,13 @@ export async function purgeRemote(p: {
         }
       }
     }
+    try {
+      result.leftovers = await target.sweep({ now: p.now, dryRun: p.dryRun });
+    } catch (err) {
+      result.leftovers.failed.push({ rel: '', error: `could not look for leftovers: ${describeError(err)}` });
+    }
+    if (!p.dryRun) for (const rel of result.leftovers.removed) p.log?.write('purge', `removed ${p.name}:${rel} (left by an interrupted upload)`);
+    for (const f of result.leftovers.failed) p.log?.write('purge', `${p.name}: ${f.rel ? `could not remove ${f.rel}: ` : ''}${f.error}`);
     return result;
   } finally {
     await target.close();
@@ -172,6 +181,8 @@ export function printRemotePurge(out: Output, r: RemotePurgeResult, dryRun: bool
     if (x.error) out.error(`could not remove ${r.target}:${x.id}: ${x.error}`);
     else out.info(`${dryRun ? 'would remove' : 'removed'} ${r.target}:${x.id}  ${x.reason}`);
   }
+  for (const rel of r.leftovers.removed) out.info(`${dryRun ? 'would remove' : 'removed'} ${r.target}:${rel}  left by an interrupted upload`);
+  for (const f of r.leftovers.failed) out.error(`${r.target}: ${f.rel ? `could not remove ${f.rel}: ` : ''}${f.error}`);
   if (!r.keep.length && !r.remove.length) out.info(`no backups on target ${r.target}`);
 }
 

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { writeFileAtomic } from './fsutil.js';
 import { COPIES } from './manifest.js';
 import type { Home } from './home.js';
-import { errText, type RemoteIndex } from './targets/index.js';
+import { errText, type RemoteIndex, type Target } from './targets/index.js';
 import { listTargetNames, loadTarget } from './targets/config.js';
 import { openTarget } from './targets/open.js';
 
@@ -70,6 +70,20 @@ async function recordCopy(dir: string, rec: CopyRecord): Promise<void> {
   await writeFileAtomic(path.join(dir, COPIES), JSON.stringify({ format: 1, copies }, null, 2) + '\n');
 }
 
+/**
+ * Before copying to a target: remove what interrupted uploads left there (batt's own temp files and
+ * S3 multipart uploads untouched for a day). Never fails the upload: trouble is only logged.
+ */
+export async function sweepTarget(target: Target, log: (msg: string) => void, signal?: AbortSignal): Promise<void> {
+  try {
+    const r = await target.sweep({ signal });
+    if (r.removed.length) log(`target ${target.name}: removed ${r.removed.length} leftover(s) of interrupted uploads: ${r.removed.join(', ')}`);
+    for (const f of r.failed) log(`target ${target.name}: could not remove the leftover ${f.rel}: ${f.error}`);
+  } catch (err) {
+    if (!signal?.aborted) log(`target ${target.name}: could not look for leftovers of interrupted uploads: ${errText(err)}`);
+  }
+}
+
 export async function uploadBackups(req: UploadRequest): Promise<UploadOutcome[]> {
   const names = await selectTargets(req.home, req.targets);
   const outcomes: UploadOutcome[] = [];
@@ -91,6 +105,7 @@ export async function uploadBackups(req: UploadRequest): Promise<UploadOutcome[]
     }
     const { target, encryption, retry } = opened;
     try {
+      await sweepTarget(target, req.log, req.signal);
       for (const j of req.jobs) {
         if (req.signal?.aborted) {
           interrupted(j.service, name);

@@ -1,12 +1,12 @@
 // FTP and FTPS (basic-ftp). Upload to a temporary name, compare SIZE, then RNFR/RNTO.
 // Plain FTP sends the password in clear: use SECURE=yes (explicit TLS) outside a trusted network.
-// SIGINT/SIGTERM close the client mid-file: the temp file may stay behind, the final name never appears.
+// SIGINT/SIGTERM close the client mid-file: the temp file may stay behind (a later upload's sweep
+// removes it once it is a day old), the final name never appears.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
-import { Client, FileType } from 'basic-ftp';
-import { REMOTE_INDEX, TargetError, UploadInterruptedError, type Backend, type PutFileOptions, type RemoteStat } from './index.js';
+import { Client, FileType, type FileInfo } from 'basic-ftp';
+import { REMOTE_INDEX, TargetError, UploadInterruptedError, isTempName, tempName, type Backend, type Leftover, type PutFileOptions, type RemoteStat } from './index.js';
 
 export interface FtpOptions {
   host: string;
@@ -73,7 +73,7 @@ export class FtpBackend implements Backend {
 
   async putFile(local: string, rel: string, size: number, { signal }: PutFileOptions = {}): Promise<void> {
     const dest = this.abs(rel);
-    const tmp = `${path.posix.dirname(dest)}/.batt-tmp-${randomBytes(4).toString('hex')}-${path.posix.basename(dest)}`;
+    const tmp = path.posix.join(path.posix.dirname(dest), tempName(path.posix.basename(dest), true));
     await this.op(async (c) => {
       // closing the client destroys its sockets and fails the transfer in progress at once
       const cut = () => {
@@ -131,7 +131,7 @@ export class FtpBackend implements Backend {
 
   async writeText(rel: string, text: string): Promise<void> {
     const dest = this.abs(rel);
-    const tmp = `${path.posix.dirname(dest)}/.batt-tmp-${randomBytes(4).toString('hex')}-${path.posix.basename(dest)}`;
+    const tmp = path.posix.join(path.posix.dirname(dest), tempName(path.posix.basename(dest), true));
     await this.op(async (c) => {
       await this.mkdirs(c, path.posix.dirname(dest));
       await c.uploadFrom(Readable.from([Buffer.from(text)]), tmp);
@@ -140,26 +140,49 @@ export class FtpBackend implements Backend {
     });
   }
 
+  /** Plain files under the base (links are neither followed nor listed) that `want`, with what LIST said of each. */
+  private async walk(c: Client, want: (name: string) => boolean, signal?: AbortSignal): Promise<{ rel: string; info: FileInfo }[]> {
+    const out: { rel: string; info: FileInfo }[] = [];
+    const visit = async (rel: string, depth: number) => {
+      signal?.throwIfAborted();
+      let list;
+      try {
+        list = await c.list(this.abs(rel));
+      } catch (err) {
+        if (isNotFound(err)) return;
+        throw err;
+      }
+      for (const e of list) {
+        const r = rel ? `${rel}/${e.name}` : e.name;
+        if (e.type === FileType.File && want(e.name)) out.push({ rel: r, info: e });
+        else if (e.type === FileType.Directory && depth < 12 && e.name !== '.' && e.name !== '..') await visit(r, depth + 1);
+      }
+    };
+    await visit('', 0);
+    return out.sort((a, b) => a.rel.localeCompare(b.rel));
+  }
+
   async findIndexes(): Promise<string[]> {
+    return this.op(async (c) => (await this.walk(c, (name) => name === REMOTE_INDEX)).map((f) => f.rel));
+  }
+
+  async findLeftovers(signal?: AbortSignal): Promise<Leftover[]> {
     return this.op(async (c) => {
-      const out: string[] = [];
-      const visit = async (rel: string, depth: number) => {
-        let list;
-        try {
-          list = await c.list(this.abs(rel));
-        } catch (err) {
-          if (isNotFound(err)) return;
-          throw err;
-        }
-        for (const e of list) {
-          const r = rel ? `${rel}/${e.name}` : e.name;
-          if (e.type === FileType.File && e.name === REMOTE_INDEX) out.push(r);
-          else if (e.type === FileType.Directory && depth < 12 && e.name !== '.' && e.name !== '..') await visit(r, depth + 1);
-        }
-      };
-      await visit('', 0);
-      return out.sort();
+      const out: Leftover[] = [];
+      for (const { rel, info } of await this.walk(c, isTempName, signal)) {
+        // MLSD gives the time; a LIST line's date is too coarse, so ask MDTM (UTC). No time, no removal.
+        const mtime = info.modifiedAt ?? (await c.lastMod(this.abs(rel)).catch(() => undefined));
+        out.push({ rel, mtimeMs: mtime ? mtime.getTime() : NaN });
+      }
+      return out;
     });
+  }
+
+  async removeLeftover(l: Leftover): Promise<void> {
+    const p = this.abs(l.rel);
+    if (!isTempName(path.posix.basename(p))) throw new TargetError(`${p}: not a temp file of batt`);
+    // DELE removes a file (or a link itself), never a folder nor what a link points to
+    await this.op((c) => c.remove(p));
   }
 
   async removeTree(rel: string): Promise<void> {

@@ -5,6 +5,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { FailedError } from '../errors.js';
 import { hashFile, readManifest, MANIFEST, type Manifest } from '../manifest.js';
 import { canDecrypt, decryptFile, encryptFile, openCopyKey, sealCopyKey, type Encryption } from '../crypto.js';
@@ -14,6 +15,51 @@ export const REMOTE_INDEX = 'batt-remote.json';
 export const ENC_SUFFIX = '.age';
 /** Passphrase mode: the copy's own age key, itself encrypted with the passphrase (one scrypt per copy). */
 export const COPY_KEY = 'batt-key.age';
+
+/**
+ * How old a leftover of an interrupted upload (a temp file, an S3 multipart upload) must be before
+ * a later upload or purge removes it. A live upload keeps its temp file's mtime (S3: its newest
+ * part) fresh, however long the whole file takes, so this only has to exceed the clock skew between
+ * hosts and the moment between the last write and the rename: a day is far beyond both, and keeps
+ * the sweep away from another host's batt uploading to the same target right now.
+ */
+export const STALE_AFTER_MS = 24 * 3600_000;
+
+const TEMP_TAG = '.batt-tmp-';
+/** NAME.batt-tmp-XXXXXXXX, or with `hidden` (FTP) .batt-tmp-XXXXXXXX-NAME: nothing else matches. */
+const TEMP_NAME = /^(?:.+\.batt-tmp-[0-9a-f]{8}|\.batt-tmp-[0-9a-f]{8}-.+)$/;
+
+/** The temporary name a file is written under before its rename over `name`. */
+export function tempName(name: string, hidden = false): string {
+  const tag = `${TEMP_TAG}${randomBytes(4).toString('hex')}`;
+  return hidden ? `${tag}-${name}` : `${name}${tag}`;
+}
+
+/** Is this file name one that tempName makes (and so batt's own)? */
+export function isTempName(name: string): boolean {
+  return TEMP_NAME.test(name);
+}
+
+/** What an interrupted upload left on a target: a temp file, or (S3) a multipart upload never completed. */
+export interface Leftover {
+  /** Relative to the target's base. */
+  rel: string;
+  /** Last written (the server's clock): a temp file's mtime; a multipart upload's newest part, else its start. */
+  mtimeMs: number;
+  /** S3: the multipart upload to abort. */
+  uploadId?: string;
+}
+
+/** The leftovers last written more than `maxAgeMs` before `nowMs`; an unknown time is never stale. */
+export function staleLeftovers(found: Leftover[], nowMs: number, maxAgeMs = STALE_AFTER_MS): Leftover[] {
+  return found.filter((l) => Number.isFinite(l.mtimeMs) && nowMs - l.mtimeMs > maxAgeMs);
+}
+
+export interface SweepResult {
+  /** Removed (or with dryRun: would be removed), as paths relative to the target's base. */
+  removed: string[];
+  failed: { rel: string; error: string }[];
+}
 
 export interface RemoteStat {
   size: number;
@@ -45,6 +91,14 @@ export interface Backend {
   findIndexes(): Promise<string[]>;
   /** Removes the folder (or every object under the prefix) `rel`. */
   removeTree(rel: string): Promise<void>;
+  /**
+   * What interrupted uploads left anywhere under the base: regular files whose name isTempName
+   * (links are never followed nor listed), or on S3 the multipart uploads never completed. Absent
+   * where the transfer tool removes its own (rsync). `signal` stops the walk.
+   */
+  findLeftovers?(signal?: AbortSignal): Promise<Leftover[]>;
+  /** Removes one leftover found by findLeftovers (a file: only if it still is a plain file). */
+  removeLeftover?(l: Leftover): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -346,6 +400,28 @@ export class Target {
       }
     }
     return problems;
+  }
+
+  /**
+   * Removes what interrupted uploads (SIGINT/SIGTERM, a network failure) left on the target: batt's
+   * own temp files and S3 multipart uploads, only those untouched for more than `maxAgeMs` (so never
+   * another run's upload in progress), never anything else. Best effort: a failure to remove one is
+   * reported in `failed` and the sweep goes on; a failure to list throws.
+   */
+  async sweep(opts: { now?: Date; maxAgeMs?: number; dryRun?: boolean; signal?: AbortSignal } = {}): Promise<SweepResult> {
+    const result: SweepResult = { removed: [], failed: [] };
+    if (!this.backend.findLeftovers || !this.backend.removeLeftover) return result;
+    const found = await this.backend.findLeftovers(opts.signal);
+    for (const l of staleLeftovers(found, (opts.now ?? new Date()).getTime(), opts.maxAgeMs)) {
+      if (opts.signal?.aborted) throw new UploadInterruptedError(`${this.name}: sweep interrupted`);
+      try {
+        if (!opts.dryRun) await this.backend.removeLeftover(l);
+        result.removed.push(l.rel);
+      } catch (err) {
+        result.failed.push({ rel: l.rel, error: errText(err) });
+      }
+    }
+    return result;
   }
 
   async close(): Promise<void> {

@@ -1,13 +1,12 @@
 // A plain folder (another disk, an NFS mount...): copy to a temp name, fsync, rename. The copy is
 // streamed (not copyFile, which cannot be stopped) so SIGINT/SIGTERM stop it mid-file; the temp
-// file is then removed.
+// file is then removed (one left by a crash goes in a later upload's sweep, once a day old).
 import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { mkdirPrivate } from '../fsutil.js';
-import { REMOTE_INDEX, type Backend, type PutFileOptions, type RemoteStat } from './index.js';
+import { REMOTE_INDEX, isTempName, tempName, type Backend, type Leftover, type PutFileOptions, type RemoteStat } from './index.js';
 
 const CHUNK = 1024 * 1024;
 
@@ -28,7 +27,7 @@ export class LocalBackend implements Backend {
   async putFile(local: string, rel: string, _size?: number, { signal }: PutFileOptions = {}): Promise<void> {
     const dest = this.abs(rel);
     await mkdirPrivate(path.dirname(dest));
-    const tmp = `${dest}.batt-tmp-${randomBytes(4).toString('hex')}`;
+    const tmp = path.join(path.dirname(dest), tempName(path.basename(dest)));
     try {
       signal?.throwIfAborted();
       await pipeline(createReadStream(local, { highWaterMark: CHUNK }), createWriteStream(tmp, { mode: 0o600, highWaterMark: CHUNK }), { signal });
@@ -66,14 +65,16 @@ export class LocalBackend implements Backend {
   async writeText(rel: string, text: string): Promise<void> {
     const dest = this.abs(rel);
     await mkdirPrivate(path.dirname(dest));
-    const tmp = `${dest}.batt-tmp-${randomBytes(4).toString('hex')}`;
+    const tmp = path.join(path.dirname(dest), tempName(path.basename(dest)));
     await fs.writeFile(tmp, text, { mode: 0o600 });
     await fs.rename(tmp, dest);
   }
 
-  async findIndexes(): Promise<string[]> {
+  /** Every plain file under the base for which `want(name)` holds; links are neither followed nor listed. */
+  private async walk(want: (name: string) => boolean, signal?: AbortSignal): Promise<string[]> {
     const out: string[] = [];
     const visit = async (rel: string, depth: number) => {
+      signal?.throwIfAborted();
       let entries;
       try {
         entries = await fs.readdir(path.join(this.base, rel), { withFileTypes: true });
@@ -82,12 +83,31 @@ export class LocalBackend implements Backend {
       }
       for (const e of entries) {
         const r = rel ? `${rel}/${e.name}` : e.name;
-        if (e.isFile() && e.name === REMOTE_INDEX) out.push(r);
+        if (e.isFile() && want(e.name)) out.push(r);
         else if (e.isDirectory() && depth < 12) await visit(r, depth + 1);
       }
     };
     await visit('', 0);
     return out.sort();
+  }
+
+  async findIndexes(): Promise<string[]> {
+    return this.walk((name) => name === REMOTE_INDEX);
+  }
+
+  async findLeftovers(signal?: AbortSignal): Promise<Leftover[]> {
+    const out: Leftover[] = [];
+    for (const rel of await this.walk(isTempName, signal)) {
+      const st = await fs.lstat(this.abs(rel)).catch(() => undefined);
+      if (st?.isFile()) out.push({ rel, mtimeMs: st.mtimeMs });
+    }
+    return out;
+  }
+
+  async removeLeftover(l: Leftover): Promise<void> {
+    const p = this.abs(l.rel);
+    if (!isTempName(path.basename(p)) || !(await fs.lstat(p)).isFile()) throw new Error(`${p}: not a temp file of batt`);
+    await fs.unlink(p);
   }
 
   async removeTree(rel: string): Promise<void> {

@@ -18,13 +18,15 @@ import {
   GetObjectCommand,
   PutObjectCommand,
   ListObjectsV2Command,
+  ListMultipartUploadsCommand,
+  ListPartsCommand,
   DeleteObjectCommand,
   type CompletedPart,
   type StorageClass,
 } from '@aws-sdk/client-s3';
 import { hashFile } from '../manifest.js';
 import { mapBounded } from '../pool.js';
-import { REMOTE_INDEX, TargetError, UploadInterruptedError, type Backend, type PutFileOptions, type RemoteStat } from './index.js';
+import { REMOTE_INDEX, TargetError, UploadInterruptedError, type Backend, type Leftover, type PutFileOptions, type RemoteStat } from './index.js';
 
 const MIB = 1024 * 1024;
 /** S3's limit on the parts of one multipart upload. */
@@ -228,6 +230,52 @@ export class S3Backend implements Backend {
     const keys = (await this.keys(k)).filter((x) => x === k || x.startsWith(`${k}/`));
     // one by one: DeleteObjects needs a checksum header that not every S3-compatible server takes
     for (const Key of keys) await this.client.send(new DeleteObjectCommand({ Bucket: this.o.bucket, Key }));
+  }
+
+  /**
+   * Multipart uploads under the PREFIX never completed nor aborted (batt vanished, or the server did
+   * when it tried to abort), dated by their newest part (else their start): a live upload's parts
+   * keep coming. Without a PREFIX nothing is listed: the bucket may hold other programs' uploads.
+   * A server without ListMultipartUploads has none to show.
+   */
+  async findLeftovers(signal?: AbortSignal): Promise<Leftover[]> {
+    const base = this.key('');
+    if (!base) return [];
+    const out: Leftover[] = [];
+    let KeyMarker: string | undefined;
+    let UploadIdMarker: string | undefined;
+    do {
+      let r;
+      try {
+        r = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.o.bucket, Prefix: `${base}/`, KeyMarker, UploadIdMarker }), { abortSignal: signal });
+      } catch (err) {
+        const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+        if (e.name === 'NotImplemented' || e.$metadata?.httpStatusCode === 501) return out;
+        throw err;
+      }
+      for (const u of r.Uploads ?? []) {
+        if (!u.Key || !u.UploadId || !u.Key.startsWith(`${base}/`)) continue;
+        let newest = u.Initiated?.getTime() || -Infinity;
+        let PartNumberMarker: string | undefined;
+        do {
+          const parts = await this.client.send(
+            new ListPartsCommand({ Bucket: this.o.bucket, Key: u.Key, UploadId: u.UploadId, PartNumberMarker }),
+            { abortSignal: signal },
+          );
+          for (const p of parts.Parts ?? []) newest = Math.max(newest, p.LastModified?.getTime() || -Infinity);
+          PartNumberMarker = parts.IsTruncated ? parts.NextPartNumberMarker : undefined;
+        } while (PartNumberMarker);
+        out.push({ rel: u.Key.slice(base.length + 1), mtimeMs: Number.isFinite(newest) ? newest : NaN, uploadId: u.UploadId });
+      }
+      KeyMarker = r.IsTruncated ? r.NextKeyMarker : undefined;
+      UploadIdMarker = r.IsTruncated ? r.NextUploadIdMarker : undefined;
+    } while (KeyMarker);
+    return out;
+  }
+
+  async removeLeftover(l: Leftover): Promise<void> {
+    if (!l.uploadId) throw new TargetError(`${this.describe(l.rel)}: no multipart upload to abort`);
+    await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.o.bucket, Key: this.key(l.rel), UploadId: l.uploadId }));
   }
 
   async close(): Promise<void> {

@@ -1,12 +1,13 @@
 // SFTP over SSH (ssh2-sftp-client): key authentication only, and the server's host key must be in
 // the configured known_hosts file (strict checking, no trust on first use). Uploads go to a
 // temporary name, are checked for size, then renamed over the final name. SIGINT/SIGTERM cut the
-// connection mid-file: the temp file may stay behind, the final name never appears.
+// connection mid-file: the temp file may stay behind (a later upload's sweep removes it once it is
+// a day old), the final name never appears.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import SftpClient from 'ssh2-sftp-client';
-import { REMOTE_INDEX, TargetError, UploadInterruptedError, type Backend, type PutFileOptions, type RemoteStat } from './index.js';
+import { REMOTE_INDEX, TargetError, UploadInterruptedError, isTempName, tempName, type Backend, type Leftover, type PutFileOptions, type RemoteStat } from './index.js';
 
 export interface SftpOptions {
   host: string;
@@ -105,7 +106,7 @@ export class SftpBackend implements Backend {
 
   async putFile(local: string, rel: string, size: number, { signal }: PutFileOptions = {}): Promise<void> {
     const dest = this.abs(rel);
-    const tmp = `${dest}.batt-tmp-${randomBytes(4).toString('hex')}`;
+    const tmp = path.posix.join(path.posix.dirname(dest), tempName(path.posix.basename(dest)));
     await this.op(async (c) => {
       // fastPut cannot be cancelled: cut the connection under it (a graceful end would first send
       // what is buffered), which fails it at once; the next operation reconnects.
@@ -152,7 +153,7 @@ export class SftpBackend implements Backend {
 
   async writeText(rel: string, text: string): Promise<void> {
     const dest = this.abs(rel);
-    const tmp = `${dest}.batt-tmp-${randomBytes(4).toString('hex')}`;
+    const tmp = path.posix.join(path.posix.dirname(dest), tempName(path.posix.basename(dest)));
     await this.op(async (c) => {
       await c.mkdir(path.posix.dirname(dest), true);
       await c.put(Buffer.from(text), tmp, { writeStreamOptions: { mode: 0o600 } });
@@ -160,19 +161,36 @@ export class SftpBackend implements Backend {
     });
   }
 
+  /** Plain files under the base (type '-': links are neither followed nor listed) that `want`. */
+  private async walk(c: SftpClient, want: (name: string) => boolean, signal?: AbortSignal): Promise<{ rel: string; mtimeMs: number }[]> {
+    const out: { rel: string; mtimeMs: number }[] = [];
+    if ((await c.exists(this.o.path)) !== 'd') return out;
+    const visit = async (rel: string, depth: number) => {
+      signal?.throwIfAborted();
+      for (const e of await c.list(this.abs(rel))) {
+        const r = rel ? `${rel}/${e.name}` : e.name;
+        if (e.type === '-' && want(e.name)) out.push({ rel: r, mtimeMs: e.modifyTime });
+        else if (e.type === 'd' && depth < 12 && e.name !== '.' && e.name !== '..') await visit(r, depth + 1);
+      }
+    };
+    await visit('', 0);
+    return out.sort((a, b) => a.rel.localeCompare(b.rel));
+  }
+
   async findIndexes(): Promise<string[]> {
-    return this.op(async (c) => {
-      const out: string[] = [];
-      if ((await c.exists(this.o.path)) !== 'd') return out;
-      const visit = async (rel: string, depth: number) => {
-        for (const e of await c.list(this.abs(rel))) {
-          const r = rel ? `${rel}/${e.name}` : e.name;
-          if (e.type === '-' && e.name === REMOTE_INDEX) out.push(r);
-          else if (e.type === 'd' && depth < 12) await visit(r, depth + 1);
-        }
-      };
-      await visit('', 0);
-      return out.sort();
+    return this.op(async (c) => (await this.walk(c, (name) => name === REMOTE_INDEX)).map((f) => f.rel));
+  }
+
+  async findLeftovers(signal?: AbortSignal): Promise<Leftover[]> {
+    return this.op((c) => this.walk(c, isTempName, signal));
+  }
+
+  async removeLeftover(l: Leftover): Promise<void> {
+    const p = this.abs(l.rel);
+    if (!isTempName(path.posix.basename(p))) throw new TargetError(`${p}: not a temp file of batt`);
+    await this.op(async (c) => {
+      // exists() is lstat-based: '-' is a plain file, a link is 'l'
+      if ((await c.exists(p)) === '-') await c.delete(p);
     });
   }
 

@@ -2,7 +2,9 @@
 // for node"), run in the test process on a free 127.0.0.1 port with a temp data folder. It speaks
 // path-style S3 with SigV4 (credentials S3RVER/S3RVER) including multipart uploads. s3rver does
 // not implement AbortMultipartUpload: this helper answers it (drops the upload's parts, 204 as S3
-// does), so pendingUploads() shows what a real server would still be keeping.
+// does), so pendingUploads() shows what a real server would still be keeping. Nor does it list
+// multipart uploads or their parts: this helper answers ListMultipartUploads and ListParts too
+// (dated by the files' mtimes, which backdateUpload() moves into the past).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,6 +24,8 @@ export interface S3Server {
   onRequest?: (req: IncomingMessage) => void;
   /** UploadIds of multipart uploads started and neither completed nor aborted. */
   pendingUploads(): string[];
+  /** Makes a pending upload look started, and its parts uploaded, at `when`. */
+  backdateUpload(uploadId: string, when: Date): void;
   /** Stops at once: closes the listener and cuts every open connection (a crash). */
   kill(): Promise<void>;
   /** Starts again on the same port with the same data. */
@@ -44,6 +48,10 @@ export async function startS3(bucket = 'backups'): Promise<S3Server> {
     bucket,
     pendingUploads() {
       return fs.existsSync(uploadsDir()) ? fs.readdirSync(uploadsDir()).sort() : [];
+    },
+    backdateUpload(uploadId: string, when: Date) {
+      const d = path.join(uploadsDir(), uploadId);
+      for (const f of fs.readdirSync(d)) fs.utimesSync(path.join(d, f), when, when);
     },
     async kill() {
       const s = srv;
@@ -73,6 +81,16 @@ export async function startS3(bucket = 'backups'): Promise<S3Server> {
           res.writeHead(204).end();
           return;
         }
+        if (req.method === 'GET' && url.searchParams.has('uploads') && url.pathname.replace(/\/+$/, '') === `/${bucket}`) {
+          req.resume();
+          res.writeHead(200, { 'content-type': 'application/xml' }).end(listUploads(url.searchParams.get('prefix') ?? ''));
+          return;
+        }
+        if (req.method === 'GET' && uploadId && !uploadId.includes('/') && !uploadId.includes('.') && fs.existsSync(path.join(uploadsDir(), uploadId))) {
+          req.resume();
+          res.writeHead(200, { 'content-type': 'application/xml' }).end(listParts(uploadId));
+          return;
+        }
         for (const l of app) l(req, res);
       });
     },
@@ -81,6 +99,36 @@ export async function startS3(bucket = 'backups'): Promise<S3Server> {
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+  /** ListMultipartUploadsResult: every pending upload whose key starts with `prefix`, in one page. */
+  function listUploads(prefix: string): string {
+    const ups = self
+      .pendingUploads()
+      .map((id) => ({ id, key: fs.readFileSync(path.join(uploadsDir(), id, 'key'), 'utf8'), at: fs.statSync(path.join(uploadsDir(), id, 'key')).mtime }))
+      .filter((u) => u.key.startsWith(prefix))
+      .sort((a, b) => a.key.localeCompare(b.key) || a.id.localeCompare(b.id));
+    const items = ups.map((u) => `<Upload><Key>${xml(u.key)}</Key><UploadId>${u.id}</UploadId><Initiated>${u.at.toISOString()}</Initiated><StorageClass>STANDARD</StorageClass></Upload>`);
+    return `<?xml version="1.0" encoding="UTF-8"?><ListMultipartUploadsResult><Bucket>${xml(bucket)}</Bucket><Prefix>${xml(prefix)}</Prefix><MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>${items.join('')}</ListMultipartUploadsResult>`;
+  }
+
+  /** ListPartsResult: the parts uploaded so far, dated by their files' mtimes. */
+  function listParts(uploadId: string): string {
+    const d = path.join(uploadsDir(), uploadId);
+    const parts = fs
+      .readdirSync(d)
+      .filter((f) => /^\d+$/.test(f))
+      .map(Number)
+      .sort((a, b) => a - b)
+      .map((n) => {
+        const st = fs.statSync(path.join(d, String(n)));
+        return `<Part><PartNumber>${n}</PartNumber><LastModified>${st.mtime.toISOString()}</LastModified><ETag>"x"</ETag><Size>${st.size}</Size></Part>`;
+      });
+    return `<?xml version="1.0" encoding="UTF-8"?><ListPartsResult><Bucket>${xml(bucket)}</Bucket><UploadId>${uploadId}</UploadId><MaxParts>1000</MaxParts><IsTruncated>false</IsTruncated>${parts.join('')}</ListPartsResult>`;
+  }
+
   await self.restart();
   return self;
+}
+
+function xml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }

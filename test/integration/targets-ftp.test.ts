@@ -115,3 +115,34 @@ test('SIGTERM mid-file on a slow FTP server: the client is closed at once, exit 
     await slowd.stop();
   }
 });
+
+test('an FTP upload removes day-old batt temp files left by interrupted uploads, nothing else', { skip }, async () => {
+  const f = path.join(sb.home, 'conf', 'targets', 'ftp.conf');
+  fs.writeFileSync(f, fs.readFileSync(f, 'utf8').replace(/PORT=\d+/, `PORT=${ftpd.port}`)); // an earlier test pointed it at port 1
+  // planted in the folder vsftpd serves as /up/batt, owned by the user it writes as
+  const base = path.join(ftpd.data, 'batt');
+  const { uid, gid } = fs.statSync(ftpd.data);
+  const old = new Date(Date.now() - 2 * 24 * 3600_000);
+  const own = (p: string) => fs.chownSync(p, uid, gid);
+  const plant = (rel: string, when: Date) => {
+    const file = path.join(base, rel);
+    let d = path.dirname(file);
+    fs.mkdirSync(d, { recursive: true });
+    for (; d.startsWith(base); d = path.dirname(d)) own(d);
+    fs.writeFileSync(file, 'partial');
+    own(file);
+    fs.utimesSync(file, when, when);
+  };
+  const gone = ['2020/01/01/demo/d/.batt-tmp-0a1b2c3d-big.bin', '2020/01/01/demo/.batt-tmp-4e5f6a7b-batt-remote.json'];
+  for (const x of gone) plant(x, old);
+  plant('2020/01/01/demo/.batt-tmp-11111111-fresh.bin', new Date()); // another host's upload in progress
+  plant('2020/01/01/demo/notes.txt', old);
+  plant('.batt-tmp-0a1b2c3d', old); // no NAME: not a name batt makes
+  fs.symlinkSync('/etc/hostname', path.join(base, '.batt-tmp-22222222-link'));
+  const stay = ['2020/01/01/demo/.batt-tmp-11111111-fresh.bin', '2020/01/01/demo/notes.txt', '.batt-tmp-0a1b2c3d', '.batt-tmp-22222222-link'];
+  const r = await batt(['demo', '--target', 'ftp', '--path', sb.pattern], { home: sb.home });
+  assert.equal(r.code, 0, r.stderr);
+  for (const x of gone) assert.ok(!fs.existsSync(path.join(base, x)), `${x} is still there`);
+  for (const x of stay) assert.ok(fs.lstatSync(path.join(base, x)), `${x} was removed`);
+  assert.match(fs.readFileSync(path.join(sb.home, 'log', 'batt.log'), 'utf8'), /target ftp: removed 2 leftover\(s\) of interrupted uploads/);
+});

@@ -221,3 +221,62 @@ test('local target: an abort mid-file stops the copy at once and removes the par
     await writer.close();
   }
 });
+
+/**
+ * Plants what an interrupted upload leaves (batt temp files untouched for two days) beside things
+ * that must stay: a fresh temp file (another host's upload in progress), foreign files as old,
+ * near-miss names, and a link and a folder with temp names. Returns the paths that must go and stay.
+ */
+function plantLeftovers(base: string, outside: string) {
+  const old = new Date(Date.now() - 2 * 24 * 3600_000);
+  const file = (rel: string, when: Date) => {
+    const f = path.join(base, rel);
+    fs.mkdirSync(path.dirname(f), { recursive: true });
+    fs.writeFileSync(f, 'partial');
+    fs.utimesSync(f, when, when);
+  };
+  const gone = ['2020/01/01/demo/sub/b.bin.batt-tmp-0a1b2c3d', '2020/01/01/demo/.batt-tmp-4e5f6a7b-a.txt'];
+  const stay = ['2020/01/01/demo/fresh.bin.batt-tmp-11111111', '2020/01/01/demo/notes.txt', 'old.bin.batt-tmp-0a1b2c3d.keep', 'batt-tmp-0a1b2c3d-x'];
+  for (const f of gone) file(f, old);
+  file(stay[0]!, new Date());
+  for (const f of stay.slice(1)) file(f, old);
+  fs.writeFileSync(outside, 'not batt');
+  fs.utimesSync(outside, old, old);
+  fs.symlinkSync(outside, path.join(base, 'link.batt-tmp-22222222'));
+  fs.lutimesSync(path.join(base, 'link.batt-tmp-22222222'), old, old);
+  fs.mkdirSync(path.join(base, 'dir.batt-tmp-33333333'));
+  fs.utimesSync(path.join(base, 'dir.batt-tmp-33333333'), old, old);
+  return { gone, stay: [...stay, 'link.batt-tmp-22222222', 'dir.batt-tmp-33333333'] };
+}
+
+test('an upload to a local folder removes day-old batt temp files left by interrupted uploads, nothing else', { skip }, async () => {
+  const base = path.join(remote, 'disk');
+  const outside = path.join(sb.dir, 'outside.batt-tmp-44444444');
+  const { gone, stay } = plantLeftovers(base, outside);
+  const r = await batt(['demo', '--target', 'disk', '--path', sb.pattern], { home: sb.home });
+  assert.equal(r.code, 0, r.stderr);
+  for (const f of gone) assert.ok(!fs.existsSync(path.join(base, f)), `${f} is still there`);
+  for (const f of stay) assert.ok(fs.lstatSync(path.join(base, f)), `${f} was removed`);
+  assert.equal(fs.readFileSync(outside, 'utf8'), 'not batt', 'the link was followed');
+  assert.ok(fs.lstatSync(path.join(base, 'link.batt-tmp-22222222')).isSymbolicLink());
+  const log = fs.readFileSync(path.join(sb.home, 'log', 'batt.log'), 'utf8');
+  assert.match(log, /target disk: removed 2 leftover\(s\) of interrupted uploads: 2020\/01\/01\/demo\/\.batt-tmp-4e5f6a7b-a\.txt, 2020\/01\/01\/demo\/sub\/b\.bin\.batt-tmp-0a1b2c3d/);
+});
+
+test('batt purge --target removes them too; --dry-run only names them', { skip }, async () => {
+  const base = path.join(remote, 'disk');
+  const old = new Date(Date.now() - 2 * 24 * 3600_000);
+  const f = path.join(base, '2020/01/02/demo/big.bin.batt-tmp-5a5a5a5a');
+  fs.mkdirSync(path.dirname(f), { recursive: true });
+  fs.writeFileSync(f, 'partial');
+  fs.utimesSync(f, old, old);
+  const dry = await batt(['purge', '--target', 'disk', '--keep-last', '100', '--dry-run'], { home: sb.home });
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /would remove disk:2020\/01\/02\/demo\/big\.bin\.batt-tmp-5a5a5a5a {2}left by an interrupted upload/);
+  assert.ok(fs.existsSync(f));
+  const r = await batt(['purge', '--target', 'disk', '--keep-last', '100'], { home: sb.home });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /removed disk:2020\/01\/02\/demo\/big\.bin\.batt-tmp-5a5a5a5a/);
+  assert.ok(!fs.existsSync(f));
+  assert.ok(fs.existsSync(path.join(base, '2020/01/01/demo/notes.txt')));
+});

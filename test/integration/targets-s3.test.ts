@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { S3Client, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { S3Client, HeadObjectCommand, ListObjectsV2Command, CreateMultipartUploadCommand, UploadPartCommand, AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { sandbox, batt, writeScript, listFiles, type Sandbox } from '../helpers/batt.js';
 import { startS3, S3_KEY, S3_SECRET, type S3Server } from '../helpers/s3.js';
 import { startThrottle } from '../helpers/net.js';
@@ -278,5 +278,42 @@ test('an upload interrupted between parts (the file shrinks) fails, aborts the m
   } finally {
     s3.onRequest = undefined;
     await t.close();
+  }
+});
+
+test('an upload to S3 aborts multipart uploads under its PREFIX untouched for a day, nothing else', async () => {
+  const day = 24 * 3600_000;
+  const start = async (Key: string, opts: { age?: number; freshPart?: boolean } = {}) => {
+    const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: s3.bucket, Key }));
+    await client.send(new UploadPartCommand({ Bucket: s3.bucket, Key, UploadId, PartNumber: 1, Body: Buffer.alloc(1024, 1) }));
+    if (opts.age) s3.backdateUpload(UploadId!, new Date(Date.now() - opts.age));
+    // a part that arrived just now: a slow upload still in progress, however long ago it began
+    if (opts.freshPart) await client.send(new UploadPartCommand({ Bucket: s3.bucket, Key, UploadId, PartNumber: 2, Body: Buffer.alloc(1024, 2) }));
+    return { Key, UploadId: UploadId! };
+  };
+  const stale = await start('plain/2020/01/01/demo/big.bin', { age: 2 * day });
+  const keep = [
+    await start('plain/2020/01/01/demo/fresh.bin'), // another host uploading right now
+    await start('plain/2020/01/01/demo/slow.bin', { age: 2 * day, freshPart: true }),
+    await start('other/2020/01/01/demo/big.bin', { age: 2 * day }), // not under this target's PREFIX
+    await start('plainer/big.bin', { age: 2 * day }), // a PREFIX is a folder, not a string prefix
+  ];
+  try {
+    const before = s3.pendingUploads();
+    assert.ok(before.includes(stale.UploadId));
+    // a target without a PREFIX may share the bucket with other programs: it touches no upload
+    conf('whole', `TYPE=s3\nENDPOINT=${s3.endpoint}\nREGION=us-east-1\nBUCKET=${s3.bucket}\nACCESS_KEY_ID=${S3_KEY}\nSECRET_ACCESS_KEY=${S3_SECRET}\n`);
+    const { target: whole } = await target('whole');
+    try {
+      assert.deepEqual(await whole.sweep(), { removed: [], failed: [] });
+    } finally {
+      await whole.close();
+    }
+    const r = await batt(['demo', '--target', 's3', '--path', sb.pattern], { home: sb.home });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(s3.pendingUploads(), before.filter((id) => id !== stale.UploadId));
+    assert.match(fs.readFileSync(path.join(sb.home, 'log', 'batt.log'), 'utf8'), /target s3: removed 1 leftover\(s\) of interrupted uploads: 2020\/01\/01\/demo\/big\.bin/);
+  } finally {
+    for (const u of [stale, ...keep]) await client.send(new AbortMultipartUploadCommand({ Bucket: s3.bucket, ...u })).catch(() => {});
   }
 });

@@ -160,3 +160,32 @@ test('SIGTERM mid-file over rsync+ssh on a slow link: rsync is stopped, exit 143
   while (listFiles(dir).length && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
   assert.deepEqual(listFiles(dir), [], 'rsync left its temp file');
 });
+
+test('an SFTP upload removes day-old batt temp files left by interrupted uploads, nothing else', { skip }, async () => {
+  const base = path.join(sshd.data, 'sftp');
+  const old = new Date(Date.now() - 2 * 24 * 3600_000);
+  const plant = (rel: string, when: Date) => {
+    const f = path.join(base, rel);
+    fs.mkdirSync(path.dirname(f), { recursive: true });
+    fs.writeFileSync(f, 'partial');
+    fs.utimesSync(f, when, when);
+  };
+  // what SIGTERM mid-file leaves (the slow test above made one: fresh, so it stays too)
+  const gone = ['2020/01/01/demo/d/big.bin.batt-tmp-0a1b2c3d', '2020/01/01/demo/a.txt.batt-tmp-4e5f6a7b'];
+  for (const f of gone) plant(f, old);
+  plant('2020/01/01/demo/fresh.bin.batt-tmp-11111111', new Date()); // another host's upload in progress
+  plant('2020/01/01/demo/notes.txt', old);
+  plant('old.bin.batt-tmp-0a1b2c3d.keep', old);
+  const outside = path.join(sb.dir, 'outside-sftp');
+  fs.writeFileSync(outside, 'not batt');
+  fs.utimesSync(outside, old, old);
+  fs.symlinkSync(outside, path.join(base, 'link.batt-tmp-22222222'));
+  fs.lutimesSync(path.join(base, 'link.batt-tmp-22222222'), old, old);
+  const stay = ['2020/01/01/demo/fresh.bin.batt-tmp-11111111', '2020/01/01/demo/notes.txt', 'old.bin.batt-tmp-0a1b2c3d.keep', 'link.batt-tmp-22222222'];
+  const r = await batt(['demo', '--target', 'box', '--path', sb.pattern], { home: sb.home });
+  assert.equal(r.code, 0, r.stderr);
+  for (const f of gone) assert.ok(!fs.existsSync(path.join(base, f)), `${f} is still there`);
+  for (const f of stay) assert.ok(fs.lstatSync(path.join(base, f)), `${f} was removed`);
+  assert.equal(fs.readFileSync(outside, 'utf8'), 'not batt');
+  assert.match(fs.readFileSync(path.join(sb.home, 'log', 'batt.log'), 'utf8'), /target box: removed 2 leftover\(s\) of interrupted uploads/);
+});

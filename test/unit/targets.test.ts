@@ -1,12 +1,13 @@
 // Pure parts of the off-site targets: which errors are retried, the backoff (and that a stop ends
-// it), known_hosts matching, and the conf checks for encryption keys.
+// it), known_hosts matching, batt's temp names and which leftovers are stale, and the conf checks
+// for encryption keys.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createHmac } from 'node:crypto';
-import { backoffMs, isTransient, withRetry, UploadInterruptedError } from '../../src/targets/index.js';
+import { backoffMs, isTempName, isTransient, staleLeftovers, tempName, withRetry, STALE_AFTER_MS, UploadInterruptedError } from '../../src/targets/index.js';
 import { knownHostsKeys } from '../../src/targets/sftp.js';
 import { encryptionFromConf } from '../../src/crypto.js';
 import { ConfigError } from '../../src/errors.js';
@@ -88,6 +89,45 @@ test('withRetry: once the signal fires it neither retries nor sleeps', { timeout
     assert.ok(ms < 2000, `${name}: took ${ms} ms (slept)`);
     assert.deepEqual([tries, announced], [wantTries, wantAnnounced], `${name}: [tries, retries announced]`);
   }
+});
+
+test('tempName makes names isTempName knows; nothing else is taken for a temp file', () => {
+  for (const n of ['big.bin', 'batt-remote.json', 'a b.txt', '.hidden']) {
+    assert.ok(isTempName(tempName(n)), tempName(n));
+    assert.ok(isTempName(tempName(n, true)), tempName(n, true));
+    assert.ok(tempName(n).startsWith(`${n}.batt-tmp-`) && tempName(n, true).endsWith(`-${n}`));
+  }
+  const cases: [string, boolean][] = [
+    ['big.bin.batt-tmp-0a1b2c3d', true],
+    ['.batt-tmp-0a1b2c3d-big.bin', true],
+    ['.batt-tmp-0a1b2c3d', false], // no NAME in either form
+    ['big.bin', false],
+    ['big.bin.batt-tmp-', false],
+    ['big.bin.batt-tmp-0a1b2c3', false], // 7 hex digits
+    ['big.bin.batt-tmp-0a1b2c3d.old', false],
+    ['big.bin.batt-tmp-0A1B2C3D', false],
+    ['big.bin.batt-tmp-0a1b2c3g', false],
+    ['.batt-tmp-0a1b2c3d-', false],
+    ['batt-tmp-0a1b2c3d-big.bin', false],
+    ['x.batt-tmp-0a1b2c3d/', false],
+    ['notes.txt', false],
+  ];
+  for (const [name, want] of cases) assert.equal(isTempName(name), want, name);
+});
+
+test('staleLeftovers: only those last written more than the age before now; an unknown time never', () => {
+  const now = Date.parse('2026-11-28T12:00:00Z');
+  const found = [
+    { rel: 'a', mtimeMs: now - STALE_AFTER_MS - 1000 },
+    { rel: 'b', mtimeMs: now - STALE_AFTER_MS }, // exactly the age: not yet
+    { rel: 'c', mtimeMs: now - 60_000 },
+    { rel: 'd', mtimeMs: now + 3600_000 }, // a clock ahead of ours
+    { rel: 'e', mtimeMs: NaN },
+    { rel: 'f', mtimeMs: 0 },
+  ];
+  assert.equal(STALE_AFTER_MS, 24 * 3600_000);
+  assert.deepEqual(staleLeftovers(found, now).map((l) => l.rel), ['a', 'f']);
+  assert.deepEqual(staleLeftovers(found, now, 30_000).map((l) => l.rel), ['a', 'b', 'c', 'f']);
 });
 
 test('knownHostsKeys matches [host]:port, plain port-22 names and hashed entries; nothing else', () => {
