@@ -48,7 +48,7 @@ export async function parse(argv: string[], setExit: (code: number) => void): Pr
         withRetention(withPath(common(c)))
           .positional('services', { type: 'string', array: true, describe: 'services to back up (default: all enabled)' })
           .option('jobs', { alias: 'j', type: 'string', describe: 'services run at once (default: cores, at most 4)' })
-          .option('timeout', { type: 'string', describe: 'seconds a script may run before it is stopped (default 14400)' })
+          .option('timeout', { type: 'string', describe: 'seconds a script may run before it is stopped, for every service (over BACKUP_TIMEOUT and TIMEOUT; default 14400; 0 = no limit)' })
           .option('wait', { type: 'boolean', describe: 'wait for another running batt instead of exiting 11' })
           .option('dry-run', { alias: 'n', type: 'boolean', describe: 'show what would run, run nothing' })
           .option('purge', { type: 'boolean', describe: 'after a run in which every service succeeded, purge those services (batt purge)' })
