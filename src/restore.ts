@@ -52,15 +52,6 @@ export interface RestoreJob {
   signal?: AbortSignal;
 }
 
-/** The caller's working folder, or undefined when it was removed (process.cwd() throws then). */
-export function callerCwd(): string | undefined {
-  try {
-    return process.cwd();
-  } catch {
-    return undefined;
-  }
-}
-
 export async function verifyBeforeRestore(b: Backup): Promise<void> {
   const problems = await verifyFolder(b.dir, b.manifest);
   if (problems.length) {

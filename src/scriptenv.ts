@@ -17,3 +17,15 @@ export function composeEnv(
   for (const [k, v] of Object.entries(batt)) if (v !== undefined) env[k] = v;
   return env;
 }
+
+/**
+ * The caller's working folder (BATT_CWD: scripts run in their own folder, so a relative path the
+ * user typed is resolved against this), or undefined when it was removed (process.cwd() throws).
+ */
+export function callerCwd(): string | undefined {
+  try {
+    return process.cwd();
+  } catch {
+    return undefined;
+  }
+}

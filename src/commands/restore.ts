@@ -5,7 +5,8 @@ import { openLog } from '../log.js';
 import { mapServiceOptions } from '../options.js';
 import { formatDuration } from '../output.js';
 import { listServices, resolveScript, validateServiceName } from '../registry.js';
-import { callerCwd, chooseBackup, restoreBackup, verifyBeforeRestore } from '../restore.js';
+import { chooseBackup, restoreBackup, verifyBeforeRestore } from '../restore.js';
+import { callerCwd } from '../scriptenv.js';
 import { last, makeContext, wholeNumberFlag, type CommonArgs } from '../context.js';
 
 export interface RestoreArgs extends CommonArgs {
