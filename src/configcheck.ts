@@ -3,7 +3,7 @@
 // The key rules themselves are confkeys.ts, shared with the loaders.
 import { ConfigError } from './errors.js';
 import { SECRET_KEY, parseConf, type Conf } from './config.js';
-import { GLOBAL_KEYS, GLOBAL_RELATIONS, SERVICE_KEYS, TARGET_KEYS, problem, type KeySpec, type Relation } from './confkeys.js';
+import { ENCRYPTION_RELATIONS, GLOBAL_KEYS, GLOBAL_RELATIONS, SERVICE_KEYS, TARGET_KEYS, problem, targetRelations, targetTable, type KeySpec, type Relation } from './confkeys.js';
 
 export { GLOBAL_KEYS } from './confkeys.js';
 
@@ -113,6 +113,14 @@ function checkGlobal(f: ConfFile, list: Entry[], out: Finding[]): void {
   }
 }
 
+/** A target conf: the keys of its kind (when TYPE names one) and their relations, as opening it would. */
+function checkTarget(f: ConfFile, list: Entry[], out: Finding[]): void {
+  const type = list.filter((e) => e.key === 'TYPE').slice(-1)[0]?.value ?? '';
+  const kind = TARGET_KEYS.TYPE.rule(type);
+  if (kind.ok) checkKeys(f, list, out, targetTable(kind.value), targetRelations(kind.value));
+  else checkKeys(f, list, out, TARGET_KEYS, ENCRYPTION_RELATIONS);
+}
+
 function checkService(f: ConfFile, list: Entry[], out: Finding[], services: Set<string>): void {
   if (!services.has(f.name)) {
     out.push({ level: 'warning', file: f.file, message: `no script scripts-available/backup-${f.name}: this conf is not used by any service` });
@@ -149,7 +157,7 @@ export function checkConfig(files: ConfFile[], services: string[]): Finding[] {
     }
     if (f.kind === 'global') checkGlobal(f, list, out);
     else if (f.kind === 'service') checkService(f, list, out, known);
-    else checkKeys(f, list, out, TARGET_KEYS, []);
+    else checkTarget(f, list, out);
   }
   // Per file (in the order given), by line; file-wide findings first.
   const order = new Map(files.map((f, i) => [f.file, i]));

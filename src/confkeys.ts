@@ -91,6 +91,26 @@ const ftpSecure: Rule<boolean | 'implicit'> = (v) => {
   if (s === 'implicit') return ok('implicit' as const);
   return no('must be no, yes or implicit');
 };
+/** A path batt hands to a tool or opens itself: it must not depend on the working folder. */
+const absPath: Rule<string> = (v) => (v.startsWith('/') ? ok(v) : no(`must be an absolute path, got "${v}"`));
+/** A key this kind of target cannot work without (then the inner rule, if any). */
+const needed =
+  (kind: TargetKind, rule: Rule<string> = ok): Rule<string> =>
+  (v) =>
+    v === '' ? no(`is required for a ${kind} target`) : rule(v);
+
+const RECIPIENT = /^(age1[02-9ac-hj-np-z]{58}|ssh-(ed25519|rsa) [A-Za-z0-9+/=]+)$/;
+/** RECIPIENT: age or ssh public keys, separated by commas or blanks. */
+export const recipients: Rule<string[]> = (v) => {
+  const keys = v
+    .split(/[,\s]+(?=age1|ssh-)/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const bad = keys.find((r) => !RECIPIENT.test(r));
+  return bad === undefined ? ok(keys) : no(`"${bad.slice(0, 20)}..." is not an age or ssh public key`);
+};
+/** PASSPHRASE: never in a conf (empty = unset is fine). */
+const refusedPassphrase: Rule<never> = () => no('is refused: put the passphrase in a 0600 file and name it with PASSPHRASE_FILE');
 
 // ---- lints (batt config check only) ------------------------------------------------------
 
@@ -165,8 +185,20 @@ export const SERVICE_KEYS = {
 } satisfies Record<string, KeySpec>;
 
 /**
- * Keys of a targets/<name>.conf that batt parses (kind-specific required keys and paths are
- * checked when the target is opened, targets/open.ts).
+ * Encryption keys of a target (crypto.ts). That the named files exist, are 0600 and (passphrase)
+ * not empty is checked when they are used, not here: the check reads no file but the confs.
+ */
+export const ENCRYPTION_KEYS = {
+  RECIPIENT: { rule: recipients, doc: 'age public key(s) (age1... or ssh-ed25519 ...), comma separated: encrypt before upload' },
+  RECIPIENTS_FILE: { doc: 'a file of recipients, one per line' },
+  IDENTITY_FILE: { doc: 'the age secret key file (0600) used by restore --from' },
+  PASSPHRASE_FILE: { doc: 'file (0600) whose first line is the passphrase; instead of RECIPIENT/IDENTITY_FILE' },
+  PASSPHRASE: { rule: refusedPassphrase, doc: 'refused: the passphrase goes in PASSPHRASE_FILE' },
+} satisfies Record<string, KeySpec>;
+
+/**
+ * Keys of a targets/<name>.conf that every kind parses; the keys of one kind are TARGET_KIND_KEYS,
+ * relations between keys TARGET_RELATIONS (both through targetTable / targetRelations).
  */
 export const TARGET_KEYS = {
   TYPE: { rule: targetKind, required: true, doc: `the kind of target: ${TARGET_KINDS.join(', ')}` },
@@ -178,8 +210,35 @@ export const TARGET_KEYS = {
   QUEUE_SIZE: { rule: wholeNumber, doc: 's3: parts in flight (default 2)' },
   FORCE_PATH_STYLE: { rule: yesNoOnOff, doc: 's3: path-style URLs (default yes with ENDPOINT)' },
   SECURE: { rule: ftpSecure, doc: 'ftp: no, yes (explicit TLS) or implicit' },
+  ...ENCRYPTION_KEYS,
   ...RETENTION_KEYS,
 } satisfies Record<string, KeySpec>;
+
+/** The keys one kind of target needs or parses, checked when it is opened (targets/open.ts). */
+export const TARGET_KIND_KEYS = {
+  local: {
+    PATH: { rule: needed('local', absPath), required: true, doc: 'the folder copies go to (absolute)' },
+  },
+  rsync: {
+    PATH: { rule: needed('rsync'), required: true, doc: 'the folder on HOST, or a local folder (absolute) without HOST' },
+    SSH_KEY: { rule: absPath, doc: 'key for the ssh login (absolute), required with HOST' },
+    KNOWN_HOSTS: { rule: absPath, doc: 'known_hosts file (absolute), required with HOST' },
+  },
+  sftp: {
+    HOST: { rule: needed('sftp'), required: true, doc: 'the server' },
+    USER: { rule: needed('sftp'), required: true, doc: 'login name' },
+    SSH_KEY: { rule: needed('sftp', absPath), required: true, doc: 'key for the login (absolute)' },
+    KNOWN_HOSTS: { rule: needed('sftp', absPath), required: true, doc: 'known_hosts file with the server key (absolute)' },
+    PATH: { rule: needed('sftp'), required: true, doc: 'the folder on the server' },
+  },
+  s3: {
+    BUCKET: { rule: needed('s3'), required: true, doc: 'the bucket' },
+  },
+  ftp: {
+    HOST: { rule: needed('ftp'), required: true, doc: 'the server' },
+    PATH: { rule: needed('ftp'), required: true, doc: 'the folder on the server' },
+  },
+} satisfies Record<TargetKind, Record<string, KeySpec>>;
 
 /** A rule between keys of one file, read with the last value of each key. */
 export interface Relation {
@@ -198,6 +257,49 @@ export const GLOBAL_RELATIONS: Relation[] = [
     },
   },
 ];
+
+/** Whether a target conf names recipients (RECIPIENT or RECIPIENTS_FILE). */
+const hasRecipients = (c: Conf) => !!c.RECIPIENTS_FILE || (c.RECIPIENT ?? '').trim() !== '';
+
+/** Encryption keys that contradict each other (crypto.ts refuses them). */
+export const ENCRYPTION_RELATIONS: Relation[] = [
+  {
+    key: 'PASSPHRASE_FILE',
+    why: (c) =>
+      c.PASSPHRASE_FILE && (hasRecipients(c) || c.IDENTITY_FILE)
+        ? 'cannot be combined with RECIPIENT/RECIPIENTS_FILE/IDENTITY_FILE (age allows one or the other)'
+        : undefined,
+  },
+  {
+    key: 'IDENTITY_FILE',
+    why: (c) => (c.IDENTITY_FILE && !c.PASSPHRASE_FILE && !hasRecipients(c) ? 'is set but no RECIPIENT: uploads would not be encrypted' : undefined),
+  },
+];
+
+/** Relations between the keys of one kind of target, checked when it is opened. */
+export const TARGET_RELATIONS: Record<TargetKind, Relation[]> = {
+  local: [],
+  rsync: [
+    { key: 'PATH', why: (c) => (!c.HOST && c.PATH && !c.PATH.startsWith('/') ? `must be an absolute path without HOST, got "${c.PATH}"` : undefined) },
+    { key: 'HOST', why: (c) => (c.HOST && (!c.SSH_KEY || !c.KNOWN_HOSTS) ? 'is set: an rsync target with HOST needs SSH_KEY and KNOWN_HOSTS' : undefined) },
+  ],
+  sftp: [],
+  s3: [
+    { key: 'ACCESS_KEY_ID', why: (c) => (c.ACCESS_KEY_ID && !c.SECRET_ACCESS_KEY ? 'is set without SECRET_ACCESS_KEY: set both ACCESS_KEY_ID and SECRET_ACCESS_KEY, or neither (AWS chain)' : undefined) },
+    { key: 'SECRET_ACCESS_KEY', why: (c) => (c.SECRET_ACCESS_KEY && !c.ACCESS_KEY_ID ? 'is set without ACCESS_KEY_ID: set both ACCESS_KEY_ID and SECRET_ACCESS_KEY, or neither (AWS chain)' : undefined) },
+  ],
+  ftp: [],
+};
+
+/** Every key rule of a target of this kind. */
+export function targetTable(kind: TargetKind): Record<string, KeySpec> {
+  return { ...TARGET_KEYS, ...TARGET_KIND_KEYS[kind] };
+}
+
+/** Every relation of a target of this kind: the kind's first (the loader opens the backend first), then encryption. */
+export function targetRelations(kind: TargetKind): Relation[] {
+  return [...TARGET_RELATIONS[kind], ...ENCRYPTION_RELATIONS];
+}
 
 // ---- reading -----------------------------------------------------------------------------
 
@@ -231,6 +333,11 @@ export function setting<Tb extends Record<string, KeySpec>, K extends keyof Tb &
   const v = spec.rule(raw);
   if (!v.ok) throw new ConfigError(`${file}: ${key} ${v.why}`);
   return v.value as ValueOf<Tb[K]>;
+}
+
+/** The loaders' side of a whole table: every key's rule in table order, the first problem as a ConfigError. */
+export function validate(table: Record<string, KeySpec>, conf: Conf, file: string): void {
+  for (const key of Object.keys(table)) setting(table, key, conf, file);
 }
 
 /** The loaders' side of relations: the first one broken, as a ConfigError. */

@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { ConfigError, FailedError } from './errors.js';
 import { runCommand } from './runner.js';
+import { ENCRYPTION_KEYS, ENCRYPTION_RELATIONS, enforce, setting, validate } from './confkeys.js';
 
 export interface Encryption {
   /** age or SSH public keys: anyone may see them. */
@@ -42,34 +43,25 @@ const AGE = () => process.env.BATT_AGE || 'age';
 
 export class CryptoError extends FailedError {}
 
-const RECIPIENT = /^(age1[02-9ac-hj-np-z]{58}|ssh-(ed25519|rsa) [A-Za-z0-9+/=]+)$/;
-
-/** Reads the encryption keys of a target's conf: RECIPIENT, RECIPIENTS_FILE, IDENTITY_FILE. */
+/**
+ * Reads the encryption keys of a target's conf: RECIPIENT, RECIPIENTS_FILE, IDENTITY_FILE,
+ * PASSPHRASE_FILE. The key rules and which keys go together are confkeys.ts (shared with `batt
+ * config check`); here: those, then the files named, which must be 0600 (and the passphrase not empty).
+ */
 export async function encryptionFromConf(conf: Record<string, string>, file: string): Promise<Encryption | undefined> {
-  const recipients = (conf.RECIPIENT ?? '')
-    .split(/[,\s]+(?=age1|ssh-)/)
-    .map((s) => s.trim())
-    .filter(Boolean);
-  for (const r of recipients) {
-    if (!RECIPIENT.test(r)) throw new ConfigError(`${file}: RECIPIENT "${r.slice(0, 20)}..." is not an age or ssh public key`);
-  }
+  validate(ENCRYPTION_KEYS, conf, file);
+  enforce(ENCRYPTION_RELATIONS, conf, file);
+  const recipients = setting(ENCRYPTION_KEYS, 'RECIPIENT', conf, file) ?? [];
   const recipientsFile = conf.RECIPIENTS_FILE || undefined;
   const identityFile = conf.IDENTITY_FILE || undefined;
   const passphraseFile = conf.PASSPHRASE_FILE || undefined;
-  if (conf.PASSPHRASE) throw new ConfigError(`${file}: put the passphrase in a 0600 file and name it with PASSPHRASE_FILE`);
   if (passphraseFile) {
-    if (recipients.length || recipientsFile || identityFile) {
-      throw new ConfigError(`${file}: PASSPHRASE_FILE cannot be combined with RECIPIENT/RECIPIENTS_FILE/IDENTITY_FILE (age allows one or the other)`);
-    }
     await privateFile(passphraseFile, 'PASSPHRASE_FILE', file);
     if (!(await readPassphrase(passphraseFile))) throw new ConfigError(`${file}: PASSPHRASE_FILE ${passphraseFile} is empty`);
     return { recipients: [], passphraseFile };
   }
   if (identityFile) await privateFile(identityFile, 'IDENTITY_FILE', file);
-  if (!recipients.length && !recipientsFile) {
-    if (identityFile) throw new ConfigError(`${file}: IDENTITY_FILE is set but no RECIPIENT: uploads would not be encrypted`);
-    return undefined;
-  }
+  if (!recipients.length && !recipientsFile) return undefined;
   return { recipients, recipientsFile, identityFile };
 }
 

@@ -5,7 +5,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { loadConfFile, type Conf } from '../config.js';
 import { TARGET_KEYS, setting, type KeysOf, type TargetKind } from '../confkeys.js';
-import { ConfigError, UsageError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import type { Home } from '../home.js';
 
 export { TARGET_KINDS, type TargetKind } from '../confkeys.js';
@@ -52,13 +52,6 @@ export async function listTargetNames(home: Home): Promise<string[]> {
     .map((n) => n.slice(0, -5))
     .filter((n) => NAME.test(n))
     .sort();
-}
-
-/** A required key, or a config error naming the file. */
-export function need(t: TargetConf, key: string): string {
-  const v = t.conf[key];
-  if (v === undefined || v === '') throw new ConfigError(`${t.file}: ${key} is required for a ${t.kind} target`);
-  return v;
 }
 
 /** A key of the target table (confkeys.ts), parsed by its rule; undefined when unset or empty. */

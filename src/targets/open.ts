@@ -1,9 +1,9 @@
 // From a target's conf to a ready Target; each kind's module (and its SDK) loads only when used.
 import path from 'node:path';
-import { ConfigError } from '../errors.js';
 import { encryptionFromConf, type Encryption } from '../crypto.js';
 import { Target, DEFAULT_RETRY, type RetryPolicy } from './index.js';
-import { boolKey, intKey, need, targetSetting, type TargetConf } from './config.js';
+import { TARGET_KIND_KEYS, TARGET_RELATIONS, enforce, validate } from '../confkeys.js';
+import { boolKey, intKey, targetSetting, type TargetConf } from './config.js';
 
 export interface OpenedTarget {
   target: Target;
@@ -11,32 +11,32 @@ export interface OpenedTarget {
   retry: RetryPolicy;
 }
 
-function absPath(t: TargetConf, key: string, v: string): string {
-  if (!path.isAbsolute(v)) throw new ConfigError(`${t.file}: ${key} must be an absolute path, got "${v}"`);
-  return v;
-}
-
+/**
+ * The kind's keys (required ones, absolute paths) and relations come from the table in confkeys.ts
+ * (shared with `batt config check`) and are enforced first, so below every required key is set.
+ */
 export async function openTarget(t: TargetConf): Promise<OpenedTarget> {
   const c = t.conf;
+  validate(TARGET_KIND_KEYS[t.kind], c, t.file);
+  enforce(TARGET_RELATIONS[t.kind], c, t.file);
+  const req = (key: string): string => c[key]!;
   const timeoutS = intKey(t, 'TIMEOUT', 120);
   let backend;
   switch (t.kind) {
     case 'local': {
       const { LocalBackend } = await import('./local.js');
-      backend = new LocalBackend(path.resolve(absPath(t, 'PATH', need(t, 'PATH'))));
+      backend = new LocalBackend(path.resolve(req('PATH')));
       break;
     }
     case 'rsync': {
       const { RsyncBackend } = await import('./rsync.js');
-      const host = c.HOST || undefined;
-      if (host && (!c.SSH_KEY || !c.KNOWN_HOSTS)) throw new ConfigError(`${t.file}: an rsync target with HOST needs SSH_KEY and KNOWN_HOSTS`);
       backend = new RsyncBackend({
-        path: host ? need(t, 'PATH') : absPath(t, 'PATH', need(t, 'PATH')),
-        host,
+        path: req('PATH'),
+        host: c.HOST || undefined,
         user: c.USER || undefined,
         port: c.PORT ? intKey(t, 'PORT', 22) : undefined,
-        sshKey: c.SSH_KEY ? absPath(t, 'SSH_KEY', c.SSH_KEY) : undefined,
-        knownHosts: c.KNOWN_HOSTS ? absPath(t, 'KNOWN_HOSTS', c.KNOWN_HOSTS) : undefined,
+        sshKey: c.SSH_KEY || undefined,
+        knownHosts: c.KNOWN_HOSTS || undefined,
         timeoutS,
       });
       break;
@@ -44,21 +44,20 @@ export async function openTarget(t: TargetConf): Promise<OpenedTarget> {
     case 'sftp': {
       const { SftpBackend } = await import('./sftp.js');
       backend = new SftpBackend({
-        host: need(t, 'HOST'),
+        host: req('HOST'),
         port: intKey(t, 'PORT', 22),
-        user: need(t, 'USER'),
-        keyFile: absPath(t, 'SSH_KEY', need(t, 'SSH_KEY')),
-        knownHosts: absPath(t, 'KNOWN_HOSTS', need(t, 'KNOWN_HOSTS')),
-        path: need(t, 'PATH'),
+        user: req('USER'),
+        keyFile: req('SSH_KEY'),
+        knownHosts: req('KNOWN_HOSTS'),
+        path: req('PATH'),
         timeoutS,
       });
       break;
     }
     case 's3': {
       const { S3Backend } = await import('./s3.js');
-      if (!!c.ACCESS_KEY_ID !== !!c.SECRET_ACCESS_KEY) throw new ConfigError(`${t.file}: set both ACCESS_KEY_ID and SECRET_ACCESS_KEY, or neither (AWS chain)`);
       backend = new S3Backend({
-        bucket: need(t, 'BUCKET'),
+        bucket: req('BUCKET'),
         prefix: c.PREFIX ?? '',
         region: c.REGION || 'us-east-1',
         endpoint: c.ENDPOINT || undefined,
@@ -76,13 +75,13 @@ export async function openTarget(t: TargetConf): Promise<OpenedTarget> {
       const { FtpBackend } = await import('./ftp.js');
       const secure = targetSetting(t, 'SECURE') ?? false;
       backend = new FtpBackend({
-        host: need(t, 'HOST'),
+        host: req('HOST'),
         port: intKey(t, 'PORT', 21),
         user: c.USER || 'anonymous',
         password: c.PASSWORD ?? '',
         secure,
         caFile: c.CA_FILE || undefined,
-        path: need(t, 'PATH'),
+        path: req('PATH'),
         timeoutS,
       });
       break;

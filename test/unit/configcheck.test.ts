@@ -5,7 +5,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { checkConfig, formatFinding, suggest, type ConfFile, type Finding } from '../../src/configcheck.js';
 import { loadConfFile, loadGlobalSettings, retentionConf, serviceTimeout } from '../../src/config.js';
-import { GLOBAL_KEYS, SERVICE_KEYS, TARGET_KEYS, type KeySpec } from '../../src/confkeys.js';
+import {
+  ENCRYPTION_RELATIONS,
+  GLOBAL_KEYS,
+  GLOBAL_RELATIONS,
+  SERVICE_KEYS,
+  TARGET_KEYS,
+  TARGET_KINDS,
+  TARGET_KIND_KEYS,
+  TARGET_RELATIONS,
+  type KeySpec,
+  type TargetKind,
+} from '../../src/confkeys.js';
 import { ConfigError } from '../../src/errors.js';
 import { resolveHome } from '../../src/home.js';
 import { loadTarget } from '../../src/targets/config.js';
@@ -133,11 +144,24 @@ describe('checkConfig: targets/*.conf', () => {
   test('the keys batt parses are checked, every problem listed; other keys are free', () => {
     const f = checkConfig([target('box', 'TYPE=ftp\nHOST=h\nPORT=ftp\nSECURE=tls\nKEEP_DAILY=x\nFORCE_PATH_STYLE=maybe\nANYTHING=goes')], []);
     assert.deepEqual(brief(f), [
+      'error box.conf:- PATH is required for a ftp target',
       'error box.conf:3 PORT must be a whole number, got "ftp"',
       'error box.conf:4 SECURE must be no, yes or implicit',
       'error box.conf:5 KEEP_DAILY must be a whole number >= 0, got "x"',
       'error box.conf:6 FORCE_PATH_STYLE must be yes or no, got "maybe"',
     ]);
+  });
+  test('the keys of its kind and their relations: each problem at its line, missing keys without one', () => {
+    const f = checkConfig([target('box', 'TYPE=sftp\nHOST=h\nSSH_KEY=id_ed25519\nKNOWN_HOSTS=\nRECIPIENT=age1short\nPASSPHRASE=hunter2')], []);
+    assert.deepEqual(brief(f), [
+      'error box.conf:- USER is required for a sftp target',
+      'error box.conf:- PATH is required for a sftp target',
+      'error box.conf:3 SSH_KEY must be an absolute path, got "id_ed25519"',
+      'error box.conf:4 KNOWN_HOSTS is required for a sftp target',
+      'error box.conf:5 RECIPIENT "age1short..." is not an age or ssh public key',
+      'error box.conf:6 PASSPHRASE is refused: put the passphrase in a 0600 file and name it with PASSPHRASE_FILE',
+    ]);
+    assert.ok(!JSON.stringify(f).includes('hunter2'));
   });
   test('TYPE is required', () => {
     assert.deepEqual(brief(checkConfig([target('t', 'PATH=/x')], [])), ['error t.conf:- TYPE must be one of local, rsync, sftp, s3, ftp, got ""']);
@@ -185,6 +209,8 @@ describe('loaders and config check agree on every key', () => {
     how: 'rule' | 'lint' | 'text';
     /** other keys the file needs so the loader reads this one */
     base?: string;
+    /** a key of one kind of target (TARGET_KIND_KEYS), not of the whole table */
+    tk?: TargetKind;
   }
   const mail = 'SMTP_HOST=mail.example.org\nSMTP_TO=ops@example.org\n';
   const retention = (kind: Kind, base?: string): Row[] => [
@@ -200,6 +226,14 @@ describe('loaders and config check agree on every key', () => {
   const local = 'TYPE=local\nPATH=/srv/offsite\n';
   const ftp = 'TYPE=ftp\nHOST=ftp.example.org\nPATH=/up\n';
   const s3 = 'TYPE=s3\nBUCKET=b\n';
+  const rsync = 'TYPE=rsync\nHOST=backup.example.net\nPATH=web1\nSSH_KEY=/k/id\nKNOWN_HOSTS=/k/known_hosts\n';
+  const sftp = 'TYPE=sftp\nHOST=backup.example.net\nUSER=batt\nSSH_KEY=/k/id\nKNOWN_HOSTS=/k/known_hosts\nPATH=web1\n';
+  // files the encryption keys name: they must exist and be 0600 when the target is opened
+  const idFile = path.join(dir, 'id');
+  fs.writeFileSync(idFile, 'AGE-SECRET-KEY-1X\n', { mode: 0o600 });
+  const passFile = path.join(dir, 'pass');
+  fs.writeFileSync(passFile, 'correct horse battery staple\n', { mode: 0o600 });
+  const pub = 'age1' + 'q'.repeat(58);
   const rows: Row[] = [
     { kind: 'global', key: 'DEST', good: '/srv/backup/%Y/%m', bad: 'relative/%Y', how: 'lint' },
     { kind: 'global', key: 'JOBS', good: '2', bad: '0', how: 'rule' },
@@ -229,7 +263,25 @@ describe('loaders and config check agree on every key', () => {
     { kind: 'target', key: 'QUEUE_SIZE', good: '4', bad: 'four', how: 'rule', base: s3 },
     { kind: 'target', key: 'FORCE_PATH_STYLE', good: 'off', bad: 'maybe', how: 'rule', base: s3 },
     { kind: 'target', key: 'SECURE', good: 'Implicit', bad: 'tls', how: 'rule', base: ftp },
+    { kind: 'target', key: 'RECIPIENT', good: `${pub}, ssh-ed25519 AAAAC3Nz`, bad: 'AGE-SECRET-KEY-1X', how: 'rule', base: local },
+    { kind: 'target', key: 'RECIPIENTS_FILE', good: '/etc/batt/recipients', how: 'text', base: local },
+    { kind: 'target', key: 'IDENTITY_FILE', good: idFile, how: 'text', base: `${local}RECIPIENT=${pub}\n` },
+    { kind: 'target', key: 'PASSPHRASE_FILE', good: passFile, how: 'text', base: local },
+    { kind: 'target', key: 'PASSPHRASE', good: '', bad: 'hunter2', how: 'rule', base: local },
     ...retention('target', local),
+    // the keys of one kind (required ones are also refused when missing: the test after the rows)
+    { kind: 'target', tk: 'local', key: 'PATH', good: '/srv/offsite', bad: 'offsite', how: 'rule', base: local },
+    { kind: 'target', tk: 'rsync', key: 'PATH', good: 'web1', bad: '', how: 'rule', base: rsync },
+    { kind: 'target', tk: 'rsync', key: 'SSH_KEY', good: '/k/id', bad: 'id_ed25519', how: 'rule', base: rsync },
+    { kind: 'target', tk: 'rsync', key: 'KNOWN_HOSTS', good: '/k/known_hosts', bad: '~/.ssh/known_hosts', how: 'rule', base: rsync },
+    { kind: 'target', tk: 'sftp', key: 'HOST', good: 'sftp.example.org', bad: '', how: 'rule', base: sftp },
+    { kind: 'target', tk: 'sftp', key: 'USER', good: 'backup', bad: '', how: 'rule', base: sftp },
+    { kind: 'target', tk: 'sftp', key: 'SSH_KEY', good: '/root/.ssh/id', bad: 'id', how: 'rule', base: sftp },
+    { kind: 'target', tk: 'sftp', key: 'KNOWN_HOSTS', good: '/root/.ssh/known_hosts', bad: 'known_hosts', how: 'rule', base: sftp },
+    { kind: 'target', tk: 'sftp', key: 'PATH', good: '/home/batt/web1', bad: '', how: 'rule', base: sftp },
+    { kind: 'target', tk: 's3', key: 'BUCKET', good: 'acme-backups', bad: '', how: 'rule', base: s3 },
+    { kind: 'target', tk: 'ftp', key: 'HOST', good: 'ftp.example.net', bad: '', how: 'rule', base: ftp },
+    { kind: 'target', tk: 'ftp', key: 'PATH', good: 'web1', bad: '', how: 'rule', base: ftp },
   ];
   const tables: Record<Kind, Record<string, KeySpec>> = { global: GLOBAL_KEYS, service: SERVICE_KEYS, target: TARGET_KEYS };
 
@@ -269,11 +321,15 @@ describe('loaders and config check agree on every key', () => {
 
   test('every key of every table has a row, and each row matches its table entry', () => {
     for (const kind of ['global', 'service', 'target'] as const) {
-      const covered = rows.filter((r) => r.kind === kind).map((r) => r.key);
+      const covered = rows.filter((r) => r.kind === kind && !r.tk).map((r) => r.key);
       assert.deepEqual([...covered].sort(), Object.keys(tables[kind]).sort(), kind);
     }
+    for (const tk of TARGET_KINDS) {
+      const covered = rows.filter((r) => r.tk === tk).map((r) => r.key);
+      assert.deepEqual([...covered].sort(), Object.keys(TARGET_KIND_KEYS[tk]).sort(), tk);
+    }
     for (const r of rows) {
-      const spec = tables[r.kind][r.key]!;
+      const spec = (r.tk ? (TARGET_KIND_KEYS[r.tk] as Record<string, KeySpec>) : tables[r.kind])[r.key]!;
       const how = spec.lint ? 'lint' : spec.rule ? 'rule' : 'text';
       assert.equal(r.how, how, `${r.kind} ${r.key}`);
       assert.equal(r.bad === undefined, how === 'text', `${r.kind} ${r.key}: a bad value unless any text passes`);
@@ -281,7 +337,7 @@ describe('loaders and config check agree on every key', () => {
   });
 
   for (const row of rows) {
-    test(`${row.kind} ${row.key}`, async () => {
+    test(`${row.tk ?? row.kind} ${row.key}`, async () => {
       const good = textOf(row, row.good);
       const loaded = await load(row.kind, good);
       assert.equal(loaded.error, undefined, `loader refuses good ${row.key}=${row.good}`);
@@ -297,6 +353,93 @@ describe('loaders and config check agree on every key', () => {
       assert.equal(f.line, bad.split('\n').indexOf(`${row.key}=${row.bad}`) + 1);
       if (row.how === 'rule') assert.equal(refused.error, `${refused.file}: ${row.key} ${f.message}`, 'same words from loader and check');
       else assert.equal(refused.error, undefined, `${row.key} is a check-only lint: the loader takes "${row.bad}" as it is`);
+    });
+  }
+
+  test('every required key of every kind of target: missing, both refuse it with the same words', async () => {
+    const bases: Record<TargetKind, string> = { local, rsync, sftp, s3, ftp };
+    let required = 0;
+    for (const tk of TARGET_KINDS) {
+      for (const [key, spec] of Object.entries(TARGET_KIND_KEYS[tk] as Record<string, KeySpec>)) {
+        if (!spec.required) continue;
+        required++;
+        const text = bases[tk].split('\n').filter((l) => !l.startsWith(`${key}=`)).join('\n');
+        const r = await load('target', text);
+        const findings = check('target', r.file, text);
+        assert.deepEqual(brief(findings), [`error ${path.basename(r.file)}:- ${key} is required for a ${tk} target`], `${tk} ${key}`);
+        assert.equal(r.error, `${r.file}: ${key} ${findings[0]!.message}`);
+      }
+    }
+    assert.equal(required, 10);
+  });
+
+  /** Relations between keys: [table, conf text, the key reported, its message]; a good variant must pass both. */
+  const relations: { table: TargetKind | 'encryption' | 'global'; bad: string; key: string; message: string; good: string }[] = [
+    { table: 'global', bad: 'SMTP_HOST=m.example.org\n', key: 'SMTP_HOST', message: 'is set but SMTP_TO is empty: no one would get the mail', good: mail },
+    {
+      table: 'rsync',
+      bad: 'TYPE=rsync\nPATH=relative/dir\n',
+      key: 'PATH',
+      message: 'must be an absolute path without HOST, got "relative/dir"',
+      good: 'TYPE=rsync\nPATH=/srv/copies\n',
+    },
+    {
+      table: 'rsync',
+      bad: 'TYPE=rsync\nHOST=h\nPATH=/x\nSSH_KEY=/k\n',
+      key: 'HOST',
+      message: 'is set: an rsync target with HOST needs SSH_KEY and KNOWN_HOSTS',
+      good: rsync,
+    },
+    {
+      table: 's3',
+      bad: `${s3}ACCESS_KEY_ID=AKIA\n`,
+      key: 'ACCESS_KEY_ID',
+      message: 'is set without SECRET_ACCESS_KEY: set both ACCESS_KEY_ID and SECRET_ACCESS_KEY, or neither (AWS chain)',
+      good: `${s3}ACCESS_KEY_ID=AKIA\nSECRET_ACCESS_KEY=s\n`,
+    },
+    {
+      table: 's3',
+      bad: `${s3}SECRET_ACCESS_KEY=s\n`,
+      key: 'SECRET_ACCESS_KEY',
+      message: 'is set without ACCESS_KEY_ID: set both ACCESS_KEY_ID and SECRET_ACCESS_KEY, or neither (AWS chain)',
+      good: `${s3}ACCESS_KEY_ID=\nSECRET_ACCESS_KEY=\n`,
+    },
+    {
+      table: 'encryption',
+      bad: `${local}RECIPIENT=${pub}\nPASSPHRASE_FILE=${passFile}\n`,
+      key: 'PASSPHRASE_FILE',
+      message: 'cannot be combined with RECIPIENT/RECIPIENTS_FILE/IDENTITY_FILE (age allows one or the other)',
+      good: `${local}PASSPHRASE_FILE=${passFile}\n`,
+    },
+    {
+      table: 'encryption',
+      bad: `${local}IDENTITY_FILE=${idFile}\n`,
+      key: 'IDENTITY_FILE',
+      message: 'is set but no RECIPIENT: uploads would not be encrypted',
+      good: `${local}IDENTITY_FILE=${idFile}\nRECIPIENTS_FILE=/etc/batt/recipients\n`,
+    },
+  ];
+
+  test('every relation has a case', () => {
+    const all = [
+      ...GLOBAL_RELATIONS.map((r) => `global ${r.key}`),
+      ...ENCRYPTION_RELATIONS.map((r) => `encryption ${r.key}`),
+      ...TARGET_KINDS.flatMap((tk) => TARGET_RELATIONS[tk].map((r) => `${tk} ${r.key}`)),
+    ];
+    assert.deepEqual(relations.map((c) => `${c.table} ${c.key}`).sort(), all.sort());
+  });
+
+  for (const c of relations) {
+    test(`relation: ${c.table} ${c.key}`, async () => {
+      const kind = c.table === 'global' ? 'global' : 'target';
+      const ok = await load(kind, c.good);
+      assert.equal(ok.error, undefined, 'loader refuses the good variant');
+      assert.deepEqual(brief(check(kind, ok.file, c.good)), [], 'check refuses the good variant');
+      const r = await load(kind, c.bad);
+      const findings = check(kind, r.file, c.bad);
+      const line = c.bad.split('\n').findIndex((l) => l.startsWith(`${c.key}=`)) + 1;
+      assert.deepEqual(brief(findings), [`error ${path.basename(r.file)}:${line} ${c.key} ${c.message}`]);
+      assert.equal(r.error, `${r.file}: ${c.key} ${c.message}`, 'same words from loader and check');
     });
   }
 
@@ -326,5 +469,9 @@ describe('loaders and config check agree on every key', () => {
     const r = await load('global', text);
     assert.equal(r.error, `${r.file}: JOBS must be a positive whole number, got "x"`);
     assert.deepEqual(check('global', r.file, text).map((f) => f.key), ['JOBS', 'TIMEOUT', 'NOTIFY_ON']);
+    const t = 'TYPE=sftp\nSSH_KEY=k\nACCESS_KEY_ID=a\nIDENTITY_FILE=/nowhere\n';
+    const rt = await load('target', t);
+    assert.equal(rt.error, `${rt.file}: HOST is required for a sftp target`);
+    assert.deepEqual(check('target', rt.file, t).map((f) => f.key), ['HOST', 'USER', 'KNOWN_HOSTS', 'PATH', 'SSH_KEY', 'IDENTITY_FILE']);
   });
 });
