@@ -6,6 +6,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { Client, FileType, type FileInfo } from 'basic-ftp';
+import { Session } from './session.js';
 import { REMOTE_INDEX, TargetError, UploadInterruptedError, isTempName, tempName, type Backend, type Leftover, type PutFileOptions, type RemoteStat } from './index.js';
 
 export interface FtpOptions {
@@ -21,7 +22,7 @@ export interface FtpOptions {
 
 export class FtpBackend implements Backend {
   readonly kind = 'ftp';
-  private conn?: Promise<Client>;
+  private readonly session = new Session<Client>(() => this.connect(), (c) => c.close());
   constructor(readonly o: FtpOptions) {}
 
   private abs(rel: string): string {
@@ -32,38 +33,21 @@ export class FtpBackend implements Backend {
     return `ftp://${this.o.user}@${this.o.host}:${this.o.port}${this.abs(rel)}`;
   }
 
-  private async client(): Promise<Client> {
-    this.conn ??= (async () => {
-      const c = new Client(this.o.timeoutS * 1000);
-      await c.access({
-        host: this.o.host,
-        port: this.o.port,
-        user: this.o.user,
-        password: this.o.password,
-        secure: this.o.secure,
-        secureOptions: this.o.caFile ? { ca: await fs.readFile(this.o.caFile) } : undefined,
-      });
-      return c;
-    })();
-    try {
-      return await this.conn;
-    } catch (err) {
-      this.conn = undefined;
-      throw err;
-    }
+  private async connect(): Promise<Client> {
+    const c = new Client(this.o.timeoutS * 1000);
+    await c.access({
+      host: this.o.host,
+      port: this.o.port,
+      user: this.o.user,
+      password: this.o.password,
+      secure: this.o.secure,
+      secureOptions: this.o.caFile ? { ca: await fs.readFile(this.o.caFile) } : undefined,
+    });
+    return c;
   }
 
-  private async op<T>(fn: (c: Client) => Promise<T>): Promise<T> {
-    const c = await this.client();
-    try {
-      return await fn(c);
-    } catch (err) {
-      if (!(err instanceof TargetError) && !isNotFound(err)) {
-        this.conn = undefined;
-        c.close();
-      }
-      throw err;
-    }
+  private op<T>(fn: (c: Client) => Promise<T>): Promise<T> {
+    return this.session.use(fn, (err) => err instanceof TargetError || isNotFound(err));
   }
 
   private async mkdirs(c: Client, dir: string): Promise<void> {
@@ -76,10 +60,7 @@ export class FtpBackend implements Backend {
     const tmp = path.posix.join(path.posix.dirname(dest), tempName(path.posix.basename(dest), true));
     await this.op(async (c) => {
       // closing the client destroys its sockets and fails the transfer in progress at once
-      const cut = () => {
-        this.conn = undefined;
-        c.close();
-      };
+      const cut = () => this.session.drop(c);
       signal?.addEventListener('abort', cut, { once: true });
       try {
         if (signal?.aborted) throw new UploadInterruptedError(`${this.describe(rel)}: upload interrupted`);
@@ -203,9 +184,7 @@ export class FtpBackend implements Backend {
   }
 
   async close(): Promise<void> {
-    const p = this.conn;
-    this.conn = undefined;
-    await p?.then((c) => c.close()).catch(() => {});
+    await this.session.close();
   }
 }
 

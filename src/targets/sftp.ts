@@ -7,6 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { createHmac } from 'node:crypto';
 import SftpClient from 'ssh2-sftp-client';
+import { Session } from './session.js';
 import { REMOTE_INDEX, TargetError, UploadInterruptedError, isTempName, tempName, type Backend, type Leftover, type PutFileOptions, type RemoteStat } from './index.js';
 
 export interface SftpOptions {
@@ -44,7 +45,7 @@ export function knownHostsKeys(text: string, host: string, port: number): string
 
 export class SftpBackend implements Backend {
   readonly kind = 'sftp';
-  private conn?: Promise<SftpClient>;
+  private readonly session = new Session<SftpClient>(() => this.connect(), (c) => c.end());
   constructor(readonly o: SftpOptions) {}
 
   private abs(rel: string): string {
@@ -55,53 +56,35 @@ export class SftpBackend implements Backend {
     return `sftp://${this.o.user}@${this.o.host}:${this.o.port}${this.abs(rel)}`;
   }
 
-  private async client(): Promise<SftpClient> {
-    this.conn ??= (async () => {
-      const [privateKey, known] = await Promise.all([fs.readFile(this.o.keyFile), fs.readFile(this.o.knownHosts, 'utf8')]);
-      const trusted = knownHostsKeys(known, this.o.host, this.o.port);
-      if (!trusted.length) throw new TargetError(`sftp: ${this.o.knownHosts} has no key for ${this.o.host}:${this.o.port}`);
-      const c = new SftpClient('batt');
-      let rejected = false;
-      try {
-        await c.connect({
-          host: this.o.host,
-          port: this.o.port,
-          username: this.o.user,
-          privateKey,
-          readyTimeout: this.o.timeoutS * 1000,
-          hostVerifier: (key: Buffer) => {
-            const ok = trusted.includes(key.toString('base64'));
-            if (!ok) rejected = true;
-            return ok;
-          },
-        } as SftpClient.ConnectOptions);
-      } catch (err) {
-        if (rejected) throw new TargetError(`sftp: the host key of ${this.o.host}:${this.o.port} is not in ${this.o.knownHosts}`);
-        throw err;
-      }
-      return c;
-    })();
+  private async connect(): Promise<SftpClient> {
+    const [privateKey, known] = await Promise.all([fs.readFile(this.o.keyFile), fs.readFile(this.o.knownHosts, 'utf8')]);
+    const trusted = knownHostsKeys(known, this.o.host, this.o.port);
+    if (!trusted.length) throw new TargetError(`sftp: ${this.o.knownHosts} has no key for ${this.o.host}:${this.o.port}`);
+    const c = new SftpClient('batt');
+    let rejected = false;
     try {
-      return await this.conn;
+      await c.connect({
+        host: this.o.host,
+        port: this.o.port,
+        username: this.o.user,
+        privateKey,
+        readyTimeout: this.o.timeoutS * 1000,
+        hostVerifier: (key: Buffer) => {
+          const ok = trusted.includes(key.toString('base64'));
+          if (!ok) rejected = true;
+          return ok;
+        },
+      } as SftpClient.ConnectOptions);
     } catch (err) {
-      this.conn = undefined;
+      if (rejected) throw new TargetError(`sftp: the host key of ${this.o.host}:${this.o.port} is not in ${this.o.knownHosts}`);
       throw err;
     }
+    return c;
   }
 
   /** Runs op; a broken connection is dropped so the next try reconnects. */
-  private async op<T>(fn: (c: SftpClient) => Promise<T>): Promise<T> {
-    const c = await this.client();
-    try {
-      return await fn(c);
-    } catch (err) {
-      if (!(err instanceof TargetError)) {
-        const p = this.conn;
-        this.conn = undefined;
-        void p?.then((x) => x.end()).catch(() => {});
-      }
-      throw err;
-    }
+  private op<T>(fn: (c: SftpClient) => Promise<T>): Promise<T> {
+    return this.session.use(fn, (err) => err instanceof TargetError);
   }
 
   async putFile(local: string, rel: string, size: number, { signal }: PutFileOptions = {}): Promise<void> {
@@ -110,10 +93,7 @@ export class SftpBackend implements Backend {
     await this.op(async (c) => {
       // fastPut cannot be cancelled: cut the connection under it (a graceful end would first send
       // what is buffered), which fails it at once; the next operation reconnects.
-      const cut = () => {
-        this.conn = undefined;
-        (c as unknown as { client: { destroy(): void } }).client.destroy();
-      };
+      const cut = () => this.session.drop(c, (x) => (x as unknown as { client: { destroy(): void } }).client.destroy());
       signal?.addEventListener('abort', cut, { once: true });
       try {
         if (signal?.aborted) throw new UploadInterruptedError(`${this.describe(rel)}: upload interrupted`);
@@ -203,8 +183,6 @@ export class SftpBackend implements Backend {
   }
 
   async close(): Promise<void> {
-    const p = this.conn;
-    this.conn = undefined;
-    await p?.then((c) => c.end()).catch(() => {});
+    await this.session.close();
   }
 }
