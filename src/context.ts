@@ -26,7 +26,7 @@ export function last<T>(v: T | T[] | undefined): T | undefined {
 }
 
 /** A flag that takes a whole number >= 0 (seconds, jobs); absent or empty gives the fallback. */
-export function wholeNumberFlag(name: string, v: unknown, fallback: number): number {
+export function wholeNumberFlag<F extends number | undefined>(name: string, v: unknown, fallback: F): number | F {
   const raw = last(v as unknown[]);
   if (raw === undefined || raw === '') return fallback;
   if (!/^\d+$/.test(String(raw))) throw new UsageError(`--${name} takes a whole number, got "${String(raw)}"`);

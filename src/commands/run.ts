@@ -59,8 +59,7 @@ async function plan(ctx: Context, args: RunArgs): Promise<Plan> {
     }
   }
   // --timeout applies to every service; without it each service's BACKUP_TIMEOUT, then TIMEOUT.
-  const rawTimeout = last(args.timeout);
-  const flagTimeout = rawTimeout === undefined || rawTimeout === '' ? undefined : wholeNumberFlag('timeout', rawTimeout, 0);
+  const flagTimeout = wholeNumberFlag('timeout', args.timeout, undefined);
   const jobs: BackupJob[] = [];
   for (const service of wanted) {
     const script = await resolveScript(ctx.home, service);
