@@ -192,13 +192,13 @@ async function main(): Promise<void> {
   delete resticEnv.RESTIC_PASSWORD;
   delete resticEnv.RESTIC_REPOSITORY;
 
-  type Name = 'batt' | 'tar|zstd' | 'tar|zstd+fsync' | 'tar+acls|zstd' | 'by hand' | 'restic' | 'read';
-  const times: Record<Name, number[]> = { batt: [], 'tar|zstd': [], 'tar|zstd+fsync': [], 'tar+acls|zstd': [], 'by hand': [], restic: [], read: [] };
+  type Name = 'batt' | 'tar|zstd' | 'tar|zstd+fsync' | 'tar+xattrs|zstd' | 'by hand' | 'restic' | 'read';
+  const times: Record<Name, number[]> = { batt: [], 'tar|zstd': [], 'tar|zstd+fsync': [], 'tar+xattrs|zstd': [], 'by hand': [], restic: [], read: [] };
   const rss: { self: number[]; children: number[] } = { self: [], children: [] };
   const phases = { startup: [] as number[], script: [] as number[], seal: [] as number[], exit: [] as number[] };
   const hashedAheadShare: number[] = [];
   const sizes: Record<string, number> = {};
-  const order: Name[] = ['batt', 'tar|zstd', 'restic', 'read', 'tar|zstd+fsync', 'tar+acls|zstd', 'by hand'];
+  const order: Name[] = ['batt', 'tar|zstd', 'restic', 'read', 'tar|zstd+fsync', 'tar+xattrs|zstd', 'by hand'];
   for (let run = 0; run < RUNS; run++) {
     for (const name of rotate(order, run)) {
       if (name === 'restic' && run >= RESTIC_RUNS) continue;
@@ -217,11 +217,11 @@ async function main(): Promise<void> {
         const sync = name === 'tar|zstd+fsync' ? ' && sync "$2"' : '';
         r = await timed('bash', ['-c', `set -o pipefail; tar -cf - "$1" | zstd -3 -T0 -q >"$2"${sync}`, name, tree, out]);
         sizes['tar|zstd'] = fs.statSync(out).size;
-      } else if (name === 'tar+acls|zstd' || name === 'by hand') {
+      } else if (name === 'tar+xattrs|zstd' || name === 'by hand') {
         // What backup-file runs: the same pipeline with tar's flags for a faithful copy. "By hand"
         // also does the rest of batt's work with the fastest tools here: the archive's SHA-256
         // (openssl, SHA-NI; coreutils sha256sum is 6x slower on this CPU) and an fsync.
-        const flags = '--numeric-owner --acls --xattrs --sparse --warning=no-file-changed';
+        const flags = '--numeric-owner --xattrs --sparse --blocking-factor=128 --warning=no-file-changed';
         const rest = name === 'by hand' ? ' && openssl dgst -sha256 "$2" >/dev/null && sync "$2"' : '';
         r = await timed('bash', ['-c', `set -o pipefail; tar --create --file=- --directory=/ ${flags} -- "$1" | zstd -3 -T0 -q -o "$2"${rest}`, name, tree.slice(1), out]);
       } else if (name === 'restic') {
@@ -325,7 +325,7 @@ async function main(): Promise<void> {
     '',
     '| contender | median | runs (s) | throughput | vs tar\\|zstd |',
     '|---|---|---|---|---|',
-    ...(['batt', 'tar|zstd', 'tar|zstd+fsync', 'tar+acls|zstd', 'by hand', 'restic', 'read'] as Name[]).map(
+    ...(['batt', 'tar|zstd', 'tar|zstd+fsync', 'tar+xattrs|zstd', 'by hand', 'restic', 'read'] as Name[]).map(
       (k) => `| ${k.replace(/\|/g, '\\|')} | ${sec(m[k])} | ${all(times[k])} | ${mbps(m[k])} | ${(m[k] / m['tar|zstd']).toFixed(2)}x |`,
     ),
     '',
@@ -341,9 +341,9 @@ async function main(): Promise<void> {
         ]
       : []),
     '- tar|zstd: `tar -cf - TREE | zstd -3 -T0 > OUT`; +fsync adds `sync OUT` (batt makes its backup durable);',
-    '  tar+acls|zstd is the pipeline backup-file runs (`--numeric-owner --acls --xattrs --sparse`: one getxattr',
-    '  or more per file).',
-    '- by hand: the same work as batt without batt: tar+acls|zstd, then `openssl dgst -sha256 OUT` and',
+    '  tar+xattrs|zstd is the pipeline backup-file runs (`--numeric-owner --xattrs --sparse --blocking-factor=128`:',
+    '  an llistxattr per member, ACLs included; 64 KiB records).',
+    '- by hand: the same work as batt without batt: tar+xattrs|zstd, then `openssl dgst -sha256 OUT` and',
     '  `sync OUT` (the SHA-256 for the manifest, and durability).',
     `- restic: \`restic backup TREE\` into a fresh repository (init not timed), fresh cache; ${Math.min(RUNS, RESTIC_RUNS)} rounds.`,
     '- read: `tar -cf - TREE | cat > /dev/null` (GNU tar skips reading file data when its output is /dev/null).',
@@ -452,30 +452,39 @@ const NOTES = [
   '  string-width and wrap-ansi, whose Unicode tables cost 30-90 ms to build, load on first use',
   '  (build.mjs); dist/ is written in place with atomic renames so a rebuild never breaks a running batt.',
   '',
+  '- backup-file ran tar with `--acls --xattrs`. `--xattrs` alone already stores every ACL, as the',
+  '  xattrs system.posix_acl_access and _default, so `--acls` stored each one a second time, for one',
+  '  or two more getxattr calls per member (80k failing calls here, ~0.25 s of CPU on the critical',
+  '  path: tar is one thread). backup-file now runs `--xattrs` alone; restore-file restores',
+  '  system.posix_acl_* with the user.* xattrs, and still uses `--acls` for archives that hold',
+  '  SCHILY.acl records. A test compares `getfacl -R` of the source and the restored copy.',
+  "- tar wrote 10 KiB records into zstd's pipe: 116k writes for 1 GB, each read back by zstd.",
+  '  `--blocking-factor=128` (64 KiB records) makes that 18k: -0.35 s of CPU, -0.2 s of wall time',
+  '  (tar|zstd alone, 5 alternating rounds: 2.45 s with 10 KiB records, 2.25 s with 64 KiB,',
+  "  2.43 s with 1 MiB). The archive ends in up to 64 KiB of zeros after tar's end marker, which",
+  '  a reader stops before: `zstd -dc X | tar -t` under `set -o pipefail` failed 6 times in 200',
+  "  (zstd's broken pipe). restore-file therefore drains the rest of the stream after a tar that",
+  '  succeeded (tested with 1 MiB records, where every such listing fails); by hand,',
+  '  `tar --zstd -xf X` does the same.',
+  '  Together, on this machine (7 alternating rounds): tar|zstd 2.37 s, batt before 2.80 s (1.18x),',
+  '  batt after 2.51 s (1.06x).',
+  '',
   'What batt still pays over a bare `tar | zstd`, by design: node start-up and the run command',
-  '(~0.1 s), the SHA-256 of the archive for the manifest (~0.3 s of CPU per GB of output, SHA-NI, now',
-  'mostly spent while the compressor runs), what',
-  'backup-file keeps that the bare pipeline does not (ACLs, xattrs: tar+acls|zstd), and durability',
-  '(fsync before the rename). On a short backup these fixed costs weigh more than on a long one.',
+  '(~0.1 s), the SHA-256 of the archive for the manifest (~0.25 s of CPU for the ~450 MB archive,',
+  "SHA-NI at 2 GB/s here), tar's llistxattr per member (xattrs and ACLs kept), and durability (the",
+  'writeback and the fsync before the rename). The 64 KiB records win back most of that. tar and',
+  'zstd keep both cores busy, so every CPU-second batt adds costs about half a second of wall time,',
+  'whether it runs during the script or after it. Hashing ahead (stop 9) took the seal from ~0.35 s',
+  'to 0.02 s, but on 2 busy cores the script phase grew by as much; where the compressor leaves a',
+  'core idle it pays: `--file-compress none`, 5 alternating rounds, 2.69 s vs 3.53 s (0.76x).',
   '',
-  'Where the time goes on this 2-core machine: tar and zstd keep both cores busy, so every CPU-second',
-  'batt adds costs about half a second of wall time, whether it runs during the script or after it:',
-  'the SHA-256 (~0.4 s of CPU for the 445 MB archive; 1.16 GB/s is the most `openssl speed -evp sha256`',
-  "reaches here), tar's ACL and xattr calls (~0.4 s of CPU for 77k entries: a getxattr and an",
-  "flistxattr each; tar+acls|zstd), node's start (~0.2 s) and the writeback the fsync needs. Hashing",
-  'ahead took the seal from ~0.35 s to 0.02 s, but the script phase grew by as much: with and without',
-  'the declaration, 6 alternating rounds, 5.72 s vs 5.71 s. Where the compressor leaves a core idle it',
-  'pays: `--file-compress none` (1 GB written), 5 alternating rounds, 2.69 s vs 3.53 s (0.76x).',
+  'Tried and left out:',
+  '- 1 MiB records (`--blocking-factor=2048`): no gain over 64 KiB (see above), and 1 MiB of padding',
+  '  after the end marker: every `zstd -dc X | tar -x` under pipefail fails with 141.',
+  "- No periodic writeback (only the seal's fsync), or no hash-ahead: within the noise (5 rounds,",
+  '  2.93 s and 2.90 s against 2.85 s), so both stay.',
   '',
-  'Tried and left out: tar writing 1 MiB records into zstd (`--blocking-factor=2048`, fewer pipe',
-  "writes) gave no gain beyond the noise (7 alternating rounds: median 4.69 s vs 4.33 s with tar's",
-  'default), and such an archive ends with up to 1 MiB of padding that `tar -x` stops reading before',
-  'its end: `zstd -dc X | tar -x` under `set -o pipefail` then fails with 141 (SIGPIPE).',
-  '',
-  'So the 1.10x target against a bare `tar | zstd` is missed here by the work batt does and the bare',
-  'pipeline does not (ACLs and xattrs, SHA-256, fsync). The same work done by hand with the fastest',
-  "tools on this machine (the `by hand` row: openssl's SHA-NI SHA-256, `sync FILE`) is slower than",
-  'batt. Run-to-run spread on this shared machine is +-10%: repeat on a quiet machine before quoting.',
+  'Run-to-run spread on this shared machine is +-10%: repeat on a quiet machine before quoting.',
   '',
 ];
 
