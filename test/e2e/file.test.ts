@@ -594,6 +594,25 @@ test('archives from tar --acls (batt before 2026-11-28: SCHILY.acl records) stil
   }
 });
 
+const hasSetcap = ['/usr/sbin', '/sbin', '/usr/bin'].some((d) => fs.existsSync(path.join(d, 'setcap')));
+
+test('file capabilities come back when root restores', { skip: (process.getuid?.() !== 0 && 'needs root') || (!hasSetcap && !REQUIRE_SERVERS && 'needs setcap (Debian libcap2-bin)') }, async () => {
+  const sb = sandbox({ builtins: true });
+  try {
+    const tree = path.join(sb.dir, 'src', 'x');
+    fs.mkdirSync(tree, { recursive: true });
+    fs.copyFileSync('/bin/true', path.join(tree, 'ping'));
+    execFileSync('setcap', ['cap_net_raw+ep', path.join(tree, 'ping')]);
+    assert.equal((await run(sb, ['--file', tree])).code, 0);
+    const target = path.join(sb.dir, 'restored');
+    const r = await restore(sb, ['--to', target]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(execFileSync('getcap', [path.join(target, tree, 'ping')], { encoding: 'utf8' }), /cap_net_raw[=+]ep/);
+  } finally {
+    sb.cleanup();
+  }
+});
+
 test('owners are kept only with --file-owners keep', { skip: process.getuid?.() !== 0 && 'needs root' }, async () => {
   const sb = sandbox({ builtins: true });
   try {
