@@ -285,6 +285,91 @@ describe('sqlite: batt backup and restore with the real sqlite3', { skip }, () =
     }
   });
 
+  test('restore --sqlite: a relative path with a folder is taken from the folder batt was run in; a bare name matches as before', async (t) => {
+    const box = sandbox({ builtins: true });
+    try {
+      const caller = path.join(box.dir, 'caller');
+      const sub = path.join(caller, 'sub', 'app.db');
+      const other = path.join(caller, 'other', 'app.db');
+      fs.mkdirSync(path.dirname(sub), { recursive: true });
+      fs.mkdirSync(path.dirname(other), { recursive: true });
+      createDb(sub, 'delete');
+      createDb(other, 'delete');
+      const sums = { sub: checksum(sub), other: checksum(other) };
+      assert.notEqual(sums.sub, sums.other);
+      const r = await batt(['sqlite', '--sqlite', sub, '--sqlite', other, '--path', box.pattern], { home: box.home });
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      const out = path.join(box.dir, 'out.db');
+      const restore = (db: string[], cwd: string) =>
+        // A stray BATT_CWD of the caller must not count: batt sets its own.
+        batt(['restore', 'sqlite', ...db, '--to', out, '--path', box.pattern], {
+          home: box.home,
+          cwd,
+          env: { BATT_CWD: path.join(box.dir, 'elsewhere') },
+        });
+      const found: [string, string[], string, keyof typeof sums][] = [
+        ['./ and a folder', ['--sqlite', './sub/app.db'], caller, 'sub'],
+        ['a folder without ./ (--sqlite-db)', ['--sqlite-db', 'sub/app.db'], caller, 'sub'],
+        ['.. out of the folder batt was run in', ['--sqlite', '../other/app.db'], path.join(caller, 'sub'), 'other'],
+        ['the stored name, from any folder', ['--sqlite', `${other.slice(1).replaceAll('/', '_')}.sqlite.zst`], box.dir, 'other'],
+      ];
+      for (const [name, db, cwd, which] of found) {
+        await t.test(name, async () => {
+          const rr = await restore(db, cwd);
+          assert.equal(rr.code, 0, rr.stderr + rr.stdout);
+          assert.ok(fs.existsSync(out), 'restored');
+          assert.equal(checksum(out), sums[which]);
+          fs.rmSync(out);
+        });
+      }
+
+      await t.test('a relative path that matches nothing names the path it was taken as', async () => {
+        const rr = await restore(['--sqlite', './other/app.db'], path.join(caller, 'sub'));
+        assert.notEqual(rr.code, 0);
+        assert.ok(
+          rr.stderr.includes(`no database './other/app.db' (${path.join(caller, 'sub', 'other', 'app.db')}, relative to where batt was run) in this backup`),
+          rr.stderr,
+        );
+        assert.ok(!fs.existsSync(out));
+      });
+
+      await t.test('a bare name is a file name wherever batt is run: two app.db are ambiguous, as before', async () => {
+        const rr = await restore(['--sqlite', 'app.db'], path.join(caller, 'sub'));
+        assert.notEqual(rr.code, 0);
+        assert.ok(rr.stderr.includes("'app.db' matches several databases; give the full original path"), rr.stderr);
+        assert.ok(!fs.existsSync(out));
+      });
+
+      await t.test('run without batt (no BATT_CWD), the script refuses a relative path with a folder and writes nothing', () => {
+        const tsv = backupsOf(box).find((f) => f.endsWith('/sqlite/databases.tsv'))!;
+        assert.ok(tsv);
+        const script = path.join(box.home, 'scripts-available', 'restore-sqlite');
+        const base = { PATH: process.env.PATH ?? '/usr/bin:/bin', BATT_BACKUP: path.dirname(path.join(box.root, tsv)), BATT_RESTORE_TO: out };
+        const needs = "restore-sqlite: './sub/app.db' is not an absolute path (a relative one needs BATT_CWD, which batt restore sets)\n";
+        const gone = "restore-sqlite: './sub/app.db' is not an absolute path (the folder batt was run from no longer exists)\n";
+        const tries: [Record<string, string>, string[], string][] = [
+          [base, ['./sub/app.db'], needs],
+          [{ ...base, BATT_CWD: 'caller' }, ['./sub/app.db'], needs],
+          [{ ...base, BATT_OPT_DB: './sub/app.db' }, [], needs],
+          [{ ...base, BATT_CWD: '' }, ['./sub/app.db'], gone], // what batt passes when its folder was removed
+        ];
+        for (const [env, args, said] of tries) {
+          const s = spawnSync(script, args, { cwd: caller, env, encoding: 'utf8' });
+          assert.equal(s.status, 2, s.stderr);
+          assert.equal(s.stderr, said);
+          assert.ok(!fs.existsSync(out));
+        }
+        // An absolute path needs no BATT_CWD.
+        const ok = spawnSync(script, [sub], { cwd: caller, env: base, encoding: 'utf8' });
+        assert.equal(ok.status, 0, ok.stderr);
+        assert.equal(checksum(out), sums.sub);
+        fs.rmSync(out);
+      });
+    } finally {
+      box.cleanup();
+    }
+  });
+
   test('a refused restore writes nothing, even for the databases that were free', async () => {
     const db = path.join(dataDir, 'small.db');
     const other = path.join(dataDir, 'other.db');
