@@ -1,8 +1,10 @@
 // `batt config check`, the pure part: every conf file's text and mode in, findings out, each
-// with file, line, key and what is wrong. Nothing here reads the disk; the command gathers it.
+// with file, line, key and what is wrong. Nothing here reads the disk; the command gathers it,
+// and checks the files the confs name (fileRefs here says which, conffiles.ts how).
 // The key rules themselves are confkeys.ts, shared with the loaders.
 import { ConfigError } from './errors.js';
 import { SECRET_KEY, parseConf, type Conf } from './config.js';
+import { namedFiles, type NamedFile } from './conffiles.js';
 import { ENCRYPTION_RELATIONS, GLOBAL_KEYS, GLOBAL_RELATIONS, SERVICE_KEYS, TARGET_KEYS, problem, targetRelations, targetTable, type KeySpec, type Relation } from './confkeys.js';
 
 export { GLOBAL_KEYS } from './confkeys.js';
@@ -128,9 +130,32 @@ function checkService(f: ConfFile, list: Entry[], out: Finding[], services: Set<
   checkKeys(f, list, out, SERVICE_KEYS, []);
 }
 
-/** Findings for all conf files; `services` are the names that have a backup script. */
-export function checkConfig(files: ConfFile[], services: string[]): Finding[] {
-  const out: Finding[] = [];
+/** A file a conf names (conffiles.ts), with the conf and line that name it. */
+export interface FileRef extends NamedFile {
+  conf: string;
+  line?: number;
+}
+
+/** The files each conf names that a run would use: batt.conf and targets; service confs are the scripts' business. */
+export function fileRefs(files: ConfFile[]): FileRef[] {
+  const refs: FileRef[] = [];
+  for (const f of files) {
+    if (f.kind === 'service') continue;
+    const list = entries(f, []);
+    const last: Conf = Object.fromEntries(list.map((e) => [e.key, e.value]));
+    const kind = f.kind === 'global' ? 'global' : TARGET_KEYS.TYPE.rule(last.TYPE ?? '');
+    const named = namedFiles(kind === 'global' ? kind : kind.ok ? kind.value : undefined, last);
+    for (const n of named) refs.push({ ...n, conf: f.file, line: list.filter((e) => e.key === n.key).slice(-1)[0]?.line });
+  }
+  return refs;
+}
+
+/**
+ * Findings for all conf files; `services` are the names that have a backup script, `fileFindings`
+ * what the command found in the files the confs name (fileRefs), sorted in with the rest.
+ */
+export function checkConfig(files: ConfFile[], services: string[], fileFindings: Finding[] = []): Finding[] {
+  const out: Finding[] = [...fileFindings];
   const known = new Set(services);
   for (const f of files) {
     const list = entries(f, out);

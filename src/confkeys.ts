@@ -185,8 +185,8 @@ export const SERVICE_KEYS = {
 } satisfies Record<string, KeySpec>;
 
 /**
- * Encryption keys of a target (crypto.ts). That the named files exist, are 0600 and (passphrase)
- * not empty is checked when they are used, not here: the check reads no file but the confs.
+ * Encryption keys of a target (crypto.ts). What the named files must be (readable, 0600, the
+ * passphrase not empty) is conffiles.ts, shared by the run and `batt config check`.
  */
 export const ENCRYPTION_KEYS = {
   RECIPIENT: { rule: recipients, doc: 'age public key(s) (age1... or ssh-ed25519 ...), comma separated: encrypt before upload' },

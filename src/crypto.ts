@@ -9,9 +9,10 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { ConfigError, FailedError } from './errors.js';
+import { FailedError } from './errors.js';
 import { runCommand } from './runner.js';
 import { ENCRYPTION_KEYS, ENCRYPTION_RELATIONS, enforce, setting, validate } from './confkeys.js';
+import { passphraseFile as passphraseCheck, privateFile, readPassphrase, requireFile } from './conffiles.js';
 
 export interface Encryption {
   /** age or SSH public keys: anyone may see them. */
@@ -29,16 +30,6 @@ export function canDecrypt(enc: Encryption | undefined): boolean {
   return !!(enc?.identityFile || enc?.passphraseFile);
 }
 
-async function privateFile(file: string, key: string, conf: string): Promise<void> {
-  let st;
-  try {
-    st = await fs.stat(file);
-  } catch {
-    throw new ConfigError(`${conf}: ${key} ${file} cannot be read`);
-  }
-  if (st.mode & 0o077) throw new ConfigError(`${conf}: ${key} ${file} is readable by others`, `chmod 600 ${file}`);
-}
-
 const AGE = () => process.env.BATT_AGE || 'age';
 
 export class CryptoError extends FailedError {}
@@ -46,7 +37,7 @@ export class CryptoError extends FailedError {}
 /**
  * Reads the encryption keys of a target's conf: RECIPIENT, RECIPIENTS_FILE, IDENTITY_FILE,
  * PASSPHRASE_FILE. The key rules and which keys go together are confkeys.ts (shared with `batt
- * config check`); here: those, then the files named, which must be 0600 (and the passphrase not empty).
+ * config check`); here: those, then the files named, checked by conffiles.ts (also shared with the check).
  */
 export async function encryptionFromConf(conf: Record<string, string>, file: string): Promise<Encryption | undefined> {
   validate(ENCRYPTION_KEYS, conf, file);
@@ -56,17 +47,12 @@ export async function encryptionFromConf(conf: Record<string, string>, file: str
   const identityFile = conf.IDENTITY_FILE || undefined;
   const passphraseFile = conf.PASSPHRASE_FILE || undefined;
   if (passphraseFile) {
-    await privateFile(passphraseFile, 'PASSPHRASE_FILE', file);
-    if (!(await readPassphrase(passphraseFile))) throw new ConfigError(`${file}: PASSPHRASE_FILE ${passphraseFile} is empty`);
+    await requireFile(passphraseCheck, 'PASSPHRASE_FILE', passphraseFile, file);
     return { recipients: [], passphraseFile };
   }
-  if (identityFile) await privateFile(identityFile, 'IDENTITY_FILE', file);
+  if (identityFile) await requireFile(privateFile, 'IDENTITY_FILE', identityFile, file);
   if (!recipients.length && !recipientsFile) return undefined;
   return { recipients, recipientsFile, identityFile };
-}
-
-async function readPassphrase(file: string): Promise<string> {
-  return ((await fs.readFile(file, 'utf8')).split(/\r?\n/)[0] ?? '').trim();
 }
 
 /** Streams input through an age-encryption Encrypter/Decrypter into output (0600). */

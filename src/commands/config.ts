@@ -1,8 +1,9 @@
-// `batt config check`: validate batt.conf, every <service>.conf and targets/*.conf; print each
-// finding as file:line: KEY what is wrong. Exit 3 on any error, 0 with warnings only.
+// `batt config check`: validate batt.conf, every <service>.conf and targets/*.conf, and the files
+// they name (as a run would when it opens them); print each finding as file:line: KEY what is
+// wrong. Exit 3 on any error, 0 with warnings only.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { checkConfig, formatFinding, type ConfFile } from '../configcheck.js';
+import { checkConfig, fileRefs, formatFinding, type ConfFile, type Finding } from '../configcheck.js';
 import { EXIT, UsageError, fromSystemError } from '../errors.js';
 import { resolveHome, type Home } from '../home.js';
 import { createOutput } from '../output.js';
@@ -55,13 +56,23 @@ export async function gatherConf(home: Home): Promise<{ files: ConfFile[]; odd: 
   return { files, odd };
 }
 
+/** What the run would refuse in the files the confs name (conffiles.ts); never their contents. */
+export async function checkNamedFiles(files: ConfFile[]): Promise<Finding[]> {
+  const out: Finding[] = [];
+  for (const r of fileRefs(files)) {
+    const p = await r.check(r.file);
+    if (p) out.push({ level: 'error', file: r.conf, line: r.line, key: r.key, message: p.fix ? `${p.why}: ${p.fix}` : p.why });
+  }
+  return out;
+}
+
 export async function configCommand(args: ConfigArgs): Promise<number> {
   if ((args.action ?? 'check') !== 'check') throw new UsageError(`unknown config action "${args.action}"`, 'use batt config check');
   const out = createOutput({ json: !!last(args.json) });
   const home = resolveHome(last(args.home), process.env);
   const { files, odd } = await gatherConf(home);
   const services = (await listServices(home)).filter((s) => s.available).map((s) => s.name);
-  const findings = checkConfig(files, services);
+  const findings = checkConfig(files, services, await checkNamedFiles(files));
   for (const f of odd) findings.push({ level: 'warning', file: f, message: 'is not batt.conf and not named after a service; batt ignores it' });
   const errors = findings.filter((f) => f.level === 'error').length;
   const warnings = findings.length - errors;

@@ -11,7 +11,7 @@ import { resolveHome } from '../home.js';
 import { createOutput, formatBytes, table } from '../output.js';
 import { enabledServices, listServices, scriptName } from '../registry.js';
 import { last, makeContext, type CommonArgs } from '../context.js';
-import { gatherConf } from './config.js';
+import { checkNamedFiles, gatherConf } from './config.js';
 
 /** Tools of the built-in services; "a|b" means either will do; VAR=... names the script's override. */
 export const SERVICE_TOOLS: Record<string, string[]> = {
@@ -163,7 +163,7 @@ export async function doctorCommand(args: CommonArgs): Promise<number> {
   // Conf first: a broken batt.conf also hides the destination.
   const { files } = await gatherConf(home);
   const services = (await listServices(home)).filter((s) => s.available).map((s) => s.name);
-  const errors = checkConfig(files, services).filter((f) => f.level === 'error');
+  const errors = checkConfig(files, services, await checkNamedFiles(files)).filter((f) => f.level === 'error');
   checks.push({
     check: 'conf',
     ok: errors.length === 0,

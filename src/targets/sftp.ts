@@ -5,7 +5,7 @@
 // a day old), the final name never appears.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { createHmac } from 'node:crypto';
+import { knownHostsKeys } from '../conffiles.js';
 import SftpClient from 'ssh2-sftp-client';
 import { Session } from './session.js';
 import { REMOTE_INDEX, TargetError, UploadInterruptedError, isTempName, tempName, type Backend, type Leftover, type PutFileOptions, type RemoteStat } from './index.js';
@@ -20,28 +20,7 @@ export interface SftpOptions {
   timeoutS: number;
 }
 
-/** Does a known_hosts line name this host (plain or hashed, with [host]:port for other ports)? */
-export function knownHostsKeys(text: string, host: string, port: number): string[] {
-  const names = port === 22 ? [host, `[${host}]:22`] : [`[${host}]:${port}`];
-  const keys: string[] = [];
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    if (!line || line.startsWith('#') || line.startsWith('@revoked')) continue;
-    const parts = line.split(/\s+/);
-    if (parts[0] === '@cert-authority') continue;
-    const [hosts, , key] = parts;
-    if (!hosts || !key) continue;
-    const match = hosts.split(',').some((h) => {
-      if (h.startsWith('|1|')) {
-        const [, , salt, hash] = h.split('|');
-        return names.some((n) => createHmac('sha1', Buffer.from(salt!, 'base64')).update(n).digest('base64') === hash);
-      }
-      return names.includes(h);
-    });
-    if (match) keys.push(key);
-  }
-  return keys;
-}
+export { knownHostsKeys };
 
 export class SftpBackend implements Backend {
   readonly kind = 'sftp';

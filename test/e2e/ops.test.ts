@@ -263,7 +263,9 @@ describe('batt doctor: off-site targets', () => {
       assert.match(r.stdout, new RegExp(`^ok +target offsite +local .*: reachable, 0 copies$`, 'm'));
       assert.match(r.stdout, /^FAIL +target nfs +local folder .*not-mounted does not exist \(is it mounted\?\)$/m);
       assert.match(r.stdout, /^FAIL +target remote +.*\/nonexistent\/key/m);
-      assert.match(r.stderr, /doctor: 2 check\(s\) failed/);
+      // the missing key and known_hosts fail batt config check too (the files a conf names)
+      assert.match(r.stdout, /^FAIL +conf +2 errors in .* \(see batt config check\)$/m);
+      assert.match(r.stderr, /doctor: 3 check\(s\) failed/);
     } finally {
       sb.cleanup();
     }
