@@ -14,6 +14,7 @@ import { formatBytes, table } from './output.js';
 import { applyPolicy, BUCKETS, type RetentionPolicy } from './retention.js';
 import { loadTarget } from './targets/config.js';
 import { openTarget, type OpenedTarget } from './targets/open.js';
+import { copyIdMatcher } from './upload.js';
 import type { RemoteIndex, SweepResult } from './targets/index.js';
 
 export async function openNamed(home: Home, name: string): Promise<OpenedTarget> {
@@ -99,7 +100,10 @@ export interface RemotePurgeResult {
   target: string;
   keep: { id: string; service: string; reasons: string[] }[];
   remove: { id: string; service: string; reason: string; removed?: boolean; error?: string }[];
-  /** Leftovers of interrupted uploads (batt's temp files, S3 multipart uploads) a day old: removed, or would be. */
+  /**
+   * Leftovers of interrupted uploads (batt's temp files, S3 multipart uploads) a day old, and copies
+   * cut off before their index untouched for a day: removed, or would be.
+   */
   leftovers: SweepResult;
 }
 
@@ -111,6 +115,8 @@ export interface RemotePurgeResult {
 export async function purgeRemote(p: {
   home: Home;
   name: string;
+  /** The destination pattern: the layout of copies on the target (for the sweep of cut-off copies). */
+  pattern?: string;
   services: string[];
   policyFor: (service: string) => Promise<{ policy: RetentionPolicy; weekStart: 'mon' | 'sun' }>;
   cliPolicy: Partial<Record<string, number>>;
@@ -121,7 +127,7 @@ export async function purgeRemote(p: {
   const t = await loadTarget(p.home, p.name);
   const targetPolicy = retentionConf(t.conf, t.file);
   const { target } = await openTarget(t);
-  const result: RemotePurgeResult = { target: p.name, keep: [], remove: [], leftovers: { removed: [], failed: [] } };
+  const result: RemotePurgeResult = { target: p.name, keep: [], remove: [], leftovers: { removed: [], failed: [], copies: [], kept: [] } };
   try {
     const copies = (await target.list()).filter((c) => !p.services.length || p.services.includes(c.service));
     const byService = new Map<string, RemoteIndex[]>();
@@ -159,11 +165,13 @@ export async function purgeRemote(p: {
       }
     }
     try {
-      result.leftovers = await target.sweep({ now: p.now, dryRun: p.dryRun });
+      result.leftovers = await target.sweep({ now: p.now, dryRun: p.dryRun, isCopyId: copyIdMatcher(p.pattern) });
     } catch (err) {
       result.leftovers.failed.push({ rel: '', error: `could not look for leftovers: ${describeError(err)}` });
     }
     if (!p.dryRun) for (const rel of result.leftovers.removed) p.log?.write('purge', `removed ${p.name}:${rel} (left by an interrupted upload)`);
+    if (!p.dryRun) for (const c of result.leftovers.copies) p.log?.write('purge', `removed ${p.name}:${c.rel}, a copy cut off before its index (${c.why})`);
+    for (const k of result.leftovers.kept) p.log?.write('purge', `${p.name}:${k.rel}: ${k.why}`);
     for (const f of result.leftovers.failed) p.log?.write('purge', `${p.name}: ${f.rel ? `could not remove ${f.rel}: ` : ''}${f.error}`);
     return result;
   } finally {
@@ -182,6 +190,8 @@ export function printRemotePurge(out: Output, r: RemotePurgeResult, dryRun: bool
     else out.info(`${dryRun ? 'would remove' : 'removed'} ${r.target}:${x.id}  ${x.reason}`);
   }
   for (const rel of r.leftovers.removed) out.info(`${dryRun ? 'would remove' : 'removed'} ${r.target}:${rel}  left by an interrupted upload`);
+  for (const c of r.leftovers.copies) out.info(`${dryRun ? 'would remove' : 'removed'} ${r.target}:${c.rel}  a copy cut off before its index (${c.why})`);
+  for (const k of r.leftovers.kept) out.info(`keep   ${r.target}:${k.rel}  ${k.why}`);
   for (const f of r.leftovers.failed) out.error(`${r.target}: ${f.rel ? `could not remove ${f.rel}: ` : ''}${f.error}`);
   if (!r.keep.length && !r.remove.length) out.info(`no backups on target ${r.target}`);
 }

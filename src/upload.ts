@@ -4,6 +4,7 @@
 // file in transfer at once and copy nothing more: that copy never gets its index.
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { backupIdPattern } from './destination.js';
 import { writeFileAtomic } from './fsutil.js';
 import { COPIES } from './manifest.js';
 import type { Home } from './home.js';
@@ -39,6 +40,8 @@ export interface UploadJob {
 export interface UploadRequest {
   home: Home;
   root: string;
+  /** The destination pattern the jobs were made with: the layout of copies on a target (the sweep's). */
+  pattern?: string;
   jobs: UploadJob[];
   /** --target names; empty = every configured target. */
   targets?: string[];
@@ -72,16 +75,27 @@ async function recordCopy(dir: string, rec: CopyRecord): Promise<void> {
 
 /**
  * Before copying to a target: remove what interrupted uploads left there (batt's own temp files and
- * S3 multipart uploads untouched for a day). Never fails the upload: trouble is only logged.
+ * S3 multipart uploads untouched for a day; with `pattern`, the destination pattern, also copies in
+ * its layout cut off before their index and untouched for a day). Never fails the upload: trouble is
+ * only logged, and so is each such copy removed or kept.
  */
-export async function sweepTarget(target: Target, log: (msg: string) => void, signal?: AbortSignal): Promise<void> {
+export async function sweepTarget(target: Target, log: (msg: string) => void, signal?: AbortSignal, pattern?: string): Promise<void> {
   try {
-    const r = await target.sweep({ signal });
+    const r = await target.sweep({ signal, isCopyId: copyIdMatcher(pattern) });
     if (r.removed.length) log(`target ${target.name}: removed ${r.removed.length} leftover(s) of interrupted uploads: ${r.removed.join(', ')}`);
-    for (const f of r.failed) log(`target ${target.name}: could not remove the leftover ${f.rel}: ${f.error}`);
+    for (const c of r.copies) log(`target ${target.name}: removed ${c.rel}, a copy cut off before its index (${c.why})`);
+    for (const k of r.kept) log(`target ${target.name}: ${k.rel}: ${k.why}`);
+    for (const f of r.failed) log(`target ${target.name}: ${f.rel ? `could not remove the leftover ${f.rel}: ` : ''}${f.error}`);
   } catch (err) {
     if (!signal?.aborted) log(`target ${target.name}: could not look for leftovers of interrupted uploads: ${errText(err)}`);
   }
+}
+
+/** The ids of copies batt makes with this destination pattern; none without one. */
+export function copyIdMatcher(pattern: string | undefined): ((rel: string) => boolean) | undefined {
+  if (!pattern) return undefined;
+  const re = backupIdPattern(pattern);
+  return (rel) => re.test(rel);
 }
 
 export async function uploadBackups(req: UploadRequest): Promise<UploadOutcome[]> {
@@ -105,7 +119,7 @@ export async function uploadBackups(req: UploadRequest): Promise<UploadOutcome[]
     }
     const { target, encryption, retry } = opened;
     try {
-      await sweepTarget(target, req.log, req.signal);
+      await sweepTarget(target, req.log, req.signal, req.pattern);
       for (const j of req.jobs) {
         if (req.signal?.aborted) {
           interrupted(j.service, name);
@@ -151,6 +165,7 @@ export interface RunUploads {
 export async function uploadRunResults(p: {
   home: Home;
   root: string;
+  pattern?: string;
   targets: string[];
   results: { service: string; status: string; dest?: string }[];
   log: { write(source: string, line: string): void };
@@ -160,7 +175,7 @@ export async function uploadRunResults(p: {
 }): Promise<RunUploads> {
   if (!p.targets.length || p.interrupted) return { outcomes: [], failed: 0 };
   const jobs = p.results.filter((r) => r.status === 'ok' && r.dest).map((r) => ({ service: r.service, dir: r.dest! }));
-  const outcomes = await uploadBackups({ home: p.home, root: p.root, jobs, targets: p.targets, log: (m) => p.log.write('upload', m), signal: p.signal });
+  const outcomes = await uploadBackups({ home: p.home, root: p.root, pattern: p.pattern, jobs, targets: p.targets, log: (m) => p.log.write('upload', m), signal: p.signal });
   const failed = outcomes.filter((o) => !o.ok);
   for (const o of failed) p.out.error(o.error ?? `${o.service} -> ${o.target}: upload failed`);
   if (failed.length) p.out.error(`off-site copy incomplete: ${failed.length} of ${outcomes.length} failed; the local backups are kept`);

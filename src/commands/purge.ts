@@ -35,7 +35,7 @@ export async function purgeCommand(args: PurgeArgs, now = new Date()): Promise<n
   if (target) {
     // the copies on one off-site target, each target by its own retention (src/remote.ts)
     const { purgeRemote, printRemotePurge } = await import('../remote.js');
-    const r = await purgeRemote({ home: ctx.home, name: String(target), services, policyFor: (s) => policies.forService(s), cliPolicy: cliRetention(args) as Record<string, number>, dryRun, now, log: openLog(ctx.home.log) });
+    const r = await purgeRemote({ home: ctx.home, name: String(target), pattern: ctx.pattern, services, policyFor: (s) => policies.forService(s), cliPolicy: cliRetention(args) as Record<string, number>, dryRun, now, log: openLog(ctx.home.log) });
     printRemotePurge(out, r, dryRun);
     return r.remove.some((x) => x.error) ? EXIT.FAILED : EXIT.OK;
   }

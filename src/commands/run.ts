@@ -201,7 +201,7 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
           return r;
         });
     results = [...broken, ...results];
-    uploads = await uploadRunResults({ home: ctx.home, root: ctx.root, targets, results, log, out, interrupted: !!caught, signal: controller.signal });
+    uploads = await uploadRunResults({ home: ctx.home, root: ctx.root, pattern: ctx.pattern, targets, results, log, out, interrupted: !!caught, signal: controller.signal });
     // Only after a run in which every service succeeded (and every copy), still under the lock.
     if (purgeAfter && !caught && results.every((r) => r.status === 'ok') && !uploads.failed) purged = await purgeAfter(controller.signal, log);
   } finally {

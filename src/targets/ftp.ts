@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { Client, FileType, type FileInfo } from 'basic-ftp';
 import { Session } from './session.js';
-import { REMOTE_INDEX, TargetError, UploadInterruptedError, isTempName, tempName, type Backend, type Leftover, type PutFileOptions, type RemoteStat } from './index.js';
+import { REMOTE_INDEX, TargetError, UploadInterruptedError, isTempName, tempName, type Backend, type Leftover, type PutFileOptions, type RemoteStat, type TreeEntry } from './index.js';
 
 export interface FtpOptions {
   host: string;
@@ -155,6 +155,42 @@ export class FtpBackend implements Backend {
         const mtime = info.modifiedAt ?? (await c.lastMod(this.abs(rel)).catch(() => undefined));
         out.push({ rel, mtimeMs: mtime ? mtime.getTime() : NaN });
       }
+      return out;
+    });
+  }
+
+  async listTree(signal?: AbortSignal): Promise<TreeEntry[]> {
+    return this.op(async (c) => {
+      const out: TreeEntry[] = [];
+      const visit = async (rel: string, depth: number) => {
+        signal?.throwIfAborted();
+        let list;
+        try {
+          list = (await c.list(this.abs(rel))).filter((e) => e.name !== '.' && e.name !== '..');
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+          if (rel) out.push({ rel, type: 'unread' });
+          return;
+        }
+        const at = (name: string) => (rel ? `${rel}/${name}` : name);
+        if (rel && list.some((e) => e.type === FileType.File && e.name === REMOTE_INDEX)) {
+          out.push({ rel: at(REMOTE_INDEX), type: 'file' }); // a copy: nothing inside is looked at
+          return;
+        }
+        for (const e of list) {
+          const r = at(e.name);
+          const type = e.type === FileType.File ? 'file' : e.type === FileType.Directory ? 'dir' : 'other';
+          // MLSD gives times; else MDTM (files only, UTC); a LIST line's date is too coarse. No time: kept.
+          let mtime = type === 'other' ? undefined : e.modifiedAt;
+          if (!mtime && type === 'file') mtime = await c.lastMod(this.abs(r)).catch(() => undefined);
+          out.push({ rel: r, type, mtimeMs: mtime ? mtime.getTime() : NaN });
+          if (type === 'dir') {
+            if (depth < 64) await visit(r, depth + 1);
+            else out.push({ rel: r, type: 'unread' });
+          }
+        }
+      };
+      await visit('', 0);
       return out;
     });
   }

@@ -55,10 +55,91 @@ export function staleLeftovers(found: Leftover[], nowMs: number, maxAgeMs = STAL
   return found.filter((l) => Number.isFinite(l.mtimeMs) && nowMs - l.mtimeMs > maxAgeMs);
 }
 
+/** One entry of a listing of a target (Backend.listTree), relative to its base. */
+export interface TreeEntry {
+  rel: string;
+  /**
+   * file: a plain file; dir: a folder; other: a link, device... (never followed); unread: a folder
+   * whose content is unknown (it could not be listed, or lies too deep).
+   */
+  type: 'file' | 'dir' | 'other' | 'unread';
+  /** Last written, by the server's clock; NaN or absent: unknown. */
+  mtimeMs?: number;
+}
+
+/** A folder on a target and what the sweep made of it. */
+export interface CopyVerdict {
+  rel: string;
+  why: string;
+}
+
+const hours = (ms: number) => `${(ms / 3600_000).toFixed(1)} h`;
+
+/**
+ * Which folders of a target are copies cut off before their index (SIGTERM, network loss, a crash)
+ * and abandoned: a folder whose path `isCopyId` (batt's own layout: backupIdPattern), holding no
+ * REMOTE_INDEX, not inside a folder that does (nor inside another such folder), whose newest file
+ * (temp files count: a live upload keeps its own fresh) was last written more than `maxAgeMs` before
+ * `nowMs`. A folder without any file is dated by its folders. Kept, with the reason: one not old
+ * enough (another host may be uploading it now), or whose age or content cannot be established
+ * (a file or folder without a time, a link or special file, which batt never writes, a folder not
+ * listed, an index deeper down). Folders outside the layout are neither listed nor touched.
+ */
+export function abandonedCopies(
+  entries: TreeEntry[],
+  isCopyId: (rel: string) => boolean,
+  nowMs: number,
+  maxAgeMs = STALE_AFTER_MS,
+): { abandoned: CopyVerdict[]; kept: CopyVerdict[] } {
+  const folders = new Set<string>();
+  const indexed = new Set<string>();
+  const ancestors = (rel: string) => rel.split('/').slice(0, -1).map((_, i, a) => a.slice(0, i + 1).join('/'));
+  for (const e of entries) {
+    for (const a of ancestors(e.rel)) folders.add(a);
+    if (e.type === 'dir' || e.type === 'unread') folders.add(e.rel);
+    if (e.type === 'file' && path.posix.basename(e.rel) === REMOTE_INDEX) indexed.add(path.posix.dirname(e.rel));
+  }
+  const abandoned: CopyVerdict[] = [];
+  const kept: CopyVerdict[] = [];
+  const keep = (rel: string, why: string) => kept.push({ rel, why: `no ${REMOTE_INDEX}, but ${why}: kept` });
+  for (const rel of [...folders].sort()) {
+    if (!isCopyId(rel) || indexed.has(rel)) continue;
+    if (ancestors(rel).some((a) => indexed.has(a) || isCopyId(a))) continue; // content of a copy
+    const self = entries.find((e) => e.rel === rel);
+    const inside = entries.filter((e) => e.rel.startsWith(`${rel}/`));
+    const known = (e: TreeEntry) => e.mtimeMs !== undefined && Number.isFinite(e.mtimeMs);
+    const nested = inside.find((e) => e.type === 'file' && path.posix.basename(e.rel) === REMOTE_INDEX);
+    const odd = inside.find((e) => e.type === 'other');
+    const unread = entries.find((e) => e.type === 'unread' && (e.rel === rel || e.rel.startsWith(`${rel}/`)));
+    if (nested) keep(rel, `it holds ${nested.rel}, the index of a copy`);
+    else if (odd) keep(rel, `it holds ${odd.rel}, which is neither a plain file nor a folder (batt writes none)`);
+    else if (unread) keep(rel, `${unread.rel} could not be listed`);
+    else {
+      const files = inside.filter((e) => e.type === 'file');
+      const dated = files.length ? files : [self, ...inside].filter((e): e is TreeEntry => e?.type === 'dir');
+      const what = files.length ? 'file' : 'folder';
+      const unknown = dated.find((e) => !known(e));
+      if (!dated.length) keep(rel, 'it holds no file and its folder has no time: its age is unknown');
+      else if (unknown) keep(rel, `the time of ${unknown.rel} is unknown`);
+      else {
+        const age = nowMs - Math.max(...dated.map((e) => e.mtimeMs!));
+        if (age < 0) keep(rel, `its newest ${what} is dated ${hours(-age)} in the future`);
+        else if (age <= maxAgeMs) keep(rel, `its newest ${what} is ${hours(age)} old (an upload may be in progress)`);
+        else abandoned.push({ rel, why: `no ${REMOTE_INDEX}, newest ${what} ${hours(age)} old` });
+      }
+    }
+  }
+  return { abandoned, kept };
+}
+
 export interface SweepResult {
   /** Removed (or with dryRun: would be removed), as paths relative to the target's base. */
   removed: string[];
   failed: { rel: string; error: string }[];
+  /** Copies cut off before their index and abandoned (abandonedCopies): removed, or with dryRun would be. */
+  copies: CopyVerdict[];
+  /** Folders in batt's layout without an index that were kept, and why. */
+  kept: CopyVerdict[];
 }
 
 export interface RemoteStat {
@@ -99,6 +180,13 @@ export interface Backend {
   findLeftovers?(signal?: AbortSignal): Promise<Leftover[]>;
   /** Removes one leftover found by findLeftovers (a file: only if it still is a plain file). */
   removeLeftover?(l: Leftover): Promise<void>;
+  /**
+   * Every plain file (with its time), folder and other entry under the base, for abandonedCopies;
+   * links are listed as 'other', never followed. A folder holding REMOTE_INDEX is a copy: only
+   * its index is listed. Absent where file times do not tell when a copy was written (rsync keeps
+   * the local files' times). `signal` stops the walk.
+   */
+  listTree?(signal?: AbortSignal): Promise<TreeEntry[]>;
   close(): Promise<void>;
 }
 
@@ -405,20 +493,57 @@ export class Target {
   /**
    * Removes what interrupted uploads (SIGINT/SIGTERM, a network failure) left on the target: batt's
    * own temp files and S3 multipart uploads, only those untouched for more than `maxAgeMs` (so never
-   * another run's upload in progress), never anything else. Best effort: a failure to remove one is
-   * reported in `failed` and the sweep goes on; a failure to list throws.
+   * another run's upload in progress), never anything else. With `isCopyId` (backupIdPattern of the
+   * destination pattern) also the copies cut off before their index and abandoned (abandonedCopies),
+   * listed before the temp files go so those date the copy too. Best effort: a failure to remove one
+   * is reported in `failed` and the sweep goes on; a failure to list leftovers throws.
    */
-  async sweep(opts: { now?: Date; maxAgeMs?: number; dryRun?: boolean; signal?: AbortSignal } = {}): Promise<SweepResult> {
-    const result: SweepResult = { removed: [], failed: [] };
-    if (!this.backend.findLeftovers || !this.backend.removeLeftover) return result;
-    const found = await this.backend.findLeftovers(opts.signal);
-    for (const l of staleLeftovers(found, (opts.now ?? new Date()).getTime(), opts.maxAgeMs)) {
+  async sweep(
+    opts: { now?: Date; maxAgeMs?: number; dryRun?: boolean; signal?: AbortSignal; isCopyId?: (rel: string) => boolean } = {},
+  ): Promise<SweepResult> {
+    const result: SweepResult = { removed: [], failed: [], copies: [], kept: [] };
+    const nowMs = (opts.now ?? new Date()).getTime();
+    const interrupted = () => {
       if (opts.signal?.aborted) throw new UploadInterruptedError(`${this.name}: sweep interrupted`);
+    };
+    let tree: TreeEntry[] | undefined;
+    if (opts.isCopyId && this.backend.listTree) {
       try {
-        if (!opts.dryRun) await this.backend.removeLeftover(l);
-        result.removed.push(l.rel);
+        tree = await this.backend.listTree(opts.signal);
       } catch (err) {
-        result.failed.push({ rel: l.rel, error: errText(err) });
+        interrupted();
+        result.failed.push({ rel: '', error: `could not list the target for copies cut off before their index: ${errText(err)}` });
+      }
+    }
+    if (this.backend.findLeftovers && this.backend.removeLeftover) {
+      const found = await this.backend.findLeftovers(opts.signal);
+      for (const l of staleLeftovers(found, nowMs, opts.maxAgeMs)) {
+        interrupted();
+        try {
+          if (!opts.dryRun) await this.backend.removeLeftover(l);
+          result.removed.push(l.rel);
+        } catch (err) {
+          result.failed.push({ rel: l.rel, error: errText(err) });
+        }
+      }
+    }
+    if (!tree || !opts.isCopyId) return result;
+    const v = abandonedCopies(tree, opts.isCopyId, nowMs, opts.maxAgeMs);
+    result.kept.push(...v.kept);
+    for (const c of v.abandoned) {
+      interrupted();
+      try {
+        if (!opts.dryRun) {
+          // the index is written last: one that appeared since the listing makes a complete copy
+          if (await this.backend.stat(`${c.rel}/${REMOTE_INDEX}`)) {
+            result.kept.push({ rel: c.rel, why: `its ${REMOTE_INDEX} appeared during the sweep: kept` });
+            continue;
+          }
+          await this.backend.removeTree(c.rel);
+        }
+        result.copies.push(c);
+      } catch (err) {
+        result.failed.push({ rel: c.rel, error: errText(err) });
       }
     }
     return result;

@@ -26,7 +26,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { hashFile } from '../manifest.js';
 import { mapBounded } from '../pool.js';
-import { REMOTE_INDEX, TargetError, UploadInterruptedError, type Backend, type Leftover, type PutFileOptions, type RemoteStat } from './index.js';
+import { REMOTE_INDEX, TargetError, UploadInterruptedError, type Backend, type Leftover, type PutFileOptions, type RemoteStat, type TreeEntry } from './index.js';
 
 const MIB = 1024 * 1024;
 /** S3's limit on the parts of one multipart upload. */
@@ -270,6 +270,30 @@ export class S3Backend implements Backend {
       KeyMarker = r.IsTruncated ? r.NextKeyMarker : undefined;
       UploadIdMarker = r.IsTruncated ? r.NextUploadIdMarker : undefined;
     } while (KeyMarker);
+    return out;
+  }
+
+  /**
+   * Every object under the PREFIX (a key ending in / is a folder marker), dated by LastModified,
+   * and the multipart uploads not completed, dated by their newest part: a file in transfer. Without
+   * a PREFIX nothing is listed: the bucket may hold other programs' objects.
+   */
+  async listTree(signal?: AbortSignal): Promise<TreeEntry[]> {
+    const base = this.key('');
+    if (!base) return [];
+    const out: TreeEntry[] = [];
+    let token: string | undefined;
+    do {
+      const r = await this.client.send(new ListObjectsV2Command({ Bucket: this.o.bucket, Prefix: `${base}/`, ContinuationToken: token }), { abortSignal: signal });
+      for (const o of r.Contents ?? []) {
+        if (!o.Key?.startsWith(`${base}/`) || o.Key.length === base.length + 1) continue;
+        const rel = o.Key.slice(base.length + 1);
+        const mtimeMs = o.LastModified ? o.LastModified.getTime() : NaN;
+        out.push(rel.endsWith('/') ? { rel: rel.replace(/\/+$/, ''), type: 'dir', mtimeMs } : { rel, type: 'file', mtimeMs });
+      }
+      token = r.IsTruncated ? r.NextContinuationToken : undefined;
+    } while (token);
+    for (const u of await this.findLeftovers(signal)) out.push({ rel: u.rel, type: 'file', mtimeMs: u.mtimeMs });
     return out;
   }
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { knownHostsKeys } from '../conffiles.js';
 import SftpClient from 'ssh2-sftp-client';
 import { Session } from './session.js';
-import { REMOTE_INDEX, TargetError, UploadInterruptedError, isTempName, tempName, type Backend, type Leftover, type PutFileOptions, type RemoteStat } from './index.js';
+import { REMOTE_INDEX, TargetError, UploadInterruptedError, isTempName, tempName, type Backend, type Leftover, type PutFileOptions, type RemoteStat, type TreeEntry } from './index.js';
 
 export interface SftpOptions {
   host: string;
@@ -142,6 +142,34 @@ export class SftpBackend implements Backend {
 
   async findLeftovers(signal?: AbortSignal): Promise<Leftover[]> {
     return this.op((c) => this.walk(c, isTempName, signal));
+  }
+
+  async listTree(signal?: AbortSignal): Promise<TreeEntry[]> {
+    return this.op(async (c) => {
+      const out: TreeEntry[] = [];
+      if ((await c.exists(this.o.path)) !== 'd') return out;
+      const visit = async (rel: string, depth: number) => {
+        signal?.throwIfAborted();
+        const list = (await c.list(this.abs(rel))).filter((e) => e.name !== '.' && e.name !== '..');
+        const at = (name: string) => (rel ? `${rel}/${name}` : name);
+        if (rel && list.some((e) => e.type === '-' && e.name === REMOTE_INDEX)) {
+          out.push({ rel: at(REMOTE_INDEX), type: 'file' }); // a copy: nothing inside is looked at
+          return;
+        }
+        for (const e of list) {
+          const r = at(e.name);
+          // type from the listing (lstat): a link is 'l', never followed
+          const type = e.type === '-' ? 'file' : e.type === 'd' ? 'dir' : 'other';
+          out.push({ rel: r, type, mtimeMs: type === 'other' ? undefined : e.modifyTime });
+          if (type === 'dir') {
+            if (depth < 64) await visit(r, depth + 1);
+            else out.push({ rel: r, type: 'unread' });
+          }
+        }
+      };
+      await visit('', 0);
+      return out;
+    });
   }
 
   async removeLeftover(l: Leftover): Promise<void> {

@@ -305,7 +305,7 @@ test('an upload to S3 aborts multipart uploads under its PREFIX untouched for a 
     conf('whole', `TYPE=s3\nENDPOINT=${s3.endpoint}\nREGION=us-east-1\nBUCKET=${s3.bucket}\nACCESS_KEY_ID=${S3_KEY}\nSECRET_ACCESS_KEY=${S3_SECRET}\n`);
     const { target: whole } = await target('whole');
     try {
-      assert.deepEqual(await whole.sweep(), { removed: [], failed: [] });
+      assert.deepEqual(await whole.sweep(), { removed: [], failed: [], copies: [], kept: [] });
     } finally {
       await whole.close();
     }
