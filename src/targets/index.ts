@@ -326,6 +326,10 @@ export class Target {
     const rel = (p: string) => `${remoteName}/${p}`;
     const signal = opts.signal;
     const r = <T>(what: string, fn: () => Promise<T>) => withRetry(`${this.name}: ${what}`, fn, retry, opts.onRetry, signal);
+    // encryption stopped by the signal ends the upload the way a transfer cut by it does
+    const interrupted = (err: unknown): never => {
+      throw signal?.aborted ? new UploadInterruptedError(`${this.name}: upload interrupted`) : err;
+    };
     await r('remove old index', async () => {
       if (await this.backend.stat(rel(REMOTE_INDEX))) await this.backend.removeTree(remoteName);
     });
@@ -334,7 +338,7 @@ export class Target {
       let keyFile: string | undefined;
       if (enc?.passphraseFile) {
         // a fresh key pair for this copy; its secret half travels sealed with the passphrase
-        const sealed = await sealCopyKey(enc, tmp);
+        const sealed = await sealCopyKey(enc, tmp, signal).catch(interrupted);
         const size = (await fs.stat(sealed.file)).size;
         await r(`upload ${COPY_KEY}`, async () => {
           await this.backend.putFile(sealed.file, rel(COPY_KEY), size, { signal });
@@ -353,7 +357,7 @@ export class Target {
         let remoteSha256 = f.sha256;
         if (enc) {
           const out = path.join(tmp, `${files.length}.age`);
-          await encryptFile(enc, src, out);
+          await encryptFile(enc, src, out, signal).catch(interrupted); // SIGINT/SIGTERM stop age mid-file
           const h = await hashFile(out);
           src = out;
           remote = f.path + ENC_SUFFIX;

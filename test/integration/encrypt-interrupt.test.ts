@@ -1,0 +1,244 @@
+// SIGTERM while a file is being encrypted for an encrypted target: batt stops the encryption at
+// once (kills age, aborts the passphrase stream), removes the partial ciphertext and exits 143 with
+// its usual "interrupted" message. The real age encrypts a few hundred MB a second, far too fast to
+// be caught mid-file with a test-sized file, so the age process batt starts (BATT_AGE) is either a
+// stand-in that writes the start of its output and then sleeps, or the real age fed its input
+// slowly by a wrapper: in both cases batt must not wait for it to finish.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox } from '../helpers/batt.js';
+import { CryptoInterruptedError, encryptFile } from '../../src/crypto.js';
+import { resolveHome } from '../../src/home.js';
+import { UploadInterruptedError } from '../../src/targets/index.js';
+import { loadTarget } from '../../src/targets/config.js';
+import { openTarget } from '../../src/targets/open.js';
+
+const hasAge = (() => {
+  try {
+    execFileSync('sh', ['-c', 'command -v age && command -v age-keygen'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+const skipReal = !hasAge && !REQUIRE_SERVERS ? 'age is not installed' : false;
+
+let sb: Sandbox;
+let tmp: string;
+let remote: string;
+let recipient: string;
+
+function conf(name: string, text: string) {
+  const f = path.join(sb.home, 'conf', 'targets', `${name}.conf`);
+  fs.mkdirSync(path.dirname(f), { recursive: true, mode: 0o700 });
+  fs.writeFileSync(f, text, { mode: 0o600 });
+}
+
+/** A stand-in for age (not the real one): writes the start of its -o file, then sleeps 20 s as if encrypting. */
+function standInAge(pidFile: string): string {
+  const f = path.join(sb.dir, 'age-standin');
+  fs.writeFileSync(
+    f,
+    `#!/usr/bin/env bash
+set -euo pipefail
+out=
+while (($#)); do if [ "$1" = -o ]; then out=$2; shift; fi; shift; done
+printf 'age-encryption.org/v1\\n' > "$out"
+echo $$ > ${JSON.stringify(pidFile)}
+exec sleep 20
+`,
+    { mode: 0o755 },
+  );
+  return f;
+}
+
+/**
+ * The real age, with its input (the last argument) fed through a pipe 64 KiB every 20 ms, so that
+ * encrypting a few MB takes seconds. `exec`: the process batt started is age itself.
+ */
+function slowRealAge(pidFile: string): string {
+  const f = path.join(sb.dir, 'age-slow');
+  fs.writeFileSync(
+    f,
+    `#!/usr/bin/env bash
+set -euo pipefail
+in=\${!#}
+args=("\${@:1:$#-1}")
+size=$(stat -c %s "$in")
+feed() {
+  local i=0
+  while ((i * 65536 < size)); do
+    dd if="$in" bs=65536 skip="$i" count=1 status=none || exit
+    i=$((i + 1))
+    sleep 0.02
+  done
+}
+echo $$ > ${JSON.stringify(pidFile)}
+exec age "\${args[@]}" < <(feed 2>/dev/null)
+`,
+    { mode: 0o755 },
+  );
+  return f;
+}
+
+before(async () => {
+  sb = sandbox();
+  tmp = path.join(sb.dir, 'tmp');
+  fs.mkdirSync(tmp);
+  remote = path.join(sb.dir, 'remote');
+  const { generateIdentity, identityToRecipient } = await import('age-encryption');
+  recipient = await identityToRecipient(await generateIdentity());
+  // 24 MB: the slow feed takes about 8 s for it
+  writeScript(sb.home, 'big', 'head -c 24000000 /dev/urandom > "$BATT_DEST/big.bin"');
+  conf('sealed', `TYPE=local\nPATH=${remote}/sealed\nRECIPIENT=${recipient}\n`);
+  const pass = path.join(sb.dir, 'pass');
+  fs.writeFileSync(pass, 'correct horse battery staple\n', { mode: 0o600 });
+  conf('pp', `TYPE=local\nPATH=${remote}/pp\nPASSPHRASE_FILE=${pass}\n`);
+});
+after(() => sb?.cleanup());
+
+/** The upload's temp folders (TMPDIR/batt-upload-*) and the files in them. */
+function uploadTemp(): string[] {
+  return fs.readdirSync(tmp).filter((n) => n.startsWith('batt-upload-')).flatMap((d) => [d, ...listFiles(path.join(tmp, d)).map((f) => `${d}/${f}`)]);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs `batt big --target <target>` with BATT_AGE=age; SIGTERM once the ciphertext of big.bin has `minBytes`. */
+async function sigtermWhileEncrypting(target: string, age: string, minBytes: number) {
+  let child: ChildProcess | undefined;
+  let sentAt = 0;
+  const poll = setInterval(() => {
+    const part = uploadTemp().find((f) => f.endsWith('/0.age')); // big.bin, the first (and only) file
+    if (part && child && !sentAt && fs.statSync(path.join(tmp, part)).size >= minBytes) {
+      sentAt = Date.now();
+      child.kill('SIGTERM');
+    }
+  }, 25);
+  try {
+    const r = await batt(['big', '--target', target, '--path', sb.pattern], {
+      home: sb.home,
+      env: { BATT_AGE: age, TMPDIR: tmp },
+      timeoutMs: 60_000,
+      onSpawn: (c) => (child = c),
+    });
+    return { r, took: Date.now() - sentAt, sent: sentAt > 0 };
+  } finally {
+    clearInterval(poll);
+  }
+}
+
+function assertStopped(res: Awaited<ReturnType<typeof sigtermWhileEncrypting>>, target: string, pidFile: string) {
+  assert.ok(res.sent, `SIGTERM was never sent: no ciphertext of big.bin appeared\n${res.r.stderr}`);
+  assert.equal(res.r.code, 143, res.r.stderr);
+  assert.ok(res.took < 2000, `batt took ${res.took} ms to exit after SIGTERM`);
+  assert.match(res.r.stderr, /interrupted by SIGTERM; unfinished backups and copies were discarded/);
+  assert.doesNotMatch(res.r.stderr, /age could not|cannot encrypt/);
+  assert.deepEqual(uploadTemp(), [], 'the partial ciphertext (or its folder) was left behind');
+  const age = Number(fs.readFileSync(pidFile, 'utf8'));
+  assert.ok(age > 0 && !alive(age), `age (pid ${age}) still runs`);
+  const copy = listFiles(path.join(remote, target));
+  assert.ok(!copy.some((f) => f.endsWith('batt-remote.json') || f.endsWith('big.bin.age')), `on the target: ${copy.join(' ')}`);
+  // the local backup stays whole
+  const m = listFiles(sb.root).filter((f) => /\/big(\.\d+)?\/batt-manifest\.json$/.test(f)).at(-1)!;
+  assert.equal(fs.statSync(path.join(sb.root, path.dirname(m), 'big.bin')).size, 24_000_000);
+}
+
+test('SIGTERM while a stand-in age (sleeps after its first bytes) encrypts: age killed, exit 143 at once, no ciphertext left', async (t) => {
+  const pidFile = path.join(sb.dir, 'standin.pid');
+  const res = await sigtermWhileEncrypting('sealed', standInAge(pidFile), 1);
+  t.diagnostic(`batt exited ${res.took} ms after SIGTERM`);
+  assertStopped(res, 'sealed', pidFile);
+});
+
+test('passphrase target: SIGTERM while a stand-in age encrypts with the copy key: the same stop, no copy', async (t) => {
+  const pidFile = path.join(sb.dir, 'standin-pp.pid');
+  const res = await sigtermWhileEncrypting('pp', standInAge(pidFile), 1);
+  t.diagnostic(`batt exited ${res.took} ms after SIGTERM`);
+  assertStopped(res, 'pp', pidFile);
+});
+
+test('SIGTERM while the real age (fed slowly) encrypts a 24 MB file: age killed mid-file, exit 143 at once, no ciphertext left', { skip: skipReal }, async (t) => {
+  assert.ok(hasAge, 'age is not installed');
+  const pidFile = path.join(sb.dir, 'age.pid');
+  const res = await sigtermWhileEncrypting('sealed', slowRealAge(pidFile), 1 << 20);
+  t.diagnostic(`batt exited ${res.took} ms after SIGTERM`);
+  assertStopped(res, 'sealed', pidFile);
+});
+
+test('encryptFile with a passphrase: aborting its signal mid-stream stops it with CryptoInterruptedError and removes the partial output', async () => {
+  // the input is a FIFO that gets 4 MB and then nothing: only the signal can end the stream
+  const fifo = path.join(sb.dir, 'plain.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const out = path.join(sb.dir, 'plain.bin.age');
+  const ac = new AbortController();
+  const encrypting = encryptFile({ recipients: [], passphraseFile: path.join(sb.dir, 'pass') }, fifo, out, ac.signal);
+  encrypting.catch(() => {}); // awaited below
+  const w = await fs.promises.open(fifo, 'w');
+  try {
+    await w.write(Buffer.alloc(4 << 20, 7));
+    const until = Date.now() + 10_000;
+    while (!(fs.existsSync(out) && fs.statSync(out).size >= 1 << 20) && Date.now() < until) await sleep(10);
+    assert.ok(fs.existsSync(out), 'no ciphertext appeared');
+    ac.abort();
+    const r = await Promise.race([encrypting.then(() => 'resolved', (e: unknown) => e), sleep(5000).then(() => 'still encrypting 5 s after the abort')]);
+    assert.ok(r instanceof CryptoInterruptedError, String(r));
+  } finally {
+    await w.close(); // EOF: lets an encryption that ignored the signal end
+    await encrypting.catch(() => {});
+  }
+  assert.ok(!fs.existsSync(out), 'the partial output was left behind');
+});
+
+test('encryptFile with the age tool (a stand-in that sleeps): aborting its signal kills it and removes the partial output', async () => {
+  const pidFile = path.join(sb.dir, 'direct.pid');
+  const input = path.join(sb.dir, 'direct.txt');
+  fs.writeFileSync(input, 'plain\n');
+  const out = path.join(sb.dir, 'direct.age');
+  const saved = process.env.BATT_AGE;
+  process.env.BATT_AGE = standInAge(pidFile);
+  const ac = new AbortController();
+  const poll = setInterval(() => fs.existsSync(pidFile) && ac.abort(), 10);
+  const t0 = Date.now();
+  try {
+    await assert.rejects(encryptFile({ recipients: [recipient] }, input, out, ac.signal), CryptoInterruptedError);
+  } finally {
+    clearInterval(poll);
+    if (saved === undefined) delete process.env.BATT_AGE;
+    else process.env.BATT_AGE = saved;
+  }
+  assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
+  assert.ok(!alive(Number(fs.readFileSync(pidFile, 'utf8'))), 'the stand-in age still runs');
+  assert.ok(!fs.existsSync(out), 'the partial output was left behind');
+});
+
+test('Target.put: encryption stopped by the signal rejects with UploadInterruptedError, as a cut transfer does', async () => {
+  const pidFile = path.join(sb.dir, 'put.pid');
+  const m = listFiles(sb.root).filter((f) => /\/big(\.\d+)?\/batt-manifest\.json$/.test(f)).at(-1);
+  assert.ok(m, 'no big backup: the tests above made one');
+  const saved = process.env.BATT_AGE;
+  process.env.BATT_AGE = standInAge(pidFile);
+  const { target, encryption } = await openTarget(await loadTarget(resolveHome(sb.home, {}), 'sealed'));
+  const ac = new AbortController();
+  const poll = setInterval(() => fs.existsSync(pidFile) && ac.abort(), 10);
+  try {
+    await assert.rejects(target.put(path.join(sb.root, path.dirname(m)), 'put-test', { encryption, signal: ac.signal, tmpDir: tmp }), UploadInterruptedError);
+  } finally {
+    clearInterval(poll);
+    await target.close();
+    if (saved === undefined) delete process.env.BATT_AGE;
+    else process.env.BATT_AGE = saved;
+  }
+  assert.deepEqual(uploadTemp(), []);
+});
