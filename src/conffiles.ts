@@ -104,27 +104,26 @@ export interface NamedFile {
  * last value of each key: batt.conf (kind 'global') or a target of that kind (undefined: TYPE is
  * wrong, then only the encryption keys). Only what the run uses: SMTP_CA_FILE only with
  * SMTP_HOST, an rsync target's ssh files only with HOST, no IDENTITY_FILE or RECIPIENTS_FILE
- * beside PASSPHRASE_FILE. ssh keys and known_hosts must be absolute (a key rule reports them).
+ * beside PASSPHRASE_FILE. Every one of these paths must be absolute: a relative one is not
+ * checked here (it would be read from the check's working folder, not the run's); its key rule
+ * (confkeys.ts absPath, SMTP_CA_FILE's lint) reports it instead, once.
  */
 export function namedFiles(kind: 'global' | TargetKind | undefined, c: Conf): NamedFile[] {
   const out: NamedFile[] = [];
   const add = (key: string, check: FileCheck) => {
-    if (c[key]) out.push({ key, file: c[key], check });
-  };
-  const absolute = (key: string, check: FileCheck) => {
-    if (c[key]?.startsWith('/')) add(key, check);
+    if (c[key]?.startsWith('/')) out.push({ key, file: c[key], check });
   };
   if (kind === 'global') {
     if (c.SMTP_HOST) add('SMTP_CA_FILE', readableFile);
     return out;
   }
   if (kind === 'sftp') {
-    absolute('SSH_KEY', readableFile);
+    add('SSH_KEY', readableFile);
     const port = c.PORT ? Number(c.PORT) : 22;
-    absolute('KNOWN_HOSTS', c.HOST && /^\d+$/.test(c.PORT || '22') ? knownHostsFor(c.HOST, port) : readableFile);
+    add('KNOWN_HOSTS', c.HOST && /^\d+$/.test(c.PORT || '22') ? knownHostsFor(c.HOST, port) : readableFile);
   } else if (kind === 'rsync' && c.HOST) {
-    absolute('SSH_KEY', readableFile);
-    absolute('KNOWN_HOSTS', readableFile);
+    add('SSH_KEY', readableFile);
+    add('KNOWN_HOSTS', readableFile);
   } else if (kind === 'ftp') add('CA_FILE', readableFile);
   if (c.PASSPHRASE_FILE) add('PASSPHRASE_FILE', passphraseFile);
   else {

@@ -91,7 +91,10 @@ const ftpSecure: Rule<boolean | 'implicit'> = (v) => {
   if (s === 'implicit') return ok('implicit' as const);
   return no('must be no, yes or implicit');
 };
-/** A path batt hands to a tool or opens itself: it must not depend on the working folder. */
+/**
+ * A path batt hands to a tool or opens itself: it must not depend on the working folder (a check
+ * run by hand from /root and the nightly run from cron or a timer start in different folders).
+ */
 const absPath: Rule<string> = (v) => (v.startsWith('/') ? ok(v) : no(`must be an absolute path, got "${v}"`));
 /** A key this kind of target cannot work without (then the inner rule, if any). */
 const needed =
@@ -190,9 +193,9 @@ export const SERVICE_KEYS = {
  */
 export const ENCRYPTION_KEYS = {
   RECIPIENT: { rule: recipients, doc: 'age public key(s) (age1... or ssh-ed25519 ...), comma separated: encrypt before upload' },
-  RECIPIENTS_FILE: { doc: 'a file of recipients, one per line' },
-  IDENTITY_FILE: { doc: 'the age secret key file (0600) used by restore --from' },
-  PASSPHRASE_FILE: { doc: 'file (0600) whose first line is the passphrase; instead of RECIPIENT/IDENTITY_FILE' },
+  RECIPIENTS_FILE: { rule: absPath, doc: 'a file of recipients, one per line (absolute)' },
+  IDENTITY_FILE: { rule: absPath, doc: 'the age secret key file (0600, absolute) used by restore --from' },
+  PASSPHRASE_FILE: { rule: absPath, doc: 'file (0600, absolute) whose first line is the passphrase; instead of RECIPIENT/IDENTITY_FILE' },
   PASSPHRASE: { rule: refusedPassphrase, doc: 'refused: the passphrase goes in PASSPHRASE_FILE' },
 } satisfies Record<string, KeySpec>;
 
@@ -237,6 +240,7 @@ export const TARGET_KIND_KEYS = {
   ftp: {
     HOST: { rule: needed('ftp'), required: true, doc: 'the server' },
     PATH: { rule: needed('ftp'), required: true, doc: 'the folder on the server' },
+    CA_FILE: { rule: absPath, doc: 'PEM file of a private CA that signed the server certificate (absolute)' },
   },
 } satisfies Record<TargetKind, Record<string, KeySpec>>;
 

@@ -51,3 +51,31 @@ test('config check: files named by the confs that the run would refuse, then fix
     sb.cleanup();
   }
 });
+
+test('config check run by hand from the folder of a relative PASSPHRASE_FILE or CA_FILE still refuses it: the nightly run starts elsewhere', async () => {
+  const sb = sandbox();
+  try {
+    const targets = path.join(sb.home, 'conf/targets');
+    fs.mkdirSync(targets, { mode: 0o700 });
+    fs.writeFileSync(path.join(sb.dir, 's3.pass'), 'hunter2-passphrase\n', { mode: 0o600 });
+    fs.writeFileSync(path.join(sb.dir, 'ca.pem'), 'ca\n', { mode: 0o644 });
+    const offsite = path.join(targets, 'offsite.conf');
+    const ftp = path.join(targets, 'ftp.conf');
+    fs.writeFileSync(offsite, `TYPE=local\nPATH=${sb.dir}/copies\nPASSPHRASE_FILE=s3.pass\n`, { mode: 0o600 });
+    fs.writeFileSync(ftp, `TYPE=ftp\nHOST=127.0.0.1\nPATH=/up\nSECURE=yes\nCA_FILE=./ca.pem\n`, { mode: 0o600 });
+
+    let r = await batt(['config', 'check'], { home: sb.home, cwd: sb.dir }); // both files are there, from here
+    assert.equal(r.code, 3, r.stderr);
+    assert.match(r.stderr, new RegExp(`${ftp}:5: CA_FILE must be an absolute path, got "\\./ca\\.pem"\\n`));
+    assert.match(r.stderr, new RegExp(`${offsite}:3: PASSPHRASE_FILE must be an absolute path, got "s3\\.pass"\\n`));
+    assert.match(r.stderr, /2 errors, 0 warnings/);
+
+    fs.writeFileSync(offsite, `TYPE=local\nPATH=${sb.dir}/copies\nPASSPHRASE_FILE=${sb.dir}/s3.pass\n`, { mode: 0o600 });
+    fs.writeFileSync(ftp, `TYPE=ftp\nHOST=127.0.0.1\nPATH=/up\nSECURE=yes\nCA_FILE=${sb.dir}/ca.pem\n`, { mode: 0o600 });
+    r = await batt(['config', 'check'], { home: sb.home });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^ok: 2 conf files in .*: 0 errors, 0 warnings$/m);
+  } finally {
+    sb.cleanup();
+  }
+});

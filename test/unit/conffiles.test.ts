@@ -130,10 +130,38 @@ describe('batt config check: the files the confs name', () => {
   ];
   for (const [name, f] of unused) test(`not used, not checked: ${name}`, async () => assert.deepEqual(await checkNamedFiles([f]), []));
 
-  test('a relative ssh path is reported once, by its key rule, not again as a file', async () => {
-    const f = target('t', 'TYPE=sftp\nHOST=h\nUSER=u\nPATH=/x\nSSH_KEY=id_ed25519\nKNOWN_HOSTS=known_hosts');
-    assert.deepEqual(await checkNamedFiles([f]), []);
-  });
+  // A relative path is reported once, by its key rule (the lint for SMTP_CA_FILE), and never read
+  // as a file: from the check's working folder it may be missing, or worse be there while the run,
+  // started elsewhere, reads another file. {R}: a relative path to a good file from this folder.
+  const rel = (p: string) => path.relative(process.cwd(), p);
+  const relative: [string, (r: { gone: string; good: string; secret: string; pass: string }) => ConfFile, string][] = [
+    ['sftp SSH_KEY, KNOWN_HOSTS', (r) => target('t', `TYPE=sftp\nHOST=h\nUSER=u\nPATH=/x\nSSH_KEY=${r.gone}\nKNOWN_HOSTS=${r.good}`), 'SSH_KEY:5 KNOWN_HOSTS:6'],
+    ['rsync with HOST: SSH_KEY, KNOWN_HOSTS', (r) => target('t', `TYPE=rsync\nHOST=h\nPATH=/x\nSSH_KEY=${r.secret}\nKNOWN_HOSTS=${r.gone}`), 'SSH_KEY:4 KNOWN_HOSTS:5'],
+    ['PASSPHRASE_FILE missing', (r) => target('t', `TYPE=local\nPATH=/x\nPASSPHRASE_FILE=${r.gone}`), 'PASSPHRASE_FILE:3'],
+    ['PASSPHRASE_FILE good from here', (r) => target('t', `TYPE=local\nPATH=/x\nPASSPHRASE_FILE=${r.pass}`), 'PASSPHRASE_FILE:3'],
+    ['PASSPHRASE_FILE with a bad TYPE', (r) => target('t', `TYPE=tape\nPASSPHRASE_FILE=${r.gone}`), 'PASSPHRASE_FILE:2'],
+    ['IDENTITY_FILE missing', (r) => target('t', `TYPE=local\nPATH=/x\nRECIPIENT=${PUB}\nIDENTITY_FILE=${r.gone}`), 'IDENTITY_FILE:4'],
+    ['IDENTITY_FILE good from here', (r) => target('t', `TYPE=local\nPATH=/x\nRECIPIENT=${PUB}\nIDENTITY_FILE=${r.secret}`), 'IDENTITY_FILE:4'],
+    ['RECIPIENTS_FILE missing', (r) => target('t', `TYPE=local\nPATH=/x\nRECIPIENTS_FILE=${r.gone}`), 'RECIPIENTS_FILE:3'],
+    ['RECIPIENTS_FILE and IDENTITY_FILE good from here', (r) => target('t', `TYPE=s3\nBUCKET=b\nRECIPIENTS_FILE=${r.good}\nIDENTITY_FILE=${r.secret}`), 'RECIPIENTS_FILE:3 IDENTITY_FILE:4'],
+    ['ftp CA_FILE missing', (r) => target('t', `TYPE=ftp\nHOST=h\nPATH=/x\nSECURE=yes\nCA_FILE=${r.gone}`), 'CA_FILE:5'],
+    ['ftp CA_FILE good from here', (r) => target('t', `TYPE=ftp\nHOST=h\nPATH=/x\nCA_FILE=${r.good}`), 'CA_FILE:4'],
+    ['batt.conf SMTP_CA_FILE missing', (r) => global(`SMTP_HOST=m.example.org\nSMTP_TO=a@b.c\nSMTP_CA_FILE=${r.gone}`), 'SMTP_CA_FILE:3'],
+  ];
+  for (const [name, conf, want] of relative) {
+    test(`relative, reported once by its key, not read: ${name}`, async () => {
+      const r = { gone: 'nowhere/f', good: rel(file('x', 0o644)), secret: rel(file('AGE-SECRET-KEY-1X\n')), pass: rel(file(`${SECRET}\n`)) };
+      const f = conf(r);
+      assert.deepEqual(await checkNamedFiles([f]), [], 'no file finding');
+      const got = (await check(f)).filter((l) => !/ TYPE must be/.test(l));
+      const value = (key: string) => f.text.split('\n').find((l) => l.startsWith(`${key}=`))!.slice(key.length + 1);
+      const expected = want.split(' ').map((kl) => {
+        const [key, line] = kl.split(':') as [string, string];
+        return `error: ${f.file}:${line}: ${key} must be an absolute path, got "${value(key)}"`;
+      });
+      assert.deepEqual(got, expected);
+    });
+  }
 });
 
 test('the run refuses the same files with the same words (one check, two users)', async () => {
@@ -144,6 +172,11 @@ test('the run refuses the same files with the same words (one check, two users)'
   cases.push([{ PASSPHRASE_FILE: empty }, `t.conf: PASSPHRASE_FILE ${empty} is empty`]);
   const gone = file(null);
   cases.push([{ RECIPIENT: PUB, IDENTITY_FILE: gone }, `t.conf: IDENTITY_FILE ${gone} cannot be read (no such file)`]);
+  // relative: refused by the key rule before any file is read, even a good one from this folder
+  const here = path.relative(process.cwd(), file(`${SECRET}\n`));
+  cases.push([{ PASSPHRASE_FILE: here }, `t.conf: PASSPHRASE_FILE must be an absolute path, got "${here}"`]);
+  cases.push([{ RECIPIENT: PUB, IDENTITY_FILE: here }, `t.conf: IDENTITY_FILE must be an absolute path, got "${here}"`]);
+  cases.push([{ RECIPIENTS_FILE: 'recipients' }, `t.conf: RECIPIENTS_FILE must be an absolute path, got "recipients"`]);
   for (const [conf, message, hint] of cases) {
     await assert.rejects(encryptionFromConf(conf, 't.conf'), (e: unknown) => {
       assert.ok(e instanceof ConfigError);

@@ -264,9 +264,9 @@ describe('loaders and config check agree on every key', () => {
     { kind: 'target', key: 'FORCE_PATH_STYLE', good: 'off', bad: 'maybe', how: 'rule', base: s3 },
     { kind: 'target', key: 'SECURE', good: 'Implicit', bad: 'tls', how: 'rule', base: ftp },
     { kind: 'target', key: 'RECIPIENT', good: `${pub}, ssh-ed25519 AAAAC3Nz`, bad: 'AGE-SECRET-KEY-1X', how: 'rule', base: local },
-    { kind: 'target', key: 'RECIPIENTS_FILE', good: '/etc/batt/recipients', how: 'text', base: local },
-    { kind: 'target', key: 'IDENTITY_FILE', good: idFile, how: 'text', base: `${local}RECIPIENT=${pub}\n` },
-    { kind: 'target', key: 'PASSPHRASE_FILE', good: passFile, how: 'text', base: local },
+    { kind: 'target', key: 'RECIPIENTS_FILE', good: '/etc/batt/recipients', bad: 'recipients.txt', how: 'rule', base: local },
+    { kind: 'target', key: 'IDENTITY_FILE', good: idFile, bad: '~/.age/key.txt', how: 'rule', base: `${local}RECIPIENT=${pub}\n` },
+    { kind: 'target', key: 'PASSPHRASE_FILE', good: passFile, bad: './s3.pass', how: 'rule', base: local },
     { kind: 'target', key: 'PASSPHRASE', good: '', bad: 'hunter2', how: 'rule', base: local },
     ...retention('target', local),
     // the keys of one kind (required ones are also refused when missing: the test after the rows)
@@ -282,6 +282,7 @@ describe('loaders and config check agree on every key', () => {
     { kind: 'target', tk: 's3', key: 'BUCKET', good: 'acme-backups', bad: '', how: 'rule', base: s3 },
     { kind: 'target', tk: 'ftp', key: 'HOST', good: 'ftp.example.net', bad: '', how: 'rule', base: ftp },
     { kind: 'target', tk: 'ftp', key: 'PATH', good: 'web1', bad: '', how: 'rule', base: ftp },
+    { kind: 'target', tk: 'ftp', key: 'CA_FILE', good: '/etc/ssl/ftp-ca.pem', bad: 'ca.pem', how: 'rule', base: `${ftp}SECURE=yes\n` },
   ];
   const tables: Record<Kind, Record<string, KeySpec>> = { global: GLOBAL_KEYS, service: SERVICE_KEYS, target: TARGET_KEYS };
 
@@ -440,6 +441,37 @@ describe('loaders and config check agree on every key', () => {
       const line = c.bad.split('\n').findIndex((l) => l.startsWith(`${c.key}=`)) + 1;
       assert.deepEqual(brief(findings), [`error ${path.basename(r.file)}:${line} ${c.key} ${c.message}`]);
       assert.equal(r.error, `${r.file}: ${c.key} ${c.message}`, 'same words from loader and check');
+    });
+  }
+
+  /**
+   * The files a target names are opened by a run that starts wherever cron or the timer starts it,
+   * so a relative path is refused by both, whatever form it takes, even one that names a good file
+   * from the folder these tests run in (by hand `batt config check` would have found it).
+   */
+  const relative: { key: string; value: string; base: string; what?: string }[] = [
+    { key: 'RECIPIENTS_FILE', value: 'recipients', base: local },
+    { key: 'RECIPIENTS_FILE', value: '../etc/batt/recipients', base: `${local}RECIPIENT=${pub}\n` },
+    { key: 'IDENTITY_FILE', value: 'age.key', base: `${local}RECIPIENT=${pub}\n` },
+    { key: 'IDENTITY_FILE', value: '~/.config/age/key', base: `${local}RECIPIENT=${pub}\n` },
+    { key: 'IDENTITY_FILE', value: path.relative(process.cwd(), idFile), base: `${local}RECIPIENT=${pub}\n`, what: 'a good key from here' },
+    { key: 'PASSPHRASE_FILE', value: 'targets/s3.pass', base: local },
+    { key: 'PASSPHRASE_FILE', value: ' /root/.batt-pass', base: local },
+    { key: 'PASSPHRASE_FILE', value: path.relative(process.cwd(), passFile), base: local, what: 'a good file from here' },
+    { key: 'PASSPHRASE_FILE', value: './pass', base: 'TYPE=s3\nBUCKET=b\n' },
+    { key: 'CA_FILE', value: 'ca.pem', base: `${ftp}SECURE=yes\n` },
+    { key: 'CA_FILE', value: './certs/ca.pem', base: `${ftp}SECURE=implicit\n` },
+  ];
+  for (const c of relative) {
+    test(`relative ${c.key}=${c.what ?? c.value}: both refuse it with the same words`, async () => {
+      assert.ok(!c.value.startsWith('/'));
+      const text = `${c.base}${c.key}='${c.value}'\n`;
+      const r = await load('target', text);
+      const findings = check('target', r.file, text);
+      const line = text.split('\n').length - 1;
+      const why = `must be an absolute path, got "${c.value}"`;
+      assert.deepEqual(brief(findings), [`error ${path.basename(r.file)}:${line} ${c.key} ${why}`]);
+      assert.equal(r.error, `${r.file}: ${c.key} ${why}`);
     });
   }
 
