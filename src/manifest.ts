@@ -4,6 +4,7 @@ import fs from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+import { FailedError } from './errors.js';
 import { writeFileAtomic } from './fsutil.js';
 import type { ServiceInput } from './options.js';
 
@@ -35,6 +36,9 @@ export interface Manifest {
 }
 
 const CHUNK = 1 << 20;
+
+/** Hashing stopped by its AbortSignal (SIGINT/SIGTERM), between two chunks. */
+export class HashInterruptedError extends FailedError {}
 
 /**
  * A SHA-256 that follows one file (one inode, through an open descriptor) from its start to its
@@ -73,8 +77,12 @@ export class HashCursor {
     return (await this.fh.stat()).size;
   }
 
-  /** Hashes what was written since the last call, up to the current end of the file. */
-  async advance(): Promise<void> {
+  /**
+   * Hashes what was written since the last call, up to the current end of the file. `signal` is
+   * looked at between two chunks (no read is then in flight): HashInterruptedError.
+   */
+  async advance(signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) throw new HashInterruptedError('hashing interrupted');
     const bufs = (this.bufs ??= [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)]);
     let turn = 0;
     let pos = this.offset;
@@ -82,6 +90,7 @@ export class HashCursor {
     for (;;) {
       const { bytesRead } = await reading;
       if (bytesRead === 0) break;
+      if (signal?.aborted) throw new HashInterruptedError('hashing interrupted');
       const cur = bufs[turn]!;
       turn ^= 1;
       pos += bytesRead;
@@ -92,9 +101,9 @@ export class HashCursor {
   }
 
   /** Hashes the rest of the file and closes it: the file's size and SHA-256. */
-  async finish(): Promise<{ size: number; sha256: string }> {
+  async finish(signal?: AbortSignal): Promise<{ size: number; sha256: string }> {
     try {
-      await this.advance();
+      await this.advance(signal);
       return { size: this.offset, sha256: this.h.digest('hex') };
     } finally {
       await this.close();
@@ -107,11 +116,14 @@ export class HashCursor {
   }
 }
 
-/** SHA-256 and size of a regular file (a link, FIFO or device is an error, never followed or read). */
-export async function hashFile(file: string): Promise<{ size: number; sha256: string }> {
+/**
+ * SHA-256 and size of a regular file (a link, FIFO or device is an error, never followed or read).
+ * `signal` (SIGINT/SIGTERM) stops it between two 1 MB chunks: HashInterruptedError.
+ */
+export async function hashFile(file: string, signal?: AbortSignal): Promise<{ size: number; sha256: string }> {
   const cursor = await HashCursor.open(file);
   if (!cursor) throw Object.assign(new Error(`${file} is not a regular file`), { code: 'EINVAL', path: file });
-  return cursor.finish();
+  return cursor.finish(signal);
 }
 
 export interface WalkEntry {
@@ -171,8 +183,8 @@ export interface VerifyProblem {
   detail?: string;
 }
 
-/** Re-reads every file of a backup and compares it with the manifest. */
-export async function verifyFolder(dir: string, m: Manifest): Promise<VerifyProblem[]> {
+/** Re-reads every file of a backup and compares it with the manifest; `signal` stops it (HashInterruptedError). */
+export async function verifyFolder(dir: string, m: Manifest, signal?: AbortSignal): Promise<VerifyProblem[]> {
   const problems: VerifyProblem[] = [];
   const listed = new Set(m.files.map((f) => f.path));
   for (const f of m.files) {
@@ -192,7 +204,7 @@ export async function verifyFolder(dir: string, m: Manifest): Promise<VerifyProb
       problems.push({ path: f.path, problem: 'size', detail: `${st.size} bytes, manifest says ${f.size}` });
       continue;
     }
-    const { sha256 } = await hashFile(abs);
+    const { sha256 } = await hashFile(abs, signal);
     if (sha256 !== f.sha256) problems.push({ path: f.path, problem: 'checksum', detail: `sha256 ${sha256}` });
   }
   for (const e of await walk(dir)) {

@@ -73,10 +73,19 @@ export interface FetchedBackup {
 /**
  * Downloads the newest copy of SERVICE (or the one with ID) from a target into a private temp
  * folder, checked against the remote index (ciphertext and plaintext hashes) and decrypted.
+ * `signal` (SIGINT/SIGTERM) stops the download, decryption or hashing in progress; the temp
+ * folder is then removed and the error thrown (DownloadInterruptedError).
  */
-export async function fetchRemoteBackup(home: Home, name: string, service: string, id: string | undefined, tmpRoot = os.tmpdir()): Promise<FetchedBackup> {
+export async function fetchRemoteBackup(
+  home: Home,
+  name: string,
+  service: string,
+  id: string | undefined,
+  opts: { tmpRoot?: string; signal?: AbortSignal } = {},
+): Promise<FetchedBackup> {
+  const { signal } = opts;
   const { target, encryption } = await openNamed(home, name);
-  const dir = await fs.mkdtemp(path.join(tmpRoot, 'batt-from-'));
+  const dir = await fs.mkdtemp(path.join(opts.tmpRoot ?? os.tmpdir(), 'batt-from-'));
   const cleanup = () => fs.rm(dir, { recursive: true, force: true });
   try {
     const copies = (await target.list()).filter((c) => c.service === service);
@@ -85,7 +94,7 @@ export async function fetchRemoteBackup(home: Home, name: string, service: strin
       throw new UsageError(id ? `no ${service} backup "${id}" on target ${name}` : `no ${service} backup on target ${name}`, `batt backups --from ${name} lists them`);
     }
     const local = path.join(dir, 'backup');
-    const manifest = await target.get(copy.id, local, { encryption, tmpDir: dir });
+    const manifest = await target.get(copy.id, local, { encryption, tmpDir: dir, signal });
     if (manifest.service !== service) throw new UsageError(`${name}:${copy.id} is a ${manifest.service} backup, not ${service}`);
     return { backup: { dir: local, id: `${name}:${copy.id}`, manifest }, cleanup };
   } catch (err) {
@@ -196,8 +205,12 @@ export function printRemotePurge(out: Output, r: RemotePurgeResult, dryRun: bool
   if (!r.keep.length && !r.remove.length) out.info(`no backups on target ${r.target}`);
 }
 
-/** `batt verify --from NAME [ID...]`: every copy (or the named ones) re-read and re-hashed. */
-export async function verifyRemote(out: Output, home: Home, name: string, ids: string[], service?: string): Promise<number> {
+/**
+ * `batt verify --from NAME [ID...]`: every copy (or the named ones) re-read and re-hashed. `signal`
+ * (SIGINT/SIGTERM) stops the download or hashing in progress (DownloadInterruptedError); what was
+ * downloaded is removed.
+ */
+export async function verifyRemote(out: Output, home: Home, name: string, ids: string[], service?: string, signal?: AbortSignal): Promise<number> {
   const { target } = await openNamed(home, name);
   try {
     let copies = (await target.list()).filter((c) => !service || c.service === service);
@@ -210,7 +223,7 @@ export async function verifyRemote(out: Output, home: Home, name: string, ids: s
     const report = [];
     let bad = 0;
     for (const c of copies) {
-      const problems = await target.verify(c.id, { deep: true });
+      const problems = await target.verify(c.id, { deep: true, signal });
       report.push({ id: c.id, service: c.service, ok: problems.length === 0, problems });
       if (problems.length) {
         bad++;

@@ -52,8 +52,9 @@ export interface RestoreJob {
   signal?: AbortSignal;
 }
 
-export async function verifyBeforeRestore(b: Backup): Promise<void> {
-  const problems = await verifyFolder(b.dir, b.manifest);
+/** `signal` (SIGINT/SIGTERM) stops the hashing between two chunks (HashInterruptedError). */
+export async function verifyBeforeRestore(b: Backup, signal?: AbortSignal): Promise<void> {
+  const problems = await verifyFolder(b.dir, b.manifest, signal);
   if (problems.length) {
     const first = problems[0]!;
     throw new FailedError(

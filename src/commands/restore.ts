@@ -1,11 +1,12 @@
 // `batt restore SERVICE [BACKUP]`: verify a backup, then run restore-<service> on it.
 import { loadConfFile, serviceConfPath } from '../config.js';
-import { EXIT, UsageError } from '../errors.js';
+import { EXIT, InterruptedError, UsageError } from '../errors.js';
 import { openLog } from '../log.js';
 import { mapServiceOptions } from '../options.js';
 import { formatDuration } from '../output.js';
 import { listServices, resolveScript, validateServiceName } from '../registry.js';
 import { chooseBackup, restoreBackup, verifyBeforeRestore } from '../restore.js';
+import type { FetchedBackup } from '../remote.js';
 import { callerCwd } from '../scriptenv.js';
 import { last, makeContext, wholeNumberFlag, type CommonArgs } from '../context.js';
 
@@ -31,20 +32,33 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
   const others = [...inputs.keys()].filter((s) => s !== service);
   if (others.length) throw new UsageError(`options for ${others.join(', ')} do not apply to a ${service} restore`);
   const timeoutS = wholeNumberFlag('timeout', args.timeout, 0); // 0: no limit
-  // --from TARGET: download (and decrypt) the copy into a private temp folder first (src/remote.ts)
   const from = last(args.from);
-  const fetched = from ? await (await import('../remote.js')).fetchRemoteBackup(ctx.home, String(from), service, args.backup ? String(args.backup) : undefined) : undefined;
-  const backup = fetched?.backup ?? (await chooseBackup(ctx.root, service, args.backup ? String(args.backup) : undefined));
-  await verifyBeforeRestore(backup).catch(async (err) => {
-    await fetched?.cleanup();
-    throw err;
-  });
-  process.umask(0o077);
+  // SIGINT/SIGTERM from here on: the download, decryption and hashing stop mid-file, the temp
+  // folder goes, nothing is restored (exit 130/143); during the script, it is stopped (runner.ts).
   const controller = new AbortController();
-  const onSignal = () => controller.abort();
+  let caught: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    caught ??= sig;
+    controller.abort();
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const stopped = () => new InterruptedError(`interrupted by ${caught} before the restore began; nothing was restored${from ? ', the download was removed' : ''}`);
+  let fetched: FetchedBackup | undefined;
   try {
+    let backup;
+    try {
+      // --from TARGET: download (and decrypt) the copy into a private temp folder first (src/remote.ts)
+      fetched = from
+        ? await (await import('../remote.js')).fetchRemoteBackup(ctx.home, String(from), service, args.backup ? String(args.backup) : undefined, { signal: controller.signal })
+        : undefined;
+      backup = fetched?.backup ?? (await chooseBackup(ctx.root, service, args.backup ? String(args.backup) : undefined));
+      await verifyBeforeRestore(backup, controller.signal);
+    } catch (err) {
+      throw caught ? stopped() : err;
+    }
+    if (caught) throw stopped(); // it came during a step that does not look at it (listing the copies)
+    process.umask(0o077);
     const { durationMs } = await restoreBackup({
       service,
       script,

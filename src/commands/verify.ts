@@ -1,6 +1,6 @@
 // `batt verify [BACKUP...]`: re-hash every file against its manifest.
 import { filterBackups, scanRoot, selectBackups } from '../catalog.js';
-import { EXIT, UsageError } from '../errors.js';
+import { EXIT, InterruptedError, UsageError } from '../errors.js';
 import { verifyFolder } from '../manifest.js';
 import { last, makeContext, type CommonArgs } from '../context.js';
 
@@ -14,9 +14,28 @@ export async function verifyCommand(args: VerifyArgs): Promise<number> {
   const ctx = await makeContext(args);
   const from = last(args.from);
   if (from) {
-    // the copies on an off-site target, downloaded and re-hashed (src/remote.ts)
+    // the copies on an off-site target, downloaded and re-hashed (src/remote.ts); SIGINT/SIGTERM
+    // stop the download or hashing in progress, its temp folder goes, exit 130/143
     const { verifyRemote } = await import('../remote.js');
-    return verifyRemote(ctx.out, ctx.home, String(from), (args.backups ?? []).map(String), last(args.service));
+    const controller = new AbortController();
+    let caught: NodeJS.Signals | undefined;
+    const onSignal = (sig: NodeJS.Signals) => {
+      caught ??= sig;
+      controller.abort();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    let code = EXIT.FAILED as number;
+    try {
+      code = await verifyRemote(ctx.out, ctx.home, String(from), (args.backups ?? []).map(String), last(args.service), controller.signal);
+    } catch (err) {
+      if (!caught) throw err;
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+    if (caught) throw new InterruptedError(`verify interrupted by ${caught}; the copy being checked was not finished, its download was removed`);
+    return code;
   }
   const scan = await scanRoot(ctx.root);
   let chosen = filterBackups(scan.backups, { service: last(args.service) });

@@ -1,13 +1,13 @@
 // FTP and FTPS (basic-ftp). Upload to a temporary name, compare SIZE, then RNFR/RNTO.
 // Plain FTP sends the password in clear: use SECURE=yes (explicit TLS) outside a trusted network.
 // SIGINT/SIGTERM close the client mid-file: the temp file may stay behind (a later upload's sweep
-// removes it once it is a day old), the final name never appears.
+// removes it once it is a day old), the final name never appears. A download is cut the same way.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { Client, FileType, type FileInfo } from 'basic-ftp';
 import { Session } from './session.js';
-import { REMOTE_INDEX, TargetError, UploadInterruptedError, isTempName, tempName, type Backend, type Leftover, type PutFileOptions, type RemoteStat, type TreeEntry } from './index.js';
+import { DownloadInterruptedError, REMOTE_INDEX, TargetError, UploadInterruptedError, isTempName, tempName, type Backend, type Leftover, type PutFileOptions, type RemoteStat, type TreeEntry } from './index.js';
 
 export interface FtpOptions {
   host: string;
@@ -89,8 +89,18 @@ export class FtpBackend implements Backend {
     }
   }
 
-  async getFile(rel: string, local: string): Promise<void> {
-    await this.op((c) => c.downloadTo(local, this.abs(rel)));
+  async getFile(rel: string, local: string, { signal }: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.op(async (c) => {
+      const cut = () => this.session.drop(c); // closing the client fails the transfer at once
+      signal?.addEventListener('abort', cut, { once: true });
+      try {
+        if (signal?.aborted) throw new DownloadInterruptedError(`${this.describe(rel)}: download interrupted`);
+        await c.downloadTo(local, this.abs(rel));
+        if (signal?.aborted) throw new DownloadInterruptedError(`${this.describe(rel)}: download interrupted`);
+      } finally {
+        signal?.removeEventListener('abort', cut);
+      }
+    });
   }
 
   async readText(rel: string): Promise<string | undefined> {

@@ -165,7 +165,12 @@ export interface Backend {
   /** Uploads so that `rel` is either absent/old or complete: temp name + rename, or one object. */
   putFile(local: string, rel: string, size: number, opts?: PutFileOptions): Promise<void>;
   stat(rel: string): Promise<RemoteStat | undefined>;
-  getFile(rel: string, local: string): Promise<void>;
+  /**
+   * Downloads `rel` into the file `local`. `signal` (SIGINT/SIGTERM) stops it inside the transfer
+   * (abort the request, cut the connection, kill the process, stop the copy) and rejects; what was
+   * written of `local` may stay: it lives in the caller's temp folder.
+   */
+  getFile(rel: string, local: string, opts?: { signal?: AbortSignal }): Promise<void>;
   readText(rel: string): Promise<string | undefined>;
   writeText(rel: string, text: string): Promise<void>;
   /** Relative paths of every REMOTE_INDEX file (any depth). */
@@ -220,6 +225,9 @@ export class TargetError extends FailedError {}
 
 /** The upload stopped because batt was told to stop (SIGINT/SIGTERM), not because the target failed. */
 export class UploadInterruptedError extends TargetError {}
+
+/** A download (restore --from, verify --from) stopped because batt was told to stop (SIGINT/SIGTERM). */
+export class DownloadInterruptedError extends TargetError {}
 
 /** Errors worth another try: network and server trouble, not "no such bucket" or "permission". */
 export function isTransient(err: unknown): boolean {
@@ -422,42 +430,59 @@ export class Target {
   /**
    * Downloads a copy into localDir (which must not exist yet), checks every ciphertext hash,
    * decrypts, and checks every plaintext hash against the index: the result is a backup folder.
+   * `signal` (SIGINT/SIGTERM) stops the download, decryption or hashing in progress:
+   * DownloadInterruptedError; localDir then holds a partial copy the caller removes (its temp
+   * files here are removed).
    */
-  async get(remoteName: string, localDir: string, opts: { encryption?: Encryption; tmpDir?: string } = {}): Promise<Manifest> {
+  async get(remoteName: string, localDir: string, opts: { encryption?: Encryption; tmpDir?: string; signal?: AbortSignal } = {}): Promise<Manifest> {
+    const signal = opts.signal;
+    try {
+      return await this.download(remoteName, localDir, opts.encryption, opts.tmpDir, signal);
+    } catch (err) {
+      if (signal?.aborted) throw new DownloadInterruptedError(`${this.name}: download of ${remoteName} interrupted`);
+      throw err;
+    }
+  }
+
+  private async download(remoteName: string, localDir: string, encryption: Encryption | undefined, tmpDir: string | undefined, signal: AbortSignal | undefined): Promise<Manifest> {
+    const get = (rel: string, local: string) =>
+      withRetry(`${this.name}: download ${rel}`, () => this.backend.getFile(`${remoteName}/${rel}`, local, { signal }), DEFAULT_RETRY, undefined, signal);
     const idx = await this.index(remoteName);
-    if (idx.encryption === 'age' && !canDecrypt(opts.encryption)) {
+    if (idx.encryption === 'age' && !canDecrypt(encryption)) {
       throw new TargetError(`${this.name}: ${remoteName} is encrypted; set IDENTITY_FILE (or PASSPHRASE_FILE) in the target's conf to restore it`);
     }
     await fs.mkdir(localDir, { mode: 0o700 });
-    const tmp = await fs.mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), 'batt-download-'));
-    let enc = opts.encryption;
+    const tmp = await fs.mkdtemp(path.join(tmpDir ?? os.tmpdir(), 'batt-download-'));
+    let enc = encryption;
     try {
       if (idx.keyFile) {
         if (!enc?.passphraseFile) throw new TargetError(`${this.name}: ${remoteName} is sealed with a passphrase; set PASSPHRASE_FILE to restore it`);
         const sealed = path.join(tmp, 'key.age');
-        await withRetry(`${this.name}: download ${idx.keyFile}`, () => this.backend.getFile(`${remoteName}/${idx.keyFile}`, sealed), DEFAULT_RETRY);
-        enc = { recipients: [], identityFile: await openCopyKey(enc, sealed, tmp) };
+        await get(idx.keyFile, sealed);
+        enc = { recipients: [], identityFile: await openCopyKey(enc, sealed, tmp, signal) };
       }
       for (const f of idx.files) {
+        if (signal?.aborted) throw new DownloadInterruptedError(`${this.name}: download of ${remoteName} interrupted`);
         if (f.path.split('/').includes('..') || path.isAbsolute(f.path)) throw new TargetError(`${this.name}: unsafe path ${f.path} in index`);
         const final = path.join(localDir, f.path);
         await fs.mkdir(path.dirname(final), { recursive: true, mode: 0o700 });
         const dl = idx.encryption === 'age' ? path.join(tmp, 'c') : final;
-        await withRetry(`${this.name}: download ${f.remote}`, () => this.backend.getFile(`${remoteName}/${f.remote}`, dl), DEFAULT_RETRY);
-        const c = await hashFile(dl);
+        await get(f.remote, dl);
+        const c = await hashFile(dl, signal);
         if (c.size !== f.remoteSize || c.sha256 !== f.remoteSha256) {
           throw new TargetError(`${this.name}: ${remoteName}/${f.remote} does not match its index (size or sha256)`);
         }
         if (idx.encryption === 'age') {
-          await decryptFile(enc!, dl, final);
+          await decryptFile(enc!, dl, final, signal); // SIGINT/SIGTERM stop age mid-file
           await fs.rm(dl, { force: true });
-          const p = await hashFile(final);
+          const p = await hashFile(final, signal);
           if (p.size !== f.size || p.sha256 !== f.sha256) throw new TargetError(`${this.name}: ${f.path} decrypts to other data than was uploaded`);
         }
       }
     } finally {
       await fs.rm(tmp, { recursive: true, force: true });
     }
+    if (signal?.aborted) throw new DownloadInterruptedError(`${this.name}: download of ${remoteName} interrupted`);
     return readManifest(localDir);
   }
 
@@ -470,22 +495,29 @@ export class Target {
   /**
    * Checks that every file of a copy is on the target with its size; `deep` also downloads each
    * file (to a temp folder, one at a time) and compares its SHA-256 with the index: for an
-   * encrypted copy that is the ciphertext hash, so no key is needed.
+   * encrypted copy that is the ciphertext hash, so no key is needed. `signal` (SIGINT/SIGTERM)
+   * stops the download or hashing in progress: DownloadInterruptedError, the temp folder removed.
    */
-  async verify(remoteName: string, opts: { deep?: boolean; tmpDir?: string } = {}): Promise<{ path: string; problem: string }[]> {
+  async verify(remoteName: string, opts: { deep?: boolean; tmpDir?: string; signal?: AbortSignal } = {}): Promise<{ path: string; problem: string }[]> {
+    const signal = opts.signal;
+    const interrupted = () => new DownloadInterruptedError(`${this.name}: verify of ${remoteName} interrupted`);
     const idx = await this.index(remoteName);
     const problems: { path: string; problem: string }[] = [];
     if (idx.keyFile && !(await this.backend.stat(`${remoteName}/${idx.keyFile}`))) problems.push({ path: idx.keyFile, problem: 'missing' });
     for (const f of idx.files) {
+      if (signal?.aborted) throw interrupted();
       const st = await this.backend.stat(`${remoteName}/${f.remote}`);
       if (!st) problems.push({ path: f.remote, problem: 'missing' });
       else if (st.size !== f.remoteSize) problems.push({ path: f.remote, problem: `size ${st.size}, index says ${f.remoteSize}` });
       else if (opts.deep) {
         const tmp = await fs.mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), 'batt-verify-'));
         try {
-          await withRetry(`${this.name}: download ${f.remote}`, () => this.backend.getFile(`${remoteName}/${f.remote}`, path.join(tmp, 'f')), DEFAULT_RETRY);
-          const h = await hashFile(path.join(tmp, 'f'));
+          const file = path.join(tmp, 'f');
+          await withRetry(`${this.name}: download ${f.remote}`, () => this.backend.getFile(`${remoteName}/${f.remote}`, file, { signal }), DEFAULT_RETRY, undefined, signal);
+          const h = await hashFile(file, signal);
           if (h.sha256 !== f.remoteSha256) problems.push({ path: f.remote, problem: `checksum: sha256 ${h.sha256}, index says ${f.remoteSha256}` });
+        } catch (err) {
+          throw signal?.aborted ? interrupted() : err;
         } finally {
           await fs.rm(tmp, { recursive: true, force: true });
         }

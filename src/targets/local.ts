@@ -1,6 +1,7 @@
-// A plain folder (another disk, an NFS mount...): copy to a temp name, fsync, rename. The copy is
-// streamed (not copyFile, which cannot be stopped) so SIGINT/SIGTERM stop it mid-file; the temp
-// file is then removed (one left by a crash goes in a later upload's sweep, once a day old).
+// A plain folder (another disk, an NFS mount...): copy to a temp name, fsync, rename. Copies both
+// ways are streamed (not copyFile, which cannot be stopped) so SIGINT/SIGTERM stop them mid-file;
+// the temp file (or the partial download) is then removed (one left by a crash goes in a later
+// upload's sweep, once a day old).
 import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -50,8 +51,14 @@ export class LocalBackend implements Backend {
     }
   }
 
-  async getFile(rel: string, local: string): Promise<void> {
-    await fs.copyFile(this.abs(rel), local);
+  async getFile(rel: string, local: string, { signal }: { signal?: AbortSignal } = {}): Promise<void> {
+    try {
+      signal?.throwIfAborted();
+      await pipeline(createReadStream(this.abs(rel), { highWaterMark: CHUNK }), createWriteStream(local, { mode: 0o600, highWaterMark: CHUNK }), { signal });
+    } catch (err) {
+      await fs.rm(local, { force: true });
+      throw err;
+    }
   }
 
   async readText(rel: string): Promise<string | undefined> {

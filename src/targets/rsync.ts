@@ -1,7 +1,7 @@
 // rsync to a local folder or over ssh (key auth, strict host key checking against a given
 // known_hosts file). rsync writes into a temporary name and renames, so a broken transfer never
 // leaves a file that looks complete; its own whole-file checksum checks what arrived. SIGINT/SIGTERM
-// stop rsync mid-file (SIGTERM), which removes its temp file.
+// stop rsync mid-file (SIGTERM), upload or download, which removes its temp file.
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -88,8 +88,8 @@ export class RsyncBackend implements Backend {
     return { size };
   }
 
-  async getFile(rel: string, local: string): Promise<void> {
-    await this.run(['--', this.loc(rel), local], `download ${rel}`);
+  async getFile(rel: string, local: string, { signal }: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.run(['--', this.loc(rel), local], `download ${rel}`, signal);
   }
 
   async readText(rel: string): Promise<string | undefined> {

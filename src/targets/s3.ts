@@ -181,9 +181,10 @@ export class S3Backend implements Backend {
     }
   }
 
-  async getFile(rel: string, local: string): Promise<void> {
-    const r = await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.key(rel) }));
-    await pipeline(r.Body as Readable, createWriteStream(local, { mode: 0o600 }));
+  /** `signal` cancels the GetObject, or destroys its body mid-stream (which closes the connection). */
+  async getFile(rel: string, local: string, { signal }: { signal?: AbortSignal } = {}): Promise<void> {
+    const r = await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.key(rel) }), { abortSignal: signal });
+    await pipeline(r.Body as Readable, createWriteStream(local, { mode: 0o600 }), { signal });
   }
 
   async readText(rel: string): Promise<string | undefined> {

@@ -2,13 +2,13 @@
 // the configured known_hosts file (strict checking, no trust on first use). Uploads go to a
 // temporary name, are checked for size, then renamed over the final name. SIGINT/SIGTERM cut the
 // connection mid-file: the temp file may stay behind (a later upload's sweep removes it once it is
-// a day old), the final name never appears.
+// a day old), the final name never appears. They cut a download (restore/verify --from) the same way.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { knownHostsKeys } from '../conffiles.js';
 import SftpClient from 'ssh2-sftp-client';
 import { Session } from './session.js';
-import { REMOTE_INDEX, TargetError, UploadInterruptedError, isTempName, tempName, type Backend, type Leftover, type PutFileOptions, type RemoteStat, type TreeEntry } from './index.js';
+import { DownloadInterruptedError, REMOTE_INDEX, TargetError, UploadInterruptedError, isTempName, tempName, type Backend, type Leftover, type PutFileOptions, type RemoteStat, type TreeEntry } from './index.js';
 
 export interface SftpOptions {
   host: string;
@@ -66,13 +66,18 @@ export class SftpBackend implements Backend {
     return this.session.use(fn, (err) => err instanceof TargetError);
   }
 
+  /** Cuts c the hard way (a graceful end would first send what is buffered): what runs on it fails at once. */
+  private cut(c: SftpClient): void {
+    this.session.drop(c, (x) => (x as unknown as { client: { destroy(): void } }).client.destroy());
+  }
+
   async putFile(local: string, rel: string, size: number, { signal }: PutFileOptions = {}): Promise<void> {
     const dest = this.abs(rel);
     const tmp = path.posix.join(path.posix.dirname(dest), tempName(path.posix.basename(dest)));
     await this.op(async (c) => {
-      // fastPut cannot be cancelled: cut the connection under it (a graceful end would first send
-      // what is buffered), which fails it at once; the next operation reconnects.
-      const cut = () => this.session.drop(c, (x) => (x as unknown as { client: { destroy(): void } }).client.destroy());
+      // fastPut cannot be cancelled: cut the connection under it, which fails it at once; the next
+      // operation reconnects.
+      const cut = () => this.cut(c);
       signal?.addEventListener('abort', cut, { once: true });
       try {
         if (signal?.aborted) throw new UploadInterruptedError(`${this.describe(rel)}: upload interrupted`);
@@ -99,8 +104,19 @@ export class SftpBackend implements Backend {
     });
   }
 
-  async getFile(rel: string, local: string): Promise<void> {
-    await this.op((c) => c.fastGet(this.abs(rel), local));
+  async getFile(rel: string, local: string, { signal }: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.op(async (c) => {
+      // fastGet cannot be cancelled either: the same cut
+      const cut = () => this.cut(c);
+      signal?.addEventListener('abort', cut, { once: true });
+      try {
+        if (signal?.aborted) throw new DownloadInterruptedError(`${this.describe(rel)}: download interrupted`);
+        await c.fastGet(this.abs(rel), local);
+        if (signal?.aborted) throw new DownloadInterruptedError(`${this.describe(rel)}: download interrupted`);
+      } finally {
+        signal?.removeEventListener('abort', cut);
+      }
+    });
   }
 
   async readText(rel: string): Promise<string | undefined> {

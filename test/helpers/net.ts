@@ -89,19 +89,36 @@ export interface Throttle {
   port: number;
   /** Bytes that went from clients to the server so far. */
   readonly sent: number;
+  /** With { down: true }: bytes that went from the server to clients so far. */
+  readonly received: number;
   /** Closes the listener and cuts every connection. */
   stop(): Promise<void>;
 }
 
 /**
- * A slow uplink: a TCP proxy on a free 127.0.0.1 port to `port` that passes client->server bytes
- * at about `bytesPerSec` (server->client is not slowed). Makes an upload take seconds, not
+ * A slow link: a TCP proxy on a free 127.0.0.1 port to `port` that passes client->server bytes
+ * at about `bytesPerSec` (server->client is not slowed), or with { down: true } server->client
+ * bytes (a slow download; client->server is not slowed). Makes a transfer take seconds, not
  * milliseconds, so a test can interrupt it mid-file.
  */
-export async function startThrottle(port: number, bytesPerSec: number): Promise<Throttle> {
+export async function startThrottle(port: number, bytesPerSec: number, opts: { down?: boolean } = {}): Promise<Throttle> {
   const sockets = new Set<net.Socket>();
   const timers = new Set<NodeJS.Timeout>();
   let sent = 0;
+  let received = 0;
+  /** from -> to, each chunk followed by a pause of its length at bytesPerSec. */
+  const paced = (from: net.Socket, to: net.Socket, count: (n: number) => void) => {
+    from.on('data', (chunk: Buffer) => {
+      count(chunk.length);
+      to.write(chunk);
+      from.pause();
+      const t = setTimeout(() => {
+        timers.delete(t);
+        from.resume();
+      }, (chunk.length / bytesPerSec) * 1000);
+      timers.add(t);
+    });
+  };
   const server = net.createServer((client) => {
     const up = net.connect(port, '127.0.0.1');
     for (const s of [client, up]) {
@@ -111,17 +128,17 @@ export async function startThrottle(port: number, bytesPerSec: number): Promise<
     }
     client.on('close', () => up.destroy());
     up.on('close', () => client.destroy());
-    up.pipe(client);
-    client.on('data', (chunk: Buffer) => {
-      sent += chunk.length;
-      up.write(chunk);
-      client.pause();
-      const t = setTimeout(() => {
-        timers.delete(t);
-        client.resume();
-      }, (chunk.length / bytesPerSec) * 1000);
-      timers.add(t);
-    });
+    if (opts.down) {
+      paced(up, client, (n) => (received += n));
+      client.on('data', (chunk: Buffer) => {
+        sent += chunk.length;
+        up.write(chunk);
+      });
+      up.on('end', () => client.end());
+    } else {
+      up.pipe(client);
+      paced(client, up, (n) => (sent += n));
+    }
     client.on('end', () => up.end());
   });
   const listening = await freePort();
@@ -133,6 +150,9 @@ export async function startThrottle(port: number, bytesPerSec: number): Promise<
     port: listening,
     get sent() {
       return sent;
+    },
+    get received() {
+      return received;
     },
     async stop() {
       const closed = new Promise((r) => server.close(r));
