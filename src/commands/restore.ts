@@ -34,7 +34,7 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
   const timeoutS = wholeNumberFlag('timeout', args.timeout, 0); // 0: no limit
   const from = last(args.from);
   // SIGINT/SIGTERM from here on: the download, decryption and hashing stop mid-file, the temp
-  // folder goes, nothing is restored (exit 130/143); during the script, it is stopped (runner.ts).
+  // folder goes, nothing is restored; during the script, it is stopped (runner.ts). Exit 130/143.
   const controller = new AbortController();
   let caught: NodeJS.Signals | undefined;
   const onSignal = (sig: NodeJS.Signals) => {
@@ -73,6 +73,10 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
       timeoutMs: timeoutS * 1000,
       log: openLog(ctx.home.log),
       signal: controller.signal,
+    }).catch((err) => {
+      // runner.ts stopped the script: it said in batt.log what it left (restore-file takes back
+      // what it wrote into an empty target; over data with --force, what was written stays)
+      throw caught ? new InterruptedError(`interrupted by ${caught}: the ${service} restore script was stopped; batt.log says what it left`) : err;
     });
     if (ctx.out.json) ctx.out.data({ ok: true, service, backup: backup.id, to: last(args.to) ?? null, durationMs });
     else ctx.out.info(`restored ${service} from ${backup.id}${last(args.to) ? ` to ${last(args.to)}` : ''} in ${formatDuration(durationMs)}`);

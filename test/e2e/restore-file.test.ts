@@ -419,6 +419,30 @@ test('a failure half way through takes back what was written into an empty targe
       assert.match(r.stderr, /timed out/);
       assert.deepEqual(fs.readdirSync(target), []);
     });
+    await t.test('stopped by SIGTERM: exit 143, what was written is taken back', async () => {
+      const slow = path.join(sb.home, 'slow-tar');
+      const started = Date.now();
+      let killedAt = 0;
+      const r = await batt(['restore', 'file', '--path', sb.pattern, '--to', target], {
+        home: sb.home,
+        env: { TAR: slow },
+        onSpawn: (child) => {
+          // once the extract has written srv/f, the slow tar sleeps: stop batt there
+          const poll = setInterval(() => {
+            if (fs.existsSync(path.join(target, 'srv', 'f')) || Date.now() - started > 20_000) {
+              clearInterval(poll);
+              killedAt = Date.now();
+              child.kill('SIGTERM');
+            }
+          }, 20);
+        },
+      });
+      assert.ok(killedAt, 'SIGTERM was sent');
+      assert.equal(r.code, 143, r.stderr);
+      assert.ok(Date.now() - killedAt < 5000, `exit ${Date.now() - killedAt} ms after SIGTERM`);
+      assert.match(r.stderr, /interrupted by SIGTERM: the file restore script was stopped/);
+      assert.deepEqual(fs.readdirSync(target), [], 'the partial restore was taken back');
+    });
     await t.test('a corrupt archive with a matching manifest fails before writing', async () => {
       const good = zstd(tarball([{ name: 'srv/f', data: 'x'.repeat(100_000) }]));
       plantBackup(sb, { 'a.tar.zst': good.subarray(0, good.length - 20) }, '2026/11/29/file');
