@@ -1,11 +1,10 @@
 // The remote copies of one target as commands see them: `batt backups --from T`,
 // `batt restore SERVICE [ID] --from T` (download, check, decrypt into a private temp folder, then
 // the normal restore) and `batt purge --target T` (retention applied to that target's copies).
-import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import type { Backup } from './catalog.js';
 import { retentionConf } from './config.js';
+import { makeScratch } from './scratch.js';
 import { UsageError, describeError } from './errors.js';
 import type { Home } from './home.js';
 import type { Logger } from './log.js';
@@ -85,8 +84,9 @@ export async function fetchRemoteBackup(
 ): Promise<FetchedBackup> {
   const { signal } = opts;
   const { target, encryption } = await openNamed(home, name);
-  const dir = await fs.mkdtemp(path.join(opts.tmpRoot ?? os.tmpdir(), 'batt-from-'));
-  const cleanup = () => fs.rm(dir, { recursive: true, force: true });
+  // a scratch folder (batt-scratch-<pid>-from-*): if batt is killed (SIGKILL, a crash) before it
+  // can remove the download, the next `batt run` does
+  const { dir, remove: cleanup } = await makeScratch('from', opts.tmpRoot);
   try {
     const copies = (await target.list()).filter((c) => c.service === service);
     const copy = id ? copies.find((c) => c.id === id.replace(/^\/+|\/+$/g, '')) : copies[copies.length - 1];
@@ -212,6 +212,8 @@ export function printRemotePurge(out: Output, r: RemotePurgeResult, dryRun: bool
  */
 export async function verifyRemote(out: Output, home: Home, name: string, ids: string[], service?: string, signal?: AbortSignal): Promise<number> {
   const { target } = await openNamed(home, name);
+  // the downloads go in here (batt-scratch-<pid>-verify-*), removed by the next `batt run` if batt is killed
+  const scratch = await makeScratch('verify');
   try {
     let copies = (await target.list()).filter((c) => !service || c.service === service);
     if (ids.length) {
@@ -223,7 +225,7 @@ export async function verifyRemote(out: Output, home: Home, name: string, ids: s
     const report = [];
     let bad = 0;
     for (const c of copies) {
-      const problems = await target.verify(c.id, { deep: true, signal });
+      const problems = await target.verify(c.id, { deep: true, signal, tmpDir: scratch.dir });
       report.push({ id: c.id, service: c.service, ok: problems.length === 0, problems });
       if (problems.length) {
         bad++;
@@ -235,6 +237,7 @@ export async function verifyRemote(out: Output, home: Home, name: string, ids: s
     else out.info(`verified ${copies.length} copies on ${name}`);
     return bad ? 1 : 0;
   } finally {
+    await scratch.remove();
     await target.close();
   }
 }

@@ -1,6 +1,8 @@
-// Private scratch folders for scripts (their TMPDIR): a credentials file a script writes there
-// (mysqldump's defaults file, a PGPASSFILE) is removed when the script ends, and by the next run
-// when the script or batt itself was killed before it could clean up.
+// Private scratch folders (0700, under $TMPDIR, named after the batt process that made them):
+// scripts' TMPDIR, where a credentials file a script writes (mysqldump's defaults file, a
+// PGPASSFILE) is removed when the script ends, and the downloads of `restore --from` and `verify
+// --from` (decrypted backup data). Each is removed by whoever made it, and by the next run when
+// batt was killed (SIGKILL, a crash) before it could clean up.
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';

@@ -172,7 +172,7 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
   const t0 = Date.now();
   try {
     if (lock.staleRemoved) out.warn(`removed a stale lock left by a dead batt run in ${ctx.root}`);
-    for (const dir of await removeStaleScratch()) log.write('batt', `removed ${dir}, the scratch folder of a killed run`);
+    for (const dir of await removeStaleScratch()) log.write('batt', `removed ${dir}, a scratch folder left by a killed batt`);
     for (const dir of (await scanRoot(ctx.root, { manifests: false })).staging) {
       if (await heldByNestedRun(dir, ctx.root)) continue; // a live run on a nested root writes there
       await stopLeftoverScripts(dir); // scripts of a killed batt still write there

@@ -45,7 +45,7 @@ test('the next run removes the scratch folder of a killed batt, and only that on
     assert.equal(fs.existsSync(dead), false, 'the dead run\'s folder is gone');
     assert.ok(fs.existsSync(alive), 'a live process\'s folder is kept');
     assert.ok(fs.existsSync(foreign), 'a name batt did not make is kept');
-    assert.match(fs.readFileSync(path.join(s.home, 'log', 'batt.log'), 'utf8'), /scratch folder of a killed run/);
+    assert.match(fs.readFileSync(path.join(s.home, 'log', 'batt.log'), 'utf8'), /scratch folder left by a killed batt/);
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
     s.cleanup();

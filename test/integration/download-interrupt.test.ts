@@ -1,9 +1,11 @@
 // SIGTERM while `batt restore --from` or `batt verify --from` downloads, decrypts or hashes a copy:
 // batt stops the transfer at once (local copy stopped, S3 GetObject aborted, SFTP connection cut,
-// rsync killed), kills age, removes its temp folder (TMPDIR/batt-from-*, batt-verify-*), restores
-// nothing and exits 143 with its "interrupted" message. The downloads go through a slow link
-// (a throttling proxy, server->client) or, for the local folder, a FIFO fed slowly, so a test-sized
-// file takes seconds and can be caught mid-file.
+// rsync killed, FTP connection cut), kills age, removes its temp folder (a scratch folder,
+// TMPDIR/batt-scratch-<pid>-from-* or -verify-*), restores nothing and exits 143 with its
+// "interrupted" message. The downloads go through a slow link (a throttling proxy, server->client;
+// for FTP, whose data connections bypass a proxy, the server's own rate limit) or, for the local
+// folder, a FIFO fed slowly, so a test-sized file takes seconds and can be caught mid-file. After a
+// SIGKILL the folder stays, and the next `batt run` removes it (src/scratch.ts).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -14,7 +16,9 @@ import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox } 
 import { SSHD, startSshd, type Sshd } from '../helpers/sshd.js';
 import { startS3, S3_KEY, S3_SECRET, type S3Server } from '../helpers/s3.js';
 import { startThrottle, type Throttle } from '../helpers/net.js';
+import { VSFTPD, startFtpd } from '../helpers/ftpd.js';
 import { HashInterruptedError, hashFile } from '../../src/manifest.js';
+import { CryptoInterruptedError, decryptFile, encryptFile } from '../../src/crypto.js';
 
 const hasAge = (() => {
   try {
@@ -26,6 +30,11 @@ const hasAge = (() => {
 })();
 const skipAge = !hasAge && !REQUIRE_SERVERS ? 'age is not installed' : false;
 const skipSsh = !SSHD && !REQUIRE_SERVERS ? 'sshd not installed (openssh-server)' : false;
+const skipFtp = !VSFTPD && !REQUIRE_SERVERS ? 'vsftpd not installed' : false;
+/** The download folder of `restore --from` (a scratch folder named after batt's pid). */
+const FROM = String.raw`batt-scratch-\d+-from-[^/]+`;
+/** `verify --from`: its scratch folder, and in it the folder of the file being checked. */
+const VERIFY = String.raw`batt-scratch-\d+-verify-[^/]+/batt-verify-[^/]+`;
 
 const SIZE = 24_000_000; // 12 s at 2 MB/s
 let sb: Sandbox;
@@ -55,6 +64,9 @@ before(async () => {
     fs.chmodSync(identity, 0o600);
     const recipient = execFileSync('age-keygen', ['-y', identity], { encoding: 'utf8' }).trim();
     conf('sealed', `TYPE=local\nPATH=${remote}/sealed\nRECIPIENT=${recipient}\nIDENTITY_FILE=${identity}\n`);
+    const pass = path.join(sb.dir, 'pass');
+    fs.writeFileSync(pass, 'correct horse battery staple\n', { mode: 0o600 });
+    conf('pp', `TYPE=local\nPATH=${remote}/pp\nPASSPHRASE_FILE=${pass}\n`);
   }
   s3 = await startS3();
   const slowS3 = await startThrottle(s3.port, 2 * 1024 * 1024, { down: true });
@@ -108,15 +120,15 @@ function partial(name: RegExp, minBytes: number): boolean {
   return leftovers().some((f) => name.test(f) && fs.statSync(path.join(tmp, f)).size >= minBytes);
 }
 
-/** Runs batt and sends it SIGTERM once `ready()` holds; how long it took to exit after that. */
-async function sigtermWhen(args: string[], ready: () => boolean, env: Record<string, string> = {}) {
+/** Runs batt and sends it SIGTERM (or `sig`) once `ready()` holds; how long it took to exit after that. */
+async function sigtermWhen(args: string[], ready: () => boolean, env: Record<string, string> = {}, sig: NodeJS.Signals = 'SIGTERM') {
   let child: ChildProcess | undefined;
   let sentAt = 0;
   const poll = setInterval(() => {
     try {
       if (child && !sentAt && ready()) {
         sentAt = Date.now();
-        child.kill('SIGTERM');
+        child.kill(sig);
       }
     } catch {
       /* a file vanished between listing and stat: next time */
@@ -168,7 +180,7 @@ test('restore --from a local folder: SIGTERM mid-file (the copy read slowly thro
   })();
   const to = path.join(sb.dir, 'restored-plain.bin');
   try {
-    const res = await sigtermWhen(['restore', 'big', id, '--from', 'plain', '--to', to], () => partial(/^batt-from-[^/]+\/backup\/big\.bin$/, 1 << 20));
+    const res = await sigtermWhen(['restore', 'big', id, '--from', 'plain', '--to', to], () => partial(new RegExp(`^${FROM}/backup/big\\.bin$`), 1 << 20));
     t.diagnostic(`batt exited ${res.took} ms after SIGTERM`);
     assertNotRestored(res, to);
   } finally {
@@ -184,7 +196,7 @@ test('restore --from a local folder: SIGTERM mid-file (the copy read slowly thro
 test('restore --from S3 on a slow link: SIGTERM mid-download aborts the GetObject at once, exit 143, nothing restored, no temp left', async (t) => {
   const id = await backupTo('s3');
   const to = path.join(sb.dir, 'restored-s3.bin');
-  const res = await sigtermWhen(['restore', 'big', id, '--from', 's3slow', '--to', to], () => partial(/^batt-from-[^/]+\/backup\/big\.bin$/, 1 << 20));
+  const res = await sigtermWhen(['restore', 'big', id, '--from', 's3slow', '--to', to], () => partial(new RegExp(`^${FROM}/backup/big\\.bin$`), 1 << 20));
   t.diagnostic(`batt exited ${res.took} ms after SIGTERM`);
   assertNotRestored(res, to);
 });
@@ -192,7 +204,7 @@ test('restore --from S3 on a slow link: SIGTERM mid-download aborts the GetObjec
 test('restore --from SFTP on a slow link: SIGTERM mid-download cuts the connection, exit 143, nothing restored, no temp left', { skip: skipSsh }, async (t) => {
   const id = await backupTo('sftp');
   const to = path.join(sb.dir, 'restored-sftp.bin');
-  const res = await sigtermWhen(['restore', 'big', id, '--from', 'sftpslow', '--to', to], () => partial(/^batt-from-[^/]+\/backup\/big\.bin$/, 1 << 20));
+  const res = await sigtermWhen(['restore', 'big', id, '--from', 'sftpslow', '--to', to], () => partial(new RegExp(`^${FROM}/backup/big\\.bin$`), 1 << 20));
   t.diagnostic(`batt exited ${res.took} ms after SIGTERM`);
   assertNotRestored(res, to);
 });
@@ -201,18 +213,43 @@ test('restore --from rsync+ssh on a slow link: SIGTERM mid-download stops rsync,
   const id = await backupTo('rsync');
   const to = path.join(sb.dir, 'restored-rsync.bin');
   // rsync writes into .big.bin.XXXXXX beside the final name
-  const res = await sigtermWhen(['restore', 'big', id, '--from', 'rsyncslow', '--to', to], () => partial(/^batt-from-[^/]+\/backup\/\.?big\.bin/, 1 << 20));
+  const res = await sigtermWhen(['restore', 'big', id, '--from', 'rsyncslow', '--to', to], () => partial(new RegExp(`^${FROM}/backup/\\.?big\\.bin`), 1 << 20));
   t.diagnostic(`batt exited ${res.took} ms after SIGTERM`);
   assertNotRestored(res, to);
 });
 
-/** A stand-in for age (not the real one): writes the start of its -o file, then sleeps 20 s as if decrypting. */
+test('restore --from FTP on a slow server: SIGTERM mid-download closes the connection at once, exit 143, nothing restored, no temp left', { skip: skipFtp }, async (t) => {
+  const id = await backupTo('plain');
+  // a vsftpd that sends 2 MB/s (its data connections come straight from the server, so a proxy on
+  // the control port would not slow them); the copy is put in place as if uploaded to it
+  const slowd = await startFtpd({ maxRate: 2 * 1024 * 1024 });
+  try {
+    const dest = path.join(slowd.data, 'batt', id);
+    fs.cpSync(path.join(remote, 'plain', id), dest, { recursive: true });
+    const { uid, gid } = fs.statSync(slowd.data);
+    execFileSync('chown', ['-R', `${uid}:${gid}`, path.join(slowd.data, 'batt')]);
+    conf('ftpslow', `TYPE=ftp\nHOST=127.0.0.1\nPORT=${slowd.port}\nUSER=anonymous\nPATH=/up/batt\n`);
+    const to = path.join(sb.dir, 'restored-ftp.bin');
+    const res = await sigtermWhen(['restore', 'big', id, '--from', 'ftpslow', '--to', to], () => partial(new RegExp(`^${FROM}/backup/big\\.bin$`), 1 << 20));
+    t.diagnostic(`batt exited ${res.took} ms after SIGTERM`);
+    assertNotRestored(res, to);
+  } finally {
+    fs.rmSync(path.join(sb.home, 'conf', 'targets', 'ftpslow.conf'), { force: true });
+    await slowd.stop();
+  }
+});
+
+/**
+ * A stand-in for age (not the real one): writes the start of its -o file, then sleeps 20 s as if
+ * decrypting. Its arguments go to `<pidFile>.args`, one a line.
+ */
 function standInAge(pidFile: string): string {
   const f = path.join(sb.dir, 'age-standin');
   fs.writeFileSync(
     f,
     `#!/usr/bin/env bash
 set -euo pipefail
+printf '%s\n' "$@" > ${JSON.stringify(`${pidFile}.args`)}
 out=
 while (($#)); do if [ "$1" = -o ]; then out=$2; shift; fi; shift; done
 head -c 100000 /dev/zero > "$out"
@@ -228,7 +265,7 @@ test('restore --from an encrypted copy: SIGTERM while age decrypts: age killed, 
   const id = await backupTo('sealed');
   const pidFile = path.join(sb.dir, 'decrypt.pid');
   const to = path.join(sb.dir, 'restored-sealed.bin');
-  const res = await sigtermWhen(['restore', 'big', id, '--from', 'sealed', '--to', to], () => fs.existsSync(pidFile) && partial(/^batt-from-[^/]+\/backup\/big\.bin$/, 1), {
+  const res = await sigtermWhen(['restore', 'big', id, '--from', 'sealed', '--to', to], () => fs.existsSync(pidFile) && partial(new RegExp(`^${FROM}/backup/big\\.bin$`), 1), {
     BATT_AGE: standInAge(pidFile),
   });
   t.diagnostic(`batt exited ${res.took} ms after SIGTERM`);
@@ -243,18 +280,81 @@ test('restore --from an encrypted copy: SIGTERM while age decrypts: age killed, 
   assert.ok(!alive, `age (pid ${pid}) still runs`);
 });
 
+test('restore --from a passphrase-encrypted copy: its key unsealed (age-encryption), then SIGTERM while age decrypts with it: age killed, exit 143 at once, nothing restored, neither key nor plaintext left', { skip: skipAge }, async (t) => {
+  const id = await backupTo('pp'); // encrypted by the real age to the copy's own key, sealed with the passphrase
+  const pidFile = path.join(sb.dir, 'decrypt-pp.pid');
+  const to = path.join(sb.dir, 'restored-pp.bin');
+  const res = await sigtermWhen(['restore', 'big', id, '--from', 'pp', '--to', to], () => fs.existsSync(pidFile) && partial(new RegExp(`^${FROM}/backup/big\\.bin$`), 1), {
+    BATT_AGE: standInAge(pidFile),
+  });
+  t.diagnostic(`batt exited ${res.took} ms after SIGTERM`);
+  assertNotRestored(res, to); // no leftovers: the unsealed copy key went with the temp folder
+  // age was given the key the passphrase unsealed, in the download's temp folder
+  const args = fs.readFileSync(`${pidFile}.args`, 'utf8').split('\n');
+  assert.match(args[args.indexOf('-i') + 1] ?? '', new RegExp(`^${tmp}/${FROM}/batt-download-[^/]+/copy-key$`), args.join(' '));
+  const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+  let alive = true;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    alive = false;
+  }
+  assert.ok(!alive, `age (pid ${pid}) still runs`);
+});
+
 test('verify --from S3 on a slow link: SIGTERM mid-download aborts it at once, exit 143, no temp left', async (t) => {
   await backupTo('s3');
-  const res = await sigtermWhen(['verify', '--from', 's3slow'], () => partial(/^batt-verify-[^/]+\/f$/, 1 << 20));
+  const res = await sigtermWhen(['verify', '--from', 's3slow'], () => partial(new RegExp(`^${VERIFY}/f$`), 1 << 20));
   t.diagnostic(`batt exited ${res.took} ms after SIGTERM`);
   assertStopped(res, /verify interrupted by SIGTERM/);
 });
 
 test('verify --from SFTP on a slow link: SIGTERM mid-download cuts the connection, exit 143, no temp left', { skip: skipSsh }, async (t) => {
   await backupTo('sftp');
-  const res = await sigtermWhen(['verify', '--from', 'sftpslow'], () => partial(/^batt-verify-[^/]+\/f$/, 1 << 20));
+  const res = await sigtermWhen(['verify', '--from', 'sftpslow'], () => partial(new RegExp(`^${VERIFY}/f$`), 1 << 20));
   t.diagnostic(`batt exited ${res.took} ms after SIGTERM`);
   assertStopped(res, /verify interrupted by SIGTERM/);
+});
+
+test('SIGKILL mid-download (restore --from, verify --from): the private folder stays; the next run removes it, never a live batt\'s folder or a link', async () => {
+  const id = await backupTo('s3');
+  const to = path.join(sb.dir, 'restored-killed.bin');
+  // the patterns match the old names (batt-from-*, batt-verify-*) too: without the scratch naming
+  // the kill still happens, and the test fails where the run leaves them behind
+  const killed = [
+    await sigtermWhen(['restore', 'big', id, '--from', 's3slow', '--to', to], () => partial(/(^|-)from-[^/]+\/backup\/big\.bin$/, 1 << 20), {}, 'SIGKILL'),
+    await sigtermWhen(['verify', '--from', 's3slow', id], () => partial(/(^|-)verify-[^/]+\/(batt-verify-[^/]+\/)?f$/, 1 << 20), {}, 'SIGKILL'),
+  ];
+  const live = [`batt-scratch-${process.pid}-from-live01`, `batt-scratch-${process.pid}-verify-live02`];
+  const victim = path.join(sb.dir, 'victim');
+  try {
+    for (const k of killed) {
+      assert.ok(k.sent, `SIGKILL was never sent: no partial download appeared\n${k.r.stderr}`);
+      assert.equal(k.r.signal, 'SIGKILL');
+    }
+    assert.ok(!fs.existsSync(to), 'the restore script ran');
+    const left = fs.readdirSync(tmp).sort();
+    assert.equal(left.length, 2, left.join(' '));
+    for (const d of left) {
+      const st = fs.lstatSync(path.join(tmp, d));
+      assert.ok(st.isDirectory() && (st.mode & 0o777) === 0o700, `${d}: mode ${(st.mode & 0o777).toString(8)}`);
+    }
+    // a live process's folders, and a link named like a dead batt's folder: kept, nothing followed
+    for (const d of live) fs.mkdirSync(path.join(tmp, d), { mode: 0o700 });
+    fs.mkdirSync(victim);
+    fs.writeFileSync(path.join(victim, 'keep'), 'x');
+    fs.symlinkSync(victim, path.join(tmp, 'batt-scratch-4194305-from-link01'));
+    writeScript(sb.home, 'small', 'echo ok > "$BATT_DEST/d"');
+    const r = await batt(['small', '--path', sb.pattern, '--target', 'plain'], { home: sb.home, env: { TMPDIR: tmp } }); // a run copies to every target unless told which
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(fs.readdirSync(tmp).sort(), ['batt-scratch-4194305-from-link01', ...live].sort(), 'the killed batt\'s downloads were left');
+    assert.ok(fs.existsSync(path.join(victim, 'keep')), 'the cleanup followed a link');
+    const log = fs.readFileSync(path.join(sb.home, 'log', 'batt.log'), 'utf8');
+    for (const d of left) assert.ok(log.includes(`removed ${path.join(tmp, d)}, a scratch folder left by a killed batt`), `batt.log does not name ${d}`);
+  } finally {
+    for (const d of fs.readdirSync(tmp)) fs.rmSync(path.join(tmp, d), { recursive: true, force: true });
+    fs.rmSync(victim, { recursive: true, force: true });
+  }
 });
 
 test('hashFile: aborting its signal mid-file stops it between two chunks with HashInterruptedError', async () => {
@@ -270,4 +370,35 @@ test('hashFile: aborting its signal mid-file stops it between two chunks with Ha
   await assert.rejects(hashing, HashInterruptedError);
   assert.ok(Date.now() - t0 < 1000, `hashFile took ${Date.now() - t0} ms to stop`);
   fs.rmSync(file);
+});
+
+test('decryptFile with a passphrase (age-encryption): aborting its signal mid-stream stops it with CryptoInterruptedError and removes the partial output', async () => {
+  const enc = { recipients: [], passphraseFile: path.join(sb.dir, 'pass2') };
+  fs.writeFileSync(enc.passphraseFile, 'another passphrase\n', { mode: 0o600 });
+  const plain = path.join(sb.dir, 'pp-plain.bin');
+  fs.writeFileSync(plain, Buffer.alloc(8 << 20, 7));
+  const sealed = path.join(sb.dir, 'pp-plain.bin.age');
+  await encryptFile(enc, plain, sealed);
+  const ciphertext = fs.readFileSync(sealed);
+  // the input is a FIFO that gets half the ciphertext and then nothing: only the signal can end the stream
+  const fifo = path.join(sb.dir, 'pp.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const out = path.join(sb.dir, 'pp-out.bin');
+  const ac = new AbortController();
+  const decrypting = decryptFile(enc, fifo, out, ac.signal);
+  decrypting.catch(() => {}); // awaited below
+  const w = await fs.promises.open(fifo, 'w');
+  try {
+    await w.write(ciphertext.subarray(0, ciphertext.length >> 1));
+    const until = Date.now() + 20_000;
+    while (!(fs.existsSync(out) && fs.statSync(out).size >= 1 << 20) && Date.now() < until) await sleep(10);
+    assert.ok(fs.existsSync(out), 'no plaintext appeared');
+    ac.abort();
+    const r = await Promise.race([decrypting.then(() => 'resolved', (e: unknown) => e), sleep(5000).then(() => 'still decrypting 5 s after the abort')]);
+    assert.ok(r instanceof CryptoInterruptedError, String(r));
+  } finally {
+    await w.close(); // EOF: lets a decryption that ignored the signal end
+    await decrypting.catch(() => {});
+  }
+  assert.ok(!fs.existsSync(out), 'the partial plaintext was left behind');
 });
