@@ -72,8 +72,8 @@ export interface FetchedBackup {
 /**
  * Downloads the newest copy of SERVICE (or the one with ID) from a target into a private temp
  * folder, checked against the remote index (ciphertext and plaintext hashes) and decrypted.
- * `signal` (SIGINT/SIGTERM) stops the download, decryption or hashing in progress; the temp
- * folder is then removed and the error thrown (DownloadInterruptedError).
+ * `signal` (SIGINT/SIGTERM) stops the connecting, listing, download, decryption or hashing in
+ * progress; the temp folder is then removed and the error thrown (TargetInterruptedError).
  */
 export async function fetchRemoteBackup(
   home: Home,
@@ -88,7 +88,7 @@ export async function fetchRemoteBackup(
   // can remove the download, the next `batt run` does
   const { dir, remove: cleanup } = await makeScratch('from', opts.tmpRoot);
   try {
-    const copies = (await target.list()).filter((c) => c.service === service);
+    const copies = (await target.list(signal)).filter((c) => c.service === service);
     const copy = id ? copies.find((c) => c.id === id.replace(/^\/+|\/+$/g, '')) : copies[copies.length - 1];
     if (!copy) {
       throw new UsageError(id ? `no ${service} backup "${id}" on target ${name}` : `no ${service} backup on target ${name}`, `batt backups --from ${name} lists them`);
@@ -207,15 +207,15 @@ export function printRemotePurge(out: Output, r: RemotePurgeResult, dryRun: bool
 
 /**
  * `batt verify --from NAME [ID...]`: every copy (or the named ones) re-read and re-hashed. `signal`
- * (SIGINT/SIGTERM) stops the download or hashing in progress (DownloadInterruptedError); what was
- * downloaded is removed.
+ * (SIGINT/SIGTERM) stops the connecting, listing, download or hashing in progress
+ * (TargetInterruptedError); what was downloaded is removed.
  */
 export async function verifyRemote(out: Output, home: Home, name: string, ids: string[], service?: string, signal?: AbortSignal): Promise<number> {
   const { target } = await openNamed(home, name);
   // the downloads go in here (batt-scratch-<pid>-verify-*), removed by the next `batt run` if batt is killed
   const scratch = await makeScratch('verify');
   try {
-    let copies = (await target.list()).filter((c) => !service || c.service === service);
+    let copies = (await target.list(signal)).filter((c) => !service || c.service === service);
     if (ids.length) {
       const want = ids.map((i) => i.replace(/^\/+|\/+$/g, ''));
       const missing = want.filter((i) => !copies.some((c) => c.id === i));

@@ -1,7 +1,9 @@
 // FTP and FTPS (basic-ftp). Upload to a temporary name, compare SIZE, then RNFR/RNTO.
 // Plain FTP sends the password in clear: use SECURE=yes (explicit TLS) outside a trusted network.
 // SIGINT/SIGTERM close the client mid-file: the temp file may stay behind (a later upload's sweep
-// removes it once it is a day old), the final name never appears. A download is cut the same way.
+// removes it once it is a day old), the final name never appears. A download is cut the same way,
+// and so are a connection still being opened (TCP, greeting, TLS, login) and a listing, so a server
+// that stopped answering is not waited out (TIMEOUT).
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
@@ -22,8 +24,11 @@ export interface FtpOptions {
 
 export class FtpBackend implements Backend {
   readonly kind = 'ftp';
-  private readonly session = new Session<Client>(() => this.connect(), (c) => c.close());
-  constructor(readonly o: FtpOptions) {}
+  // closing the client destroys its sockets: it is both the end and the cut
+  private readonly session: Session<Client>;
+  constructor(readonly o: FtpOptions) {
+    this.session = new Session<Client>((signal) => this.connect(signal), (c) => c.close(), (c) => c.close(), this.describe(''));
+  }
 
   private abs(rel: string): string {
     return path.posix.join(this.o.path, rel);
@@ -33,21 +38,31 @@ export class FtpBackend implements Backend {
     return `ftp://${this.o.user}@${this.o.host}:${this.o.port}${this.abs(rel)}`;
   }
 
-  private async connect(): Promise<Client> {
+  /** `signal`: the connection is no longer wanted (SIGINT/SIGTERM while connecting): close its sockets. */
+  private async connect(signal: AbortSignal): Promise<Client> {
+    const ca = this.o.caFile ? await fs.readFile(this.o.caFile) : undefined;
+    signal.throwIfAborted();
     const c = new Client(this.o.timeoutS * 1000);
-    await c.access({
-      host: this.o.host,
-      port: this.o.port,
-      user: this.o.user,
-      password: this.o.password,
-      secure: this.o.secure,
-      secureOptions: this.o.caFile ? { ca: await fs.readFile(this.o.caFile) } : undefined,
-    });
+    const cut = () => c.close();
+    signal.addEventListener('abort', cut, { once: true });
+    try {
+      await c.access({
+        host: this.o.host,
+        port: this.o.port,
+        user: this.o.user,
+        password: this.o.password,
+        secure: this.o.secure,
+        secureOptions: ca ? { ca } : undefined,
+      });
+    } finally {
+      signal.removeEventListener('abort', cut);
+    }
     return c;
   }
 
-  private op<T>(fn: (c: Client) => Promise<T>): Promise<T> {
-    return this.session.use(fn, (err) => err instanceof TargetError || isNotFound(err));
+  /** `signal` (SIGINT/SIGTERM) closes the client under fn, or the one connecting, and fails it at once. */
+  private op<T>(fn: (c: Client) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return this.session.use(fn, (err) => err instanceof TargetError || isNotFound(err), signal);
   }
 
   private async mkdirs(c: Client, dir: string): Promise<void> {
@@ -58,10 +73,8 @@ export class FtpBackend implements Backend {
   async putFile(local: string, rel: string, size: number, { signal }: PutFileOptions = {}): Promise<void> {
     const dest = this.abs(rel);
     const tmp = path.posix.join(path.posix.dirname(dest), tempName(path.posix.basename(dest), true));
+    // the signal closes the client (op), which destroys its sockets and fails the transfer at once
     await this.op(async (c) => {
-      // closing the client destroys its sockets and fails the transfer in progress at once
-      const cut = () => this.session.drop(c);
-      signal?.addEventListener('abort', cut, { once: true });
       try {
         if (signal?.aborted) throw new UploadInterruptedError(`${this.describe(rel)}: upload interrupted`);
         await this.mkdirs(c, path.posix.dirname(dest));
@@ -74,15 +87,13 @@ export class FtpBackend implements Backend {
       } catch (err) {
         if (!signal?.aborted) await c.remove(tmp, true).catch(() => {});
         throw err;
-      } finally {
-        signal?.removeEventListener('abort', cut);
       }
-    });
+    }, signal);
   }
 
-  async stat(rel: string): Promise<RemoteStat | undefined> {
+  async stat(rel: string, signal?: AbortSignal): Promise<RemoteStat | undefined> {
     try {
-      return await this.op(async (c) => ({ size: await c.size(this.abs(rel)) }));
+      return await this.op(async (c) => ({ size: await c.size(this.abs(rel)) }), signal);
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -90,20 +101,15 @@ export class FtpBackend implements Backend {
   }
 
   async getFile(rel: string, local: string, { signal }: { signal?: AbortSignal } = {}): Promise<void> {
+    // closing the client (op) fails the transfer at once
     await this.op(async (c) => {
-      const cut = () => this.session.drop(c); // closing the client fails the transfer at once
-      signal?.addEventListener('abort', cut, { once: true });
-      try {
-        if (signal?.aborted) throw new DownloadInterruptedError(`${this.describe(rel)}: download interrupted`);
-        await c.downloadTo(local, this.abs(rel));
-        if (signal?.aborted) throw new DownloadInterruptedError(`${this.describe(rel)}: download interrupted`);
-      } finally {
-        signal?.removeEventListener('abort', cut);
-      }
-    });
+      if (signal?.aborted) throw new DownloadInterruptedError(`${this.describe(rel)}: download interrupted`);
+      await c.downloadTo(local, this.abs(rel));
+      if (signal?.aborted) throw new DownloadInterruptedError(`${this.describe(rel)}: download interrupted`);
+    }, signal);
   }
 
-  async readText(rel: string): Promise<string | undefined> {
+  async readText(rel: string, signal?: AbortSignal): Promise<string | undefined> {
     const chunks: Buffer[] = [];
     const sink = new Writable({
       write(chunk: Buffer, _e, cb) {
@@ -112,7 +118,7 @@ export class FtpBackend implements Backend {
       },
     });
     try {
-      await this.op((c) => c.downloadTo(sink, this.abs(rel)));
+      await this.op((c) => c.downloadTo(sink, this.abs(rel)), signal);
     } catch (err) {
       if (isNotFound(err)) return undefined;
       throw err;
@@ -153,8 +159,8 @@ export class FtpBackend implements Backend {
     return out.sort((a, b) => a.rel.localeCompare(b.rel));
   }
 
-  async findIndexes(): Promise<string[]> {
-    return this.op(async (c) => (await this.walk(c, (name) => name === REMOTE_INDEX)).map((f) => f.rel));
+  async findIndexes(signal?: AbortSignal): Promise<string[]> {
+    return this.op(async (c) => (await this.walk(c, (name) => name === REMOTE_INDEX, signal)).map((f) => f.rel), signal);
   }
 
   async findLeftovers(signal?: AbortSignal): Promise<Leftover[]> {
@@ -166,7 +172,7 @@ export class FtpBackend implements Backend {
         out.push({ rel, mtimeMs: mtime ? mtime.getTime() : NaN });
       }
       return out;
-    });
+    }, signal);
   }
 
   async listTree(signal?: AbortSignal): Promise<TreeEntry[]> {
@@ -202,7 +208,7 @@ export class FtpBackend implements Backend {
       };
       await visit('', 0);
       return out;
-    });
+    }, signal);
   }
 
   async removeLeftover(l: Leftover): Promise<void> {

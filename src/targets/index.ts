@@ -164,17 +164,22 @@ export interface Backend {
   describe(rel: string): string;
   /** Uploads so that `rel` is either absent/old or complete: temp name + rename, or one object. */
   putFile(local: string, rel: string, size: number, opts?: PutFileOptions): Promise<void>;
-  stat(rel: string): Promise<RemoteStat | undefined>;
+  /**
+   * `signal` (SIGINT/SIGTERM), here and in readText, findIndexes, findLeftovers and listTree, stops
+   * the step wherever it is, connecting included (the request aborted, the connection cut, the
+   * process killed): it rejects at once instead of waiting out a server that stopped answering.
+   */
+  stat(rel: string, signal?: AbortSignal): Promise<RemoteStat | undefined>;
   /**
    * Downloads `rel` into the file `local`. `signal` (SIGINT/SIGTERM) stops it inside the transfer
    * (abort the request, cut the connection, kill the process, stop the copy) and rejects; what was
    * written of `local` may stay: it lives in the caller's temp folder.
    */
   getFile(rel: string, local: string, opts?: { signal?: AbortSignal }): Promise<void>;
-  readText(rel: string): Promise<string | undefined>;
+  readText(rel: string, signal?: AbortSignal): Promise<string | undefined>;
   writeText(rel: string, text: string): Promise<void>;
   /** Relative paths of every REMOTE_INDEX file (any depth). */
-  findIndexes(): Promise<string[]>;
+  findIndexes(signal?: AbortSignal): Promise<string[]>;
   /** Removes the folder (or every object under the prefix) `rel`. */
   removeTree(rel: string): Promise<void>;
   /**
@@ -223,14 +228,23 @@ export interface RemoteIndex {
 
 export class TargetError extends FailedError {}
 
+/**
+ * A step on a target (connecting, listing, reading an index, a transfer) stopped because batt was
+ * told to stop (SIGINT/SIGTERM), not because the target failed. Never worth a retry.
+ */
+export class TargetInterruptedError extends TargetError {}
+
 /** The upload stopped because batt was told to stop (SIGINT/SIGTERM), not because the target failed. */
-export class UploadInterruptedError extends TargetError {}
+export class UploadInterruptedError extends TargetInterruptedError {}
 
 /** A download (restore --from, verify --from) stopped because batt was told to stop (SIGINT/SIGTERM). */
-export class DownloadInterruptedError extends TargetError {}
+export class DownloadInterruptedError extends TargetInterruptedError {}
 
 /** Errors worth another try: network and server trouble, not "no such bucket" or "permission". */
 export function isTransient(err: unknown): boolean {
+  if (err instanceof TargetInterruptedError) return false;
+  const name = (err as { name?: string })?.name;
+  if (name === 'AbortError') return false; // a request or walk stopped by its signal
   const e = err as { code?: string; name?: string; $metadata?: { httpStatusCode?: number }; message?: string };
   const code = String(e?.code ?? '');
   if (/^(ECONNRESET|ECONNREFUSED|ETIMEDOUT|EPIPE|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|ERR_SSH|ERR_GENERIC_CLIENT|ECONNABORTED)$/.test(code)) return true;
@@ -339,7 +353,7 @@ export class Target {
       throw signal?.aborted ? new UploadInterruptedError(`${this.name}: upload interrupted`) : err;
     };
     await r('remove old index', async () => {
-      if (await this.backend.stat(rel(REMOTE_INDEX))) await this.backend.removeTree(remoteName);
+      if (await this.backend.stat(rel(REMOTE_INDEX), signal)) await this.backend.removeTree(remoteName);
     });
     const tmp = await fs.mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), 'batt-upload-'));
     try {
@@ -350,7 +364,7 @@ export class Target {
         const size = (await fs.stat(sealed.file)).size;
         await r(`upload ${COPY_KEY}`, async () => {
           await this.backend.putFile(sealed.file, rel(COPY_KEY), size, { signal });
-          if ((await this.backend.stat(rel(COPY_KEY)))?.size !== size) throw new TargetError(`${this.name}: ${COPY_KEY} did not arrive whole`);
+          if ((await this.backend.stat(rel(COPY_KEY), signal))?.size !== size) throw new TargetError(`${this.name}: ${COPY_KEY} did not arrive whole`);
         });
         keyFile = COPY_KEY;
         enc = { recipients: [sealed.recipient] };
@@ -374,7 +388,7 @@ export class Target {
         }
         await r(`upload ${remote}`, async () => {
           await this.backend.putFile(src, rel(remote), remoteSize, { sha256: remoteSha256, signal });
-          const st = await this.backend.stat(rel(remote));
+          const st = await this.backend.stat(rel(remote), signal);
           if (!st) throw new TargetError(`${this.name}: ${remote} is missing on the target after upload`);
           if (st.size !== remoteSize) {
             throw new TargetError(`${this.name}: ${remote} has ${st.size} bytes on the target, expected ${remoteSize}`);
@@ -405,24 +419,35 @@ export class Target {
     }
   }
 
-  /** Complete remote copies (those with an index), oldest first. */
-  async list(): Promise<RemoteIndex[]> {
+  /**
+   * Complete remote copies (those with an index), oldest first. `signal` (SIGINT/SIGTERM) stops
+   * the listing and the index reads, connecting included: TargetInterruptedError at once.
+   */
+  async list(signal?: AbortSignal): Promise<RemoteIndex[]> {
+    const interrupted = () => new TargetInterruptedError(`${this.name}: listing the copies interrupted`);
     const out: RemoteIndex[] = [];
-    for (const rel of await this.backend.findIndexes()) {
-      const text = await this.backend.readText(rel);
-      if (!text) continue;
-      try {
-        const idx = JSON.parse(text) as RemoteIndex;
-        if (idx.format === 1 && Array.isArray(idx.files)) out.push({ ...idx, id: path.posix.dirname(rel) });
-      } catch {
-        /* an unreadable index is not a copy */
+    try {
+      for (const rel of await this.backend.findIndexes(signal)) {
+        if (signal?.aborted) throw interrupted();
+        const text = await this.backend.readText(rel, signal);
+        if (!text) continue;
+        try {
+          const idx = JSON.parse(text) as RemoteIndex;
+          if (idx.format === 1 && Array.isArray(idx.files)) out.push({ ...idx, id: path.posix.dirname(rel) });
+        } catch {
+          /* an unreadable index is not a copy */
+        }
       }
+    } catch (err) {
+      throw signal?.aborted ? interrupted() : err;
     }
+    if (signal?.aborted) throw interrupted();
     return out.sort((a, b) => Date.parse(a.startedAt) - Date.parse(b.startedAt) || a.id.localeCompare(b.id));
   }
 
-  async index(remoteName: string): Promise<RemoteIndex> {
-    const text = await this.backend.readText(`${remoteName}/${REMOTE_INDEX}`);
+  /** The index of one copy; `signal` stops reading it (TargetInterruptedError, or the backend's abort). */
+  async index(remoteName: string, signal?: AbortSignal): Promise<RemoteIndex> {
+    const text = await this.backend.readText(`${remoteName}/${REMOTE_INDEX}`, signal);
     if (!text) throw new TargetError(`${this.name}: no complete copy named ${remoteName}`);
     return { ...(JSON.parse(text) as RemoteIndex), id: remoteName };
   }
@@ -447,7 +472,7 @@ export class Target {
   private async download(remoteName: string, localDir: string, encryption: Encryption | undefined, tmpDir: string | undefined, signal: AbortSignal | undefined): Promise<Manifest> {
     const get = (rel: string, local: string) =>
       withRetry(`${this.name}: download ${rel}`, () => this.backend.getFile(`${remoteName}/${rel}`, local, { signal }), DEFAULT_RETRY, undefined, signal);
-    const idx = await this.index(remoteName);
+    const idx = await this.index(remoteName, signal);
     if (idx.encryption === 'age' && !canDecrypt(encryption)) {
       throw new TargetError(`${this.name}: ${remoteName} is encrypted; set IDENTITY_FILE (or PASSPHRASE_FILE) in the target's conf to restore it`);
     }
@@ -501,12 +526,17 @@ export class Target {
   async verify(remoteName: string, opts: { deep?: boolean; tmpDir?: string; signal?: AbortSignal } = {}): Promise<{ path: string; problem: string }[]> {
     const signal = opts.signal;
     const interrupted = () => new DownloadInterruptedError(`${this.name}: verify of ${remoteName} interrupted`);
-    const idx = await this.index(remoteName);
+    const stat = (rel: string) => this.backend.stat(`${remoteName}/${rel}`, signal).catch((err) => {
+      throw signal?.aborted ? interrupted() : err;
+    });
+    const idx = await this.index(remoteName, signal).catch((err) => {
+      throw signal?.aborted ? interrupted() : err;
+    });
     const problems: { path: string; problem: string }[] = [];
-    if (idx.keyFile && !(await this.backend.stat(`${remoteName}/${idx.keyFile}`))) problems.push({ path: idx.keyFile, problem: 'missing' });
+    if (idx.keyFile && !(await stat(idx.keyFile))) problems.push({ path: idx.keyFile, problem: 'missing' });
     for (const f of idx.files) {
       if (signal?.aborted) throw interrupted();
-      const st = await this.backend.stat(`${remoteName}/${f.remote}`);
+      const st = await stat(f.remote);
       if (!st) problems.push({ path: f.remote, problem: 'missing' });
       else if (st.size !== f.remoteSize) problems.push({ path: f.remote, problem: `size ${st.size}, index says ${f.remoteSize}` });
       else if (opts.deep) {
@@ -552,13 +582,17 @@ export class Target {
       }
     }
     if (this.backend.findLeftovers && this.backend.removeLeftover) {
-      const found = await this.backend.findLeftovers(opts.signal);
+      const found = await this.backend.findLeftovers(opts.signal).catch((err) => {
+        interrupted();
+        throw err;
+      });
       for (const l of staleLeftovers(found, nowMs, opts.maxAgeMs)) {
         interrupted();
         try {
           if (!opts.dryRun) await this.backend.removeLeftover(l);
           result.removed.push(l.rel);
         } catch (err) {
+          interrupted();
           result.failed.push({ rel: l.rel, error: errText(err) });
         }
       }
@@ -571,7 +605,7 @@ export class Target {
       try {
         if (!opts.dryRun) {
           // the index is written last: one that appeared since the listing makes a complete copy
-          if (await this.backend.stat(`${c.rel}/${REMOTE_INDEX}`)) {
+          if (await this.backend.stat(`${c.rel}/${REMOTE_INDEX}`, opts.signal)) {
             result.kept.push({ rel: c.rel, why: `its ${REMOTE_INDEX} appeared during the sweep: kept` });
             continue;
           }
@@ -579,6 +613,7 @@ export class Target {
         }
         result.copies.push(c);
       } catch (err) {
+        interrupted();
         result.failed.push({ rel: c.rel, error: errText(err) });
       }
     }

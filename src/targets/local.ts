@@ -61,7 +61,8 @@ export class LocalBackend implements Backend {
     }
   }
 
-  async readText(rel: string): Promise<string | undefined> {
+  async readText(rel: string, signal?: AbortSignal): Promise<string | undefined> {
+    signal?.throwIfAborted();
     try {
       return await fs.readFile(this.abs(rel), 'utf8');
     } catch {
@@ -98,8 +99,8 @@ export class LocalBackend implements Backend {
     return out.sort();
   }
 
-  async findIndexes(): Promise<string[]> {
-    return this.walk((name) => name === REMOTE_INDEX);
+  async findIndexes(signal?: AbortSignal): Promise<string[]> {
+    return this.walk((name) => name === REMOTE_INDEX, signal);
   }
 
   async findLeftovers(signal?: AbortSignal): Promise<Leftover[]> {

@@ -1,7 +1,8 @@
 // rsync to a local folder or over ssh (key auth, strict host key checking against a given
 // known_hosts file). rsync writes into a temporary name and renames, so a broken transfer never
 // leaves a file that looks complete; its own whole-file checksum checks what arrived. SIGINT/SIGTERM
-// stop rsync mid-file (SIGTERM), upload or download, which removes its temp file.
+// stop rsync mid-file (SIGTERM), upload or download, which removes its temp file; a listing or an
+// index read (ssh still connecting included) is stopped the same way.
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -74,10 +75,10 @@ export class RsyncBackend implements Backend {
     await this.run(['--mkpath', '--times', '--chmod=D700,F600', '--', local, this.loc(rel)], `upload ${rel}`, signal);
   }
 
-  async stat(rel: string): Promise<RemoteStat | undefined> {
+  async stat(rel: string, signal?: AbortSignal): Promise<RemoteStat | undefined> {
     let out: string;
     try {
-      out = await this.run(['--list-only', '--', this.loc(rel)], `stat ${rel}`);
+      out = await this.run(['--list-only', '--', this.loc(rel)], `stat ${rel}`, signal);
     } catch (err) {
       if (err instanceof RsyncError && err.code === 'ECONNRESET' && /No such file|change_dir|link_stat/.test(err.message)) return undefined;
       throw err;
@@ -92,11 +93,11 @@ export class RsyncBackend implements Backend {
     await this.run(['--', this.loc(rel), local], `download ${rel}`, signal);
   }
 
-  async readText(rel: string): Promise<string | undefined> {
-    if (!(await this.stat(rel))) return undefined;
+  async readText(rel: string, signal?: AbortSignal): Promise<string | undefined> {
+    if (!(await this.stat(rel, signal))) return undefined;
     const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'batt-rsync-'));
     try {
-      await this.getFile(rel, path.join(tmp, 'f'));
+      await this.getFile(rel, path.join(tmp, 'f'), { signal });
       return await fs.readFile(path.join(tmp, 'f'), 'utf8');
     } finally {
       await fs.rm(tmp, { recursive: true, force: true });
@@ -113,12 +114,13 @@ export class RsyncBackend implements Backend {
     }
   }
 
-  async findIndexes(): Promise<string[]> {
+  async findIndexes(signal?: AbortSignal): Promise<string[]> {
     let out: string;
     try {
       out = await this.run(
         ['--list-only', '--recursive', '--include=*/', `--include=${REMOTE_INDEX}`, '--exclude=*', '--', this.loc('') + '/'],
         'list',
+        signal,
       );
     } catch (err) {
       if (err instanceof RsyncError && /No such file|change_dir/.test(err.message)) return [];

@@ -3,7 +3,9 @@
 // part buffers (partSize x queueSize bounds the memory, whatever the file size). An object only
 // appears at CompleteMultipartUpload, and a failed or interrupted (SIGINT/SIGTERM: the requests in
 // flight are cancelled) multipart upload is aborted, never completed. Each object carries its sha256
-// as metadata, checked with HeadObject after the upload together with the size.
+// as metadata, checked with HeadObject after the upload together with the size. Every request made
+// with a signal (uploads, downloads, listings, index reads, HeadObject) is aborted by SIGINT/SIGTERM,
+// the first one's connecting included, so a server that stopped answering is not waited out.
 import { createWriteStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
@@ -79,7 +81,8 @@ export class S3Backend implements Backend {
       credentials: o.accessKeyId && o.secretAccessKey ? { accessKeyId: o.accessKeyId, secretAccessKey: o.secretAccessKey } : undefined,
       maxAttempts: 3,
       // a server that stops answering must not hang the run: connection and idle-socket timeouts
-      requestHandler: { connectionTimeout: o.timeoutS * 1000, requestTimeout: o.timeoutS * 1000 },
+      // (requestTimeout is the whole request's time in this SDK, and only warns unless told to throw)
+      requestHandler: { connectionTimeout: o.timeoutS * 1000, socketTimeout: o.timeoutS * 1000 },
       // plain signed payloads work with every S3-compatible server; batt checks sha256 itself
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
@@ -170,9 +173,9 @@ export class S3Backend implements Backend {
     }
   }
 
-  async stat(rel: string): Promise<RemoteStat | undefined> {
+  async stat(rel: string, signal?: AbortSignal): Promise<RemoteStat | undefined> {
     try {
-      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.o.bucket, Key: this.key(rel) }));
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.o.bucket, Key: this.key(rel) }), { abortSignal: signal });
       return { size: Number(head.ContentLength ?? -1) };
     } catch (err) {
       const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
@@ -187,9 +190,9 @@ export class S3Backend implements Backend {
     await pipeline(r.Body as Readable, createWriteStream(local, { mode: 0o600 }), { signal });
   }
 
-  async readText(rel: string): Promise<string | undefined> {
+  async readText(rel: string, signal?: AbortSignal): Promise<string | undefined> {
     try {
-      const r = await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.key(rel) }));
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.o.bucket, Key: this.key(rel) }), { abortSignal: signal });
       return await r.Body!.transformToString('utf8');
     } catch (err) {
       const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
@@ -204,12 +207,13 @@ export class S3Backend implements Backend {
     );
   }
 
-  private async keys(prefix: string): Promise<string[]> {
+  private async keys(prefix: string, signal?: AbortSignal): Promise<string[]> {
     const out: string[] = [];
     let token: string | undefined;
     do {
       const r = await this.client.send(
         new ListObjectsV2Command({ Bucket: this.o.bucket, Prefix: prefix, ContinuationToken: token }),
+        { abortSignal: signal },
       );
       for (const o of r.Contents ?? []) if (o.Key) out.push(o.Key);
       token = r.IsTruncated ? r.NextContinuationToken : undefined;
@@ -217,10 +221,10 @@ export class S3Backend implements Backend {
     return out;
   }
 
-  async findIndexes(): Promise<string[]> {
+  async findIndexes(signal?: AbortSignal): Promise<string[]> {
     const base = this.key('');
     const strip = base ? base.length + 1 : 0;
-    return (await this.keys(base ? `${base}/` : ''))
+    return (await this.keys(base ? `${base}/` : '', signal))
       .filter((k) => k.endsWith(`/${REMOTE_INDEX}`))
       .map((k) => k.slice(strip))
       .sort();

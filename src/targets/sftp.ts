@@ -2,7 +2,9 @@
 // the configured known_hosts file (strict checking, no trust on first use). Uploads go to a
 // temporary name, are checked for size, then renamed over the final name. SIGINT/SIGTERM cut the
 // connection mid-file: the temp file may stay behind (a later upload's sweep removes it once it is
-// a day old), the final name never appears. They cut a download (restore/verify --from) the same way.
+// a day old), the final name never appears. They cut a download (restore/verify --from) the same way,
+// and a connection still being opened (TCP, ssh handshake) or a listing, so a server that stopped
+// answering is not waited out (TIMEOUT).
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { knownHostsKeys } from '../conffiles.js';
@@ -24,8 +26,11 @@ export { knownHostsKeys };
 
 export class SftpBackend implements Backend {
   readonly kind = 'sftp';
-  private readonly session = new Session<SftpClient>(() => this.connect(), (c) => c.end());
-  constructor(readonly o: SftpOptions) {}
+  private readonly session: Session<SftpClient>;
+  constructor(readonly o: SftpOptions) {
+    // end() says goodbye first (and waits for it); a cut destroys the socket at once
+    this.session = new Session<SftpClient>((signal) => this.connect(signal), (c) => c.end(), cutClient, this.describe(''));
+  }
 
   private abs(rel: string): string {
     return path.posix.join(this.o.path, rel);
@@ -35,12 +40,16 @@ export class SftpBackend implements Backend {
     return `sftp://${this.o.user}@${this.o.host}:${this.o.port}${this.abs(rel)}`;
   }
 
-  private async connect(): Promise<SftpClient> {
+  /** `signal`: the connection is no longer wanted (SIGINT/SIGTERM while connecting): cut its socket. */
+  private async connect(signal: AbortSignal): Promise<SftpClient> {
     const [privateKey, known] = await Promise.all([fs.readFile(this.o.keyFile), fs.readFile(this.o.knownHosts, 'utf8')]);
     const trusted = knownHostsKeys(known, this.o.host, this.o.port);
     if (!trusted.length) throw new TargetError(`sftp: ${this.o.knownHosts} has no key for ${this.o.host}:${this.o.port}`);
+    signal.throwIfAborted();
     const c = new SftpClient('batt');
     let rejected = false;
+    const cut = () => cutClient(c);
+    signal.addEventListener('abort', cut, { once: true });
     try {
       await c.connect({
         host: this.o.host,
@@ -57,28 +66,26 @@ export class SftpBackend implements Backend {
     } catch (err) {
       if (rejected) throw new TargetError(`sftp: the host key of ${this.o.host}:${this.o.port} is not in ${this.o.knownHosts}`);
       throw err;
+    } finally {
+      signal.removeEventListener('abort', cut);
     }
     return c;
   }
 
-  /** Runs op; a broken connection is dropped so the next try reconnects. */
-  private op<T>(fn: (c: SftpClient) => Promise<T>): Promise<T> {
-    return this.session.use(fn, (err) => err instanceof TargetError);
-  }
-
-  /** Cuts c the hard way (a graceful end would first send what is buffered): what runs on it fails at once. */
-  private cut(c: SftpClient): void {
-    this.session.drop(c, (x) => (x as unknown as { client: { destroy(): void } }).client.destroy());
+  /**
+   * Runs op; a broken connection is dropped so the next try reconnects. `signal` (SIGINT/SIGTERM)
+   * cuts the connection under it, or the one being opened, and fails it at once (fastPut, fastGet
+   * and a listing cannot be cancelled otherwise).
+   */
+  private op<T>(fn: (c: SftpClient) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    return this.session.use(fn, (err) => err instanceof TargetError, signal);
   }
 
   async putFile(local: string, rel: string, size: number, { signal }: PutFileOptions = {}): Promise<void> {
     const dest = this.abs(rel);
     const tmp = path.posix.join(path.posix.dirname(dest), tempName(path.posix.basename(dest)));
+    // the signal cuts the connection under fastPut (op), which fails it at once; the next operation reconnects
     await this.op(async (c) => {
-      // fastPut cannot be cancelled: cut the connection under it, which fails it at once; the next
-      // operation reconnects.
-      const cut = () => this.cut(c);
-      signal?.addEventListener('abort', cut, { once: true });
       try {
         if (signal?.aborted) throw new UploadInterruptedError(`${this.describe(rel)}: upload interrupted`);
         await c.mkdir(path.posix.dirname(dest), true);
@@ -90,40 +97,32 @@ export class SftpBackend implements Backend {
       } catch (err) {
         if (!signal?.aborted) await c.delete(tmp, true).catch(() => {});
         throw err;
-      } finally {
-        signal?.removeEventListener('abort', cut);
       }
-    });
+    }, signal);
   }
 
-  async stat(rel: string): Promise<RemoteStat | undefined> {
+  async stat(rel: string, signal?: AbortSignal): Promise<RemoteStat | undefined> {
     return this.op(async (c) => {
       const t = await c.exists(this.abs(rel));
       if (t !== '-') return undefined;
       return { size: (await c.stat(this.abs(rel))).size };
-    });
+    }, signal);
   }
 
   async getFile(rel: string, local: string, { signal }: { signal?: AbortSignal } = {}): Promise<void> {
+    // fastGet cannot be cancelled either: the same cut (op)
     await this.op(async (c) => {
-      // fastGet cannot be cancelled either: the same cut
-      const cut = () => this.cut(c);
-      signal?.addEventListener('abort', cut, { once: true });
-      try {
-        if (signal?.aborted) throw new DownloadInterruptedError(`${this.describe(rel)}: download interrupted`);
-        await c.fastGet(this.abs(rel), local);
-        if (signal?.aborted) throw new DownloadInterruptedError(`${this.describe(rel)}: download interrupted`);
-      } finally {
-        signal?.removeEventListener('abort', cut);
-      }
-    });
+      if (signal?.aborted) throw new DownloadInterruptedError(`${this.describe(rel)}: download interrupted`);
+      await c.fastGet(this.abs(rel), local);
+      if (signal?.aborted) throw new DownloadInterruptedError(`${this.describe(rel)}: download interrupted`);
+    }, signal);
   }
 
-  async readText(rel: string): Promise<string | undefined> {
+  async readText(rel: string, signal?: AbortSignal): Promise<string | undefined> {
     return this.op(async (c) => {
       if ((await c.exists(this.abs(rel))) !== '-') return undefined;
       return ((await c.get(this.abs(rel))) as Buffer).toString('utf8');
-    });
+    }, signal);
   }
 
   async writeText(rel: string, text: string): Promise<void> {
@@ -152,12 +151,12 @@ export class SftpBackend implements Backend {
     return out.sort((a, b) => a.rel.localeCompare(b.rel));
   }
 
-  async findIndexes(): Promise<string[]> {
-    return this.op(async (c) => (await this.walk(c, (name) => name === REMOTE_INDEX)).map((f) => f.rel));
+  async findIndexes(signal?: AbortSignal): Promise<string[]> {
+    return this.op(async (c) => (await this.walk(c, (name) => name === REMOTE_INDEX, signal)).map((f) => f.rel), signal);
   }
 
   async findLeftovers(signal?: AbortSignal): Promise<Leftover[]> {
-    return this.op((c) => this.walk(c, isTempName, signal));
+    return this.op((c) => this.walk(c, isTempName, signal), signal);
   }
 
   async listTree(signal?: AbortSignal): Promise<TreeEntry[]> {
@@ -185,7 +184,7 @@ export class SftpBackend implements Backend {
       };
       await visit('', 0);
       return out;
-    });
+    }, signal);
   }
 
   async removeLeftover(l: Leftover): Promise<void> {
@@ -208,4 +207,9 @@ export class SftpBackend implements Backend {
   async close(): Promise<void> {
     await this.session.close();
   }
+}
+
+/** Cuts c the hard way (a graceful end would first send what is buffered): what runs on it fails at once. */
+function cutClient(c: SftpClient): void {
+  (c as unknown as { client: { destroy(): void } }).client.destroy();
 }
