@@ -1,8 +1,9 @@
 // Private scratch folders (0700, under $TMPDIR, named after the batt process that made them):
 // scripts' TMPDIR, where a credentials file a script writes (mysqldump's defaults file, a
-// PGPASSFILE) is removed when the script ends, and the downloads of `restore --from` and `verify
-// --from` (decrypted backup data). Each is removed by whoever made it, and by the next run when
-// batt was killed (SIGKILL, a crash) before it could clean up.
+// PGPASSFILE) is removed when the script ends; the downloads of `restore --from` and `verify
+// --from` (decrypted backup data); an upload's encrypted files and, for a passphrase target, the
+// copy's secret key while it is sealed; rsync's index files. Each is removed by whoever made it,
+// and by the next run when batt was killed (SIGKILL, a crash) before it could clean up.
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';

@@ -3,10 +3,10 @@
 // folder copies with one rule: a remote copy counts only when its index file (batt-remote.json)
 // exists, and the index is written last, after every file was uploaded and checked.
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { FailedError } from '../errors.js';
+import { makeScratch } from '../scratch.js';
 import { hashFile, readManifest, MANIFEST, type Manifest } from '../manifest.js';
 import { canDecrypt, decryptFile, encryptFile, openCopyKey, sealCopyKey, type Encryption } from '../crypto.js';
 import type { TargetConf } from './config.js';
@@ -355,7 +355,7 @@ export class Target {
     await r('remove old index', async () => {
       if (await this.backend.stat(rel(REMOTE_INDEX), signal)) await this.backend.removeTree(remoteName);
     });
-    const tmp = await fs.mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), 'batt-upload-'));
+    const tmp = await makeScratch('upload', opts.tmpDir).then((s) => s.dir);
     try {
       let keyFile: string | undefined;
       if (enc?.passphraseFile) {
@@ -477,7 +477,7 @@ export class Target {
       throw new TargetError(`${this.name}: ${remoteName} is encrypted; set IDENTITY_FILE (or PASSPHRASE_FILE) in the target's conf to restore it`);
     }
     await fs.mkdir(localDir, { mode: 0o700 });
-    const tmp = await fs.mkdtemp(path.join(tmpDir ?? os.tmpdir(), 'batt-download-'));
+    const tmp = await makeScratch('download', tmpDir).then((s) => s.dir);
     let enc = encryption;
     try {
       if (idx.keyFile) {
@@ -540,7 +540,7 @@ export class Target {
       if (!st) problems.push({ path: f.remote, problem: 'missing' });
       else if (st.size !== f.remoteSize) problems.push({ path: f.remote, problem: `size ${st.size}, index says ${f.remoteSize}` });
       else if (opts.deep) {
-        const tmp = await fs.mkdtemp(path.join(opts.tmpDir ?? os.tmpdir(), 'batt-verify-'));
+        const tmp = await makeScratch('verify', opts.tmpDir).then((s) => s.dir);
         try {
           const file = path.join(tmp, 'f');
           await withRetry(`${this.name}: download ${f.remote}`, () => this.backend.getFile(`${remoteName}/${f.remote}`, file, { signal }), DEFAULT_RETRY, undefined, signal);

@@ -4,9 +4,9 @@
 // stop rsync mid-file (SIGTERM), upload or download, which removes its temp file; a listing or an
 // index read (ssh still connecting included) is stopped the same way.
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { runCommand } from '../runner.js';
+import { makeScratch } from '../scratch.js';
 import { TargetError, REMOTE_INDEX, UploadInterruptedError, type Backend, type PutFileOptions, type RemoteStat } from './index.js';
 
 export interface RsyncOptions {
@@ -95,7 +95,7 @@ export class RsyncBackend implements Backend {
 
   async readText(rel: string, signal?: AbortSignal): Promise<string | undefined> {
     if (!(await this.stat(rel, signal))) return undefined;
-    const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'batt-rsync-'));
+    const tmp = await makeScratch('rsync').then((s) => s.dir);
     try {
       await this.getFile(rel, path.join(tmp, 'f'), { signal });
       return await fs.readFile(path.join(tmp, 'f'), 'utf8');
@@ -105,7 +105,7 @@ export class RsyncBackend implements Backend {
   }
 
   async writeText(rel: string, text: string): Promise<void> {
-    const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'batt-rsync-'));
+    const tmp = await makeScratch('rsync').then((s) => s.dir);
     try {
       await fs.writeFile(path.join(tmp, 'f'), text, { mode: 0o600 });
       await this.putFile(path.join(tmp, 'f'), rel);
@@ -138,7 +138,7 @@ export class RsyncBackend implements Backend {
   async removeTree(rel: string): Promise<void> {
     const parent = path.posix.dirname(rel);
     const name = path.posix.basename(rel);
-    const empty = await fs.mkdtemp(path.join(os.tmpdir(), 'batt-rsync-'));
+    const empty = await makeScratch('rsync').then((s) => s.dir);
     try {
       await this.run(
         ['--recursive', '--delete', `--include=/${name}`, `--include=/${name}/***`, '--exclude=*', '--', empty + '/', this.loc(parent === '.' ? '' : parent) + '/'],

@@ -34,7 +34,7 @@ const skipFtp = !VSFTPD && !REQUIRE_SERVERS ? 'vsftpd not installed' : false;
 /** The download folder of `restore --from` (a scratch folder named after batt's pid). */
 const FROM = String.raw`batt-scratch-\d+-from-[^/]+`;
 /** `verify --from`: its scratch folder, and in it the folder of the file being checked. */
-const VERIFY = String.raw`batt-scratch-\d+-verify-[^/]+/batt-verify-[^/]+`;
+const VERIFY = String.raw`batt-scratch-\d+-verify-[^/]+/batt-scratch-\d+-verify-[^/]+`;
 
 const SIZE = 24_000_000; // 12 s at 2 MB/s
 let sb: Sandbox;
@@ -291,7 +291,7 @@ test('restore --from a passphrase-encrypted copy: its key unsealed (age-encrypti
   assertNotRestored(res, to); // no leftovers: the unsealed copy key went with the temp folder
   // age was given the key the passphrase unsealed, in the download's temp folder
   const args = fs.readFileSync(`${pidFile}.args`, 'utf8').split('\n');
-  assert.match(args[args.indexOf('-i') + 1] ?? '', new RegExp(`^${tmp}/${FROM}/batt-download-[^/]+/copy-key$`), args.join(' '));
+  assert.match(args[args.indexOf('-i') + 1] ?? '', new RegExp(`^${tmp}/${FROM}/batt-scratch-\\d+-download-[^/]+/copy-key$`), args.join(' '));
   const pid = Number(fs.readFileSync(pidFile, 'utf8'));
   let alive = true;
   try {

@@ -101,9 +101,9 @@ before(async () => {
 });
 after(() => sb?.cleanup());
 
-/** The upload's temp folders (TMPDIR/batt-upload-*) and the files in them. */
+/** The upload's temp folders (TMPDIR/batt-scratch-PID-upload-*) and the files in them. */
 function uploadTemp(): string[] {
-  return fs.readdirSync(tmp).filter((n) => n.startsWith('batt-upload-')).flatMap((d) => [d, ...listFiles(path.join(tmp, d)).map((f) => `${d}/${f}`)]);
+  return fs.readdirSync(tmp).filter((n) => /^batt-scratch-\d+-upload-/.test(n)).flatMap((d) => [d, ...listFiles(path.join(tmp, d)).map((f) => `${d}/${f}`)]);
 }
 
 function alive(pid: number): boolean {
@@ -115,15 +115,15 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Runs `batt big --target <target>` with BATT_AGE=age; SIGTERM once the ciphertext of big.bin has `minBytes`. */
-async function sigtermWhileEncrypting(target: string, age: string, minBytes: number) {
+/** Runs `batt big --target <target>` with BATT_AGE=age; SIGTERM (or `sig`) once the ciphertext of big.bin has `minBytes`. */
+async function sigtermWhileEncrypting(target: string, age: string, minBytes: number, sig: NodeJS.Signals = 'SIGTERM') {
   let child: ChildProcess | undefined;
   let sentAt = 0;
   const poll = setInterval(() => {
     const part = uploadTemp().find((f) => f.endsWith('/0.age')); // big.bin, the first (and only) file
     if (part && child && !sentAt && fs.statSync(path.join(tmp, part)).size >= minBytes) {
       sentAt = Date.now();
-      child.kill('SIGTERM');
+      child.kill(sig);
     }
   }, 25);
   try {
@@ -167,6 +167,24 @@ test('passphrase target: SIGTERM while a stand-in age encrypts with the copy key
   const res = await sigtermWhileEncrypting('pp', standInAge(pidFile), 1);
   t.diagnostic(`batt exited ${res.took} ms after SIGTERM`);
   assertStopped(res, 'pp', pidFile);
+});
+
+test('SIGKILL while encrypting for a passphrase target: the upload folder (ciphertext, the copy key) is removed by the next run', async () => {
+  const pidFile = path.join(sb.dir, 'standin-kill.pid');
+  const res = await sigtermWhileEncrypting('pp', standInAge(pidFile), 1, 'SIGKILL');
+  assert.ok(res.sent, `SIGKILL was never sent\n${res.r.stderr}`);
+  assert.equal(res.r.signal, 'SIGKILL');
+  process.kill(Number(fs.readFileSync(pidFile, 'utf8')), 'SIGKILL'); // the orphaned stand-in
+  const left = uploadTemp();
+  assert.ok(left.some((f) => f.endsWith('/0.age')), `a killed batt leaves its upload folder: ${left.join(' ')}`);
+  const [folder] = left;
+  assert.equal(fs.statSync(path.join(tmp, folder!)).mode & 0o777, 0o700);
+  writeScript(sb.home, 'tiny', 'echo x > "$BATT_DEST/x"');
+  conf('plain', `TYPE=local\nPATH=${remote}/plain\n`);
+  const again = await batt(['tiny', '--target', 'plain', '--path', sb.pattern], { home: sb.home, env: { TMPDIR: tmp } });
+  assert.equal(again.code, 0, again.stderr);
+  assert.deepEqual(uploadTemp(), [], 'the next run removed the killed upload folder');
+  assert.match(fs.readFileSync(path.join(sb.home, 'log', 'batt.log'), 'utf8'), new RegExp(`removed ${tmp}/${folder}, a scratch folder left by a killed batt`));
 });
 
 test('SIGTERM while the real age (fed slowly) encrypts a 24 MB file: age killed mid-file, exit 143 at once, no ciphertext left', { skip: skipReal }, async (t) => {
