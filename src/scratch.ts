@@ -7,6 +7,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { Logger } from './log.js';
 import { pidExists } from './proc.js';
 
 const PREFIX = 'batt-scratch-';
@@ -41,4 +42,9 @@ export async function removeStaleScratch(tmp = os.tmpdir()): Promise<string[]> {
     removed.push(dir);
   }
   return removed;
+}
+
+/** removeStaleScratch, with a batt.log line for each folder removed. */
+export async function sweepStaleScratch(log: Logger): Promise<void> {
+  for (const dir of await removeStaleScratch()) log.write('batt', `removed ${dir}, a scratch folder left by a killed batt`);
 }

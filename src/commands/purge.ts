@@ -6,6 +6,7 @@ import { acquireLock } from '../lock.js';
 import { openLog } from '../log.js';
 import { PolicySource, applyPurge, cliRetention, planJson, planPurge, printOutcome, printPlan } from '../purge.js';
 import { validateServiceName } from '../registry.js';
+import { listenForStop } from '../stop.js';
 import { last, makeContext, type CommonArgs } from '../context.js';
 
 export interface PurgeArgs extends CommonArgs {
@@ -64,27 +65,19 @@ export async function purgeCommand(args: PurgeArgs, now = new Date()): Promise<n
   } catch (err) {
     throw fromSystemError(err, root);
   }
-  // SIGINT/SIGTERM stop between two deletions (never in the middle of one) and release the lock.
-  const controller = new AbortController();
-  let caught: NodeJS.Signals | undefined;
-  const onSignal = (sig: NodeJS.Signals) => {
-    caught = sig;
-    controller.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // SIGINT/SIGTERM/SIGHUP stop between two deletions (never in the middle of one) and release the lock.
+  const stop = listenForStop();
   try {
     if (lock.staleRemoved) out.warn(`removed a stale lock left by a dead batt run in ${root}`);
     const plan = await planPurge({ root, policies, services, now });
     if (!out.json) printPlan(out, plan, false);
-    const outcome = await applyPurge(plan, { log: openLog(ctx.home.log), signal: controller.signal });
+    const outcome = await applyPurge(plan, { log: openLog(ctx.home.log), signal: stop.signal });
     if (out.json) out.data(planJson(plan, false, outcome));
     else printOutcome(out, plan, false, outcome);
-    if (caught) throw new InterruptedError(`purge interrupted by ${caught} after removing ${outcome.removed.length} backups`);
+    if (stop.caught) throw new InterruptedError(`purge interrupted by ${stop.caught} after removing ${outcome.removed.length} backups`);
     return outcome.errors.length ? EXIT.FAILED : EXIT.OK;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stop.dispose();
     await lock.release();
   }
 }

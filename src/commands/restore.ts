@@ -7,7 +7,9 @@ import { formatDuration } from '../output.js';
 import { listServices, resolveScript, validateServiceName } from '../registry.js';
 import { chooseBackup, restoreBackup, verifyBeforeRestore } from '../restore.js';
 import type { FetchedBackup } from '../remote.js';
+import { sweepStaleScratch } from '../scratch.js';
 import { callerCwd } from '../scriptenv.js';
+import { listenForStop } from '../stop.js';
 import { last, makeContext, wholeNumberFlag, type CommonArgs } from '../context.js';
 
 export interface RestoreArgs extends CommonArgs {
@@ -33,31 +35,26 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
   if (others.length) throw new UsageError(`options for ${others.join(', ')} do not apply to a ${service} restore`);
   const timeoutS = wholeNumberFlag('timeout', args.timeout, 0); // 0: no limit
   const from = last(args.from);
-  // SIGINT/SIGTERM from here on: the download, decryption and hashing stop mid-file, the temp
-  // folder goes, nothing is restored; during the script, it is stopped (runner.ts). Exit 130/143.
-  const controller = new AbortController();
-  let caught: NodeJS.Signals | undefined;
-  const onSignal = (sig: NodeJS.Signals) => {
-    caught ??= sig;
-    controller.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  const stopped = () => new InterruptedError(`interrupted by ${caught} before the restore began; nothing was restored${from ? ', the download was removed' : ''}`);
+  // SIGINT/SIGTERM/SIGHUP from here on: the download, decryption and hashing stop mid-file, the
+  // temp folder goes, nothing is restored; during the script, it is stopped (runner.ts).
+  const stop = listenForStop();
+  const log = openLog(ctx.home.log);
+  const stopped = () => new InterruptedError(`interrupted by ${stop.caught} before the restore began; nothing was restored${from ? ', the download was removed' : ''}`);
   let fetched: FetchedBackup | undefined;
   try {
     let backup;
     try {
+      await sweepStaleScratch(log); // what a killed batt left, e.g. a decrypted download
       // --from TARGET: download (and decrypt) the copy into a private temp folder first (src/remote.ts)
       fetched = from
-        ? await (await import('../remote.js')).fetchRemoteBackup(ctx.home, String(from), service, args.backup ? String(args.backup) : undefined, { signal: controller.signal })
+        ? await (await import('../remote.js')).fetchRemoteBackup(ctx.home, String(from), service, args.backup ? String(args.backup) : undefined, { signal: stop.signal })
         : undefined;
       backup = fetched?.backup ?? (await chooseBackup(ctx.root, service, args.backup ? String(args.backup) : undefined));
-      await verifyBeforeRestore(backup, controller.signal);
+      await verifyBeforeRestore(backup, stop.signal);
     } catch (err) {
-      throw caught ? stopped() : err;
+      throw stop.caught ? stopped() : err;
     }
-    if (caught) throw stopped(); // it came during a step that does not look at it (listing the copies)
+    if (stop.caught) throw stopped(); // it came during a step that does not watch the signal
     process.umask(0o077);
     const { durationMs } = await restoreBackup({
       service,
@@ -71,19 +68,18 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
       homeRoot: ctx.home.root,
       baseEnv: ctx.env,
       timeoutMs: timeoutS * 1000,
-      log: openLog(ctx.home.log),
-      signal: controller.signal,
+      log,
+      signal: stop.signal,
     }).catch((err) => {
       // runner.ts stopped the script: it said in batt.log what it left (restore-file takes back
       // what it wrote into an empty target; over data with --force, what was written stays)
-      throw caught ? new InterruptedError(`interrupted by ${caught}: the ${service} restore script was stopped; batt.log says what it left`) : err;
+      throw stop.caught ? new InterruptedError(`interrupted by ${stop.caught}: the ${service} restore script was stopped; batt.log says what it left`) : err;
     });
     if (ctx.out.json) ctx.out.data({ ok: true, service, backup: backup.id, to: last(args.to) ?? null, durationMs });
     else ctx.out.info(`restored ${service} from ${backup.id}${last(args.to) ? ` to ${last(args.to)}` : ''} in ${formatDuration(durationMs)}`);
     return EXIT.OK;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stop.dispose();
     await fetched?.cleanup();
   }
 }

@@ -12,7 +12,8 @@ import { acquireLock, heldByNestedRun } from '../lock.js';
 import { openLog } from '../log.js';
 import { mapBounded } from '../pool.js';
 import { stopLeftoverScripts } from '../runner.js';
-import { removeStaleScratch } from '../scratch.js';
+import { sweepStaleScratch } from '../scratch.js';
+import { listenForStop } from '../stop.js';
 import { notifyRun, notifyStart } from '../notify/index.js';
 import { RUN_FLAGS, mapServiceOptions, redactOptions, type ServiceInput } from '../options.js';
 import { formatBytes, formatDuration, plural, table } from '../output.js';
@@ -30,7 +31,6 @@ export interface RunArgs extends CommonArgs {
   [flag: string]: unknown;
 }
 
-const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 interface Plan {
   jobs: BackupJob[];
@@ -157,22 +157,15 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
   }
   const lock = await acquireLock(ctx.root, { waitMs: last(args.wait) ? 24 * 3600_000 : 0 });
   const log = openLog(ctx.home.log);
-  const controller = new AbortController();
-  let caught: NodeJS.Signals | undefined;
-  const onSignal = (sig: NodeJS.Signals) => {
-    caught = sig;
-    log.write('batt', `received ${sig}, stopping scripts`);
-    controller.abort();
-  };
   // SIGHUP too: a dropped ssh session must stop the scripts and clean up, not orphan them.
-  for (const sig of STOP_SIGNALS) process.on(sig, onSignal);
+  const stop = listenForStop((sig) => log.write('batt', `received ${sig}, stopping scripts`));
   const runId = `${now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomBytes(3).toString('hex')}`;
   let results: BackupResult[];
   let purged: PurgeReport | undefined;
   const t0 = Date.now();
   try {
     if (lock.staleRemoved) out.warn(`removed a stale lock left by a dead batt run in ${ctx.root}`);
-    for (const dir of await removeStaleScratch()) log.write('batt', `removed ${dir}, a scratch folder left by a killed batt`);
+    await sweepStaleScratch(log);
     for (const dir of (await scanRoot(ctx.root, { manifests: false })).staging) {
       if (await heldByNestedRun(dir, ctx.root)) continue; // a live run on a nested root writes there
       await stopLeftoverScripts(dir); // scripts of a killed batt still write there
@@ -190,7 +183,7 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
       killAfterMs: 10_000,
       baseEnv: env,
       log,
-      signal: controller.signal,
+      signal: stop.signal,
       version: VERSION,
     };
     results = out.tty && jobs.length
@@ -201,15 +194,15 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
           return r;
         });
     results = [...broken, ...results];
-    uploads = await uploadRunResults({ home: ctx.home, root: ctx.root, pattern: ctx.pattern, targets, results, log, out, interrupted: !!caught, signal: controller.signal });
+    uploads = await uploadRunResults({ home: ctx.home, root: ctx.root, pattern: ctx.pattern, targets, results, log, out, interrupted: !!stop.caught, signal: stop.signal });
     // Only after a run in which every service succeeded (and every copy), still under the lock.
-    if (purgeAfter && !caught && results.every((r) => r.status === 'ok') && !uploads.failed) purged = await purgeAfter(controller.signal, log);
+    if (purgeAfter && !stop.caught && results.every((r) => r.status === 'ok') && !uploads.failed) purged = await purgeAfter(stop.signal, log);
   } finally {
-    for (const sig of STOP_SIGNALS) process.off(sig, onSignal);
+    stop.dispose();
     await lock.release();
   }
   const failed = results.filter((r) => r.status !== 'ok');
-  const ok = failed.length === 0 && !uploads.failed && !caught;
+  const ok = failed.length === 0 && !uploads.failed && !stop.caught;
   const ms = Date.now() - t0;
   log.write('batt', `run ${runId} done: ${results.length - failed.length} ok, ${failed.length} failed`);
   if (out.json) {
@@ -227,7 +220,7 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
   }
   const runSummary = { host: os.hostname(), runId, ok, startedAt: now.toISOString(), durationMs: ms, destination: base, services: results, logFile: log.file };
   await notifyRun(runSummary, ctx.settings, (l) => out.error(l)); // reports its own failures; never changes the exit code
-  if (caught) throw new InterruptedError(`interrupted by ${caught}; unfinished backups and copies were discarded, finished ones kept`);
+  if (stop.caught) throw new InterruptedError(`interrupted by ${stop.caught}; unfinished backups and copies were discarded, finished ones kept`);
   if (purged?.outcome.errors.length) return EXIT.FAILED;
   if (failed.some((r) => r.noSpace)) return EXIT.NO_SPACE; // README: exit 5 = the destination is full
   if (failed.length || uploads.failed) return EXIT.FAILED;

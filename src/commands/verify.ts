@@ -3,6 +3,9 @@ import { filterBackups, scanRoot, selectBackups } from '../catalog.js';
 import { EXIT, InterruptedError, UsageError } from '../errors.js';
 import { verifyFolder } from '../manifest.js';
 import { last, makeContext, type CommonArgs } from '../context.js';
+import { openLog } from '../log.js';
+import { sweepStaleScratch } from '../scratch.js';
+import { listenForStop } from '../stop.js';
 
 export interface VerifyArgs extends CommonArgs {
   backups?: string[];
@@ -17,24 +20,17 @@ export async function verifyCommand(args: VerifyArgs): Promise<number> {
     // the copies on an off-site target, downloaded and re-hashed (src/remote.ts); SIGINT/SIGTERM
     // stop the download or hashing in progress, its temp folder goes, exit 130/143
     const { verifyRemote } = await import('../remote.js');
-    const controller = new AbortController();
-    let caught: NodeJS.Signals | undefined;
-    const onSignal = (sig: NodeJS.Signals) => {
-      caught ??= sig;
-      controller.abort();
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    const stop = listenForStop();
     let code = EXIT.FAILED as number;
     try {
-      code = await verifyRemote(ctx.out, ctx.home, String(from), (args.backups ?? []).map(String), last(args.service), controller.signal);
+      await sweepStaleScratch(openLog(ctx.home.log));
+      code = await verifyRemote(ctx.out, ctx.home, String(from), (args.backups ?? []).map(String), last(args.service), stop.signal);
     } catch (err) {
-      if (!caught) throw err;
+      if (!stop.caught) throw err;
     } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      stop.dispose();
     }
-    if (caught) throw new InterruptedError(`verify interrupted by ${caught}; the copy being checked was not finished, its download was removed`);
+    if (stop.caught) throw new InterruptedError(`verify interrupted by ${stop.caught}; the copy being checked was not finished, its download was removed`);
     return code;
   }
   const scan = await scanRoot(ctx.root);

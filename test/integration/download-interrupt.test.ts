@@ -321,20 +321,26 @@ test('SIGKILL mid-download (restore --from, verify --from): the private folder s
   const to = path.join(sb.dir, 'restored-killed.bin');
   // the patterns match the old names (batt-from-*, batt-verify-*) too: without the scratch naming
   // the kill still happens, and the test fails where the run leaves them behind
-  const killed = [
-    await sigtermWhen(['restore', 'big', id, '--from', 's3slow', '--to', to], () => partial(/(^|-)from-[^/]+\/backup\/big\.bin$/, 1 << 20), {}, 'SIGKILL'),
-    await sigtermWhen(['verify', '--from', 's3slow', id], () => partial(/(^|-)verify-[^/]+\/(batt-verify-[^/]+\/)?f$/, 1 << 20), {}, 'SIGKILL'),
-  ];
+  const killedRestore = await sigtermWhen(['restore', 'big', id, '--from', 's3slow', '--to', to], () => partial(/(^|-)from-[^/]+\/backup\/big\.bin$/, 1 << 20), {}, 'SIGKILL');
+  const afterRestore = fs.readdirSync(tmp);
+  // verify --from first removes what the killed restore left, then is killed itself
+  const killedVerify = await sigtermWhen(['verify', '--from', 's3slow', id], () => partial(/(^|-)verify-[^/]+\/(batt-verify-[^/]+\/)?f$/, 1 << 20), {}, 'SIGKILL');
   const live = [`batt-scratch-${process.pid}-from-live01`, `batt-scratch-${process.pid}-verify-live02`];
   const victim = path.join(sb.dir, 'victim');
   try {
-    for (const k of killed) {
+    for (const k of [killedRestore, killedVerify]) {
       assert.ok(k.sent, `SIGKILL was never sent: no partial download appeared\n${k.r.stderr}`);
       assert.equal(k.r.signal, 'SIGKILL');
     }
     assert.ok(!fs.existsSync(to), 'the restore script ran');
+    assert.equal(afterRestore.length, 1, afterRestore.join(' '));
     const left = fs.readdirSync(tmp).sort();
-    assert.equal(left.length, 2, left.join(' '));
+    assert.equal(left.length, 1, left.join(' '));
+    assert.notEqual(left[0], afterRestore[0], 'verify --from removed the killed restore\'s download');
+    assert.ok(
+      fs.readFileSync(path.join(sb.home, 'log', 'batt.log'), 'utf8').includes(`removed ${path.join(tmp, afterRestore[0]!)}, a scratch folder left by a killed batt`),
+      'batt.log names the folder verify --from removed',
+    );
     for (const d of left) {
       const st = fs.lstatSync(path.join(tmp, d));
       assert.ok(st.isDirectory() && (st.mode & 0o777) === 0o700, `${d}: mode ${(st.mode & 0o777).toString(8)}`);

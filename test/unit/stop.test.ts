@@ -1,0 +1,21 @@
+// listenForStop: the one place commands learn of SIGINT/SIGTERM/SIGHUP.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { listenForStop, STOP_SIGNALS } from '../../src/stop.js';
+
+test('each stop signal aborts the work once, is remembered, and dispose() lets go of all three', () => {
+  for (const sig of STOP_SIGNALS) {
+    const before = STOP_SIGNALS.map((s) => process.listenerCount(s));
+    const seen: string[] = [];
+    const stop = listenForStop((s) => seen.push(s));
+    assert.equal(stop.caught, undefined);
+    assert.equal(stop.signal.aborted, false);
+    process.emit(sig, sig);
+    process.emit('SIGINT', 'SIGINT'); // a second signal changes nothing
+    assert.equal(stop.caught, sig);
+    assert.equal(stop.signal.aborted, true);
+    assert.deepEqual(seen, [sig]);
+    stop.dispose();
+    assert.deepEqual(STOP_SIGNALS.map((s) => process.listenerCount(s)), before);
+  }
+});
