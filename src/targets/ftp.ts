@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { Client, FileType, type FileInfo } from 'basic-ftp';
 import { Session } from './session.js';
-import { DownloadInterruptedError, REMOTE_INDEX, TargetError, UploadInterruptedError, isTempName, tempName, type Backend, type Leftover, type PutFileOptions, type RemoteStat, type TreeEntry } from './index.js';
+import { DownloadInterruptedError, REMOTE_INDEX, TargetError, UploadInterruptedError, isTempName, tempName, type Backend, type Leftover, type PutFileOptions, type RemoteStat, type TreeEntry, type FolderEntry, walkTree } from './index.js';
 
 export interface FtpOptions {
   host: string;
@@ -176,39 +176,27 @@ export class FtpBackend implements Backend {
   }
 
   async listTree(signal?: AbortSignal): Promise<TreeEntry[]> {
-    return this.op(async (c) => {
-      const out: TreeEntry[] = [];
-      const visit = async (rel: string, depth: number) => {
-        signal?.throwIfAborted();
-        let list;
-        try {
-          list = (await c.list(this.abs(rel))).filter((e) => e.name !== '.' && e.name !== '..');
-        } catch (err) {
-          if (!isNotFound(err)) throw err;
-          if (rel) out.push({ rel, type: 'unread' });
-          return;
-        }
-        const at = (name: string) => (rel ? `${rel}/${name}` : name);
-        if (rel && list.some((e) => e.type === FileType.File && e.name === REMOTE_INDEX)) {
-          out.push({ rel: at(REMOTE_INDEX), type: 'file' }); // a copy: nothing inside is looked at
-          return;
-        }
-        for (const e of list) {
-          const r = at(e.name);
-          const type = e.type === FileType.File ? 'file' : e.type === FileType.Directory ? 'dir' : 'other';
-          // MLSD gives times; else MDTM (files only, UTC); a LIST line's date is too coarse. No time: kept.
-          let mtime = type === 'other' ? undefined : e.modifiedAt;
-          if (!mtime && type === 'file') mtime = await c.lastMod(this.abs(r)).catch(() => undefined);
-          out.push({ rel: r, type, mtimeMs: mtime ? mtime.getTime() : NaN });
-          if (type === 'dir') {
-            if (depth < 64) await visit(r, depth + 1);
-            else out.push({ rel: r, type: 'unread' });
+    return this.op(
+      (c) =>
+        walkTree(async (rel) => {
+          let list;
+          try {
+            list = (await c.list(this.abs(rel))).filter((e) => e.name !== '.' && e.name !== '..');
+          } catch (err) {
+            if (!isNotFound(err)) throw err;
+            return rel ? undefined : [];
           }
-        }
-      };
-      await visit('', 0);
-      return out;
-    }, signal);
+          return list.map((e): FolderEntry => {
+            const type = e.type === FileType.File ? 'file' : e.type === FileType.Directory ? 'dir' : 'other';
+            if (type === 'other') return { name: e.name, type };
+            // MLSD gives times; else MDTM (files only, UTC); a LIST line's date is too coarse. No time: kept.
+            const abs = this.abs(rel ? `${rel}/${e.name}` : e.name);
+            const lastMod = type === 'file' ? () => c.lastMod(abs).then((d) => d.getTime(), () => undefined) : undefined;
+            return { name: e.name, type, mtimeMs: e.modifiedAt?.getTime(), time: lastMod };
+          });
+        }, signal),
+      signal,
+    );
   }
 
   async removeLeftover(l: Leftover): Promise<void> {

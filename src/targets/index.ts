@@ -67,6 +67,50 @@ export interface TreeEntry {
   mtimeMs?: number;
 }
 
+/** One entry of a folder as a backend lists it (for walkTree): a link is 'other', never followed. */
+export interface FolderEntry {
+  name: string;
+  type: 'file' | 'dir' | 'other';
+  /** Last written, when the listing says; otherwise `time` is asked, if given (null: gone since). */
+  mtimeMs?: number;
+  time?: () => Promise<number | undefined | null>;
+}
+
+/**
+ * Backend.listTree's walk, the same for every backend: each folder is listed once through `list`
+ * (undefined: it could not be listed, an 'unread' entry; the backend returns [] for a base that
+ * does not exist yet). A folder holding REMOTE_INDEX is a copy: only its index is listed, nothing
+ * inside is looked at. Below 64 levels a folder is 'unread'. `signal` stops the walk.
+ */
+export async function walkTree(list: (rel: string) => Promise<FolderEntry[] | undefined>, signal?: AbortSignal): Promise<TreeEntry[]> {
+  const out: TreeEntry[] = [];
+  const visit = async (rel: string, depth: number) => {
+    signal?.throwIfAborted();
+    const entries = await list(rel);
+    if (!entries) {
+      out.push({ rel, type: 'unread' });
+      return;
+    }
+    const at = (name: string) => (rel ? `${rel}/${name}` : name);
+    if (rel && entries.some((e) => e.type === 'file' && e.name === REMOTE_INDEX)) {
+      out.push({ rel: at(REMOTE_INDEX), type: 'file' });
+      return;
+    }
+    for (const e of entries) {
+      const r = at(e.name);
+      let mtimeMs: number | undefined | null = e.mtimeMs;
+      if (mtimeMs === undefined && e.time) mtimeMs = await e.time();
+      if (mtimeMs === null) continue; // gone meanwhile
+      out.push({ rel: r, type: e.type, mtimeMs });
+      if (e.type !== 'dir') continue;
+      if (depth < 64) await visit(r, depth + 1);
+      else out.push({ rel: r, type: 'unread' });
+    }
+  };
+  await visit('', 0);
+  return out;
+}
+
 /** A folder on a target and what the sweep made of it. */
 export interface CopyVerdict {
   rel: string;

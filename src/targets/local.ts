@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { mkdirPrivate } from '../fsutil.js';
-import { REMOTE_INDEX, isTempName, tempName, type Backend, type Leftover, type PutFileOptions, type RemoteStat, type TreeEntry } from './index.js';
+import { REMOTE_INDEX, isTempName, tempName, type Backend, type Leftover, type PutFileOptions, type RemoteStat, type TreeEntry, type FolderEntry, walkTree } from './index.js';
 
 const CHUNK = 1024 * 1024;
 
@@ -119,35 +119,19 @@ export class LocalBackend implements Backend {
   }
 
   async listTree(signal?: AbortSignal): Promise<TreeEntry[]> {
-    const out: TreeEntry[] = [];
-    const visit = async (rel: string, depth: number) => {
-      signal?.throwIfAborted();
+    return walkTree(async (rel) => {
       let entries;
       try {
         entries = await fs.readdir(path.join(this.base, rel), { withFileTypes: true });
       } catch (err) {
-        if (rel || (err as NodeJS.ErrnoException).code !== 'ENOENT') out.push({ rel, type: 'unread' });
-        return;
+        return rel || (err as NodeJS.ErrnoException).code !== 'ENOENT' ? undefined : [];
       }
-      const at = (name: string) => (rel ? `${rel}/${name}` : name);
-      if (rel && entries.some((e) => e.isFile() && e.name === REMOTE_INDEX)) {
-        out.push({ rel: at(REMOTE_INDEX), type: 'file' }); // a copy: nothing inside is looked at
-        return;
-      }
-      for (const e of entries) {
-        const r = at(e.name);
+      return entries.map((e): FolderEntry => {
         const type = e.isFile() ? 'file' : e.isDirectory() ? 'dir' : 'other';
-        const st = type === 'other' ? undefined : await fs.lstat(path.join(this.base, r)).catch(() => undefined);
-        if (type !== 'other' && !st) continue; // gone meanwhile
-        out.push({ rel: r, type, mtimeMs: st?.mtimeMs });
-        if (type === 'dir') {
-          if (depth < 64) await visit(r, depth + 1);
-          else out.push({ rel: r, type: 'unread' });
-        }
-      }
-    };
-    await visit('', 0);
-    return out;
+        const abs = path.join(this.base, rel, e.name);
+        return { name: e.name, type, time: type === 'other' ? undefined : () => fs.lstat(abs).then((st) => st.mtimeMs, () => null) };
+      });
+    }, signal);
   }
 
   async removeTree(rel: string): Promise<void> {

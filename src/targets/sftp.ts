@@ -10,7 +10,7 @@ import path from 'node:path';
 import { knownHostsKeys } from '../conffiles.js';
 import SftpClient from 'ssh2-sftp-client';
 import { Session } from './session.js';
-import { DownloadInterruptedError, REMOTE_INDEX, TargetError, UploadInterruptedError, isTempName, tempName, type Backend, type Leftover, type PutFileOptions, type RemoteStat, type TreeEntry } from './index.js';
+import { DownloadInterruptedError, REMOTE_INDEX, TargetError, UploadInterruptedError, isTempName, tempName, type Backend, type Leftover, type PutFileOptions, type RemoteStat, type TreeEntry, type FolderEntry, walkTree } from './index.js';
 
 export interface SftpOptions {
   host: string;
@@ -161,29 +161,16 @@ export class SftpBackend implements Backend {
 
   async listTree(signal?: AbortSignal): Promise<TreeEntry[]> {
     return this.op(async (c) => {
-      const out: TreeEntry[] = [];
-      if ((await c.exists(this.o.path)) !== 'd') return out;
-      const visit = async (rel: string, depth: number) => {
-        signal?.throwIfAborted();
-        const list = (await c.list(this.abs(rel))).filter((e) => e.name !== '.' && e.name !== '..');
-        const at = (name: string) => (rel ? `${rel}/${name}` : name);
-        if (rel && list.some((e) => e.type === '-' && e.name === REMOTE_INDEX)) {
-          out.push({ rel: at(REMOTE_INDEX), type: 'file' }); // a copy: nothing inside is looked at
-          return;
-        }
-        for (const e of list) {
-          const r = at(e.name);
-          // type from the listing (lstat): a link is 'l', never followed
-          const type = e.type === '-' ? 'file' : e.type === 'd' ? 'dir' : 'other';
-          out.push({ rel: r, type, mtimeMs: type === 'other' ? undefined : e.modifyTime });
-          if (type === 'dir') {
-            if (depth < 64) await visit(r, depth + 1);
-            else out.push({ rel: r, type: 'unread' });
-          }
-        }
-      };
-      await visit('', 0);
-      return out;
+      if ((await c.exists(this.o.path)) !== 'd') return [];
+      return walkTree(async (rel) =>
+        (await c.list(this.abs(rel)))
+          .filter((e) => e.name !== '.' && e.name !== '..')
+          .map((e): FolderEntry => {
+            // type from the listing (lstat): a link is 'l', never followed
+            const type = e.type === '-' ? 'file' : e.type === 'd' ? 'dir' : 'other';
+            return { name: e.name, type, mtimeMs: type === 'other' ? undefined : e.modifyTime };
+          }),
+      signal);
     }, signal);
   }
 
