@@ -87,6 +87,13 @@ export function batt(args: string[], opts: BattOptions = {}): Promise<BattResult
   });
 }
 
+/** Writes <home>/conf/targets/NAME.conf (0600, in a 0700 folder, as batt requires of a conf with keys). */
+export function writeTargetConf(home: string, name: string, text: string): void {
+  const f = path.join(home, 'conf', 'targets', `${name}.conf`);
+  fs.mkdirSync(path.dirname(f), { recursive: true, mode: 0o700 });
+  fs.writeFileSync(f, text, { mode: 0o600 });
+}
+
 /** Every file below dir, relative, sorted. */
 export function listFiles(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];

@@ -11,7 +11,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { sandbox, batt, type Sandbox } from '../helpers/batt.js';
+import { sandbox, batt, type Sandbox, writeTargetConf } from '../helpers/batt.js';
 
 const TIMEOUT_S = 8;
 
@@ -61,11 +61,7 @@ function silentHttp(): Promise<Silent> {
 
 const servers: Silent[] = [];
 
-function conf(name: string, text: string) {
-  const f = path.join(sb.home, 'conf', 'targets', `${name}.conf`);
-  fs.mkdirSync(path.dirname(f), { recursive: true, mode: 0o700 });
-  fs.writeFileSync(f, text, { mode: 0o600 });
-}
+const conf = (name: string, text: string) => writeTargetConf(sb.home, name, text);
 
 /** Only the target `name` is configured (the run copies to every configured one). */
 function only(name: string, text: string) {

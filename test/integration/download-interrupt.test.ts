@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox } from '../helpers/batt.js';
+import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox, writeTargetConf } from '../helpers/batt.js';
 import { SSHD, startSshd, type Sshd } from '../helpers/sshd.js';
 import { startS3, S3_KEY, S3_SECRET, type S3Server } from '../helpers/s3.js';
 import { startThrottle, type Throttle } from '../helpers/net.js';
@@ -44,11 +44,7 @@ let sshd: Sshd | undefined;
 let s3: S3Server;
 const throttles: Throttle[] = [];
 
-function conf(name: string, text: string) {
-  const f = path.join(sb.home, 'conf', 'targets', `${name}.conf`);
-  fs.mkdirSync(path.dirname(f), { recursive: true, mode: 0o700 });
-  fs.writeFileSync(f, text, { mode: 0o600 });
-}
+const conf = (name: string, text: string) => writeTargetConf(sb.home, name, text);
 
 before(async () => {
   sb = sandbox();

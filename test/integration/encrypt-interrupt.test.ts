@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox } from '../helpers/batt.js';
+import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox, writeTargetConf } from '../helpers/batt.js';
 import { CryptoInterruptedError, encryptFile } from '../../src/crypto.js';
 import { resolveHome } from '../../src/home.js';
 import { UploadInterruptedError } from '../../src/targets/index.js';
@@ -32,11 +32,7 @@ let tmp: string;
 let remote: string;
 let recipient: string;
 
-function conf(name: string, text: string) {
-  const f = path.join(sb.home, 'conf', 'targets', `${name}.conf`);
-  fs.mkdirSync(path.dirname(f), { recursive: true, mode: 0o700 });
-  fs.writeFileSync(f, text, { mode: 0o600 });
-}
+const conf = (name: string, text: string) => writeTargetConf(sb.home, name, text);
 
 /** A stand-in for age (not the real one): writes the start of its -o file, then sleeps 20 s as if encrypting. */
 function standInAge(pidFile: string): string {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { S3Client, PutObjectCommand } from '@aws-sdk/client-s3';
-import { sandbox, batt, writeScript, REQUIRE_SERVERS, type Sandbox } from '../helpers/batt.js';
+import { sandbox, batt, writeScript, REQUIRE_SERVERS, type Sandbox, writeTargetConf } from '../helpers/batt.js';
 import { SSHD, startSshd, type Sshd } from '../helpers/sshd.js';
 import { startS3, S3_KEY, S3_SECRET, type S3Server } from '../helpers/s3.js';
 import { VSFTPD, startFtpd, type Ftpd } from '../helpers/ftpd.js';
@@ -23,11 +23,7 @@ let sshd: Sshd | undefined;
 let ftpd: Ftpd | undefined;
 let s3: S3Server;
 
-function conf(name: string, text: string) {
-  const f = path.join(sb.home, 'conf', 'targets', `${name}.conf`);
-  fs.mkdirSync(path.dirname(f), { recursive: true, mode: 0o700 });
-  fs.writeFileSync(f, text, { mode: 0o600 });
-}
+const conf = (name: string, text: string) => writeTargetConf(sb.home, name, text);
 
 before(async () => {
   sb = sandbox();

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox } from '../helpers/batt.js';
+import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox, writeTargetConf } from '../helpers/batt.js';
 import { resolveHome } from '../../src/home.js';
 import { loadTarget } from '../../src/targets/config.js';
 import { openTarget } from '../../src/targets/open.js';
@@ -26,11 +26,7 @@ let remote: string;
 let identity: string;
 let recipient: string;
 
-function conf(name: string, text: string) {
-  const f = path.join(sb.home, 'conf', 'targets', `${name}.conf`);
-  fs.mkdirSync(path.dirname(f), { recursive: true, mode: 0o700 });
-  fs.writeFileSync(f, text, { mode: 0o600 });
-}
+const conf = (name: string, text: string) => writeTargetConf(sb.home, name, text);
 
 before(() => {
   if (skip) return;

@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { S3Client, HeadObjectCommand, ListObjectsV2Command, CreateMultipartUploadCommand, UploadPartCommand, AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
-import { sandbox, batt, writeScript, listFiles, type Sandbox } from '../helpers/batt.js';
+import { sandbox, batt, writeScript, listFiles, type Sandbox, writeTargetConf } from '../helpers/batt.js';
 import { startS3, S3_KEY, S3_SECRET, type S3Server } from '../helpers/s3.js';
 import { startThrottle } from '../helpers/net.js';
 import { resolveHome } from '../../src/home.js';
@@ -21,11 +21,7 @@ let s3: S3Server;
 let client: S3Client;
 let identity: string;
 
-function conf(name: string, text: string) {
-  const f = path.join(sb.home, 'conf', 'targets', `${name}.conf`);
-  fs.mkdirSync(path.dirname(f), { recursive: true, mode: 0o700 });
-  fs.writeFileSync(f, text, { mode: 0o600 });
-}
+const conf = (name: string, text: string) => writeTargetConf(sb.home, name, text);
 const target = async (name: string) => openTarget(await loadTarget(resolveHome(sb.home, {}), name));
 const manifests = () =>
   listFiles(sb.root)

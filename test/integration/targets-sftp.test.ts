@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox } from '../helpers/batt.js';
+import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox, writeTargetConf } from '../helpers/batt.js';
 import { SSHD, startSshd, type Sshd } from '../helpers/sshd.js';
 import { startThrottle, type Throttle } from '../helpers/net.js';
 import { resolveHome } from '../../src/home.js';
@@ -18,11 +18,7 @@ let sshd: Sshd;
 /** sshd behind a 2 MB/s uplink, and a known_hosts naming the server on that port. */
 let slow: Throttle;
 
-function conf(name: string, text: string) {
-  const f = path.join(sb.home, 'conf', 'targets', `${name}.conf`);
-  fs.mkdirSync(path.dirname(f), { recursive: true, mode: 0o700 });
-  fs.writeFileSync(f, text, { mode: 0o600 });
-}
+const conf = (name: string, text: string) => writeTargetConf(sb.home, name, text);
 
 const target = async (name: string) => openTarget(await loadTarget(resolveHome(sb.home, {}), name));
 
