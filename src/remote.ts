@@ -132,13 +132,15 @@ export async function purgeRemote(p: {
   dryRun: boolean;
   now: Date;
   log?: Logger;
+  /** SIGINT/SIGTERM/SIGHUP: stops listing and connecting at once, and removals between two copies. */
+  signal?: AbortSignal;
 }): Promise<RemotePurgeResult> {
   const t = await loadTarget(p.home, p.name);
   const targetPolicy = retentionConf(t.conf, t.file);
   const { target } = await openTarget(t);
   const result: RemotePurgeResult = { target: p.name, keep: [], remove: [], leftovers: { removed: [], failed: [], copies: [], kept: [] } };
   try {
-    const copies = (await target.list()).filter((c) => !p.services.length || p.services.includes(c.service));
+    const copies = (await target.list(p.signal)).filter((c) => !p.services.length || p.services.includes(c.service));
     const byService = new Map<string, RemoteIndex[]>();
     for (const c of copies) byService.set(c.service, [...(byService.get(c.service) ?? []), c]);
     for (const [service, list] of byService) {
@@ -162,7 +164,7 @@ export async function purgeRemote(p: {
       for (const x of r.remove) {
         const entry: RemotePurgeResult['remove'][number] = { id: x.id, service, reason: x.reason };
         result.remove.push(entry);
-        if (p.dryRun) continue;
+        if (p.dryRun || p.signal?.aborted) continue; // a copy is removed whole or not at all
         try {
           await target.remove(x.id);
           entry.removed = true;
@@ -174,9 +176,9 @@ export async function purgeRemote(p: {
       }
     }
     try {
-      result.leftovers = await target.sweep({ now: p.now, dryRun: p.dryRun, isCopyId: copyIdMatcher(p.pattern) });
+      if (!p.signal?.aborted) result.leftovers = await target.sweep({ now: p.now, dryRun: p.dryRun, isCopyId: copyIdMatcher(p.pattern), signal: p.signal });
     } catch (err) {
-      result.leftovers.failed.push({ rel: '', error: `could not look for leftovers: ${describeError(err)}` });
+      if (!p.signal?.aborted) result.leftovers.failed.push({ rel: '', error: `could not look for leftovers: ${describeError(err)}` });
     }
     if (!p.dryRun) for (const rel of result.leftovers.removed) p.log?.write('purge', `removed ${p.name}:${rel} (left by an interrupted upload)`);
     if (!p.dryRun) for (const c of result.leftovers.copies) p.log?.write('purge', `removed ${p.name}:${c.rel}, a copy cut off before its index (${c.why})`);

@@ -35,10 +35,24 @@ export async function purgeCommand(args: PurgeArgs, now = new Date()): Promise<n
   const target = last(args.target);
   if (target) {
     // the copies on one off-site target, each target by its own retention (src/remote.ts)
+    // SIGINT/SIGTERM/SIGHUP: connecting and listing stop at once, removals between two copies
     const { purgeRemote, printRemotePurge } = await import('../remote.js');
-    const r = await purgeRemote({ home: ctx.home, name: String(target), pattern: ctx.pattern, services, policyFor: (s) => policies.forService(s), cliPolicy: cliRetention(args) as Record<string, number>, dryRun, now, log: openLog(ctx.home.log) });
-    printRemotePurge(out, r, dryRun);
-    return r.remove.some((x) => x.error) ? EXIT.FAILED : EXIT.OK;
+    const stop = listenForStop();
+    try {
+      const r = await purgeRemote({ home: ctx.home, name: String(target), pattern: ctx.pattern, services, policyFor: (s) => policies.forService(s), cliPolicy: cliRetention(args) as Record<string, number>, dryRun, now, log: openLog(ctx.home.log), signal: stop.signal }).catch(
+        (err) => {
+          throw stop.caught ? new InterruptedError(`purge of ${target} interrupted by ${stop.caught}; nothing was removed`) : err;
+        },
+      );
+      printRemotePurge(out, r, dryRun);
+      if (stop.caught) {
+        const removed = r.remove.filter((x) => x.removed).length;
+        throw new InterruptedError(`purge of ${target} interrupted by ${stop.caught} after removing ${removed} ${removed === 1 ? 'copy' : 'copies'}; the others are kept`);
+      }
+      return r.remove.some((x) => x.error) ? EXIT.FAILED : EXIT.OK;
+    } finally {
+      stop.dispose();
+    }
   }
 
   try {
