@@ -39,11 +39,21 @@ export async function purgeCommand(args: PurgeArgs, now = new Date()): Promise<n
     const { purgeRemote, printRemotePurge } = await import('../remote.js');
     const stop = listenForStop();
     try {
-      const r = await purgeRemote({ home: ctx.home, name: String(target), pattern: ctx.pattern, services, policyFor: (s) => policies.forService(s), cliPolicy: cliRetention(args) as Record<string, number>, dryRun, now, log: openLog(ctx.home.log), signal: stop.signal }).catch(
-        (err) => {
-          throw stop.caught ? new InterruptedError(`purge of ${target} interrupted by ${stop.caught}; nothing was removed`) : err;
-        },
-      );
+      const r = await purgeRemote({
+        home: ctx.home,
+        name: String(target),
+        pattern: ctx.pattern,
+        services,
+        policyFor: (s) => policies.forService(s),
+        cliPolicy: cliRetention(args) as Record<string, number>,
+        dryRun,
+        now,
+        log: openLog(ctx.home.log),
+        signal: stop.signal,
+      }).catch((err) => {
+        // a stop before the removals: while connecting or listing the copies
+        throw stop.caught ? new InterruptedError(`purge of ${target} interrupted by ${stop.caught}; nothing was removed`) : err;
+      });
       printRemotePurge(out, r, dryRun);
       if (stop.caught) {
         const removed = r.remove.filter((x) => x.removed).length;
