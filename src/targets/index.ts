@@ -6,7 +6,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { FailedError } from '../errors.js';
-import { makeScratch } from '../scratch.js';
+import { makeScratch, type Scratch } from '../scratch.js';
 import { hashFile, readManifest, MANIFEST, type Manifest } from '../manifest.js';
 import { canDecrypt, decryptFile, encryptFile, openCopyKey, sealCopyKey, type Encryption } from '../crypto.js';
 import type { TargetConf } from './config.js';
@@ -166,7 +166,7 @@ export function abandonedCopies(
       if (!dated.length) keep(rel, 'it holds no file and its folder has no time: its age is unknown');
       else if (unknown) keep(rel, `the time of ${unknown.rel} is unknown`);
       else {
-        const age = nowMs - Math.max(...dated.map((e) => e.mtimeMs!));
+        const age = nowMs - dated.reduce((newest, e) => Math.max(newest, e.mtimeMs!), -Infinity);
         if (age < 0) keep(rel, `its newest ${what} is dated ${hours(-age)} in the future`);
         else if (age <= maxAgeMs) keep(rel, `its newest ${what} is ${hours(age)} old (an upload may be in progress)`);
         else abandoned.push({ rel, why: `no ${REMOTE_INDEX}, newest ${what} ${hours(age)} old` });
@@ -399,7 +399,8 @@ export class Target {
     await r('remove old index', async () => {
       if (await this.backend.stat(rel(REMOTE_INDEX), signal)) await this.backend.removeTree(remoteName);
     });
-    const tmp = await makeScratch('upload', opts.tmpDir).then((s) => s.dir);
+    const scratch = await makeScratch('upload', opts.tmpDir);
+    const tmp = scratch.dir;
     try {
       let keyFile: string | undefined;
       if (enc?.passphraseFile) {
@@ -424,7 +425,7 @@ export class Target {
         if (enc) {
           const out = path.join(tmp, `${files.length}.age`);
           await encryptFile(enc, src, out, signal).catch(interrupted); // SIGINT/SIGTERM stop age mid-file
-          const h = await hashFile(out);
+          const h = await hashFile(out, signal).catch(interrupted);
           src = out;
           remote = f.path + ENC_SUFFIX;
           remoteSize = h.size;
@@ -459,7 +460,7 @@ export class Target {
       await r('write index', () => this.backend.writeText(rel(REMOTE_INDEX), JSON.stringify(index, null, 2) + '\n'));
       return index;
     } finally {
-      await fs.rm(tmp, { recursive: true, force: true });
+      await scratch.remove();
     }
   }
 
@@ -513,15 +514,20 @@ export class Target {
     }
   }
 
+  /** Downloads one file of a copy into `local`, retrying transient failures. */
+  private fetch(remoteName: string, rel: string, local: string, signal: AbortSignal | undefined): Promise<void> {
+    return withRetry(`${this.name}: download ${rel}`, () => this.backend.getFile(`${remoteName}/${rel}`, local, { signal }), DEFAULT_RETRY, undefined, signal);
+  }
+
   private async download(remoteName: string, localDir: string, encryption: Encryption | undefined, tmpDir: string | undefined, signal: AbortSignal | undefined): Promise<Manifest> {
-    const get = (rel: string, local: string) =>
-      withRetry(`${this.name}: download ${rel}`, () => this.backend.getFile(`${remoteName}/${rel}`, local, { signal }), DEFAULT_RETRY, undefined, signal);
+    const get = (rel: string, local: string) => this.fetch(remoteName, rel, local, signal);
     const idx = await this.index(remoteName, signal);
     if (idx.encryption === 'age' && !canDecrypt(encryption)) {
       throw new TargetError(`${this.name}: ${remoteName} is encrypted; set IDENTITY_FILE (or PASSPHRASE_FILE) in the target's conf to restore it`);
     }
     await fs.mkdir(localDir, { mode: 0o700 });
-    const tmp = await makeScratch('download', tmpDir).then((s) => s.dir);
+    const scratch = await makeScratch('download', tmpDir);
+    const tmp = scratch.dir;
     let enc = encryption;
     try {
       if (idx.keyFile) {
@@ -549,7 +555,7 @@ export class Target {
         }
       }
     } finally {
-      await fs.rm(tmp, { recursive: true, force: true });
+      await scratch.remove();
     }
     if (signal?.aborted) throw new DownloadInterruptedError(`${this.name}: download of ${remoteName} interrupted`);
     return readManifest(localDir);
@@ -578,24 +584,29 @@ export class Target {
     });
     const problems: { path: string; problem: string }[] = [];
     if (idx.keyFile && !(await stat(idx.keyFile))) problems.push({ path: idx.keyFile, problem: 'missing' });
-    for (const f of idx.files) {
-      if (signal?.aborted) throw interrupted();
-      const st = await stat(f.remote);
-      if (!st) problems.push({ path: f.remote, problem: 'missing' });
-      else if (st.size !== f.remoteSize) problems.push({ path: f.remote, problem: `size ${st.size}, index says ${f.remoteSize}` });
-      else if (opts.deep) {
-        const tmp = await makeScratch('verify', opts.tmpDir).then((s) => s.dir);
-        try {
-          const file = path.join(tmp, 'f');
-          await withRetry(`${this.name}: download ${f.remote}`, () => this.backend.getFile(`${remoteName}/${f.remote}`, file, { signal }), DEFAULT_RETRY, undefined, signal);
-          const h = await hashFile(file, signal);
-          if (h.sha256 !== f.remoteSha256) problems.push({ path: f.remote, problem: `checksum: sha256 ${h.sha256}, index says ${f.remoteSha256}` });
-        } catch (err) {
-          throw signal?.aborted ? interrupted() : err;
-        } finally {
-          await fs.rm(tmp, { recursive: true, force: true });
+    let scratch: Scratch | undefined; // deep: one file at a time in it
+    try {
+      for (const f of idx.files) {
+        if (signal?.aborted) throw interrupted();
+        const st = await stat(f.remote);
+        if (!st) problems.push({ path: f.remote, problem: 'missing' });
+        else if (st.size !== f.remoteSize) problems.push({ path: f.remote, problem: `size ${st.size}, index says ${f.remoteSize}` });
+        else if (opts.deep) {
+          scratch ??= await makeScratch('verify', opts.tmpDir);
+          const file = path.join(scratch.dir, 'f');
+          try {
+            await this.fetch(remoteName, f.remote, file, signal);
+            const h = await hashFile(file, signal);
+            if (h.sha256 !== f.remoteSha256) problems.push({ path: f.remote, problem: `checksum: sha256 ${h.sha256}, index says ${f.remoteSha256}` });
+          } catch (err) {
+            throw signal?.aborted ? interrupted() : err;
+          } finally {
+            await fs.rm(file, { force: true });
+          }
         }
       }
+    } finally {
+      await scratch?.remove();
     }
     return problems;
   }

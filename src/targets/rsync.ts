@@ -95,22 +95,24 @@ export class RsyncBackend implements Backend {
 
   async readText(rel: string, signal?: AbortSignal): Promise<string | undefined> {
     if (!(await this.stat(rel, signal))) return undefined;
-    const tmp = await makeScratch('rsync').then((s) => s.dir);
+    const scratch = await makeScratch('rsync');
+    const tmp = scratch.dir;
     try {
       await this.getFile(rel, path.join(tmp, 'f'), { signal });
       return await fs.readFile(path.join(tmp, 'f'), 'utf8');
     } finally {
-      await fs.rm(tmp, { recursive: true, force: true });
+      await scratch.remove();
     }
   }
 
   async writeText(rel: string, text: string): Promise<void> {
-    const tmp = await makeScratch('rsync').then((s) => s.dir);
+    const scratch = await makeScratch('rsync');
+    const tmp = scratch.dir;
     try {
       await fs.writeFile(path.join(tmp, 'f'), text, { mode: 0o600 });
       await this.putFile(path.join(tmp, 'f'), rel);
     } finally {
-      await fs.rm(tmp, { recursive: true, force: true });
+      await scratch.remove();
     }
   }
 
@@ -138,7 +140,8 @@ export class RsyncBackend implements Backend {
   async removeTree(rel: string): Promise<void> {
     const parent = path.posix.dirname(rel);
     const name = path.posix.basename(rel);
-    const empty = await makeScratch('rsync').then((s) => s.dir);
+    const scratch = await makeScratch('rsync');
+    const empty = scratch.dir;
     try {
       await this.run(
         ['--recursive', '--delete', `--include=/${name}`, `--include=/${name}/***`, '--exclude=*', '--', empty + '/', this.loc(parent === '.' ? '' : parent) + '/'],
@@ -148,7 +151,7 @@ export class RsyncBackend implements Backend {
       if (err instanceof RsyncError && /No such file|change_dir/.test(err.message)) return;
       throw err;
     } finally {
-      await fs.rm(empty, { recursive: true, force: true });
+      await scratch.remove();
     }
   }
 
