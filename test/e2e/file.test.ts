@@ -545,6 +545,39 @@ test('archives are written in 64 KiB records and keep ACLs once, as xattrs', { s
   }
 });
 
+const hasPerl = spawnSync('perl', ['-e', '0']).status === 0;
+test('the pipe from tar into the compressor is widened to 1 MiB; without perl the backup still works', { skip: !hasPerl && !REQUIRE_SERVERS && 'needs perl (Debian perl-base)' }, async () => {
+  const sb = sandbox({ builtins: true });
+  try {
+    const tree = path.join(sb.dir, 'src', 'x');
+    fs.mkdirSync(tree, { recursive: true });
+    fs.writeFileSync(path.join(tree, 'f'), 'data\n');
+    // A compressor that records the size of the pipe it reads (F_GETPIPE_SZ), then does its job.
+    const seen = path.join(sb.dir, 'pipe-size');
+    const wrap = (name: string, real: string) => {
+      const f = path.join(sb.dir, name);
+      fs.writeFileSync(f, `#!/usr/bin/env bash\nperl -e 'print fcntl(STDIN, 1032, 0)' >>"${seen}"; echo >>"${seen}"\nexec ${real} "$@"\n`, { mode: 0o755 });
+      return f;
+    };
+    const cases: [string, string[], Record<string, string>, string][] = [
+      ['zstd', [], { ZSTD: wrap('zstd-probe', 'zstd') }, String(1 << 20)],
+      ['gzip', ['--file-compress', 'gzip'], { GZIP_CMD: wrap('gzip-probe', 'gzip') }, String(1 << 20)],
+      ['xz', ['--file-compress', 'xz'], { XZ: wrap('xz-probe', 'xz') }, String(1 << 20)],
+      // PERL= (empty): no widening, Linux's default 64 KiB, and the backup is as good
+      ['zstd, no perl', [], { ZSTD: wrap('zstd-probe2', 'zstd'), PERL: '' }, String(64 << 10)],
+    ];
+    for (const [name, args, env, want] of cases) {
+      fs.rmSync(seen, { force: true });
+      const r = await run(sb, ['--file', tree, ...args], env);
+      assert.equal(r.code, 0, `${name}: ${r.stderr}${r.stdout}`);
+      assert.equal(fs.readFileSync(seen, 'utf8').trim(), want, name);
+    }
+    assert.equal(backupDirs(sb).length, 4);
+  } finally {
+    sb.cleanup();
+  }
+});
+
 /** A tar that rewrites backup-file's --blocking-factor=128 into the given arguments. */
 function tarRewriting(sb: Sandbox, name: string, replacement: string): string {
   const f = path.join(sb.dir, name);
