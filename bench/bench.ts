@@ -15,16 +15,23 @@ import { fileURLToPath } from 'node:url';
 import { ensureTree, writeRandomFile, type TreeStats } from './tree.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const env = process.env;
-const SIZE_MB = Number(env.BENCH_SIZE_MB ?? 1024);
-const RUNS = Number(env.BENCH_RUNS ?? 3);
-const STARTUP_RUNS = Number(env.BENCH_STARTUP_RUNS ?? 30);
-const SEED = Number(env.BENCH_SEED ?? 1);
-const BASE = path.resolve(env.BENCH_DIR ?? path.join(os.tmpdir(), 'batt-bench'));
-const RESTIC_RUNS = Number(env.BENCH_RESTIC_RUNS ?? Math.min(RUNS, 3));
-const S3_MB = Number(env.BENCH_S3_MB ?? 2048);
-const S3_RUNS = Number(env.BENCH_S3_RUNS ?? 1);
-const RESULTS = env.BENCH_RESULTS ?? path.join(repo, 'bench', 'RESULTS.md');
+// Every timed command runs in a cron-like environment: the variables a job under cron or a
+// systemd timer has, none of what a developer's shell adds. NODE_EXTRA_CA_CERTS alone (set on this
+// workplace's machines) makes every node start read a CA bundle, +30 ms, which flattered
+// `batt list` against `node -e 0` and slowed every batt run. BENCH_* settings are read from the
+// real environment.
+const CRON_VARS = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
+const env: NodeJS.ProcessEnv = Object.fromEntries(CRON_VARS.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]]));
+const dropped = Object.keys(process.env).filter((k) => /^NODE_|^BATT_/.test(k));
+const SIZE_MB = Number(process.env.BENCH_SIZE_MB ?? 1024);
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const STARTUP_RUNS = Number(process.env.BENCH_STARTUP_RUNS ?? 30);
+const SEED = Number(process.env.BENCH_SEED ?? 1);
+const BASE = path.resolve(process.env.BENCH_DIR ?? path.join(os.tmpdir(), 'batt-bench'));
+const RESTIC_RUNS = Number(process.env.BENCH_RESTIC_RUNS ?? Math.min(RUNS, 3));
+const S3_MB = Number(process.env.BENCH_S3_MB ?? 2048);
+const S3_RUNS = Number(process.env.BENCH_S3_RUNS ?? 1);
+const RESULTS = process.env.BENCH_RESULTS ?? path.join(repo, 'bench', 'RESULTS.md');
 // dist/ is copied into the work folder first: others rebuilding the shared tree mid-run cannot
 // pull it away (the bundle is self-contained).
 let BATT = path.join(repo, 'dist', 'batt.js');
@@ -220,10 +227,12 @@ async function main(): Promise<void> {
       } else if (name === 'tar+xattrs|zstd' || name === 'by hand') {
         // What backup-file runs: the same pipeline with tar's flags for a faithful copy. "By hand"
         // also does the rest of batt's work with the fastest tools here: the archive's SHA-256
-        // (openssl, SHA-NI; coreutils sha256sum is 6x slower on this CPU) and an fsync.
+        // (openssl, SHA-NI; coreutils sha256sum is 6x slower on this CPU) and an fsync. Like
+        // backup-file, perl widens the pipe into zstd to 1 MiB first (F_SETPIPE_SZ).
         const flags = '--numeric-owner --xattrs --sparse --blocking-factor=128 --warning=no-file-changed';
+        const widen = `perl -e 'fcntl(STDIN, 1031, 1 << 20)'`;
         const rest = name === 'by hand' ? ' && openssl dgst -sha256 "$2" >/dev/null && sync "$2"' : '';
-        r = await timed('bash', ['-c', `set -o pipefail; tar --create --file=- --directory=/ ${flags} -- "$1" | zstd -3 -T0 -q -o "$2"${rest}`, name, tree.slice(1), out]);
+        r = await timed('bash', ['-c', `set -o pipefail; tar --create --file=- --directory=/ ${flags} -- "$1" | { ${widen}; exec zstd -3 -T0 -q -o "$2"; }${rest}`, name, tree.slice(1), out]);
       } else if (name === 'restic') {
         const e = { ...resticEnv, RESTIC_CACHE_DIR: `${out}-cache` };
         spawnSync('restic', ['init', '--repo', out, '-q'], { env: e, stdio: 'ignore' });
@@ -313,6 +322,8 @@ async function main(): Promise<void> {
     '  repeat the measurement on a quiet machine before quoting it.',
     '- Page cache: it cannot be dropped reliably here, so the tree was read once before timing; every',
     '  contender reads it warm.',
+    `- Environment: every timed command ran with cron's kind of environment (${CRON_VARS.join(', ')} as set),` +
+      ` not the caller's${dropped.length ? `; left out: ${dropped.join(', ')}` : ''}.`,
     '',
     '## Tree',
     '',
@@ -342,7 +353,7 @@ async function main(): Promise<void> {
       : []),
     '- tar|zstd: `tar -cf - TREE | zstd -3 -T0 > OUT`; +fsync adds `sync OUT` (batt makes its backup durable);',
     '  tar+xattrs|zstd is the pipeline backup-file runs (`--numeric-owner --xattrs --sparse --blocking-factor=128`:',
-    '  an llistxattr per member, ACLs included; 64 KiB records).',
+    '  an llistxattr per member, ACLs included; 64 KiB records; a 1 MiB pipe into zstd, set by perl).',
     '- by hand: the same work as batt without batt: tar+xattrs|zstd, then `openssl dgst -sha256 OUT` and',
     '  `sync OUT` (the SHA-256 for the manifest, and durability).',
     `- restic: \`restic backup TREE\` into a fresh repository (init not timed), fresh cache; ${Math.min(RUNS, RESTIC_RUNS)} rounds.`,
