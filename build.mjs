@@ -31,43 +31,73 @@ const lazyWidth = {
 const root = path.dirname(fileURLToPath(import.meta.url));
 const dist = path.join(root, 'dist');
 const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
-const result = await build({
-  entryPoints: { batt: 'src/main.ts' },
-  outdir: dist,
+const common = {
   write: false,
   bundle: true,
-  splitting: true,
-  format: 'esm',
   platform: 'node',
   target: 'node20',
-  chunkNames: 'chunks/[name]-[hash]',
   define: { __BATT_VERSION__: JSON.stringify(pkg.version) },
-  banner: {
-    js: "import { createRequire as __battCreateRequire } from 'node:module'; const require = __battCreateRequire(import.meta.url);",
-  },
   logLevel: 'warning',
   // ssh2 loads optional native addons (.node) inside try/catch: leave it to node_modules at run time
   external: ['ssh2', 'ssh2-sftp-client', 'cpu-features'],
   plugins: [lazyWidth],
+};
+// Two worlds, and each process loads one of them (so every class has one identity):
+// - dist/esm/: every command, as ES modules split into chunks that load when a command needs
+//   them (yargs, listr2, the S3 SDK...);
+// - dist/list.js: the plain `batt list` as one CommonJS file. node loads CommonJS several times
+//   faster than the same code as ES modules (here: +3 ms against +12 ms over an empty script).
+// dist/batt.js, the entry, is CommonJS too and only chooses (src/bin.ts).
+const esm = await build({
+  ...common,
+  entryPoints: { main: 'src/main.ts' },
+  outdir: path.join(dist, 'esm'),
+  splitting: true,
+  format: 'esm',
+  chunkNames: 'chunks/[name]-[hash]',
+  banner: {
+    js: "import { createRequire as __battCreateRequire } from 'node:module'; const require = __battCreateRequire(import.meta.url);",
+  },
+});
+const cjs = await build({
+  ...common,
+  entryPoints: { batt: 'src/bin.ts', list: 'src/listmain.ts' },
+  outdir: dist,
+  format: 'cjs',
 });
 
 const written = new Set();
-// Chunks first, the entry last: a new entry never points at a chunk not yet written.
-const files = [...result.outputFiles].sort((a, b) => Number(a.path.endsWith('batt.js')) - Number(b.path.endsWith('batt.js')));
-for (const f of files) {
-  mkdirSync(path.dirname(f.path), { recursive: true });
-  const tmp = `${f.path}.${process.pid}.tmp`;
-  // esbuild keeps the entry's hashbang; the entry is executable for the bin link.
-  writeFileSync(tmp, f.contents, { mode: f.path.endsWith('batt.js') ? 0o755 : 0o644 });
-  renameSync(tmp, f.path);
-  written.add(f.path);
-}
-const chunks = path.join(dist, 'chunks');
-for (const name of readdirSync(chunks)) {
-  const p = path.join(chunks, name);
+const put = (file, contents, mode = 0o644) => {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, contents, { mode });
+  renameSync(tmp, file);
+  written.add(file);
+};
+// What node takes each folder's .js files for; then the chunks, then what loads them, the entry
+// last: a new entry never points at a file not yet written.
+put(path.join(dist, 'package.json'), '{ "type": "commonjs" }\n');
+put(path.join(dist, 'esm', 'package.json'), '{ "type": "module" }\n');
+const rank = (f) => (f.endsWith(`${path.sep}batt.js`) ? 3 : f.endsWith(`${path.sep}list.js`) ? 2 : f.includes(`${path.sep}chunks${path.sep}`) ? 0 : 1);
+const files = [...esm.outputFiles, ...cjs.outputFiles].sort((a, b) => rank(a.path) - rank(b.path));
+// esbuild keeps the entry's hashbang; the entry is executable for the bin link.
+for (const f of files) put(f.path, f.contents, f.path.endsWith(`${path.sep}batt.js`) ? 0o755 : 0o644);
+
+// Chunks no build uses any more go once they are ten minutes old (a batt started before the build
+// may still load them); dist/chunks/ is where builds before 2026-11-29 put theirs.
+for (const chunks of [path.join(dist, 'esm', 'chunks'), path.join(dist, 'chunks')]) {
+  let names = [];
   try {
-    if (!written.has(p) && Date.now() - statSync(p).mtimeMs > 10 * 60_000) rmSync(p, { force: true });
+    names = readdirSync(chunks);
   } catch {
-    /* removed by a concurrent build */
+    continue;
+  }
+  for (const name of names) {
+    const p = path.join(chunks, name);
+    try {
+      if (!written.has(p) && Date.now() - statSync(p).mtimeMs > 10 * 60_000) rmSync(p, { force: true });
+    } catch {
+      /* removed by a concurrent build */
+    }
   }
 }

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { batt, sandbox, writeScript } from '../helpers/batt.js';
+import { spawnSync } from 'node:child_process';
+import { batt, REPO, sandbox, writeScript } from '../helpers/batt.js';
 
 test('batt list answers the same through the fast path and through yargs', async () => {
   const sb = sandbox();
@@ -74,6 +75,31 @@ test('a plain run answers the same through the fast path and through yargs', asy
     assert.equal(fast.code, 0, fast.stderr);
     assert.equal(slow.code, 0, slow.stderr);
     assert.equal(norm(fast.stdout), norm(slow.stdout));
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('the plain batt list runs from dist/list.js alone; every other command from dist/esm', async () => {
+  const sb = sandbox();
+  try {
+    writeScript(sb.home, 'alpha', 'true');
+    // A copy of dist without the ES module build: what batt list loads is all there is.
+    const dist = path.join(sb.dir, 'dist');
+    fs.cpSync(path.join(REPO, 'dist'), dist, { recursive: true });
+    fs.rmSync(path.join(dist, 'esm'), { recursive: true });
+    const node = (args: string[]) => spawnSync(process.execPath, [path.join(dist, 'batt.js'), ...args], { encoding: 'utf8', env: { ...process.env, BATT_HOME: sb.home } });
+    for (const args of [['list'], ['list', '--json'], ['--home', sb.home, 'list']]) {
+      const r = node(args);
+      assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stdout, /alpha/, args.join(' '));
+    }
+    // Not a plain list (yargs reads --json=true): this needs dist/esm, so the copy fails.
+    for (const args of [['list', '--json=true'], ['--version'], ['alpha']]) {
+      const r = node(args);
+      assert.notEqual(r.status, 0, `${args.join(' ')} ran without dist/esm`);
+      assert.match(r.stderr, /esm[/\\]main\.js/, args.join(' '));
+    }
   } finally {
     sb.cleanup();
   }

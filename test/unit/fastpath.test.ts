@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fastRoute } from '../../src/fastpath.js';
+import { fastRoute, listRoute } from '../../src/fastpath.js';
 
 test('fastRoute takes only the plain forms of batt list', () => {
   const cases: [string[], ReturnType<typeof fastRoute>][] = [
@@ -25,8 +25,16 @@ test('fastRoute takes only the plain forms of batt list', () => {
     [['list', '--dry-run'], undefined],
     [['list', '--'], undefined],
     [['--file', '/srv', 'list'], undefined],
+    [['list', '--jobs', '2'], undefined],
+    [['list', '--path', '/x/%Y'], undefined],
   ];
   for (const [argv, want] of cases) assert.deepEqual(fastRoute(argv), want, argv.join(' '));
+  // The entry (src/bin.ts) chooses the list bundle with listRoute, which knows no run flags: it
+  // must take exactly the forms fastRoute takes for list, and nothing a run would take.
+  for (const [argv, want] of cases) assert.deepEqual(listRoute(argv), want, `listRoute ${argv.join(' ')}`);
+  for (const argv of [[], ['file'], ['run', 'list'], ['--json'], ['--home', '/h', 'file'], ['ls']]) {
+    assert.equal(listRoute(argv), undefined, `listRoute ${argv.join(' ') || '(none)'}`);
+  }
 });
 
 test('fastRoute gives a plain run the arguments yargs would give it, and leaves the rest to yargs', () => {
