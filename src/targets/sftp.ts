@@ -46,7 +46,10 @@ export class SftpBackend implements Backend {
     const trusted = knownHostsKeys(known, this.o.host, this.o.port);
     if (!trusted.length) throw new TargetError(`sftp: ${this.o.knownHosts} has no key for ${this.o.host}:${this.o.port}`);
     signal.throwIfAborted();
-    const c = new SftpClient('batt');
+    // no global event callbacks: the library's defaults print "Global close listener: close event
+    // raised" on stdout (and the like) when a connection is cut (a stop, a dropped link), which
+    // would corrupt `--json` output; every failure already reaches batt through the operation's promise
+    const c = new SftpClient('batt', {});
     let rejected = false;
     const cut = () => cutClient(c);
     signal.addEventListener('abort', cut, { once: true });
