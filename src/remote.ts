@@ -26,10 +26,11 @@ export interface RemoteFilter {
   until?: Date;
 }
 
-export async function listRemote(home: Home, name: string, f: RemoteFilter = {}): Promise<RemoteIndex[]> {
+/** `signal` (SIGINT/SIGTERM/SIGHUP) stops the connecting, listing and index reads at once (TargetInterruptedError). */
+export async function listRemote(home: Home, name: string, f: RemoteFilter = {}, signal?: AbortSignal): Promise<RemoteIndex[]> {
   const { target } = await openNamed(home, name);
   try {
-    return (await target.list()).filter((c) => {
+    return (await target.list(signal)).filter((c) => {
       const t = Date.parse(c.startedAt);
       return (!f.service || c.service === f.service) && (!f.since || t >= f.since.getTime()) && (!f.until || t <= f.until.getTime());
     });
@@ -38,9 +39,13 @@ export async function listRemote(home: Home, name: string, f: RemoteFilter = {})
   }
 }
 
-/** `batt backups --from NAME`. */
-export async function printRemoteBackups(out: Output, home: Home, name: string, f: RemoteFilter): Promise<void> {
-  const copies = await listRemote(home, name, f);
+/**
+ * `batt backups --from NAME`. `signal` stops the listing (TargetInterruptedError); once it has
+ * aborted, nothing is printed, even if the listing was done.
+ */
+export async function printRemoteBackups(out: Output, home: Home, name: string, f: RemoteFilter, signal?: AbortSignal): Promise<void> {
+  const copies = await listRemote(home, name, f, signal);
+  signal?.throwIfAborted();
   if (out.json) {
     out.data({
       target: name,

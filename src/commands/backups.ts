@@ -1,6 +1,7 @@
 // `batt backups` (alias `batt ls`): the catalog, read from the manifests under the backup root.
 import { filterBackups, scanRoot } from '../catalog.js';
-import { EXIT, UsageError } from '../errors.js';
+import { EXIT, InterruptedError, UsageError } from '../errors.js';
+import { listenForStop } from '../stop.js';
 import { formatBytes, table } from '../output.js';
 import { last, makeContext, type CommonArgs } from '../context.js';
 
@@ -22,9 +23,19 @@ export async function backupsCommand(args: BackupsArgs): Promise<number> {
   const ctx = await makeContext(args);
   const from = last(args.from);
   if (from) {
-    // the copies on an off-site target (src/remote.ts)
+    // the copies on an off-site target (src/remote.ts); SIGINT/SIGTERM/SIGHUP stop the connecting,
+    // listing and index reads at once, nothing is printed, exit 130/143/129
+    const filter = { service: last(args.service), since: parseDate('since', last(args.since)), until: parseDate('until', last(args.until)) };
     const { printRemoteBackups } = await import('../remote.js');
-    await printRemoteBackups(ctx.out, ctx.home, String(from), { service: last(args.service), since: parseDate('since', last(args.since)), until: parseDate('until', last(args.until)) });
+    const stop = listenForStop();
+    try {
+      await printRemoteBackups(ctx.out, ctx.home, String(from), filter, stop.signal);
+    } catch (err) {
+      if (!stop.caught) throw err;
+    } finally {
+      stop.dispose();
+    }
+    if (stop.caught) throw new InterruptedError(`listing the copies on ${from} interrupted by ${stop.caught}; nothing was listed`);
     return EXIT.OK;
   }
   const scan = await scanRoot(ctx.root);

@@ -2,7 +2,8 @@
 // accepts and never speaks: no ssh banner, no FTP greeting; for S3 an http server that never
 // answers): batt cuts the connection being opened (or aborts the request) and exits 143 with its
 // usual "interrupted" message within 2 s, for an upload after a run (`batt --file X`, every
-// configured target), for `restore --from` (listing the copies) and for `purge --target`. Each target's TIMEOUT is 8 s,
+// configured target), for `restore --from` (listing the copies), for `purge --target` and for
+// `backups --from`. Each target's TIMEOUT is 8 s,
 // so a batt that waits for the connect timeout instead fails these tests in seconds, not minutes.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -153,5 +154,14 @@ for (const [kind, make] of Object.entries(kinds)) {
     const res = await sigtermOnConnect(['purge', '--target', kind, '--keep-last', '1'], srv);
     t.diagnostic(`batt exited ${res.took} ms after SIGTERM`);
     assertStopped(res, new RegExp(`purge of ${kind} interrupted by SIGTERM; nothing was removed`));
+  });
+
+  test(`backups --from a ${kind} target not answering: SIGTERM while connecting (listing the copies) exits 143 at once, nothing listed`, async (t) => {
+    const { srv, text } = await make();
+    only(kind, text);
+    const res = await sigtermOnConnect(['backups', '--from', kind], srv);
+    t.diagnostic(`batt exited ${res.took} ms after SIGTERM`);
+    assertStopped(res, new RegExp(`^batt: listing the copies on ${kind} interrupted by SIGTERM; nothing was listed\\n$`));
+    assert.equal(res.r.stdout, '', 'something was listed');
   });
 }
