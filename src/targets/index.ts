@@ -314,20 +314,25 @@ export function backoffMs(attempt: number, p: RetryPolicy, rand = Math.random): 
   return Math.round(exp / 2 + (exp / 2) * rand());
 }
 
-/** Retries transient failures with backoff; once `signal` is aborted, no further try (nor wait). */
+/**
+ * Retries transient failures with backoff; once `signal` is aborted, no further try (nor wait):
+ * `Interrupted` is thrown, the class saying what was stopped (UploadInterruptedError for an
+ * upload's steps, DownloadInterruptedError for a download's; the base class by default).
+ */
 export async function withRetry<T>(
   what: string,
   fn: () => Promise<T>,
   p: RetryPolicy,
   onRetry?: (msg: string) => void,
   signal?: AbortSignal,
+  Interrupted: new (message: string) => TargetInterruptedError = TargetInterruptedError,
 ): Promise<T> {
   for (let attempt = 1; ; attempt++) {
-    if (signal?.aborted) throw new UploadInterruptedError(`${what}: interrupted`);
+    if (signal?.aborted) throw new Interrupted(`${what}: interrupted`);
     try {
       return await fn();
     } catch (err) {
-      if (signal?.aborted) throw new UploadInterruptedError(`${what}: interrupted`);
+      if (signal?.aborted) throw new Interrupted(`${what}: interrupted`);
       if (attempt >= p.attempts || !isTransient(err)) throw err;
       const wait = backoffMs(attempt, p);
       onRetry?.(`${what}: ${errText(err)}; retry ${attempt}/${p.attempts - 1} in ${Math.round(wait / 100) / 10}s`);
@@ -391,7 +396,7 @@ export class Target {
     let enc = opts.encryption;
     const rel = (p: string) => `${remoteName}/${p}`;
     const signal = opts.signal;
-    const r = <T>(what: string, fn: () => Promise<T>) => withRetry(`${this.name}: ${what}`, fn, retry, opts.onRetry, signal);
+    const r = <T>(what: string, fn: () => Promise<T>) => withRetry(`${this.name}: ${what}`, fn, retry, opts.onRetry, signal, UploadInterruptedError);
     // encryption stopped by the signal ends the upload the way a transfer cut by it does
     const interrupted = (err: unknown): never => {
       throw signal?.aborted ? new UploadInterruptedError(`${this.name}: upload interrupted`) : err;
@@ -516,7 +521,7 @@ export class Target {
 
   /** Downloads one file of a copy into `local`, retrying transient failures. */
   private fetch(remoteName: string, rel: string, local: string, signal: AbortSignal | undefined): Promise<void> {
-    return withRetry(`${this.name}: download ${rel}`, () => this.backend.getFile(`${remoteName}/${rel}`, local, { signal }), DEFAULT_RETRY, undefined, signal);
+    return withRetry(`${this.name}: download ${rel}`, () => this.backend.getFile(`${remoteName}/${rel}`, local, { signal }), DEFAULT_RETRY, undefined, signal, DownloadInterruptedError);
   }
 
   private async download(remoteName: string, localDir: string, encryption: Encryption | undefined, tmpDir: string | undefined, signal: AbortSignal | undefined): Promise<Manifest> {
@@ -617,7 +622,8 @@ export class Target {
    * another run's upload in progress), never anything else. With `isCopyId` (backupIdPattern of the
    * destination pattern) also the copies cut off before their index and abandoned (abandonedCopies),
    * listed before the temp files go so those date the copy too. Best effort: a failure to remove one
-   * is reported in `failed` and the sweep goes on; a failure to list leftovers throws.
+   * is reported in `failed` and the sweep goes on; a failure to list leftovers throws. `signal`
+   * (SIGINT/SIGTERM) stops it before the next removal: TargetInterruptedError.
    */
   async sweep(
     opts: { now?: Date; maxAgeMs?: number; dryRun?: boolean; signal?: AbortSignal; isCopyId?: (rel: string) => boolean } = {},
@@ -625,7 +631,8 @@ export class Target {
     const result: SweepResult = { removed: [], failed: [], copies: [], kept: [] };
     const nowMs = (opts.now ?? new Date()).getTime();
     const interrupted = () => {
-      if (opts.signal?.aborted) throw new UploadInterruptedError(`${this.name}: sweep interrupted`);
+      // neither an upload nor a download: the sweep runs before uploads and in `purge --target`
+      if (opts.signal?.aborted) throw new TargetInterruptedError(`${this.name}: sweep interrupted`);
     };
     let tree: TreeEntry[] | undefined;
     if (opts.isCopyId && this.backend.listTree) {

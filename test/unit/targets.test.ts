@@ -1,13 +1,27 @@
 // Pure parts of the off-site targets: which errors are retried, the backoff (and that a stop ends
-// it), known_hosts matching, batt's temp names and which leftovers are stale, and the conf checks
-// for encryption keys.
+// it, with the class saying what was stopped, as the sweep's does), known_hosts matching, batt's
+// temp names and which leftovers are stale, and the conf checks for encryption keys.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createHmac } from 'node:crypto';
-import { backoffMs, isTempName, isTransient, staleLeftovers, tempName, withRetry, STALE_AFTER_MS, UploadInterruptedError } from '../../src/targets/index.js';
+import {
+  backoffMs,
+  isTempName,
+  isTransient,
+  staleLeftovers,
+  tempName,
+  withRetry,
+  STALE_AFTER_MS,
+  DownloadInterruptedError,
+  Target,
+  TargetInterruptedError,
+  UploadInterruptedError,
+  type Backend,
+} from '../../src/targets/index.js';
+import type { TargetConf } from '../../src/targets/config.js';
 import { knownHostsKeys } from '../../src/targets/sftp.js';
 import { encryptionFromConf } from '../../src/crypto.js';
 import { ConfigError } from '../../src/errors.js';
@@ -56,13 +70,22 @@ test('withRetry retries transient errors up to the limit and never retries a per
   assert.equal(await withRetry('x', async () => (++n < 2 ? Promise.reject(Object.assign(new Error('t'), { code: 'ETIMEDOUT' })) : 'ok'), p), 'ok');
 });
 
-test('withRetry: once the signal fires it neither retries nor sleeps', { timeout: 20_000 }, async () => {
+test('withRetry: once the signal fires it neither retries nor sleeps, and throws the class it was given', { timeout: 20_000 }, async () => {
   // a backoff long enough that any sleep would show (and trip the time limit)
   const p = { attempts: 5, baseDelayMs: 60_000, maxDelayMs: 60_000 };
   const transient = () => Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
-  const timed = async (fn: () => Promise<unknown>) => {
+  // [what is retried, the class passed (none: the default), the class thrown, exactly]
+  const kinds: [string, (typeof TargetInterruptedError) | undefined, typeof TargetInterruptedError][] = [
+    ['a generic step', undefined, TargetInterruptedError],
+    ['an upload', UploadInterruptedError, UploadInterruptedError],
+    ['a download', DownloadInterruptedError, DownloadInterruptedError],
+  ];
+  const timed = async (want: typeof TargetInterruptedError, fn: () => Promise<unknown>) => {
     const t0 = Date.now();
-    await assert.rejects(fn(), (e: unknown) => e instanceof UploadInterruptedError && /interrupted/.test((e as Error).message));
+    await assert.rejects(fn(), (e: unknown) => {
+      assert.equal((e as Error).constructor, want, `threw ${(e as Error).constructor.name}, not ${want.name}`);
+      return /^x: interrupted$/.test((e as Error).message);
+    });
     return Date.now() - t0;
   };
   // [case, how the signal fires, tries made, retries announced]
@@ -76,19 +99,45 @@ test('withRetry: once the signal fires it neither retries nor sleeps', { timeout
     // stopped during the backoff: the sleep ends at once and no further try is made
     ['aborted during the backoff', (ctl, fail) => ({ fn: async () => fail(), onRetry: () => void setTimeout(() => ctl.abort(), 30) }), 1, 1],
   ];
-  for (const [name, make, wantTries, wantAnnounced] of cases) {
-    const ctl = new AbortController();
-    let tries = 0;
-    let announced = 0;
-    const fail = (): never => {
-      tries++;
-      throw transient();
-    };
-    const { fn, onRetry } = make(ctl, fail);
-    const ms = await timed(() => withRetry('x', fn, p, () => (announced++, onRetry?.()), ctl.signal));
-    assert.ok(ms < 2000, `${name}: took ${ms} ms (slept)`);
-    assert.deepEqual([tries, announced], [wantTries, wantAnnounced], `${name}: [tries, retries announced]`);
+  for (const [kind, Given, Want] of kinds) {
+    for (const [name, make, wantTries, wantAnnounced] of cases) {
+      const ctl = new AbortController();
+      let tries = 0;
+      let announced = 0;
+      const fail = (): never => {
+        tries++;
+        throw transient();
+      };
+      const { fn, onRetry } = make(ctl, fail);
+      const ms = await timed(Want, () => withRetry('x', fn, p, () => (announced++, onRetry?.()), ctl.signal, Given));
+      assert.ok(ms < 2000, `${kind}, ${name}: took ${ms} ms (slept)`);
+      assert.deepEqual([tries, announced], [wantTries, wantAnnounced], `${kind}, ${name}: [tries, retries announced]`);
+    }
   }
+});
+
+test('Target.sweep stopped by the signal throws the base TargetInterruptedError (neither an upload nor a download) and removes nothing more', async () => {
+  const now = Date.now();
+  const removed: string[] = [];
+  const ctl = new AbortController();
+  const backend = {
+    kind: 'fake',
+    findLeftovers: async () => [
+      { rel: 'a.batt-tmp-0a1b2c3d', mtimeMs: now - 2 * STALE_AFTER_MS },
+      { rel: 'b.batt-tmp-0a1b2c3d', mtimeMs: now - 2 * STALE_AFTER_MS },
+    ],
+    // the stop comes while the first leftover is removed
+    removeLeftover: async (l: { rel: string }) => {
+      removed.push(l.rel);
+      ctl.abort();
+    },
+  } as unknown as Backend;
+  const target = new Target('t', backend, { name: 't' } as TargetConf);
+  await assert.rejects(target.sweep({ signal: ctl.signal }), (e: unknown) => {
+    assert.equal((e as Error).constructor, TargetInterruptedError, `threw ${(e as Error).constructor.name}`);
+    return (e as Error).message === 't: sweep interrupted';
+  });
+  assert.deepEqual(removed, ['a.batt-tmp-0a1b2c3d']);
 });
 
 test('tempName makes names isTempName knows; nothing else is taken for a temp file', () => {
