@@ -172,7 +172,7 @@ export const GLOBAL_KEYS = {
   SMTP_PASSWORD: { doc: 'password (batt.conf must then be 0600)' },
   SMTP_FROM: { lint: addresses, doc: 'sender (default batt@<host>)' },
   SMTP_TO: { rule: list, lint: addresses, doc: 'recipients, comma-separated' },
-  SMTP_CA_FILE: { lint: absolute, doc: 'PEM file of a private CA that signed the mail server certificate' },
+  SMTP_CA_FILE: { lint: absolute, doc: 'PEM file of a private CA that signed the mail server certificate (absolute; a relative one fails the mail, never read)' },
   WEBHOOK_URL: { lint: url, doc: 'POST the run summary as JSON here' },
   WEBHOOK_TOKEN: { doc: 'sent as Authorization: Bearer <token>' },
   HEALTHCHECK_URL: { lint: url, doc: 'healthchecks.io-style ping URL (URL/start, URL, URL/fail)' },

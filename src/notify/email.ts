@@ -22,6 +22,10 @@ function reason(err: unknown, smtp: SmtpSettings): string {
 export async function sendEmail(smtp: SmtpSettings, summary: RunSummary, opts: { timeoutMs: number }): Promise<void> {
   let ca: Buffer | undefined;
   if (smtp.caFile) {
+    // A relative path would be read from whatever folder batt runs in (/ under cron, the user's
+    // folder by hand), so the mail would work one way and fail the other: refused, never read.
+    // Only the mail fails (batt.conf is not refused for it: a notification setting never stops backups).
+    if (!smtp.caFile.startsWith('/')) throw new NotifyError(`SMTP_CA_FILE "${smtp.caFile}" must be an absolute path`);
     try {
       ca = await readFile(smtp.caFile);
     } catch (err) {

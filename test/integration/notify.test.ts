@@ -355,6 +355,38 @@ describe('notifications after a run', () => {
     }
   });
 
+  test('a relative SMTP_CA_FILE fails only the mail, the same from any folder, and is never read', async () => {
+    // A valid CA for the server sits at the relative path inside the folder batt is run from: read,
+    // it would make the mail go through (as the absolute path does in the test above).
+    const here = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-cwd-'));
+    fs.copyFileSync(caFile, path.join(here, 'ca.pem'));
+    let connections = 0;
+    const count = () => connections++;
+    tlsSmtp.server.on('connection', count);
+    setup({ ...smtpConf(() => tlsPort), SMTP_TLS: 'tls', SMTP_CA_FILE: 'ca.pem', NOTIFY_ON: 'always' });
+    try {
+      // By hand from the folder that holds ca.pem, as cron would from /, and with --json.
+      for (const [cwd, json] of [[here, false], ['/', false], [here, true]] as const) {
+        const r = await batt(['good', '--path', sb.pattern, ...(json ? ['--json'] : [])], { home: sb.home, cwd });
+        assert.equal(r.code, 0, r.stderr);
+        const lines = r.stderr.split('\n').filter((l) => l.includes('notification failed'));
+        assert.deepEqual(lines, ['batt: notification failed: email: SMTP_CA_FILE "ca.pem" must be an absolute path'], `${cwd}: ${r.stderr}`);
+        if (json) assert.equal(JSON.parse(r.stdout).ok, true);
+        // The backup ran and was kept.
+        assert.ok(listFiles(sb.root).some((f) => f.endsWith('/good/good.txt')), listFiles(sb.root).join(' '));
+      }
+      assert.equal(connections, 0, 'no connection to the mail server');
+      assert.equal(mails.length, 0);
+      assert.deepEqual(authFailures, []);
+      const log = fs.readFileSync(path.join(sb.home, 'log', 'batt.log'), 'utf8');
+      assert.equal(log.match(/run \S+ done: 1 ok, 0 failed/g)?.length, 3, log);
+    } finally {
+      tlsSmtp.server.off('connection', count);
+      sb.cleanup();
+      fs.rmSync(here, { recursive: true, force: true });
+    }
+  });
+
   test('a certificate batt cannot verify is refused before AUTH', async () => {
     setup({ ...smtpConf(() => tlsPort), SMTP_TLS: 'tls', NOTIFY_ON: 'always' });
     try {
