@@ -6,7 +6,7 @@
 // written, and the chunks it loads later (content-hashed names) are still there. Chunks that
 // the new build no longer uses are removed once they are ten minutes old.
 import { build } from 'esbuild';
-import { readFileSync, mkdirSync, writeFileSync, renameSync, readdirSync, statSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, mkdirSync, writeFileSync, renameSync, readdirSync, statSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -28,6 +28,14 @@ const lazyWidth = {
   },
 };
 
+// `require('./x.node')` stays a require at run time, relative to the chunk that makes it.
+const nativeAddons = {
+  name: 'native-addons',
+  setup(b) {
+    b.onResolve({ filter: /\.node$/ }, (args) => ({ path: args.path, external: true }));
+  },
+};
+
 const root = path.dirname(fileURLToPath(import.meta.url));
 const dist = path.join(root, 'dist');
 const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
@@ -38,9 +46,12 @@ const common = {
   target: 'node20',
   define: { __BATT_VERSION__: JSON.stringify(pkg.version) },
   logLevel: 'warning',
-  // ssh2 loads optional native addons (.node) inside try/catch: leave it to node_modules at run time
-  external: ['ssh2', 'ssh2-sftp-client', 'cpu-features'],
-  plugins: [lazyWidth],
+  // ssh2 is bundled like everything else, so an installed batt (which has no node_modules) can use
+  // SFTP targets. It loads two optional native addons inside try/catch: cpu-features (cipher order
+  // only) stays out; its own sshcrypto.node is copied beside the chunks below, where its relative
+  // require finds it. Without either, ssh2 uses node's crypto and its own JS/wasm code.
+  external: ['cpu-features'],
+  plugins: [lazyWidth, nativeAddons],
 };
 // Two worlds, and each process loads one of them (so every class has one identity):
 // - dist/esm/: every command, as ES modules split into chunks that load when a command needs
@@ -56,8 +67,18 @@ const esm = await build({
   format: 'esm',
   chunkNames: 'chunks/[name]-[hash]',
   banner: {
-    js: "import { createRequire as __battCreateRequire } from 'node:module'; const require = __battCreateRequire(import.meta.url);",
+    // CommonJS code bundled into ES modules still finds require, __filename and __dirname (ssh2's
+    // wasm loader uses __dirname; `define` below points the free ones at these)
+    js: [
+      "import { createRequire as __battCreateRequire } from 'node:module';",
+      "import { fileURLToPath as __battFileURLToPath } from 'node:url';",
+      "import { dirname as __battDirname } from 'node:path';",
+      'const require = __battCreateRequire(import.meta.url);',
+      'const __battFilename = __battFileURLToPath(import.meta.url);',
+      'const __battDirnameOf = __battDirname(__battFilename);',
+    ].join(' '),
   },
+  define: { ...common.define, __filename: '__battFilename', __dirname: '__battDirnameOf' },
 });
 const cjs = await build({
   ...common,
@@ -82,6 +103,10 @@ const rank = (f) => (f.endsWith(`${path.sep}batt.js`) ? 3 : f.endsWith(`${path.s
 const files = [...esm.outputFiles, ...cjs.outputFiles].sort((a, b) => rank(a.path) - rank(b.path));
 // esbuild keeps the entry's hashbang; the entry is executable for the bin link.
 for (const f of files) put(f.path, f.contents, f.path.endsWith(`${path.sep}batt.js`) ? 0o755 : 0o644);
+
+// ssh2's native crypto, where the chunk that bundles ssh2 requires it (optional: see above)
+const sshcrypto = path.join(root, 'node_modules', 'ssh2', 'lib', 'protocol', 'crypto', 'build', 'Release', 'sshcrypto.node');
+if (existsSync(sshcrypto)) put(path.join(dist, 'esm', 'chunks', 'crypto', 'build', 'Release', 'sshcrypto.node'), readFileSync(sshcrypto), 0o755);
 
 // Chunks no build uses any more go once they are ten minutes old (a batt started before the build
 // may still load them); dist/chunks/ is where builds before 2026-11-29 put theirs.

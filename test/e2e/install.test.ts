@@ -54,6 +54,26 @@ test('install sets up a home, puts batt on PATH, and a re-run keeps the user\'s 
     const files = listFiles(root);
     assert.ok(files.some((f) => /\/file\/.*\.tar\.zst$/.test(f)), files.join(','));
     assert.ok(files.some((f) => f.endsWith('/file/batt-manifest.json')));
+
+    // The installed copy has no node_modules: every target backend is in the bundle. Each target
+    // points at a closed port (or a known_hosts without the key), so the answer is a connection
+    // error, never a missing module.
+    const keyFile = path.join(dir, 'key');
+    fs.writeFileSync(keyFile, 'not a key\n', { mode: 0o600 });
+    const targets: Record<string, string> = {
+      sftp: `TYPE=sftp\nHOST=127.0.0.1\nPORT=1\nUSER=u\nSSH_KEY=${keyFile}\nKNOWN_HOSTS=${keyFile}\nPATH=/x\n`,
+      ftp: 'TYPE=ftp\nHOST=127.0.0.1\nPORT=1\nPATH=/x\nRETRIES=0\nTIMEOUT=5\n',
+      s3: 'TYPE=s3\nBUCKET=b\nREGION=us-east-1\nENDPOINT=http://127.0.0.1:1\nACCESS_KEY_ID=k\nSECRET_ACCESS_KEY=s\nRETRIES=0\nTIMEOUT=5\n',
+      rsync: `TYPE=rsync\nPATH=${path.join(dir, 'rsync-copies')}\n`,
+    };
+    for (const [name, text] of Object.entries(targets)) {
+      fs.mkdirSync(path.join(home, 'conf', 'targets'), { recursive: true, mode: 0o700 });
+      fs.writeFileSync(path.join(home, 'conf', 'targets', `${name}.conf`), text, { mode: 0o600 });
+      const r = spawnSync(batt, ['backups', '--from', name], { encoding: 'utf8', cwd: dir, env: { ...process.env, BATT_HOME: '' } });
+      assert.doesNotMatch(r.stderr, /Cannot find (package|module)|is not defined|ERR_/, `${name}: ${r.stderr}`);
+      if (name === 'rsync') assert.equal(r.status, 0, `${name}: ${r.stderr}`);
+      else assert.match(r.stderr, /^batt: .*(ECONNREFUSED|has no key|connect)/im, `${name}: ${r.stderr}`);
+    }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
