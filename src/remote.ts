@@ -89,8 +89,8 @@ export async function fetchRemoteBackup(
 ): Promise<FetchedBackup> {
   const { signal } = opts;
   const { target, encryption } = await openNamed(home, name);
-  // a scratch folder (batt-scratch-<pid>-from-*): if batt is killed (SIGKILL, a crash) before it
-  // can remove the download, the next `batt run` does
+  // a scratch folder (batt-scratch-<pid>-T<start>-from-*): if batt is killed (SIGKILL, a crash)
+  // before it can remove the download, the next `batt run` does
   const { dir, remove: cleanup } = await makeScratch('from', opts.tmpRoot);
   try {
     const copies = (await target.list(signal)).filter((c) => c.service === service);
@@ -219,7 +219,7 @@ export function printRemotePurge(out: Output, r: RemotePurgeResult, dryRun: bool
  */
 export async function verifyRemote(out: Output, home: Home, name: string, ids: string[], service?: string, signal?: AbortSignal): Promise<number> {
   const { target } = await openNamed(home, name);
-  // the downloads go in here (batt-scratch-<pid>-verify-*), removed by the next `batt run` if batt is killed
+  // the downloads go in here (batt-scratch-<pid>-T<start>-verify-*), removed by the next `batt run` if batt is killed
   const scratch = await makeScratch('verify');
   try {
     let copies = (await target.list(signal)).filter((c) => !service || c.service === service);

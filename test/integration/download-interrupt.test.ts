@@ -1,7 +1,7 @@
 // SIGTERM while `batt restore --from` or `batt verify --from` downloads, decrypts or hashes a copy:
 // batt stops the transfer at once (local copy stopped, S3 GetObject aborted, SFTP connection cut,
 // rsync killed, FTP connection cut), kills age, removes its temp folder (a scratch folder,
-// TMPDIR/batt-scratch-<pid>-from-* or -verify-*), restores nothing and exits 143 with its
+// TMPDIR/batt-scratch-<pid>-T<start>-from-* or -verify-*), restores nothing and exits 143 with its
 // "interrupted" message. The downloads go through a slow link (a throttling proxy, server->client;
 // for FTP, whose data connections bypass a proxy, the server's own rate limit) or, for the local
 // folder, a FIFO fed slowly, so a test-sized file takes seconds and can be caught mid-file. After a
@@ -18,6 +18,7 @@ import { startS3, S3_KEY, S3_SECRET, type S3Server } from '../helpers/s3.js';
 import { startThrottle, type Throttle } from '../helpers/net.js';
 import { VSFTPD, startFtpd } from '../helpers/ftpd.js';
 import { HashInterruptedError, hashFile } from '../../src/manifest.js';
+import { statFields } from '../../src/proc.js';
 import { CryptoInterruptedError, decryptFile, encryptFile } from '../../src/crypto.js';
 
 const hasAge = (() => {
@@ -31,10 +32,12 @@ const hasAge = (() => {
 const skipAge = !hasAge && !REQUIRE_SERVERS ? 'age is not installed' : false;
 const skipSsh = !SSHD && !REQUIRE_SERVERS ? 'sshd not installed (openssh-server)' : false;
 const skipFtp = !VSFTPD && !REQUIRE_SERVERS ? 'vsftpd not installed' : false;
-/** The download folder of `restore --from` (a scratch folder named after batt's pid). */
-const FROM = String.raw`batt-scratch-\d+-from-[^/]+`;
+/** A scratch folder's name up to its label: batt's pid and start time (src/scratch.ts). */
+const SCRATCH = String.raw`batt-scratch-\d+-T\d+-`;
+/** The download folder of `restore --from` (a scratch folder named after batt's process). */
+const FROM = String.raw`${SCRATCH}from-[^/]+`;
 /** `verify --from`: its scratch folder, and in it the folder of the file being checked. */
-const VERIFY = String.raw`batt-scratch-\d+-verify-[^/]+/batt-scratch-\d+-verify-[^/]+`;
+const VERIFY = String.raw`${SCRATCH}verify-[^/]+/${SCRATCH}verify-[^/]+`;
 
 const SIZE = 24_000_000; // 12 s at 2 MB/s
 let sb: Sandbox;
@@ -287,7 +290,7 @@ test('restore --from a passphrase-encrypted copy: its key unsealed (age-encrypti
   assertNotRestored(res, to); // no leftovers: the unsealed copy key went with the temp folder
   // age was given the key the passphrase unsealed, in the download's temp folder
   const args = fs.readFileSync(`${pidFile}.args`, 'utf8').split('\n');
-  assert.match(args[args.indexOf('-i') + 1] ?? '', new RegExp(`^${tmp}/${FROM}/batt-scratch-\\d+-download-[^/]+/copy-key$`), args.join(' '));
+  assert.match(args[args.indexOf('-i') + 1] ?? '', new RegExp(`^${tmp}/${FROM}/${SCRATCH}download-[^/]+/copy-key$`), args.join(' '));
   const pid = Number(fs.readFileSync(pidFile, 'utf8'));
   let alive = true;
   try {
@@ -321,7 +324,11 @@ test('SIGKILL mid-download (restore --from, verify --from): the private folder s
   const afterRestore = fs.readdirSync(tmp);
   // verify --from first removes what the killed restore left, then is killed itself
   const killedVerify = await sigtermWhen(['verify', '--from', 's3slow', id], () => partial(/(^|-)verify-[^/]+\/(batt-verify-[^/]+\/)?f$/, 1 << 20), {}, 'SIGKILL');
-  const live = [`batt-scratch-${process.pid}-from-live01`, `batt-scratch-${process.pid}-verify-live02`];
+  // a live process's folders: the old (pid-only) form and the new one (pid, start time)
+  const start = statFields(process.pid)?.[19];
+  const live = [`batt-scratch-${process.pid}-from-live01`, `batt-scratch-${process.pid}-verify-live02`, `batt-scratch-${process.pid}-T${start}-from-live03`];
+  // this pid with another start time: the folder of a killed batt whose pid was reused
+  const reused = `batt-scratch-${process.pid}-T${BigInt(start ?? 0) + 1n}-from-reused`;
   const victim = path.join(sb.dir, 'victim');
   try {
     for (const k of [killedRestore, killedVerify]) {
@@ -341,8 +348,9 @@ test('SIGKILL mid-download (restore --from, verify --from): the private folder s
       const st = fs.lstatSync(path.join(tmp, d));
       assert.ok(st.isDirectory() && (st.mode & 0o777) === 0o700, `${d}: mode ${(st.mode & 0o777).toString(8)}`);
     }
-    // a live process's folders, and a link named like a dead batt's folder: kept, nothing followed
-    for (const d of live) fs.mkdirSync(path.join(tmp, d), { mode: 0o700 });
+    // a live process's folders, and a link named like a dead batt's folder: kept, nothing followed;
+    // the reused pid's folder: removed
+    for (const d of [...live, reused]) fs.mkdirSync(path.join(tmp, d), { mode: 0o700 });
     fs.mkdirSync(victim);
     fs.writeFileSync(path.join(victim, 'keep'), 'x');
     fs.symlinkSync(victim, path.join(tmp, 'batt-scratch-4194305-from-link01'));
@@ -352,7 +360,7 @@ test('SIGKILL mid-download (restore --from, verify --from): the private folder s
     assert.deepEqual(fs.readdirSync(tmp).sort(), ['batt-scratch-4194305-from-link01', ...live].sort(), 'the killed batt\'s downloads were left');
     assert.ok(fs.existsSync(path.join(victim, 'keep')), 'the cleanup followed a link');
     const log = fs.readFileSync(path.join(sb.home, 'log', 'batt.log'), 'utf8');
-    for (const d of left) assert.ok(log.includes(`removed ${path.join(tmp, d)}, a scratch folder left by a killed batt`), `batt.log does not name ${d}`);
+    for (const d of [...left, reused]) assert.ok(log.includes(`removed ${path.join(tmp, d)}, a scratch folder left by a killed batt`), `batt.log does not name ${d}`);
   } finally {
     for (const d of fs.readdirSync(tmp)) fs.rmSync(path.join(tmp, d), { recursive: true, force: true });
     fs.rmSync(victim, { recursive: true, force: true });

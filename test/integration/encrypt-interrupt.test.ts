@@ -97,9 +97,9 @@ before(async () => {
 });
 after(() => sb?.cleanup());
 
-/** The upload's temp folders (TMPDIR/batt-scratch-PID-upload-*) and the files in them. */
+/** The upload's temp folders (TMPDIR/batt-scratch-PID-TSTART-upload-*) and the files in them. */
 function uploadTemp(): string[] {
-  return fs.readdirSync(tmp).filter((n) => /^batt-scratch-\d+-upload-/.test(n)).flatMap((d) => [d, ...listFiles(path.join(tmp, d)).map((f) => `${d}/${f}`)]);
+  return fs.readdirSync(tmp).filter((n) => /^batt-scratch-\d+-T\d+-upload-/.test(n)).flatMap((d) => [d, ...listFiles(path.join(tmp, d)).map((f) => `${d}/${f}`)]);
 }
 
 function alive(pid: number): boolean {
