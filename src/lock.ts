@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { LockedError, fromSystemError } from './errors.js';
-import { pidExists, statFields } from './proc.js';
+import { pidExists, startTime } from './proc.js';
 
 export const LOCK_FILE = '.batt.lock';
 
@@ -16,9 +16,9 @@ interface LockInfo {
   since: string;
 }
 
-/** Field 22 (starttime): with the pid it names one process, even after the pid is reused. */
+/** The process's start time (src/proc.ts), '' when /proc cannot tell. */
 function procStart(pid: number): string {
-  return statFields(pid)?.[19] ?? '';
+  return startTime(pid) ?? '';
 }
 
 export function isAlive(info: LockInfo): boolean {

@@ -23,3 +23,13 @@ export function statFields(pid: number | 'self'): string[] | undefined {
     return undefined;
   }
 }
+
+/**
+ * Field 22 of /proc/<pid>/stat (starttime, clock ticks since boot): with the pid it names one
+ * process, even after the pid is reused. Undefined when /proc cannot tell (no /proc, hidepid, the
+ * process just ended).
+ */
+export function startTime(pid: number | 'self'): string | undefined {
+  const t = statFields(pid)?.[19];
+  return t && /^\d+$/.test(t) ? t : undefined;
+}

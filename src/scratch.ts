@@ -15,7 +15,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from './log.js';
-import { pidExists, statFields } from './proc.js';
+import { pidExists, startTime } from './proc.js';
 
 const PREFIX = 'batt-scratch-';
 const LABEL = /^[a-z0-9][a-z0-9_-]*$/;
@@ -24,12 +24,6 @@ const NAME = /^batt-scratch-(\d+)-(?:T(\d+)-)?/;
 export interface Scratch {
   dir: string;
   remove(): Promise<void>;
-}
-
-/** Field 22 of /proc/<pid>/stat (starttime), or undefined when /proc cannot tell. */
-function startTime(pid: number | 'self'): string | undefined {
-  const t = statFields(pid)?.[19];
-  return t && /^\d+$/.test(t) ? t : undefined;
 }
 
 let ownStart: string | undefined | null = null;
