@@ -5,7 +5,7 @@
 import { ConfigError } from './errors.js';
 import { SECRET_KEY, parseConf, type Conf } from './config.js';
 import { namedFiles, type NamedFile } from './conffiles.js';
-import { ENCRYPTION_RELATIONS, GLOBAL_KEYS, GLOBAL_RELATIONS, SERVICE_KEYS, TARGET_KEYS, problem, targetRelations, targetTable, type KeySpec, type Relation } from './confkeys.js';
+import { ENCRYPTION_RELATIONS, GLOBAL_KEYS, GLOBAL_RELATIONS, TARGET_KEYS, problem, serviceTable, targetRelations, targetTable, type KeySpec, type Relation } from './confkeys.js';
 
 export { GLOBAL_KEYS } from './confkeys.js';
 
@@ -127,7 +127,7 @@ function checkService(f: ConfFile, list: Entry[], out: Finding[], services: Set<
   if (!services.has(f.name)) {
     out.push({ level: 'warning', file: f.file, message: `no script scripts-available/backup-${f.name}: this conf is not used by any service` });
   }
-  checkKeys(f, list, out, SERVICE_KEYS, []);
+  checkKeys(f, list, out, serviceTable(f.name), []);
 }
 
 /** A file a conf names (conffiles.ts), with the conf and line that name it. */

@@ -133,6 +133,11 @@ const addresses: Lint = (v) => {
   return v.trim() ? undefined : 'is empty';
 };
 const absolute: Lint = (v) => (v.startsWith('/') ? undefined : `must be an absolute path, got "${v}"`);
+/** A space-separated list of paths (PATHS, DATABASES): the first relative one. */
+const absoluteList: Lint = (v) => {
+  const bad = v.split(/\s+/).find((p) => p !== '' && !p.startsWith('/'));
+  return bad === undefined ? undefined : `must be absolute paths, got "${bad}"`;
+};
 const pattern: Lint = (v) => {
   try {
     validatePattern(v);
@@ -186,6 +191,35 @@ export const SERVICE_KEYS = {
   BACKUP_TIMEOUT: { rule: positiveInt, doc: "seconds this service's backup script may run (over TIMEOUT; --timeout wins)" },
   ...RETENTION_KEYS,
 } satisfies Record<string, KeySpec>;
+
+/**
+ * Keys of the built-in services' confs (scripts-available/) that name a file, folder or socket on
+ * this machine. batt does not read them: each script refuses a relative one before it starts
+ * (a conf has no folder to be relative to, and the script runs in its staging or scratch folder),
+ * and `batt config check` reports it with these lints, so the check and the run agree.
+ */
+export const BUILTIN_SERVICE_KEYS = {
+  file: {
+    PATHS: { lint: absoluteList, doc: 'paths backed up (absolute, space separated)' },
+  },
+  mysql: {
+    SOCKET: { lint: absolute, doc: 'unix socket of the server (absolute)' },
+    DEFAULTS_FILE: { lint: absolute, doc: 'option file included first (absolute)' },
+  },
+  redis: {
+    SOCKET: { lint: absolute, doc: 'unix socket of the server (absolute)' },
+    RESTORE_DIR: { lint: absolute, doc: 'restore: the data folder without --to (absolute)' },
+  },
+  sqlite: {
+    DATABASES: { lint: absoluteList, doc: 'database files (absolute, space separated)' },
+  },
+} satisfies Record<string, Record<string, KeySpec>>;
+
+/** The key rules of <service>.conf: batt's own, then the built-in service's path keys. */
+export function serviceTable(service: string): Record<string, KeySpec> {
+  const own: Record<string, Record<string, KeySpec>> = BUILTIN_SERVICE_KEYS;
+  return { ...SERVICE_KEYS, ...(Object.hasOwn(own, service) ? own[service] : {}) };
+}
 
 /**
  * Encryption keys of a target (crypto.ts). What the named files must be (readable, 0600, the

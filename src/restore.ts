@@ -45,6 +45,8 @@ export interface RestoreJob {
   callerCwd?: string;
   input: ServiceInput;
   conf: Conf;
+  /** The conf file the keys came from (BATT_CONF_FILE, for the script's messages); unset without keys. */
+  confFile?: string;
   homeRoot: string;
   baseEnv: NodeJS.ProcessEnv;
   timeoutMs: number;
@@ -80,6 +82,7 @@ export async function restoreBackup(job: RestoreJob): Promise<{ durationMs: numb
         BATT_RESTORE_TO: job.to ?? '',
         BATT_FORCE: job.force ? '1' : '0',
         BATT_CWD: job.callerCwd ?? '',
+        BATT_CONF_FILE: job.confFile,
         BATT_SERVICE: job.service,
         BATT_HOME: job.homeRoot,
       }),

@@ -56,6 +56,8 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
     }
     if (stop.caught) throw stopped(); // it came during a step that does not watch the signal
     process.umask(0o077);
+    const confFile = serviceConfPath(ctx.home, service);
+    const conf = await loadConfFile(confFile);
     const { durationMs } = await restoreBackup({
       service,
       script,
@@ -64,7 +66,8 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
       force: !!last(args.force),
       callerCwd: callerCwd(),
       input: inputs.get(service) ?? { options: {}, args: [] },
-      conf: await loadConfFile(serviceConfPath(ctx.home, service)),
+      conf,
+      confFile: Object.keys(conf).length ? confFile : undefined,
       homeRoot: ctx.home.root,
       baseEnv: ctx.env,
       timeoutMs: timeoutS * 1000,

@@ -287,4 +287,32 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
     assert.deepEqual(listFiles(sb.root).filter((f) => !f.startsWith('.batt.lock')), []);
     assert.deepEqual(tempDirs(tmp, 'batt-mysql'), [], 'the trap removed the credentials');
   });
+
+  test('a relative --mysql-socket is taken from the folder batt was run in; a relative SOCKET in the conf is refused before any client runs', async () => {
+    fs.rmSync(sb.root, { recursive: true, force: true });
+    const caller = path.dirname(target.socket);
+    const sock = `./${path.basename(target.socket)}`;
+    const there = (args: string[]) => batt([...args, '--path', sb.pattern], { home: sb.home, env, cwd: caller });
+    writeConf(sb, { USER: 'root' });
+    const r = await there(['mysql', '--mysql-db', 'shop', '--mysql-socket', sock]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.deepEqual(backupsOf(sb).map((f) => path.basename(f)), ['batt-manifest.json', 'shop.sql.zst']);
+    const rr = await there(['restore', 'mysql', '--mysql-db', 'shop', '--to', 'shop_by_socket', '--mysql-socket', sock]);
+    assert.equal(rr.code, 0, rr.stderr + rr.stdout);
+    assert.deepEqual(tableSums(target, 'shop_by_socket'), tableSums(target, 'shop'));
+
+    fs.writeFileSync(path.join(sb.dir, 'argv.log'), '');
+    writeConf(sb, { SOCKET: sock, USER: 'root' });
+    const conf = path.join(sb.home, 'conf', 'mysql.conf');
+    const refused = await there(['mysql', '--mysql-db', 'shop']);
+    assert.equal(refused.code, 1);
+    assert.ok(refused.stderr.includes(`backup-mysql: '${sock}' in SOCKET of ${conf} is not an absolute path (a conf has no folder to be relative to)`), refused.stderr);
+    const back = await there(['restore', 'mysql', '--mysql-db', 'shop', '--to', 'shop_refused']);
+    assert.notEqual(back.code, 0);
+    assert.ok(back.stderr.includes(`restore-mysql: '${sock}' in SOCKET of ${conf} is not an absolute path (a conf has no folder to be relative to)`), back.stderr);
+    assert.equal(readText(path.join(sb.dir, 'argv.log')), '', 'no client ran');
+    assert.equal(target.sql("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME='shop_refused'").trim(), '0');
+    assert.deepEqual(backupsOf(sb).map((f) => path.basename(f)), ['batt-manifest.json', 'shop.sql.zst'], 'no second backup kept');
+    writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD });
+  });
 });

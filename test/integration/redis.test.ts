@@ -220,7 +220,8 @@ describe('redis: batt backup and restore against a real redis-server', { skip },
         writeConf(sb, 'RESTORE_DIR=data\n');
         const rel = await batt(['restore', 'redis', '--path', sb.pattern], { home: sb.home, cwd: caller });
         assert.notEqual(rel.code, 0);
-        assert.match(rel.stderr, /RESTORE_DIR must be an absolute path, got 'data'/);
+        const conf = path.join(sb.home, 'conf', 'redis.conf');
+        assert.ok(rel.stderr.includes(`restore-redis: 'data' in RESTORE_DIR of ${conf} is not an absolute path (a conf has no folder to be relative to)`), rel.stderr);
         assert.deepEqual(fs.readdirSync(path.join(caller, 'data')), []);
         writeConf(sb, `RESTORE_DIR=${path.join(caller, 'data')}\n`);
         const abs = await batt(['restore', 'redis', '--path', sb.pattern], { home: sb.home, cwd: sb.dir });
@@ -314,6 +315,20 @@ describe('redis: batt backup and restore against a real redis-server', { skip },
       for (const m of files.filter((f) => f.endsWith('batt-manifest.json'))) {
         assert.ok(!fs.readFileSync(path.join(sb.root, m), 'utf8').includes(pw), 'password in the manifest');
       }
+      // A relative --redis-socket is taken from the folder batt was run in, not the staging folder.
+      fs.rmSync(sb.root, { recursive: true, force: true });
+      const rel = await batt(['redis', '--path', sb.pattern, '--redis-socket', 'redis.sock'], { home: sb.home, cwd: sb.dir });
+      assert.equal(rel.code, 0, rel.stderr + rel.stdout);
+      assert.ok(backupsOf(sb).some((f) => f.endsWith('/redis/dump.rdb.zst')), backupsOf(sb).join(' '));
+      // A relative SOCKET in the conf has no folder to be relative to: refused, nothing kept.
+      fs.rmSync(sb.root, { recursive: true, force: true });
+      const conf = path.join(sb.home, 'conf', 'redis.conf');
+      fs.writeFileSync(conf, `PASSWORD='${pw}'\nSOCKET=redis.sock\n`, { mode: 0o600 });
+      const relConf = await batt(['redis', '--path', sb.pattern], { home: sb.home, cwd: sb.dir });
+      assert.equal(relConf.code, 1);
+      assert.ok(relConf.stderr.includes(`backup-redis: 'redis.sock' in SOCKET of ${conf} is not an absolute path (a conf has no folder to be relative to)`), relConf.stderr);
+      assert.deepEqual(backupsOf(sb), []);
+      fs.writeFileSync(conf, `PASSWORD='${pw}'\n`, { mode: 0o600 });
       // Socket and host together are refused.
       const both = await batt(['redis', '--path', sb.pattern, '--redis-socket', socket, '--redis-port', '1'], { home: sb.home });
       assert.notEqual(both.code, 0);

@@ -181,6 +181,26 @@ test('a service conf: PURGE_AFTER_RUN is checked as the loader reads it', () => 
   assert.deepEqual(brief(checkConfig([service('mysql', 'PURGE_AFTER_RUN=sometimes')], ['mysql'])), ['error mysql.conf:1 PURGE_AFTER_RUN must be yes or no, got "sometimes"']);
 });
 
+test('a built-in service conf: a relative path in a key its scripts refuse is an error (scripts-available say the same)', () => {
+  const f = checkConfig(
+    [
+      service('mysql', 'SOCKET=run/mysqld.sock\nDEFAULTS_FILE=/etc/mysql/debian.cnf\nDEFAULTS_FILE=debian.cnf\nHOST=db1'),
+      service('redis', 'SOCKET=/run/redis.sock\nRESTORE_DIR=data'),
+      service('file', 'PATHS=/etc  www /srv'),
+      service('sqlite', 'DATABASES="/srv/a.db app.db"'),
+      service('custom', 'SOCKET=relative.sock\nPATHS=www'),
+    ],
+    ['mysql', 'redis', 'file', 'sqlite', 'custom'],
+  ).filter((x) => x.level === 'error');
+  assert.deepEqual(brief(f), [
+    'error mysql.conf:1 SOCKET must be an absolute path, got "run/mysqld.sock"',
+    'error mysql.conf:3 DEFAULTS_FILE must be an absolute path, got "debian.cnf"',
+    'error redis.conf:2 RESTORE_DIR must be an absolute path, got "data"',
+    'error file.conf:1 PATHS must be absolute paths, got "www"',
+    'error sqlite.conf:1 DATABASES must be absolute paths, got "app.db"',
+  ]);
+});
+
 test('suggest', () => {
   assert.equal(suggest('SMTP_PASWORD', ['SMTP_PASSWORD', 'SMTP_USER']), 'SMTP_PASSWORD');
   assert.equal(suggest('COMPLETELY_ELSE', ['SMTP_PASSWORD']), undefined);
