@@ -1,0 +1,64 @@
+// backupService on its own: a run id known in advance, so a staging path can be planted
+// (../shared/RELIABILITY.md 14: a symlink planted at a staging path is not followed).
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { backupService, type BackupJob, type RunContext } from '../../src/backup.js';
+import { STAGING_PREFIX } from '../../src/catalog.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-backup-unit-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function setup(name: string) {
+  const root = path.join(dir, name);
+  const base = path.join(root, 'fixed');
+  const victim = path.join(root, 'victim');
+  const marker = path.join(root, 'ran');
+  fs.mkdirSync(base, { recursive: true, mode: 0o700 });
+  fs.mkdirSync(victim);
+  fs.writeFileSync(path.join(victim, 'precious'), 'keep me');
+  const script = path.join(root, 'backup-svc');
+  fs.writeFileSync(script, `#!/usr/bin/env bash\nset -eu\ntouch "${marker}"\necho dump > "$BATT_DEST/dump.sql"\n`, { mode: 0o755 });
+  const lines: string[] = [];
+  const runId = `20261129T000000-${name}`;
+  const ctx: RunContext = {
+    homeRoot: root,
+    base,
+    now: new Date(),
+    runId,
+    killAfterMs: 1000,
+    baseEnv: { PATH: process.env.PATH },
+    log: { file: undefined, write: (scope, line) => lines.push(`${scope}: ${line}`) },
+    version: 'test',
+  };
+  const job: BackupJob = { service: 'svc', script, input: { options: {}, args: [] }, conf: {}, timeoutMs: 30_000 };
+  return { base, victim, marker, ctx, job, staging: path.join(base, `${STAGING_PREFIX}svc-${runId}`), lines };
+}
+
+test('a symlink planted at the staging path is not followed: the backup fails, the script never runs, the link target is untouched', async () => {
+  for (const kind of ['folder', 'dangling'] as const) {
+    const s = setup(kind);
+    const target = kind === 'folder' ? s.victim : path.join(s.victim, 'nosuch');
+    fs.symlinkSync(target, s.staging);
+    const r = await backupService(s.job, s.ctx);
+    assert.equal(r.status, 'failed', `${kind}: ${JSON.stringify(r)}`);
+    assert.match(r.error ?? '', /^svc: /, kind);
+    assert.ok(!fs.existsSync(s.marker), `${kind}: the script ran with the planted link as its BATT_DEST`);
+    assert.deepEqual(fs.readdirSync(s.victim), ['precious'], `${kind}: something was written through the link`);
+    assert.equal(fs.readFileSync(path.join(s.victim, 'precious'), 'utf8'), 'keep me');
+    // Nothing in the destination looks like a backup: no svc folder, no manifest anywhere.
+    assert.deepEqual(fs.readdirSync(s.base).filter((n) => !n.startsWith(STAGING_PREFIX)), [], kind);
+    assert.ok(!fs.existsSync(path.join(s.victim, 'batt-manifest.json')), kind);
+  }
+});
+
+test('the same setup without a planted link backs up (so the failures above come from the link)', async () => {
+  const s = setup('clean');
+  const r = await backupService(s.job, s.ctx);
+  assert.equal(r.status, 'ok', JSON.stringify(r) + s.lines.join('\n'));
+  assert.ok(fs.existsSync(path.join(s.base, 'svc', 'batt-manifest.json')));
+  assert.ok(fs.existsSync(s.marker));
+  assert.deepEqual(fs.readdirSync(s.victim), ['precious']);
+});
