@@ -374,6 +374,30 @@ test('batt --purge purges after a successful run and never after a failed one (R
   }
 });
 
+test('batt --purge with two services, one failing: the failed one\'s backups are never purged (RELIABILITY 1, 7)', async () => {
+  // A single service cannot tell "purge when every service succeeded" from "when any did".
+  const sb = sandbox();
+  try {
+    const oldDb = generate(sb.root, 'db', 5, 24); // 6 old backups each
+    const oldWeb = generate(sb.root, 'web', 5, 24);
+    writeScript(sb.home, 'db', 'echo partial > "$BATT_DEST/dump.sql"\nexit 1');
+    writeScript(sb.home, 'web', 'echo data > "$BATT_DEST/site.tar"');
+    const ids = (svc: string) => listFiles(sb.root).filter((f) => new RegExp(`/${svc}(\\.\\d+)?/batt-manifest\\.json$`).test(f)).map(path.dirname).sort();
+    const dbBefore = ids('db');
+    assert.deepEqual(dbBefore, [...oldDb].sort());
+    const r = await batt(['db', 'web', '--purge', '--keep-last', '1', '--path', sb.pattern, '--json'], { home: sb.home, env: ENV });
+    assert.equal(r.code, 1, r.stderr);
+    const j = JSON.parse(r.stdout) as { ok: boolean; services: { service: string; status: string }[]; purge?: PurgeJson };
+    assert.equal(j.ok, false);
+    assert.deepEqual(j.services.map((s) => `${s.service} ${s.status}`).sort(), ['db failed', 'web ok']);
+    assert.deepEqual(ids('db'), dbBefore, 'a failed service keeps every backup it had');
+    assert.equal(j.purge?.removed?.some((id) => id.includes('/db')) ?? false, false, 'no db backup in the purge report');
+    for (const id of oldWeb) assert.ok(fs.existsSync(path.join(sb.root, id, 'batt-manifest.json')), `${id}: a run with a failure purges nothing`);
+  } finally {
+    sb.cleanup();
+  }
+});
+
 test('applyPurge re-checks each folder: one swapped for a symlink after planning is refused, its target untouched', async () => {
   const { PolicySource, applyPurge, planPurge, removeTree, safeFolder } = await import('../../src/purge.js');
   const { resolveHome } = await import('../../src/home.js');
