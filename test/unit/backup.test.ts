@@ -62,3 +62,16 @@ test('the same setup without a planted link backs up (so the failures above come
   assert.ok(fs.existsSync(s.marker));
   assert.deepEqual(fs.readdirSync(s.victim), ['precious']);
 });
+
+test('the manifest is written before the folder is renamed into place: when writing it fails, no service folder appears (RELIABILITY 5)', async () => {
+  // A step made to fail on purpose, as restic and borg test crash order: here the manifest's
+  // rename is refused because the script left a folder by its name. A SIGKILL between the two
+  // steps is too short a window for the kill test in test/e2e/faults.test.ts to hit.
+  const s = setup('manifest-fails');
+  fs.writeFileSync(s.job.script, `#!/usr/bin/env bash\nset -eu\necho dump > "$BATT_DEST/dump.sql"\nmkdir "$BATT_DEST/batt-manifest.json"\necho x > "$BATT_DEST/batt-manifest.json/x"\n`);
+  const r = await backupService(s.job, s.ctx);
+  assert.equal(r.status, 'failed', JSON.stringify(r));
+  assert.match(r.error ?? '', /batt-manifest\.json/, 'it failed at the manifest, not before');
+  assert.equal(r.dest, undefined);
+  assert.deepEqual(fs.readdirSync(s.base), [], 'no service folder without its manifest, no staging left');
+});
