@@ -7,6 +7,15 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { listRoute } from './plainargs.js';
 
+// A reader that goes away (`batt backups | head -1`, a closed ssh session) must neither crash
+// batt with a stack trace nor stop a backup half way: what cannot be written to a closed pipe is
+// dropped, and the command finishes with its own exit code. Other write errors stay fatal.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+}
+
 const argv = process.argv.slice(2);
 const list = listRoute(argv);
 if (list) {
