@@ -20,7 +20,9 @@ export function createOutput(opts: { json?: boolean } = {}): Output {
   if (!colorEnabled()) chalk.level = 0;
   return {
     json: !!opts.json,
-    tty: !!process.stdout.isTTY && !opts.json,
+    // A terminal that reports 0 columns (a serial or IPMI console, a pty nobody sized) gets the
+    // plain lines: the progress list would wrap every title at 0 columns, one character a line.
+    tty: !!process.stdout.isTTY && !opts.json && (process.stdout.columns ?? 0) > 0,
     info: (line) => {
       if (!opts.json) process.stdout.write(line + '\n');
     },
