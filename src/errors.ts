@@ -59,9 +59,15 @@ export function fromSystemError(err: unknown, what?: string): unknown {
   if (!isErrno(err) || err instanceof BattError) return err;
   const where = what ?? err.path ?? '';
   switch (err.code) {
+    case 'EROFS':
+      // not a matter of who runs batt: a disk the kernel remounted read-only after I/O errors, a
+      // share mounted ro. "permission denied (run as root...)" would send root looking elsewhere.
+      return new PermissionError(
+        `cannot write ${where}: read-only file system`,
+        'remount it read-write, or point --path / BATT_HOME at another file system',
+      );
     case 'EACCES':
     case 'EPERM':
-    case 'EROFS':
       return new PermissionError(
         `cannot write ${where}: permission denied`,
         'run as root, or point BATT_HOME / --path at a folder you own',

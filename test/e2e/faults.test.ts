@@ -413,7 +413,7 @@ test('an unwritable destination is a clear error: read-only filesystem, path thr
       const r = await batt(['svc', '--path', pattern], { home: s.home });
       assert.equal(r.code, 4, r.stderr);
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-      assert.match(r.stderr, new RegExp(`^batt: cannot write ${ro}.*: permission denied`));
+      assert.match(r.stderr, new RegExp(`^batt: cannot write ${ro}.*: read-only file system`));
     }
   } finally {
     umount(ro);
