@@ -78,3 +78,26 @@ test('install sets up a home, puts batt on PATH, and a re-run keeps the user\'s 
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('folders install creates for the command and the home are 0755: other users can run batt', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-install-'));
+  try {
+    fs.chmodSync(dir, 0o755);
+    // neither exists yet, nor does the folder above them
+    const home = path.join(dir, 'srv', 'batt');
+    const bin = path.join(dir, 'local', 'bin');
+    install(home, bin);
+    for (const d of [path.join(dir, 'srv'), home, path.join(dir, 'local'), bin]) {
+      assert.equal(fs.statSync(d).mode & 0o755, 0o755, `${d} is ${(fs.statSync(d).mode & 0o777).toString(8)}`);
+    }
+    assert.equal(fs.statSync(path.join(home, 'conf')).mode & 0o777, 0o700, 'conf stays private');
+    assert.equal(fs.statSync(path.join(home, 'log')).mode & 0o777, 0o700, 'log stays private');
+    if (process.getuid?.() === 0) {
+      // a user without a home of batt's own still gets --version and --help from the command
+      const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', path.join(bin, 'batt'), '--version'], { encoding: 'utf8' });
+      if (!r.error) assert.equal(r.status, 0, r.stderr);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
