@@ -10,7 +10,7 @@ import { serviceFolder } from './destination.js';
 import { BattError, FailedError, NoSpaceError, describeError, fromSystemError } from './errors.js';
 import { exists, fsyncPath, mkdirPrivate } from './fsutil.js';
 import type { Logger } from './log.js';
-import { MANIFEST, hashFile, walk, type HashCursor, writeManifest, type FileEntry, type Manifest } from './manifest.js';
+import { COPIES, MANIFEST, hashFile, walk, type HashCursor, writeManifest, type FileEntry, type Manifest } from './manifest.js';
 import { redactOptions, type ServiceInput } from './options.js';
 import { callerCwd, composeEnv } from './scriptenv.js';
 import { mapBounded } from './pool.js';
@@ -119,7 +119,11 @@ async function sealFiles(staging: string, service: string, ahead: Map<string, Ha
   const entries = await walk(staging);
   const odd = entries.find((e) => e.kind === 'other');
   if (odd) throw new FailedError(`${service}: the script left ${odd.rel}, which is not a regular file or folder`);
-  const files = entries.filter((e) => e.kind === 'file' && e.rel !== MANIFEST);
+  // batt's own names: a script's file by one of them would be overwritten by batt's (or, for the
+  // copies sidecar, never verified), so the backup would not hold what the script wrote.
+  const taken = entries.find((e) => e.rel === MANIFEST || e.rel === COPIES);
+  if (taken) throw new FailedError(`${service}: the script left ${taken.rel}, a name batt keeps for its own file; use another name`);
+  const files = entries.filter((e) => e.kind === 'file');
   if (files.length === 0) throw new FailedError(`${service}: the script exited 0 but wrote no file`);
   // hash-ahead cursors by inode: a file renamed after it was written is still matched
   const byInode = new Map([...ahead.values()].map((c) => [`${c.dev}:${c.ino}`, c]));

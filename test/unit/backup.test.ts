@@ -64,14 +64,29 @@ test('the same setup without a planted link backs up (so the failures above come
 });
 
 test('the manifest is written before the folder is renamed into place: when writing it fails, no service folder appears (RELIABILITY 5)', async () => {
-  // A step made to fail on purpose, as restic and borg test crash order: here the manifest's
-  // rename is refused because the script left a folder by its name. A SIGKILL between the two
+  // A step made to fail on purpose, as restic and borg test crash order: here writing the manifest
+  // fails because the script left a folder by the name of its temp file (.batt-manifest.json.<pid>.tmp,
+  // the pid being batt's: here this test process, the script's parent). A SIGKILL between the two
   // steps is too short a window for the kill test in test/e2e/faults.test.ts to hit.
   const s = setup('manifest-fails');
-  fs.writeFileSync(s.job.script, `#!/usr/bin/env bash\nset -eu\necho dump > "$BATT_DEST/dump.sql"\nmkdir "$BATT_DEST/batt-manifest.json"\necho x > "$BATT_DEST/batt-manifest.json/x"\n`);
+  fs.writeFileSync(s.job.script, `#!/usr/bin/env bash\nset -eu\necho dump > "$BATT_DEST/dump.sql"\nmkdir "$BATT_DEST/.batt-manifest.json.$PPID.tmp"\n`);
   const r = await backupService(s.job, s.ctx);
   assert.equal(r.status, 'failed', JSON.stringify(r));
   assert.match(r.error ?? '', /batt-manifest\.json/, 'it failed at the manifest, not before');
   assert.equal(r.dest, undefined);
   assert.deepEqual(fs.readdirSync(s.base), [], 'no service folder without its manifest, no staging left');
+});
+
+test("a script's file named like batt's own (batt-manifest.json, batt-copies.json) fails the backup instead of being replaced", async () => {
+  for (const name of ['batt-manifest.json', 'batt-copies.json']) {
+    for (const kind of ['file', 'folder'] as const) {
+      const s = setup(`taken-${name}-${kind}`);
+      const make = kind === 'file' ? `echo '{"mine":1}' > "$BATT_DEST/${name}"` : `mkdir "$BATT_DEST/${name}"; echo x > "$BATT_DEST/${name}/x"`;
+      fs.writeFileSync(s.job.script, `#!/usr/bin/env bash\nset -eu\necho dump > "$BATT_DEST/dump.sql"\n${make}\n`);
+      const r = await backupService(s.job, s.ctx);
+      assert.equal(r.status, 'failed', `${name} ${kind}: ${JSON.stringify(r)}`);
+      assert.equal(r.error, `svc: the script left ${name}, a name batt keeps for its own file; use another name`, `${name} ${kind}`);
+      assert.deepEqual(fs.readdirSync(s.base), [], `${name} ${kind}: nothing kept`);
+    }
+  }
 });
