@@ -227,4 +227,22 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
       assert.match(r.stderr, code ? /exit code 2/ : /pg_restore --list/, name);
     }
   });
+
+  test('a pg_dumpall --globals-only that fails behind a compressor that exits 0 fails the run with no folder', async () => {
+    // The real globals first, then the exit code: zstd compresses a whole-looking dump and exits 0,
+    // and even the completion line is there. Only pg_dumpall's own status can tell.
+    const stand = path.join(sb.dir, 'pg_dumpall-fails');
+    fs.writeFileSync(stand, `#!/usr/bin/env bash\npg_dumpall "$@"\nexit 1\n`, { mode: 0o755 });
+    for (const [what, env, code] of [['fails', { PG_DUMPALL: stand }, 1], ['real', {}, 0]] as const) {
+      fs.rmSync(sb.root, { recursive: true, force: true });
+      const r = await run(['postgresql', '--postgresql-db', 'shop'], env);
+      assert.equal(r.code, code, `${what}: ${r.stderr}`);
+      if (code) {
+        assert.match(r.stderr, /pg_dumpall --globals-only failed with exit code 1/, what);
+        assert.deepEqual(backupsOf(sb), [], what);
+      } else {
+        assert.ok(backupsOf(sb).some((f) => f.endsWith('globals.sql.zst')), `${what}: ${backupsOf(sb).join(',')}`);
+      }
+    }
+  });
 });
