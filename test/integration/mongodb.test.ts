@@ -7,7 +7,7 @@
 // archive that starts with mongodump's magic number. What is tested for real: batt's scripts and
 // batt itself (argv without secrets, the 0600 config file and its removal, archive checks, failure
 // handling, refusal without --force, --drop / --nsFrom / --nsTo). What is not: a real dump.
-import { afterEach, beforeEach, describe, test } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -204,4 +204,38 @@ describe('mongodb with STAND-IN mongodump/mongorestore (no MongoDB server here)'
     assert.notEqual(ambiguous.code, 0, '--to with two databases');
     assert.ok(!logOf(t.sb).includes('S3cret'), 'password in batt.log');
   });
+});
+
+// Bad input is exit 2 for every restore script (README "Writing a drop-in script"; restore-mysql,
+// restore-postgresql, restore-redis), before any tool runs; 3 stays for "would overwrite data".
+describe('restore-mongodb: bad input exits 2 before mongorestore runs (STAND-IN tools)', () => {
+  let t: Env;
+  before(async () => {
+    t = setup(`HOST=127.0.0.1\nPORT=27999\nUSER=backup\nPASSWORD="${PASSWORD}"\nAUTH_DB=admin\n`);
+    const r = await batt(['mongodb', '--mongodb-db', 'app', '--mongodb-db', 'shop', '--path', t.sb.pattern], { home: t.sb.home, env: t.env });
+    assert.equal(r.code, 0, r.stderr);
+  });
+  after(() => (process.env.KEEP ? console.log(t.sb.dir) : t.sb.cleanup()));
+
+  const cases: Array<[string, string[], string, Record<string, string>?]> = [
+    ['an invalid database name', ['--mongodb', 'a.b'], "'a.b' is not a valid MongoDB database name"],
+    ['an invalid --mongodb-db name', ['--mongodb-db', 'x$y'], "'x$y' is not a valid MongoDB database name"],
+    ['an invalid --to name', ['--mongodb', 'app', '--to', 'a/b'], "--to takes a database name, got 'a/b'"],
+    ['--to without a database', ['--to', 'copy'], '--to renames one database: name it with --mongodb DB (this backup holds 2 archive(s))'],
+    ['--to with two databases', ['--mongodb', 'app', '--mongodb', 'shop', '--to', 'copy'], '--to renames one database: name it with --mongodb DB (this backup holds 2 archive(s))'],
+    ['a port that is not a number', ['--mongodb', 'app', '--mongodb-port', '27x'], "port must be a number, got '27x'"],
+    ['a URI besides HOST/PORT', ['--mongodb', 'app', '--mongodb-uri', 'mongodb://db.example:27017'], 'give either URI or HOST/PORT, not both'],
+    ['an invalid name while mongorestore is missing', ['--mongodb', 'a.b'], "'a.b' is not a valid MongoDB database name", { MONGORESTORE: '/nonexistent/mongorestore' }],
+  ];
+  for (const [what, args, line, env] of cases) {
+    test(`STAND-IN: ${what} exits 2 with its message; mongorestore does not run`, async () => {
+      const ran = () => fs.readdirSync(t.state).filter((f) => f.startsWith('restore-argv'));
+      const before = ran();
+      const r = await batt(['restore', 'mongodb', '--path', t.sb.pattern, ...args], { home: t.sb.home, env: { ...t.env, ...env } });
+      assert.notEqual(r.code, 0, r.stdout);
+      assert.ok(r.stderr.includes(`restore script exited with code 2: restore-mongodb: ${line}`), r.stderr + r.stdout);
+      assert.deepEqual(ran(), before, 'the mongorestore stand-in ran');
+      assert.ok(!fs.existsSync(path.join(t.state, 'server')), 'something was restored');
+    });
+  }
 });
