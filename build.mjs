@@ -18,7 +18,8 @@ const lazyWidth = {
   setup(b) {
     b.onResolve({ filter: /^(string-width|wrap-ansi)$/ }, (args) =>
       // one stand-in per importing folder: nested copies of different versions stay apart
-      args.pluginData?.real ? undefined : { path: `${args.resolveDir}/${args.path}`, namespace: 'lazy-width', pluginData: { resolveDir: args.resolveDir, spec: args.path } },
+      // the path is relative to the repo: the bundle names it, and must not name the build machine's folders
+      args.pluginData?.real ? undefined : { path: `${path.relative(root, args.resolveDir)}/${args.path}`, namespace: 'lazy-width', pluginData: { resolveDir: args.resolveDir, spec: args.path } },
     );
     b.onLoad({ filter: /.*/, namespace: 'lazy-width' }, (args) => ({
       contents: `let real;\nexport default function lazy(...a) {\n  real ??= require(${JSON.stringify(args.pluginData.spec)}).default;\n  return real(...a);\n}\n`,
