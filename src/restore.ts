@@ -94,7 +94,9 @@ export async function restoreBackup(job: RestoreJob): Promise<{ durationMs: numb
     const last = r.tail.filter((l) => l.trim()).slice(-1)[0]?.trim();
     const said = last ? `: ${last.slice(0, 300)}` : '';
     if (r.exitCode === REFUSED_EXIT) {
-      throw new RefusedError(`restore of ${job.service} refused${said}`, 'add --force to overwrite existing data');
+      // a script that already named --force in its last line (restore-file: "use --force to
+      // overwrite") must not get the same advice a second time
+      throw new RefusedError(`restore of ${job.service} refused${said}`, /--force/.test(said) ? undefined : 'add --force to overwrite existing data');
     }
     if (r.spawnError) throw new FailedError(`${job.service}: cannot start ${job.script}: ${r.spawnError}`);
     if (r.timedOut) throw new FailedError(`restore of ${job.service} timed out and was stopped${said}`);

@@ -468,12 +468,21 @@ test('restore into a non-empty folder is refused without --force and done with i
     const refused = await restore(sb, ['--to', target]);
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /refused.*--force/);
+    // restore-file's own line already says "use --force to overwrite": the advice is given once
+    assert.equal(refused.stderr.trim().split('\n').length, 1, refused.stderr);
+    assert.equal(refused.stderr.match(/--force/g)?.length, 1, refused.stderr);
     assert.deepEqual(listFiles(target), ['existing']);
 
     const forced = await restore(sb, ['--to', target, '--force']);
     assert.equal(forced.code, 0, forced.stderr + forced.stdout);
     assert.equal(fs.readFileSync(path.join(target, 'existing'), 'utf8'), 'live data\n');
     assert.equal(fs.readFileSync(path.join(target, tree, 'f'), 'utf8'), 'from the backup\n');
+
+    // a restore script that refuses (exit 3) without naming --force still gets batt's advice
+    const script = path.join(sb.home, 'scripts-available', 'restore-file');
+    fs.writeFileSync(script, '#!/bin/sh\necho "target is in use" >&2\nexit 3\n');
+    const quiet = await restore(sb, ['--to', target]);
+    assert.match(quiet.stderr.trim(), /^batt: restore of file refused: target is in use \(add --force to overwrite existing data\)$/);
   } finally {
     sb.cleanup();
   }
