@@ -139,6 +139,15 @@ export async function scriptProblem(file: string, asRoot = isRoot()): Promise<st
   return undefined;
 }
 
+/** The error for a service without the script `file`, with the services there are. */
+async function unknownService(home: Home, service: string, kind: 'backup' | 'restore', file: string): Promise<UsageError> {
+  const known = (await listServices(home)).filter((s) => s.available).map((s) => s.name);
+  return new UsageError(
+    `unknown service "${service}": no ${kind} script ${file}`,
+    known.length ? `available: ${known.join(', ')}` : 'scripts-available is empty; run ./install',
+  );
+}
+
 /** The script to run for a service, checked; throws a clear error when it cannot run. */
 export async function resolveScript(
   home: Home,
@@ -147,13 +156,7 @@ export async function resolveScript(
 ): Promise<string> {
   validateServiceName(service);
   const file = path.join(home.available, scriptName(kind, service));
-  if (!(await lstatOrNull(file))) {
-    const known = (await listServices(home)).filter((s) => s.available).map((s) => s.name);
-    throw new UsageError(
-      `unknown service "${service}": no ${kind} script ${file}`,
-      known.length ? `available: ${known.join(', ')}` : 'scripts-available is empty; run ./install',
-    );
-  }
+  if (!(await lstatOrNull(file))) throw await unknownService(home, service, kind, file);
   const problem = await scriptProblem(file);
   if (problem) throw new PermissionError(problem);
   return file;
@@ -231,9 +234,13 @@ export async function disableServices(home: Home, names: string[]): Promise<stri
   for (const n of names) validateServiceName(n);
   const changed: string[] = [];
   const links = names.map((n) => path.join(home.enabled, scriptName('backup', n)));
-  // Check every entry before removing any.
-  for (const link of links) {
+  // Check every entry before removing any. A name with neither a script nor a link is a typo
+  // (exit 2, as enable says); a known service that is not enabled, or the dangling link of a
+  // removed script, is fine.
+  for (const [i, link] of links.entries()) {
     const st = await lstatOrNull(link);
+    const script = path.join(home.available, scriptName('backup', names[i]!));
+    if (!st && !(await lstatOrNull(script))) throw await unknownService(home, names[i]!, 'backup', script);
     if (st && !st.isSymbolicLink()) {
       throw new UsageError(`${link} is not a link; batt will not delete it`);
     }

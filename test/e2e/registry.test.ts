@@ -66,6 +66,30 @@ test('enable refuses unknown and invalid names, and a bad name among several cha
   assert.deepEqual(fs.readdirSync(s.dir).sort(), ['home'], 'nothing was written outside the home');
 });
 
+test('disable of a name batt does not know is a usage error, as enable says; a dangling link still goes', async () => {
+  const s = box();
+  const link = (n: string) => path.join(s.home, 'scripts-enabled', `backup-${n}`);
+  fs.symlinkSync('../scripts-available/backup-a', link('a'));
+  // neither a script nor a link: exit 2 with enable's message, and nothing is removed
+  for (const args of [['disable', 'zz'], ['disable', 'a', 'zz']]) {
+    const r = await batt(args, { home: s.home });
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(oneLine(r.stderr), /^batt: unknown service "zz": no backup script .*backup-zz \(available: a, b\)$/);
+    assert.equal(r.stdout, '');
+    assert.deepEqual(enabled(s.home), ['backup-a'], `${args.join(' ')} changed nothing`);
+  }
+  // a known service that is not enabled: idempotent, exit 0
+  let r = await batt(['disable', 'b'], { home: s.home });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'b was not enabled');
+  // the link of a script that was removed is still taken away
+  fs.symlinkSync('../scripts-available/backup-gone', link('gone'));
+  r = await batt(['disable', 'gone', 'a'], { home: s.home });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'disabled gone\ndisabled a');
+  assert.deepEqual(enabled(s.home), []);
+});
+
 test('a non-executable script cannot be enabled or run', async () => {
   const s = box();
   writeScript(s.home, 'noexec', 'echo x > "$BATT_DEST/x"', 'backup', 0o644);
