@@ -17,6 +17,7 @@ import { mapBounded } from './pool.js';
 import { runScript } from './runner.js';
 import { makeScratch, type Scratch } from './scratch.js';
 import { startWriteback } from './writeback.js';
+import { plural } from './output.js';
 
 export interface BackupJob {
   service: string;
@@ -227,7 +228,7 @@ export async function backupService(job: BackupJob, ctx: RunContext): Promise<Ba
       throw fromSystemError(err, dest);
     }
     if (job.appendOnly) log(`seal: ${aheadBytes} of ${manifest.totalBytes} bytes were hashed while the script ran`);
-    log(`ok ${files.length} files ${manifest.totalBytes} bytes -> ${dest}`);
+    log(`ok ${plural(files.length, 'file')} ${plural(manifest.totalBytes, 'byte')} -> ${dest}`);
     return {
       service: job.service,
       status: 'ok',

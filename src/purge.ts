@@ -13,7 +13,7 @@ import { heldByNestedRun } from './lock.js';
 import type { Home } from './home.js';
 import type { Logger } from './log.js';
 import { readManifest, type Manifest } from './manifest.js';
-import type { Output } from './output.js';
+import { plural, type Output } from './output.js';
 import { SERVICE_NAME } from './registry.js';
 import {
   BUCKETS,
@@ -379,13 +379,13 @@ export function printPlan(out: Output, plan: PurgePlan, dryRun: boolean, opts: {
 export function printOutcome(out: Output, plan: PurgePlan, dryRun: boolean, outcome?: PurgeOutcome): void {
   const kept = plan.services.reduce((n, s) => n + s.keep.length, 0);
   const removing = plan.services.reduce((n, s) => n + s.remove.length, 0);
-  const svc = `${plan.services.length} service${plan.services.length === 1 ? '' : 's'}`;
+  const svc = plural(plan.services.length, 'service');
   if (dryRun || !outcome) {
-    out.info(`dry run: would remove ${removing} and keep ${kept} backups of ${svc}; nothing was deleted`);
+    out.info(`dry run: would remove ${removing} and keep ${plural(kept, 'backup')} of ${svc}; nothing was deleted`);
     return;
   }
   for (const e of outcome.errors) out.error(`could not remove ${e.id}: ${e.error}`);
-  const summary = `removed ${outcome.removed.length} and kept ${kept} backups of ${svc}`;
+  const summary = `removed ${outcome.removed.length} and kept ${plural(kept, 'backup')} of ${svc}`;
   if (outcome.errors.length) out.error(`purge incomplete: ${summary}, ${outcome.errors.length} failed`);
   else out.info(`purge complete: ${summary}`);
 }

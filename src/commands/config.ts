@@ -6,7 +6,7 @@ import path from 'node:path';
 import { checkConfig, fileRefs, formatFinding, type ConfFile, type Finding } from '../configcheck.js';
 import { EXIT, UsageError, fromSystemError } from '../errors.js';
 import { resolveHome, type Home } from '../home.js';
-import { createOutput } from '../output.js';
+import { createOutput, plural } from '../output.js';
 import { SERVICE_NAME, listServices } from '../registry.js';
 import { last, type CommonArgs } from '../context.js';
 
@@ -80,7 +80,7 @@ export async function configCommand(args: ConfigArgs): Promise<number> {
     out.data({ ok: errors === 0, files: files.map((f) => f.file), errors, warnings, findings });
   } else {
     for (const f of findings) (f.level === 'error' ? out.error : out.warn)(formatFinding(f).replace(/^(error|warning): /, ''));
-    const summary = `${files.length} conf file${files.length === 1 ? '' : 's'} in ${home.conf}: ${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`;
+    const summary = `${plural(files.length, 'conf file')} in ${home.conf}: ${plural(errors, 'error')}, ${plural(warnings, 'warning')}`;
     if (errors) out.error(summary);
     else out.info(files.length ? `ok: ${summary}` : `no conf files in ${home.conf}; every setting has its default`);
   }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { checkConfig } from '../configcheck.js';
 import { EXIT, describeError } from '../errors.js';
 import { resolveHome } from '../home.js';
-import { createOutput, formatBytes, table } from '../output.js';
+import { createOutput, formatBytes, plural, table } from '../output.js';
 import { enabledServices, listServices, scriptName } from '../registry.js';
 import { last, makeContext, type CommonArgs } from '../context.js';
 import { checkNamedFiles, gatherConf } from './config.js';
@@ -145,7 +145,7 @@ async function targetChecks(home: ReturnType<typeof resolveHome>): Promise<Docto
       const { target } = await openTarget(t);
       close = () => target.close();
       const copies = await deadline(target.backend.findIndexes(), 60_000, `${t.kind} target`);
-      out.push({ check, ok: true, detail: `${t.kind} ${target.backend.describe('')}: reachable, ${copies.length} cop${copies.length === 1 ? 'y' : 'ies'}` });
+      out.push({ check, ok: true, detail: `${t.kind} ${target.backend.describe('')}: reachable, ${plural(copies.length, 'copy', 'copies')}` });
     } catch (err) {
       out.push({ check, ok: false, detail: describeError(err) });
     } finally {
@@ -167,7 +167,7 @@ export async function doctorCommand(args: CommonArgs): Promise<number> {
   checks.push({
     check: 'conf',
     ok: errors.length === 0,
-    detail: errors.length ? `${errors.length} error${errors.length === 1 ? '' : 's'} in ${home.conf} (see batt config check)` : `${files.length} conf file(s) in ${home.conf} pass batt config check`,
+    detail: errors.length ? `${plural(errors.length, 'error')} in ${home.conf} (see batt config check)` : `${plural(files.length, 'conf file')} in ${home.conf} ${files.length === 1 ? 'passes' : 'pass'} batt config check`,
   });
 
   const enabled = await enabledServices(home);
@@ -213,7 +213,7 @@ export async function doctorCommand(args: CommonArgs): Promise<number> {
     // The whole report on stdout (one line per check); the verdict of a failure also on stderr.
     for (const l of table(checks.map((c) => [c.ok ? 'ok' : 'FAIL', c.check, c.detail]))) out.info(l);
     if (ok) out.info('doctor: every check passed');
-    else out.error(`doctor: ${checks.filter((c) => !c.ok).length} check(s) failed`);
+    else out.error(`doctor: ${plural(checks.filter((c) => !c.ok).length, 'check')} failed`);
   }
   return ok ? EXIT.OK : EXIT.FAILED;
 }

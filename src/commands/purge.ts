@@ -8,6 +8,7 @@ import { PolicySource, applyPurge, cliRetention, planJson, planPurge, printOutco
 import { validateServiceName } from '../registry.js';
 import { listenForStop } from '../stop.js';
 import { last, makeContext, type CommonArgs } from '../context.js';
+import { plural } from '../output.js';
 
 export interface PurgeArgs extends CommonArgs {
   services?: string[];
@@ -57,7 +58,7 @@ export async function purgeCommand(args: PurgeArgs, now = new Date()): Promise<n
       printRemotePurge(out, r, dryRun);
       if (stop.caught) {
         const removed = r.remove.filter((x) => x.removed).length;
-        throw new InterruptedError(`purge of ${target} interrupted by ${stop.caught} after removing ${removed} ${removed === 1 ? 'copy' : 'copies'}; the others are kept`);
+        throw new InterruptedError(`purge of ${target} interrupted by ${stop.caught} after removing ${plural(removed, 'copy', 'copies')}; the others are kept`);
       }
       return r.remove.some((x) => x.error) ? EXIT.FAILED : EXIT.OK;
     } finally {
@@ -98,7 +99,7 @@ export async function purgeCommand(args: PurgeArgs, now = new Date()): Promise<n
     const outcome = await applyPurge(plan, { log: openLog(ctx.home.log), signal: stop.signal });
     if (out.json) out.data(planJson(plan, false, outcome));
     else printOutcome(out, plan, false, outcome);
-    if (stop.caught) throw new InterruptedError(`purge interrupted by ${stop.caught} after removing ${outcome.removed.length} backups`);
+    if (stop.caught) throw new InterruptedError(`purge interrupted by ${stop.caught} after removing ${plural(outcome.removed.length, 'backup')}`);
     return outcome.errors.length ? EXIT.FAILED : EXIT.OK;
   } finally {
     stop.dispose();

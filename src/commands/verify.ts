@@ -2,6 +2,7 @@
 import { filterBackups, scanRoot, selectBackups } from '../catalog.js';
 import { EXIT, InterruptedError, UsageError } from '../errors.js';
 import { verifyFolder } from '../manifest.js';
+import { plural } from '../output.js';
 import { last, makeContext, type CommonArgs } from '../context.js';
 import { openLog } from '../log.js';
 import { sweepStaleScratch } from '../scratch.js';
@@ -50,13 +51,13 @@ export async function verifyCommand(args: VerifyArgs): Promise<number> {
     if (problems.length) {
       bad++;
       for (const p of problems) ctx.out.error(`${b.id}: ${p.path}: ${p.problem}${p.detail ? ` (${p.detail})` : ''}`);
-    } else ctx.out.info(`ok ${b.id} (${b.manifest.files.length} files)`);
+    } else ctx.out.info(`ok ${b.id} (${plural(b.manifest.files.length, 'file')})`);
   }
   for (const i of invalid) ctx.out.error(`invalid manifest: ${i.error}`);
   if (ctx.out.json) ctx.out.data({ ok: bad === 0, backups: report, invalid });
   if (!ctx.out.json) {
-    if (bad) ctx.out.error(`verify failed: ${bad} of ${chosen.length + invalid.length} backups have problems`);
-    else ctx.out.info(`verified ${chosen.length} backups`);
+    if (bad) ctx.out.error(`verify failed: ${bad} of ${plural(chosen.length + invalid.length, 'backup')} ${bad === 1 ? 'has' : 'have'} problems`);
+    else ctx.out.info(`verified ${plural(chosen.length, 'backup')}`);
   }
   return bad ? EXIT.FAILED : EXIT.OK;
 }

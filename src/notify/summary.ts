@@ -1,5 +1,5 @@
 // The run summary every notifier sends: one plain object, built from the run's results.
-import { formatBytes as size } from '../output.js';
+import { plural, formatBytes as size } from '../output.js';
 
 export interface ServiceSummary {
   service: string;
@@ -51,7 +51,7 @@ export function textBody(s: RunSummary): string {
     '',
     ...s.services.map(
       (x) =>
-        `${x.status === 'ok' ? 'ok    ' : x.status.toUpperCase().padEnd(6)} ${x.service.padEnd(16)} ${(x.durationMs / 1000).toFixed(1)}s  ${x.files} files  ${size(x.bytes)}  ${x.dest ?? ''}`.trimEnd(),
+        `${x.status === 'ok' ? 'ok    ' : x.status.toUpperCase().padEnd(6)} ${x.service.padEnd(16)} ${(x.durationMs / 1000).toFixed(1)}s  ${plural(x.files, 'file')}  ${size(x.bytes)}  ${x.dest ?? ''}`.trimEnd(),
     ),
   ];
   if (s.error) lines.push('', `The run stopped: ${s.error}`);

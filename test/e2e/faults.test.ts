@@ -268,7 +268,7 @@ test('RELIABILITY 4: a full destination fails with "no space left", no truncated
     assert.equal(sha(old), oldHash, 'the older backup is untouched');
     const v = await batt(['verify', '--path', pattern], { home: s.home });
     assert.equal(v.code, 0, v.stderr);
-    assert.match(v.stdout, /verified 1 backups/);
+    assert.match(v.stdout, /verified 1 backup$/m);
 
     // The dump fits exactly, so the manifest (written last) is what runs out of space.
     writeScript(s.home, 'fill', 'avail=$(df -B1 --output=avail "$BATT_DEST" | tail -1)\nhead -c "$avail" /dev/zero > "$BATT_DEST/fill.bin"');
@@ -360,7 +360,7 @@ test('RELIABILITY 10: verify names a flipped byte, a deleted file and an extra f
   const id = path.relative(s.root, dest);
   let v = await batt(['verify', '--path', s.pattern], { home: s.home });
   assert.equal(v.code, 0, v.stderr);
-  assert.equal(v.stdout, `ok ${id} (3 files)\nverified 1 backups\n`);
+  assert.equal(v.stdout, `ok ${id} (3 files)\nverified 1 backup\n`);
 
   const a = path.join(dest, 'a.bin');
   const buf = fs.readFileSync(a);
@@ -369,7 +369,7 @@ test('RELIABILITY 10: verify names a flipped byte, a deleted file and an extra f
   v = await batt(['verify', '--path', s.pattern], { home: s.home });
   assert.equal(v.code, 1);
   assert.match(v.stderr, new RegExp(`^batt: ${id}: a\\.bin: checksum \\(sha256 [0-9a-f]{64}\\)$`, 'm'));
-  assert.match(v.stderr, /^batt: verify failed: 1 of 1 backups have problems$/m);
+  assert.match(v.stderr, /^batt: verify failed: 1 of 1 backup has problems$/m);
 
   fs.rmSync(path.join(dest, 'sub', 'c.txt'));
   fs.writeFileSync(path.join(dest, 'extra.txt'), 'planted');

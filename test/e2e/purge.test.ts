@@ -367,7 +367,7 @@ test('batt --purge purges after a successful run and never after a failed one (R
     fs.writeFileSync(path.join(sb.home, 'conf', 'batt.conf'), 'PURGE_AFTER_RUN=yes\nKEEP_LAST=1\n');
     const text = await batt(['db', '--path', sb.pattern], { home: sb.home, env: ENV });
     assert.equal(text.code, 0, text.stderr);
-    assert.match(text.stdout, /purge complete: removed 2 and kept 1 backups of 1 service/);
+    assert.match(text.stdout, /purge complete: removed 2 and kept 1 backup of 1 service$/m);
     assert.equal(count(), 1);
   } finally {
     sb.cleanup();

@@ -49,6 +49,8 @@ describe('summary text', () => {
     assert.match(textBody(base), /^ok +file +41\.2s +2 files +3\.0 MiB +\/srv\/backup\/2026\/11\/28\/file$/m);
     assert.match(textBody(base), /^FAILED mysql +3\.1s +0 files +0 B$/m);
     assert.match(textBody(base), /^TIMEOUT redis /m);
+    const one = { ...base, services: [{ ...base.services[0]!, files: 1 }] };
+    assert.match(textBody(one), /^ok +file +41\.2s +1 file +3\.0 MiB /m);
     assert.match(textBody(base), /^Errors:\n {2}mysql: backup script exited with code 2: Access denied\n {2}redis: timed out/m);
     assert.match(textBody(base), /^Script output: \/opt\/batt\/log\/batt\.log$/m);
   });
