@@ -13,7 +13,7 @@ import { heldByNestedRun } from './lock.js';
 import type { Home } from './home.js';
 import type { Logger } from './log.js';
 import { readManifest, type Manifest } from './manifest.js';
-import { plural, type Output } from './output.js';
+import { plural, table, type Output } from './output.js';
 import { SERVICE_NAME } from './registry.js';
 import {
   BUCKETS,
@@ -361,10 +361,10 @@ export function printPlan(out: Output, plan: PurgePlan, dryRun: boolean, opts: {
     if (opts.brief && s.remove.length === 0) continue;
     out.info(`${s.service}: ${describePolicy(s.policy)}; weeks start on ${s.weekStart === 'sun' ? 'Sunday' : 'Monday'}`);
     const rows = [
-      ...(opts.brief ? [] : s.keep).map((k) => ({ t: k.startedAt, line: `  keep          ${k.id}  ${k.startedAt}  ${k.reasons.join(', ')}` })),
-      ...s.remove.map((r) => ({ t: r.startedAt, line: `  ${verb.padEnd(12)}  ${r.id}  ${r.startedAt}  ${r.reason}` })),
-    ].sort((a, b) => Date.parse(b.t) - Date.parse(a.t));
-    for (const r of rows) out.info(r.line);
+      ...(opts.brief ? [] : s.keep).map((k) => ['keep', k.id, k.startedAt, k.reasons.join(', ')]),
+      ...s.remove.map((r) => [verb, r.id, r.startedAt, r.reason]),
+    ].sort((a, b) => Date.parse(b[2]!) - Date.parse(a[2]!));
+    for (const line of table(rows)) out.info(`  ${line}`);
   }
   for (const s of plan.staging) {
     if (s.remove) out.warn(`${dryRun ? 'would remove' : 'removing'} leftover staging folder ${s.id} (${s.ageHours} h old)`);

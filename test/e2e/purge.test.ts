@@ -205,6 +205,23 @@ test('purge: the text dry-run names every backup to be removed and why each kept
   }
 });
 
+test('purge: the text output lines up its columns when ids differ in length (db, db.2)', async () => {
+  const sb = sandbox();
+  try {
+    const ids = generate(sb.root, 'db', 2, 12); // two a day: 2026/11/28/db and 2026/11/28/db.2
+    assert.ok(ids.some((id) => id.endsWith('db.2')) && ids.some((id) => id.endsWith('/db')));
+    const r = await batt(['purge', '--path', sb.pattern, '--keep-last', '2', '--dry-run'], { home: sb.home, env: ENV });
+    assert.equal(r.code, 0, r.stderr);
+    const rows = r.stdout.split('\n').filter((l) => /^ {2}(keep|would remove) /.test(l));
+    assert.equal(rows.length, ids.length, r.stdout);
+    const column = (re: RegExp) => new Set(rows.map((l) => l.search(re)));
+    assert.deepEqual(column(/\d{4}\/\d\d\/\d\d\/db/), new Set([16]), r.stdout); // the id after the widest verb and two spaces
+    assert.deepEqual(column(/\d{4}-\d\d-\d\dT/).size, 1, r.stdout); // startedAt
+  } finally {
+    sb.cleanup();
+  }
+});
+
 test('purge: an empty policy is refused (exit 2) and nothing is deleted', async () => {
   const sb = sandbox();
   try {
