@@ -68,6 +68,23 @@ async function enabledProblem(home: Home, name: string): Promise<string | undefi
   return undefined;
 }
 
+/**
+ * Throws a usage error when the home has no scripts-available folder: a mistyped --home or
+ * BATT_HOME, or a machine where batt was never installed, must not read as "no services".
+ */
+export async function requireHome(home: Home): Promise<void> {
+  let st;
+  try {
+    st = await fs.stat(home.available);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw fromSystemError(err, home.available);
+  }
+  if (!st?.isDirectory()) {
+    throw new UsageError(`${home.root} is not a batt home`, 'no scripts-available folder; install batt, or set --home / BATT_HOME');
+  }
+}
+
 export async function listServices(home: Home): Promise<ServiceEntry[]> {
   const available = await readDirOrEmpty(home.available);
   const enabled = await readDirOrEmpty(home.enabled);

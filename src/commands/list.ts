@@ -1,11 +1,12 @@
 // `batt list`: every service, available and/or enabled, and what is wrong with it.
 import { EXIT } from '../errors.js';
 import { table } from '../output.js';
-import { listServices } from '../registry.js';
+import { listServices, requireHome } from '../registry.js';
 import { makeContext, type CommonArgs } from '../context.js';
 
 export async function listCommand(args: CommonArgs): Promise<number> {
   const ctx = await makeContext(args);
+  await requireHome(ctx.home);
   const services = await listServices(ctx.home);
   if (ctx.out.json) {
     ctx.out.data({ home: ctx.home.root, services });

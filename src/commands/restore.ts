@@ -4,7 +4,7 @@ import { EXIT, InterruptedError, UsageError } from '../errors.js';
 import { openLog } from '../log.js';
 import { mapServiceOptions } from '../options.js';
 import { formatDuration } from '../output.js';
-import { listServices, resolveScript, validateServiceName } from '../registry.js';
+import { listServices, requireHome, resolveScript, validateServiceName } from '../registry.js';
 import { chooseBackup, restoreBackup, verifyBeforeRestore } from '../restore.js';
 import type { FetchedBackup } from '../remote.js';
 import { sweepStaleScratch } from '../scratch.js';
@@ -28,6 +28,7 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
   const ctx = await makeContext(args);
   const service = String(args.service);
   validateServiceName(service);
+  await requireHome(ctx.home);
   const script = await resolveScript(ctx.home, service, 'restore');
   const available = (await listServices(ctx.home)).map((s) => s.name);
   const inputs = mapServiceOptions(args, RESTORE_FLAGS, available);

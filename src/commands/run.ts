@@ -17,7 +17,7 @@ import { listenForStop } from '../stop.js';
 import { notifyRun, notifyStart } from '../notify/index.js';
 import { RUN_FLAGS, mapServiceOptions, redactOptions, type ServiceInput } from '../options.js';
 import { formatBytes, formatDuration, plural, table } from '../output.js';
-import { enabledServices, listServices, readScriptTraits, resolveScript, validateServiceName } from '../registry.js';
+import { enabledServices, listServices, readScriptTraits, requireHome, resolveScript, validateServiceName } from '../registry.js';
 import { VERSION, last, makeContext, wholeNumberFlag, type CommonArgs, type Context } from '../context.js';
 import { planJson, preparePurgeAfterRun, printOutcome, printPlan, type PurgeReport } from '../purge.js';
 import { selectTargets, uploadRunResults, type RunUploads } from '../upload.js';
@@ -39,6 +39,7 @@ interface Plan {
 }
 
 async function plan(ctx: Context, args: RunArgs): Promise<Plan> {
+  await requireHome(ctx.home);
   const available = (await listServices(ctx.home)).filter((s) => s.available).map((s) => s.name);
   const named = (args.services ?? []).map(String);
   for (const n of named) validateServiceName(n);

@@ -90,6 +90,30 @@ test('disable of a name batt does not know is a usage error, as enable says; a d
   assert.deepEqual(enabled(s.home), []);
 });
 
+test('a home without scripts-available is not a batt home: exit 2 for every command that needs scripts', async () => {
+  const s = box();
+  const why = '(no scripts-available folder; install batt, or set --home / BATT_HOME)';
+  const missing = path.join(s.dir, 'nohome');
+  const bare = path.join(s.dir, 'bare'); // exists, but holds no scripts-available
+  fs.mkdirSync(bare);
+  for (const home of [missing, bare]) {
+    const at = ['--path', s.pattern];
+    for (const args of [['list'], ['list', '--json'], at, ['--file', s.dir, ...at], ['a', ...at], ['enable', 'a'], ['disable', 'a'], ['restore', 'a', ...at]]) {
+      const r = await batt(args, { home });
+      assert.equal(r.code, 2, `${home} ${args.join(' ')}: ${r.stderr}`);
+      assert.equal(oneLine(r.stderr), `batt: ${home} is not a batt home ${why}`, args.join(' '));
+    }
+  }
+  assert.deepEqual(fs.readdirSync(bare), [], 'nothing was created in the mistyped home');
+  assert.ok(!fs.existsSync(missing) && !fs.existsSync(s.root), 'nor the home nor the destination');
+  // the default home on a machine where batt was never installed says the same
+  if (!fs.existsSync('/opt/batt')) {
+    const r = await batt(['list'], { env: { BATT_HOME: undefined } });
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(oneLine(r.stderr), `batt: /opt/batt is not a batt home ${why}`);
+  }
+});
+
 test('a non-executable script cannot be enabled or run', async () => {
   const s = box();
   writeScript(s.home, 'noexec', 'echo x > "$BATT_DEST/x"', 'backup', 0o644);

@@ -32,6 +32,8 @@ test('batt list answers the same through the fast path and through yargs', async
     const slowBad = await batt(['list', '--json=false', '--home', path.join(sb.dir, 'nope')]);
     assert.equal(fastBad.code, slowBad.code);
     assert.equal(fastBad.stderr, slowBad.stderr);
+    assert.equal(fastBad.code, 2, 'a home that does not exist is a usage error');
+    assert.equal(fastBad.stderr, `batt: ${path.join(sb.dir, 'nope')} is not a batt home (no scripts-available folder; install batt, or set --home / BATT_HOME)\n`);
   } finally {
     sb.cleanup();
   }
