@@ -14,7 +14,7 @@ import { applyPolicy, BUCKETS, type RetentionPolicy } from './retention.js';
 import { loadTarget } from './targets/config.js';
 import { openTarget, type OpenedTarget } from './targets/open.js';
 import { copyIdMatcher } from './upload.js';
-import type { RemoteIndex, SweepResult } from './targets/index.js';
+import { sweepWords, type RemoteIndex, type SweepResult } from './targets/index.js';
 
 export async function openNamed(home: Home, name: string): Promise<OpenedTarget> {
   return openTarget(await loadTarget(home, name));
@@ -183,12 +183,12 @@ export async function purgeRemote(p: {
     try {
       if (!p.signal?.aborted) result.leftovers = await target.sweep({ now: p.now, dryRun: p.dryRun, isCopyId: copyIdMatcher(p.pattern), signal: p.signal });
     } catch (err) {
-      if (!p.signal?.aborted) result.leftovers.failed.push({ rel: '', error: `could not look for leftovers: ${describeError(err)}` });
+      if (!p.signal?.aborted) result.leftovers.failed.push({ rel: '', error: sweepWords.unlisted(describeError(err)) });
     }
-    if (!p.dryRun) for (const rel of result.leftovers.removed) p.log?.write('purge', `removed ${p.name}:${rel} (left by an interrupted upload)`);
-    if (!p.dryRun) for (const c of result.leftovers.copies) p.log?.write('purge', `removed ${p.name}:${c.rel}, a copy cut off before its index (${c.why})`);
+    if (!p.dryRun) for (const rel of result.leftovers.removed) p.log?.write('purge', `removed ${p.name}:${rel} (${sweepWords.leftover})`);
+    if (!p.dryRun) for (const c of result.leftovers.copies) p.log?.write('purge', `removed ${p.name}:${c.rel}, ${sweepWords.copy(c)}`);
     for (const k of result.leftovers.kept) p.log?.write('purge', `${p.name}:${k.rel}: ${k.why}`);
-    for (const f of result.leftovers.failed) p.log?.write('purge', `${p.name}: ${f.rel ? `could not remove ${f.rel}: ` : ''}${f.error}`);
+    for (const f of result.leftovers.failed) p.log?.write('purge', `${p.name}: ${sweepWords.failed(f)}`);
     return result;
   } finally {
     await target.close();
@@ -205,10 +205,10 @@ export function printRemotePurge(out: Output, r: RemotePurgeResult, dryRun: bool
     if (x.error) out.error(`could not remove ${r.target}:${x.id}: ${x.error}`);
     else out.info(`${dryRun ? 'would remove' : 'removed'} ${r.target}:${x.id}  ${x.reason}`);
   }
-  for (const rel of r.leftovers.removed) out.info(`${dryRun ? 'would remove' : 'removed'} ${r.target}:${rel}  left by an interrupted upload`);
-  for (const c of r.leftovers.copies) out.info(`${dryRun ? 'would remove' : 'removed'} ${r.target}:${c.rel}  a copy cut off before its index (${c.why})`);
+  for (const rel of r.leftovers.removed) out.info(`${dryRun ? 'would remove' : 'removed'} ${r.target}:${rel}  ${sweepWords.leftover}`);
+  for (const c of r.leftovers.copies) out.info(`${dryRun ? 'would remove' : 'removed'} ${r.target}:${c.rel}  ${sweepWords.copy(c)}`);
   for (const k of r.leftovers.kept) out.info(`keep   ${r.target}:${k.rel}  ${k.why}`);
-  for (const f of r.leftovers.failed) out.error(`${r.target}: ${f.rel ? `could not remove ${f.rel}: ` : ''}${f.error}`);
+  for (const f of r.leftovers.failed) out.error(`${r.target}: ${sweepWords.failed(f)}`);
   if (!r.keep.length && !r.remove.length) out.info(`no backups on target ${r.target}`);
 }
 

@@ -8,7 +8,7 @@ import { backupIdPattern } from './destination.js';
 import { writeFileAtomic } from './fsutil.js';
 import { COPIES } from './manifest.js';
 import type { Home } from './home.js';
-import { errText, type RemoteIndex, type Target } from './targets/index.js';
+import { errText, sweepWords, type RemoteIndex, type Target } from './targets/index.js';
 import { listTargetNames, loadTarget } from './targets/config.js';
 import { openTarget } from './targets/open.js';
 
@@ -83,11 +83,11 @@ export async function sweepTarget(target: Target, log: (msg: string) => void, si
   try {
     const r = await target.sweep({ signal, isCopyId: copyIdMatcher(pattern) });
     if (r.removed.length) log(`target ${target.name}: removed ${r.removed.length} leftover(s) of interrupted uploads: ${r.removed.join(', ')}`);
-    for (const c of r.copies) log(`target ${target.name}: removed ${c.rel}, a copy cut off before its index (${c.why})`);
+    for (const c of r.copies) log(`target ${target.name}: removed ${c.rel}, ${sweepWords.copy(c)}`);
     for (const k of r.kept) log(`target ${target.name}: ${k.rel}: ${k.why}`);
-    for (const f of r.failed) log(`target ${target.name}: ${f.rel ? `could not remove the leftover ${f.rel}: ` : ''}${f.error}`);
+    for (const f of r.failed) log(`target ${target.name}: ${sweepWords.failed(f)}`);
   } catch (err) {
-    if (!signal?.aborted) log(`target ${target.name}: could not look for leftovers of interrupted uploads: ${errText(err)}`);
+    if (!signal?.aborted) log(`target ${target.name}: ${sweepWords.unlisted(errText(err))}`);
   }
 }
 

@@ -186,6 +186,23 @@ export interface SweepResult {
   kept: CopyVerdict[];
 }
 
+/**
+ * The words for what a sweep did, in one place for the three that report it: batt.log after a
+ * run's uploads (sweepTarget: `target T: removed REL, <copy>`), batt.log of `purge --target`
+ * (purgeRemote: `removed T:REL, <copy>`) and that command's output (printRemotePurge:
+ * `removed T:REL  <copy>`). Each keeps its own frame, like the lines around it; the words are the same.
+ */
+export const sweepWords = {
+  /** A batt temp file or S3 multipart upload removed. */
+  leftover: 'left by an interrupted upload',
+  /** A folder in batt's layout removed: it never got its index and was abandoned. */
+  copy: (c: CopyVerdict): string => `a copy cut off before its index (${c.why})`,
+  /** One entry of SweepResult.failed: a removal that failed, or (no rel) a listing that did. */
+  failed: (f: SweepResult['failed'][number]): string => (f.rel ? `could not remove ${f.rel}: ${f.error}` : f.error),
+  /** The sweep could not list the target's leftovers at all (it threw). */
+  unlisted: (error: string): string => `could not look for leftovers of interrupted uploads: ${error}`,
+};
+
 export interface RemoteStat {
   size: number;
 }
