@@ -183,6 +183,16 @@ export interface VerifyProblem {
   detail?: string;
 }
 
+/**
+ * One problem in words, after the file's path: "size 123 bytes, expected 456", "checksum (sha256 …)",
+ * "missing". `brief` leaves out a checksum's hash (one line of an error that points to batt verify).
+ */
+export function describeProblem(p: VerifyProblem, opts: { brief?: boolean } = {}): string {
+  if (!p.detail) return p.problem;
+  if (p.problem === 'size') return `size ${p.detail}`;
+  return opts.brief ? p.problem : `${p.problem} (${p.detail})`;
+}
+
 /** Re-reads every file of a backup and compares it with the manifest; `signal` stops it (HashInterruptedError). */
 export async function verifyFolder(dir: string, m: Manifest, signal?: AbortSignal): Promise<VerifyProblem[]> {
   const problems: VerifyProblem[] = [];
@@ -201,7 +211,7 @@ export async function verifyFolder(dir: string, m: Manifest, signal?: AbortSigna
       continue;
     }
     if (st.size !== f.size) {
-      problems.push({ path: f.path, problem: 'size', detail: `${st.size} bytes, manifest says ${f.size}` });
+      problems.push({ path: f.path, problem: 'size', detail: `${st.size} bytes, expected ${f.size}` });
       continue;
     }
     const { sha256 } = await hashFile(abs, signal);

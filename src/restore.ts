@@ -5,7 +5,7 @@ import { scanRoot, selectBackups, type Backup } from './catalog.js';
 import type { Conf } from './config.js';
 import { BattError, FailedError, UsageError } from './errors.js';
 import type { Logger } from './log.js';
-import { MANIFEST, verifyFolder } from './manifest.js';
+import { MANIFEST, describeProblem, verifyFolder } from './manifest.js';
 import type { ServiceInput } from './options.js';
 import { runScript } from './runner.js';
 import { composeEnv } from './scriptenv.js';
@@ -60,7 +60,7 @@ export async function verifyBeforeRestore(b: Backup, signal?: AbortSignal): Prom
   if (problems.length) {
     const first = problems[0]!;
     throw new FailedError(
-      `backup ${b.id} failed verification: ${first.path}: ${first.problem}${problems.length > 1 ? ` (+${problems.length - 1} more)` : ''}`,
+      `backup ${b.id} failed verification: ${first.path}: ${describeProblem(first, { brief: true })}${problems.length > 1 ? ` (+${problems.length - 1} more)` : ''}`,
       'batt verify shows every problem; pick another backup by id',
     );
   }

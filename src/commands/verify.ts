@@ -1,7 +1,7 @@
 // `batt verify [BACKUP...]`: re-hash every file against its manifest.
 import { filterBackups, scanRoot, selectBackups } from '../catalog.js';
 import { EXIT, InterruptedError, UsageError } from '../errors.js';
-import { verifyFolder } from '../manifest.js';
+import { describeProblem, verifyFolder } from '../manifest.js';
 import { plural } from '../output.js';
 import { last, makeContext, type CommonArgs } from '../context.js';
 import { openLog } from '../log.js';
@@ -50,7 +50,7 @@ export async function verifyCommand(args: VerifyArgs): Promise<number> {
     report.push({ id: b.id, service: b.manifest.service, ok: problems.length === 0, problems });
     if (problems.length) {
       bad++;
-      for (const p of problems) ctx.out.error(`${b.id}: ${p.path}: ${p.problem}${p.detail ? ` (${p.detail})` : ''}`);
+      for (const p of problems) ctx.out.error(`${b.id}: ${p.path}: ${describeProblem(p)}`);
     } else ctx.out.info(`ok ${b.id} (${plural(b.manifest.files.length, 'file')})`);
   }
   for (const i of invalid) ctx.out.error(`invalid manifest: ${i.error}`);

@@ -451,6 +451,22 @@ test('a failure half way through takes back what was written into an empty targe
       assert.match(r.stderr, /cannot read a\.tar\.zst/);
       assert.deepEqual(fs.readdirSync(target), []);
     });
+    await t.test('a backup damaged after its manifest fails before writing and says how: size with the numbers, checksum', async () => {
+      const archive = zstd(tarball([{ name: 'srv/f', data: 'y'.repeat(1000) }]));
+      const id = plantBackup(sb, { 'a.tar.zst': archive }, '2026/11/30/file');
+      const file = path.join(sb.root, id, 'a.tar.zst');
+      fs.truncateSync(file, 10);
+      let r = await restore(sb, [id, '--to', target]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`^batt: backup ${id} failed verification: a\\.tar\\.zst: size 10 bytes, expected ${archive.length} \\(batt verify shows every problem`, 'm'));
+      const flipped = Buffer.from(archive);
+      flipped[5] = flipped[5]! ^ 1;
+      fs.writeFileSync(file, flipped);
+      r = await restore(sb, [id, '--to', target]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`^batt: backup ${id} failed verification: a\\.tar\\.zst: checksum \\(batt verify shows every problem`, 'm'));
+      assert.deepEqual(fs.readdirSync(target), []);
+    });
     await t.test('the same backup with the real tar restores', async () => {
       const r = await restore(sb, ['2026/11/28/file', '--to', target]);
       assert.equal(r.code, 0, r.stderr);

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { MANIFEST, ManifestError, readManifest, verifyFolder, walk, writeManifest, type Manifest } from '../../src/manifest.js';
+import { MANIFEST, ManifestError, describeProblem, readManifest, verifyFolder, walk, writeManifest, type Manifest } from '../../src/manifest.js';
 import { scanRoot, selectBackups, STAGING_PREFIX } from '../../src/catalog.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-man-'));
@@ -88,6 +88,10 @@ test('verifyFolder finds flipped bytes, missing, extra, resized and replaced fil
   fs.writeFileSync(path.join(d, 'extra.txt'), 'x');
   const got = (await verifyFolder(d, m)).map((p) => `${p.path}:${p.problem}`).sort();
   assert.deepEqual(got, ['a.bin:checksum', 'c.bin:missing', 'd.bin:size', 'e.bin:not a file', 'extra.txt:extra']);
+  const words = Object.fromEntries((await verifyFolder(d, m)).map((p) => [p.path, describeProblem(p)]));
+  assert.equal(words['d.bin'], 'size 5 bytes, expected 4');
+  assert.match(words['a.bin']!, /^checksum \(sha256 [0-9a-f]{64}\)$/);
+  assert.equal(words['c.bin'], 'missing');
 });
 
 test('walk lists entries without following links', async () => {
