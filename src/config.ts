@@ -4,7 +4,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { GLOBAL_KEYS, GLOBAL_RELATIONS, RETENTION_KEYS, SERVICE_KEYS, enforce, setting } from './confkeys.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, PermissionError } from './errors.js';
 import type { Home } from './home.js';
 import type { RetentionPolicy, WeekStart } from './retention.js';
 
@@ -51,7 +51,11 @@ export async function loadConfFile(file: string): Promise<Conf> {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return {};
-    throw new ConfigError(`cannot read ${file}: ${code ?? String(err)}`);
+    // not a fault of the conf: who runs batt (a user on root's home) may not read it
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new PermissionError(`cannot read ${file}: permission denied`, 'run as root, or set --home / BATT_HOME to a home you own');
+    }
+    throw new ConfigError(`cannot read ${file}: ${code === 'EISDIR' ? 'it is a folder' : code === 'EIO' ? 'input/output error' : (code ?? String(err))}`);
   }
   const conf = parseConf(text, file);
   const secrets = Object.keys(conf).filter((k) => SECRET_KEY.test(k) && conf[k] !== '');

@@ -54,6 +54,28 @@ function isErrno(err: unknown): err is ErrnoLike {
   return typeof err === 'object' && err !== null && typeof (err as ErrnoLike).code === 'string';
 }
 
+/** What a file-system call was doing, in words ("cannot create /x"), by the syscall Node names. */
+const DOING: Record<string, string> = {
+  mkdir: 'create', mkdtemp: 'create', symlink: 'create', link: 'create', copyfile: 'copy',
+  open: 'open', read: 'read', readdir: 'read', scandir: 'read', opendir: 'read', readlink: 'read', stat: 'read', lstat: 'read',
+  write: 'write', fsync: 'write', rename: 'rename', unlink: 'remove', rmdir: 'remove', rm: 'remove',
+  chmod: 'change', fchmod: 'change', chown: 'change', utime: 'change', access: 'access', realpath: 'resolve',
+};
+/** Why, in words, for the file-system errors a sysadmin meets (others keep Node's message). */
+const WHY: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EEXIST: 'it already exists',
+  EISDIR: 'it is a folder',
+  ENOTEMPTY: 'the folder is not empty',
+  ELOOP: 'too many levels of symbolic links',
+  ENAMETOOLONG: 'the name is too long',
+  EIO: 'input/output error (a failing disk?)',
+  EBUSY: 'it is busy (a mount point?)',
+  EXDEV: 'it is on another file system',
+  EMFILE: 'too many open files',
+  ENFILE: 'too many open files on the system',
+};
+
 /** Turns a Node system error into the typed error a user should see. */
 export function fromSystemError(err: unknown, what?: string): unknown {
   if (!isErrno(err) || err instanceof BattError) return err;
@@ -79,8 +101,14 @@ export function fromSystemError(err: unknown, what?: string): unknown {
     case 'ENOSPC':
     case 'EDQUOT':
       return new NoSpaceError(`no space left on device while writing ${where}`);
-    default:
-      return err;
+    default: {
+      // a file-system call (not a connection): "cannot create /proc/batt: no such file or
+      // directory" rather than Node's "ENOENT: no such file or directory, mkdir '/proc/batt'"
+      const doing = err.syscall ? DOING[err.syscall] : undefined;
+      const why = WHY[err.code!];
+      if (!doing || !why || !where) return err;
+      return new FailedError(`cannot ${doing} ${where}: ${why}`);
+    }
   }
 }
 

@@ -2,8 +2,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import os from 'node:os';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { batt, listFiles, sandbox, writeScript, type Sandbox } from '../helpers/batt.js';
+import { BATT, batt, listFiles, sandbox, writeScript, type Sandbox } from '../helpers/batt.js';
 
 const sandboxes: Sandbox[] = [];
 after(() => sandboxes.forEach((s) => s.cleanup()));
@@ -76,6 +78,32 @@ echo done > "$BATT_DEST/out"`,
   assert.ok(fields.includes('umask=0077'));
   assert.equal(backups(s.root).length, 1);
   assert.match(backups(s.root)[0]!, /\/my-svc$/);
+});
+
+test('a destination that cannot be created is one line in words, not a raw system error', async () => {
+  const s = box();
+  writeScript(s.home, 'svc', 'echo x > "$BATT_DEST/x"');
+  const r = await batt(['--path', '/proc/batt/%Y', 'svc'], { home: s.home });
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(r.stderr, 'batt: cannot create /proc/batt: no such file or directory\n');
+});
+
+test('a user who may not read the home\'s batt.conf gets a permission error (exit 4) in words', { skip: process.getuid?.() !== 0 && 'needs root' }, () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-test-'));
+  try {
+    fs.chmodSync(dir, 0o755); // root's home as installed: conf/ is 0700
+    const home = path.join(dir, 'home');
+    fs.mkdirSync(path.join(home, 'scripts-available'), { recursive: true });
+    fs.mkdirSync(path.join(home, 'conf'), { mode: 0o700 });
+    fs.writeFileSync(path.join(home, 'conf', 'batt.conf'), 'JOBS=2\n');
+    for (const args of [['list'], ['list', '--json=false']]) {
+      const r = spawnSync(process.execPath, [BATT, ...args, '--home', home], { uid: 65534, gid: 65534, encoding: 'utf8', env: { PATH: process.env.PATH, NO_COLOR: '1' } });
+      assert.equal(r.status, 4, r.stderr);
+      assert.equal(r.stderr, `batt: cannot read ${home}/conf/batt.conf: permission denied (run as root, or set --home / BATT_HOME to a home you own)\n`);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('bad service options are usage errors: unknown --x-y, flag without value', async () => {
