@@ -7,7 +7,7 @@ import type { CommonArgs } from './context.js';
 import { RUN_FLAGS } from './options.js';
 import { asList, scan, VALUED } from './plainargs.js';
 
-export { listRoute } from './plainargs.js';
+export { jsonRequested, listRoute } from './plainargs.js';
 
 export type FastRoute = { command: 'list'; args: CommonArgs } | { command: 'run'; args: Record<string, unknown> };
 

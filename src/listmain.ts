@@ -7,5 +7,5 @@ import { listCommand } from './commands/list.js';
 import { settle } from './settle.js';
 
 export function main(args: CommonArgs): Promise<void> {
-  return settle(() => listCommand(args));
+  return settle(() => listCommand(args), { json: !!args.json });
 }

@@ -1,6 +1,6 @@
 // Every command but the plain `batt list`: dist/esm/main.js, loaded by the entry (src/bin.ts).
 // Plain runs skip yargs (src/fastpath.ts); heavy modules load when a command needs them.
-import { fastRoute } from './fastpath.js';
+import { fastRoute, jsonRequested } from './fastpath.js';
 import { settle } from './settle.js';
 
 export function main(argv: string[]): Promise<void> {
@@ -11,5 +11,5 @@ export function main(argv: string[]): Promise<void> {
     let code = 0;
     await (await import('./cli.js')).parse(argv, (c) => (code = c));
     return code;
-  });
+  }, { json: jsonRequested(argv) });
 }

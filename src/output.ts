@@ -16,6 +16,13 @@ export function colorEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
   return !('NO_COLOR' in env && env.NO_COLOR !== '');
 }
 
+let documentWritten = false;
+
+/** Whether this process printed its --json document (src/settle.ts then prints no second one). */
+export function jsonDocumentWritten(): boolean {
+  return documentWritten;
+}
+
 export function createOutput(opts: { json?: boolean } = {}): Output {
   if (!colorEnabled()) chalk.level = 0;
   return {
@@ -28,7 +35,10 @@ export function createOutput(opts: { json?: boolean } = {}): Output {
     },
     warn: (line) => process.stderr.write(chalk.yellow(`batt: warning: ${line}`) + '\n'),
     error: (line) => process.stderr.write(chalk.red(`batt: ${line}`) + '\n'),
-    data: (value) => process.stdout.write(JSON.stringify(value, null, 2) + '\n'),
+    data: (value) => {
+      documentWritten = true;
+      process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+    },
   };
 }
 

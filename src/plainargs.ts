@@ -46,6 +46,22 @@ export function scan(argv: string[], refuse: (name: string) => boolean): Scanned
   return { args, words };
 }
 
+/**
+ * Whether the command line asks for --json, read from argv itself because an error can come
+ * before any command has its parsed arguments (an unknown option, a bad value yargs refuses). It
+ * reads the flag as yargs does: --json or --json=true, --json=false turns it off, the last one
+ * wins, and nothing after `--` is a flag.
+ */
+export function jsonRequested(argv: string[]): boolean {
+  let json = false;
+  for (const a of argv) {
+    if (a === '--') break;
+    if (a === '--json') json = true;
+    else if (a.startsWith('--json=')) json = a.slice(7) !== 'false';
+  }
+  return json;
+}
+
 export function asList({ args, words }: Scanned): { command: 'list'; args: CommonArgs } | undefined {
   const extra = Object.keys(args).filter((k) => k !== 'json' && k !== 'home');
   if (words.length > 1 || extra.length || args['dry-run']) return undefined;

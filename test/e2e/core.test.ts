@@ -106,6 +106,52 @@ test('a user who may not read the home\'s batt.conf gets a permission error (exi
   }
 });
 
+test('--json: an error still gives stdout one document, and never a second one', async () => {
+  const s = box();
+  writeScript(s.home, 'bad', 'exit 1');
+  const doc = (r: { stdout: string }) => JSON.parse(r.stdout) as Record<string, unknown>;
+  const cases: [string[], number, RegExp][] = [
+    [['nosuch', '--json', '--path', s.pattern], 2, /^unknown service "nosuch": no backup script .*\(available: bad\)$/], // the run's fast path
+    [['list', '--json', '--bogus'], 2, /^Unknown argument: bogus$/], // yargs refuses it
+    [['list', '--json', '--home', path.join(s.dir, 'nohome')], 2, /is not a batt home/], // the list bundle
+    [['enable', 'nosuch', '--json=true'], 2, /^unknown service "nosuch"/],
+    [['--json', '--path', '/proc/batt/%Y', 'bad'], 1, /^cannot create \/proc\/batt: no such file or directory$/],
+  ];
+  for (const [args, code, msg] of cases) {
+    const r = await batt(args, { home: s.home });
+    assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
+    const d = doc(r);
+    assert.deepEqual(Object.keys(d), ['ok', 'error', 'exitCode'], args.join(' '));
+    assert.equal(d.ok, false);
+    assert.equal(d.exitCode, code);
+    assert.match(String(d.error), msg);
+    assert.equal(r.stderr, `batt: ${d.error}\n`, 'the stderr line is as without --json');
+  }
+  // no --json (or --json=false, or after --): stdout stays empty
+  for (const args of [['nosuch'], ['nosuch', '--json=false'], ['list', '--bogus', '--', '--json']]) {
+    const r = await batt(args, { home: s.home });
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stdout, '', args.join(' '));
+  }
+  // a failure the command reports in its own document (exit 1, nothing thrown): that document only
+  const failed = await batt(['bad', '--json', '--path', s.pattern], { home: s.home });
+  assert.equal(failed.code, 1, failed.stderr);
+  assert.equal(doc(failed).ok, false);
+  assert.ok(Array.isArray(doc(failed).services), 'the run\'s own document');
+  // a run interrupted after its document was printed: still that one document (then exit 143)
+  const started = path.join(s.dir, 'started');
+  writeScript(s.home, 'slow', `echo $$ > ${started}; sleep 60`);
+  let child: import('node:child_process').ChildProcess | undefined;
+  const slow = batt(['slow', '--json', '--path', s.pattern], { home: s.home, onSpawn: (c) => (child = c) });
+  const deadline = Date.now() + 60_000;
+  while (!fs.existsSync(started) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  child!.kill('SIGTERM');
+  const r = await slow;
+  assert.equal(r.code, 143, r.stderr);
+  assert.equal(doc(r).ok, false);
+  assert.ok(Array.isArray(doc(r).services), r.stdout);
+});
+
 test('bad service options are usage errors: unknown --x-y, flag without value', async () => {
   const s = box();
   writeScript(s.home, 'mysql', 'echo x > "$BATT_DEST/x"');
