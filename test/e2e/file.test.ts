@@ -323,6 +323,8 @@ test('a relative --file is taken from the folder batt was run in; the round trip
     assert.deepEqual(manifest.options.args, typed);
     const log = fs.readFileSync(path.join(sb.home, 'log', 'batt.log'), 'utf8');
     assert.ok(log.includes(`www is ${www} (relative to ${caller}, where batt was run)`), log);
+    assert.ok(log.includes(`./www/sub/../ is ${www}/ (relative to ${caller}, where batt was run)`), log);
+    assert.ok(log.includes(`.././caller/notes.txt is ${notes} (relative to ${caller}, where batt was run)`), log);
 
     // Back with a relative --to from the same folder: the tree at its full path below it.
     const rr = await batt(['restore', 'file', '--path', sb.pattern, '--to', 'restored'], { home: sb.home, cwd: caller });
@@ -331,6 +333,45 @@ test('a relative --file is taken from the folder batt was run in; the round trip
     assert.deepEqual([...snapshot(copy)], [...before]);
     assert.equal(fs.readFileSync(path.join(copy, 'index.html'), 'utf8'), 'the real site\n');
     assert.equal(fs.readFileSync(path.join(caller, 'restored', notes), 'utf8'), 'next to www\n');
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('../ in a relative --file: a clean absolute path in the log, the archive name and the member names; .. above / stays /; through a symlink, .. is its target\'s parent', async () => {
+  const sb = sandbox({ builtins: true });
+  try {
+    const { caller, www, elsewhere } = callerTree(sb);
+    const notes = path.join(caller, 'notes.txt');
+    const sub = path.join(www, 'sub');
+    // caller/jump -> elsewhere/www: jump/../www is elsewhere/www for the kernel, not caller/www.
+    fs.symlinkSync(path.join(elsewhere, 'www'), path.join(caller, 'jump'));
+    fs.symlinkSync('www', path.join(caller, 'link'));
+    const above = `${'../'.repeat(sub.split('/').length + 3)}${notes.slice(1)}`; // climbs past /, then down
+    const typed = ['../../notes.txt', above, '../../jump/../www/index.html', '../sub/../../link'];
+    const r = await batt(['--path', sb.pattern, ...typed.flatMap((p) => ['--file', p])], { home: sb.home, cwd: sub });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const decoy = path.join(elsewhere, 'www', 'index.html');
+    const link = path.join(caller, 'link');
+    const log = fs.readFileSync(path.join(sb.home, 'log', 'batt.log'), 'utf8');
+    for (const [p, meant] of [[typed[0], notes], [above, notes], [typed[2], decoy], [typed[3], link]] as const) {
+      assert.ok(log.includes(`file: > ${p} is ${meant} (relative to ${sub}, where batt was run)\n`), `${p}: ${log}`);
+    }
+    assert.ok(log.includes(`${link} is a symlink`), log); // the link itself, as typed last
+    const [dir] = backupDirs(sb);
+    const archives = fs.readdirSync(dir!).filter((f) => f !== 'batt-manifest.json').sort();
+    assert.deepEqual(archives, [archiveOf(notes), archiveOf(notes).replace('.tar.zst', '.2.tar.zst'), archiveOf(decoy), archiveOf(link)].sort());
+    assert.deepEqual(tarList(path.join(dir!, archiveOf(notes))), [notes.slice(1)]);
+    assert.deepEqual(tarList(path.join(dir!, archiveOf(notes).replace('.tar.zst', '.2.tar.zst'))), [notes.slice(1)]);
+    assert.deepEqual(tarList(path.join(dir!, archiveOf(decoy))), [decoy.slice(1)]);
+    assert.deepEqual(tarList(path.join(dir!, archiveOf(link))), [link.slice(1)]);
+    assert.deepEqual(log.split('\n').filter((l) => / archived /.test(l) && /\/\.\.?\//.test(l)), [], log);
+
+    // Back with --to ../restored from www/sub: below www, where the kernel puts it.
+    const rr = await batt(['restore', 'file', '--path', sb.pattern, '--to', '../restored'], { home: sb.home, cwd: sub });
+    assert.equal(rr.code, 0, rr.stderr + rr.stdout);
+    assert.equal(fs.readFileSync(path.join(www, 'restored', decoy), 'utf8'), 'the decoy\n');
+    assert.equal(fs.readFileSync(path.join(www, 'restored', notes), 'utf8'), 'next to www\n');
   } finally {
     sb.cleanup();
   }

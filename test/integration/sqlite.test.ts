@@ -181,6 +181,9 @@ describe('sqlite: batt backup and restore with the real sqlite3', { skip }, () =
         const missingDir = await restore('nope/app.db');
         assert.notEqual(missingDir.code, 0);
         assert.ok(missingDir.stderr.includes(`folder ${path.join(caller, 'nope')} does not exist`), missingDir.stderr);
+        const dotted = await restore('../caller/sub/../nope/app.db'); // named clean, not as typed
+        assert.notEqual(dotted.code, 0);
+        assert.ok(dotted.stderr.includes(`folder ${path.join(caller, 'nope')} does not exist`), dotted.stderr);
         const forced = await restore('app.db', ['--force']);
         assert.equal(forced.code, 0, forced.stderr);
         assert.equal(checksum(target), checksum(db));
@@ -234,7 +237,9 @@ describe('sqlite: batt backup and restore with the real sqlite3', { skip }, () =
         [stored(app), stored(other)].sort(),
       );
       assert.equal(fs.readFileSync(path.join(box.root, tsv), 'utf8'), `${stored(app)}\t${app}\n${stored(other)}\t${other}\n`);
-      assert.ok(fs.readFileSync(path.join(box.home, 'log', 'batt.log'), 'utf8').includes(`app.db is ${app} (relative to ${caller}, where batt was run)`));
+      const log = fs.readFileSync(path.join(box.home, 'log', 'batt.log'), 'utf8');
+      assert.ok(log.includes(`app.db is ${app} (relative to ${caller}, where batt was run)`), log);
+      assert.ok(log.includes(`./sub/../sub/other.db is ${other} (relative to ${caller}, where batt was run)`), log);
 
       await t.test('restored to the original (absolute) paths', async () => {
         for (const f of [app, other]) fs.rmSync(f);
