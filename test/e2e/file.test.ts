@@ -377,6 +377,49 @@ test('../ in a relative --file: a clean absolute path in the log, the archive na
   }
 });
 
+test('.. in an absolute --file or a PATHS entry of conf/file.conf: through a symlink, .. is its target\'s parent; the log, the archive name and the member names say the file the kernel reads', async () => {
+  const sb = sandbox({ builtins: true });
+  try {
+    const { caller, www, elsewhere } = callerTree(sb);
+    // caller/jump -> elsewhere/www: caller/jump/../www is elsewhere/www for the kernel, not caller/www.
+    fs.symlinkSync(path.join(elsewhere, 'www'), path.join(caller, 'jump'));
+    fs.symlinkSync('www', path.join(caller, 'link'));
+    const decoy = path.join(elsewhere, 'www', 'index.html');
+    const link = path.join(caller, 'link');
+    const typed = [`${caller}/jump/../www/index.html`, `${www}/./sub/../../link`];
+    const r = await batt(['--path', sb.pattern, ...typed.flatMap((p) => ['--file', p])], { home: sb.home, cwd: sb.dir });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    let log = fs.readFileSync(path.join(sb.home, 'log', 'batt.log'), 'utf8');
+    for (const [p, meant] of [[typed[0], decoy], [typed[1], link]] as const) {
+      assert.ok(log.includes(`file: > ${p} is ${meant}\n`), `${p}: ${log}`);
+    }
+    assert.ok(log.includes(`${link} is a symlink`), log); // the link itself, as typed last
+    assert.ok(log.includes(`file: > archived ${decoy} -> ${archiveOf(decoy)}\n`), log);
+    assert.deepEqual(log.split('\n').filter((l) => / archived /.test(l) && /\/\.\.?\//.test(l)), [], log);
+    let [dir] = backupDirs(sb);
+    assert.deepEqual(fs.readdirSync(dir!).filter((f) => f !== 'batt-manifest.json').sort(), [archiveOf(decoy), archiveOf(link)].sort());
+    assert.deepEqual(tarList(path.join(dir!, archiveOf(decoy))), [decoy.slice(1)]);
+    assert.deepEqual(tarList(path.join(dir!, archiveOf(link))), [link.slice(1)]);
+
+    // The same from PATHS of conf/file.conf, with a folder (its trailing / kept).
+    fs.rmSync(sb.root, { recursive: true, force: true });
+    fs.rmSync(path.join(sb.home, 'log', 'batt.log'));
+    const entry = `${caller}/jump/../www/`;
+    fs.writeFileSync(path.join(sb.home, 'conf', 'file.conf'), `PATHS=${entry}\n`);
+    const rc = await batt(['--path', sb.pattern, 'file'], { home: sb.home, cwd: sb.dir });
+    assert.equal(rc.code, 0, rc.stderr + rc.stdout);
+    const meant = path.join(elsewhere, 'www');
+    log = fs.readFileSync(path.join(sb.home, 'log', 'batt.log'), 'utf8');
+    assert.ok(log.includes(`file: > ${entry} is ${meant}/\n`), log);
+    assert.ok(log.includes(`file: > archived ${meant} -> ${archiveOf(meant)}\n`), log);
+    [dir] = backupDirs(sb);
+    assert.deepEqual(fs.readdirSync(dir!).filter((f) => f !== 'batt-manifest.json'), [archiveOf(meant)]);
+    assert.deepEqual(tarList(path.join(dir!, archiveOf(meant))).sort(), [`${meant.slice(1)}/`, `${decoy.slice(1)}`].sort());
+  } finally {
+    sb.cleanup();
+  }
+});
+
 test('. backs up the folder batt was run in, without the backup being written when it is inside', async () => {
   const sb = sandbox({ builtins: true });
   try {

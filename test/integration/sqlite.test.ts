@@ -290,6 +290,45 @@ describe('sqlite: batt backup and restore with the real sqlite3', { skip }, () =
     }
   });
 
+  test('.. in an absolute --sqlite, DATABASES entry or --to: through a symlink, .. is its target\'s parent, and the log says that path', async () => {
+    const box = sandbox({ builtins: true });
+    try {
+      // caller/jump -> real/sub: caller/jump/../app.db is real/app.db for the kernel, not caller/app.db.
+      const caller = path.join(box.dir, 'caller');
+      const real = path.join(box.dir, 'real');
+      fs.mkdirSync(path.join(real, 'sub'), { recursive: true });
+      fs.mkdirSync(path.join(real, 'out'));
+      fs.mkdirSync(path.join(caller, 'out'), { recursive: true });
+      fs.symlinkSync(path.join(real, 'sub'), path.join(caller, 'jump'));
+      const app = path.join(real, 'app.db');
+      createDb(app, 'delete');
+      createDb(path.join(caller, 'app.db'), 'delete'); // the decoy the lexical path names
+      const typed = `${caller}/jump/../app.db`;
+      const r = await batt(['sqlite', '--sqlite', typed, '--path', box.pattern], { home: box.home, cwd: box.dir });
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      let log = fs.readFileSync(path.join(box.home, 'log', 'batt.log'), 'utf8');
+      assert.ok(log.includes(`sqlite: > ${typed} is ${app}\n`), log);
+      assert.match(log, new RegExp(`sqlite: > copied ${app} \\(`));
+
+      fs.writeFileSync(path.join(box.home, 'conf', 'sqlite.conf'), `DATABASES=${real}/./sub/../app.db\n`, { mode: 0o600 });
+      fs.rmSync(path.join(box.home, 'log', 'batt.log'));
+      const rc = await batt(['sqlite', '--path', box.pattern], { home: box.home, cwd: box.dir });
+      assert.equal(rc.code, 0, rc.stderr + rc.stdout);
+      log = fs.readFileSync(path.join(box.home, 'log', 'batt.log'), 'utf8');
+      assert.ok(log.includes(`sqlite: > ${real}/./sub/../app.db is ${app}\n`), log);
+
+      // Restored by that path, into caller/jump/../out/: real/out, and the log says so.
+      const rr = await batt(['restore', 'sqlite', '--sqlite', typed, '--to', `${caller}/jump/../out/`, '--path', box.pattern], { home: box.home, cwd: box.dir });
+      assert.equal(rr.code, 0, rr.stderr + rr.stdout);
+      assert.equal(checksum(path.join(real, 'out', 'app.db')), checksum(app));
+      assert.deepEqual(fs.readdirSync(path.join(caller, 'out')), []);
+      log = fs.readFileSync(path.join(box.home, 'log', 'batt.log'), 'utf8');
+      assert.ok(log.includes(`restore sqlite: > restored ${app} -> ${path.join(real, 'out', 'app.db')}\n`), log);
+    } finally {
+      box.cleanup();
+    }
+  });
+
   test('restore --sqlite: a relative path with a folder is taken from the folder batt was run in; a bare name matches as before', async (t) => {
     const box = sandbox({ builtins: true });
     try {
