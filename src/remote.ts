@@ -9,7 +9,7 @@ import { UsageError, describeError } from './errors.js';
 import type { Home } from './home.js';
 import type { Logger } from './log.js';
 import type { Output } from './output.js';
-import { formatBytes, table } from './output.js';
+import { formatBytes, plural, table } from './output.js';
 import { applyPolicy, BUCKETS, type RetentionPolicy } from './retention.js';
 import { loadTarget } from './targets/config.js';
 import { openTarget, type OpenedTarget } from './targets/open.js';
@@ -237,11 +237,11 @@ export async function verifyRemote(out: Output, home: Home, name: string, ids: s
       if (problems.length) {
         bad++;
         for (const p of problems) out.error(`${name}:${c.id}: ${p.path}: ${p.problem}`);
-      } else if (!out.json) out.info(`ok ${name}:${c.id} (${c.files.length} files)`);
+      } else if (!out.json) out.info(`ok ${name}:${c.id} (${plural(c.files.length, 'file')})`);
     }
     if (out.json) out.data({ ok: bad === 0, target: name, backups: report });
-    else if (bad) out.error(`verify failed: ${bad} of ${copies.length} copies on ${name} have problems`);
-    else out.info(`verified ${copies.length} copies on ${name}`);
+    else if (bad) out.error(`verify failed: ${bad} of ${plural(copies.length, 'copy', 'copies')} on ${name} ${bad === 1 ? 'has' : 'have'} problems`);
+    else out.info(`verified ${plural(copies.length, 'copy', 'copies')} on ${name}`);
     return bad ? 1 : 0;
   } finally {
     await scratch.remove();

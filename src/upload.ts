@@ -7,6 +7,7 @@ import path from 'node:path';
 import { backupIdPattern } from './destination.js';
 import { writeFileAtomic } from './fsutil.js';
 import { COPIES } from './manifest.js';
+import { plural } from './output.js';
 import type { Home } from './home.js';
 import { errText, sweepWords, type RemoteIndex, type Target } from './targets/index.js';
 import { listTargetNames, loadTarget } from './targets/config.js';
@@ -82,7 +83,7 @@ async function recordCopy(dir: string, rec: CopyRecord): Promise<void> {
 export async function sweepTarget(target: Target, log: (msg: string) => void, signal?: AbortSignal, pattern?: string): Promise<void> {
   try {
     const r = await target.sweep({ signal, isCopyId: copyIdMatcher(pattern) });
-    if (r.removed.length) log(`target ${target.name}: removed ${r.removed.length} leftover(s) of interrupted uploads: ${r.removed.join(', ')}`);
+    if (r.removed.length) log(`target ${target.name}: removed ${plural(r.removed.length, 'leftover')} of interrupted uploads: ${r.removed.join(', ')}`);
     for (const c of r.copies) log(`target ${target.name}: removed ${c.rel}, ${sweepWords.copy(c)}`);
     for (const k of r.kept) log(`target ${target.name}: ${k.rel}: ${k.why}`);
     for (const f of r.failed) log(`target ${target.name}: ${sweepWords.failed(f)}`);
@@ -139,7 +140,7 @@ export async function uploadBackups(req: UploadRequest): Promise<UploadOutcome[]
             files: idx.files,
           });
           outcomes.push({ service: j.service, target: name, ok: true, location: target.backend.describe(id) });
-          req.log(`copied ${id} -> ${name}: ${idx.files.length} files`);
+          req.log(`copied ${id} -> ${name}: ${plural(idx.files.length, 'file')}`);
         } catch (err) {
           const error = req.signal?.aborted ? interruptedText(j.service, name) : `${j.service} -> ${name}: upload failed: ${errText(err)}`;
           req.log(error);
@@ -179,6 +180,6 @@ export async function uploadRunResults(p: {
   const failed = outcomes.filter((o) => !o.ok);
   for (const o of failed) p.out.error(o.error ?? `${o.service} -> ${o.target}: upload failed`);
   if (failed.length) p.out.error(`off-site copy incomplete: ${failed.length} of ${outcomes.length} failed; the local backups are kept`);
-  else if (outcomes.length && !p.out.json) p.out.info(`copied ${jobs.length} backup(s) to ${p.targets.join(', ')}`);
+  else if (outcomes.length && !p.out.json) p.out.info(`copied ${plural(jobs.length, 'backup')} to ${p.targets.join(', ')}`);
   return { outcomes, failed: failed.length };
 }

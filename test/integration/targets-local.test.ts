@@ -65,6 +65,8 @@ test('a run copies each successful service to every target and records it beside
   assert.ok(!listFiles(remote).some((f) => f.includes('broken')));
   const copies = JSON.parse(fs.readFileSync(path.join(dir, 'batt-copies.json'), 'utf8')).copies;
   assert.deepEqual(copies.map((c: { target: string }) => c.target).sort(), ['disk', 'rs', 'sealed']);
+  assert.match(r.stdout, /^copied 1 backup to disk, rs, sealed$/m);
+  assert.ok(fs.readFileSync(path.join(sb.home, 'log', 'batt.log'), 'utf8').includes(`upload: copied ${id} -> disk: 3 files\n`));
   // the manifest was not rewritten and the backup still verifies (the sidecar is not an "extra" file)
   const v = await batt(['verify', '--path', sb.pattern], { home: sb.home });
   assert.equal(v.code, 0, v.stdout + v.stderr);
@@ -256,7 +258,7 @@ test('an upload to a local folder removes day-old batt temp files left by interr
   assert.equal(fs.readFileSync(outside, 'utf8'), 'not batt', 'the link was followed');
   assert.ok(fs.lstatSync(path.join(base, 'link.batt-tmp-22222222')).isSymbolicLink());
   const log = fs.readFileSync(path.join(sb.home, 'log', 'batt.log'), 'utf8');
-  assert.match(log, /target disk: removed 2 leftover\(s\) of interrupted uploads: 2020\/01\/01\/demo\/\.batt-tmp-4e5f6a7b-a\.txt, 2020\/01\/01\/demo\/sub\/b\.bin\.batt-tmp-0a1b2c3d/);
+  assert.match(log, /target disk: removed 2 leftovers of interrupted uploads: 2020\/01\/01\/demo\/\.batt-tmp-4e5f6a7b-a\.txt, 2020\/01\/01\/demo\/sub\/b\.bin\.batt-tmp-0a1b2c3d/);
 });
 
 test('batt purge --target removes them too; --dry-run only names them', { skip }, async () => {

@@ -93,7 +93,7 @@ test('purge --target applies the target\'s own retention (KEEP_LAST=1); --dry-ru
 test('verify --from re-hashes the uploaded (encrypted) files without the key and names a flipped byte', { skip }, async () => {
   const good = await batt(['verify', '--from', 'vault'], { home: sb.home, env: env() });
   assert.equal(good.code, 0, good.stderr);
-  assert.match(good.stdout, /verified 1 copies on vault/);
+  assert.match(good.stdout, /^ok vault:\S+ \(2 files\)\nverified 1 copy on vault\n$/);
   const f = listFiles(remote).find((x) => x.endsWith('/a.txt.age'))!;
   const buf = fs.readFileSync(path.join(remote, f));
   buf[buf.length - 5]! ^= 0x01;
@@ -102,4 +102,7 @@ test('verify --from re-hashes the uploaded (encrypted) files without the key and
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /vault:.*: a\.txt\.age: checksum/);
   assert.equal(JSON.parse(bad.stdout).ok, false);
+  const plain = await batt(['verify', '--from', 'vault'], { home: sb.home, env: env() });
+  assert.equal(plain.code, 1);
+  assert.match(plain.stderr, /^batt: verify failed: 1 of 1 copy on vault has problems$/m);
 });

@@ -25,7 +25,7 @@ test('sweepTarget: one batt.log line per fact, a failed removal worded as in pur
   const lines: string[] = [];
   await sweepTarget(fake(async () => RESULT), (m) => lines.push(m));
   assert.deepEqual(lines, [
-    'target t: removed 2 leftover(s) of interrupted uploads: 2020/01/01/demo/a.txt.batt-tmp-0a1b2c3d, 2020/01/01/demo/.batt-tmp-4e5f6a7b-b.bin',
+    'target t: removed 2 leftovers of interrupted uploads: 2020/01/01/demo/a.txt.batt-tmp-0a1b2c3d, 2020/01/01/demo/.batt-tmp-4e5f6a7b-b.bin',
     'target t: removed 2020/01/03/demo, a copy cut off before its index (no batt-remote.json, newest file 48.2 h old)',
     'target t: 2020/01/02/demo: no batt-remote.json, but its newest file is 0.5 h old (an upload may be in progress): kept',
     'target t: could not remove 2020/01/04/demo/c.bin.batt-tmp-11111111: EACCES: permission denied',
