@@ -3,7 +3,8 @@
 // backs up whatever the default socket serves). Every built-in script refuses such an option
 // before any tool starts, with one line naming the option as typed and the known ones: backup
 // scripts exit 1, restore scripts 2 (bad input). The database tools are stand-ins that record
-// their argv; the known lists are checked against what each script reads.
+// their argv; the known lists are checked against what each script reads. Other bad input of the
+// restore scripts (a port that is not a number, an ambiguous name, ...) exits 2 the same way.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -253,6 +254,62 @@ done`,
         c.took(w);
       });
     }
+  }
+
+  // Bad input a restore script refuses (what was typed or what its conf holds, before anything is
+  // touched) exits 2 like an unknown option, through its usage/bad_input function: the message is
+  // batt's error line, and no tool runs. A tool or the backup failing stays exit 1.
+  const badInput: { service: Service; args: (w: World) => string[]; conf?: string; line: (w: World) => string; twoDbs?: true }[] = [
+    { service: 'mysql', args: () => ['--mysql-port', '33o6'], line: () => "port must be a number, got '33o6'" },
+    { service: 'mysql', args: () => [], conf: 'PORT=x\n', line: () => "port must be a number, got 'x'" },
+    { service: 'postgresql', args: () => ['--postgresql-port', '54x'], line: () => "port must be a number, got '54x'" },
+    { service: 'postgresql', args: () => ['--postgresql-globals', 'maybe'], line: () => "globals must be yes or no, got 'maybe'" },
+    { service: 'postgresql', args: () => [], conf: 'RESTORE_GLOBALS=some\n', line: () => "globals must be yes or no, got 'some'" },
+    { service: 'redis', args: () => ['--to', 'data', '--redis-dbfilename', '../x.rdb'], line: () => "dbfilename must be a plain file name, got '../x.rdb'" },
+    { service: 'redis', args: () => ['--to', 'data'], conf: 'DBFILENAME=..\n', line: () => "dbfilename must be a plain file name, got '..'" },
+    // the name is input: checked before the folder is looked at
+    { service: 'redis', args: () => ['--to', 'nowhere', '--redis-dbfilename', 'a/b'], line: () => "dbfilename must be a plain file name, got 'a/b'" },
+    {
+      service: 'redis', args: () => [],
+      line: () => "where to? use --to DIR with the redis data folder (its 'dir' setting, e.g. /var/lib/redis)",
+    },
+    { service: 'sqlite', twoDbs: true, args: () => ['--sqlite', 'app.db', '--to', 'data/'], line: () => "'app.db' matches several databases; give the full original path" },
+    {
+      service: 'sqlite', twoDbs: true, args: () => ['--to', 'data/one.db'],
+      line: (w) => `--to ${w.caller}/data/one.db is a file path, but 2 databases are chosen: name one with --sqlite DB, or give a folder`,
+    },
+    {
+      service: 'sqlite', twoDbs: true, args: () => ['--to', 'data/'],
+      line: (w) => `two databases would be restored to ${w.caller}/data/app.db; restore them one at a time`,
+    },
+  ];
+  let twoDbs = false;
+  for (const c of badInput) {
+    const shown = [...c.args({ caller: 'CALLER' } as World), ...(c.conf ? [`(conf ${c.conf.trim()})`] : [])].join(' ') || '(nothing)';
+    test(`restore-${c.service} refuses bad input with exit 2 before any tool runs: ${shown}`, async () => {
+      if (c.twoDbs && !twoDbs) {
+        // Two databases named app.db in different folders: the newest sqlite backup from now on.
+        const other = path.join(sb.dir, 'other', 'app.db');
+        fs.mkdirSync(path.dirname(other), { recursive: true });
+        fs.writeFileSync(other, 'SQLite format 3\0stand-in');
+        const r = await run(['sqlite', '--sqlite', w.db, '--sqlite', other], working);
+        assert.equal(r.code, 0, r.stderr + r.stdout);
+        twoDbs = true;
+      }
+      const conf = path.join(sb.home, 'conf', `${c.service}.conf`);
+      if (c.conf) fs.writeFileSync(conf, c.conf, { mode: 0o600 });
+      try {
+        const before = backupsOf(sb);
+        fs.rmSync(ranLog(), { force: true });
+        const r = await run(['restore', c.service, ...c.args(w)], never);
+        assert.ok(r.stderr.includes(`restore script exited with code 2: restore-${c.service}: ${c.line(w)}\n`), r.stderr + r.stdout);
+        assert.equal(readText(ranLog()), '', 'no tool ran');
+        assert.deepEqual(backupsOf(sb), before, 'the backup is unchanged');
+        assert.deepEqual(fs.readdirSync(path.join(w.caller, 'data')), [], 'nothing restored');
+      } finally {
+        fs.rmSync(conf, { force: true });
+      }
+    });
   }
 
   test('every built-in script has cases for backup and restore, and its known list is exactly what it reads', () => {
