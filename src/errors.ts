@@ -104,10 +104,13 @@ export function fromSystemError(err: unknown, what?: string): unknown {
     default: {
       // a file-system call (not a connection): "cannot create /proc/batt: no such file or
       // directory" rather than Node's "ENOENT: no such file or directory, mkdir '/proc/batt'"
+      // the call's own path, when it has one: "cannot open" of the file that was opened, not of
+      // the folder the caller was working on
       const doing = err.syscall ? DOING[err.syscall] : undefined;
       const why = WHY[err.code!];
-      if (!doing || !why || !where) return err;
-      return new FailedError(`cannot ${doing} ${where}: ${why}`);
+      const target = err.path ?? where;
+      if (!doing || !why || !target) return err;
+      return new FailedError(`cannot ${doing} ${target}: ${why}`);
     }
   }
 }

@@ -1,7 +1,7 @@
 // How a Node system error reaches the sysadmin: the message and the exit code (README: Exit codes).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { describeError, exitCodeFor } from '../../src/errors.js';
+import { describeError, exitCodeFor, fromSystemError } from '../../src/errors.js';
 
 function sysError(code: string, p: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`${code}: something, mkdir '${p}'`), { code, path: p, syscall: 'mkdir' });
@@ -29,6 +29,9 @@ test('other file-system errors say what could not be done, to which path, and wh
   assert.equal(exitCodeFor(err), 1);
   const rename = Object.assign(new Error("EXDEV: cross-device link not permitted, rename '/a' -> '/b'"), { code: 'EXDEV', path: '/a', syscall: 'rename' });
   assert.equal(describeError(rename), 'cannot rename /a: it is on another file system');
+  // named after the file the call failed on, not the folder the caller was working on
+  const open = Object.assign(new Error("EEXIST: file already exists, open '/d/.m.tmp'"), { code: 'EEXIST', path: '/d/.m.tmp', syscall: 'open' });
+  assert.equal(describeError(fromSystemError(open, '/d')), 'cannot open /d/.m.tmp: it already exists');
   // the errors mapped before keep their message and code
   assert.equal(describeError(sysError('ENOSPC', '/x')), 'no space left on device while writing /x');
   assert.equal(exitCodeFor(sysError('ENOSPC', '/x')), 5);
