@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { batt, backupsOf, readText, sandbox, type Sandbox } from '../helpers/batt.js';
+import { mysqlStandIn, mysqldumpStandIn } from '../helpers/standins.js';
 import { BUILTIN_SERVICE_KEYS } from '../../src/confkeys.js';
 
 /** One conf key of a built-in service that names a path, and what refusing it looks like. */
@@ -59,18 +60,8 @@ describe('relative paths in the built-in services\' confs and options', { concur
     // The mysql client and dump record the socket line of their option file (first argument).
     const socketLine = `cnf=\${1#--defaults-extra-file=}; printf '%s %s\\n' "$(basename "$0")" "$(grep '^socket=' "$cnf" || echo socket=-)" >>${calls}`;
     working = {
-      MYSQL: tool(
-        'mysql-ok',
-        `${socketLine}
-q=; prev=; for a in "$@"; do [ "$prev" = -e ] && q=$a; prev=$a; done
-case "$q" in
-  *'SHOW DATABASES'*) echo shop ;;
-  *SCHEMATA*) echo 'CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci' ;;
-  *'COUNT(*)'*) echo 0 ;;
-  '') cat >/dev/null ;;
-esac`,
-      ),
-      MYSQLDUMP: tool('mysqldump-ok', `${socketLine}\nprintf -- '-- stand-in dump\\n-- Dump completed on 2026-01-01\\n'`),
+      MYSQL: tool('mysql-ok', mysqlStandIn(socketLine)),
+      MYSQLDUMP: tool('mysqldump-ok', mysqldumpStandIn(socketLine)),
       REDIS_CLI: tool(
         'redis-cli-ok',
         `printf 'redis-cli' >>${calls}; printf ' %s' "$@" >>${calls}; echo >>${calls}

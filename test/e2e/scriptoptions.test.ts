@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { REPO, batt, backupsOf, readText, sandbox, type Sandbox } from '../helpers/batt.js';
+import { mysqlStandIn, mysqldumpStandIn } from '../helpers/standins.js';
 
 const SERVICES = ['file', 'mysql', 'postgresql', 'redis', 'sqlite', 'mongodb'] as const;
 type Service = (typeof SERVICES)[number];
@@ -170,18 +171,8 @@ describe('built-in scripts refuse an option they do not read', { concurrency: fa
     const recordPg = (name: string) => `printf '%s PGHOST=%s' ${name} "\${PGHOST:-}" >>${calls}; printf ' %s' "$@" >>${calls}; echo >>${calls}`;
     working = {
       ZSTD: 'zstd',
-      MYSQL: tool(
-        'mysql',
-        `${cnfLine}
-q=; prev=; for a in "$@"; do [ "$prev" = -e ] && q=$a; prev=$a; done
-case "$q" in
-  *'SHOW DATABASES'*) echo shop ;;
-  *SCHEMATA*) echo 'CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci' ;;
-  *'COUNT(*)'*) echo 0 ;;
-  '') cat >/dev/null ;;
-esac`,
-      ),
-      MYSQLDUMP: tool('mysqldump', `${cnfLine}\nprintf -- '-- stand-in dump\\n-- Dump completed on 2026-01-01\\n'`),
+      MYSQL: tool('mysql', mysqlStandIn(cnfLine)),
+      MYSQLDUMP: tool('mysqldump', mysqldumpStandIn(cnfLine)),
       PSQL: tool(
         'psql',
         `${recordPg('psql')}
