@@ -19,7 +19,8 @@ import { startThrottle, type Throttle } from '../helpers/net.js';
 import { VSFTPD, startFtpd } from '../helpers/ftpd.js';
 import { HashInterruptedError, hashFile } from '../../src/manifest.js';
 import { statFields } from '../../src/proc.js';
-import { CryptoInterruptedError, decryptFile, encryptFile } from '../../src/crypto.js';
+import { decryptFile, encryptFile } from '../../src/crypto.js';
+import { abortMidStream } from '../helpers/abort.js';
 
 const hasAge = (() => {
   try {
@@ -390,25 +391,10 @@ test('decryptFile with a passphrase (age-encryption): aborting its signal mid-st
   const sealed = path.join(sb.dir, 'pp-plain.bin.age');
   await encryptFile(enc, plain, sealed);
   const ciphertext = fs.readFileSync(sealed);
-  // the input is a FIFO that gets half the ciphertext and then nothing: only the signal can end the stream
-  const fifo = path.join(sb.dir, 'pp.fifo');
-  execFileSync('mkfifo', [fifo]);
-  const out = path.join(sb.dir, 'pp-out.bin');
-  const ac = new AbortController();
-  const decrypting = decryptFile(enc, fifo, out, ac.signal);
-  decrypting.catch(() => {}); // awaited below
-  const w = await fs.promises.open(fifo, 'w');
-  try {
-    await w.write(ciphertext.subarray(0, ciphertext.length >> 1));
-    const until = Date.now() + 20_000;
-    while (!(fs.existsSync(out) && fs.statSync(out).size >= 1 << 20) && Date.now() < until) await sleep(10);
-    assert.ok(fs.existsSync(out), 'no plaintext appeared');
-    ac.abort();
-    const r = await Promise.race([decrypting.then(() => 'resolved', (e: unknown) => e), sleep(5000).then(() => 'still decrypting 5 s after the abort')]);
-    assert.ok(r instanceof CryptoInterruptedError, String(r));
-  } finally {
-    await w.close(); // EOF: lets a decryption that ignored the signal end
-    await decrypting.catch(() => {});
-  }
-  assert.ok(!fs.existsSync(out), 'the partial plaintext was left behind');
+  // the input gets half the ciphertext and then nothing: only the signal can end the stream
+  await abortMidStream(sb.dir, 'pp', ciphertext.subarray(0, ciphertext.length >> 1), (input, out, signal) => decryptFile(enc, input, out, signal), {
+    output: 'plaintext',
+    verb: 'decrypting',
+    waitMs: 20_000,
+  });
 });

@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox, writeTargetConf } from '../helpers/batt.js';
 import { CryptoInterruptedError, encryptFile } from '../../src/crypto.js';
+import { abortMidStream } from '../helpers/abort.js';
 import { resolveHome } from '../../src/home.js';
 import { UploadInterruptedError } from '../../src/targets/index.js';
 import { loadTarget } from '../../src/targets/config.js';
@@ -192,27 +192,12 @@ test('SIGTERM while the real age (fed slowly) encrypts a 24 MB file: age killed 
 });
 
 test('encryptFile with a passphrase: aborting its signal mid-stream stops it with CryptoInterruptedError and removes the partial output', async () => {
-  // the input is a FIFO that gets 4 MB and then nothing: only the signal can end the stream
-  const fifo = path.join(sb.dir, 'plain.fifo');
-  execFileSync('mkfifo', [fifo]);
-  const out = path.join(sb.dir, 'plain.bin.age');
-  const ac = new AbortController();
-  const encrypting = encryptFile({ recipients: [], passphraseFile: path.join(sb.dir, 'pass') }, fifo, out, ac.signal);
-  encrypting.catch(() => {}); // awaited below
-  const w = await fs.promises.open(fifo, 'w');
-  try {
-    await w.write(Buffer.alloc(4 << 20, 7));
-    const until = Date.now() + 10_000;
-    while (!(fs.existsSync(out) && fs.statSync(out).size >= 1 << 20) && Date.now() < until) await sleep(10);
-    assert.ok(fs.existsSync(out), 'no ciphertext appeared');
-    ac.abort();
-    const r = await Promise.race([encrypting.then(() => 'resolved', (e: unknown) => e), sleep(5000).then(() => 'still encrypting 5 s after the abort')]);
-    assert.ok(r instanceof CryptoInterruptedError, String(r));
-  } finally {
-    await w.close(); // EOF: lets an encryption that ignored the signal end
-    await encrypting.catch(() => {});
-  }
-  assert.ok(!fs.existsSync(out), 'the partial output was left behind');
+  // the input gets 4 MB and then nothing: only the signal can end the stream
+  await abortMidStream(sb.dir, 'plain', Buffer.alloc(4 << 20, 7), (input, out, signal) => encryptFile({ recipients: [], passphraseFile: path.join(sb.dir, 'pass') }, input, out, signal), {
+    output: 'ciphertext',
+    verb: 'encrypting',
+    waitMs: 10_000,
+  });
 });
 
 test('encryptFile with the age tool (a stand-in that sleeps): aborting its signal kills it and removes the partial output', async () => {
