@@ -132,7 +132,11 @@ const addresses: Lint = (v) => {
   if (bad.length) return `"${bad[0]}" is not a mail address`;
   return v.trim() ? undefined : 'is empty';
 };
-const absolute: Lint = (v) => (v.startsWith('/') ? undefined : `must be an absolute path, got "${v}"`);
+/** absPath as a lint (same words), for keys only `batt config check` judges. */
+const absolute: Lint = (v) => {
+  const r = absPath(v);
+  return r.ok ? undefined : r.why;
+};
 /** A space-separated list of paths (PATHS, DATABASES): the first relative one. */
 const absoluteList: Lint = (v) => {
   const bad = v.split(/\s+/).find((p) => p !== '' && !p.startsWith('/'));
