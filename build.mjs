@@ -59,10 +59,10 @@ const common = {
 //   them (yargs, listr2, the S3 SDK...);
 // - dist/list.js: the plain `batt list` as one CommonJS file. node loads CommonJS several times
 //   faster than the same code as ES modules (here: +3 ms against +12 ms over an empty script).
-// dist/batt.js, the entry, is CommonJS too and only chooses (src/bin.ts).
+// dist/batt.js, the entry, is CommonJS too and only chooses (src/entry/bin.ts).
 const esm = await build({
   ...common,
-  entryPoints: { main: 'src/main.ts' },
+  entryPoints: { main: 'src/entry/main.ts' },
   outdir: path.join(dist, 'esm'),
   splitting: true,
   format: 'esm',
@@ -83,7 +83,7 @@ const esm = await build({
 });
 const cjs = await build({
   ...common,
-  entryPoints: { batt: 'src/bin.ts', list: 'src/listmain.ts' },
+  entryPoints: { batt: 'src/entry/bin.ts', list: 'src/entry/listmain.ts' },
   outdir: dist,
   format: 'cjs',
 });

@@ -1,9 +1,9 @@
 // `batt backups` (alias `batt ls`): the catalog, read from the manifests under the backup root.
-import { filterBackups, scanRoot } from '../catalog.js';
-import { EXIT, InterruptedError, UsageError } from '../errors.js';
-import { listenForStop } from '../stop.js';
-import { formatBytes, table } from '../output.js';
-import { last, makeContext, type CommonArgs } from '../context.js';
+import { filterBackups, scanRoot } from '../catalog/catalog.js';
+import { EXIT, InterruptedError, UsageError } from '../core/errors.js';
+import { listenForStop } from '../core/stop.js';
+import { formatBytes, table } from '../core/output.js';
+import { last, makeContext, type CommonArgs } from './context.js';
 
 export interface BackupsArgs extends CommonArgs {
   service?: string;
@@ -23,10 +23,10 @@ export async function backupsCommand(args: BackupsArgs): Promise<number> {
   const ctx = await makeContext(args);
   const from = last(args.from);
   if (from) {
-    // the copies on an off-site target (src/remote.ts); SIGINT/SIGTERM/SIGHUP stop the connecting,
+    // the copies on an off-site target (src/targets/remote.ts); SIGINT/SIGTERM/SIGHUP stop the connecting,
     // listing and index reads at once, nothing is printed, exit 130/143/129
     const filter = { service: last(args.service), since: parseDate('since', last(args.since)), until: parseDate('until', last(args.until)) };
-    const { printRemoteBackups } = await import('../remote.js');
+    const { printRemoteBackups } = await import('../targets/remote.js');
     const stop = listenForStop();
     try {
       await printRemoteBackups(ctx.out, ctx.home, String(from), filter, stop.signal);

@@ -3,12 +3,12 @@
 // wrong. Exit 3 on any error, 0 with warnings only.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { checkConfig, fileRefs, formatFinding, type ConfFile, type Finding } from '../configcheck.js';
-import { EXIT, UsageError, fromSystemError } from '../errors.js';
-import { resolveHome, type Home } from '../home.js';
-import { createOutput, plural } from '../output.js';
-import { SERVICE_NAME, listServices } from '../registry.js';
-import { last, type CommonArgs } from '../context.js';
+import { checkConfig, fileRefs, formatFinding, type ConfFile, type Finding } from '../config/configcheck.js';
+import { EXIT, UsageError, fromSystemError } from '../core/errors.js';
+import { resolveHome, type Home } from '../core/home.js';
+import { createOutput, plural } from '../core/output.js';
+import { SERVICE_NAME, listServices } from '../services/registry.js';
+import { last, type CommonArgs } from './context.js';
 
 export interface ConfigArgs extends CommonArgs {
   action?: string;

@@ -1,7 +1,7 @@
 // `batt disable SERVICE...`: remove the links from scripts-enabled.
-import { EXIT } from '../errors.js';
-import { disableServices, requireHome } from '../registry.js';
-import { makeContext, type CommonArgs } from '../context.js';
+import { EXIT } from '../core/errors.js';
+import { disableServices, requireHome } from '../services/registry.js';
+import { makeContext, type CommonArgs } from './context.js';
 
 export async function disableCommand(args: CommonArgs & { services: string[] }): Promise<number> {
   const ctx = await makeContext(args);

@@ -5,12 +5,12 @@
 import fs from 'node:fs/promises';
 import { constants as fsc } from 'node:fs';
 import path from 'node:path';
-import { checkConfig } from '../configcheck.js';
-import { EXIT, describeError } from '../errors.js';
-import { resolveHome } from '../home.js';
-import { createOutput, formatBytes, plural, table } from '../output.js';
-import { enabledServices, listServices, scriptName } from '../registry.js';
-import { last, makeContext, type CommonArgs } from '../context.js';
+import { checkConfig } from '../config/configcheck.js';
+import { EXIT, describeError } from '../core/errors.js';
+import { resolveHome } from '../core/home.js';
+import { createOutput, formatBytes, plural, table } from '../core/output.js';
+import { enabledServices, listServices, scriptName } from '../services/registry.js';
+import { last, makeContext, type CommonArgs } from './context.js';
 import { checkNamedFiles, gatherConf } from './config.js';
 
 /** Tools of the built-in services; "a|b" means either will do; VAR=... names the script's override. */

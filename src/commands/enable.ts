@@ -1,7 +1,7 @@
 // `batt enable SERVICE...`: link scripts-available/backup-X into scripts-enabled.
-import { EXIT } from '../errors.js';
-import { enableServices, requireHome } from '../registry.js';
-import { makeContext, type CommonArgs } from '../context.js';
+import { EXIT } from '../core/errors.js';
+import { enableServices, requireHome } from '../services/registry.js';
+import { makeContext, type CommonArgs } from './context.js';
 
 export async function enableCommand(args: CommonArgs & { services: string[] }): Promise<number> {
   const ctx = await makeContext(args);

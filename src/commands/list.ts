@@ -1,8 +1,8 @@
 // `batt list`: every service, available and/or enabled, and what is wrong with it.
-import { EXIT } from '../errors.js';
-import { table } from '../output.js';
-import { listServices, requireHome } from '../registry.js';
-import { makeContext, type CommonArgs } from '../context.js';
+import { EXIT } from '../core/errors.js';
+import { table } from '../core/output.js';
+import { listServices, requireHome } from '../services/registry.js';
+import { makeContext, type CommonArgs } from './context.js';
 
 export async function listCommand(args: CommonArgs): Promise<number> {
   const ctx = await makeContext(args);

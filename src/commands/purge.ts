@@ -1,14 +1,14 @@
 // `batt purge [SERVICE...]`: apply the retention policy to the backups under the root.
 // Plan first (from the catalog, under the lock), print it, then carry it out unless --dry-run.
 import fs from 'node:fs/promises';
-import { EXIT, InterruptedError, UsageError, fromSystemError } from '../errors.js';
-import { acquireLock } from '../lock.js';
-import { openLog } from '../log.js';
-import { PolicySource, applyPurge, cliRetention, planJson, planPurge, printOutcome, printPlan } from '../purge.js';
-import { validateServiceName } from '../registry.js';
-import { listenForStop } from '../stop.js';
-import { last, makeContext, type CommonArgs } from '../context.js';
-import { plural } from '../output.js';
+import { EXIT, InterruptedError, UsageError, fromSystemError } from '../core/errors.js';
+import { acquireLock } from '../run/lock.js';
+import { openLog } from '../core/log.js';
+import { PolicySource, applyPurge, cliRetention, planJson, planPurge, printOutcome, printPlan } from '../retention/purge.js';
+import { validateServiceName } from '../services/registry.js';
+import { listenForStop } from '../core/stop.js';
+import { last, makeContext, type CommonArgs } from './context.js';
+import { plural } from '../core/output.js';
 
 export interface PurgeArgs extends CommonArgs {
   services?: string[];
@@ -35,9 +35,9 @@ export async function purgeCommand(args: PurgeArgs, now = new Date()): Promise<n
   const dryRun = !!last(args['dry-run']);
   const target = last(args.target);
   if (target) {
-    // the copies on one off-site target, each target by its own retention (src/remote.ts)
+    // the copies on one off-site target, each target by its own retention (src/targets/remote.ts)
     // SIGINT/SIGTERM/SIGHUP: connecting and listing stop at once, removals between two copies
-    const { purgeRemote, printRemotePurge } = await import('../remote.js');
+    const { purgeRemote, printRemotePurge } = await import('../targets/remote.js');
     const stop = listenForStop();
     try {
       const r = await purgeRemote({

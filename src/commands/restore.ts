@@ -1,16 +1,16 @@
 // `batt restore SERVICE [BACKUP]`: verify a backup, then run restore-<service> on it.
-import { loadConfFile, serviceConfPath } from '../config.js';
-import { EXIT, InterruptedError, UsageError } from '../errors.js';
-import { openLog } from '../log.js';
-import { mapServiceOptions } from '../options.js';
-import { formatDuration } from '../output.js';
-import { listServices, requireHome, resolveScript, validateServiceName } from '../registry.js';
-import { chooseBackup, restoreBackup, verifyBeforeRestore } from '../restore.js';
-import type { FetchedBackup } from '../remote.js';
-import { sweepStaleScratch } from '../scratch.js';
-import { callerCwd } from '../scriptenv.js';
-import { listenForStop } from '../stop.js';
-import { last, makeContext, wholeNumberFlag, type CommonArgs } from '../context.js';
+import { loadConfFile, serviceConfPath } from '../config/config.js';
+import { EXIT, InterruptedError, UsageError } from '../core/errors.js';
+import { openLog } from '../core/log.js';
+import { mapServiceOptions } from '../services/options.js';
+import { formatDuration } from '../core/output.js';
+import { listServices, requireHome, resolveScript, validateServiceName } from '../services/registry.js';
+import { chooseBackup, restoreBackup, verifyBeforeRestore } from '../run/restore.js';
+import type { FetchedBackup } from '../targets/remote.js';
+import { sweepStaleScratch } from '../run/scratch.js';
+import { callerCwd } from '../services/scriptenv.js';
+import { listenForStop } from '../core/stop.js';
+import { last, makeContext, wholeNumberFlag, type CommonArgs } from './context.js';
 
 export interface RestoreArgs extends CommonArgs {
   service: string;
@@ -46,9 +46,9 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
     let backup;
     try {
       await sweepStaleScratch(log); // what a killed batt left, e.g. a decrypted download
-      // --from TARGET: download (and decrypt) the copy into a private temp folder first (src/remote.ts)
+      // --from TARGET: download (and decrypt) the copy into a private temp folder first (src/targets/remote.ts)
       fetched = from
-        ? await (await import('../remote.js')).fetchRemoteBackup(ctx.home, String(from), service, args.backup ? String(args.backup) : undefined, { signal: stop.signal })
+        ? await (await import('../targets/remote.js')).fetchRemoteBackup(ctx.home, String(from), service, args.backup ? String(args.backup) : undefined, { signal: stop.signal })
         : undefined;
       backup = fetched?.backup ?? (await chooseBackup(ctx.root, service, args.backup ? String(args.backup) : undefined));
       await verifyBeforeRestore(backup, stop.signal);

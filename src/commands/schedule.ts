@@ -4,13 +4,13 @@
 import fs from 'node:fs/promises';
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
-import { EXIT, FailedError, UsageError, fromSystemError } from '../errors.js';
-import { exists, writeFileAtomic } from '../fsutil.js';
-import { resolveHome } from '../home.js';
-import { createOutput, type Output } from '../output.js';
-import { runCommand } from '../runner.js';
-import { MARKER, parseSchedule, quoteArg, readInstalled, renderCron, renderService, renderTimer } from '../schedule.js';
-import { last, type CommonArgs } from '../context.js';
+import { EXIT, FailedError, UsageError, fromSystemError } from '../core/errors.js';
+import { exists, writeFileAtomic } from '../core/fsutil.js';
+import { resolveHome } from '../core/home.js';
+import { createOutput, type Output } from '../core/output.js';
+import { runCommand } from '../run/runner.js';
+import { MARKER, parseSchedule, quoteArg, readInstalled, renderCron, renderService, renderTimer } from '../ops/schedule.js';
+import { last, type CommonArgs } from './context.js';
 
 export interface ScheduleArgs extends CommonArgs {
   action?: string;

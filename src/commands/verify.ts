@@ -1,12 +1,12 @@
 // `batt verify [BACKUP...]`: re-hash every file against its manifest.
-import { filterBackups, scanRoot, selectBackups } from '../catalog.js';
-import { EXIT, InterruptedError, UsageError } from '../errors.js';
-import { describeProblem, verifyFolder } from '../manifest.js';
-import { plural } from '../output.js';
-import { last, makeContext, type CommonArgs } from '../context.js';
-import { openLog } from '../log.js';
-import { sweepStaleScratch } from '../scratch.js';
-import { listenForStop } from '../stop.js';
+import { filterBackups, scanRoot, selectBackups } from '../catalog/catalog.js';
+import { EXIT, InterruptedError, UsageError } from '../core/errors.js';
+import { describeProblem, verifyFolder } from '../catalog/manifest.js';
+import { plural } from '../core/output.js';
+import { last, makeContext, type CommonArgs } from './context.js';
+import { openLog } from '../core/log.js';
+import { sweepStaleScratch } from '../run/scratch.js';
+import { listenForStop } from '../core/stop.js';
 
 export interface VerifyArgs extends CommonArgs {
   backups?: string[];
@@ -18,9 +18,9 @@ export async function verifyCommand(args: VerifyArgs): Promise<number> {
   const ctx = await makeContext(args);
   const from = last(args.from);
   if (from) {
-    // the copies on an off-site target, downloaded and re-hashed (src/remote.ts); SIGINT/SIGTERM
+    // the copies on an off-site target, downloaded and re-hashed (src/targets/remote.ts); SIGINT/SIGTERM
     // stop the download or hashing in progress, its temp folder goes, exit 130/143
-    const { verifyRemote } = await import('../remote.js');
+    const { verifyRemote } = await import('../targets/remote.js');
     const stop = listenForStop();
     let code = EXIT.FAILED as number;
     try {

@@ -2,7 +2,7 @@
 // The password comes from batt.conf (0600) and is handed to nodemailer only, never printed.
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
-import type { SmtpSettings } from '../config.js';
+import type { SmtpSettings } from '../config/config.js';
 import { NotifyError } from './http.js';
 import { subjectLine, textBody, type RunSummary } from './summary.js';
 

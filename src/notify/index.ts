@@ -1,7 +1,7 @@
 // After a run: email, webhook and health-check pings, all at once and each with a deadline.
 // A notifier that fails is reported (stderr) and never changes the run's exit code.
 import os from 'node:os';
-import type { GlobalSettings } from '../config.js';
+import type { GlobalSettings } from '../config/config.js';
 import { ping } from './healthcheck.js';
 import { textBody, type RunSummary } from './summary.js';
 import { sendWebhook } from './webhook.js';

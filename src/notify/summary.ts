@@ -1,5 +1,5 @@
 // The run summary every notifier sends: one plain object, built from the run's results.
-import { plural, formatBytes as size } from '../output.js';
+import { plural, formatBytes as size } from '../core/output.js';
 
 export interface ServiceSummary {
   service: string;

@@ -3,12 +3,12 @@
 // standard AWS chain, never on the command line.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { loadConfFile, type Conf } from '../config.js';
-import { TARGET_KEYS, setting, type KeysOf, type TargetKind } from '../confkeys.js';
-import { UsageError } from '../errors.js';
-import type { Home } from '../home.js';
+import { loadConfFile, type Conf } from '../config/config.js';
+import { TARGET_KEYS, setting, type KeysOf, type TargetKind } from '../config/confkeys.js';
+import { UsageError } from '../core/errors.js';
+import type { Home } from '../core/home.js';
 
-export { TARGET_KINDS, type TargetKind } from '../confkeys.js';
+export { TARGET_KINDS, type TargetKind } from '../config/confkeys.js';
 const NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
 export interface TargetConf {

@@ -9,7 +9,9 @@ import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { Client, FileType, type FileInfo } from 'basic-ftp';
 import { Session } from './session.js';
-import { DownloadInterruptedError, REMOTE_INDEX, TargetError, UploadInterruptedError, isTempName, tempName, type Backend, type Leftover, type PutFileOptions, type RemoteStat, type TreeEntry, type FolderEntry, walkTree } from './index.js';
+import { DownloadInterruptedError, TargetError, UploadInterruptedError } from './retry.js';
+import { REMOTE_INDEX } from './copy.js';
+import { isTempName, tempName, type Backend, type Leftover, type PutFileOptions, type RemoteStat, type TreeEntry, type FolderEntry, walkTree } from './backend.js';
 
 export interface FtpOptions {
   host: string;

@@ -6,8 +6,9 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { mkdirPrivate } from '../fsutil.js';
-import { REMOTE_INDEX, isTempName, tempName, type Backend, type Leftover, type PutFileOptions, type RemoteStat, type TreeEntry, type FolderEntry, walkTree } from './index.js';
+import { mkdirPrivate } from '../core/fsutil.js';
+import { REMOTE_INDEX } from './copy.js';
+import { isTempName, tempName, type Backend, type Leftover, type PutFileOptions, type RemoteStat, type TreeEntry, type FolderEntry, walkTree } from './backend.js';
 
 const CHUNK = 1024 * 1024;
 

@@ -1,8 +1,9 @@
 // From a target's conf to a ready Target; each kind's module (and its SDK) loads only when used.
 import path from 'node:path';
-import { encryptionFromConf, type Encryption } from '../crypto.js';
-import { Target, DEFAULT_RETRY, type RetryPolicy } from './index.js';
-import { TARGET_KIND_KEYS, TARGET_RELATIONS, enforce, validate } from '../confkeys.js';
+import { encryptionFromConf, type Encryption } from './crypto.js';
+import { Target } from './target.js';
+import { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
+import { TARGET_KIND_KEYS, TARGET_RELATIONS, enforce, validate } from '../config/confkeys.js';
 import { boolKey, intKey, targetSetting, type TargetConf } from './config.js';
 
 export interface OpenedTarget {

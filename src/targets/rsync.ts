@@ -5,9 +5,11 @@
 // index read (ssh still connecting included) is stopped the same way.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { runCommand } from '../runner.js';
-import { makeScratch } from '../scratch.js';
-import { TargetError, REMOTE_INDEX, UploadInterruptedError, type Backend, type PutFileOptions, type RemoteStat } from './index.js';
+import { runCommand } from '../run/runner.js';
+import { makeScratch } from '../run/scratch.js';
+import { TargetError, UploadInterruptedError } from './retry.js';
+import { REMOTE_INDEX } from './copy.js';
+import { type Backend, type PutFileOptions, type RemoteStat } from './backend.js';
 
 export interface RsyncOptions {
   /** Remote folder, or a local one when host is empty. */

@@ -26,9 +26,11 @@ import {
   type CompletedPart,
   type StorageClass,
 } from '@aws-sdk/client-s3';
-import { hashFile } from '../manifest.js';
-import { mapBounded } from '../pool.js';
-import { REMOTE_INDEX, TargetError, UploadInterruptedError, type Backend, type Leftover, type PutFileOptions, type RemoteStat, type TreeEntry } from './index.js';
+import { hashFile } from '../catalog/manifest.js';
+import { mapBounded } from '../core/pool.js';
+import { REMOTE_INDEX } from './copy.js';
+import { TargetError, UploadInterruptedError } from './retry.js';
+import { type Backend, type Leftover, type PutFileOptions, type RemoteStat, type TreeEntry } from './backend.js';
 
 const MIB = 1024 * 1024;
 /** S3's limit on the parts of one multipart upload. */

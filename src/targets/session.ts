@@ -3,7 +3,7 @@
 // connects again; close() ends it. An operation given a signal (SIGINT/SIGTERM) stops at once when
 // it aborts, wherever it is: a connection still being opened (TCP, ssh handshake, FTP login, TLS)
 // is cut and forgotten, one in use is cut the hard way, which fails what runs on it at once.
-import { TargetInterruptedError } from './index.js';
+import { TargetInterruptedError } from './retry.js';
 
 export class Session<C> {
   private conn?: Promise<C>;

@@ -7,10 +7,12 @@
 // answering is not waited out (TIMEOUT).
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { knownHostsKeys } from '../conffiles.js';
+import { knownHostsKeys } from '../config/conffiles.js';
 import SftpClient from 'ssh2-sftp-client';
 import { Session } from './session.js';
-import { DownloadInterruptedError, REMOTE_INDEX, TargetError, UploadInterruptedError, isTempName, tempName, type Backend, type Leftover, type PutFileOptions, type RemoteStat, type TreeEntry, type FolderEntry, walkTree } from './index.js';
+import { DownloadInterruptedError, TargetError, UploadInterruptedError } from './retry.js';
+import { REMOTE_INDEX } from './copy.js';
+import { isTempName, tempName, type Backend, type Leftover, type PutFileOptions, type RemoteStat, type TreeEntry, type FolderEntry, walkTree } from './backend.js';
 
 export interface SftpOptions {
   host: string;

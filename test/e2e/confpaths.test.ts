@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { batt, backupsOf, readText, sandbox, type Sandbox } from '../helpers/batt.js';
 import { mysqlStandIn, mysqldumpStandIn } from '../helpers/standins.js';
-import { BUILTIN_SERVICE_KEYS } from '../../src/confkeys.js';
+import { BUILTIN_SERVICE_KEYS } from '../../src/config/confkeys.js';
 
 /** One conf key of a built-in service that names a path, and what refusing it looks like. */
 interface Case {

@@ -416,8 +416,8 @@ test('batt --purge with two services, one failing: the failed one\'s backups are
 });
 
 test('applyPurge re-checks each folder: one swapped for a symlink after planning is refused, its target untouched', async () => {
-  const { PolicySource, applyPurge, planPurge, removeTree, safeFolder } = await import('../../src/purge.js');
-  const { resolveHome } = await import('../../src/home.js');
+  const { PolicySource, applyPurge, planPurge, removeTree, safeFolder } = await import('../../src/retention/purge.js');
+  const { resolveHome } = await import('../../src/core/home.js');
   const sb = sandbox();
   const outside = path.join(sb.dir, 'outside');
   try {

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { batt, sandbox, writeScript } from '../helpers/batt.js';
-import { statFields } from '../../src/proc.js';
+import { statFields } from '../../src/core/proc.js';
 
 test('a script\'s TMPDIR is private (0700) and removed after the script, also after a failure', async () => {
   const s = sandbox();

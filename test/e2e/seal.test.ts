@@ -1,5 +1,5 @@
 // The seal of a script that declares `# batt: append-only`: its files are hashed while they grow
-// (src/writeback.ts), and the manifest must still hold the SHA-256 of every byte in the end.
+// (src/run/writeback.ts), and the manifest must still hold the SHA-256 of every byte in the end.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CryptoInterruptedError } from '../../src/crypto.js';
+import { CryptoInterruptedError } from '../../src/targets/crypto.js';
 
 /**
  * Starts `work` on a FIFO (dir/NAME.fifo) writing dir/NAME.out, feeds it `data`, waits (up to

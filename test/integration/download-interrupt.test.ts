@@ -5,7 +5,7 @@
 // "interrupted" message. The downloads go through a slow link (a throttling proxy, server->client;
 // for FTP, whose data connections bypass a proxy, the server's own rate limit) or, for the local
 // folder, a FIFO fed slowly, so a test-sized file takes seconds and can be caught mid-file. After a
-// SIGKILL the folder stays, and the next `batt run` removes it (src/scratch.ts).
+// SIGKILL the folder stays, and the next `batt run` removes it (src/run/scratch.ts).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -17,9 +17,9 @@ import { SSHD, startSshd, type Sshd } from '../helpers/sshd.js';
 import { startS3, S3_KEY, S3_SECRET, type S3Server } from '../helpers/s3.js';
 import { startThrottle, type Throttle } from '../helpers/net.js';
 import { VSFTPD, startFtpd } from '../helpers/ftpd.js';
-import { HashInterruptedError, hashFile } from '../../src/manifest.js';
-import { statFields } from '../../src/proc.js';
-import { decryptFile, encryptFile } from '../../src/crypto.js';
+import { HashInterruptedError, hashFile } from '../../src/catalog/manifest.js';
+import { statFields } from '../../src/core/proc.js';
+import { decryptFile, encryptFile } from '../../src/targets/crypto.js';
 import { abortMidStream } from '../helpers/abort.js';
 
 const hasAge = (() => {
@@ -33,7 +33,7 @@ const hasAge = (() => {
 const skipAge = !hasAge && !REQUIRE_SERVERS ? 'age is not installed' : false;
 const skipSsh = !SSHD && !REQUIRE_SERVERS ? 'sshd not installed (openssh-server)' : false;
 const skipFtp = !VSFTPD && !REQUIRE_SERVERS ? 'vsftpd not installed' : false;
-/** A scratch folder's name up to its label: batt's pid and start time (src/scratch.ts). */
+/** A scratch folder's name up to its label: batt's pid and start time (src/run/scratch.ts). */
 const SCRATCH = String.raw`batt-scratch-\d+-T\d+-`;
 /** The download folder of `restore --from` (a scratch folder named after batt's process). */
 const FROM = String.raw`${SCRATCH}from-[^/]+`;

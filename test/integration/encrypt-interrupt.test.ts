@@ -10,10 +10,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox, writeTargetConf } from '../helpers/batt.js';
-import { CryptoInterruptedError, encryptFile } from '../../src/crypto.js';
+import { CryptoInterruptedError, encryptFile } from '../../src/targets/crypto.js';
 import { abortMidStream } from '../helpers/abort.js';
-import { resolveHome } from '../../src/home.js';
-import { UploadInterruptedError } from '../../src/targets/index.js';
+import { resolveHome } from '../../src/core/home.js';
+import { UploadInterruptedError } from '../../src/targets/retry.js';
 import { loadTarget } from '../../src/targets/config.js';
 import { openTarget } from '../../src/targets/open.js';
 

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox } from '../helpers/batt.js';
 import { VSFTPD, startFtpd, type Ftpd } from '../helpers/ftpd.js';
-import { resolveHome } from '../../src/home.js';
+import { resolveHome } from '../../src/core/home.js';
 import { loadTarget } from '../../src/targets/config.js';
 import { openTarget } from '../../src/targets/open.js';
 

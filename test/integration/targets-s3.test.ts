@@ -11,7 +11,7 @@ import { S3Client, HeadObjectCommand, ListObjectsV2Command, CreateMultipartUploa
 import { sandbox, batt, writeScript, listFiles, type Sandbox, writeTargetConf } from '../helpers/batt.js';
 import { startS3, S3_KEY, S3_SECRET, type S3Server } from '../helpers/s3.js';
 import { startThrottle } from '../helpers/net.js';
-import { resolveHome } from '../../src/home.js';
+import { resolveHome } from '../../src/core/home.js';
 import { loadTarget } from '../../src/targets/config.js';
 import { openTarget } from '../../src/targets/open.js';
 import { partSizeFor } from '../../src/targets/s3.js';

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox, writeTargetConf } from '../helpers/batt.js';
 import { SSHD, startSshd, type Sshd } from '../helpers/sshd.js';
 import { startThrottle, type Throttle } from '../helpers/net.js';
-import { resolveHome } from '../../src/home.js';
+import { resolveHome } from '../../src/core/home.js';
 import { loadTarget } from '../../src/targets/config.js';
 import { openTarget } from '../../src/targets/open.js';
 

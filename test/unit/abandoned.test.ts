@@ -2,8 +2,9 @@
 // folders of a target listing are abandoned copies to remove, or kept and why (abandonedCopies).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backupIdPattern } from '../../src/destination.js';
-import { abandonedCopies, STALE_AFTER_MS, type TreeEntry } from '../../src/targets/index.js';
+import { backupIdPattern } from '../../src/core/destination.js';
+import { abandonedCopies } from '../../src/targets/sweep.js';
+import { STALE_AFTER_MS, type TreeEntry } from '../../src/targets/backend.js';
 
 test('backupIdPattern: the rendered part of the pattern and a service folder, nothing else', () => {
   const cases: [string, string, boolean][] = [

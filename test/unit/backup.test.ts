@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { backupService, type BackupJob, type RunContext } from '../../src/backup.js';
-import { STAGING_PREFIX } from '../../src/catalog.js';
+import { backupService, type BackupJob, type RunContext } from '../../src/run/backup.js';
+import { STAGING_PREFIX } from '../../src/catalog/catalog.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-backup-unit-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { knownHostsFor, passphraseFile, privateFile, readableFile, type FileCheck } from '../../src/conffiles.js';
-import { checkConfig, formatFinding, type ConfFile } from '../../src/configcheck.js';
+import { knownHostsFor, passphraseFile, privateFile, readableFile, type FileCheck } from '../../src/config/conffiles.js';
+import { checkConfig, formatFinding, type ConfFile } from '../../src/config/configcheck.js';
 import { checkNamedFiles } from '../../src/commands/config.js';
-import { encryptionFromConf } from '../../src/crypto.js';
-import { ConfigError } from '../../src/errors.js';
+import { encryptionFromConf } from '../../src/targets/crypto.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-conffiles-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));

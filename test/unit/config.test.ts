@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DEFAULT_TIMEOUT_SECONDS, confEnv, effectiveTimeout, loadConfFile, loadGlobalSettings, parseConf, retentionConf, serviceTimeout, type TimeoutInputs } from '../../src/config.js';
-import { resolveHome } from '../../src/home.js';
-import { ConfigError } from '../../src/errors.js';
+import { DEFAULT_TIMEOUT_SECONDS, confEnv, effectiveTimeout, loadConfFile, loadGlobalSettings, parseConf, serviceTimeout, type TimeoutInputs } from '../../src/config/config.js';
+import { retentionConf } from '../../src/retention/conf.js';
+import { resolveHome } from '../../src/core/home.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-conf-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { checkConfig, formatFinding, suggest, type ConfFile, type Finding } from '../../src/configcheck.js';
-import { loadConfFile, loadGlobalSettings, retentionConf, serviceTimeout } from '../../src/config.js';
+import { checkConfig, formatFinding, suggest, type ConfFile, type Finding } from '../../src/config/configcheck.js';
+import { loadConfFile, loadGlobalSettings, serviceTimeout } from '../../src/config/config.js';
+import { retentionConf } from '../../src/retention/conf.js';
 import {
   ENCRYPTION_RELATIONS,
   GLOBAL_KEYS,
@@ -16,9 +17,9 @@ import {
   TARGET_RELATIONS,
   type KeySpec,
   type TargetKind,
-} from '../../src/confkeys.js';
-import { ConfigError } from '../../src/errors.js';
-import { resolveHome } from '../../src/home.js';
+} from '../../src/config/confkeys.js';
+import { ConfigError } from '../../src/core/errors.js';
+import { resolveHome } from '../../src/core/home.js';
 import { loadTarget } from '../../src/targets/config.js';
 import { openTarget } from '../../src/targets/open.js';
 
@@ -206,7 +207,7 @@ test('suggest', () => {
   assert.equal(suggest('COMPLETELY_ELSE', ['SMTP_PASSWORD']), undefined);
 });
 
-// One table of key rules (src/confkeys.ts) serves the loaders and the check. These cases prove they
+// One table of key rules (src/config/confkeys.ts) serves the loaders and the check. These cases prove they
 // agree key by key: a good value passes both, a bad one is refused by both, with the same words
 // (loader: "<file>: KEY why", check: finding {line, key: KEY, message: why}). Every key of every
 // table must have a row here, so a key added to a table without a case fails the coverage test.

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { patternRoot, renderPattern, serviceFolder, validatePattern } from '../../src/destination.js';
-import { UsageError } from '../../src/errors.js';
+import { patternRoot, renderPattern, serviceFolder, validatePattern } from '../../src/core/destination.js';
+import { UsageError } from '../../src/core/errors.js';
 
 const when = new Date(2026, 1, 3, 4, 5, 6); // local time: 2026-02-03 04:05:06
 

@@ -1,7 +1,7 @@
 // How a Node system error reaches the sysadmin: the message and the exit code (README: Exit codes).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { describeError, exitCodeFor, fromSystemError } from '../../src/errors.js';
+import { describeError, exitCodeFor, fromSystemError } from '../../src/core/errors.js';
 
 function sysError(code: string, p: string): NodeJS.ErrnoException {
   return Object.assign(new Error(`${code}: something, mkdir '${p}'`), { code, path: p, syscall: 'mkdir' });

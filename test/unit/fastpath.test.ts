@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fastRoute, listRoute } from '../../src/fastpath.js';
+import { fastRoute, listRoute } from '../../src/entry/fastpath.js';
 
 test('fastRoute takes only the plain forms of batt list', () => {
   const cases: [string[], ReturnType<typeof fastRoute>][] = [
@@ -29,7 +29,7 @@ test('fastRoute takes only the plain forms of batt list', () => {
     [['list', '--path', '/x/%Y'], undefined],
   ];
   for (const [argv, want] of cases) assert.deepEqual(fastRoute(argv), want, argv.join(' '));
-  // The entry (src/bin.ts) chooses the list bundle with listRoute, which knows no run flags: it
+  // The entry (src/entry/bin.ts) chooses the list bundle with listRoute, which knows no run flags: it
   // must take exactly the forms fastRoute takes for list, and nothing a run would take.
   for (const [argv, want] of cases) assert.deepEqual(listRoute(argv), want, `listRoute ${argv.join(' ')}`);
   for (const argv of [[], ['file'], ['run', 'list'], ['--json'], ['--home', '/h', 'file'], ['ls']]) {

@@ -4,8 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { acquireLock, isAlive, LOCK_FILE } from '../../src/lock.js';
-import { LockedError } from '../../src/errors.js';
+import { acquireLock, isAlive, LOCK_FILE } from '../../src/run/lock.js';
+import { LockedError } from '../../src/core/errors.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-lock-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -4,8 +4,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { MANIFEST, ManifestError, describeProblem, readManifest, verifyFolder, walk, writeManifest, type Manifest } from '../../src/manifest.js';
-import { scanRoot, selectBackups, STAGING_PREFIX } from '../../src/catalog.js';
+import { MANIFEST, ManifestError, describeProblem, readManifest, verifyFolder, walk, writeManifest, type Manifest } from '../../src/catalog/manifest.js';
+import { scanRoot, selectBackups, STAGING_PREFIX } from '../../src/catalog/catalog.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-man-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));

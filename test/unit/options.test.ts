@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mapServiceOptions, optionEnv, optionEnvName, redactOptions } from '../../src/options.js';
-import { UsageError } from '../../src/errors.js';
+import { mapServiceOptions, optionEnv, optionEnvName, redactOptions } from '../../src/services/options.js';
+import { UsageError } from '../../src/core/errors.js';
 
 const KNOWN = new Set(['home', 'path', 'json', 'jobs', 'timeout', 'wait', 'dry-run', 'services']);
 const SERVICES = ['mysql', 'file', 'my', 'my-svc', 'pg'];

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { plural } from '../../src/output.js';
+import { plural } from '../../src/core/output.js';
 
 test('plural: one thing, no s; zero or many, the plural (irregular when given)', () => {
   assert.equal(plural(1, 'backup'), '1 backup');

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mapBounded } from '../../src/pool.js';
+import { mapBounded } from '../../src/core/pool.js';
 
 const tick = () => new Promise((r) => setImmediate(r));
 

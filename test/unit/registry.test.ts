@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { resolveHome } from '../../src/home.js';
+import { resolveHome } from '../../src/core/home.js';
 import {
   disableServices,
   enableServices,
@@ -13,8 +13,8 @@ import {
   resolveScript,
   scriptProblem,
   validateServiceName,
-} from '../../src/registry.js';
-import { PermissionError, UsageError } from '../../src/errors.js';
+} from '../../src/services/registry.js';
+import { PermissionError, UsageError } from '../../src/core/errors.js';
 import { REPO as REPO_ROOT } from '../helpers/batt.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-reg-'));

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyPolicy, civil, periodKey, type Candidate, type PolicyOptions, type RetentionPolicy } from '../../src/retention.js';
-import { UsageError, EXIT } from '../../src/errors.js';
+import { applyPolicy, civil, periodKey, type Candidate, type PolicyOptions, type RetentionPolicy } from '../../src/retention/policy.js';
+import { UsageError, EXIT } from '../../src/core/errors.js';
 
 const MON: PolicyOptions = { weekStart: 'mon', tz: 'UTC' };
 
@@ -301,8 +301,8 @@ test('periodKey: weeks around month and year ends, both week starts', () => {
 // --- conf keys and flags ----------------------------------------------------------------------
 
 test('retentionConf reads KEEP_*, WEEK_START and PURGE_AFTER_RUN; bad values are conf errors', async () => {
-  const { retentionConf } = await import('../../src/config.js');
-  const { ConfigError } = await import('../../src/errors.js');
+  const { retentionConf } = await import('../../src/retention/conf.js');
+  const { ConfigError } = await import('../../src/core/errors.js');
   const good: [Record<string, string>, object][] = [
     [{}, {}],
     [{ KEEP_LAST: '3', KEEP_DAILY: '7', KEEP_WEEKLY: '0' }, { last: 3, daily: 7, weekly: 0 }],
@@ -316,7 +316,7 @@ test('retentionConf reads KEEP_*, WEEK_START and PURGE_AFTER_RUN; bad values are
 });
 
 test('cliRetention reads the keep-* flags (last one wins) and refuses bad values with exit 2', async () => {
-  const { cliRetention } = await import('../../src/purge.js');
+  const { cliRetention } = await import('../../src/retention/purge.js');
   assert.deepEqual(cliRetention({}), {});
   assert.deepEqual(cliRetention({ 'keep-last': ['1', '4'], 'keep-yearly': '0', 'week-start': 'sun' }), { last: 4, yearly: 0, weekStart: 'sun' });
   for (const args of [{ 'keep-daily': 'x' }, { 'keep-daily': '-2' }, { 'keep-hourly': '' }, { 'week-start': 'tuesday' }]) {

@@ -1,8 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { UsageError } from '../../src/errors.js';
-import { MARKER, parseSchedule, quoteArg, readInstalled, renderCron, renderService, renderTimer } from '../../src/schedule.js';
+import { UsageError } from '../../src/core/errors.js';
+import { MARKER, parseSchedule, quoteArg, readInstalled, renderCron, renderService, renderTimer } from '../../src/ops/schedule.js';
 
 describe('parseSchedule', () => {
   const ok: [string, string, string, string][] = [

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { isStaleScratch, makeScratch, parseScratchName, removeStaleScratch, scratchPrefix, type ProcView } from '../../src/scratch.js';
-import { statFields } from '../../src/proc.js';
+import { isStaleScratch, makeScratch, parseScratchName, removeStaleScratch, scratchPrefix, type ProcView } from '../../src/run/scratch.js';
+import { statFields } from '../../src/core/proc.js';
 import { spawn, execFileSync } from 'node:child_process';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-scratchtest-'));

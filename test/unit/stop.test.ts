@@ -1,7 +1,7 @@
 // listenForStop: the one place commands learn of SIGINT/SIGTERM/SIGHUP.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { listenForStop, STOP_SIGNALS } from '../../src/stop.js';
+import { listenForStop, STOP_SIGNALS } from '../../src/core/stop.js';
 
 test('each stop signal aborts the work once, is remembered, and dispose() lets go of all three', () => {
   for (const sig of STOP_SIGNALS) {

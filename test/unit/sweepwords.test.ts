@@ -3,10 +3,11 @@
 // Each keeps its frame; the words for each fact (sweepWords) are the same in all of them.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sweepTarget } from '../../src/upload.js';
-import { printRemotePurge } from '../../src/remote.js';
-import type { SweepResult, Target } from '../../src/targets/index.js';
-import type { Output } from '../../src/output.js';
+import { sweepTarget } from '../../src/targets/upload.js';
+import { printRemotePurge } from '../../src/targets/remote.js';
+import type { SweepResult } from '../../src/targets/sweep.js';
+import type { Target } from '../../src/targets/target.js';
+import type { Output } from '../../src/core/output.js';
 
 const RESULT: SweepResult = {
   removed: ['2020/01/01/demo/a.txt.batt-tmp-0a1b2c3d', '2020/01/01/demo/.batt-tmp-4e5f6a7b-b.bin'],

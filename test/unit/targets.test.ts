@@ -7,24 +7,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createHmac } from 'node:crypto';
-import {
-  backoffMs,
-  isTempName,
-  isTransient,
-  staleLeftovers,
-  tempName,
-  withRetry,
-  STALE_AFTER_MS,
-  DownloadInterruptedError,
-  Target,
-  TargetInterruptedError,
-  UploadInterruptedError,
-  type Backend,
-} from '../../src/targets/index.js';
+import { backoffMs, isTransient, withRetry, DownloadInterruptedError, TargetInterruptedError, UploadInterruptedError } from '../../src/targets/retry.js';
+import { isTempName, staleLeftovers, tempName, STALE_AFTER_MS, type Backend } from '../../src/targets/backend.js';
+import { Target } from '../../src/targets/target.js';
 import type { TargetConf } from '../../src/targets/config.js';
 import { knownHostsKeys } from '../../src/targets/sftp.js';
-import { encryptionFromConf } from '../../src/crypto.js';
-import { ConfigError } from '../../src/errors.js';
+import { encryptionFromConf } from '../../src/targets/crypto.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 test('isTransient: network trouble and 5xx/429 are retried, auth and missing things are not', () => {
   const cases: [unknown, boolean][] = [
@@ -229,7 +218,7 @@ test('encryptionFromConf: public keys only, identity file 0600, no passphrase in
 test('target confs: bad or unsafe settings are refused with the file named', async () => {
   const { loadTarget } = await import('../../src/targets/config.js');
   const { openTarget } = await import('../../src/targets/open.js');
-  const { resolveHome } = await import('../../src/home.js');
+  const { resolveHome } = await import('../../src/core/home.js');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-unit-'));
   try {
     const home = resolveHome(dir, {});

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startWriteback } from '../../src/writeback.js';
+import { startWriteback } from '../../src/run/writeback.js';
 import { createHash } from 'node:crypto';
 
 test('writeback flushes growing files and stops cleanly despite FIFOs, links and vanishing files', async () => {

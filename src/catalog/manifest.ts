@@ -1,0 +1,225 @@
+// The manifest: the last file written into a backup folder, naming every file with its size
+// and SHA-256. A folder without a valid manifest is not a backup.
+import fs from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import { FailedError } from '../core/errors.js';
+import { writeFileAtomic } from '../core/fsutil.js';
+import type { ServiceInput } from '../services/options.js';
+
+export const MANIFEST = 'batt-manifest.json';
+export const MANIFEST_FORMAT = 1;
+/** Sidecar written after the backup by the upload step: where copies went (not part of the data). */
+export const COPIES = 'batt-copies.json';
+
+export interface FileEntry {
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+export interface Manifest {
+  format: number;
+  service: string;
+  host: string;
+  runId: string;
+  startedAt: string;
+  finishedAt: string;
+  status: 'ok';
+  exitCode: number;
+  battVersion: string;
+  script: string;
+  options: ServiceInput;
+  files: FileEntry[];
+  totalBytes: number;
+}
+
+const CHUNK = 1 << 20;
+
+/** Hashing stopped by its AbortSignal (SIGINT/SIGTERM), between two chunks. */
+export class HashInterruptedError extends FailedError {}
+
+/**
+ * A SHA-256 that follows one file (one inode, through an open descriptor) from its start to its
+ * current end, and can be taken further as the file grows. Two fixed 1 MB buffers take turns (the
+ * next read runs while the current one is hashed): memory stays flat whatever the size, where a
+ * read stream would leave a fresh buffer of garbage per MB for the GC.
+ */
+export class HashCursor {
+  private readonly h = createHash('sha256');
+  private bufs: Buffer[] | undefined;
+  /** Bytes hashed so far: the next byte to read. */
+  offset = 0;
+
+  private constructor(
+    private readonly fh: fs.FileHandle,
+    readonly dev: number,
+    readonly ino: number,
+  ) {}
+
+  /** Opens a regular file without following a link or blocking on a FIFO; undefined for anything else. */
+  static async open(file: string): Promise<HashCursor | undefined> {
+    const fh = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    const st = await fh.stat().catch(async (err) => {
+      await fh.close();
+      throw err;
+    });
+    if (!st.isFile()) {
+      await fh.close();
+      return undefined;
+    }
+    return new HashCursor(fh, st.dev, st.ino);
+  }
+
+  /** The file's size now (it may still be growing). */
+  async size(): Promise<number> {
+    return (await this.fh.stat()).size;
+  }
+
+  /**
+   * Hashes what was written since the last call, up to the current end of the file. `signal` is
+   * looked at between two chunks (no read is then in flight): HashInterruptedError.
+   */
+  async advance(signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) throw new HashInterruptedError('hashing interrupted');
+    const bufs = (this.bufs ??= [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)]);
+    let turn = 0;
+    let pos = this.offset;
+    let reading = this.fh.read(bufs[0]!, 0, CHUNK, pos);
+    for (;;) {
+      const { bytesRead } = await reading;
+      if (bytesRead === 0) break;
+      if (signal?.aborted) throw new HashInterruptedError('hashing interrupted');
+      const cur = bufs[turn]!;
+      turn ^= 1;
+      pos += bytesRead;
+      reading = this.fh.read(bufs[turn]!, 0, CHUNK, pos);
+      this.h.update(cur.subarray(0, bytesRead));
+      this.offset = pos;
+    }
+  }
+
+  /** Hashes the rest of the file and closes it: the file's size and SHA-256. */
+  async finish(signal?: AbortSignal): Promise<{ size: number; sha256: string }> {
+    try {
+      await this.advance(signal);
+      return { size: this.offset, sha256: this.h.digest('hex') };
+    } finally {
+      await this.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    this.bufs = undefined;
+    await this.fh.close().catch(() => {});
+  }
+}
+
+/**
+ * SHA-256 and size of a regular file (a link, FIFO or device is an error, never followed or read).
+ * `signal` (SIGINT/SIGTERM) stops it between two 1 MB chunks: HashInterruptedError.
+ */
+export async function hashFile(file: string, signal?: AbortSignal): Promise<{ size: number; sha256: string }> {
+  const cursor = await HashCursor.open(file);
+  if (!cursor) throw Object.assign(new Error(`${file} is not a regular file`), { code: 'EINVAL', path: file });
+  return cursor.finish(signal);
+}
+
+export interface WalkEntry {
+  rel: string;
+  kind: 'file' | 'dir' | 'other';
+}
+
+/** Every entry below dir (relative paths, sorted), without following links. */
+export async function walk(dir: string): Promise<WalkEntry[]> {
+  const out: WalkEntry[] = [];
+  const visit = async (rel: string) => {
+    const entries = await fs.readdir(path.join(dir, rel), { withFileTypes: true });
+    for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) {
+        out.push({ rel: r, kind: 'dir' });
+        await visit(r);
+      } else out.push({ rel: r, kind: e.isFile() ? 'file' : 'other' });
+    }
+  };
+  await visit('');
+  return out;
+}
+
+export async function writeManifest(dir: string, m: Manifest): Promise<void> {
+  await writeFileAtomic(path.join(dir, MANIFEST), JSON.stringify(m, null, 2) + '\n');
+}
+
+export class ManifestError extends Error {}
+
+export async function readManifest(dir: string): Promise<Manifest> {
+  const file = path.join(dir, MANIFEST);
+  let m: Manifest;
+  try {
+    m = JSON.parse(await fs.readFile(file, 'utf8')) as Manifest;
+  } catch (err) {
+    throw new ManifestError(`${file}: ${(err as Error).message}`);
+  }
+  if (
+    typeof m !== 'object' ||
+    m === null ||
+    m.format !== MANIFEST_FORMAT ||
+    typeof m.service !== 'string' ||
+    typeof m.startedAt !== 'string' ||
+    Number.isNaN(Date.parse(m.startedAt)) ||
+    !Array.isArray(m.files) ||
+    m.files.some((f) => typeof f?.path !== 'string' || typeof f.sha256 !== 'string' || typeof f.size !== 'number' || f.path.split('/').includes('..') || path.isAbsolute(f.path))
+  ) {
+    throw new ManifestError(`${file}: not a batt manifest (format ${MANIFEST_FORMAT})`);
+  }
+  return m;
+}
+
+export interface VerifyProblem {
+  path: string;
+  problem: 'missing' | 'extra' | 'size' | 'checksum' | 'not a file';
+  detail?: string;
+}
+
+/**
+ * One problem in words, after the file's path: "size 123 bytes, expected 456", "checksum (sha256 …)",
+ * "missing". `brief` leaves out a checksum's hash (one line of an error that points to batt verify).
+ */
+export function describeProblem(p: VerifyProblem, opts: { brief?: boolean } = {}): string {
+  if (!p.detail) return p.problem;
+  if (p.problem === 'size') return `size ${p.detail}`;
+  return opts.brief ? p.problem : `${p.problem} (${p.detail})`;
+}
+
+/** Re-reads every file of a backup and compares it with the manifest; `signal` stops it (HashInterruptedError). */
+export async function verifyFolder(dir: string, m: Manifest, signal?: AbortSignal): Promise<VerifyProblem[]> {
+  const problems: VerifyProblem[] = [];
+  const listed = new Set(m.files.map((f) => f.path));
+  for (const f of m.files) {
+    const abs = path.join(dir, f.path);
+    let st;
+    try {
+      st = await fs.lstat(abs);
+    } catch {
+      problems.push({ path: f.path, problem: 'missing' });
+      continue;
+    }
+    if (!st.isFile()) {
+      problems.push({ path: f.path, problem: 'not a file' });
+      continue;
+    }
+    if (st.size !== f.size) {
+      problems.push({ path: f.path, problem: 'size', detail: `${st.size} bytes, expected ${f.size}` });
+      continue;
+    }
+    const { sha256 } = await hashFile(abs, signal);
+    if (sha256 !== f.sha256) problems.push({ path: f.path, problem: 'checksum', detail: `sha256 ${sha256}` });
+  }
+  for (const e of await walk(dir)) {
+    if (e.kind === 'dir' || e.rel === MANIFEST || e.rel === COPIES) continue;
+    if (!listed.has(e.rel)) problems.push({ path: e.rel, problem: 'extra' });
+  }
+  return problems;
+}

@@ -1,0 +1,398 @@
+// The key rules of every batt conf file, in one table per kind of file: how each value is
+// parsed and what is said when it is wrong. The loaders (config.ts, targets/config.ts) read
+// keys through `setting`, which throws the first problem as a ConfigError; `batt config check`
+// (configcheck.ts) runs the same rules over every line through `problem` and lists them all.
+// A key added or changed here is therefore checked the same way by both.
+import { validatePattern } from '../core/destination.js';
+import { ConfigError, UsageError } from '../core/errors.js';
+
+/** A rule's verdict on one non-empty value: the parsed value, or why it is wrong ("KEY <why>"). */
+/** A conf file's KEY=value pairs, as read (config.ts parseConf). */
+export type Conf = Record<string, string>;
+
+/** First day of the week for retention's weekly bucket (WEEK_START, --week-start). */
+export type WeekStart = 'mon' | 'sun';
+
+/** The keep-* and week-start flags, shared by `batt purge` and `batt --purge`: RETENTION_KEYS on the command line. */
+export const RETENTION_FLAGS = ['keep-last', 'keep-hourly', 'keep-daily', 'keep-weekly', 'keep-monthly', 'keep-yearly', 'week-start'] as const;
+
+export type Verdict<T> = { ok: true; value: T } | { ok: false; why: string };
+export type Rule<T> = (value: string) => Verdict<T>;
+/** A check only `batt config check` makes: why the value is doubtful, or undefined. */
+export type Lint = (value: string) => string | undefined;
+
+export interface KeySpec {
+  doc: string;
+  /** How loaders and check parse the value; absent: any text is taken as it is. */
+  rule?: Rule<unknown>;
+  /**
+   * Checked by `batt config check` only (after the rule). The loaders take these values as they
+   * are and leave them to whatever uses them: a typo in a notification setting does not stop
+   * backups, and DEST is validated where the pattern is used, after --path and BATT_PATH.
+   */
+  lint?: Lint;
+  /** Empty or absent is an error (the rule sees ''), not "use the default". */
+  required?: boolean;
+}
+
+const ok = <T>(value: T): Verdict<T> => ({ ok: true, value });
+const no = (why: string): Verdict<never> => ({ ok: false, why });
+
+// ---- rules -------------------------------------------------------------------------------
+
+const positiveInt: Rule<number> = (v) => (/^\d+$/.test(v) && Number(v) >= 1 ? ok(Number(v)) : no(`must be a positive whole number, got "${v}"`));
+/** Retention counts: 0 switches a rule off; at most six digits. */
+const count: Rule<number> = (v) => (/^\d{1,6}$/.test(v) ? ok(Number(v)) : no(`must be a whole number >= 0, got "${v}"`));
+const wholeNumber: Rule<number> = (v) => (/^\d+$/.test(v) ? ok(Number(v)) : no(`must be a whole number, got "${v}"`));
+const port: Rule<number> = (v) =>
+  /^\d+$/.test(v) && Number(v) >= 1 && Number(v) <= 65535 ? ok(Number(v)) : no(`must be a port number 1-65535, got "${v}"`);
+/** Exactly one of the words (case matters). */
+const oneOf =
+  <T extends string>(...allowed: T[]): Rule<T> =>
+  (v) =>
+    (allowed as string[]).includes(v) ? ok(v as T) : no(`must be one of ${allowed.join(', ')}, got "${v}"`);
+/** PURGE_AFTER_RUN: yes/no, 1/0, true/false in any case. */
+const yesNo: Rule<boolean> = (v) => {
+  const s = v.toLowerCase();
+  return ['yes', 'no', '1', '0', 'true', 'false'].includes(s) ? ok(['yes', '1', 'true'].includes(s)) : no(`must be yes or no, got "${v}"`);
+};
+/** Target switches: also on/off. */
+const yesNoOnOff: Rule<boolean> = (v) => {
+  const s = v.toLowerCase();
+  if (['1', 'yes', 'true', 'on'].includes(s)) return ok(true);
+  if (['0', 'no', 'false', 'off'].includes(s)) return ok(false);
+  return no(`must be yes or no, got "${v}"`);
+};
+
+/** mon|monday|sun|sunday (any case) -> 'mon' | 'sun'; anything else -> undefined. */
+export function parseWeekStart(v: string): WeekStart | undefined {
+  const s = v.trim().toLowerCase();
+  if (s === 'mon' || s === 'monday') return 'mon';
+  if (s === 'sun' || s === 'sunday') return 'sun';
+  return undefined;
+}
+const weekStart: Rule<WeekStart> = (v) => {
+  const ws = parseWeekStart(v);
+  return ws ? ok(ws) : no(`must be mon or sun, got "${v}"`);
+};
+
+/** Comma-separated, blanks dropped. */
+export const list: Rule<string[]> = (v) =>
+  ok(
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+
+export const TARGET_KINDS = ['local', 'rsync', 'sftp', 's3', 'ftp'] as const;
+export type TargetKind = (typeof TARGET_KINDS)[number];
+const targetKind: Rule<TargetKind> = (v) => {
+  const s = v.toLowerCase();
+  return (TARGET_KINDS as readonly string[]).includes(s) ? ok(s as TargetKind) : no(`must be one of ${TARGET_KINDS.join(', ')}, got "${v}"`);
+};
+const ftpSecure: Rule<boolean | 'implicit'> = (v) => {
+  const s = v.toLowerCase();
+  if (s === 'no') return ok(false);
+  if (s === 'yes') return ok(true);
+  if (s === 'implicit') return ok('implicit' as const);
+  return no('must be no, yes or implicit');
+};
+/**
+ * A path batt hands to a tool or opens itself: it must not depend on the working folder (a check
+ * run by hand from /root and the nightly run from cron or a timer start in different folders).
+ */
+const absPath: Rule<string> = (v) => (v.startsWith('/') ? ok(v) : no(`must be an absolute path, got "${v}"`));
+/** A key this kind of target cannot work without (then the inner rule, if any). */
+const needed =
+  (kind: TargetKind, rule: Rule<string> = ok): Rule<string> =>
+  (v) =>
+    v === '' ? no(`is required for a ${kind} target`) : rule(v);
+
+const RECIPIENT = /^(age1[02-9ac-hj-np-z]{58}|ssh-(ed25519|rsa) [A-Za-z0-9+/=]+)$/;
+/** RECIPIENT: age or ssh public keys, separated by commas or blanks. */
+export const recipients: Rule<string[]> = (v) => {
+  const keys = v
+    .split(/[,\s]+(?=age1|ssh-)/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const bad = keys.find((r) => !RECIPIENT.test(r));
+  return bad === undefined ? ok(keys) : no(`"${bad.slice(0, 20)}..." is not an age or ssh public key`);
+};
+/** PASSPHRASE: never in a conf (empty = unset is fine). */
+const refusedPassphrase: Rule<never> = () => no('is refused: put the passphrase in a 0600 file and name it with PASSPHRASE_FILE');
+
+// ---- lints (batt config check only) ------------------------------------------------------
+
+const host: Lint = (v) => (/^[A-Za-z0-9.:[\]_-]+$/.test(v) ? undefined : `"${v}" is not a host name or address`);
+const url: Lint = (v) => {
+  try {
+    const u = new URL(v);
+    return u.protocol === 'http:' || u.protocol === 'https:' ? undefined : `must be an http:// or https:// URL`;
+  } catch {
+    return 'is not a valid URL';
+  }
+};
+const ADDRESS = /^(?:[^<>@\s,]+@[^<>@\s,]+|[^<>,]*<[^<>@\s,]+@[^<>@\s,]+>)$/;
+const addresses: Lint = (v) => {
+  const bad = v.split(',').map((s) => s.trim()).filter((s) => s && !ADDRESS.test(s));
+  if (bad.length) return `"${bad[0]}" is not a mail address`;
+  return v.trim() ? undefined : 'is empty';
+};
+/** absPath as a lint (same words), for keys only `batt config check` judges. */
+const absolute: Lint = (v) => {
+  const r = absPath(v);
+  return r.ok ? undefined : r.why;
+};
+/** A space-separated list of paths (PATHS, DATABASES): the first relative one. */
+const absoluteList: Lint = (v) => {
+  const bad = v.split(/\s+/).find((p) => p !== '' && !p.startsWith('/'));
+  return bad === undefined ? undefined : `must be absolute paths, got "${bad}"`;
+};
+const pattern: Lint = (v) => {
+  try {
+    validatePattern(v);
+    return undefined;
+  } catch (err) {
+    if (err instanceof UsageError) return err.message;
+    throw err;
+  }
+};
+
+// ---- the tables --------------------------------------------------------------------------
+
+/** Retention (batt purge): in batt.conf, a <service>.conf and a target's conf alike. */
+export const RETENTION_KEYS = {
+  KEEP_LAST: { rule: count, doc: 'retention: keep the N newest backups' },
+  KEEP_HOURLY: { rule: count, doc: 'retention: one backup per hour for N hours' },
+  KEEP_DAILY: { rule: count, doc: 'retention: one backup per day for N days' },
+  KEEP_WEEKLY: { rule: count, doc: 'retention: one backup per week for N weeks' },
+  KEEP_MONTHLY: { rule: count, doc: 'retention: one backup per month for N months' },
+  KEEP_YEARLY: { rule: count, doc: 'retention: one backup per year for N years' },
+  WEEK_START: { rule: weekStart, doc: 'first day of a week for KEEP_WEEKLY' },
+  PURGE_AFTER_RUN: { rule: yesNo, doc: 'purge after every fully successful run' },
+} satisfies Record<string, KeySpec>;
+
+/** Every key batt.conf knows (README: `batt.conf` keys); any other key is an error in the check. */
+export const GLOBAL_KEYS = {
+  DEST: { lint: pattern, doc: 'strftime pattern of the destination (default /opt/backup/%Y/%m/%d)' },
+  JOBS: { rule: positiveInt, doc: 'services backed up at once (default: cores, at most 4)' },
+  TIMEOUT: { rule: positiveInt, doc: 'seconds a backup script may run (default 14400)' },
+  ...RETENTION_KEYS,
+  NOTIFY_ON: { rule: oneOf('failure', 'always'), doc: 'when to mail / post the webhook (default failure)' },
+  NOTIFY_TIMEOUT: { rule: positiveInt, doc: 'seconds each notifier may take (default 20)' },
+  SMTP_HOST: { lint: host, doc: 'mail server; email notifications are on when set' },
+  SMTP_PORT: { rule: port, doc: 'default 587 (465 with SMTP_TLS=tls)' },
+  SMTP_TLS: { rule: oneOf('tls', 'starttls', 'none'), doc: 'starttls (default, required), tls (implicit) or none' },
+  SMTP_USER: { doc: 'login name' },
+  SMTP_PASSWORD: { doc: 'password (batt.conf must then be 0600)' },
+  SMTP_FROM: { lint: addresses, doc: 'sender (default batt@<host>)' },
+  SMTP_TO: { rule: list, lint: addresses, doc: 'recipients, comma-separated' },
+  SMTP_CA_FILE: { lint: absolute, doc: 'PEM file of a private CA that signed the mail server certificate (absolute; a relative one fails the mail, never read)' },
+  WEBHOOK_URL: { lint: url, doc: 'POST the run summary as JSON here' },
+  WEBHOOK_TOKEN: { doc: 'sent as Authorization: Bearer <token>' },
+  HEALTHCHECK_URL: { lint: url, doc: 'healthchecks.io-style ping URL (URL/start, URL, URL/fail)' },
+} satisfies Record<string, KeySpec>;
+
+/**
+ * Keys of a <service>.conf that batt itself reads; every other key is free. All of them, these
+ * included, still reach the script as BATT_CONF_<KEY>.
+ */
+export const SERVICE_KEYS = {
+  BACKUP_TIMEOUT: { rule: positiveInt, doc: "seconds this service's backup script may run (over TIMEOUT; --timeout wins)" },
+  ...RETENTION_KEYS,
+} satisfies Record<string, KeySpec>;
+
+/**
+ * Keys of the built-in services' confs (scripts-available/) that name a file, folder or socket on
+ * this machine. batt does not read them: each script refuses a relative one before it starts
+ * (a conf has no folder to be relative to, and the script runs in its staging or scratch folder),
+ * and `batt config check` reports it with these lints, so the check and the run agree.
+ */
+export const BUILTIN_SERVICE_KEYS = {
+  file: {
+    PATHS: { lint: absoluteList, doc: 'paths backed up (absolute, space separated)' },
+  },
+  mysql: {
+    SOCKET: { lint: absolute, doc: 'unix socket of the server (absolute)' },
+    DEFAULTS_FILE: { lint: absolute, doc: 'option file included first (absolute)' },
+  },
+  redis: {
+    SOCKET: { lint: absolute, doc: 'unix socket of the server (absolute)' },
+    RESTORE_DIR: { lint: absolute, doc: 'restore: the data folder without --to (absolute)' },
+  },
+  sqlite: {
+    DATABASES: { lint: absoluteList, doc: 'database files (absolute, space separated)' },
+  },
+} satisfies Record<string, Record<string, KeySpec>>;
+
+/** The key rules of <service>.conf: batt's own, then the built-in service's path keys. */
+export function serviceTable(service: string): Record<string, KeySpec> {
+  const own: Record<string, Record<string, KeySpec>> = BUILTIN_SERVICE_KEYS;
+  return { ...SERVICE_KEYS, ...(Object.hasOwn(own, service) ? own[service] : {}) };
+}
+
+/**
+ * Encryption keys of a target (crypto.ts). What the named files must be (readable, 0600, the
+ * passphrase not empty) is conffiles.ts, shared by the run and `batt config check`.
+ */
+export const ENCRYPTION_KEYS = {
+  RECIPIENT: { rule: recipients, doc: 'age public key(s) (age1... or ssh-ed25519 ...), comma separated: encrypt before upload' },
+  RECIPIENTS_FILE: { rule: absPath, doc: 'a file of recipients, one per line (absolute)' },
+  IDENTITY_FILE: { rule: absPath, doc: 'the age secret key file (0600, absolute) used by restore --from' },
+  PASSPHRASE_FILE: { rule: absPath, doc: 'file (0600, absolute) whose first line is the passphrase; instead of RECIPIENT/IDENTITY_FILE' },
+  PASSPHRASE: { rule: refusedPassphrase, doc: 'refused: the passphrase goes in PASSPHRASE_FILE' },
+} satisfies Record<string, KeySpec>;
+
+/**
+ * Keys of a targets/<name>.conf that every kind parses; the keys of one kind are TARGET_KIND_KEYS,
+ * relations between keys TARGET_RELATIONS (both through targetTable / targetRelations).
+ */
+export const TARGET_KEYS = {
+  TYPE: { rule: targetKind, required: true, doc: `the kind of target: ${TARGET_KINDS.join(', ')}` },
+  TIMEOUT: { rule: wholeNumber, doc: 'seconds for connecting / an idle transfer (default 120)' },
+  PORT: { rule: wholeNumber, doc: 'server port (default 22, ftp 21)' },
+  RETRIES: { rule: wholeNumber, doc: 'extra attempts for a transient error (default 3)' },
+  RETRY_DELAY_MS: { rule: wholeNumber, doc: 'first backoff delay (default 1000)' },
+  PART_SIZE_MB: { rule: wholeNumber, doc: 's3: multipart part size (default 16, min 5)' },
+  QUEUE_SIZE: { rule: wholeNumber, doc: 's3: parts in flight (default 2)' },
+  FORCE_PATH_STYLE: { rule: yesNoOnOff, doc: 's3: path-style URLs (default yes with ENDPOINT)' },
+  SECURE: { rule: ftpSecure, doc: 'ftp: no, yes (explicit TLS) or implicit' },
+  ...ENCRYPTION_KEYS,
+  ...RETENTION_KEYS,
+} satisfies Record<string, KeySpec>;
+
+/** The keys one kind of target needs or parses, checked when it is opened (targets/open.ts). */
+export const TARGET_KIND_KEYS = {
+  local: {
+    PATH: { rule: needed('local', absPath), required: true, doc: 'the folder copies go to (absolute)' },
+  },
+  rsync: {
+    PATH: { rule: needed('rsync'), required: true, doc: 'the folder on HOST, or a local folder (absolute) without HOST' },
+    SSH_KEY: { rule: absPath, doc: 'key for the ssh login (absolute), required with HOST' },
+    KNOWN_HOSTS: { rule: absPath, doc: 'known_hosts file (absolute), required with HOST' },
+  },
+  sftp: {
+    HOST: { rule: needed('sftp'), required: true, doc: 'the server' },
+    USER: { rule: needed('sftp'), required: true, doc: 'login name' },
+    SSH_KEY: { rule: needed('sftp', absPath), required: true, doc: 'key for the login (absolute)' },
+    KNOWN_HOSTS: { rule: needed('sftp', absPath), required: true, doc: 'known_hosts file with the server key (absolute)' },
+    PATH: { rule: needed('sftp'), required: true, doc: 'the folder on the server' },
+  },
+  s3: {
+    BUCKET: { rule: needed('s3'), required: true, doc: 'the bucket' },
+  },
+  ftp: {
+    HOST: { rule: needed('ftp'), required: true, doc: 'the server' },
+    PATH: { rule: needed('ftp'), required: true, doc: 'the folder on the server' },
+    CA_FILE: { rule: absPath, doc: 'PEM file of a private CA that signed the server certificate (absolute)' },
+  },
+} satisfies Record<TargetKind, Record<string, KeySpec>>;
+
+/** A rule between keys of one file, read with the last value of each key. */
+export interface Relation {
+  /** the key the problem is reported at */
+  key: string;
+  why: (conf: Conf) => string | undefined;
+}
+
+/** batt.conf: the loader refuses these, the check reports them as errors. */
+export const GLOBAL_RELATIONS: Relation[] = [
+  {
+    key: 'SMTP_HOST',
+    why: (c) => {
+      const to = list(c.SMTP_TO ?? '');
+      return c.SMTP_HOST && to.ok && to.value.length === 0 ? 'is set but SMTP_TO is empty: no one would get the mail' : undefined;
+    },
+  },
+];
+
+/** Whether a target conf names recipients (RECIPIENT or RECIPIENTS_FILE). */
+const hasRecipients = (c: Conf) => !!c.RECIPIENTS_FILE || (c.RECIPIENT ?? '').trim() !== '';
+
+/** Encryption keys that contradict each other (crypto.ts refuses them). */
+export const ENCRYPTION_RELATIONS: Relation[] = [
+  {
+    key: 'PASSPHRASE_FILE',
+    why: (c) =>
+      c.PASSPHRASE_FILE && (hasRecipients(c) || c.IDENTITY_FILE)
+        ? 'cannot be combined with RECIPIENT/RECIPIENTS_FILE/IDENTITY_FILE (age allows one or the other)'
+        : undefined,
+  },
+  {
+    key: 'IDENTITY_FILE',
+    why: (c) => (c.IDENTITY_FILE && !c.PASSPHRASE_FILE && !hasRecipients(c) ? 'is set but no RECIPIENT: uploads would not be encrypted' : undefined),
+  },
+];
+
+/** Relations between the keys of one kind of target, checked when it is opened. */
+export const TARGET_RELATIONS: Record<TargetKind, Relation[]> = {
+  local: [],
+  rsync: [
+    { key: 'PATH', why: (c) => (!c.HOST && c.PATH && !c.PATH.startsWith('/') ? `must be an absolute path without HOST, got "${c.PATH}"` : undefined) },
+    { key: 'HOST', why: (c) => (c.HOST && (!c.SSH_KEY || !c.KNOWN_HOSTS) ? 'is set: an rsync target with HOST needs SSH_KEY and KNOWN_HOSTS' : undefined) },
+  ],
+  sftp: [],
+  s3: [
+    { key: 'ACCESS_KEY_ID', why: (c) => (c.ACCESS_KEY_ID && !c.SECRET_ACCESS_KEY ? 'is set without SECRET_ACCESS_KEY: set both ACCESS_KEY_ID and SECRET_ACCESS_KEY, or neither (AWS chain)' : undefined) },
+    { key: 'SECRET_ACCESS_KEY', why: (c) => (c.SECRET_ACCESS_KEY && !c.ACCESS_KEY_ID ? 'is set without ACCESS_KEY_ID: set both ACCESS_KEY_ID and SECRET_ACCESS_KEY, or neither (AWS chain)' : undefined) },
+  ],
+  ftp: [],
+};
+
+/** Every key rule of a target of this kind. */
+export function targetTable(kind: TargetKind): Record<string, KeySpec> {
+  return { ...TARGET_KEYS, ...TARGET_KIND_KEYS[kind] };
+}
+
+/** Every relation of a target of this kind: the kind's first (the loader opens the backend first), then encryption. */
+export function targetRelations(kind: TargetKind): Relation[] {
+  return [...TARGET_RELATIONS[kind], ...ENCRYPTION_RELATIONS];
+}
+
+// ---- reading -----------------------------------------------------------------------------
+
+type ValueOf<S> = S extends { rule: Rule<infer T> } ? T : string;
+/** The keys of a table whose rule yields a T. */
+export type KeysOf<Tb, T> = { [K in keyof Tb]: Tb[K] extends { rule: Rule<T> } ? K : never }[keyof Tb] & string;
+
+/** What the check says about one value of a key: the rule's complaint, then the lint's. */
+export function problem(spec: KeySpec, value: string): string | undefined {
+  if (spec.rule) {
+    const v = spec.rule(value);
+    if (!v.ok) return v.why;
+  }
+  return spec.lint?.(value);
+}
+
+/**
+ * The loaders' reading of one key: undefined when unset or empty (unless required), the parsed
+ * value, or a ConfigError "<file>: KEY why" for the first problem.
+ */
+export function setting<Tb extends Record<string, KeySpec>, K extends keyof Tb & string>(
+  table: Tb,
+  key: K,
+  conf: Conf,
+  file: string,
+): ValueOf<Tb[K]> | undefined {
+  const spec = table[key]!;
+  const raw = conf[key] ?? '';
+  if (raw === '' && !spec.required) return undefined;
+  if (!spec.rule) return raw as ValueOf<Tb[K]>;
+  const v = spec.rule(raw);
+  if (!v.ok) throw new ConfigError(`${file}: ${key} ${v.why}`);
+  return v.value as ValueOf<Tb[K]>;
+}
+
+/** The loaders' side of a whole table: every key's rule in table order, the first problem as a ConfigError. */
+export function validate(table: Record<string, KeySpec>, conf: Conf, file: string): void {
+  for (const key of Object.keys(table)) setting(table, key, conf, file);
+}
+
+/** The loaders' side of relations: the first one broken, as a ConfigError. */
+export function enforce(relations: Relation[], conf: Conf, file: string): void {
+  for (const r of relations) {
+    const why = r.why(conf);
+    if (why) throw new ConfigError(`${file}: ${r.key} ${why}`);
+  }
+}

@@ -1,0 +1,256 @@
+// One service's backup: run its script into a private staging folder, check what it wrote,
+// record a manifest, and only then rename the folder into place. A failed, timed-out or
+// interrupted script leaves nothing in the destination; an existing backup is never replaced.
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { STAGING_PREFIX } from '../catalog/catalog.js';
+import type { Conf, TimeoutSource } from '../config/config.js';
+import { serviceFolder } from '../core/destination.js';
+import { BattError, FailedError, NoSpaceError, describeError, fromSystemError } from '../core/errors.js';
+import { exists, fsyncPath, mkdirPrivate } from '../core/fsutil.js';
+import type { Logger } from '../core/log.js';
+import { COPIES, MANIFEST, hashFile, walk, type HashCursor, writeManifest, type FileEntry, type Manifest } from '../catalog/manifest.js';
+import { redactOptions, type ServiceInput } from '../services/options.js';
+import { callerCwd, composeEnv } from '../services/scriptenv.js';
+import { mapBounded } from '../core/pool.js';
+import { runScript } from './runner.js';
+import { makeScratch, type Scratch } from './scratch.js';
+import { startWriteback } from './writeback.js';
+import { plural } from '../core/output.js';
+
+export interface BackupJob {
+  service: string;
+  script: string;
+  input: ServiceInput;
+  conf: Conf;
+  confFile?: string;
+  /** The script declared `# batt: append-only`: its files are hashed while they grow. */
+  appendOnly?: boolean;
+  /** How long this service's script may run (0 = no limit): config.ts effectiveTimeout. */
+  timeoutMs: number;
+  /** Which setting gave timeoutMs. */
+  timeoutFrom?: TimeoutSource;
+}
+
+export interface RunContext {
+  homeRoot: string;
+  /** The rendered destination (pattern with time filled in), without the service. */
+  base: string;
+  now: Date;
+  runId: string;
+  killAfterMs: number;
+  baseEnv: NodeJS.ProcessEnv;
+  log: Logger;
+  signal?: AbortSignal;
+  version: string;
+}
+
+export type BackupStatus = 'ok' | 'failed' | 'timeout' | 'interrupted';
+
+export interface BackupResult {
+  service: string;
+  status: BackupStatus;
+  dest?: string;
+  files: number;
+  bytes: number;
+  durationMs: number;
+  error?: string;
+  noSpace?: boolean;
+}
+
+export function scriptEnv(job: BackupJob, ctx: RunContext, staging: string, tmpdir: string): Record<string, string> {
+  return composeEnv(ctx.baseEnv, job.conf, job.input, {
+    TMPDIR: tmpdir,
+    BATT_DEST: staging,
+    BATT_SERVICE: job.service,
+    BATT_HOME: ctx.homeRoot,
+    BATT_RUN_ID: ctx.runId,
+    BATT_TIME: ctx.now.toISOString(),
+    BATT_CONF_FILE: job.confFile,
+    // The script runs in its staging folder: a relative path typed on the command line means
+    // relative to where batt was run. Always set here, so a caller's own BATT_CWD never counts.
+    BATT_CWD: callerCwd() ?? '',
+  });
+}
+
+const NO_SPACE = /no space left on device|ENOSPC|disk quota exceeded/i;
+
+/** What the script's failure looks like in one line. */
+function scriptFailure(job: BackupJob, r: Awaited<ReturnType<typeof runScript>>): BattError {
+  const { service } = job;
+  // The script's last words go into batt's own one-line message: no colours, no control characters.
+  const plain = (l: string) => l.replace(/\x1b\[[0-9;?]*[ -\/]*[@-~]/g, '').replace(/[\x00-\x1f\x7f]/g, ' ').trim();
+  const last = r.tail.map(plain).filter(Boolean).slice(-1)[0];
+  const said = last ? `: ${last.slice(0, 300)}` : '';
+  if (r.spawnError) {
+    // The script exists (it was checked): ENOENT from exec means its #! interpreter is missing.
+    const first = r.spawnError.split('\n')[0]!;
+    const why = /\bENOENT\b/.test(first) ? 'the interpreter on its #! line was not found' : first;
+    return new FailedError(`${service}: cannot start script: ${why}`);
+  }
+  if (r.timedOut) {
+    // A service's own limit is named: the sysadmin knows which setting to change.
+    const from = job.timeoutFrom === 'BACKUP_TIMEOUT' ? ' (BACKUP_TIMEOUT)' : '';
+    return new FailedError(`${service}: timed out after ${Math.round(job.timeoutMs / 1000)}s${from} and was stopped${said}`);
+  }
+  if (r.aborted) return new FailedError(`${service}: interrupted`);
+  if (r.tail.some((l) => NO_SPACE.test(l))) {
+    return new NoSpaceError(`${service}: no space left on device while writing the backup${said}`);
+  }
+  const how = r.signal ? `was killed by ${r.signal}` : `exited with code ${r.exitCode}`;
+  return new FailedError(`${service}: backup script ${how}${said}`);
+}
+
+/** Files sealed (hashed + fsynced) at once: enough to overlap I/O, bounded for memory and fds. */
+const SEAL_CONCURRENCY = 4;
+
+/**
+ * The hash of a file the script left: taken on from its hash-ahead cursor when that cursor still
+ * follows the same inode and the file did not shrink, otherwise read from byte 0.
+ */
+async function hashSealed(abs: string, st: { dev: number; ino: number; size: number }, ahead?: HashCursor) {
+  if (ahead && ahead.dev === st.dev && ahead.ino === st.ino && ahead.offset <= st.size) return ahead.finish();
+  await ahead?.close();
+  return hashFile(abs);
+}
+
+/** Checks what a script left and returns its files with sizes and hashes. */
+async function sealFiles(staging: string, service: string, ahead: Map<string, HashCursor>): Promise<FileEntry[]> {
+  const entries = await walk(staging);
+  const odd = entries.find((e) => e.kind === 'other');
+  if (odd) throw new FailedError(`${service}: the script left ${odd.rel}, which is not a regular file or folder`);
+  // batt's own names: a script's file by one of them would be overwritten by batt's (or, for the
+  // copies sidecar, never verified), so the backup would not hold what the script wrote.
+  const taken = entries.find((e) => e.rel === MANIFEST || e.rel === COPIES);
+  if (taken) throw new FailedError(`${service}: the script left ${taken.rel}, a name batt keeps for its own file; use another name`);
+  const files = entries.filter((e) => e.kind === 'file');
+  if (files.length === 0) throw new FailedError(`${service}: the script exited 0 but wrote no file`);
+  // hash-ahead cursors by inode: a file renamed after it was written is still matched
+  const byInode = new Map([...ahead.values()].map((c) => [`${c.dev}:${c.ino}`, c]));
+  // Each file is flushed to disk (fsync) while it is hashed from the page cache, and up to
+  // SEAL_CONCURRENCY files are sealed at once: the seal costs about one read of the output, not a
+  // read plus a wait for the disk per file. Order follows the walk; the first error wins, but only
+  // after every file in flight has settled (the caller removes the staging folder).
+  const out = await mapBounded(files, SEAL_CONCURRENCY, async (f): Promise<FileEntry> => {
+    const abs = path.join(staging, f.rel);
+    // A hard link shares its inode with a live file: chmod would change the live file, and the
+    // "backup" would change with it. A backup must hold its own copy.
+    const st = await fs.lstat(abs);
+    const key = `${st.dev}:${st.ino}`;
+    const cursor = byInode.get(key);
+    byInode.delete(key);
+    if (st.nlink > 1) {
+      await cursor?.close();
+      throw new FailedError(`${service}: the script left ${f.rel} as a hard link (${st.nlink} names); a backup must hold its own copy`);
+    }
+    await fs.chmod(abs, 0o600);
+    const [{ size, sha256 }] = await Promise.all([hashSealed(abs, st, cursor), fsyncPath(abs)]);
+    if (size === 0) throw new FailedError(`${service}: the script exited 0 but ${f.rel} is empty`);
+    return { path: f.rel, size, sha256 };
+  }).finally(() => Promise.all([...byInode.values()].map((c) => c.close())));
+  for (const d of entries.filter((e) => e.kind === 'dir')) {
+    await fs.chmod(path.join(staging, d.rel), 0o700); // a script may have made it 0755
+    await fsyncPath(path.join(staging, d.rel));
+  }
+  return out;
+}
+
+async function freeFolder(base: string, service: string): Promise<string> {
+  for (let attempt = 1; attempt < 1000; attempt++) {
+    const dir = serviceFolder(base, service, attempt);
+    if (!(await exists(dir))) return dir;
+  }
+  throw new FailedError(`${service}: too many backups in ${base}`);
+}
+
+export async function backupService(job: BackupJob, ctx: RunContext): Promise<BackupResult> {
+  const started = new Date();
+  const t0 = Date.now();
+  const staging = path.join(ctx.base, `${STAGING_PREFIX}${job.service}-${ctx.runId}`);
+  const log = (line: string) => ctx.log.write(job.service, line);
+  let status: BackupStatus = 'failed';
+  let scratch: Scratch | undefined;
+  let ahead = new Map<string, HashCursor>();
+  try {
+    try {
+      scratch = await makeScratch(job.service);
+      await mkdirPrivate(ctx.base);
+      await fs.mkdir(staging, { mode: 0o700 }); // fails on anything already there, links included
+    } catch (err) {
+      throw fromSystemError(err, staging);
+    }
+    log(`start ${job.script} -> ${staging}`);
+    const writeback = startWriteback(staging, { hashAhead: job.appendOnly });
+    const r = await runScript({
+      file: job.script,
+      args: job.input.args,
+      env: scriptEnv(job, ctx, staging, scratch.dir),
+      cwd: staging,
+      timeoutMs: job.timeoutMs,
+      killAfterMs: ctx.killAfterMs,
+      signal: ctx.signal,
+      onLine: (line, stream) => log(`${stream === 'stderr' ? '!' : '>'} ${line}`),
+    }).finally(async () => {
+      ahead = await writeback.stop();
+      await scratch?.remove();
+    });
+    if (r.exitCode !== 0 || r.timedOut || r.aborted || r.spawnError) {
+      if (r.timedOut) status = 'timeout';
+      throw scriptFailure(job, r);
+    }
+    if (ctx.signal?.aborted) throw new FailedError(`${job.service}: interrupted`);
+    const aheadBytes = [...ahead.values()].reduce((n, c) => n + c.offset, 0);
+    const files = await sealFiles(staging, job.service, ahead).catch((err) => {
+      throw fromSystemError(err, staging);
+    });
+    const dest = await freeFolder(ctx.base, job.service);
+    const manifest: Manifest = {
+      format: 1,
+      service: job.service,
+      host: os.hostname(),
+      runId: ctx.runId,
+      startedAt: started.toISOString(),
+      finishedAt: new Date().toISOString(),
+      status: 'ok',
+      exitCode: 0,
+      battVersion: ctx.version,
+      script: job.script,
+      options: redactOptions(job.input),
+      files,
+      totalBytes: files.reduce((s, f) => s + f.size, 0),
+    };
+    try {
+      await writeManifest(staging, manifest);
+      await fs.rename(staging, dest);
+      await fsyncPath(ctx.base);
+    } catch (err) {
+      throw fromSystemError(err, dest);
+    }
+    if (job.appendOnly) log(`seal: ${aheadBytes} of ${manifest.totalBytes} bytes were hashed while the script ran`);
+    log(`ok ${plural(files.length, 'file')} ${plural(manifest.totalBytes, 'byte')} -> ${dest}`);
+    return {
+      service: job.service,
+      status: 'ok',
+      dest,
+      files: files.length,
+      bytes: manifest.totalBytes,
+      durationMs: Date.now() - t0,
+    };
+  } catch (err) {
+    await Promise.all([...ahead.values()].map((c) => c.close())); // closing twice is harmless
+    await scratch?.remove().catch(() => {});
+    await fs.rm(staging, { recursive: true, force: true }).catch(() => {});
+    const error = describeError(err);
+    log(`FAILED ${error}`);
+    return {
+      service: job.service,
+      status: ctx.signal?.aborted ? 'interrupted' : status,
+      files: 0,
+      bytes: 0,
+      durationMs: Date.now() - t0,
+      error: error.startsWith(`${job.service}:`) ? error : `${job.service}: ${error}`,
+      noSpace: err instanceof NoSpaceError,
+    };
+  }
+}

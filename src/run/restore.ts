@@ -1,0 +1,113 @@
+// Restore: pick a backup from the catalog, prove it is intact against its manifest, then hand it
+// to the service's restore-<service> script (same drop-in contract as backup scripts).
+import path from 'node:path';
+import { scanRoot, selectBackups, type Backup } from '../catalog/catalog.js';
+import type { Conf } from '../config/config.js';
+import { BattError, FailedError, UsageError } from '../core/errors.js';
+import type { Logger } from '../core/log.js';
+import { MANIFEST, describeProblem, verifyFolder } from '../catalog/manifest.js';
+import type { ServiceInput } from '../services/options.js';
+import { runScript } from './runner.js';
+import { composeEnv } from '../services/scriptenv.js';
+import { makeScratch } from './scratch.js';
+
+/** Exit code a restore script uses to refuse overwriting live data without --force. */
+export const REFUSED_EXIT = 3;
+
+export class RefusedError extends BattError {}
+
+/** The backup to restore: the one named, or the newest of the service. */
+export async function chooseBackup(root: string, service: string, id: string | undefined): Promise<Backup> {
+  const scan = await scanRoot(root);
+  const ofService = scan.backups.filter((b) => b.manifest.service === service);
+  if (id) {
+    const { found } = selectBackups(root, scan.backups, [id]);
+    const b = found[0];
+    if (!b) throw new UsageError(`no backup "${id}" under ${root}`, 'batt backups lists them');
+    if (b.manifest.service !== service) {
+      throw new UsageError(`backup "${id}" is a ${b.manifest.service} backup, not ${service}`);
+    }
+    return b;
+  }
+  const newest = ofService[ofService.length - 1];
+  if (!newest) throw new UsageError(`no ${service} backup under ${root}`, 'batt backups lists them');
+  return newest;
+}
+
+export interface RestoreJob {
+  service: string;
+  script: string;
+  backup: Backup;
+  to?: string;
+  force: boolean;
+  /** The folder batt was started from (BATT_CWD): scripts run in a scratch folder, so a relative
+   *  --to must be resolved against this. Undefined when it no longer exists. */
+  callerCwd?: string;
+  input: ServiceInput;
+  conf: Conf;
+  /** The conf file the keys came from (BATT_CONF_FILE, for the script's messages); unset without keys. */
+  confFile?: string;
+  homeRoot: string;
+  baseEnv: NodeJS.ProcessEnv;
+  timeoutMs: number;
+  log: Logger;
+  signal?: AbortSignal;
+}
+
+/** `signal` (SIGINT/SIGTERM) stops the hashing between two chunks (HashInterruptedError). */
+export async function verifyBeforeRestore(b: Backup, signal?: AbortSignal): Promise<void> {
+  const problems = await verifyFolder(b.dir, b.manifest, signal);
+  if (problems.length) {
+    const first = problems[0]!;
+    throw new FailedError(
+      `backup ${b.id} failed verification: ${first.path}: ${describeProblem(first, { brief: true })}${problems.length > 1 ? ` (+${problems.length - 1} more)` : ''}`,
+      'batt verify shows every problem; pick another backup by id',
+    );
+  }
+}
+
+export async function restoreBackup(job: RestoreJob): Promise<{ durationMs: number }> {
+  const scratch = await makeScratch(`restore-${job.service}`);
+  const cwd = scratch.dir;
+  const log = (l: string) => job.log.write(`restore ${job.service}`, l);
+  try {
+    log(`start ${job.script} from ${job.backup.dir}${job.to ? ` to ${job.to}` : ''}`);
+    const r = await runScript({
+      file: job.script,
+      args: job.input.args,
+      env: composeEnv(job.baseEnv, job.conf, job.input, {
+        TMPDIR: cwd,
+        BATT_BACKUP: job.backup.dir,
+        BATT_MANIFEST: path.join(job.backup.dir, MANIFEST),
+        BATT_RESTORE_TO: job.to ?? '',
+        BATT_FORCE: job.force ? '1' : '0',
+        BATT_CWD: job.callerCwd ?? '',
+        BATT_CONF_FILE: job.confFile,
+        BATT_SERVICE: job.service,
+        BATT_HOME: job.homeRoot,
+      }),
+      cwd,
+      timeoutMs: job.timeoutMs,
+      signal: job.signal,
+      onLine: (line, stream) => log(`${stream === 'stderr' ? '!' : '>'} ${line}`),
+    });
+    const last = r.tail.filter((l) => l.trim()).slice(-1)[0]?.trim();
+    const said = last ? `: ${last.slice(0, 300)}` : '';
+    if (r.exitCode === REFUSED_EXIT) {
+      // a script that already named --force in its last line (restore-file: "use --force to
+      // overwrite") must not get the same advice a second time
+      throw new RefusedError(`restore of ${job.service} refused${said}`, /--force/.test(said) ? undefined : 'add --force to overwrite existing data');
+    }
+    if (r.spawnError) throw new FailedError(`${job.service}: cannot start ${job.script}: ${r.spawnError}`);
+    if (r.timedOut) throw new FailedError(`restore of ${job.service} timed out and was stopped${said}`);
+    if (r.aborted) throw new FailedError(`restore of ${job.service} was interrupted`);
+    if (r.exitCode !== 0) {
+      const how = r.signal ? `was killed by ${r.signal}` : `exited with code ${r.exitCode}`;
+      throw new FailedError(`restore of ${job.service} failed: restore script ${how}${said}`);
+    }
+    log('ok');
+    return { durationMs: r.durationMs };
+  } finally {
+    await scratch.remove();
+  }
+}

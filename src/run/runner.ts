@@ -1,0 +1,207 @@
+// The one place that spawns processes. Scripts run in their own process group so a timeout or
+// an interrupt stops the whole pipeline (bash, mysqldump, zstd...), not just the shell.
+import { readdir, readFile, readlink } from 'node:fs/promises';
+import { execa } from 'execa';
+import { statFields } from '../core/proc.js';
+
+export interface ScriptRun {
+  file: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd?: string;
+  /** 0 = no timeout */
+  timeoutMs: number;
+  /** Grace between SIGTERM and SIGKILL. */
+  killAfterMs?: number;
+  signal?: AbortSignal;
+  /** Each line the script prints, stdout and stderr interleaved. */
+  onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+}
+
+export interface ScriptResult {
+  exitCode: number | undefined;
+  signal: string | undefined;
+  timedOut: boolean;
+  aborted: boolean;
+  durationMs: number;
+  /** The last lines of stderr (or stdout when stderr was silent), for the error message. */
+  tail: string[];
+  spawnError?: string;
+}
+
+const TAIL = 20;
+/** setTimeout fires at once (with a warning) for a delay above 2^31-1 ms (24.8 days): clamp. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function killGroup(pid: number | undefined, sig: NodeJS.Signals): void {
+  if (!pid) return;
+  try {
+    process.kill(-pid, sig);
+  } catch {
+    /* already gone */
+  }
+}
+
+function lineSplitter(cb: (line: string) => void) {
+  let rest = '';
+  return {
+    push(chunk: Buffer | string) {
+      rest += chunk.toString();
+      let i;
+      while ((i = rest.indexOf('\n')) >= 0) {
+        cb(rest.slice(0, i));
+        rest = rest.slice(i + 1);
+      }
+      if (rest.length > 64 * 1024) {
+        cb(rest);
+        rest = '';
+      }
+    },
+    end() {
+      if (rest) cb(rest);
+      rest = '';
+    },
+  };
+}
+
+export async function runScript(run: ScriptRun): Promise<ScriptResult> {
+  const started = Date.now();
+  const errTail: string[] = [];
+  const outTail: string[] = [];
+  const keep = (tail: string[], line: string) => {
+    tail.push(line);
+    if (tail.length > TAIL) tail.shift();
+  };
+  const child = execa(run.file, run.args, {
+    env: run.env,
+    extendEnv: false,
+    cwd: run.cwd,
+    stdin: 'ignore',
+    buffer: false,
+    reject: false,
+    detached: true,
+    cleanup: false,
+  });
+  const out = lineSplitter((l) => {
+    keep(outTail, l);
+    run.onLine?.(l, 'stdout');
+  });
+  const err = lineSplitter((l) => {
+    keep(errTail, l);
+    run.onLine?.(l, 'stderr');
+  });
+  child.stdout?.on('data', (c: Buffer) => out.push(c));
+  child.stderr?.on('data', (c: Buffer) => err.push(c));
+  // execa resolves only when stdout/stderr close: a background child that inherited them would
+  // keep batt waiting (for hours, until the timeout). End the group as soon as the script exits.
+  child.once('exit', () => killGroup(child.pid, 'SIGKILL'));
+
+  let timedOut = false;
+  let aborted = false;
+  let killTimer: NodeJS.Timeout | undefined;
+  const stop = () => {
+    killGroup(child.pid, 'SIGTERM');
+    killTimer ??= setTimeout(() => killGroup(child.pid, 'SIGKILL'), run.killAfterMs ?? 10_000);
+  };
+  const timer =
+    run.timeoutMs > 0
+      ? setTimeout(() => {
+          timedOut = true;
+          stop();
+        }, Math.min(run.timeoutMs, MAX_TIMER_MS))
+      : undefined;
+  const onAbort = () => {
+    aborted = true;
+    stop();
+  };
+  if (run.signal?.aborted) onAbort();
+  run.signal?.addEventListener('abort', onAbort, { once: true });
+
+  const result = await child;
+  // The shell may be gone while a child it started still runs in the group: end them too.
+  killGroup(child.pid, 'SIGKILL'); // nothing may write into staging after the script ended
+  clearTimeout(timer);
+  clearTimeout(killTimer);
+  run.signal?.removeEventListener('abort', onAbort);
+  out.end();
+  err.end();
+  const spawnError =
+    result.failed && result.exitCode === undefined && !result.signal ? result.shortMessage : undefined;
+  return {
+    exitCode: result.exitCode,
+    signal: result.signal,
+    timedOut,
+    aborted,
+    durationMs: Date.now() - started,
+    tail: errTail.length ? errTail : outTail,
+    spawnError,
+  };
+}
+
+/** The process group of pid (field 5 of /proc/<pid>/stat). */
+function processGroup(pid: number | 'self'): number | undefined {
+  const pgrp = Number(statFields(pid)?.[2]);
+  return Number.isInteger(pgrp) && pgrp > 1 ? pgrp : undefined;
+}
+
+/**
+ * Stops what a killed batt (SIGKILL, SIGHUP) left running: its scripts, which outlive it in their
+ * own process groups. They run with their staging folder as cwd and BATT_DEST, so every process
+ * with both is killed with its group. Returns the pids found.
+ */
+export async function stopLeftoverScripts(dir: string): Promise<number[]> {
+  let names: string[];
+  try {
+    names = await readdir('/proc');
+  } catch {
+    return [];
+  }
+  const own = processGroup('self');
+  const found: number[] = [];
+  for (const name of names) {
+    const pid = Number(name);
+    if (!/^\d+$/.test(name) || pid === process.pid) continue;
+    let cwd: string;
+    try {
+      cwd = await readlink(`/proc/${pid}/cwd`);
+    } catch {
+      continue; // gone, or a kernel thread
+    }
+    if (cwd !== dir && !cwd.startsWith(`${dir}/`)) continue;
+    // Only batt's scripts: they carry BATT_DEST=<dir> (a shell someone opened there does not).
+    const environ = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
+    if (!`\0${environ}`.includes(`\0BATT_DEST=${dir}\0`)) continue;
+    found.push(pid);
+    const pgrp = processGroup(pid);
+    if (pgrp && pgrp !== own) killGroup(pgrp, 'SIGKILL');
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+  return found;
+}
+
+export interface CommandResult {
+  exitCode: number | undefined;
+  stdout: string;
+  stderr: string;
+}
+
+/** A short command whose output batt reads (small output only); `signal` stops it with SIGTERM. */
+export async function runCommand(
+  file: string,
+  args: string[],
+  opts: { env?: Record<string, string>; cwd?: string; input?: string; signal?: AbortSignal } = {},
+): Promise<CommandResult> {
+  const r = await execa(file, args, {
+    env: opts.env,
+    cwd: opts.cwd,
+    input: opts.input,
+    reject: false,
+    stripFinalNewline: true,
+    cancelSignal: opts.signal,
+  });
+  return { exitCode: r.exitCode, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+}

@@ -1,0 +1,34 @@
+// A copy on a target: the index file that makes a folder a copy (written last, after every file
+// was uploaded and checked), and what that index holds.
+
+
+export const REMOTE_INDEX = 'batt-remote.json';
+export const ENC_SUFFIX = '.age';
+/** Passphrase mode: the copy's own age key, itself encrypted with the passphrase (one scrypt per copy). */
+export const COPY_KEY = 'batt-key.age';
+
+export interface RemoteFile {
+  path: string;
+  /** Name on the target (path + .age when encrypted). */
+  remote: string;
+  size: number;
+  sha256: string;
+  remoteSize: number;
+  remoteSha256: string;
+}
+
+/** batt-remote.json: what a complete remote copy holds. Never holds a key or passphrase. */
+export interface RemoteIndex {
+  format: 1;
+  id: string;
+  service: string;
+  host: string;
+  runId: string;
+  startedAt: string;
+  uploadedAt: string;
+  encryption: 'none' | 'age';
+  /** Set in passphrase mode: the file holding the copy's key (see COPY_KEY). */
+  keyFile?: string;
+  files: RemoteFile[];
+  totalBytes: number;
+}

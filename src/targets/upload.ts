@@ -1,0 +1,188 @@
+// After a run: copy each successful service folder to the configured targets. What went where is
+// recorded in batt-copies.json beside the manifest (the manifest itself is never rewritten).
+// A failed copy fails the run; the local backup stays as it is. SIGINT/SIGTERM (req.signal) stop the
+// file in transfer at once and copy nothing more: that copy never gets its index.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { backupIdPattern } from '../core/destination.js';
+import { writeFileAtomic } from '../core/fsutil.js';
+import { COPIES } from '../catalog/manifest.js';
+import { plural } from '../core/output.js';
+import type { Home } from '../core/home.js';
+import { errText } from './retry.js';
+import { sweepWords } from './sweep.js';
+import { type RemoteIndex } from './copy.js';
+import { type Target } from './target.js';
+import { listTargetNames, loadTarget } from './config.js';
+import { openTarget } from './open.js';
+
+export interface CopyRecord {
+  target: string;
+  kind: string;
+  /** Where the copy lives (no credentials). */
+  location: string;
+  id: string;
+  uploadedAt: string;
+  encryption: 'none' | 'age';
+  files: { path: string; size: number; sha256: string; remote: string; remoteSize: number; remoteSha256: string }[];
+}
+
+export interface UploadOutcome {
+  service: string;
+  target: string;
+  ok: boolean;
+  location?: string;
+  error?: string;
+}
+
+export interface UploadJob {
+  service: string;
+  /** The finished backup folder. */
+  dir: string;
+}
+
+export interface UploadRequest {
+  home: Home;
+  root: string;
+  /** The destination pattern the jobs were made with: the layout of copies on a target (the sweep's). */
+  pattern?: string;
+  jobs: UploadJob[];
+  /** --target names; empty = every configured target. */
+  targets?: string[];
+  log: (msg: string) => void;
+  signal?: AbortSignal;
+}
+
+/** Which targets a run copies to: the named ones (each must exist), else all configured. */
+export async function selectTargets(home: Home, named: string[] | undefined): Promise<string[]> {
+  if (named && named.length) {
+    for (const n of named) await loadTarget(home, n); // fails early on an unknown name
+    return [...new Set(named)];
+  }
+  return listTargetNames(home);
+}
+
+export async function readCopies(dir: string): Promise<CopyRecord[]> {
+  try {
+    const v = JSON.parse(await fs.readFile(path.join(dir, COPIES), 'utf8')) as { copies?: CopyRecord[] };
+    return Array.isArray(v.copies) ? v.copies : [];
+  } catch {
+    return [];
+  }
+}
+
+async function recordCopy(dir: string, rec: CopyRecord): Promise<void> {
+  const copies = (await readCopies(dir)).filter((c) => !(c.target === rec.target && c.id === rec.id));
+  copies.push(rec);
+  await writeFileAtomic(path.join(dir, COPIES), JSON.stringify({ format: 1, copies }, null, 2) + '\n');
+}
+
+/**
+ * Before copying to a target: remove what interrupted uploads left there (batt's own temp files and
+ * S3 multipart uploads untouched for a day; with `pattern`, the destination pattern, also copies in
+ * its layout cut off before their index and untouched for a day). Never fails the upload: trouble is
+ * only logged, and so is each such copy removed or kept.
+ */
+export async function sweepTarget(target: Target, log: (msg: string) => void, signal?: AbortSignal, pattern?: string): Promise<void> {
+  try {
+    const r = await target.sweep({ signal, isCopyId: copyIdMatcher(pattern) });
+    if (r.removed.length) log(`target ${target.name}: removed ${plural(r.removed.length, 'leftover')} of interrupted uploads: ${r.removed.join(', ')}`);
+    for (const c of r.copies) log(`target ${target.name}: removed ${c.rel}, ${sweepWords.copy(c)}`);
+    for (const k of r.kept) log(`target ${target.name}: ${k.rel}: ${k.why}`);
+    for (const f of r.failed) log(`target ${target.name}: ${sweepWords.failed(f)}`);
+  } catch (err) {
+    if (!signal?.aborted) log(`target ${target.name}: ${sweepWords.unlisted(errText(err))}`);
+  }
+}
+
+/** The ids of copies batt makes with this destination pattern; none without one. */
+export function copyIdMatcher(pattern: string | undefined): ((rel: string) => boolean) | undefined {
+  if (!pattern) return undefined;
+  const re = backupIdPattern(pattern);
+  return (rel) => re.test(rel);
+}
+
+export async function uploadBackups(req: UploadRequest): Promise<UploadOutcome[]> {
+  const names = await selectTargets(req.home, req.targets);
+  const outcomes: UploadOutcome[] = [];
+  if (!names.length || !req.jobs.length) return outcomes;
+  const interruptedText = (service: string, target: string) => `${service} -> ${target}: upload interrupted, no copy made`;
+  const interrupted = (service: string, target: string) => outcomes.push({ service, target, ok: false, error: interruptedText(service, target) });
+  for (const name of names) {
+    if (req.signal?.aborted) {
+      for (const j of req.jobs) interrupted(j.service, name);
+      continue;
+    }
+    let opened;
+    try {
+      opened = await openTarget(await loadTarget(req.home, name));
+    } catch (err) {
+      for (const j of req.jobs) outcomes.push({ service: j.service, target: name, ok: false, error: `${name}: ${errText(err)}` });
+      req.log(`target ${name}: ${errText(err)}`);
+      continue;
+    }
+    const { target, encryption, retry } = opened;
+    try {
+      await sweepTarget(target, req.log, req.signal, req.pattern);
+      for (const j of req.jobs) {
+        if (req.signal?.aborted) {
+          interrupted(j.service, name);
+          continue;
+        }
+        const id = path.relative(req.root, j.dir).split(path.sep).join('/');
+        req.log(`copy ${id} -> ${name} (${target.backend.describe(id)})${encryption ? ' encrypted with age' : ''}`);
+        try {
+          const idx: RemoteIndex = await target.put(j.dir, id, { encryption, retry, onRetry: req.log, signal: req.signal });
+          await recordCopy(j.dir, {
+            target: name,
+            kind: target.kind,
+            location: target.backend.describe(id),
+            id,
+            uploadedAt: idx.uploadedAt,
+            encryption: idx.encryption,
+            files: idx.files,
+          });
+          outcomes.push({ service: j.service, target: name, ok: true, location: target.backend.describe(id) });
+          req.log(`copied ${id} -> ${name}: ${plural(idx.files.length, 'file')}`);
+        } catch (err) {
+          const error = req.signal?.aborted ? interruptedText(j.service, name) : `${j.service} -> ${name}: upload failed: ${errText(err)}`;
+          req.log(error);
+          outcomes.push({ service: j.service, target: name, ok: false, error });
+        }
+      }
+    } finally {
+      await target.close();
+    }
+  }
+  return outcomes;
+}
+
+export interface RunUploads {
+  outcomes: UploadOutcome[];
+  failed: number;
+}
+
+/**
+ * The run's post-backup step: copies the successful services' folders, logs each step, prints
+ * failures loudly on stderr. Nothing is copied when the run was interrupted.
+ */
+export async function uploadRunResults(p: {
+  home: Home;
+  root: string;
+  pattern?: string;
+  targets: string[];
+  results: { service: string; status: string; dest?: string }[];
+  log: { write(source: string, line: string): void };
+  out: { error(line: string): void; info(line: string): void; json: boolean };
+  interrupted: boolean;
+  signal?: AbortSignal;
+}): Promise<RunUploads> {
+  if (!p.targets.length || p.interrupted) return { outcomes: [], failed: 0 };
+  const jobs = p.results.filter((r) => r.status === 'ok' && r.dest).map((r) => ({ service: r.service, dir: r.dest! }));
+  const outcomes = await uploadBackups({ home: p.home, root: p.root, pattern: p.pattern, jobs, targets: p.targets, log: (m) => p.log.write('upload', m), signal: p.signal });
+  const failed = outcomes.filter((o) => !o.ok);
+  for (const o of failed) p.out.error(o.error ?? `${o.service} -> ${o.target}: upload failed`);
+  if (failed.length) p.out.error(`off-site copy incomplete: ${failed.length} of ${outcomes.length} failed; the local backups are kept`);
+  else if (outcomes.length && !p.out.json) p.out.info(`copied ${plural(jobs.length, 'backup')} to ${p.targets.join(', ')}`);
+  return { outcomes, failed: failed.length };
+}
