@@ -206,7 +206,7 @@ describe('mongodb with STAND-IN mongodump/mongorestore (no MongoDB server here)'
   });
 });
 
-// Bad input is exit 2 for every restore script (README "Writing a drop-in script"; restore-mysql,
+// Bad input is exit 2 for every restore script (docs/script-contract.md; restore-mysql,
 // restore-postgresql, restore-redis), before any tool runs; 3 stays for "would overwrite data".
 describe('restore-mongodb: bad input exits 2 before mongorestore runs (STAND-IN tools)', () => {
   let t: Env;

@@ -1,4 +1,4 @@
-// How a Node system error reaches the sysadmin: the message and the exit code (README: Exit codes).
+// How a Node system error reaches the sysadmin: the message and the exit code (docs/commands.md: Exit codes).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { describeError, exitCodeFor, fromSystemError } from '../../src/core/errors.js';
