@@ -9,6 +9,8 @@ import { build } from 'esbuild';
 import { existsSync, readFileSync, mkdirSync, writeFileSync, renameSync, readdirSync, statSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Marked } from 'marked';
+import markedMan from 'marked-man';
 
 // string-width and wrap-ansi build Unicode tables when they load (Intl.Segmenter, emoji regexes:
 // 30-90 ms), yet yargs (through cliui) and listr2 need them only to lay out help and progress
@@ -105,6 +107,12 @@ const files = [...esm.outputFiles, ...cjs.outputFiles].sort((a, b) => rank(a.pat
 // esbuild keeps the entry's hashbang; the entry is executable for the bin link.
 for (const f of files) put(f.path, f.contents, f.path.endsWith(`${path.sep}batt.js`) ? 0o755 : 0o644);
 
+// `man batt`: docs/batt.1.md (ronn format) as roff, which ./install puts into MAN_DIR. Its date is
+// SOURCE_DATE_EPOCH or the source's mtime, so two builds of the same checkout are the same bytes.
+const manSource = path.join(root, 'docs', 'batt.1.md');
+const manDate = process.env.SOURCE_DATE_EPOCH ? Number(process.env.SOURCE_DATE_EPOCH) * 1000 : statSync(manSource).mtimeMs;
+put(path.join(dist, 'batt.1'), manPage(readFileSync(manSource, 'utf8'), { version: `batt ${pkg.version}`, date: manDate }));
+
 // ssh2's native crypto, where the chunk that bundles ssh2 requires it (optional: see above)
 const sshcrypto = path.join(root, 'node_modules', 'ssh2', 'lib', 'protocol', 'crypto', 'build', 'Release', 'sshcrypto.node');
 if (existsSync(sshcrypto)) put(path.join(dist, 'esm', 'chunks', 'crypto', 'build', 'Release', 'sshcrypto.node'), readFileSync(sshcrypto), 0o755);
@@ -126,4 +134,26 @@ for (const chunks of [path.join(dist, 'esm', 'chunks'), path.join(dist, 'chunks'
       /* removed by a concurrent build */
     }
   }
+}
+
+/** Markdown in ronn format to a man page (roff), with marked-man. */
+function manPage(markdown, { version, date }) {
+  const marked = new Marked();
+  // breaks: false: a paragraph's lines flow (marked-man's default breaks each source line)
+  marked.use({ ...markedMan, manVersion: version, date, breaks: false });
+  marked.use({
+    renderer: {
+      // "* TERM:" then the text on the next line is a definition list (.TP: the term on its own line)
+      listitem(text) {
+        const d = /^([^\n]*):\n([\s\S]*)$/.exec(text.trim().replace(/^\.P\s+/, ''));
+        return d ? `.TP\n${d[1]}\n${d[2]}\n` : false;
+      },
+      list(body) {
+        return body.startsWith('.TP') ? `${body}.PP\n` : false;
+      },
+    },
+  });
+  // marked escapes quotes and angle brackets for HTML; roff wants them as they are
+  const entities = { '&quot;': '"', '&#39;': "'", '&lt;': '<', '&gt;': '>', '&amp;': '&' };
+  return marked.parse(markdown).replace(/&(quot|#39|lt|gt|amp);/g, (e) => entities[e]);
 }

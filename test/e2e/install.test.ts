@@ -1,4 +1,4 @@
-// ./install into a temp home and bin folder: it must work, be safe to re-run, and keep what the
+// ./install into a temp home, bin and man folder: it must work, be safe to re-run, and keep what the
 // user changed (conf files, edited scripts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,9 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { REPO, listFiles } from '../helpers/batt.js';
 
-function install(home: string, bin: string) {
+/** ./install into these folders; the man page goes to `<bin>/../share/man/man1` unless `man` is given. */
+function install(home: string, bin: string, man = path.join(path.dirname(bin), 'share', 'man', 'man1')) {
   const r = spawnSync(path.join(REPO, 'install'), [], {
-    env: { ...process.env, BATT_HOME: home, BIN_DIR: bin },
+    env: { ...process.env, BATT_HOME: home, BIN_DIR: bin, MAN_DIR: man },
     encoding: 'utf8',
   });
   assert.equal(r.status, 0, r.stderr);
@@ -30,6 +31,12 @@ test('install sets up a home, puts batt on PATH, and a re-run keeps the user\'s 
     assert.equal(names.home, home, 'the wrapper knows its home');
     assert.ok(names.services.some((s) => s.name === 'file'));
     assert.equal(fs.statSync(path.join(home, 'conf')).mode & 0o777, 0o700);
+    // `man batt` finds the page in MAN_DIR (man -M: the folder above man1, as MANPATH names it)
+    const page = path.join(dir, 'share', 'man', 'man1', 'batt.1');
+    assert.equal(fs.statSync(page).mode & 0o777, 0o644);
+    assert.deepEqual(fs.readFileSync(page), fs.readFileSync(path.join(REPO, 'dist', 'batt.1')));
+    const man = spawnSync('man', ['-M', path.join(dir, 'share', 'man'), '-w', 'batt'], { encoding: 'utf8' });
+    if (!man.error) assert.equal(man.stdout.trim(), page, man.stderr);
     for (const f of fs.readdirSync(path.join(home, 'conf'))) {
       assert.equal(fs.statSync(path.join(home, 'conf', f)).mode & 0o777, 0o600, f);
     }
@@ -86,8 +93,9 @@ test('folders install creates for the command and the home are 0755: other users
     // neither exists yet, nor does the folder above them
     const home = path.join(dir, 'srv', 'batt');
     const bin = path.join(dir, 'local', 'bin');
-    install(home, bin);
-    for (const d of [path.join(dir, 'srv'), home, path.join(dir, 'local'), bin]) {
+    const man = path.join(dir, 'man', 'man1');
+    install(home, bin, man);
+    for (const d of [path.join(dir, 'srv'), home, path.join(dir, 'local'), bin, path.join(dir, 'man'), man]) {
       assert.equal(fs.statSync(d).mode & 0o755, 0o755, `${d} is ${(fs.statSync(d).mode & 0o777).toString(8)}`);
     }
     assert.equal(fs.statSync(path.join(home, 'conf')).mode & 0o777, 0o700, 'conf stays private');
