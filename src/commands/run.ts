@@ -223,7 +223,7 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
   await notifyRun(runSummary, ctx.settings, (l) => out.error(l)); // reports its own failures; never changes the exit code
   if (stop.caught) throw new InterruptedError(`interrupted by ${stop.caught}; unfinished backups and copies were discarded, finished ones kept`);
   if (purged?.outcome.errors.length) return EXIT.FAILED;
-  if (failed.some((r) => r.noSpace)) return EXIT.NO_SPACE; // README: exit 5 = the destination is full
+  if (failed.some((r) => r.noSpace)) return EXIT.NO_SPACE; // docs/commands.md: exit 5 = the destination is full
   if (failed.length || uploads.failed) return EXIT.FAILED;
   return EXIT.OK;
 }

@@ -173,7 +173,7 @@ export const RETENTION_KEYS = {
   PURGE_AFTER_RUN: { rule: yesNo, doc: 'purge after every fully successful run' },
 } satisfies Record<string, KeySpec>;
 
-/** Every key batt.conf knows (README: `batt.conf` keys); any other key is an error in the check. */
+/** Every key batt.conf knows (docs/configuration.md: `batt.conf` keys); any other key is an error in the check. */
 export const GLOBAL_KEYS = {
   DEST: { lint: pattern, doc: 'strftime pattern of the destination (default /opt/backup/%Y/%m/%d)' },
   JOBS: { rule: positiveInt, doc: 'services backed up at once (default: cores, at most 4)' },
