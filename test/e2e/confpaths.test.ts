@@ -58,7 +58,7 @@ describe('relative paths in the built-in services\' confs and options', { concur
     fs.mkdirSync(path.join(caller, 'data'), { recursive: true });
     const calls = JSON.stringify(callsLog());
     // The mysql client and dump record the socket line of their option file (first argument).
-    const socketLine = `cnf=\${1#--defaults-extra-file=}; printf '%s %s\\n' "$(basename "$0")" "$(grep '^socket=' "$cnf" || echo socket=-)" >>${calls}`;
+    const socketLine = `cnf=\${1#--defaults-file=}; printf '%s %s\\n' "$(basename "$0")" "$(grep '^socket=' "$cnf" || echo socket=-)" >>${calls}`;
     working = {
       MYSQL: tool('mysql-ok', mysqlStandIn(socketLine)),
       MYSQLDUMP: tool('mysqldump-ok', mysqldumpStandIn(socketLine)),

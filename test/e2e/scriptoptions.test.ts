@@ -165,8 +165,8 @@ describe('built-in scripts refuse an option they do not read', { concurrency: fa
     fs.writeFileSync(db, 'SQLite format 3\0stand-in');
     w = { caller, tree, db, calls: () => readText(callsLog()) };
     const calls = JSON.stringify(callsLog());
-    // mysql: the first argument is --defaults-extra-file=<cnf>; record its socket/port lines.
-    const cnfLine = `cnf=\${1#--defaults-extra-file=}; printf '%s %s %s\\n' "$(basename "$0")" "$(grep -E '^(socket|port)=' "$cnf" | tr '\\n' ' ' | sed 's/ $//')" "$*" >>${calls}`;
+    // mysql: the first argument is --defaults-file=<cnf>; record its socket/port lines.
+    const cnfLine = `cnf=\${1#--defaults-file=}; printf '%s %s %s\\n' "$(basename "$0")" "$(grep -E '^(socket|port)=' "$cnf" | tr '\\n' ' ' | sed 's/ $//')" "$*" >>${calls}`;
     const record = (name: string) => `printf '%s' ${name} >>${calls}; printf ' %s' "$@" >>${calls}; echo >>${calls}`;
     const recordPg = (name: string) => `printf '%s PGHOST=%s' ${name} "\${PGHOST:-}" >>${calls}; printf ' %s' "$@" >>${calls}; echo >>${calls}`;
     working = {

@@ -30,7 +30,7 @@ function recorder(sb: Sandbox, name: string, real: string): string {
     file,
     `#!/usr/bin/env bash
 { printf 'ARGV'; printf ' %q' "$@"; printf '\\n'
-  case "$1" in --defaults-extra-file=*) f=\${1#--defaults-extra-file=}; printf 'FILE %s %s\\n' "$f" "$(stat -c %a "$f")" ;; esac
+  case "$1" in --defaults-file=*) f=\${1#--defaults-file=}; printf 'FILE %s %s\\n' "$f" "$(stat -c %a "$f")" ;; esac
 } >>${JSON.stringify(path.join(sb.dir, 'argv.log'))}
 exec ${JSON.stringify(real)} "$@"
 `,
@@ -153,7 +153,7 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
     const argv = readText(path.join(sb.dir, 'argv.log'));
     const calls = argv.split('\n').filter((l) => l.startsWith('ARGV'));
     assert.ok(calls.length >= 3, `recorded calls:\n${argv}`);
-    for (const c of calls) assert.match(c, /^ARGV --defaults-extra-file=\S+/, 'the option file is the first argument');
+    for (const c of calls) assert.match(c, /^ARGV --defaults-file=\S+/, 'the option file is the first argument');
     const optionFiles = argv.split('\n').filter((l) => l.startsWith('FILE '));
     assert.ok(optionFiles.length >= 3);
     for (const l of optionFiles) {
@@ -219,7 +219,8 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
     writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD: 'not-the-password-x1' });
     const r = await run(['mysql']);
     assert.equal(r.code, 1, r.stderr);
-    assert.match(r.stderr, /cannot list the databases/);
+    // The one-line error ends with the client's own words: the real cause, not a guess.
+    assert.match(r.stderr, /cannot list the databases: record-client failed \(exit 1\): ERROR 1045 \(28000\): Access denied for user 'batt'@'127\.0\.0\.1' \(using password: YES\)$/m);
     writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD });
     const none = await run(['mysql', '--mysql-db', 'no_such_db']);
     assert.equal(none.code, 1);
@@ -243,9 +244,25 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
       const r = await run(['mysql', '--mysql-db', 'shop'], { MYSQLDUMP: stand });
       assert.notEqual(r.code, 0, `${name}: ${r.stdout}`);
       assert.deepEqual(backupsOf(sb), [], name);
-      assert.match(r.stderr, code ? /dump of shop failed with exit code 2/ : /incomplete/, name);
+      assert.match(r.stderr, code ? /dump of shop: half-exit2 failed \(exit 2\)/ : /incomplete/, name);
     }
     assert.deepEqual(tempDirs(tmp, 'batt-mysql'), []);
+  });
+
+  test("a dump that fails on its own ends the one-line error with mariadb-dump's own last error line", async () => {
+    fs.rmSync(sb.root, { recursive: true, force: true });
+    // The real dump, given an option file with an account that does not exist.
+    const wrong = path.join(sb.dir, 'wrong.cnf');
+    fs.writeFileSync(wrong, `[client]\nhost=127.0.0.1\nport=${source.port}\nuser=wrong\npassword=wrong\n`, { mode: 0o600 });
+    const stand = path.join(sb.dir, 'mariadb-dump');
+    fs.writeFileSync(stand, `#!/usr/bin/env bash\nshift\nexec ${JSON.stringify(tools!.dump)} --defaults-file=${JSON.stringify(wrong)} "$@"\n`, { mode: 0o755 });
+    const r = await run(['mysql', '--mysql-db', 'shop'], { MYSQLDUMP: stand });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /: backup-mysql: dump of shop: mariadb-dump failed \(exit 2\): mariadb-dump: Got error: 1045: "Access denied for user 'wrong'@'127\.0\.0\.1' \(using password: YES\)" when trying to connect$/m,
+    );
+    assert.deepEqual(backupsOf(sb), []);
   });
 
   test('a compressor that fails (disk full) fails the run, says so, and leaves no folder', async () => {
@@ -255,7 +272,7 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
     const r = await run(['mysql', '--mysql-db', 'shop'], { ZSTD: stand });
     assert.notEqual(r.code, 0, r.stderr);
     assert.match(r.stderr, /no space left/i);
-    assert.match(r.stderr, /zstd failed with exit code 1 for shop/, 'the root cause, not the SIGPIPE of the dump');
+    assert.match(r.stderr, /compressing shop: zstd-full failed \(exit 1\): zstd: error 70 : Write error : No space left on device$/m, 'the root cause, not the SIGPIPE of the dump');
     assert.deepEqual(backupsOf(sb), []);
     assert.deepEqual(tempDirs(tmp, 'batt-mysql'), []);
   });
