@@ -65,8 +65,17 @@ export function mariadbTools(): MariaDBTools | null {
   return server && installDb && client && dump ? { server, installDb, client, dump } : null;
 }
 
-/** Starts a fresh MariaDB (root without password over its socket). Null when not installed. */
-export async function startMariaDB(): Promise<MariaDB | null> {
+export interface MariaDBOptions {
+  /**
+   * How root@localhost logs in: 'normal' (default: no password) or 'unix_socket', as Debian's
+   * package sets it up (mariadb-install-db's own default): only the OS user root is let in, over
+   * the socket. The test process must then be root (sql() connects as root).
+   */
+  rootAuth?: 'normal' | 'unix_socket';
+}
+
+/** Starts a fresh MariaDB (root over its socket, see MariaDBOptions). Null when not installed. */
+export async function startMariaDB(opts: MariaDBOptions = {}): Promise<MariaDB | null> {
   const tools = mariadbTools();
   if (!tools) return null;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-mariadb-'));
@@ -76,7 +85,13 @@ export async function startMariaDB(): Promise<MariaDB | null> {
   const asRoot = process.getuid?.() === 0 ? ['--user=root'] : [];
   const install = spawnSync(
     tools.installDb,
-    ['--no-defaults', `--datadir=${datadir}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...asRoot],
+    [
+      '--no-defaults',
+      `--datadir=${datadir}`,
+      `--auth-root-authentication-method=${opts.rootAuth === 'unix_socket' ? 'socket' : 'normal'}`,
+      '--skip-test-db',
+      ...asRoot,
+    ],
     { encoding: 'utf8' },
   );
   if (install.status !== 0) {
