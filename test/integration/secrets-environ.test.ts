@@ -2,7 +2,8 @@
 // backup and restore with passwords in their confs, a sampler reads /proc/*/environ of every
 // process every ~10 ms. The password may show only in the script's own shell (the environment
 // a process was started with stays in /proc/PID/environ after `unset`, and a subshell forked
-// from the script shares it), never in batt, a client, a dump, tee, zstd, sleep, rm...
+// from the script shares it), never in batt, a client, a dump, tee, zstd, sleep, rm, or the
+// rsync of a target.
 // Every tool is a wrapper that sleeps before it runs the real one, so each process lives long
 // enough to be sampled.
 import { after, before, describe, test } from 'node:test';
@@ -10,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { REQUIRE_SERVERS, batt, sandbox, type Sandbox } from '../helpers/batt.js';
+import { REQUIRE_SERVERS, batt, listFiles, sandbox, type Sandbox } from '../helpers/batt.js';
 import { findBinary, mariadbTools, postgresBin, startMariaDB, startPostgreSQL, type MariaDB, type PostgreSQL } from '../helpers/servers.js';
 
 const MYSQL_PASSWORD = 'my-Env-Secret-71c3';
@@ -111,6 +112,9 @@ describe('secrets stay with the script: /proc/*/environ sampled during a mysql +
       ...Object.fromEntries(['pg_dump', 'pg_dumpall', 'pg_restore', 'psql'].map((t) => [t.toUpperCase(), slow(sb, t, path.join(pgBin!, t))])),
     };
     fs.writeFileSync(path.join(sb.home, 'conf', 'mysql.conf'), `HOST=127.0.0.1\nPORT=${my.port}\nUSER=batt\nPASSWORD=${MYSQL_PASSWORD}\nDATABASES=shop\n`, { mode: 0o600 });
+    // A target: the rsync that batt runs itself must not get a script's conf either.
+    fs.mkdirSync(path.join(sb.home, 'conf', 'targets'), { mode: 0o700 });
+    fs.writeFileSync(path.join(sb.home, 'conf', 'targets', 'copy.conf'), `TYPE=rsync\nPATH=${path.join(sb.dir, 'copies')}\n`, { mode: 0o600 });
     fs.writeFileSync(path.join(sb.home, 'conf', 'postgresql.conf'), `HOST=127.0.0.1\nPORT=${pg.port}\nUSER=postgres\nPASSWORD=${PG_PASSWORD}\nDATABASES=shop\n`, { mode: 0o600 });
   });
 
@@ -124,6 +128,7 @@ describe('secrets stay with the script: /proc/*/environ sampled during a mysql +
     try {
       const r = await batt(['mysql', 'postgresql', '--path', sb.pattern], { home: sb.home, env });
       assert.equal(r.code, 0, r.stderr + r.stdout);
+      assert.ok(listFiles(path.join(sb.dir, 'copies')).some((f) => f.endsWith('/mysql/shop.sql.zst')), 'copied by rsync');
       const m = await batt(['restore', 'mysql', '--mysql-db', 'shop', '--to', 'shop_copy', '--path', sb.pattern], { home: sb.home, env });
       assert.equal(m.code, 0, m.stderr + m.stdout);
       const p = await batt(['restore', 'postgresql', '--postgresql-db', 'shop', '--to', 'shop_copy', '--path', sb.pattern], { home: sb.home, env });
