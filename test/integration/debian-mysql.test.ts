@@ -93,6 +93,18 @@ describe('mysql on a Debian-style MariaDB: root over unix_socket, a stale ~/.my.
     assert.equal(server.sql('SELECT COUNT(*) FROM shop_by_defaults_file.t').trim(), '500');
   });
 
+  test('USER=root alone names credentials too: a ~/.my.cnf of another server is not read at all, root logs in over unix_socket', () => {
+    fs.rmSync(root, { recursive: true, force: true });
+    // Left from an old setup: another server (nothing listens on port 1), another account.
+    const other = path.join(dir, 'other-home');
+    fs.mkdirSync(other, { mode: 0o700 });
+    fs.writeFileSync(path.join(other, '.my.cnf'), '[client]\nhost=127.0.0.1\nport=1\nuser=wrong\npassword=wrong\n', { mode: 0o600 });
+    conf('USER=root\nDATABASES=shop\n');
+    const r = run([], other);
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    assert.equal(dumps().length, 1, listFiles(root).join(', '));
+  });
+
   test('no credentials configured: root over unix_socket, as `mariadb` run by root, for the backup and the restore', () => {
     fs.rmSync(root, { recursive: true, force: true });
     conf('');
