@@ -149,6 +149,8 @@ const absoluteList: Lint = (v) => {
   const bad = v.split(/\s+/).find((p) => p !== '' && !p.startsWith('/'));
   return bad === undefined ? undefined : `must be absolute paths, got "${bad}"`;
 };
+/** OS_USER: a login name as useradd takes it (Debian's NAME_REGEX, capitals allowed). */
+const userName: Lint = (v) => (/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/.test(v) ? undefined : `must be a user name, got "${v}"`);
 const pattern: Lint = (v) => {
   try {
     validatePattern(v);
@@ -204,10 +206,10 @@ export const SERVICE_KEYS = {
 } satisfies Record<string, KeySpec>;
 
 /**
- * Keys of the built-in services' confs (scripts-available/) that name a file, folder or socket on
- * this machine. batt does not read them: each script refuses a relative one before it starts
- * (a conf has no folder to be relative to, and the script runs in its staging or scratch folder),
- * and `batt config check` reports it with these lints, so the check and the run agree.
+ * Keys of the built-in services' confs (scripts-available/) that name a file, folder, socket or
+ * user on this machine. batt does not read them: each script refuses a relative path before it
+ * starts (a conf has no folder to be relative to, and the script runs in its staging or scratch
+ * folder), and `batt config check` reports it with these lints, so the check and the run agree.
  */
 export const BUILTIN_SERVICE_KEYS = {
   file: {
@@ -216,6 +218,9 @@ export const BUILTIN_SERVICE_KEYS = {
   mysql: {
     SOCKET: { lint: absolute, doc: 'unix socket of the server (absolute)' },
     DEFAULTS_FILE: { lint: absolute, doc: 'option file included first (absolute)' },
+  },
+  postgresql: {
+    OS_USER: { lint: userName, doc: 'OS user the clients run as when batt runs as root with no USER/PASSWORD (postgres; empty: never)' },
   },
   redis: {
     SOCKET: { lint: absolute, doc: 'unix socket of the server (absolute)' },

@@ -79,14 +79,14 @@ const cases: Case[] = [
     service: 'postgresql', kind: 'backup', known: 'db, exclude, globals, level, host, port, user',
     typo: ['--postgresql-hots', 'db.example'],
     base: () => [],
-    good: () => ['--postgresql-db', 'shop', '--postgresql-host', '/run/pg', '--postgresql-globals', 'no'],
+    good: () => ['--postgresql-db', 'shop', '--postgresql-host', '/run/pg', '--postgresql-user', 'app', '--postgresql-globals', 'no'],
     took: (w) => assert.match(w.calls(), /^pg_dump PGHOST=\/run\/pg -Fc /m),
   },
   {
     service: 'postgresql', kind: 'restore', known: 'db, globals, host, port, user',
     typo: ['--postgresql-globls', 'no'],
     base: () => [],
-    good: () => ['--postgresql-db', 'shop', '--postgresql-host', '/run/pg2', '--postgresql-globals', 'no'],
+    good: () => ['--postgresql-db', 'shop', '--postgresql-host', '/run/pg2', '--postgresql-user', 'app', '--postgresql-globals', 'no'],
     took: (w) => assert.match(w.calls(), /^pg_restore PGHOST=\/run\/pg2 --single-transaction /m),
   },
   {
@@ -180,7 +180,7 @@ q=; prev=; for a in "$@"; do [ "$prev" = -c ] && q=$a; prev=$a; done
 [ -n "$q" ] || q=$(cat)
 case "$q" in *'count(*) FROM pg_database'*) echo 0 ;; esac`,
       ),
-      PG_DUMP: tool('pg_dump', `${recordPg('pg_dump')}\nprev=; for a in "$@"; do [ "$prev" = -f ] && printf 'PGDMP stand-in' >"$a"; prev=$a; done`),
+      PG_DUMP: tool('pg_dump', `${recordPg('pg_dump')}\nprintf 'PGDMP stand-in'`),
       PG_DUMPALL: tool('pg_dumpall', `${recordPg('pg_dumpall')}\nexit 1`),
       PG_RESTORE: tool('pg_restore', recordPg('pg_restore')),
       REDIS_CLI: tool(

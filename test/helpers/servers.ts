@@ -200,10 +200,36 @@ function asPostgres(): string[] {
   return [findBinary('setpriv') ?? 'setpriv', '--reuid=postgres', '--regid=postgres', '--init-groups'];
 }
 
-/** Starts a fresh PostgreSQL cluster. Null when the binaries are missing. */
-export async function startPostgreSQL(password = 'pg-Secret-93f1'): Promise<PostgreSQL | null> {
+/** The OS user `postgres`, created as Debian's postgresql package does when it is missing (root only). */
+function ensurePostgresUser(): void {
+  if (spawnSync('id', ['-u', 'postgres']).status === 0) return;
+  execFileSync('useradd', ['--system', '--user-group', '--home-dir', '/var/lib/postgresql', '--shell', '/bin/bash', 'postgres']);
+}
+
+/** Row count and md5 of the ordered rows of every table of a database, by qualified table name. */
+export function pgTableSums(server: PostgreSQL, db: string): Map<string, string> {
+  const tables = server
+    .sql("SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1", db)
+    .trim()
+    .split('\n')
+    .filter(Boolean);
+  const out = new Map<string, string>();
+  for (const t of tables) {
+    out.set(t, server.sql(`SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') FROM ${t} x`, db).trim());
+  }
+  return out;
+}
+
+/**
+ * Starts a fresh PostgreSQL cluster. Null when the binaries are missing. `peer`: initialised the
+ * way Debian's package does (`--auth-local=peer`, superuser `postgres`, run by the OS user
+ * postgres), so over the socket only the OS user postgres gets in as postgres; needs root.
+ */
+export async function startPostgreSQL(password = 'pg-Secret-93f1', opts: { peer?: boolean } = {}): Promise<PostgreSQL | null> {
   const bin = postgresBin();
   if (!bin) return null;
+  if (opts.peer && process.getuid?.() !== 0) throw new Error('a peer-authentication PostgreSQL needs root (to run as the OS user postgres)');
+  if (process.getuid?.() === 0) ensurePostgresUser();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-pg-'));
   const data = path.join(dir, 'data');
   const log = path.join(dir, 'postgres.log');
@@ -229,7 +255,7 @@ export async function startPostgreSQL(password = 'pg-Secret-93f1'): Promise<Post
   const sql = (query: string, db = 'postgres') =>
     run('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-h', dir, '-p', String(port), '-U', 'postgres', '-d', db], query);
   try {
-    run('initdb', ['-D', data, '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--auth-local=trust', '--auth-host=scram-sha-256', '--no-sync']);
+    run('initdb', ['-D', data, '-U', 'postgres', '-E', 'UTF8', '--locale=C', `--auth-local=${opts.peer ? 'peer' : 'trust'}`, '--auth-host=scram-sha-256', '--no-sync']);
     // A port found free can be taken by another test process before postgres binds it: retry.
     for (let attempt = 1; ; attempt++) {
       port = await freePort();

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { REQUIRE_SERVERS, batt, listFiles, sandbox, tempDirs, type Sandbox, backupsOf, readText } from '../helpers/batt.js';
-import { findBinary, postgresBin, startPostgreSQL, type PostgreSQL } from '../helpers/servers.js';
+import { findBinary, pgTableSums, postgresBin, startPostgreSQL, type PostgreSQL } from '../helpers/servers.js';
 
 // A colon and a backslash (PGPASSFILE escapes), quotes and a hash.
 const PASSWORD = `pg:Pa\\ss'"#5e-Secret`;
@@ -36,16 +36,6 @@ exec ${JSON.stringify(path.join(bin!, tool))} "$@"
     { mode: 0o755 },
   );
   return file;
-}
-
-/** Row count and md5 of the ordered rows of every table of a database. */
-function tableSums(server: PostgreSQL, db: string): Map<string, string> {
-  const tables = server.sql("SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1", db).trim().split('\n').filter(Boolean);
-  const out = new Map<string, string>();
-  for (const t of tables) {
-    out.set(t, server.sql(`SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') FROM ${t} x`, db).trim());
-  }
-  return out;
 }
 
 function seed(server: PostgreSQL): void {
@@ -132,9 +122,9 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
     const rr = await run(['restore', 'postgresql']);
     assert.equal(rr.code, 0, rr.stderr + rr.stdout);
     for (const db of ['shop', 'blog', 'odd name-ü']) {
-      const want = tableSums(source, db);
+      const want = pgTableSums(source, db);
       assert.ok(want.size >= 1);
-      assert.deepEqual(tableSums(target, db), want, `tables of ${db}`);
+      assert.deepEqual(pgTableSums(target, db), want, `tables of ${db}`);
     }
     assert.equal(target.sql('SELECT count(*) FROM orders', 'shop').trim(), '3000');
     assert.equal(target.sql('SELECT name FROM customers WHERE id = 7', 'shop').trim(), 'Kunde Grüße 7 日本 ñ');
@@ -177,7 +167,7 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
     writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD });
     const copy = await run(['restore', 'postgresql', fullId, '--postgresql-db', 'shop', '--to', 'shop copy']);
     assert.equal(copy.code, 0, copy.stderr);
-    assert.deepEqual(tableSums(source, 'shop copy'), tableSums(source, 'shop'));
+    assert.deepEqual(pgTableSums(source, 'shop copy'), pgTableSums(source, 'shop'));
 
     source.sql('DELETE FROM audit WHERE id > 10', 'shop copy');
     const again = await run(['restore', 'postgresql', fullId, '--postgresql-db', 'shop', '--to', 'shop copy']);
@@ -191,7 +181,7 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
 
     const forced = await run(['restore', 'postgresql', fullId, '--postgresql-db', 'shop', '--to', 'shop copy', '--force']);
     assert.equal(forced.code, 0, forced.stderr);
-    assert.deepEqual(tableSums(source, 'shop copy'), tableSums(source, 'shop'));
+    assert.deepEqual(pgTableSums(source, 'shop copy'), pgTableSums(source, 'shop'));
   });
 
   test('a wrong password fails the run and leaves no folder and no password file behind', async () => {
@@ -215,10 +205,10 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
     for (const [name, code] of [['half-exit2', 2], ['garbage-exit0', 0]] as const) {
       fs.rmSync(sb.root, { recursive: true, force: true });
       const stand = path.join(sb.dir, name);
-      // Writes to the -f file like pg_dump does.
+      // Writes to its stdout like pg_dump without -f (the script opens the file).
       fs.writeFileSync(
         stand,
-        `#!/usr/bin/env bash\nwhile [ $# -gt 0 ]; do [ "$1" = -f ] && out=$2; shift; done\nprintf 'PGDMP-not-really' >"$out"\nexit ${code}\n`,
+        `#!/usr/bin/env bash\nprintf 'PGDMP-not-really'\nexit ${code}\n`,
         { mode: 0o755 },
       );
       const r = await run(['postgresql', '--postgresql-db', 'shop'], { PG_DUMP: stand });

@@ -189,9 +189,10 @@ test('a built-in service conf: a relative path in a key its scripts refuse is an
       service('redis', 'SOCKET=/run/redis.sock\nRESTORE_DIR=data'),
       service('file', 'PATHS=/etc  www /srv'),
       service('sqlite', 'DATABASES="/srv/a.db app.db"'),
+      service('postgresql', 'OS_USER=postgres\nOS_USER=\nOS_USER="post gres"'),
       service('custom', 'SOCKET=relative.sock\nPATHS=www'),
     ],
-    ['mysql', 'redis', 'file', 'sqlite', 'custom'],
+    ['mysql', 'redis', 'file', 'sqlite', 'postgresql', 'custom'],
   ).filter((x) => x.level === 'error');
   assert.deepEqual(brief(f), [
     'error mysql.conf:1 SOCKET must be an absolute path, got "run/mysqld.sock"',
@@ -199,6 +200,7 @@ test('a built-in service conf: a relative path in a key its scripts refuse is an
     'error redis.conf:2 RESTORE_DIR must be an absolute path, got "data"',
     'error file.conf:1 PATHS must be absolute paths, got "www"',
     'error sqlite.conf:1 DATABASES must be absolute paths, got "app.db"',
+    'error postgresql.conf:3 OS_USER must be a user name, got "post gres"',
   ]);
 });
 

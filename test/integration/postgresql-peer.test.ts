@@ -1,0 +1,152 @@
+// PostgreSQL set up the way Debian's package sets it up (initdb --auth-local=peer
+// --auth-host=scram-sha-256, superuser postgres, the server run by the OS user postgres), and
+// batt installed with ./install and run as root as the README says: `batt enable postgresql &&
+// batt`, with only HOST (the socket folder, since it is not the default one) and PORT in
+// conf/postgresql.conf. The clients must run as the OS user postgres (OS_USER), with no access
+// to batt's conf, TMPDIR or staging folder, and the dumps must still be 0600 files of root's.
+// Also: a failing client's own last error line ends batt's one-line error (issue 14 item 3).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { REPO, REQUIRE_SERVERS, listFiles, readText } from '../helpers/batt.js';
+import { findBinary, pgTableSums, postgresBin, startPostgreSQL, type PostgreSQL } from '../helpers/servers.js';
+
+const bin = postgresBin();
+const isRoot = process.getuid?.() === 0;
+const missing = [...(bin && findBinary('zstd') ? [] : ['postgresql (initdb, pg_ctl, pg_dump...) or zstd']), ...(isRoot ? [] : ['root (batt runs as root, the server as postgres)'])];
+const skip = missing.length && !REQUIRE_SERVERS ? `needs: ${missing.join(', ')}` : false;
+
+describe('postgresql with peer authentication: batt installed and run as root, clients as postgres', { skip, concurrency: false }, () => {
+  let source: PostgreSQL;
+  let target: PostgreSQL;
+  let dir: string;
+  let home: string;
+  let batt: string;
+  let root: string;
+  /** world-readable folder of the recording stand-ins, and their log (written by postgres) */
+  let shim: string;
+  let seen: string;
+
+  const confFile = () => path.join(home, 'conf', 'postgresql.conf');
+  const writeConf = (server: PostgreSQL, extra = '') =>
+    fs.writeFileSync(confFile(), `HOST=${server.dir}\nPORT=${server.port}\n${extra}`, { mode: 0o600 });
+  /** The installed command, as root, with a cron-like environment (no BATT_* of the tests). */
+  const run = (args: string[], env: Record<string, string> = {}) => {
+    const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BATT_') && !k.startsWith('PG')));
+    const r = spawnSync(batt, args, { encoding: 'utf8', cwd: dir, env: { ...clean, NO_COLOR: '1', ...env } });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  const backups = () => listFiles(root).filter((f) => f.includes('/postgresql'));
+
+  before(async () => {
+    if (missing.length) throw new Error(`BATT_REQUIRE_SERVERS=1 but missing: ${missing.join(', ')}`);
+    [source, target] = (await Promise.all([startPostgreSQL('unused-Pw-1', { peer: true }), startPostgreSQL('unused-Pw-2', { peer: true })])) as [PostgreSQL, PostgreSQL];
+    source.sql(`CREATE ROLE app LOGIN PASSWORD 'app-pw'; CREATE DATABASE shop OWNER app; CREATE DATABASE blog;`);
+    source.sql(`SET ROLE app; CREATE TABLE customers (id int PRIMARY KEY, name text);
+      INSERT INTO customers SELECT g, 'Kunde ' || g || ' Grüße' FROM generate_series(1, 500) g;`, 'shop');
+    source.sql(`CREATE TABLE posts (id int, title text); INSERT INTO posts VALUES (1, 'Hello'), (2, 'Ωμέγα');`, 'blog');
+
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-pgpeer-'));
+    home = path.join(dir, 'opt', 'batt');
+    const binDir = path.join(dir, 'bin');
+    root = path.join(dir, 'backup');
+    const inst = spawnSync(path.join(REPO, 'install'), [], { encoding: 'utf8', env: { ...process.env, BATT_HOME: home, BIN_DIR: binDir } });
+    assert.equal(inst.status, 0, inst.stderr);
+    batt = path.join(binDir, 'batt');
+    fs.writeFileSync(path.join(home, 'conf', 'batt.conf'), `DEST=${root}/%Y/%m/%d\n`, { mode: 0o600 });
+
+    // Stand-ins that record who runs them and with what environment, then run the real tool;
+    // in a folder the postgres user can read, logging to a file it can write.
+    shim = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-pgshim-'));
+    fs.chmodSync(shim, 0o755);
+    seen = path.join(shim, 'seen.log');
+    fs.writeFileSync(seen, '');
+    fs.chmodSync(seen, 0o666);
+    for (const tool of ['pg_dump', 'pg_dumpall', 'psql', 'pg_restore']) {
+      fs.writeFileSync(
+        path.join(shim, tool),
+        `#!/bin/sh
+printf '%s user=%s cwd=%s env=%s\\n' ${tool} "$(id -un)" "$(pwd)" "$(env | cut -d= -f1 | grep -E '^(BATT_|TMPDIR$)' | tr '\\n' ,)" >>${seen}
+exec ${path.join(bin!, tool)} "$@"
+`,
+        { mode: 0o755 },
+      );
+    }
+  });
+
+  after(async () => {
+    await Promise.all([source?.stop(), target?.stop()]);
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    if (shim) fs.rmSync(shim, { recursive: true, force: true });
+  });
+
+  const shims = () => ({ PG_DUMP: path.join(shim, 'pg_dump'), PG_DUMPALL: path.join(shim, 'pg_dumpall'), PSQL: path.join(shim, 'psql'), PG_RESTORE: path.join(shim, 'pg_restore') });
+
+  test('`batt enable postgresql && batt` as root backs up every database and the roles', () => {
+    writeConf(source);
+    const en = run(['enable', 'postgresql']);
+    assert.equal(en.code, 0, en.stderr);
+    const r = run([], shims());
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const files = backupsOf();
+    assert.deepEqual(files.map((f) => path.basename(f)).sort(), ['batt-manifest.json', 'blog.dump', 'globals.sql.zst', 'postgres.dump', 'shop.dump']);
+    for (const f of files) {
+      const st = fs.statSync(f);
+      assert.equal(st.uid, 0, `${f} is root's`);
+      assert.equal(st.mode & 0o077, 0, `${f} mode ${(st.mode & 0o777).toString(8)}`);
+    }
+    const shop = files.find((f) => f.endsWith('/shop.dump'))!;
+    assert.equal(fs.readFileSync(shop).subarray(0, 5).toString(), 'PGDMP');
+    const list = spawnSync(path.join(bin!, 'pg_restore'), ['--list', shop], { encoding: 'utf8' });
+    assert.equal(list.status, 0, list.stderr);
+    assert.match(list.stdout, /TABLE DATA public customers app/);
+    // Every server client ran as postgres, in /, without batt's variables or TMPDIR.
+    const calls = readText(seen).trim().split('\n');
+    assert.ok(calls.some((l) => l.startsWith('pg_dumpall ')) && calls.some((l) => l.startsWith('pg_dump ')), calls.join('\n'));
+    // (pg_restore --list, the read-back of each dump, runs as root on the file: no server.)
+    for (const l of calls.filter((c) => !c.startsWith('pg_restore '))) assert.match(l, /^\S+ user=postgres cwd=\/ env=$/, l);
+  });
+
+  test('`batt restore postgresql` as root puts roles and databases into a second peer server', () => {
+    fs.writeFileSync(seen, '');
+    writeConf(target);
+    const r = run(['restore', 'postgresql'], shims());
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    for (const db of ['shop', 'blog']) assert.deepEqual(pgTableSums(target, db), pgTableSums(source, db), db);
+    assert.equal(target.sql("SELECT tableowner FROM pg_tables WHERE tablename = 'customers'", 'shop').trim(), 'app');
+    for (const l of readText(seen).trim().split('\n')) assert.match(l, /^\S+ user=postgres cwd=\/ env=$/, l);
+  });
+
+  test('OS_USER empty: the clients run as root, and the error line ends with the server\'s own words', () => {
+    writeConf(source, 'OS_USER=\n');
+    const before = backupsOf();
+    const r = run(['postgresql']);
+    assert.notEqual(r.code, 0);
+    const line = r.stderr.trim().split('\n').find((l) => l.includes('backup-postgresql:')) ?? '';
+    assert.match(line, /backup-postgresql: cannot list the databases \(exit 2\): psql: error: connection to server on socket "[^"]+" failed: FATAL: {2}role "root" does not exist$/, r.stderr);
+    writeConf(source, 'OS_USER=\nDATABASES=shop\n');
+    const g = run(['postgresql']);
+    assert.match(g.stderr, /pg_dumpall --globals-only failed with exit code 1 \(GLOBALS=no skips it\): pg_dumpall: error: connection to server on socket "[^"]+" failed: FATAL: {2}role "root" does not exist\n/, g.stderr);
+    writeConf(source, 'OS_USER=\nDATABASES=shop\nGLOBALS=no\n');
+    const d = run(['postgresql']);
+    assert.match(d.stderr, /pg_dump of shop failed with exit code 1: pg_dump: error: connection to server on socket "[^"]+" failed: FATAL: {2}role "root" does not exist\n/, d.stderr);
+    writeConf(target, 'OS_USER=\n');
+    const rr = run(['restore', 'postgresql', '--force']);
+    assert.match(rr.stderr, /restore-postgresql: cannot query the server \(exit 2\): psql: error: connection to server on socket "[^"]+" failed: FATAL: {2}role "root" does not exist\n/, rr.stderr);
+    assert.deepEqual(backupsOf(), before, 'no failed backup kept');
+  });
+
+  test('OS_USER naming a user this machine lacks is refused in one line', () => {
+    writeConf(source, 'OS_USER=no-such-batt-user\n');
+    const r = run(['postgresql']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /backup-postgresql: OS_USER 'no-such-batt-user' in \S+postgresql\.conf is not a user of this machine\n/, r.stderr);
+  });
+
+  function backupsOf(): string[] {
+    return backups().map((f) => path.join(root, f));
+  }
+});
