@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { batt, sandbox, type Sandbox } from '../helpers/batt.js';
@@ -36,6 +37,8 @@ describe('a failing tool\'s own last error line ends the summary line of every b
     tree = path.join(sb.dir, 'tree');
     fs.mkdirSync(tree);
     fs.writeFileSync(path.join(tree, 'a.txt'), 'hello\n');
+    // Larger than a pipe: when tar fails, the decompressor feeding it always dies of SIGPIPE.
+    fs.writeFileSync(path.join(tree, 'big.bin'), crypto.randomBytes(1 << 20));
     db = path.join(sb.dir, 'app.db');
     execFileSync('sqlite3', [db, 'CREATE TABLE t (x); INSERT INTO t VALUES (1);']);
     // Progress first, the error last, then a blank line (skipped): as real tools write.
