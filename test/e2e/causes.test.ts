@@ -45,8 +45,9 @@ describe('a failing tool\'s own last error line ends the summary line of every b
     fail = tool('failtool', `echo "failtool: reading things" >&2\necho "${CAUSE}" >&2\necho >&2\nexit 3`);
     working = {
       // A user of its own: the peer switch (OS_USER) stays off, the stand-ins stay root's.
-      PG_DUMP: tool('pg_dump', "printf 'PGDMP stand-in'"),
-      PG_RESTORE: tool('pg_restore', 'cat >/dev/null; exit 0'),
+      // (to -f FILE too, and stdin maybe closed: the same stand-ins run the scripts of before this test)
+      PG_DUMP: tool('pg_dump', `out=/dev/stdout; prev=; for a in "$@"; do [ "$prev" = -f ] && out=$a; prev=$a; done\nprintf 'PGDMP stand-in' >"$out"`),
+      PG_RESTORE: tool('pg_restore', 'cat >/dev/null 2>&1; exit 0'),
       PSQL: tool('psql', `q=; prev=; for a in "$@"; do [ "$prev" = -c ] && q=$a; prev=$a; done\n[ -n "$q" ] || q=$(cat)\ncase "$q" in *'count(*)'*) echo 0 ;; esac`),
       REDIS_CLI: tool('redis-cli', `prev=; for a in "$@"; do [ "$prev" = --rdb ] && printf 'REDIS0011 stand-in' >"$a"; prev=$a; done`),
       REDIS_CHECK_RDB: 'true',
