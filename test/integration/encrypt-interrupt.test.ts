@@ -34,7 +34,11 @@ let recipient: string;
 
 const conf = (name: string, text: string) => writeTargetConf(sb.home, name, text);
 
-/** A stand-in for age (not the real one): writes the start of its -o file, then sleeps 20 s as if encrypting. */
+/**
+ * A stand-in for age (not the real one): records its pid, writes the start of its -o file, then
+ * sleeps 20 s as if encrypting. The pid comes first: the test sends SIGTERM as soon as the -o file
+ * has a byte, and a pid written after it could be cut off by that very signal.
+ */
 function standInAge(pidFile: string): string {
   const f = path.join(sb.dir, 'age-standin');
   fs.writeFileSync(
@@ -43,8 +47,8 @@ function standInAge(pidFile: string): string {
 set -euo pipefail
 out=
 while (($#)); do if [ "$1" = -o ]; then out=$2; shift; fi; shift; done
-printf 'age-encryption.org/v1\\n' > "$out"
 echo $$ > ${JSON.stringify(pidFile)}
+printf 'age-encryption.org/v1\\n' > "$out"
 exec sleep 20
 `,
     { mode: 0o755 },
