@@ -229,6 +229,9 @@ export const BUILTIN_SERVICE_KEYS = {
   sqlite: {
     DATABASES: { lint: absoluteList, doc: 'database files (absolute, space separated)' },
   },
+  system: {
+    DISKS: { lint: absoluteList, doc: 'disks whose partition tables are dumped (absolute, space separated; default: every disk)' },
+  },
 } satisfies Record<string, Record<string, KeySpec>>;
 
 /** The key rules of <service>.conf: batt's own, then the built-in service's path keys. */
