@@ -234,7 +234,12 @@ export const BUILTIN_SERVICE_KEYS = {
   },
 } satisfies Record<string, Record<string, KeySpec>>;
 
-/** The key rules of <service>.conf: batt's own, then the built-in service's path keys. */
+/** Does this key name a path (absolute only, as a conf has no folder to be relative to)? */
+export function isPathKey(spec: KeySpec): boolean {
+  return spec.lint === absolute || spec.lint === absoluteList;
+}
+
+/** The key rules of <service>.conf: batt's own, then the built-in service's own keys (mostly paths). */
 export function serviceTable(service: string): Record<string, KeySpec> {
   const own: Record<string, Record<string, KeySpec>> = BUILTIN_SERVICE_KEYS;
   return { ...SERVICE_KEYS, ...(Object.hasOwn(own, service) ? own[service] : {}) };
