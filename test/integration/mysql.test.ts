@@ -214,6 +214,21 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
     assert.match(bad.stderr, /unknown lock mode/);
   });
 
+  test('LOCK=auto (the default): a database with MyISAM tables is dumped under --lock-tables and the log says so; an InnoDB-only one in a single transaction', async () => {
+    fs.writeFileSync(path.join(sb.dir, 'argv.log'), '');
+    fs.rmSync(sb.root, { recursive: true, force: true });
+    const r = await run(['--mysql-db', 'shop', '--mysql-db', 'blog']);
+    assert.equal(r.code, 0, r.stderr);
+    const dumps = readText(path.join(sb.dir, 'argv.log')).split('\n').filter((l) => l.startsWith('ARGV') && l.includes('--routines'));
+    const of = (db: string) => dumps.find((l) => l.endsWith(` -- ${db}`)) ?? assert.fail(`no dump of ${db}: ${dumps.join('\n')}`);
+    assert.match(of('shop'), / --lock-tables /);
+    assert.doesNotMatch(of('shop'), /--single-transaction/);
+    assert.match(of('blog'), / --single-transaction /);
+    assert.doesNotMatch(of('blog'), /--lock-tables/);
+    assert.match(readText(path.join(sb.home, 'log', 'batt.log')), /shop has non-transactional tables \(MyISAM\): dumped with --lock-tables \(LOCK=auto\)/);
+    assert.doesNotMatch(readText(path.join(sb.home, 'log', 'batt.log')), /blog has non-transactional/);
+  });
+
   test('a wrong password fails the run and leaves no folder and no credentials behind', async () => {
     fs.rmSync(sb.root, { recursive: true, force: true });
     writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD: 'not-the-password-x1' });
