@@ -3,7 +3,7 @@
 // expanded or executed. Service keys reach the script as BATT_CONF_<KEY> variables.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { GLOBAL_KEYS, GLOBAL_RELATIONS, SERVICE_KEYS, enforce, setting } from './confkeys.js';
+import { GLOBAL_KEYS, GLOBAL_RELATIONS, RUN_KEYS, SERVICE_KEYS, enforce, setting } from './confkeys.js';
 import { ConfigError, PermissionError } from '../core/errors.js';
 import type { Home } from '../core/home.js';
 
@@ -89,6 +89,44 @@ export interface GlobalSettings {
   timeoutSeconds?: number;
   /** Notifications after a run (src/notify); absent keys = that notifier is off. */
   notify?: NotifySettings;
+  /** RUN_KEYS of batt.conf: every service's defaults (a <service>.conf's own win: runSettings). */
+  run?: RunSettings;
+  /** METRICS_DIR: where batt.prom is written (src/ops/metrics.ts). */
+  metricsDir?: string;
+  /** SYSLOG (a facility) and SYSLOG_SOCKET; absent = no syslog. */
+  syslog?: { facility: string; socket?: string };
+}
+
+/** How a service's backup runs and how fresh it must be (RUN_KEYS); undefined = not set. */
+export interface RunSettings {
+  retries?: number;
+  retryWaitSeconds?: number;
+  nice?: number;
+  ioniceClass?: number;
+  ioniceLevel?: number;
+  maxAgeSeconds?: number;
+  warnAgeSeconds?: number;
+}
+
+/** The RUN_KEYS of one conf file (batt.conf or a <service>.conf). */
+export function readRunSettings(conf: Conf, file: string): RunSettings {
+  const key = <K extends keyof typeof RUN_KEYS & string>(k: K) => setting(RUN_KEYS, k, conf, file);
+  return {
+    retries: key('RETRIES'),
+    retryWaitSeconds: key('RETRY_WAIT'),
+    nice: key('NICE'),
+    ioniceClass: key('IONICE_CLASS'),
+    ioniceLevel: key('IONICE_LEVEL'),
+    maxAgeSeconds: key('MAX_AGE'),
+    warnAgeSeconds: key('WARN_AGE'),
+  };
+}
+
+/** A service's run settings: each key of its own conf over batt.conf's. */
+export function mergeRunSettings(global: RunSettings | undefined, own: RunSettings): RunSettings {
+  const out: RunSettings = { ...global };
+  for (const [k, v] of Object.entries(own) as [keyof RunSettings, number | undefined][]) if (v !== undefined) out[k] = v;
+  return out;
 }
 
 export interface SmtpSettings {
@@ -110,6 +148,10 @@ export interface NotifySettings {
   smtp?: SmtpSettings;
   webhookUrl?: string;
   webhookToken?: string;
+  /** json (the run summary) or slack ({"text": ...}) */
+  webhookFormat: 'json' | 'slack';
+  ntfyUrl?: string;
+  ntfyToken?: string;
   healthcheckUrl?: string;
 }
 
@@ -140,6 +182,9 @@ function notifySettings(conf: Conf, file: string): NotifySettings {
       : undefined,
     webhookUrl: key('WEBHOOK_URL'),
     webhookToken: key('WEBHOOK_TOKEN'),
+    webhookFormat: key('WEBHOOK_FORMAT') ?? 'json',
+    ntfyUrl: key('NTFY_URL'),
+    ntfyToken: key('NTFY_TOKEN'),
     healthcheckUrl: key('HEALTHCHECK_URL'),
   };
 }
@@ -152,7 +197,16 @@ export async function loadGlobalSettings(home: Home): Promise<GlobalSettings> {
     jobs: setting(GLOBAL_KEYS, 'JOBS', conf, file),
     timeoutSeconds: setting(GLOBAL_KEYS, 'TIMEOUT', conf, file),
     notify: notifySettings(conf, file),
+    run: readRunSettings(conf, file),
+    metricsDir: setting(GLOBAL_KEYS, 'METRICS_DIR', conf, file),
+    syslog: syslogSettings(conf, file),
   };
+}
+
+function syslogSettings(conf: Conf, file: string): GlobalSettings['syslog'] {
+  const facility = setting(GLOBAL_KEYS, 'SYSLOG', conf, file);
+  const socket = setting(GLOBAL_KEYS, 'SYSLOG_SOCKET', conf, file);
+  return facility ? { facility, socket } : undefined;
 }
 
 // How long a backup script may run: `--timeout` (every service of the run) over the service's

@@ -4,6 +4,7 @@
 // (configcheck.ts) runs the same rules over every line through `problem` and lists them all.
 // A key added or changed here is therefore checked the same way by both.
 import { validatePattern } from '../core/destination.js';
+import { parseDuration } from '../core/duration.js';
 import { ConfigError, UsageError } from '../core/errors.js';
 
 /** A rule's verdict on one non-empty value: the parsed value, or why it is wrong ("KEY <why>"). */
@@ -62,6 +63,34 @@ const yesNoOnOff: Rule<boolean> = (v) => {
   if (['1', 'yes', 'true', 'on'].includes(s)) return ok(true);
   if (['0', 'no', 'false', 'off'].includes(s)) return ok(false);
   return no(`must be yes or no, got "${v}"`);
+};
+
+/** An age or a wait: "26h", "1d12h", "90m", "45s" or bare seconds (core/duration.ts). */
+const duration: Rule<number> = (v) => {
+  const s = parseDuration(v);
+  return s === undefined ? no(`must be a duration such as 26h, 90m, 1d12h or seconds, got "${v}"`) : ok(s);
+};
+/** NICE: the nice(1) adjustment, -20 (first) to 19 (last); below 0 needs root. */
+const niceness: Rule<number> = (v) => (/^-?\d{1,2}$/.test(v) && Number(v) >= -20 && Number(v) <= 19 ? ok(Number(v)) : no(`must be a whole number from -20 to 19, got "${v}"`));
+
+export const IONICE_CLASSES = { none: 0, realtime: 1, 'best-effort': 2, idle: 3 } as const;
+/** IONICE_CLASS: a name or number of ionice(1) -c; 0 / none leaves the I/O class alone. */
+const ioniceClass: Rule<number> = (v) => {
+  const s = v.toLowerCase();
+  if (/^[0-3]$/.test(s)) return ok(Number(s));
+  if (Object.hasOwn(IONICE_CLASSES, s)) return ok(IONICE_CLASSES[s as keyof typeof IONICE_CLASSES]);
+  return no(`must be idle, best-effort, realtime or none (3, 2, 1, 0), got "${v}"`);
+};
+const ioniceLevel: Rule<number> = (v) => (/^[0-7]$/.test(v) ? ok(Number(v)) : no(`must be a whole number from 0 (first) to 7 (last), got "${v}"`));
+
+export const SYSLOG_FACILITIES = ['kern', 'user', 'mail', 'daemon', 'auth', 'syslog', 'lpr', 'news', 'uucp', 'cron', 'authpriv', 'ftp', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7'] as const;
+/** SYSLOG: yes (facility daemon), no, or a facility name: the facility, or undefined for off. */
+const syslogSetting: Rule<string | false> = (v) => {
+  const s = v.toLowerCase();
+  if (['yes', '1', 'true', 'on'].includes(s)) return ok('daemon');
+  if (['no', '0', 'false', 'off'].includes(s)) return ok(false);
+  if ((SYSLOG_FACILITIES as readonly string[]).includes(s)) return ok(s);
+  return no(`must be yes, no or a facility (daemon, user, local0...local7...), got "${v}"`);
 };
 
 /** mon|monday|sun|sunday (any case) -> 'mon' | 'sun'; anything else -> undefined. */
@@ -175,12 +204,30 @@ export const RETENTION_KEYS = {
   PURGE_AFTER_RUN: { rule: yesNo, doc: 'purge after every fully successful run' },
 } satisfies Record<string, KeySpec>;
 
+/**
+ * How each service's backup runs and how fresh it must be: in batt.conf for every service, and in
+ * a <service>.conf for that one (the service's value wins).
+ */
+export const RUN_KEYS = {
+  RETRIES: { rule: wholeNumber, doc: 'extra tries of a failed backup, each in a fresh staging folder (default 0)' },
+  RETRY_WAIT: { rule: duration, doc: 'wait before each retry: 30s, 5m... (default 60s)' },
+  NICE: { rule: niceness, doc: "nice(1) adjustment of the backup script and all its children, -20..19 (default: batt's own)" },
+  IONICE_CLASS: { rule: ioniceClass, doc: 'ionice(1) class of the script and its children: idle, best-effort, realtime or none' },
+  IONICE_LEVEL: { rule: ioniceLevel, doc: 'ionice(1) level 0 (first) to 7 (last) for best-effort and realtime (default 4)' },
+  MAX_AGE: { rule: duration, doc: 'batt status: CRITICAL when the newest good backup is older (default 26h; a service\'s own over --max-age)' },
+  WARN_AGE: { rule: duration, doc: 'batt status: WARNING when the newest good backup is older (default: none)' },
+} satisfies Record<string, KeySpec>;
+
 /** Every key batt.conf knows (docs/configuration.md: `batt.conf` keys); any other key is an error in the check. */
 export const GLOBAL_KEYS = {
   DEST: { lint: pattern, doc: 'strftime pattern of the destination (default /opt/backup/%Y/%m/%d)' },
   JOBS: { rule: positiveInt, doc: 'services backed up at once (default: cores, at most 4)' },
   TIMEOUT: { rule: positiveInt, doc: 'seconds a backup script may run (default 14400)' },
   ...RETENTION_KEYS,
+  ...RUN_KEYS,
+  METRICS_DIR: { rule: absPath, doc: 'write Prometheus textfile metrics to METRICS_DIR/batt.prom after every run, purge and verify (absolute)' },
+  SYSLOG: { rule: syslogSetting, doc: 'send the run\'s start, each service\'s result and the summary to syslog: yes (facility daemon), no, or a facility' },
+  SYSLOG_SOCKET: { rule: absPath, doc: 'the syslog socket logger(1) writes to (default /dev/log)' },
   NOTIFY_ON: { rule: oneOf('failure', 'always'), doc: 'when to mail / post the webhook (default failure)' },
   NOTIFY_TIMEOUT: { rule: positiveInt, doc: 'seconds each notifier may take (default 20)' },
   SMTP_HOST: { lint: host, doc: 'mail server; email notifications are on when set' },
@@ -193,6 +240,9 @@ export const GLOBAL_KEYS = {
   SMTP_CA_FILE: { lint: absolute, doc: 'PEM file of a private CA that signed the mail server certificate (absolute; a relative one fails the mail, never read)' },
   WEBHOOK_URL: { lint: url, doc: 'POST the run summary as JSON here' },
   WEBHOOK_TOKEN: { doc: 'sent as Authorization: Bearer <token>' },
+  WEBHOOK_FORMAT: { rule: oneOf('json', 'slack'), doc: 'json (batt\'s run summary, default) or slack ({"text": ...}: Slack, Mattermost, Rocket.Chat)' },
+  NTFY_URL: { lint: url, doc: 'ntfy topic URL (https://ntfy.sh/TOPIC): a message with title and priority' },
+  NTFY_TOKEN: { doc: 'ntfy access token, sent as Authorization: Bearer <token>' },
   HEALTHCHECK_URL: { lint: url, doc: 'healthchecks.io-style ping URL (URL/start, URL, URL/fail)' },
 } satisfies Record<string, KeySpec>;
 
@@ -203,6 +253,7 @@ export const GLOBAL_KEYS = {
 export const SERVICE_KEYS = {
   BACKUP_TIMEOUT: { rule: positiveInt, doc: "seconds this service's backup script may run (over TIMEOUT; --timeout wins)" },
   ...RETENTION_KEYS,
+  ...RUN_KEYS,
 } satisfies Record<string, KeySpec>;
 
 /**

@@ -1,5 +1,6 @@
 // Target errors, and retries of the transient ones with backoff.
 import { FailedError } from '../core/errors.js';
+import { sleep } from '../core/duration.js';
 
 
 export class TargetError extends FailedError {}
@@ -71,21 +72,6 @@ export async function withRetry<T>(
       await sleep(wait, signal);
     }
   }
-}
-
-/** setTimeout as a promise that resolves early when `signal` aborts (at once if it already has). */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    // an abort that came before this call fires no more event: the listener would wait it out
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 export function errText(err: unknown): string {

@@ -79,7 +79,9 @@ test('confEnv prefixes keys with BATT_CONF_', () => {
 test('loadGlobalSettings: what batt.conf values become (defaults for unset and empty keys)', async () => {
   const home = resolveHome(path.join(dir, 'gh'), {});
   fs.mkdirSync(home.conf, { recursive: true });
-  const notify = { on: 'failure', timeoutSeconds: 20, smtp: undefined, webhookUrl: undefined, webhookToken: undefined, healthcheckUrl: undefined };
+  const notify = { on: 'failure', timeoutSeconds: 20, smtp: undefined, webhookUrl: undefined, webhookToken: undefined, webhookFormat: 'json', ntfyUrl: undefined, ntfyToken: undefined, healthcheckUrl: undefined };
+  const run = { retries: undefined, retryWaitSeconds: undefined, nice: undefined, ioniceClass: undefined, ioniceLevel: undefined, maxAgeSeconds: undefined, warnAgeSeconds: undefined };
+  const fleet = { run, metricsDir: undefined, syslog: undefined };
   const cases: [string, object][] = [
     ['', { pattern: undefined, jobs: undefined, timeoutSeconds: undefined, notify }],
     ['DEST=\nJOBS=\nNOTIFY_ON=\n', { pattern: undefined, jobs: undefined, timeoutSeconds: undefined, notify }],
@@ -96,10 +98,25 @@ test('loadGlobalSettings: what batt.conf values become (defaults for unset and e
       },
     ],
     ['SMTP_HOST=mail\nSMTP_TO=x@y\nSMTP_USER=', { pattern: undefined, jobs: undefined, timeoutSeconds: undefined, notify: { ...notify, smtp: { host: 'mail', port: undefined, tls: 'starttls', user: undefined, password: undefined, from: undefined, to: ['x@y'], caFile: undefined } } }],
+    // issue 23: retries, priority, freshness, metrics, syslog, slack and ntfy
+    [
+      'RETRIES=2\nRETRY_WAIT=5m\nNICE=-5\nIONICE_CLASS=idle\nIONICE_LEVEL=7\nMAX_AGE=1d12h\nWARN_AGE=3600\nMETRICS_DIR=/var/lib/prometheus/node-exporter\nSYSLOG=local3\nSYSLOG_SOCKET=/run/log\nWEBHOOK_FORMAT=slack\nNTFY_URL=https://ntfy.sh/t\nNTFY_TOKEN=tk',
+      {
+        pattern: undefined,
+        jobs: undefined,
+        timeoutSeconds: undefined,
+        notify: { ...notify, webhookFormat: 'slack', ntfyUrl: 'https://ntfy.sh/t', ntfyToken: 'tk' },
+        run: { retries: 2, retryWaitSeconds: 300, nice: -5, ioniceClass: 3, ioniceLevel: 7, maxAgeSeconds: 129600, warnAgeSeconds: 3600 },
+        metricsDir: '/var/lib/prometheus/node-exporter',
+        syslog: { facility: 'local3', socket: '/run/log' },
+      },
+    ],
+    ['SYSLOG=yes\nIONICE_CLASS=Best-Effort', { pattern: undefined, jobs: undefined, timeoutSeconds: undefined, notify, run: { ...run, ioniceClass: 2 }, syslog: { facility: 'daemon', socket: undefined } }],
+    ['SYSLOG=no', { pattern: undefined, jobs: undefined, timeoutSeconds: undefined, notify }],
   ];
   for (const [text, want] of cases) {
     fs.writeFileSync(path.join(home.conf, 'batt.conf'), text, { mode: 0o600 });
-    assert.deepEqual(await loadGlobalSettings(home), want, text);
+    assert.deepEqual(await loadGlobalSettings(home), { ...fleet, ...want }, text);
   }
 });
 
@@ -116,6 +133,16 @@ test('loadGlobalSettings: the first problem is a ConfigError naming the file and
     ['NOTIFY_ON=never\nNOTIFY_TIMEOUT=x', 'NOTIFY_ON must be one of failure, always, got "never"'],
     ['NOTIFY_TIMEOUT=0', 'NOTIFY_TIMEOUT must be a positive whole number, got "0"'],
     ['SMTP_HOST=m\nSMTP_TO=a@b\nSMTP_TLS=STARTTLS', 'SMTP_TLS must be one of tls, starttls, none, got "STARTTLS"'],
+    ['RETRIES=-1', 'RETRIES must be a whole number, got "-1"'],
+    ['RETRY_WAIT=soon', 'RETRY_WAIT must be a duration such as 26h, 90m, 1d12h or seconds, got "soon"'],
+    ['NICE=20', 'NICE must be a whole number from -20 to 19, got "20"'],
+    ['NICE=-21', 'NICE must be a whole number from -20 to 19, got "-21"'],
+    ['IONICE_CLASS=low', 'IONICE_CLASS must be idle, best-effort, realtime or none (3, 2, 1, 0), got "low"'],
+    ['IONICE_LEVEL=8', 'IONICE_LEVEL must be a whole number from 0 (first) to 7 (last), got "8"'],
+    ['MAX_AGE=26 h', 'MAX_AGE must be a duration such as 26h, 90m, 1d12h or seconds, got "26 h"'],
+    ['METRICS_DIR=prom', 'METRICS_DIR must be an absolute path, got "prom"'],
+    ['SYSLOG=local8', 'SYSLOG must be yes, no or a facility (daemon, user, local0...local7...), got "local8"'],
+    ['WEBHOOK_FORMAT=teams', 'WEBHOOK_FORMAT must be one of json, slack, got "teams"'],
   ];
   for (const [text, msg] of cases) {
     fs.writeFileSync(file, text, { mode: 0o600 });

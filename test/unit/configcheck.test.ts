@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { checkConfig, formatFinding, suggest, type ConfFile, type Finding } from '../../src/config/configcheck.js';
-import { loadConfFile, loadGlobalSettings, serviceTimeout } from '../../src/config/config.js';
+import { loadConfFile, loadGlobalSettings, readRunSettings, serviceTimeout } from '../../src/config/config.js';
 import { retentionConf } from '../../src/retention/conf.js';
 import {
   ENCRYPTION_RELATIONS,
@@ -246,6 +246,15 @@ describe('loaders and config check agree on every key', () => {
     { kind, key: 'WEEK_START', good: 'Sunday', bad: 'fri', how: 'rule', base },
     { kind, key: 'PURGE_AFTER_RUN', good: 'TRUE', bad: 'on', how: 'rule', base },
   ];
+  const runKeys = (kind: Kind, base?: string): Row[] => [
+    { kind, key: 'RETRIES', good: '2', bad: 'twice', how: 'rule', base },
+    { kind, key: 'RETRY_WAIT', good: '5m', bad: '5 min', how: 'rule', base },
+    { kind, key: 'NICE', good: '-20', bad: '+5x', how: 'rule', base },
+    { kind, key: 'IONICE_CLASS', good: 'IDLE', bad: '4', how: 'rule', base },
+    { kind, key: 'IONICE_LEVEL', good: '0', bad: '-1', how: 'rule', base },
+    { kind, key: 'MAX_AGE', good: '1w', bad: '1y', how: 'rule', base },
+    { kind, key: 'WARN_AGE', good: '90000', bad: '25h30', how: 'rule', base },
+  ];
   const local = 'TYPE=local\nPATH=/srv/offsite\n';
   const ftp = 'TYPE=ftp\nHOST=ftp.example.org\nPATH=/up\n';
   const s3 = 'TYPE=s3\nBUCKET=b\n';
@@ -275,8 +284,16 @@ describe('loaders and config check agree on every key', () => {
     { kind: 'global', key: 'WEBHOOK_URL', good: 'https://hooks.example.org/batt', bad: 'ftp://x/y', how: 'lint' },
     { kind: 'global', key: 'WEBHOOK_TOKEN', good: 'tok', how: 'text' },
     { kind: 'global', key: 'HEALTHCHECK_URL', good: 'http://hc.example.org/ping/1', bad: 'hc-ping.com/abc', how: 'lint' },
+    ...runKeys('global'),
+    { kind: 'global', key: 'METRICS_DIR', good: '/var/lib/prometheus/node-exporter', bad: 'prom', how: 'rule' },
+    { kind: 'global', key: 'SYSLOG', good: 'Local7', bad: 'maybe', how: 'rule' },
+    { kind: 'global', key: 'SYSLOG_SOCKET', good: '/dev/log', bad: 'log', how: 'rule' },
+    { kind: 'global', key: 'WEBHOOK_FORMAT', good: 'slack', bad: 'Slack', how: 'rule' },
+    { kind: 'global', key: 'NTFY_URL', good: 'https://ntfy.sh/acme-backups', bad: 'ntfy.sh/x', how: 'lint' },
+    { kind: 'global', key: 'NTFY_TOKEN', good: 'tk_1', how: 'text' },
     { kind: 'service', key: 'BACKUP_TIMEOUT', good: '21600', bad: '0', how: 'rule', base: 'USER=backup\n' },
     ...retention('service', 'USER=backup\n'),
+    ...runKeys('service', 'USER=backup\n'),
     { kind: 'target', key: 'TYPE', good: 'Local', bad: 'nfs', how: 'rule', base: local },
     { kind: 'target', key: 'TIMEOUT', good: '0', bad: '2m', how: 'rule', base: local },
     { kind: 'target', key: 'PORT', good: '2121', bad: 'ftp', how: 'rule', base: ftp },
@@ -327,6 +344,7 @@ describe('loaders and config check agree on every key', () => {
         const conf = await loadConfFile(file);
         serviceTimeout(conf, file); // batt (run.ts plan)
         retentionConf(conf, file); // batt purge
+        readRunSettings(conf, file); // batt (run.ts plan) and batt status
       } else {
         const t = await loadTarget(home, name);
         retentionConf(t.conf, t.file);
