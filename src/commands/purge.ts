@@ -9,6 +9,7 @@ import { validateServiceName } from '../services/registry.js';
 import { listenForStop } from '../core/stop.js';
 import { last, makeContext, type CommonArgs } from './context.js';
 import { plural } from '../core/output.js';
+import { recordOutcome } from '../ops/metrics.js';
 
 export interface PurgeArgs extends CommonArgs {
   services?: string[];
@@ -97,6 +98,8 @@ export async function purgeCommand(args: PurgeArgs, now = new Date()): Promise<n
     const plan = await planPurge({ root, policies, services, now });
     if (!out.json) printPlan(out, plan, false);
     const outcome = await applyPurge(plan, { log: openLog(ctx.home.log), signal: stop.signal });
+    // batt_backups counts what is left (under the lock, before anyone adds to it)
+    await recordOutcome({ home: ctx.home, root, metricsDir: ctx.settings.metricsDir, report: (l) => out.warn(l) });
     if (out.json) out.data(planJson(plan, false, outcome));
     else printOutcome(out, plan, false, outcome);
     if (stop.caught) throw new InterruptedError(`purge interrupted by ${stop.caught} after removing ${plural(outcome.removed.length, 'backup')}`);

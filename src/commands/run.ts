@@ -2,9 +2,10 @@
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
-import { backupService, type BackupJob, type BackupResult, type RunContext } from '../run/backup.js';
+import { type BackupJob, type BackupResult, type RunContext } from '../run/backup.js';
+import { backupWithRetries, triesNote } from '../run/tries.js';
 import { scanRoot } from '../catalog/catalog.js';
-import { effectiveTimeout, loadConfFile, serviceConfPath, serviceTimeout, type Conf } from '../config/config.js';
+import { effectiveTimeout, loadConfFile, mergeRunSettings, readRunSettings, serviceConfPath, serviceTimeout, type Conf, type RunSettings } from '../config/config.js';
 import { renderPattern } from '../core/destination.js';
 import { ConfigError, EXIT, InterruptedError, UsageError, describeError, fromSystemError } from '../core/errors.js';
 import { mkdirPrivate } from '../core/fsutil.js';
@@ -15,6 +16,9 @@ import { stopLeftoverScripts } from '../run/runner.js';
 import { sweepStaleScratch } from '../run/scratch.js';
 import { listenForStop } from '../core/stop.js';
 import { notifyRun, notifyStart } from '../notify/index.js';
+import { Syslog, severityOf } from '../notify/syslog.js';
+import { recordOutcome } from '../ops/metrics.js';
+import { recordRun } from '../ops/state.js';
 import { RUN_FLAGS, mapServiceOptions, redactOptions, type ServiceInput } from '../services/options.js';
 import { formatBytes, formatDuration, plural, table } from '../core/output.js';
 import { enabledServices, listServices, readScriptTraits, requireHome, resolveScript, validateServiceName } from '../services/registry.js';
@@ -67,8 +71,10 @@ async function plan(ctx: Context, args: RunArgs): Promise<Plan> {
     const confFile = serviceConfPath(ctx.home, service);
     let conf: Conf;
     let timeout: ReturnType<typeof effectiveTimeout>;
+    let run: RunSettings;
     try {
       conf = await loadConfFile(confFile);
+      run = mergeRunSettings(ctx.settings.run, readRunSettings(conf, confFile));
       // A bad BACKUP_TIMEOUT is a conf error like an unreadable file: read even when --timeout wins.
       timeout = effectiveTimeout({ flag: flagTimeout, service: serviceTimeout(conf, confFile), global: ctx.settings.timeoutSeconds });
     } catch (err) {
@@ -87,6 +93,7 @@ async function plan(ctx: Context, args: RunArgs): Promise<Plan> {
       appendOnly,
       timeoutMs: timeout.seconds * 1000,
       timeoutFrom: timeout.from,
+      run,
     });
   }
   return { jobs, broken };
@@ -94,20 +101,30 @@ async function plan(ctx: Context, args: RunArgs): Promise<Plan> {
 
 function resultLine(r: BackupResult): string[] {
   const status = r.status === 'ok' ? 'ok' : r.status.toUpperCase();
-  return [status, r.service, formatDuration(r.durationMs), plural(r.files, 'file'), formatBytes(r.bytes), r.dest ?? r.error ?? ''];
+  const tries = triesNote(r);
+  return [status, r.service, formatDuration(r.durationMs), plural(r.files, 'file'), formatBytes(r.bytes), `${r.dest ?? r.error ?? ''}${tries ? ` (${tries})` : ''}`];
 }
 
-async function runWithListr(jobs: BackupJob[], rc: RunContext, concurrency: number): Promise<BackupResult[]> {
+/** One line for syslog: "mysql: ok after 2 tries, 3 files, 1.2 MB in 4.0s -> /opt/backup/..." */
+function syslogLine(r: BackupResult): string {
+  const status = triesNote(r) || (r.status === 'ok' ? 'ok' : r.status.toUpperCase());
+  if (r.status === 'ok') return `${r.service}: ${status}, ${plural(r.files, 'file')}, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)} -> ${r.dest ?? ''}`;
+  return `${r.service}: ${status}: ${(r.error ?? '').replace(new RegExp(`^${r.service}: `), '')}`;
+}
+
+async function runWithListr(jobs: BackupJob[], rc: RunContext, concurrency: number, onResult: (r: BackupResult) => void): Promise<BackupResult[]> {
   const { Listr } = await import('listr2');
   const results: BackupResult[] = [];
   const list = new Listr(
     jobs.map((job) => ({
       title: job.service,
       task: async (_: unknown, task: { title: string }) => {
-        const r = await backupService(job, rc);
+        const r = await backupWithRetries(job, rc);
+        onResult(r);
         results.push(r);
         if (r.status !== 'ok') throw new Error(r.error);
-        task.title = `${job.service}: ${plural(r.files, 'file')}, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)}`;
+        const tries = triesNote(r);
+        task.title = `${job.service}: ${plural(r.files, 'file')}, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)}${tries ? ` (${tries})` : ''}`;
       },
     })),
     { concurrent: concurrency, exitOnError: false, rendererOptions: { collapseErrors: false } },
@@ -163,6 +180,8 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
   const runId = `${now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomBytes(3).toString('hex')}`;
   let results: BackupResult[];
   let purged: PurgeReport | undefined;
+  const syslog = ctx.settings.syslog ? new Syslog(ctx.settings.syslog) : undefined;
+  const onResult = (r: BackupResult) => syslog?.send(severityOf(r.status), syslogLine(r));
   const t0 = Date.now();
   try {
     if (lock.staleRemoved) out.warn(`removed a stale lock left by a dead batt run in ${ctx.root}`);
@@ -175,6 +194,8 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
       out.warn(`removed ${dir}, left by an interrupted run`);
     }
     log.write('batt', `run ${runId}: ${jobs.map((j) => j.service).join(' ')} -> ${base}`);
+    syslog?.send('info', `run ${runId} started: ${jobs.map((j) => j.service).join(' ')} -> ${base}`);
+    for (const r of broken) syslog?.send('err', syslogLine(r));
     await notifyStart(ctx.settings, (l) => out.error(l));
     const rc: RunContext = {
       homeRoot: ctx.home.root,
@@ -188,9 +209,10 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
       version: VERSION,
     };
     results = out.tty && jobs.length
-      ? await runWithListr(jobs, rc, concurrency)
+      ? await runWithListr(jobs, rc, concurrency, onResult)
       : await mapBounded(jobs, concurrency, async (job) => {
-          const r = await backupService(job, rc);
+          const r = await backupWithRetries(job, rc);
+          onResult(r);
           if (!out.json) (r.status === 'ok' ? out.info : out.error)(table([resultLine(r)])[0]!);
           return r;
         });
@@ -198,6 +220,15 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
     uploads = await uploadRunResults({ home: ctx.home, root: ctx.root, pattern: ctx.pattern, targets, results, log, out, interrupted: !!stop.caught, signal: stop.signal });
     // Only after a run in which every service succeeded (and every copy), still under the lock.
     if (purgeAfter && !stop.caught && results.every((r) => r.status === 'ok') && !uploads.failed) purged = await purgeAfter(stop.signal, log);
+    // still under the lock: the catalog counted for the metrics is the one this run left
+    const ran = results;
+    await recordOutcome({
+      home: ctx.home,
+      root: ctx.root,
+      metricsDir: ctx.settings.metricsDir,
+      update: (s) => recordRun(s, ran, uploads.outcomes, new Date()),
+      report: (l) => out.warn(l),
+    });
   } finally {
     stop.dispose();
     await lock.release();
@@ -213,12 +244,16 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
     for (const r of broken) out.error(r.error ?? r.service);
     // Off a TTY each failure was printed as it happened; the progress list only shows them.
     if (out.tty) for (const r of failed) if (!broken.includes(r)) out.error(r.error ?? r.service);
-    const summary = `${results.length - failed.length} ok, ${failed.length} failed in ${formatDuration(ms)}`;
+    const retried = results.filter((r) => triesNote(r)).map((r) => `${r.service} ${triesNote(r)}`);
+    const summary = `${results.length - failed.length} ok, ${failed.length} failed in ${formatDuration(ms)}${retried.length ? ` (${retried.join(', ')})` : ''}`;
     (failed.length ? out.error : out.info)(failed.length ? `backup incomplete: ${summary}` : `backup complete: ${summary}`);
     if (failed.length && log.file) out.error(`script output is in ${log.file}`);
     if (purged) printPlan(out, purged.plan, false, { brief: true });
     if (purged) printOutcome(out, purged.plan, false, purged.outcome);
   }
+  syslog?.send(ok ? 'info' : 'err', `run ${runId} done: ${results.length - failed.length} ok, ${failed.length} failed${uploads.failed ? `, ${uploads.failed} copies failed` : ''}${stop.caught ? `, interrupted by ${stop.caught}` : ''} in ${formatDuration(ms)}`);
+  const syslogProblem = await syslog?.close();
+  if (syslogProblem) out.warn(`syslog: ${syslogProblem}`);
   const runSummary = { host: os.hostname(), runId, ok, startedAt: now.toISOString(), durationMs: ms, destination: base, services: results, logFile: log.file };
   await notifyRun(runSummary, ctx.settings, (l) => out.error(l)); // reports its own failures; never changes the exit code
   if (stop.caught) throw new InterruptedError(`interrupted by ${stop.caught}; unfinished backups and copies were discarded, finished ones kept`);

@@ -7,6 +7,8 @@ import { last, makeContext, type CommonArgs } from './context.js';
 import { openLog } from '../core/log.js';
 import { sweepStaleScratch } from '../run/scratch.js';
 import { listenForStop } from '../core/stop.js';
+import { recordOutcome } from '../ops/metrics.js';
+import { recordVerify } from '../ops/state.js';
 
 export interface VerifyArgs extends CommonArgs {
   backups?: string[];
@@ -42,7 +44,7 @@ export async function verifyCommand(args: VerifyArgs): Promise<number> {
     if (missing.length) throw new UsageError(`no backup ${missing.join(', ')} under ${ctx.root}`, 'batt backups lists them');
     chosen = found;
   }
-  const report = [];
+  const report: { id: string; service: string; ok: boolean; problems: unknown[] }[] = [];
   const invalid = ids.length ? [] : scan.invalid;
   let bad = invalid.length;
   for (const b of chosen) {
@@ -54,6 +56,10 @@ export async function verifyCommand(args: VerifyArgs): Promise<number> {
     } else ctx.out.info(`ok ${b.id} (${plural(b.manifest.files.length, 'file')})`);
   }
   for (const i of invalid) ctx.out.error(`invalid manifest: ${i.error}`);
+  if (report.length) {
+    const at = new Date();
+    await recordOutcome({ home: ctx.home, root: ctx.root, metricsDir: ctx.settings.metricsDir, update: (s) => recordVerify(s, report, at), report: (l) => ctx.out.warn(l) });
+  }
   if (ctx.out.json) ctx.out.data({ ok: bad === 0, backups: report, invalid });
   if (!ctx.out.json) {
     if (bad) ctx.out.error(`verify failed: ${bad} of ${plural(chosen.length + invalid.length, 'backup')} ${bad === 1 ? 'has' : 'have'} problems`);

@@ -11,11 +11,12 @@ export async function fsyncPath(p: string): Promise<void> {
   }
 }
 
-/** Writes a file atomically: readers see the old content or the whole new content. */
+/** Writes a file atomically: readers see the old content or the whole new content; `mode` whatever the umask. */
 export async function writeFileAtomic(file: string, data: string, mode = 0o600): Promise<void> {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   const fh = await fs.open(tmp, 'wx', mode);
   try {
+    if (mode & ~0o600) await fh.chmod(mode); // open() applied the umask: a 0644 file stays 0644
     await fh.writeFile(data);
     await fh.sync();
   } catch (err) {

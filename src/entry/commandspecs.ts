@@ -135,6 +135,18 @@ export const COMMANDS: CommandSpec[] = [
     load: async () => (await import('../commands/purge.js')).purgeCommand as Handler,
   },
   {
+    command: 'status',
+    describe: 'is every enabled service backed up recently enough? A Nagios/Icinga check: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN',
+    builder: (c) =>
+      withPath(common(c))
+        .strictOptions()
+        .option('max-age', { type: 'string', describe: 'CRITICAL when the newest good backup is older: 26h, 90m, 1d12h (default: MAX_AGE of batt.conf, else 26h; a service\'s own MAX_AGE wins)' })
+        .option('warn-age', { type: 'string', describe: 'WARNING when the newest good backup is older (default: WARN_AGE; none)' })
+        .example('batt status --max-age 26h --warn-age 25h', 'one status line with perfdata, for Nagios/Icinga (check_by_ssh, NRPE)')
+        .example('batt status --json', 'every service: state, age, last run'),
+    load: async () => (await import('../commands/status.js')).statusCommand as Handler,
+  },
+  {
     command: 'schedule [action]',
     describe: 'install, show or remove the timer (systemd) or cron entry that runs batt',
     builder: (c) =>

@@ -5,6 +5,7 @@ import type { GlobalSettings } from '../config/config.js';
 import { ping } from './healthcheck.js';
 import { textBody, type RunSummary } from './summary.js';
 import { sendWebhook } from './webhook.js';
+import { sendNtfy } from './ntfy.js';
 
 export type { RunSummary, ServiceSummary } from './summary.js';
 
@@ -45,7 +46,9 @@ export async function notifyRun(summary: RunSummary, settings: GlobalSettings, r
     const smtp = n.smtp;
     if (smtp) tasks.push(['email', async () => (await import('./email.js')).sendEmail(smtp, summary, { timeoutMs })]);
     const hook = n.webhookUrl;
-    if (hook) tasks.push(['webhook', () => sendWebhook(hook, summary, { timeoutMs, token: n.webhookToken })]);
+    if (hook) tasks.push(['webhook', () => sendWebhook(hook, summary, { timeoutMs, token: n.webhookToken, format: n.webhookFormat })]);
+    const ntfy = n.ntfyUrl;
+    if (ntfy) tasks.push(['ntfy', () => sendNtfy(ntfy, summary, { timeoutMs, token: n.ntfyToken })]);
   }
   return settle(tasks, report);
 }

@@ -1,5 +1,6 @@
 // The run summary every notifier sends: one plain object, built from the run's results.
 import { plural, formatBytes as size } from '../core/output.js';
+import { triesNote } from '../run/tries.js';
 
 export interface ServiceSummary {
   service: string;
@@ -9,6 +10,10 @@ export interface ServiceSummary {
   bytes: number;
   dest?: string;
   error?: string;
+  /** Tries made, when RETRIES allowed more than one. */
+  tries?: number;
+  /** A failed service's last lines of output. */
+  lastLines?: string[];
 }
 
 export interface RunSummary {
@@ -51,7 +56,7 @@ export function textBody(s: RunSummary): string {
     '',
     ...s.services.map(
       (x) =>
-        `${x.status === 'ok' ? 'ok    ' : x.status.toUpperCase().padEnd(6)} ${x.service.padEnd(16)} ${(x.durationMs / 1000).toFixed(1)}s  ${plural(x.files, 'file')}  ${size(x.bytes)}  ${x.dest ?? ''}`.trimEnd(),
+        `${x.status === 'ok' ? 'ok    ' : x.status.toUpperCase().padEnd(6)} ${x.service.padEnd(16)} ${(x.durationMs / 1000).toFixed(1)}s  ${plural(x.files, 'file')}  ${size(x.bytes)}  ${x.dest ?? ''}${triesNote(x) ? ` (${triesNote(x)})` : ''}`.trimEnd(),
     ),
   ];
   if (s.error) lines.push('', `The run stopped: ${s.error}`);
@@ -61,4 +66,12 @@ export function textBody(s: RunSummary): string {
   }
   if (s.logFile) lines.push('', `Script output: ${s.logFile}`);
   return lines.join('\n') + '\n';
+}
+
+/** The failed services' last lines of output, each under a heading; '' when there are none. */
+export function lastLinesText(s: RunSummary, fence = ''): string {
+  const parts = s.services
+    .filter((x) => x.status !== 'ok' && x.lastLines?.length)
+    .map((x) => `Last lines of ${x.service}:\n${fence}${fence ? '\n' : ''}${x.lastLines!.join('\n')}${fence ? `\n${fence}` : ''}`);
+  return parts.join('\n\n');
 }

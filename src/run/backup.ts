@@ -5,7 +5,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { STAGING_PREFIX } from '../catalog/catalog.js';
-import type { Conf, TimeoutSource } from '../config/config.js';
+import type { Conf, RunSettings, TimeoutSource } from '../config/config.js';
 import { serviceFolder } from '../core/destination.js';
 import { BattError, FailedError, NoSpaceError, describeError, fromSystemError } from '../core/errors.js';
 import { exists, fsyncPath, mkdirPrivate } from '../core/fsutil.js';
@@ -31,6 +31,8 @@ export interface BackupJob {
   timeoutMs: number;
   /** Which setting gave timeoutMs. */
   timeoutFrom?: TimeoutSource;
+  /** RETRIES, RETRY_WAIT, NICE, IONICE_* of the service's conf over batt.conf's. */
+  run?: RunSettings;
 }
 
 export interface RunContext {
@@ -57,6 +59,14 @@ export interface BackupResult {
   durationMs: number;
   error?: string;
   noSpace?: boolean;
+  /** When the last try ended (ISO). */
+  finishedAt?: string;
+  /** Tries made (1 unless RETRIES allowed more and a try failed). */
+  tries?: number;
+  /** Failed: another try may go better (not interrupted, not a script that cannot start, not a full disk, not a timeout). */
+  retryable?: boolean;
+  /** Failed: the last lines the script printed (no control characters), for notifications. */
+  lastLines?: string[];
 }
 
 export function scriptEnv(job: BackupJob, ctx: RunContext, staging: string, tmpdir: string): Record<string, string> {
@@ -77,24 +87,32 @@ export function scriptEnv(job: BackupJob, ctx: RunContext, staging: string, tmpd
 const NO_SPACE = /no space left on device|ENOSPC|disk quota exceeded/i;
 
 /** What the script's failure looks like in one line. */
+/** A line a script printed, fit for batt's own messages: no colours, no control characters. */
+const plain = (l: string) => l.replace(/\x1b\[[0-9;?]*[ -\/]*[@-~]/g, '').replace(/[\x00-\x1f\x7f]/g, ' ').trim();
+
+/** Lines of a script's output kept for notifications. */
+const LAST_LINES = 10;
+
+/** A failure another try cannot mend (it is not retried). */
+class FinalError extends FailedError {}
+
 function scriptFailure(job: BackupJob, r: Awaited<ReturnType<typeof runScript>>): BattError {
   const { service } = job;
-  // The script's last words go into batt's own one-line message: no colours, no control characters.
-  const plain = (l: string) => l.replace(/\x1b\[[0-9;?]*[ -\/]*[@-~]/g, '').replace(/[\x00-\x1f\x7f]/g, ' ').trim();
+  // The script's last words go into batt's own one-line message.
   const last = r.tail.map(plain).filter(Boolean).slice(-1)[0];
   const said = last ? `: ${last.slice(0, 300)}` : '';
   if (r.spawnError) {
     // The script exists (it was checked): ENOENT from exec means its #! interpreter is missing.
     const first = r.spawnError.split('\n')[0]!;
-    const why = /\bENOENT\b/.test(first) ? 'the interpreter on its #! line was not found' : first;
-    return new FailedError(`${service}: cannot start script: ${why}`);
+    const why = /\bENOENT\b|No such file or directory/.test(first) ? 'the interpreter on its #! line was not found' : first;
+    return new FinalError(`${service}: cannot start script: ${why}`);
   }
   if (r.timedOut) {
     // A service's own limit is named: the sysadmin knows which setting to change.
     const from = job.timeoutFrom === 'BACKUP_TIMEOUT' ? ' (BACKUP_TIMEOUT)' : '';
-    return new FailedError(`${service}: timed out after ${Math.round(job.timeoutMs / 1000)}s${from} and was stopped${said}`);
+    return new FinalError(`${service}: timed out after ${Math.round(job.timeoutMs / 1000)}s${from} and was stopped${said}`);
   }
-  if (r.aborted) return new FailedError(`${service}: interrupted`);
+  if (r.aborted) return new FinalError(`${service}: interrupted`);
   if (r.tail.some((l) => NO_SPACE.test(l))) {
     return new NoSpaceError(`${service}: no space left on device while writing the backup${said}`);
   }
@@ -119,11 +137,11 @@ async function hashSealed(abs: string, st: { dev: number; ino: number; size: num
 async function sealFiles(staging: string, service: string, ahead: Map<string, HashCursor>): Promise<FileEntry[]> {
   const entries = await walk(staging);
   const odd = entries.find((e) => e.kind === 'other');
-  if (odd) throw new FailedError(`${service}: the script left ${odd.rel}, which is not a regular file or folder`);
+  if (odd) throw new FinalError(`${service}: the script left ${odd.rel}, which is not a regular file or folder`);
   // batt's own names: a script's file by one of them would be overwritten by batt's (or, for the
   // copies sidecar, never verified), so the backup would not hold what the script wrote.
   const taken = entries.find((e) => e.rel === MANIFEST || e.rel === COPIES);
-  if (taken) throw new FailedError(`${service}: the script left ${taken.rel}, a name batt keeps for its own file; use another name`);
+  if (taken) throw new FinalError(`${service}: the script left ${taken.rel}, a name batt keeps for its own file; use another name`);
   const files = entries.filter((e) => e.kind === 'file');
   if (files.length === 0) throw new FailedError(`${service}: the script exited 0 but wrote no file`);
   // hash-ahead cursors by inode: a file renamed after it was written is still matched
@@ -142,7 +160,7 @@ async function sealFiles(staging: string, service: string, ahead: Map<string, Ha
     byInode.delete(key);
     if (st.nlink > 1) {
       await cursor?.close();
-      throw new FailedError(`${service}: the script left ${f.rel} as a hard link (${st.nlink} names); a backup must hold its own copy`);
+      throw new FinalError(`${service}: the script left ${f.rel} as a hard link (${st.nlink} names); a backup must hold its own copy`);
     }
     await fs.chmod(abs, 0o600);
     const [{ size, sha256 }] = await Promise.all([hashSealed(abs, st, cursor), fsyncPath(abs)]);
@@ -164,10 +182,12 @@ async function freeFolder(base: string, service: string): Promise<string> {
   throw new FailedError(`${service}: too many backups in ${base}`);
 }
 
-export async function backupService(job: BackupJob, ctx: RunContext): Promise<BackupResult> {
+/** One try of a service's backup; try 2 and later write into a staging folder of their own. */
+export async function backupService(job: BackupJob, ctx: RunContext, attempt = 1): Promise<BackupResult> {
   const started = new Date();
   const t0 = Date.now();
-  const staging = path.join(ctx.base, `${STAGING_PREFIX}${job.service}-${ctx.runId}`);
+  const staging = path.join(ctx.base, `${STAGING_PREFIX}${job.service}-${ctx.runId}${attempt > 1 ? `-try${attempt}` : ''}`);
+  let lastLines: string[] | undefined;
   const log = (line: string) => ctx.log.write(job.service, line);
   let status: BackupStatus = 'failed';
   let scratch: Scratch | undefined;
@@ -191,11 +211,13 @@ export async function backupService(job: BackupJob, ctx: RunContext): Promise<Ba
       killAfterMs: ctx.killAfterMs,
       signal: ctx.signal,
       onLine: (line, stream) => log(`${stream === 'stderr' ? '!' : '>'} ${line}`),
+      priority: { nice: job.run?.nice, ioniceClass: job.run?.ioniceClass, ioniceLevel: job.run?.ioniceLevel },
     }).finally(async () => {
       ahead = await writeback.stop();
       await scratch?.remove();
     });
     if (r.exitCode !== 0 || r.timedOut || r.aborted || r.spawnError) {
+      lastLines = r.tail.map(plain).filter(Boolean).slice(-LAST_LINES);
       if (r.timedOut) status = 'timeout';
       throw scriptFailure(job, r);
     }
@@ -251,6 +273,8 @@ export async function backupService(job: BackupJob, ctx: RunContext): Promise<Ba
       durationMs: Date.now() - t0,
       error: error.startsWith(`${job.service}:`) ? error : `${job.service}: ${error}`,
       noSpace: err instanceof NoSpaceError,
+      retryable: !ctx.signal?.aborted && !(err instanceof FinalError) && !(err instanceof NoSpaceError) && (!(err instanceof BattError) || err instanceof FailedError),
+      ...(lastLines?.length ? { lastLines } : {}),
     };
   }
 }

@@ -16,6 +16,34 @@ export interface ScriptRun {
   signal?: AbortSignal;
   /** Each line the script prints, stdout and stderr interleaved. */
   onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+  /** CPU and I/O priority of the script and everything it starts (NICE, IONICE_*). */
+  priority?: Priority;
+}
+
+export interface Priority {
+  /** nice(1) adjustment, -20..19 */
+  nice?: number;
+  /** ionice(1) class: 0 none, 1 realtime, 2 best-effort, 3 idle */
+  ioniceClass?: number;
+  /** ionice(1) level 0..7 (best-effort and realtime only) */
+  ioniceLevel?: number;
+}
+
+/**
+ * The command that runs `file` with a priority: nice(1) and ionice(1) set it, then exec the script
+ * in the same process, so every child it starts inherits both. No priority, no wrapper.
+ */
+export function withPriority(file: string, args: string[], p: Priority = {}): { file: string; args: string[] } {
+  const prefix: string[] = [];
+  if (p.nice !== undefined) prefix.push('nice', '-n', String(p.nice));
+  const cls = p.ioniceClass ?? (p.ioniceLevel !== undefined ? 2 : 0);
+  if (cls > 0) {
+    prefix.push('ionice', '-c', String(cls));
+    // the idle class has no levels (ionice warns about one); best-effort's default level is 4
+    if (cls !== 3 && p.ioniceLevel !== undefined) prefix.push('-n', String(p.ioniceLevel));
+  }
+  if (!prefix.length) return { file, args };
+  return { file: prefix[0]!, args: [...prefix.slice(1), '--', file, ...args] };
 }
 
 export interface ScriptResult {
@@ -72,7 +100,8 @@ export async function runScript(run: ScriptRun): Promise<ScriptResult> {
     tail.push(line);
     if (tail.length > TAIL) tail.shift();
   };
-  const child = execa(run.file, run.args, {
+  const cmd = withPriority(run.file, run.args, run.priority);
+  const child = execa(cmd.file, cmd.args, {
     env: run.env,
     extendEnv: false,
     cwd: run.cwd,
@@ -125,8 +154,13 @@ export async function runScript(run: ScriptRun): Promise<ScriptResult> {
   run.signal?.removeEventListener('abort', onAbort);
   out.end();
   err.end();
-  const spawnError =
+  let spawnError =
     result.failed && result.exitCode === undefined && !result.signal ? result.shortMessage : undefined;
+  // Through nice/ionice, a script that cannot start is their complaint and exit 126/127.
+  const wrapperSaid = errTail.at(-1);
+  if (cmd.file !== run.file && (result.exitCode === 126 || result.exitCode === 127) && wrapperSaid && /^(nice|ionice): /.test(wrapperSaid)) {
+    spawnError = wrapperSaid;
+  }
   return {
     exitCode: result.exitCode,
     signal: result.signal,

@@ -55,3 +55,43 @@ describe('summary text', () => {
     assert.match(textBody(base), /^Script output: \/opt\/batt\/log\/batt\.log$/m);
   });
 });
+
+describe('issue 23: syslog priorities, slack and ntfy shapes', async () => {
+  const { priority, severityOf } = await import('../../src/notify/syslog.js');
+  const { slackText } = await import('../../src/notify/webhook.js');
+  const { ntfyBody, ntfyHeaders } = await import('../../src/notify/ntfy.js');
+  const failed: RunSummary = {
+    host: 'db1',
+    runId: 'r1',
+    ok: false,
+    startedAt: '2026-11-28T02:30:00.000Z',
+    durationMs: 4000,
+    destination: '/srv/backup/2026/11/28',
+    services: [
+      { service: 'file', status: 'ok', durationMs: 1000, files: 1, bytes: 10, dest: '/srv/backup/2026/11/28/file', tries: 2 },
+      { service: 'mysql', status: 'failed', durationMs: 3000, files: 0, bytes: 0, error: 'mysql: backup script exited with code 2: Access denied', lastLines: ['connecting', 'Access denied'] },
+    ],
+  };
+
+  test('severity from the status (warning is issue 15\'s), PRI = facility * 8 + severity', () => {
+    const sev: [string, string][] = [['ok', 'info'], ['warning', 'warning'], ['failed', 'err'], ['timeout', 'err'], ['interrupted', 'err']];
+    for (const [status, want] of sev) assert.equal(severityOf(status), want, status);
+    const pri: [string, Parameters<typeof priority>[1], number][] = [['daemon', 'info', 30], ['daemon', 'err', 27], ['user', 'warning', 12], ['local0', 'info', 134], ['local7', 'err', 187], ['kern', 'err', 3]];
+    for (const [f, s, want] of pri) assert.equal(priority(f, s), want, `${f}.${s}`);
+  });
+
+  test('slack: the subject in bold, the summary, the failed service\'s last lines fenced', () => {
+    const t = slackText(failed);
+    assert.match(t, /^\*batt on db1: backup FAILED \(mysql\)\*\nBackup FAILED on db1: 1 ok, 1 failed\n/);
+    assert.match(t, /^ok +file .* \(ok after 2 tries\)$/m);
+    assert.match(t, /Last lines of mysql:\n```\nconnecting\nAccess denied\n```\n$/);
+    assert.doesNotMatch(slackText({ ...failed, ok: true, services: [failed.services[0]!] }), /Last lines/);
+  });
+
+  test('ntfy: title, priority and tags from the outcome; the body ends with the last lines', () => {
+    assert.deepEqual(ntfyHeaders(failed, 'tk'), { title: 'batt on db1: backup FAILED (mysql)', priority: 'high', tags: 'warning', authorization: 'Bearer tk' });
+    assert.deepEqual(ntfyHeaders({ ...failed, ok: true, host: 'dé1', services: [] }), { title: 'batt on d?1: backup complete (0 ok)', priority: 'default', tags: 'white_check_mark' });
+    assert.match(ntfyBody(failed), /Last lines of mysql:\nconnecting\nAccess denied\n$/);
+    assert.ok(ntfyBody({ ...failed, services: [{ ...failed.services[1]!, lastLines: ['x'.repeat(9000)] }] }).length <= 4000);
+  });
+});

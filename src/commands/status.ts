@@ -1,0 +1,86 @@
+// `batt status`: is every enabled service backed up recently enough? A Nagios/Icinga plugin:
+// one status line with perfdata on stdout, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. Because a
+// monitoring system reads 2 as CRITICAL, this command's own errors (an unreadable conf, a home
+// that is not one) are UNKNOWN (3) with their one line, not batt's usual exit codes.
+import { scanRoot } from '../catalog/catalog.js';
+import { loadConfFile, readRunSettings, serviceConfPath } from '../config/config.js';
+import { parseDuration } from '../core/duration.js';
+import { InterruptedError, UsageError, describeError } from '../core/errors.js';
+import { CHECK_EXIT, DEFAULT_MAX_AGE_SECONDS, judge, type ServiceFacts } from '../ops/freshness.js';
+import { readState } from '../ops/state.js';
+import { enabledServices, requireHome } from '../services/registry.js';
+import { last, makeContext, type CommonArgs } from './context.js';
+
+export interface StatusArgs extends CommonArgs {
+  'max-age'?: string;
+  'warn-age'?: string;
+}
+
+function ageFlag(name: string, v: unknown): number | undefined {
+  const raw = last(v as unknown[]);
+  if (raw === undefined || raw === '') return undefined;
+  const s = parseDuration(String(raw));
+  if (s === undefined) throw new UsageError(`--${name} takes a duration such as 26h, 90m, 1d12h or seconds, got "${String(raw)}"`);
+  return s;
+}
+
+export async function statusCommand(args: StatusArgs, now = new Date()): Promise<number> {
+  const json = !!last(args.json);
+  try {
+    return await check(args, now);
+  } catch (err) {
+    if (err instanceof InterruptedError) throw err;
+    const error = describeError(err);
+    if (json) process.stdout.write(JSON.stringify({ state: 'UNKNOWN', exitCode: CHECK_EXIT.UNKNOWN, error }, null, 2) + '\n');
+    else process.stdout.write(`BATT UNKNOWN - ${error}\n`);
+    return CHECK_EXIT.UNKNOWN;
+  }
+}
+
+async function check(args: StatusArgs, now: Date): Promise<number> {
+  const maxFlag = ageFlag('max-age', args['max-age']);
+  const warnFlag = ageFlag('warn-age', args['warn-age']);
+  const ctx = await makeContext(args);
+  await requireHome(ctx.home);
+  const [enabled, scan, state] = await Promise.all([enabledServices(ctx.home), scanRoot(ctx.root), readState(ctx.home)]);
+  const global = ctx.settings.run ?? {};
+  const facts: ServiceFacts[] = [];
+  for (const s of enabled) {
+    const file = serviceConfPath(ctx.home, s.name);
+    const own = readRunSettings(await loadConfFile(file), file);
+    const good = scan.backups.filter((b) => b.manifest.service === s.name && b.manifest.status === 'ok').map((b) => Date.parse(b.manifest.finishedAt));
+    const run = state.services[s.name]?.lastRun;
+    facts.push({
+      service: s.name,
+      // a service's own MAX_AGE (a weekly one) over the check's --max-age over batt.conf's
+      maxAgeSeconds: own.maxAgeSeconds ?? maxFlag ?? global.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS,
+      warnAgeSeconds: own.warnAgeSeconds ?? warnFlag ?? global.warnAgeSeconds,
+      lastGoodMs: good.length ? Math.max(...good) : undefined,
+      lastRun: run ? { status: run.status, atMs: Date.parse(run.at) } : undefined,
+      problem: s.problem,
+    });
+  }
+  const v = judge(facts, now.getTime());
+  if (ctx.out.json) {
+    ctx.out.data({
+      state: v.state,
+      exitCode: v.exitCode,
+      line: v.line,
+      services: v.services.map((sv, i) => {
+        const f = facts[i]!;
+        return {
+          ...sv,
+          lastGoodAt: f.lastGoodMs === undefined ? null : new Date(f.lastGoodMs).toISOString(),
+          lastRun: f.lastRun ? { status: f.lastRun.status, at: new Date(f.lastRun.atMs).toISOString() } : null,
+          maxAgeSeconds: f.maxAgeSeconds,
+          warnAgeSeconds: f.warnAgeSeconds ?? null,
+        };
+      }),
+    });
+  } else {
+    ctx.out.info(v.line);
+    // Nagios reads the first line; the long text (one line per service) follows for people
+    for (const s of v.services) ctx.out.info(`${s.state.padEnd(8)} ${s.service}: ${s.why}`);
+  }
+  return v.exitCode;
+}
