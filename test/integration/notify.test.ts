@@ -265,6 +265,50 @@ describe('notifications after a run', () => {
     }
   });
 
+  test('WEBHOOK_FORMAT=slack and NTFY_URL: {"text": ...} and an ntfy message, each with the failed script\'s last lines', async () => {
+    setup({ WEBHOOK_URL: `http://127.0.0.1:${webPort}/slack`, WEBHOOK_FORMAT: 'slack', NTFY_URL: `http://127.0.0.1:${webPort}/batt-alerts`, NTFY_TOKEN: 'tk_ntfy_5' });
+    writeScript(sb.home, 'bad', 'echo "connecting to db1"\necho "dump failed: table crashed" >&2\nexit 3');
+    try {
+      const r = await batt(['good', 'bad', '--path', sb.pattern], { home: sb.home });
+      assert.equal(r.code, 1, r.stderr);
+      assert.doesNotMatch(r.stderr, /notification failed/);
+      assert.ok(!r.stderr.includes('tk_ntfy_5'));
+      const slack = hits.find((h) => h.url === '/slack');
+      assert.ok(slack, JSON.stringify(hits.map((h) => h.url)));
+      assert.equal(slack.headers['content-type'], 'application/json');
+      const body = JSON.parse(slack.body);
+      assert.deepEqual(Object.keys(body), ['text']);
+      assert.match(body.text, /^\*batt on .+: backup FAILED \(bad\)\*\nBackup FAILED on .+: 1 ok, 1 failed\n/);
+      assert.match(body.text, /Last lines of bad:\n```\ndump failed: table crashed\n```\n$/);
+      const ntfy = hits.find((h) => h.url === '/batt-alerts');
+      assert.ok(ntfy);
+      assert.match(String(ntfy.headers.title), /^batt on .+: backup FAILED \(bad\)$/);
+      assert.equal(ntfy.headers.priority, 'high');
+      assert.equal(ntfy.headers.tags, 'warning');
+      assert.equal(ntfy.headers.authorization, 'Bearer tk_ntfy_5');
+      assert.match(ntfy.body, /^Backup FAILED on .+: 1 ok, 1 failed\n/);
+      assert.match(ntfy.body, /Last lines of bad:\ndump failed: table crashed\n$/);
+    } finally {
+      sb.cleanup();
+    }
+  });
+
+  test('ntfy with NOTIFY_ON=always: a good run is a default-priority message', async () => {
+    setup({ NOTIFY_ON: 'always', NTFY_URL: `http://127.0.0.1:${webPort}/batt-alerts` });
+    try {
+      const r = await batt(['good', '--path', sb.pattern], { home: sb.home });
+      assert.equal(r.code, 0, r.stderr);
+      const ntfy = hits.find((h) => h.url === '/batt-alerts');
+      assert.ok(ntfy);
+      assert.equal(ntfy.headers.priority, 'default');
+      assert.match(String(ntfy.headers.title), /backup complete \(1 ok\)$/);
+      assert.doesNotMatch(ntfy.body, /Last lines/);
+      assert.equal(ntfy.headers.authorization, undefined);
+    } finally {
+      sb.cleanup();
+    }
+  });
+
   test('notifiers at a closed port are reported on stderr; the backup and exit code are unchanged', async () => {
     setup({
       ...smtpConf(() => closedPort),
