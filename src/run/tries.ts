@@ -13,7 +13,7 @@ export function shouldRetry(r: BackupResult, attempt: number, tries: number, sto
 }
 
 /** "ok after 2 tries", "FAILED after 3 tries"; '' for a first try. */
-export function triesNote(r: Pick<BackupResult, 'status' | 'tries'>): string {
+export function triesNote(r: { status: string; tries?: number }): string {
   if (!r.tries || r.tries < 2) return '';
   return `${r.status === 'ok' ? 'ok' : r.status.toUpperCase()} after ${r.tries} tries`;
 }
