@@ -99,6 +99,12 @@ async function plan(ctx: Context, args: RunArgs): Promise<Plan> {
   return { jobs, broken };
 }
 
+/** A result as --json and the notifiers show it: without batt's own bookkeeping (retryable, finishedAt). */
+function shown(r: BackupResult): Omit<BackupResult, 'retryable' | 'finishedAt'> {
+  const { retryable: _r, finishedAt: _f, ...rest } = r;
+  return rest;
+}
+
 function resultLine(r: BackupResult): string[] {
   const status = r.status === 'ok' ? 'ok' : r.status.toUpperCase();
   const tries = triesNote(r);
@@ -238,7 +244,7 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
   const ms = Date.now() - t0;
   log.write('batt', `run ${runId} done: ${results.length - failed.length} ok, ${failed.length} failed`);
   if (out.json) {
-    out.data({ ok, runId, destination: base, durationMs: ms, services: results, copies: uploads.outcomes, ...(purged ? { purge: planJson(purged.plan, false, purged.outcome) } : {}) });
+    out.data({ ok, runId, destination: base, durationMs: ms, services: results.map(shown), copies: uploads.outcomes, ...(purged ? { purge: planJson(purged.plan, false, purged.outcome) } : {}) });
   } else {
     if (out.tty) for (const l of table(results.map(resultLine))) out.info(l);
     for (const r of broken) out.error(r.error ?? r.service);
@@ -254,7 +260,7 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
   syslog?.send(ok ? 'info' : 'err', `run ${runId} done: ${results.length - failed.length} ok, ${failed.length} failed${uploads.failed ? `, ${uploads.failed} copies failed` : ''}${stop.caught ? `, interrupted by ${stop.caught}` : ''} in ${formatDuration(ms)}`);
   const syslogProblem = await syslog?.close();
   if (syslogProblem) out.warn(`syslog: ${syslogProblem}`);
-  const runSummary = { host: os.hostname(), runId, ok, startedAt: now.toISOString(), durationMs: ms, destination: base, services: results, logFile: log.file };
+  const runSummary = { host: os.hostname(), runId, ok, startedAt: now.toISOString(), durationMs: ms, destination: base, services: results.map(shown), logFile: log.file };
   await notifyRun(runSummary, ctx.settings, (l) => out.error(l)); // reports its own failures; never changes the exit code
   if (stop.caught) throw new InterruptedError(`interrupted by ${stop.caught}; unfinished backups and copies were discarded, finished ones kept`);
   if (purged?.outcome.errors.length) return EXIT.FAILED;

@@ -27,12 +27,14 @@ export async function backupWithRetries(
   const waitS = job.run?.retryWaitSeconds ?? DEFAULT_RETRY_WAIT_SECONDS;
   for (let attempt = 1; ; attempt++) {
     const r = await attemptFn(job, ctx, attempt);
+    // tries only when there was more than one: the --json shape of a plain run stays as it was
+    const done = (x: BackupResult): BackupResult => ({ ...x, ...(attempt > 1 ? { tries: attempt } : {}), finishedAt: new Date().toISOString() });
     if (!shouldRetry(r, attempt, tries, !!ctx.signal?.aborted)) {
       if (attempt > 1) ctx.log.write(job.service, `${triesNote({ status: r.status, tries: attempt })}`);
-      return { ...r, tries: attempt, finishedAt: new Date().toISOString() };
+      return done(r);
     }
     ctx.log.write(job.service, `try ${attempt} of ${tries} failed; trying again in ${waitS}s`);
     await sleep(waitS * 1000, ctx.signal);
-    if (ctx.signal?.aborted) return { ...r, tries: attempt, status: 'interrupted', finishedAt: new Date().toISOString() };
+    if (ctx.signal?.aborted) return done({ ...r, status: 'interrupted' });
   }
 }

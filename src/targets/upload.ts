@@ -33,6 +33,8 @@ export interface UploadOutcome {
   ok: boolean;
   location?: string;
   error?: string;
+  /** Transient errors retried on the way (the target's RETRIES); absent when none. */
+  retries?: number;
 }
 
 export interface UploadJob {
@@ -131,8 +133,13 @@ export async function uploadBackups(req: UploadRequest): Promise<UploadOutcome[]
         }
         const id = path.relative(req.root, j.dir).split(path.sep).join('/');
         req.log(`copy ${id} -> ${name} (${target.backend.describe(id)})${encryption ? ' encrypted with age' : ''}`);
+        let retries = 0;
+        const onRetry = (msg: string) => {
+          retries++;
+          req.log(msg);
+        };
         try {
-          const idx: RemoteIndex = await target.put(j.dir, id, { encryption, retry, onRetry: req.log, signal: req.signal });
+          const idx: RemoteIndex = await target.put(j.dir, id, { encryption, retry, onRetry, signal: req.signal });
           await recordCopy(j.dir, {
             target: name,
             kind: target.kind,
@@ -142,12 +149,12 @@ export async function uploadBackups(req: UploadRequest): Promise<UploadOutcome[]
             encryption: idx.encryption,
             files: idx.files,
           });
-          outcomes.push({ service: j.service, target: name, ok: true, location: target.backend.describe(id) });
-          req.log(`copied ${id} -> ${name}: ${plural(idx.files.length, 'file')}`);
+          outcomes.push({ service: j.service, target: name, ok: true, location: target.backend.describe(id), ...(retries ? { retries } : {}) });
+          req.log(`copied ${id} -> ${name}: ${plural(idx.files.length, 'file')}${retries ? ` (ok after ${plural(retries, 'retry', 'retries')})` : ''}`);
         } catch (err) {
           const error = req.signal?.aborted ? interruptedText(j.service, name) : `${j.service} -> ${name}: upload failed: ${errText(err)}`;
           req.log(error);
-          outcomes.push({ service: j.service, target: name, ok: false, error });
+          outcomes.push({ service: j.service, target: name, ok: false, error, ...(retries ? { retries } : {}) });
         }
       }
     } finally {
@@ -183,6 +190,9 @@ export async function uploadRunResults(p: {
   const failed = outcomes.filter((o) => !o.ok);
   for (const o of failed) p.out.error(o.error ?? `${o.service} -> ${o.target}: upload failed`);
   if (failed.length) p.out.error(`off-site copy incomplete: ${failed.length} of ${outcomes.length} failed; the local backups are kept`);
-  else if (outcomes.length && !p.out.json) p.out.info(`copied ${plural(jobs.length, 'backup')} to ${p.targets.join(', ')}`);
+  else if (outcomes.length && !p.out.json) {
+    const retried = outcomes.filter((o) => o.retries).map((o) => `${o.service} -> ${o.target} ok after ${plural(o.retries!, 'retry', 'retries')}`);
+    p.out.info(`copied ${plural(jobs.length, 'backup')} to ${p.targets.join(', ')}${retried.length ? ` (${retried.join(', ')})` : ''}`);
+  }
   return { outcomes, failed: failed.length };
 }

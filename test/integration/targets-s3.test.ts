@@ -150,6 +150,9 @@ test('server down for a moment mid-upload: the run retries with backoff and succ
   const local = path.dirname(path.join(sb.root, manifests().at(-1)!));
   const log = listFiles(path.join(sb.home, 'log')).map((f) => fs.readFileSync(path.join(sb.home, 'log', f), 'utf8')).join('');
   assert.match(log, /upload big\.bin: .*retry 1\/2/);
+  // the summary and the log say the copy needed retries (issue 23)
+  assert.match(r.stdout, /^copied 1 backup to flaky \(demo -> flaky ok after \d+ retr(y|ies)\)$/m);
+  assert.match(log, /copied \S+ -> flaky: \d+ files? \(ok after \d+ retr(y|ies)\)/);
   const head = await client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: `flaky/${path.relative(sb.root, local)}/big.bin` }));
   assert.equal(head.ContentLength, 12_000_000);
 });
