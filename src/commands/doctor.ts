@@ -141,11 +141,11 @@ async function targetChecks(home: ReturnType<typeof resolveHome>): Promise<Docto
           continue;
         }
       }
-      const { openTarget } = await import('../targets/open.js');
-      const { target } = await openTarget(t);
+      const { openCopyTarget } = await import('../targets/open.js');
+      const { target } = await openCopyTarget(t);
       close = () => target.close();
-      const copies = await deadline(target.backend.findIndexes(), 60_000, `${t.kind} target`);
-      out.push({ check, ok: true, detail: `${t.kind} ${target.backend.describe('')}: reachable, ${plural(copies.length, 'copy', 'copies')}` });
+      const copies = await deadline(target.probe(), 60_000, `${t.kind} target`);
+      out.push({ check, ok: true, detail: `${t.kind} ${target.describe('')}: reachable, ${plural(copies, 'copy', 'copies')}` });
     } catch (err) {
       out.push({ check, ok: false, detail: describeError(err) });
     } finally {

@@ -125,6 +125,12 @@ export function namedFiles(kind: 'global' | TargetKind | undefined, c: Conf): Na
     add('SSH_KEY', readableFile);
     add('KNOWN_HOSTS', readableFile);
   } else if (kind === 'ftp') add('CA_FILE', readableFile);
+  else if (kind === 'restic') {
+    add('PASSWORD_FILE', passphraseFile);
+    add('SSH_KEY', readableFile);
+    add('KNOWN_HOSTS', readableFile);
+    return out; // restic encrypts the repository itself: no age keys
+  }
   if (c.PASSPHRASE_FILE) add('PASSPHRASE_FILE', passphraseFile);
   else {
     add('IDENTITY_FILE', privateFile);

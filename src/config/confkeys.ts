@@ -114,7 +114,7 @@ export const list: Rule<string[]> = (v) =>
       .filter(Boolean),
   );
 
-export const TARGET_KINDS = ['local', 'rsync', 'sftp', 's3', 'ftp'] as const;
+export const TARGET_KINDS = ['local', 'rsync', 'sftp', 's3', 'ftp', 'restic'] as const;
 export type TargetKind = (typeof TARGET_KINDS)[number];
 const targetKind: Rule<TargetKind> = (v) => {
   const s = v.toLowerCase();
@@ -351,6 +351,12 @@ export const TARGET_KIND_KEYS = {
     PATH: { rule: needed('ftp'), required: true, doc: 'the folder on the server' },
     CA_FILE: { rule: absPath, doc: 'PEM file of a private CA that signed the server certificate (absolute)' },
   },
+  restic: {
+    REPOSITORY: { rule: needed('restic'), required: true, doc: 'the restic repository: a folder, sftp:, s3:, rest:... (restic -r)' },
+    PASSWORD_FILE: { rule: needed('restic', absPath), required: true, doc: "the repository's password file (0600, absolute; restic --password-file)" },
+    SSH_KEY: { rule: absPath, doc: 'sftp: repository: key for the ssh login (absolute)' },
+    KNOWN_HOSTS: { rule: absPath, doc: 'sftp: repository: known_hosts file with the server key (absolute)' },
+  },
 } satisfies Record<TargetKind, Record<string, KeySpec>>;
 
 /** A rule between keys of one file, read with the last value of each key. */
@@ -402,6 +408,17 @@ export const TARGET_RELATIONS: Record<TargetKind, Relation[]> = {
     { key: 'SECRET_ACCESS_KEY', why: (c) => (c.SECRET_ACCESS_KEY && !c.ACCESS_KEY_ID ? 'is set without ACCESS_KEY_ID: set both ACCESS_KEY_ID and SECRET_ACCESS_KEY, or neither (AWS chain)' : undefined) },
   ],
   ftp: [],
+  restic: [
+    // IDENTITY_FILE alone: ENCRYPTION_RELATIONS already says it encrypts nothing
+    ...(['RECIPIENT', 'RECIPIENTS_FILE', 'PASSPHRASE_FILE'] as const).map((key) => ({
+      key,
+      why: (c: Conf) => (c[key] ? 'is not used by a restic target: restic encrypts the repository with PASSWORD_FILE' : undefined),
+    })),
+    ...(['SSH_KEY', 'KNOWN_HOSTS', 'PORT'] as const).map((key) => ({
+      key,
+      why: (c: Conf) => (c[key] && !/^sftp:/.test(c.REPOSITORY ?? '') ? 'only applies to an sftp: REPOSITORY' : undefined),
+    })),
+  ],
 };
 
 /** Every key rule of a target of this kind. */

@@ -101,6 +101,7 @@ export const COMMANDS: CommandSpec[] = [
         .strictOptions()
         .option('service', { type: 'string', describe: 'only this service' })
         .option('from', { type: 'string', describe: 'verify the copies on this off-site target (downloads and re-hashes them)' })
+        .option('read-data-subset', { type: 'string', describe: 'restic target: restic check also reads this part of the data (1/5, 10%, 500M)' })
         .example('batt verify', 'every backup')
         .example('batt verify 2026/11/28/mysql', 'one backup (ids from batt backups)'),
     load: async () => (await import('../commands/verify.js')).verifyCommand as Handler,

@@ -223,11 +223,15 @@ export interface CommandResult {
   stderr: string;
 }
 
-/** A short command whose output batt reads (small output only); `signal` stops it with SIGTERM. */
+/**
+ * A short command whose output batt reads (small output only); `signal` stops it with SIGTERM, or
+ * `killSignal` for a tool that cleans up only on another one (restic: SIGINT), SIGKILL 5 s later.
+ * An env value undefined removes that variable from what the command inherits.
+ */
 export async function runCommand(
   file: string,
   args: string[],
-  opts: { env?: Record<string, string>; cwd?: string; input?: string; signal?: AbortSignal } = {},
+  opts: { env?: Record<string, string | undefined>; cwd?: string; input?: string; signal?: AbortSignal; killSignal?: NodeJS.Signals } = {},
 ): Promise<CommandResult> {
   const r = await execa(file, args, {
     env: opts.env,
@@ -236,6 +240,7 @@ export async function runCommand(
     reject: false,
     stripFinalNewline: true,
     cancelSignal: opts.signal,
+    killSignal: opts.killSignal ?? 'SIGTERM',
   });
   return { exitCode: r.exitCode, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
 }

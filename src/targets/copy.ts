@@ -26,9 +26,18 @@ export interface RemoteIndex {
   runId: string;
   startedAt: string;
   uploadedAt: string;
-  encryption: 'none' | 'age';
+  /** restic: the repository's own encryption (restic.ts). */
+  encryption: 'none' | 'age' | 'restic';
   /** Set in passphrase mode: the file holding the copy's key (see COPY_KEY). */
   keyFile?: string;
+  /** Every file of the copy, the manifest last; empty in a restic listing, which has fileCount. */
   files: RemoteFile[];
+  /** restic: the backup's file count, from the snapshot's tags (a listing reads no file list). */
+  fileCount?: number;
   totalBytes: number;
+}
+
+/** How many files a copy's backup holds (the manifest, which travels as a file too, not counted). */
+export function backupFileCount(c: Pick<RemoteIndex, 'files' | 'fileCount'>): number {
+  return c.fileCount ?? c.files.length - 1;
 }

@@ -2,18 +2,28 @@
 import path from 'node:path';
 import { encryptionFromConf, type Encryption } from './crypto.js';
 import { Target } from './target.js';
-import { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
-import { TARGET_KIND_KEYS, TARGET_RELATIONS, enforce, validate } from '../config/confkeys.js';
+import type { CopyTarget } from './copytarget.js';
+import { DEFAULT_RETRY, TargetError, type RetryPolicy } from './retry.js';
+import { TARGET_KIND_KEYS, TARGET_RELATIONS, enforce, targetRelations, validate } from '../config/confkeys.js';
 import { boolKey, intKey, targetSetting, type TargetConf } from './config.js';
 
-export interface OpenedTarget {
-  target: Target;
+export interface OpenedTarget<T extends CopyTarget = Target> {
+  target: T;
   encryption?: Encryption;
   retry: RetryPolicy;
 }
 
+/** Any kind of target, the restic repository included: what the run, the commands and doctor open. */
+export async function openCopyTarget(t: TargetConf): Promise<OpenedTarget<CopyTarget>> {
+  if (t.kind !== 'restic') return openTarget(t);
+  validate(TARGET_KIND_KEYS.restic, t.conf, t.file);
+  enforce(targetRelations('restic'), t.conf, t.file);
+  const { openResticTarget } = await import('./restic.js');
+  return { target: await openResticTarget(t), retry: retryPolicy(t) };
+}
+
 /**
- * The kind's keys (required ones, absolute paths) and relations come from the table in confkeys.ts
+ * A target of one of the file-level kinds (a Backend under a Target). The kind's keys (required ones, absolute paths) and relations come from the table in confkeys.ts
  * (shared with `batt config check`) and are enforced first, so below every required key is set.
  */
 export async function openTarget(t: TargetConf): Promise<OpenedTarget> {
@@ -72,6 +82,8 @@ export async function openTarget(t: TargetConf): Promise<OpenedTarget> {
       });
       break;
     }
+    case 'restic':
+      throw new TargetError(`${t.file}: a restic target is no file-level Target (openCopyTarget opens it)`);
     case 'ftp': {
       const { FtpBackend } = await import('./ftp.js');
       const secure = targetSetting(t, 'SECURE') ?? false;
@@ -88,10 +100,13 @@ export async function openTarget(t: TargetConf): Promise<OpenedTarget> {
       break;
     }
   }
-  const retry: RetryPolicy = {
+  return { target: new Target(t.name, backend, t), encryption: await encryptionFromConf(c, t.file), retry: retryPolicy(t) };
+}
+
+function retryPolicy(t: TargetConf): RetryPolicy {
+  return {
     attempts: Math.max(1, intKey(t, 'RETRIES', DEFAULT_RETRY.attempts - 1) + 1),
     baseDelayMs: intKey(t, 'RETRY_DELAY_MS', DEFAULT_RETRY.baseDelayMs),
     maxDelayMs: DEFAULT_RETRY.maxDelayMs,
   };
-  return { target: new Target(t.name, backend, t), encryption: await encryptionFromConf(c, t.file), retry };
 }

@@ -12,13 +12,14 @@ import type { Output } from '../core/output.js';
 import { formatBytes, plural, table } from '../core/output.js';
 import { applyPolicy, BUCKETS, type RetentionPolicy } from '../retention/policy.js';
 import { loadTarget } from './config.js';
-import { openTarget, type OpenedTarget } from './open.js';
+import { openCopyTarget, type OpenedTarget } from './open.js';
 import { copyIdMatcher } from './upload.js';
 import { sweepWords, type SweepResult } from './sweep.js';
-import { type RemoteIndex } from './copy.js';
+import { backupFileCount, type RemoteIndex } from './copy.js';
+import type { CopyTarget } from './copytarget.js';
 
-export async function openNamed(home: Home, name: string): Promise<OpenedTarget> {
-  return openTarget(await loadTarget(home, name));
+export async function openNamed(home: Home, name: string): Promise<OpenedTarget<CopyTarget>> {
+  return openCopyTarget(await loadTarget(home, name));
 }
 
 export interface RemoteFilter {
@@ -56,7 +57,7 @@ export async function printRemoteBackups(out: Output, home: Home, name: string, 
         host: c.host,
         startedAt: c.startedAt,
         uploadedAt: c.uploadedAt,
-        files: c.files.length - 1, // the manifest travels as a file too
+        files: backupFileCount(c),
         bytes: c.totalBytes,
         encryption: c.encryption,
       })),
@@ -65,7 +66,7 @@ export async function printRemoteBackups(out: Output, home: Home, name: string, 
     out.info(`no backups on target ${name}`);
   } else {
     const rows = [['ID', 'SERVICE', 'STARTED', 'FILES', 'SIZE', 'ENCRYPTION']];
-    for (const c of copies) rows.push([c.id, c.service, c.startedAt, String(c.files.length - 1), formatBytes(c.totalBytes), c.encryption]);
+    for (const c of copies) rows.push([c.id, c.service, c.startedAt, String(backupFileCount(c)), formatBytes(c.totalBytes), c.encryption]);
     for (const l of table(rows)) out.info(l);
   }
 }
@@ -143,7 +144,7 @@ export async function purgeRemote(p: {
 }): Promise<RemotePurgeResult> {
   const t = await loadTarget(p.home, p.name);
   const targetPolicy = retentionConf(t.conf, t.file);
-  const { target } = await openTarget(t);
+  const { target } = await openCopyTarget(t);
   const result: RemotePurgeResult = { target: p.name, keep: [], remove: [], leftovers: { removed: [], failed: [], copies: [], kept: [] } };
   try {
     const copies = (await target.list(p.signal)).filter((c) => !p.services.length || p.services.includes(c.service));
@@ -181,11 +182,22 @@ export async function purgeRemote(p: {
         }
       }
     }
+    let compactFailed: string | undefined;
+    if (target.compact && !p.dryRun && !p.signal?.aborted && result.remove.some((x) => x.removed)) {
+      // restic: the forgotten snapshots' data goes now (prune)
+      try {
+        await target.compact(p.signal);
+        p.log?.write('purge', `${p.name}: pruned the repository`);
+      } catch (err) {
+        if (!p.signal?.aborted) compactFailed = `prune: ${describeError(err)}`;
+      }
+    }
     try {
       if (!p.signal?.aborted) result.leftovers = await target.sweep({ now: p.now, dryRun: p.dryRun, isCopyId: copyIdMatcher(p.pattern), signal: p.signal });
     } catch (err) {
       if (!p.signal?.aborted) result.leftovers.failed.push({ rel: '', error: sweepWords.unlisted(describeError(err)) });
     }
+    if (compactFailed) result.leftovers.failed.push({ rel: '', error: compactFailed });
     if (!p.dryRun) for (const rel of result.leftovers.removed) p.log?.write('purge', `removed ${p.name}:${rel} (${sweepWords.leftover})`);
     if (!p.dryRun) for (const c of result.leftovers.copies) p.log?.write('purge', `removed ${p.name}:${c.rel}, ${sweepWords.copy(c)}`);
     for (const k of result.leftovers.kept) p.log?.write('purge', `${p.name}:${k.rel}: ${k.why}`);
@@ -218,8 +230,17 @@ export function printRemotePurge(out: Output, r: RemotePurgeResult, dryRun: bool
  * (SIGINT/SIGTERM) stops the connecting, listing, download or hashing in progress
  * (TargetInterruptedError); what was downloaded is removed.
  */
-export async function verifyRemote(out: Output, home: Home, name: string, ids: string[], service?: string, signal?: AbortSignal): Promise<number> {
+export async function verifyRemote(
+  out: Output,
+  home: Home,
+  name: string,
+  ids: string[],
+  service?: string,
+  signal?: AbortSignal,
+  opts: { readDataSubset?: string } = {},
+): Promise<number> {
   const { target } = await openNamed(home, name);
+  if (opts.readDataSubset !== undefined && !target.checkStore) throw new UsageError(`--read-data-subset applies to a restic target; ${name} is ${target.kind}`);
   // the downloads go in here (batt-scratch-<pid>-T<start>-verify-*), removed by the next `batt run` if batt is killed
   const scratch = await makeScratch('verify');
   try {
@@ -232,15 +253,20 @@ export async function verifyRemote(out: Output, home: Home, name: string, ids: s
     }
     const report = [];
     let bad = 0;
+    // a restic repository is checked whole first (restic check); each copy is then restored and re-hashed
+    const storeProblems = (await target.checkStore?.({ readDataSubset: opts.readDataSubset, signal })) ?? [];
+    for (const p of storeProblems) out.error(`${name}: ${p.path}: ${p.problem}`);
+    if (storeProblems.length) bad++;
     for (const c of copies) {
       const problems = await target.verify(c.id, { deep: true, signal, tmpDir: scratch.dir });
       report.push({ id: c.id, service: c.service, ok: problems.length === 0, problems });
       if (problems.length) {
         bad++;
         for (const p of problems) out.error(`${name}:${c.id}: ${p.path}: ${p.problem}`);
-      } else if (!out.json) out.info(`ok ${name}:${c.id} (${plural(c.files.length, 'file')})`);
+      } else if (!out.json) out.info(`ok ${name}:${c.id} (${plural(backupFileCount(c) + 1, 'file')})`);
     }
-    if (out.json) out.data({ ok: bad === 0, target: name, backups: report });
+    if (out.json) out.data({ ok: bad === 0, target: name, backups: report, ...(target.checkStore ? { repository: { ok: !storeProblems.length, problems: storeProblems } } : {}) });
+    else if (storeProblems.length) out.error(`verify failed: the repository of ${name} has problems (restic check)`);
     else if (bad) out.error(`verify failed: ${bad} of ${plural(copies.length, 'copy', 'copies')} on ${name} ${bad === 1 ? 'has' : 'have'} problems`);
     else out.info(`verified ${plural(copies.length, 'copy', 'copies')} on ${name}`);
     return bad ? 1 : 0;

@@ -12,6 +12,7 @@ import { type Backend, type TreeEntry, staleLeftovers } from './backend.js';
 import { COPY_KEY, ENC_SUFFIX, REMOTE_INDEX, type RemoteFile, type RemoteIndex } from './copy.js';
 import { DEFAULT_RETRY, DownloadInterruptedError, type RetryPolicy, TargetError, TargetInterruptedError, UploadInterruptedError, errText, withRetry } from './retry.js';
 import { type SweepResult, abandonedCopies } from './sweep.js';
+import type { CopyTarget } from './copytarget.js';
 
 
 export interface PutOptions {
@@ -27,7 +28,7 @@ export interface PutOptions {
 }
 
 /** A configured target: folder-level put/list/get/remove/verify on top of a Backend. */
-export class Target {
+export class Target implements CopyTarget {
   constructor(
     readonly name: string,
     readonly backend: Backend,
@@ -36,6 +37,14 @@ export class Target {
 
   get kind(): string {
     return this.backend.kind;
+  }
+
+  describe(id: string): string {
+    return this.backend.describe(id);
+  }
+
+  async probe(signal?: AbortSignal): Promise<number> {
+    return (await this.backend.findIndexes(signal)).length;
   }
 
   /**

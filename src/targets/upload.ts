@@ -12,9 +12,9 @@ import type { Home } from '../core/home.js';
 import { errText } from './retry.js';
 import { sweepWords } from './sweep.js';
 import { type RemoteIndex } from './copy.js';
-import { type Target } from './target.js';
+import { type CopyTarget } from './copytarget.js';
 import { listTargetNames, loadTarget } from './config.js';
-import { openTarget } from './open.js';
+import { openCopyTarget } from './open.js';
 
 export interface CopyRecord {
   target: string;
@@ -23,7 +23,7 @@ export interface CopyRecord {
   location: string;
   id: string;
   uploadedAt: string;
-  encryption: 'none' | 'age';
+  encryption: RemoteIndex['encryption'];
   files: { path: string; size: number; sha256: string; remote: string; remoteSize: number; remoteSha256: string }[];
 }
 
@@ -85,7 +85,7 @@ async function recordCopy(dir: string, rec: CopyRecord): Promise<void> {
  * its layout cut off before their index and untouched for a day). Never fails the upload: trouble is
  * only logged, and so is each such copy removed or kept.
  */
-export async function sweepTarget(target: Target, log: (msg: string) => void, signal?: AbortSignal, pattern?: string): Promise<void> {
+export async function sweepTarget(target: CopyTarget, log: (msg: string) => void, signal?: AbortSignal, pattern?: string): Promise<void> {
   try {
     const r = await target.sweep({ signal, isCopyId: copyIdMatcher(pattern) });
     if (r.removed.length) log(`target ${target.name}: removed ${plural(r.removed.length, 'leftover')} of interrupted uploads: ${r.removed.join(', ')}`);
@@ -117,7 +117,7 @@ export async function uploadBackups(req: UploadRequest): Promise<UploadOutcome[]
     }
     let opened;
     try {
-      opened = await openTarget(await loadTarget(req.home, name));
+      opened = await openCopyTarget(await loadTarget(req.home, name));
     } catch (err) {
       for (const j of req.jobs) outcomes.push({ service: j.service, target: name, ok: false, error: `${name}: ${errText(err)}` });
       req.log(`target ${name}: ${errText(err)}`);
@@ -132,7 +132,7 @@ export async function uploadBackups(req: UploadRequest): Promise<UploadOutcome[]
           continue;
         }
         const id = path.relative(req.root, j.dir).split(path.sep).join('/');
-        req.log(`copy ${id} -> ${name} (${target.backend.describe(id)})${encryption ? ' encrypted with age' : ''}`);
+        req.log(`copy ${id} -> ${name} (${target.describe(id)})${encryption ? ' encrypted with age' : ''}`);
         let retries = 0;
         const onRetry = (msg: string) => {
           retries++;
@@ -143,13 +143,13 @@ export async function uploadBackups(req: UploadRequest): Promise<UploadOutcome[]
           await recordCopy(j.dir, {
             target: name,
             kind: target.kind,
-            location: target.backend.describe(id),
+            location: target.describe(id),
             id,
             uploadedAt: idx.uploadedAt,
             encryption: idx.encryption,
             files: idx.files,
           });
-          outcomes.push({ service: j.service, target: name, ok: true, location: target.backend.describe(id), ...(retries ? { retries } : {}) });
+          outcomes.push({ service: j.service, target: name, ok: true, location: target.describe(id), ...(retries ? { retries } : {}) });
           req.log(`copied ${id} -> ${name}: ${plural(idx.files.length, 'file')}${retries ? ` (ok after ${plural(retries, 'retry', 'retries')})` : ''}`);
         } catch (err) {
           const error = req.signal?.aborted ? interruptedText(j.service, name) : `${j.service} -> ${name}: upload failed: ${errText(err)}`;

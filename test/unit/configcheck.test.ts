@@ -21,7 +21,7 @@ import {
 import { ConfigError } from '../../src/core/errors.js';
 import { resolveHome } from '../../src/core/home.js';
 import { loadTarget } from '../../src/targets/config.js';
-import { openTarget } from '../../src/targets/open.js';
+import { openCopyTarget } from '../../src/targets/open.js';
 
 const global = (text: string, mode = 0o600): ConfFile => ({ file: '/h/conf/batt.conf', kind: 'global', name: 'batt', text, mode: 0o100000 | mode });
 const service = (name: string, text: string, mode = 0o600): ConfFile => ({ file: `/h/conf/${name}.conf`, kind: 'service', name, text, mode: 0o100000 | mode });
@@ -165,8 +165,8 @@ describe('checkConfig: targets/*.conf', () => {
     assert.ok(!JSON.stringify(f).includes('hunter2'));
   });
   test('TYPE is required', () => {
-    assert.deepEqual(brief(checkConfig([target('t', 'PATH=/x')], [])), ['error t.conf:- TYPE must be one of local, rsync, sftp, s3, ftp, got ""']);
-    assert.deepEqual(brief(checkConfig([target('t', 'TYPE=\nPATH=/x')], [])), ['error t.conf:1 TYPE must be one of local, rsync, sftp, s3, ftp, got ""']);
+    assert.deepEqual(brief(checkConfig([target('t', 'PATH=/x')], [])), ['error t.conf:- TYPE must be one of local, rsync, sftp, s3, ftp, restic, got ""']);
+    assert.deepEqual(brief(checkConfig([target('t', 'TYPE=\nPATH=/x')], [])), ['error t.conf:1 TYPE must be one of local, rsync, sftp, s3, ftp, restic, got ""']);
   });
 });
 
@@ -266,6 +266,8 @@ describe('loaders and config check agree on every key', () => {
   const passFile = path.join(dir, 'pass');
   fs.writeFileSync(passFile, 'correct horse battery staple\n', { mode: 0o600 });
   const pub = 'age1' + 'q'.repeat(58);
+  const restic = `TYPE=restic\nREPOSITORY=/srv/restic\nPASSWORD_FILE=${passFile}\n`;
+  const resticSftp = `TYPE=restic\nREPOSITORY=sftp:batt@backup.example.net:/srv/restic\nPASSWORD_FILE=${passFile}\n`;
   const rows: Row[] = [
     { kind: 'global', key: 'DEST', good: '/srv/backup/%Y/%m', bad: 'relative/%Y', how: 'lint' },
     { kind: 'global', key: 'JOBS', good: '2', bad: '0', how: 'rule' },
@@ -323,6 +325,10 @@ describe('loaders and config check agree on every key', () => {
     { kind: 'target', tk: 'ftp', key: 'HOST', good: 'ftp.example.net', bad: '', how: 'rule', base: ftp },
     { kind: 'target', tk: 'ftp', key: 'PATH', good: 'web1', bad: '', how: 'rule', base: ftp },
     { kind: 'target', tk: 'ftp', key: 'CA_FILE', good: '/etc/ssl/ftp-ca.pem', bad: 'ca.pem', how: 'rule', base: `${ftp}SECURE=yes\n` },
+    { kind: 'target', tk: 'restic', key: 'REPOSITORY', good: 's3:https://s3.example.org/bucket/web1', bad: '', how: 'rule', base: restic },
+    { kind: 'target', tk: 'restic', key: 'PASSWORD_FILE', good: passFile, bad: 'restic.pw', how: 'rule', base: restic },
+    { kind: 'target', tk: 'restic', key: 'SSH_KEY', good: '/root/.ssh/id', bad: 'id', how: 'rule', base: resticSftp },
+    { kind: 'target', tk: 'restic', key: 'KNOWN_HOSTS', good: '/root/.ssh/known_hosts', bad: 'known_hosts', how: 'rule', base: resticSftp },
   ];
   const tables: Record<Kind, Record<string, KeySpec>> = { global: GLOBAL_KEYS, service: SERVICE_KEYS, target: TARGET_KEYS };
 
@@ -348,7 +354,7 @@ describe('loaders and config check agree on every key', () => {
       } else {
         const t = await loadTarget(home, name);
         retentionConf(t.conf, t.file);
-        await openTarget(t);
+        await openCopyTarget(t);
       }
       return { file };
     } catch (err) {
@@ -399,7 +405,7 @@ describe('loaders and config check agree on every key', () => {
   }
 
   test('every required key of every kind of target: missing, both refuse it with the same words', async () => {
-    const bases: Record<TargetKind, string> = { local, rsync, sftp, s3, ftp };
+    const bases: Record<TargetKind, string> = { local, rsync, sftp, s3, ftp, restic };
     let required = 0;
     for (const tk of TARGET_KINDS) {
       for (const [key, spec] of Object.entries(TARGET_KIND_KEYS[tk] as Record<string, KeySpec>)) {
@@ -412,7 +418,7 @@ describe('loaders and config check agree on every key', () => {
         assert.equal(r.error, `${r.file}: ${key} ${findings[0]!.message}`);
       }
     }
-    assert.equal(required, 10);
+    assert.equal(required, 12);
   });
 
   /** Relations between keys: [table, conf text, the key reported, its message]; a good variant must pass both. */
@@ -461,6 +467,14 @@ describe('loaders and config check agree on every key', () => {
       good: `${local}IDENTITY_FILE=${idFile}\nRECIPIENTS_FILE=/etc/batt/recipients\n`,
     },
   ];
+
+  // a restic repository is encrypted by restic: age keys are refused; ssh settings only for an sftp: repository
+  for (const [key, value] of [['RECIPIENT', pub], ['RECIPIENTS_FILE', '/etc/batt/recipients'], ['PASSPHRASE_FILE', passFile]]) {
+    relations.push({ table: 'restic', bad: `${restic}${key}=${value}\n`, key: key!, message: 'is not used by a restic target: restic encrypts the repository with PASSWORD_FILE', good: restic });
+  }
+  for (const [key, value] of [['SSH_KEY', '/root/.ssh/id'], ['KNOWN_HOSTS', '/root/.ssh/known_hosts'], ['PORT', '2222']]) {
+    relations.push({ table: 'restic', bad: `${restic}${key}=${value}\n`, key: key!, message: 'only applies to an sftp: REPOSITORY', good: `${resticSftp}${key}=${value}\n` });
+  }
 
   test('every relation has a case', () => {
     const all = [
@@ -524,7 +538,7 @@ describe('loaders and config check agree on every key', () => {
       assert.equal(findings[0]!.key, 'TYPE');
       assert.equal(findings[0]!.line, text.startsWith('TYPE') ? 1 : undefined);
       assert.equal(r.error, `${r.file}: TYPE ${findings[0]!.message}`);
-      assert.match(r.error!, /TYPE must be one of local, rsync, sftp, s3, ftp, got ""$/);
+      assert.match(r.error!, /TYPE must be one of local, rsync, sftp, s3, ftp, restic, got ""$/);
     }
   });
 
