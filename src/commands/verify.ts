@@ -14,13 +14,13 @@ export interface VerifyArgs extends CommonArgs {
   backups?: string[];
   service?: string;
   from?: string;
-  readDataSubset?: string;
+  'read-data-subset'?: string;
 }
 
 export async function verifyCommand(args: VerifyArgs): Promise<number> {
   const ctx = await makeContext(args);
   const from = last(args.from);
-  if (args.readDataSubset !== undefined && !from) throw new UsageError('--read-data-subset needs --from (a restic target)');
+  if (args['read-data-subset'] !== undefined && !from) throw new UsageError('--read-data-subset needs --from (a restic target)');
   if (from) {
     // the copies on an off-site target, downloaded and re-hashed (src/targets/remote.ts); SIGINT/SIGTERM
     // stop the download or hashing in progress, its temp folder goes, exit 130/143
@@ -29,7 +29,7 @@ export async function verifyCommand(args: VerifyArgs): Promise<number> {
     let code = EXIT.FAILED as number;
     try {
       await sweepStaleScratch(openLog(ctx.home.log));
-      const subset = last(args.readDataSubset);
+      const subset = last(args['read-data-subset']);
       code = await verifyRemote(ctx.out, ctx.home, String(from), (args.backups ?? []).map(String), last(args.service), stop.signal, {
         readDataSubset: subset === undefined ? undefined : String(subset),
       });

@@ -129,6 +129,7 @@ export function namedFiles(kind: 'global' | TargetKind | undefined, c: Conf): Na
     add('PASSWORD_FILE', passphraseFile);
     add('SSH_KEY', readableFile);
     add('KNOWN_HOSTS', readableFile);
+    add('CA_FILE', readableFile);
     return out; // restic encrypts the repository itself: no age keys
   }
   if (c.PASSPHRASE_FILE) add('PASSPHRASE_FILE', passphraseFile);

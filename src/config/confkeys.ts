@@ -356,6 +356,7 @@ export const TARGET_KIND_KEYS = {
     PASSWORD_FILE: { rule: needed('restic', absPath), required: true, doc: "the repository's password file (0600, absolute; restic --password-file)" },
     SSH_KEY: { rule: absPath, doc: 'sftp: repository: key for the ssh login (absolute)' },
     KNOWN_HOSTS: { rule: absPath, doc: 'sftp: repository: known_hosts file with the server key (absolute)' },
+    CA_FILE: { rule: absPath, doc: 'https repository (s3:, rest:): PEM file of a private CA (absolute; restic --cacert)' },
   },
 } satisfies Record<TargetKind, Record<string, KeySpec>>;
 

@@ -7,7 +7,19 @@ import type { TargetConf } from './config.js';
 import type { Encryption } from './crypto.js';
 import type { RemoteIndex } from './copy.js';
 import type { SweepResult } from './sweep.js';
-import type { PutOptions } from './target.js';
+import type { RetryPolicy } from './retry.js';
+
+/** What put takes (target.ts PutOptions is the file-level targets' own view of it). */
+export interface CopyPutOptions {
+  /** The host the copy belongs to; default the manifest's. */
+  host?: string;
+  encryption?: Encryption;
+  retry?: RetryPolicy;
+  onRetry?: (msg: string) => void;
+  tmpDir?: string;
+  /** SIGINT/SIGTERM: stop the transfer at once; nothing counts as a copy. */
+  signal?: AbortSignal;
+}
 
 export interface CopyProblem {
   path: string;
@@ -24,7 +36,7 @@ export interface CopyTarget {
    * Copies a sealed backup folder as `id`; it counts as a copy only once this resolves (an
    * interrupted or failed put leaves nothing that lists as a copy).
    */
-  put(localDir: string, id: string, opts?: PutOptions): Promise<RemoteIndex>;
+  put(localDir: string, id: string, opts?: CopyPutOptions): Promise<RemoteIndex>;
   /** Complete copies, oldest first. */
   list(signal?: AbortSignal): Promise<RemoteIndex[]>;
   /** The copy `id` into `localDir` (which must not exist yet), checked: the result is a backup folder. */

@@ -16,9 +16,8 @@ import { UsageError } from '../core/errors.js';
 import { passphraseFile, requireFile } from '../config/conffiles.js';
 import type { TargetConf } from './config.js';
 import { intKey } from './config.js';
-import type { CopyProblem, CopyTarget } from './copytarget.js';
+import type { CopyProblem, CopyPutOptions, CopyTarget } from './copytarget.js';
 import type { SweepResult } from './sweep.js';
-import type { PutOptions } from './target.js';
 import { DEFAULT_RETRY, DownloadInterruptedError, TargetError, TargetInterruptedError, UploadInterruptedError, withRetry } from './retry.js';
 import {
   BATT_TAG,
@@ -42,6 +41,7 @@ export interface ResticOptions {
   sshKey?: string;
   knownHosts?: string;
   port?: number;
+  caFile?: string;
   accessKeyId?: string;
   secretAccessKey?: string;
 }
@@ -56,6 +56,7 @@ export async function openResticTarget(t: TargetConf): Promise<ResticTarget> {
     sshKey: c.SSH_KEY || undefined,
     knownHosts: c.KNOWN_HOSTS || undefined,
     port: c.PORT ? intKey(t, 'PORT', 22) : undefined,
+    caFile: c.CA_FILE || undefined,
     accessKeyId: c.ACCESS_KEY_ID || undefined,
     secretAccessKey: c.SECRET_ACCESS_KEY || undefined,
   });
@@ -83,7 +84,7 @@ export class ResticTarget implements CopyTarget {
     } catch (err) {
       throw new TargetError(`${conf.file}: ${(err as Error).message}`);
     }
-    this.global = cmd ? ['-o', `sftp.command=${cmd}`] : [];
+    this.global = [...(cmd ? ['-o', `sftp.command=${cmd}`] : []), ...(o.caFile ? ['--cacert', o.caFile] : [])];
   }
 
   describe(id: string): string {
@@ -168,7 +169,7 @@ export class ResticTarget implements CopyTarget {
    * host or run has that id already: nothing is ever made ambiguous). A restic that did not exit 0
    * made no copy: exit 3 (some file unreadable) still wrote a snapshot, which is forgotten at once.
    */
-  async put(localDir: string, id: string, opts: PutOptions & { host?: string } = {}): Promise<ResticCopy> {
+  async put(localDir: string, id: string, opts: CopyPutOptions = {}): Promise<ResticCopy> {
     const { signal } = opts;
     const m = await readManifest(localDir);
     const host = opts.host ?? m.host;

@@ -33,7 +33,11 @@ export interface S3Server {
   stop(): Promise<void>;
 }
 
-export async function startS3(bucket = 'backups'): Promise<S3Server> {
+/**
+ * `tls`: serve HTTPS with this key and certificate (restic's S3 client, minio-go, signs plain-HTTP
+ * uploads as aws-chunked streams, which s3rver stores undecoded; over HTTPS it sends them whole).
+ */
+export async function startS3(bucket = 'backups', opts: { tls?: { key: string; cert: string } } = {}): Promise<S3Server> {
   const { default: S3rver } = (await import('s3rver' as string)) as { default: new (o: object) => { run(): Promise<unknown>; httpServer: Server } };
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-s3-'));
   const port = await freePort();
@@ -44,7 +48,7 @@ export async function startS3(bucket = 'backups'): Promise<S3Server> {
   const self: S3Server = {
     dir,
     port,
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     bucket,
     pendingUploads() {
       return fs.existsSync(uploadsDir()) ? fs.readdirSync(uploadsDir()).sort() : [];
@@ -63,7 +67,7 @@ export async function startS3(bucket = 'backups'): Promise<S3Server> {
       await closed;
     },
     async restart() {
-      srv = new S3rver({ port, address: '127.0.0.1', directory: dir, silent: true, configureBuckets: [{ name: bucket }] });
+      srv = new S3rver({ port, address: '127.0.0.1', directory: dir, silent: true, configureBuckets: [{ name: bucket }], ...opts.tls });
       await srv.run();
       srv.httpServer.on('connection', (sock: Socket) => {
         sockets.add(sock);

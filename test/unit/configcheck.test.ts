@@ -328,6 +328,7 @@ describe('loaders and config check agree on every key', () => {
     { kind: 'target', tk: 'restic', key: 'REPOSITORY', good: 's3:https://s3.example.org/bucket/web1', bad: '', how: 'rule', base: restic },
     { kind: 'target', tk: 'restic', key: 'PASSWORD_FILE', good: passFile, bad: 'restic.pw', how: 'rule', base: restic },
     { kind: 'target', tk: 'restic', key: 'SSH_KEY', good: '/root/.ssh/id', bad: 'id', how: 'rule', base: resticSftp },
+    { kind: 'target', tk: 'restic', key: 'CA_FILE', good: '/etc/ssl/s3-ca.pem', bad: 's3-ca.pem', how: 'rule', base: restic },
     { kind: 'target', tk: 'restic', key: 'KNOWN_HOSTS', good: '/root/.ssh/known_hosts', bad: 'known_hosts', how: 'rule', base: resticSftp },
   ];
   const tables: Record<Kind, Record<string, KeySpec>> = { global: GLOBAL_KEYS, service: SERVICE_KEYS, target: TARGET_KEYS };
