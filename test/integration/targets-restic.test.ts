@@ -78,11 +78,14 @@ test('a run backs the sealed folder up as one snapshot: relative paths, tagged b
   assert.equal(copies[0].kind, 'restic');
   assert.equal(copies[0].encryption, 'restic');
   assert.equal(copies[0].location, `restic:${repo} id=${id}`);
-  // a second run into another target records itself beside it, and batt-copies.json never goes into a snapshot
-  const again = await batt(['demo', '--target', 'r', '--path', sb.pattern], { home: sb.home, env: env() });
+  // copied to a local folder first, the folder holds batt-copies.json when restic runs: it never goes into a snapshot
+  conf('usb', `TYPE=local\nPATH=${path.join(sb.dir, 'usb')}\n`);
+  const again = await batt(['demo', '--target', 'usb', '--target', 'r', '--path', sb.pattern], { home: sb.home, env: env() });
   assert.equal(again.code, 0, again.stderr);
   const latest = (await snapshots(repo)).at(-1)!;
-  assert.ok(!(await restic(repo, ['ls', latest.id])).includes('batt-copies.json'));
+  assert.deepEqual((await restic(repo, ['ls', latest.id])).split('\n').slice(1).filter(Boolean).sort(), ['/a.txt', '/batt-manifest.json', '/d', '/d/big.bin']);
+  const dir2 = path.join(sb.root, latest.tags.find((t) => t.startsWith('id='))!.slice(3));
+  assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir2, 'batt-copies.json'), 'utf8')).copies.map((c: { target: string }) => c.target), ['usb', 'r']);
 });
 
 test('backups --from lists the copies; restore --from restores the snapshot, checks it, runs the restore script', { skip }, async () => {
