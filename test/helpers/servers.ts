@@ -82,6 +82,10 @@ export async function startMariaDB(opts: MariaDBOptions = {}): Promise<MariaDB |
   const datadir = path.join(dir, 'data');
   const socket = path.join(dir, 'mysqld.sock');
   const errlog = path.join(dir, 'error.log');
+  // Its own temp folder: in the shared /tmp, another test's cleanup removed a temporary table of
+  // mariadb-install-db once ('Could not remove temporary table ... Unknown table').
+  const tmpdir = path.join(dir, 'tmp');
+  fs.mkdirSync(tmpdir);
   const asRoot = process.getuid?.() === 0 ? ['--user=root'] : [];
   const install = spawnSync(
     tools.installDb,
@@ -90,6 +94,7 @@ export async function startMariaDB(opts: MariaDBOptions = {}): Promise<MariaDB |
       `--datadir=${datadir}`,
       `--auth-root-authentication-method=${opts.rootAuth === 'unix_socket' ? 'socket' : 'normal'}`,
       '--skip-test-db',
+      `--tmpdir=${tmpdir}`,
       ...asRoot,
     ],
     { encoding: 'utf8' },
@@ -114,6 +119,7 @@ export async function startMariaDB(opts: MariaDBOptions = {}): Promise<MariaDB |
         `--datadir=${datadir}`,
         `--socket=${socket}`,
         `--port=${port}`,
+        `--tmpdir=${tmpdir}`,
         '--bind-address=127.0.0.1',
         `--pid-file=${path.join(dir, 'mysqld.pid')}`,
         `--log-error=${errlog}`,
