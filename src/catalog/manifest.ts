@@ -33,6 +33,9 @@ export interface Manifest {
   options: ServiceInput;
   files: FileEntry[];
   totalBytes: number;
+  /** A level of a chain (src/catalog/chain.ts): the backup this one builds on, as a path
+   *  relative to this backup's folder ("../../05/file"). Absent: a full, or no chain at all. */
+  base?: string;
 }
 
 const CHUNK = 1 << 20;
@@ -170,11 +173,29 @@ export async function readManifest(dir: string): Promise<Manifest> {
     typeof m.startedAt !== 'string' ||
     Number.isNaN(Date.parse(m.startedAt)) ||
     !Array.isArray(m.files) ||
+    (m.base !== undefined && (typeof m.base !== 'string' || m.base === '' || path.isAbsolute(m.base))) ||
     m.files.some((f) => typeof f?.path !== 'string' || typeof f.sha256 !== 'string' || typeof f.size !== 'number' || f.path.split('/').includes('..') || path.isAbsolute(f.path))
   ) {
     throw new ManifestError(`${file}: not a batt manifest (format ${MANIFEST_FORMAT})`);
   }
   return m;
+}
+
+/** A quick look at the files (no hashing): every listed file is a regular file of its size. */
+export async function quickCheck(dir: string, m: Manifest): Promise<string | undefined> {
+  for (const f of m.files) {
+    let st;
+    try {
+      st = await fs.lstat(path.join(dir, f.path));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return `${f.path} is missing`;
+      throw err;
+    }
+    if (!st.isFile()) return `${f.path} is not a regular file`;
+    if (st.size !== f.size) return `${f.path} has ${st.size} bytes, the manifest says ${f.size}`;
+  }
+  if (m.files.length === 0) return 'the manifest lists no files';
+  return undefined;
 }
 
 export interface VerifyProblem {

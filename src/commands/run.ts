@@ -83,7 +83,7 @@ async function plan(ctx: Context, args: RunArgs): Promise<Plan> {
       continue;
     }
     const input: ServiceInput = inputs.get(service) ?? { options: {}, args: [] };
-    const { appendOnly } = await readScriptTraits(script);
+    const { appendOnly, levels } = await readScriptTraits(script);
     jobs.push({
       service,
       script,
@@ -91,6 +91,7 @@ async function plan(ctx: Context, args: RunArgs): Promise<Plan> {
       conf,
       confFile: Object.keys(conf).length ? confFile : undefined,
       appendOnly,
+      levels,
       timeoutMs: timeout.seconds * 1000,
       timeoutFrom: timeout.from,
       run,
@@ -205,6 +206,7 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
     await notifyStart(ctx.settings, (l) => out.error(l));
     const rc: RunContext = {
       homeRoot: ctx.home.root,
+      root: ctx.root,
       base,
       now,
       runId,

@@ -13,7 +13,7 @@ import { UsageError, describeError } from '../core/errors.js';
 import { heldByNestedRun } from '../run/lock.js';
 import type { Home } from '../core/home.js';
 import type { Logger } from '../core/log.js';
-import { readManifest, type Manifest } from '../catalog/manifest.js';
+import { quickCheck, readManifest } from '../catalog/manifest.js';
 import { plural, table, type Output } from '../core/output.js';
 import { SERVICE_NAME } from '../services/registry.js';
 import {
@@ -139,23 +139,6 @@ export interface PlanRequest {
   services?: string[];
   now: Date;
   tz?: string;
-}
-
-/** A quick look at the files (no hashing): every listed file is a regular file of its size. */
-async function quickCheck(dir: string, m: Manifest): Promise<string | undefined> {
-  for (const f of m.files) {
-    let st;
-    try {
-      st = await fs.lstat(path.join(dir, f.path));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return `${f.path} is missing`;
-      throw err;
-    }
-    if (!st.isFile()) return `${f.path} is not a regular file`;
-    if (st.size !== f.size) return `${f.path} has ${st.size} bytes, the manifest says ${f.size}`;
-  }
-  if (m.files.length === 0) return 'the manifest lists no files';
-  return undefined;
 }
 
 export async function planPurge(req: PlanRequest): Promise<PurgePlan> {

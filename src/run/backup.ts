@@ -4,7 +4,8 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { STAGING_PREFIX } from '../catalog/catalog.js';
+import { STAGING_PREFIX, scanRoot } from '../catalog/catalog.js';
+import { findPrevious, type Previous } from '../catalog/chain.js';
 import type { Conf, RunSettings, TimeoutSource } from '../config/config.js';
 import { serviceFolder } from '../core/destination.js';
 import { BattError, FailedError, NoSpaceError, describeError, fromSystemError } from '../core/errors.js';
@@ -27,6 +28,8 @@ export interface BackupJob {
   confFile?: string;
   /** The script declared `# batt: append-only`: its files are hashed while they grow. */
   appendOnly?: boolean;
+  /** The script declared `# batt: levels`: it is offered the previous backup to build on. */
+  levels?: boolean;
   /** How long this service's script may run (0 = no limit): config.ts effectiveTimeout. */
   timeoutMs: number;
   /** Which setting gave timeoutMs. */
@@ -37,6 +40,8 @@ export interface BackupJob {
 
 export interface RunContext {
   homeRoot: string;
+  /** The backup root (the catalog: where the previous backup of a chain is looked for; default base). */
+  root?: string;
   /** The rendered destination (pattern with time filled in), without the service. */
   base: string;
   now: Date;
@@ -69,8 +74,14 @@ export interface BackupResult {
   lastLines?: string[];
 }
 
-export function scriptEnv(job: BackupJob, ctx: RunContext, staging: string, tmpdir: string): Record<string, string> {
+export function scriptEnv(job: BackupJob, ctx: RunContext, staging: string, tmpdir: string, previous?: Previous | { reason: string }): Record<string, string> {
+  const prev = previous && 'backup' in previous ? previous : undefined;
   return composeEnv(ctx.baseEnv, job.conf, job.input, {
+    // a chain (`# batt: levels`): what to build on, or why there is nothing (docs/script-contract.md)
+    BATT_PREVIOUS: prev?.backup.dir,
+    BATT_PREVIOUS_ID: prev?.backup.id,
+    BATT_PREVIOUS_FULL_TIME: prev?.fullStartedAt,
+    BATT_NO_PREVIOUS: previous && 'reason' in previous ? previous.reason : undefined,
     TMPDIR: tmpdir,
     BATT_DEST: staging,
     BATT_SERVICE: job.service,
@@ -120,6 +131,32 @@ function scriptFailure(job: BackupJob, r: Awaited<ReturnType<typeof runScript>>)
   return new FailedError(`${service}: backup script ${how}${said}`);
 }
 
+/**
+ * The file a script of a chain writes into its staging folder to say that it built on
+ * BATT_PREVIOUS (that folder, one line). batt takes it out and names the base in the manifest.
+ */
+export const BASE_FILE = 'batt-base';
+
+/** The backup the script built on (its batt-base file, taken out of the staging folder), if any. */
+async function takeBase(staging: string, service: string, previous: Previous | { reason: string } | undefined): Promise<Previous | undefined> {
+  const file = path.join(staging, BASE_FILE);
+  let said: string;
+  try {
+    said = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  const offered = previous && 'backup' in previous ? previous : undefined;
+  const named = said.replace(/\n$/, '');
+  if (!offered) throw new FailedError(`${service}: the script wrote ${BASE_FILE} (${named.slice(0, 200)}), but batt offered no previous backup to build on`);
+  if (path.resolve(named) !== offered.backup.dir) {
+    throw new FailedError(`${service}: the script's ${BASE_FILE} names ${named.slice(0, 200)}, not the previous backup ${offered.backup.dir} that batt offered`);
+  }
+  await fs.rm(file);
+  return offered;
+}
+
 /** Files sealed (hashed + fsynced) at once: enough to overlap I/O, bounded for memory and fds. */
 const SEAL_CONCURRENCY = 4;
 
@@ -140,7 +177,7 @@ async function sealFiles(staging: string, service: string, ahead: Map<string, Ha
   if (odd) throw new FinalError(`${service}: the script left ${odd.rel}, which is not a regular file or folder`);
   // batt's own names: a script's file by one of them would be overwritten by batt's (or, for the
   // copies sidecar, never verified), so the backup would not hold what the script wrote.
-  const taken = entries.find((e) => e.rel === MANIFEST || e.rel === COPIES);
+  const taken = entries.find((e) => e.rel === MANIFEST || e.rel === COPIES || e.rel === BASE_FILE);
   if (taken) throw new FinalError(`${service}: the script left ${taken.rel}, a name batt keeps for its own file; use another name`);
   const files = entries.filter((e) => e.kind === 'file');
   if (files.length === 0) throw new FailedError(`${service}: the script exited 0 but wrote no file`);
@@ -200,12 +237,18 @@ export async function backupService(job: BackupJob, ctx: RunContext, attempt = 1
     } catch (err) {
       throw fromSystemError(err, staging);
     }
+    let previous: Previous | { reason: string } | undefined;
+    if (job.levels) {
+      const root = ctx.root ?? ctx.base;
+      previous = await findPrevious(root, (await scanRoot(root)).backups, job.service, ctx.now);
+      log('backup' in previous ? `previous backup to build on: ${previous.backup.id}` : `no previous backup to build on: ${previous.reason}`);
+    }
     log(`start ${job.script} -> ${staging}`);
     const writeback = startWriteback(staging, { hashAhead: job.appendOnly });
     const r = await runScript({
       file: job.script,
       args: job.input.args,
-      env: scriptEnv(job, ctx, staging, scratch.dir),
+      env: scriptEnv(job, ctx, staging, scratch.dir, previous),
       cwd: staging,
       timeoutMs: job.timeoutMs,
       killAfterMs: ctx.killAfterMs,
@@ -223,6 +266,9 @@ export async function backupService(job: BackupJob, ctx: RunContext, attempt = 1
     }
     if (ctx.signal?.aborted) throw new FailedError(`${job.service}: interrupted`);
     const aheadBytes = [...ahead.values()].reduce((n, c) => n + c.offset, 0);
+    const built = await takeBase(staging, job.service, previous).catch((err) => {
+      throw err instanceof BattError ? err : fromSystemError(err, staging);
+    });
     const files = await sealFiles(staging, job.service, ahead).catch((err) => {
       throw fromSystemError(err, staging);
     });
@@ -241,6 +287,7 @@ export async function backupService(job: BackupJob, ctx: RunContext, attempt = 1
       options: redactOptions(job.input),
       files,
       totalBytes: files.reduce((s, f) => s + f.size, 0),
+      ...(built ? { base: path.relative(dest, built.backup.dir) } : {}),
     };
     try {
       await writeManifest(staging, manifest);
@@ -250,6 +297,7 @@ export async function backupService(job: BackupJob, ctx: RunContext, attempt = 1
       throw fromSystemError(err, dest);
     }
     if (job.appendOnly) log(`seal: ${aheadBytes} of ${manifest.totalBytes} bytes were hashed while the script ran`);
+    if (built) log(`incremental on ${built.backup.id}`);
     log(`ok ${plural(files.length, 'file')} ${plural(manifest.totalBytes, 'byte')} -> ${dest}`);
     return {
       service: job.service,

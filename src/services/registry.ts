@@ -182,11 +182,13 @@ export async function resolveScript(
 /**
  * What a script says of itself in a comment line near its top (`# batt: append-only`):
  * append-only = it writes each file front to back and never rewrites a byte it wrote, so batt may
- * hash its files while they grow (src/run/writeback.ts). Unknown words are ignored: an older batt
+ * hash its files while they grow (src/run/writeback.ts). levels = it may make incrementals: batt
+ * offers it the previous backup to build on (BATT_PREVIOUS, docs/script-contract.md). Unknown words are ignored: an older batt
  * must keep running scripts written for a newer one.
  */
 export interface ScriptTraits {
   appendOnly: boolean;
+  levels: boolean;
 }
 
 /** Bytes read from the top of a script for its `# batt:` lines. */
@@ -198,7 +200,7 @@ export function parseScriptTraits(head: string): ScriptTraits {
     const m = /^\s*(?:#|\/\/|--)\s*batt:\s*(.*)$/.exec(line);
     if (m) for (const w of m[1]!.trim().split(/[\s,]+/)) if (w) words.add(w.toLowerCase());
   }
-  return { appendOnly: words.has('append-only') };
+  return { appendOnly: words.has('append-only'), levels: words.has('levels') };
 }
 
 export async function readScriptTraits(file: string): Promise<ScriptTraits> {
