@@ -1,11 +1,12 @@
 // `batt restore SERVICE [BACKUP]`: verify a backup, then run restore-<service> on it.
 import { loadConfFile, serviceConfPath } from '../config/config.js';
-import { EXIT, InterruptedError, UsageError } from '../core/errors.js';
+import { EXIT, FailedError, InterruptedError, UsageError } from '../core/errors.js';
 import { openLog } from '../core/log.js';
 import { mapServiceOptions } from '../services/options.js';
 import { formatDuration } from '../core/output.js';
 import { listServices, requireHome, resolveScript, validateServiceName } from '../services/registry.js';
-import { chooseBackup, restoreBackup, verifyBeforeRestore } from '../run/restore.js';
+import { chainToRestore, chooseBackup, restoreBackup, verifyBeforeRestore } from '../run/restore.js';
+import type { Backup } from '../catalog/catalog.js';
 import type { FetchedBackup } from '../targets/remote.js';
 import { sweepStaleScratch } from '../run/scratch.js';
 import { callerCwd } from '../services/scriptenv.js';
@@ -44,6 +45,7 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
   let fetched: FetchedBackup | undefined;
   try {
     let backup;
+    let chain: Backup[];
     try {
       await sweepStaleScratch(log); // what a killed batt left, e.g. a decrypted download
       // --from TARGET: download (and decrypt) the copy into a private temp folder first (src/targets/remote.ts)
@@ -51,7 +53,12 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
         ? await (await import('../targets/remote.js')).fetchRemoteBackup(ctx.home, String(from), service, args.backup ? String(args.backup) : undefined, { signal: stop.signal })
         : undefined;
       backup = fetched?.backup ?? (await chooseBackup(ctx.root, service, args.backup ? String(args.backup) : undefined));
-      await verifyBeforeRestore(backup, stop.signal);
+      if (fetched && backup.manifest.base !== undefined) {
+        throw new FailedError(`backup ${backup.id} on ${from} is an incremental: restoring a chain from a target is not supported`, 'restore it from the local backup root');
+      }
+      // an incremental: its whole chain, each level verified before anything is restored
+      chain = fetched ? [backup] : await chainToRestore(ctx.root, backup);
+      for (const b of chain) await verifyBeforeRestore(b, stop.signal);
     } catch (err) {
       throw stop.caught ? stopped() : err;
     }
@@ -63,6 +70,7 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
       service,
       script,
       backup,
+      chain,
       to: last(args.to),
       force: !!last(args.force),
       callerCwd: callerCwd(),

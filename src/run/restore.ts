@@ -2,6 +2,7 @@
 // to the service's restore-<service> script (same drop-in contract as backup scripts).
 import path from 'node:path';
 import { scanRoot, selectBackups, type Backup } from '../catalog/catalog.js';
+import { chainOf, linksOf } from '../catalog/chain.js';
 import type { Conf } from '../config/config.js';
 import { BattError, FailedError, UsageError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
@@ -34,10 +35,27 @@ export async function chooseBackup(root: string, service: string, id: string | u
   return newest;
 }
 
+/**
+ * The backups a restore of `b` applies in order: the full first, `b` last (just `b` when it is
+ * not an incremental). A missing base, or a chain that loops, fails (nothing is restored).
+ */
+export async function chainToRestore(root: string, b: Backup): Promise<Backup[]> {
+  if (b.manifest.base === undefined) return [b];
+  const scan = await scanRoot(root);
+  const chain = chainOf(new Map(linksOf(root, scan.backups).map((l) => [l.id, l])), b.id);
+  if (chain.broken) {
+    throw new FailedError(`backup ${b.id} cannot be restored: ${chain.broken}`, 'batt verify shows the broken chains; restore a backup whose chain is whole');
+  }
+  const byId = new Map(scan.backups.map((x) => [x.id, x]));
+  return chain.ids.map((id) => byId.get(id)!);
+}
+
 export interface RestoreJob {
   service: string;
   script: string;
   backup: Backup;
+  /** An incremental's chain (chainToRestore): the full first, backup last. */
+  chain?: Backup[];
   to?: string;
   force: boolean;
   /** The folder batt was started from (BATT_CWD): scripts run in a scratch folder, so a relative
@@ -79,6 +97,8 @@ export async function restoreBackup(job: RestoreJob): Promise<{ durationMs: numb
         TMPDIR: cwd,
         BATT_BACKUP: job.backup.dir,
         BATT_MANIFEST: path.join(job.backup.dir, MANIFEST),
+        // an incremental: the folders of its chain, one a line, the full first (docs/script-contract.md)
+        BATT_CHAIN: job.chain && job.chain.length > 1 ? job.chain.map((b) => b.dir).join('\n') : undefined,
         BATT_RESTORE_TO: job.to ?? '',
         BATT_FORCE: job.force ? '1' : '0',
         BATT_CWD: job.callerCwd ?? '',
