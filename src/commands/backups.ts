@@ -1,5 +1,6 @@
 // `batt backups` (alias `batt ls`): the catalog, read from the manifests under the backup root.
 import { filterBackups, scanRoot } from '../catalog/catalog.js';
+import { baseId, describeLevel } from '../catalog/chain.js';
 import { EXIT, InterruptedError, UsageError } from '../core/errors.js';
 import { listenForStop } from '../core/stop.js';
 import { formatBytes, table } from '../core/output.js';
@@ -56,6 +57,8 @@ export async function backupsCommand(args: BackupsArgs): Promise<number> {
         finishedAt: b.manifest.finishedAt,
         files: b.manifest.files.length,
         bytes: b.manifest.totalBytes,
+        level: describeLevel(ctx.root, b),
+        base: baseId(ctx.root, b) ?? null,
       })),
       invalid: scan.invalid,
       staging: scan.staging,
@@ -63,9 +66,9 @@ export async function backupsCommand(args: BackupsArgs): Promise<number> {
   } else if (backups.length === 0) {
     ctx.out.info(`no backups under ${ctx.root}`);
   } else {
-    const rows = [['ID', 'SERVICE', 'STARTED', 'FILES', 'SIZE']];
+    const rows = [['ID', 'SERVICE', 'STARTED', 'FILES', 'SIZE', 'LEVEL']];
     for (const b of backups) {
-      rows.push([b.id, b.manifest.service, b.manifest.startedAt, String(b.manifest.files.length), formatBytes(b.manifest.totalBytes)]);
+      rows.push([b.id, b.manifest.service, b.manifest.startedAt, String(b.manifest.files.length), formatBytes(b.manifest.totalBytes), describeLevel(ctx.root, b)]);
     }
     for (const l of table(rows)) ctx.out.info(l);
   }

@@ -1,7 +1,8 @@
 // `batt verify [BACKUP...]`: re-hash every file against its manifest.
-import { filterBackups, scanRoot, selectBackups } from '../catalog/catalog.js';
+import { filterBackups, scanRoot, selectBackups, type Backup } from '../catalog/catalog.js';
+import { chainOf, linksOf } from '../catalog/chain.js';
 import { EXIT, InterruptedError, UsageError } from '../core/errors.js';
-import { describeProblem, verifyFolder } from '../catalog/manifest.js';
+import { describeProblem, verifyFolder, type VerifyProblem } from '../catalog/manifest.js';
 import { plural } from '../core/output.js';
 import { last, makeContext, type CommonArgs } from './context.js';
 import { openLog } from '../core/log.js';
@@ -52,13 +53,30 @@ export async function verifyCommand(args: VerifyArgs): Promise<number> {
   const report: { id: string; service: string; ok: boolean; problems: unknown[] }[] = [];
   const invalid = ids.length ? [] : scan.invalid;
   let bad = invalid.length;
+  // An incremental is only as good as its chain: a base that is missing or fails is a failure of
+  // every backup built on it. Each backup is hashed once, also when several chains share it.
+  const links = new Map(linksOf(ctx.root, scan.backups).map((l) => [l.id, l]));
+  const byId = new Map(scan.backups.map((b) => [b.id, b]));
+  const hashed = new Map<string, Promise<VerifyProblem[]>>();
+  const problemsOf = (b: Backup) => {
+    let p = hashed.get(b.id);
+    if (!p) hashed.set(b.id, (p = verifyFolder(b.dir, b.manifest)));
+    return p;
+  };
   for (const b of chosen) {
-    const problems = await verifyFolder(b.dir, b.manifest);
-    report.push({ id: b.id, service: b.manifest.service, ok: problems.length === 0, problems });
-    if (problems.length) {
+    const problems = await problemsOf(b);
+    const chain = chainOf(links, b.id);
+    const chainProblems: string[] = chain.broken ? [chain.broken] : [];
+    for (const id of chain.ids.slice(0, -1)) {
+      if ((await problemsOf(byId.get(id)!)).length) chainProblems.push(`its base ${id} is damaged (batt verify ${id})`);
+    }
+    const ok = problems.length === 0 && chainProblems.length === 0;
+    report.push({ id: b.id, service: b.manifest.service, ok, problems, ...(chainProblems.length ? { chain: chainProblems } : {}) });
+    if (!ok) {
       bad++;
       for (const p of problems) ctx.out.error(`${b.id}: ${p.path}: ${describeProblem(p)}`);
-    } else ctx.out.info(`ok ${b.id} (${plural(b.manifest.files.length, 'file')})`);
+      for (const c of chainProblems) ctx.out.error(`${b.id}: broken chain: ${c}`);
+    } else ctx.out.info(`ok ${b.id} (${plural(b.manifest.files.length, 'file')}${chain.ids.length > 1 ? `, ${plural(chain.ids.length - 1, 'base')}` : ''})`);
   }
   for (const i of invalid) ctx.out.error(`invalid manifest: ${i.error}`);
   if (report.length) {
