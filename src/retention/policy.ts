@@ -5,8 +5,10 @@
 // time zone (or opts.tz), so month ends, leap days and DST changes fall where a person expects.
 // Two safety rules sit above the policy: the newest good backup of each service is always kept,
 // and a backup that is not good never fills a bucket (it is removed only when a newer good one
-// exists; otherwise it is kept for inspection).
+// exists; otherwise it is kept for inspection). Chains stay whole: a backup that a kept
+// incremental builds on (directly or further down) is kept too, "base of ID".
 import { UsageError } from '../core/errors.js';
+import { chainOf } from '../catalog/chain.js';
 
 import type { WeekStart } from '../config/confkeys.js';
 export { RETENTION_FLAGS, type WeekStart } from '../config/confkeys.js';
@@ -33,6 +35,8 @@ export interface Candidate {
   service: string;
   /** false for a failed, partial or damaged backup */
   ok: boolean;
+  /** An incremental: the id of the backup it builds on (src/catalog/chain.ts). */
+  base?: string;
 }
 
 export interface Kept {
@@ -197,7 +201,32 @@ function applyOne(backups: Candidate[], policy: RetentionPolicy, opts: PolicyOpt
     if (reasons.length) keep.push({ id: b.id, reasons });
     else remove.push({ id: b.id, reason: `not selected by ${describePolicy(policy)}` });
   }
-  return { keep, remove };
+  return keepChains(sorted, { keep, remove });
+}
+
+/**
+ * Moves every backup that a kept one needs (its base, the base's base... down to the full) from
+ * `remove` to `keep`, with the reason "base of ID" (ID: the backup directly built on it). `sorted`
+ * gives the order of the lists (newest first).
+ */
+export function keepChains(sorted: readonly Candidate[], r: PolicyResult): PolicyResult {
+  const links = new Map(sorted.map((b) => [b.id, b]));
+  const kept = new Map(r.keep.map((k) => [k.id, k.reasons]));
+  const removed = new Map(r.remove.map((x) => [x.id, x.reason]));
+  for (const b of sorted) {
+    if (!kept.has(b.id)) continue; // newest first: a base joins `kept` before its own turn
+    const ids = chainOf(links, b.id).ids; // full first, b last
+    for (let i = ids.length - 2; i >= 0; i--) {
+      const id = ids[i]!;
+      const why = `base of ${ids[i + 1]}`;
+      if (removed.delete(id)) kept.set(id, [why]);
+      else if (!kept.get(id)!.includes(why)) kept.get(id)!.push(why);
+    }
+  }
+  return {
+    keep: sorted.filter((b) => kept.has(b.id)).map((b) => ({ id: b.id, reasons: kept.get(b.id)! })),
+    remove: sorted.filter((b) => removed.has(b.id)).map((b) => ({ id: b.id, reason: removed.get(b.id)! })),
+  };
 }
 
 /**

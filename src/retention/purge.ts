@@ -7,6 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { STAGING_PREFIX, scanRoot } from '../catalog/catalog.js';
+import { linksOf } from '../catalog/chain.js';
 import { globalConfPath, loadConfFile, parseWeekStart, serviceConfPath } from '../config/config.js';
 import { retentionConf, type RetentionConf } from './conf.js';
 import { UsageError, describeError } from '../core/errors.js';
@@ -150,6 +151,7 @@ export async function planPurge(req: PlanRequest): Promise<PurgePlan> {
 
   for (const i of scan.invalid) plan.invalid.push({ id: rel(i.dir), error: i.error });
   const byService = new Map<string, { b: PlannedBackup; ok: boolean }[]>();
+  const bases = new Map(linksOf(root, scan.backups).map((l) => [l.id, l.base])); // chains stay whole
   for (const b of scan.backups) {
     const m = b.manifest;
     if (wanted && !wanted.has(m.service)) continue;
@@ -172,7 +174,7 @@ export async function planPurge(req: PlanRequest): Promise<PurgePlan> {
 
   for (const [service, list] of [...byService].sort(([a], [b]) => a.localeCompare(b))) {
     const { policy, weekStart } = await req.policies.forService(service);
-    const candidates: Candidate[] = list.map(({ b, ok }) => ({ id: b.id, time: new Date(b.startedAt), service, ok }));
+    const candidates: Candidate[] = list.map(({ b, ok }) => ({ id: b.id, time: new Date(b.startedAt), service, ok, base: bases.get(b.id) }));
     const r = applyPolicy(candidates, policy, { weekStart, tz: req.tz });
     const byId = new Map(list.map(({ b }) => [b.id, b]));
     plan.services.push({

@@ -35,6 +35,8 @@ export interface RemoteIndex {
   /** restic: the backup's file count, from the snapshot's tags (a listing reads no file list). */
   fileCount?: number;
   totalBytes: number;
+  /** An incremental: the id (on this target) of the copy it builds on. */
+  base?: string;
 }
 
 /** How many files a copy's backup holds (the manifest, which travels as a file too, not counted). */

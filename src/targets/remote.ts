@@ -164,7 +164,7 @@ export async function purgeRemote(p: {
       const future = list.filter((c) => Date.parse(c.startedAt) > p.now.getTime() + 10 * 60_000);
       const candidates = list
         .filter((c) => !future.includes(c))
-        .map((c) => ({ id: c.id, time: new Date(c.startedAt), service, ok: true }));
+        .map((c) => ({ id: c.id, time: new Date(c.startedAt), service, ok: true, base: c.base })); // chains stay whole
       const r = applyPolicy(candidates, policy, { weekStart: targetPolicy.weekStart ?? sp.weekStart });
       for (const k of r.keep) result.keep.push({ id: k.id, service, reasons: k.reasons });
       for (const c of future) result.keep.push({ id: c.id, service, reasons: ['dated in the future: never touched'] });

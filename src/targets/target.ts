@@ -120,6 +120,8 @@ export class Target implements CopyTarget {
         keyFile,
         files,
         totalBytes: manifest.totalBytes,
+        // an incremental: the copy it builds on, by its id on the target (purge keeps chains whole)
+        ...(manifest.base !== undefined ? { base: path.posix.join(remoteName, manifest.base) } : {}),
       };
       // the last check: an interrupted upload never gets its index, even with every file there
       if (signal?.aborted) throw new UploadInterruptedError(`${this.name}: upload interrupted`);
