@@ -1,0 +1,263 @@
+// Incremental file backups end to end (FULL_EVERY, GNU tar --listed-incremental): a full, then
+// levels on it across simulated days (one --path pattern a day: <root>/2026/dN), restored level
+// after level with deletions applied; a broken chain fails verify and restore; purge keeps chains;
+// a full says why it is one.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { batt, listFiles, sandbox, type Sandbox } from '../helpers/batt.js';
+
+const year = new Date().getFullYear();
+const day = (sb: Sandbox, n: number) => `${sb.root}/%Y/d${n}`;
+const id = (n: number) => `${year}/d${n}/file`;
+const folder = (sb: Sandbox, n: number) => path.join(sb.root, id(n));
+
+/** The tree's files and their contents (folders as "name/"). */
+function contents(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const visit = (rel: string) => {
+    for (const e of fs.readdirSync(path.join(dir, rel), { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) {
+        out[`${r}/`] = '';
+        visit(r);
+      } else out[r] = fs.readFileSync(path.join(dir, r), 'utf8');
+    }
+  };
+  visit('');
+  return out;
+}
+
+async function backup(sb: Sandbox, tree: string, n: number, extra: string[] = []) {
+  const r = await batt(['--path', day(sb, n), '--file', tree, '--file-full-every', '7', ...extra], { home: sb.home });
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  return r;
+}
+
+async function restore(sb: Sandbox, n: number, to: string) {
+  return batt(['restore', 'file', id(n), '--path', day(sb, 1), '--to', to], { home: sb.home });
+}
+
+/** The log lines of the file service since `from` (batt.log holds the script's own output). */
+const logOf = (sb: Sandbox) => fs.readFileSync(path.join(sb.home, 'log', 'batt.log'), 'utf8');
+
+/** Four days: a full, then a change, an addition, deletions of a file and a folder. Returns the tree and each day's state. */
+async function fourDays(sb: Sandbox): Promise<{ tree: string; states: Record<string, string>[] }> {
+  const tree = path.join(sb.dir, 'src', 'www');
+  fs.mkdirSync(path.join(tree, 'img'), { recursive: true });
+  fs.mkdirSync(path.join(tree, 'old'));
+  fs.writeFileSync(path.join(tree, 'index.html'), 'v1\n');
+  fs.writeFileSync(path.join(tree, 'img', 'a.png'), 'png-a\n');
+  fs.writeFileSync(path.join(tree, 'old', 'gone.txt'), 'soon gone\n');
+  const states: Record<string, string>[] = [];
+  await backup(sb, tree, 1);
+  states.push(contents(tree));
+  fs.writeFileSync(path.join(tree, 'index.html'), 'v2, longer\n');
+  await backup(sb, tree, 2);
+  states.push(contents(tree));
+  fs.writeFileSync(path.join(tree, 'img', 'b.png'), 'png-b\n');
+  fs.rmSync(path.join(tree, 'img', 'a.png'));
+  await backup(sb, tree, 3);
+  states.push(contents(tree));
+  fs.rmSync(path.join(tree, 'old'), { recursive: true });
+  fs.writeFileSync(path.join(tree, 'new.txt'), 'day 4\n');
+  await backup(sb, tree, 4);
+  states.push(contents(tree));
+  return { tree, states };
+}
+
+/** Replaces a file of a backup and fixes its manifest entry, so only the chain or the guard can tell. */
+function replaceSealed(dir: string, name: string, data: Buffer) {
+  fs.chmodSync(path.join(dir, name), 0o600);
+  fs.writeFileSync(path.join(dir, name), data);
+  const mf = path.join(dir, 'batt-manifest.json');
+  const m = JSON.parse(fs.readFileSync(mf, 'utf8'));
+  const f = m.files.find((x: { path: string }) => x.path === name);
+  f.size = data.length;
+  f.sha256 = createHash('sha256').update(data).digest('hex');
+  fs.writeFileSync(mf, JSON.stringify(m, null, 2));
+}
+
+test('a full, then incrementals: the catalog knows the chain; each day restores as it was, deletions applied', async () => {
+  const sb = sandbox({ builtins: true });
+  try {
+    const { tree, states } = await fourDays(sb);
+    const archive = `${tree.slice(1).replaceAll('/', '_')}`;
+    for (const n of [1, 2, 3, 4]) {
+      assert.ok(fs.existsSync(path.join(folder(sb, n), `${archive}.snar`)), `day ${n} keeps its .snar`);
+      assert.ok(fs.existsSync(path.join(folder(sb, n), `${archive}.tar.zst`)));
+      assert.ok(!fs.existsSync(path.join(folder(sb, n), 'batt-base')), 'batt takes batt-base out');
+    }
+    const ls = await batt(['backups', '--json', '--path', day(sb, 1)], { home: sb.home });
+    const rows = JSON.parse(ls.stdout).backups.map((b: { id: string; level: string; base: string | null }) => [b.id, b.level, b.base]);
+    assert.deepEqual(rows, [
+      [id(1), 'full', null],
+      [id(2), `incremental on ${id(1)}`, id(1)],
+      [id(3), `incremental on ${id(2)}`, id(2)],
+      [id(4), `incremental on ${id(3)}`, id(3)],
+    ]);
+    const plain = await batt(['backups', '--path', day(sb, 1)], { home: sb.home });
+    assert.match(plain.stdout, new RegExp(`${id(3)} .* incremental on ${id(2)}`));
+    // an incremental holds only what changed: day 2's archive has index.html, not img/a.png
+    const members = execFileSync('tar', ['--zstd', '-tf', path.join(folder(sb, 2), `${archive}.tar.zst`)], { encoding: 'utf8' });
+    assert.match(members, /index\.html/);
+    assert.doesNotMatch(members, /a\.png/);
+    for (const n of [4, 3, 2, 1]) {
+      const to = path.join(sb.dir, `restored-${n}`);
+      const r = await restore(sb, n, to);
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      assert.deepEqual(contents(path.join(to, tree.slice(1))), states[n - 1], `day ${n} as it was`);
+    }
+    assert.match(logOf(sb), new RegExp(`restored .*d1/file/${archive}.tar.zst[\\s\\S]*restored .*d2/file/${archive}.tar.zst[\\s\\S]*restored .*d3/file/${archive}.tar.zst`), 'the levels in order');
+    const v = await batt(['verify', '--path', day(sb, 1)], { home: sb.home });
+    assert.equal(v.code, 0, v.stderr);
+    assert.match(v.stdout, new RegExp(`ok ${id(4)} \\(2 files, 3 bases\\)`));
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('the first backup is a full and says why; without FULL_EVERY no .snar and no chain, as before', async () => {
+  const sb = sandbox({ builtins: true });
+  try {
+    const tree = path.join(sb.dir, 'src', 'etc');
+    fs.mkdirSync(tree, { recursive: true });
+    fs.writeFileSync(path.join(tree, 'a'), 'a\n');
+    const plain = await batt(['--path', day(sb, 1), '--file', tree], { home: sb.home });
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.deepEqual(listFiles(folder(sb, 1)).filter((f) => f.endsWith('.snar')), []);
+    await backup(sb, tree, 2);
+    // the previous backup (day 1) has no .snar: a full, and why
+    assert.match(logOf(sb), new RegExp(`> full: ${id(1)} has no .snar \\(it was made without FULL_EVERY\\)`));
+    assert.equal(JSON.parse(fs.readFileSync(path.join(folder(sb, 2), 'batt-manifest.json'), 'utf8')).base, undefined);
+    const sb2 = sandbox({ builtins: true });
+    try {
+      await backup(sb2, tree, 1);
+      assert.match(logOf(sb2), /file: no previous backup to build on: no earlier file backup under /);
+      assert.match(logOf(sb2), /> full: no earlier file backup under /);
+    } finally {
+      sb2.cleanup();
+    }
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('a broken chain: a missing or damaged base fails verify and restore of every backup that needs it; the next backup is a full that says why', async () => {
+  const sb = sandbox({ builtins: true });
+  try {
+    const { tree } = await fourDays(sb);
+    const archive = `${tree.slice(1).replaceAll('/', '_')}`;
+    // a flipped byte in day 2's archive: day 2 fails itself, days 3 and 4 fail by their chain, day 1 is fine
+    const a2 = path.join(folder(sb, 2), `${archive}.tar.zst`);
+    const good = fs.readFileSync(a2);
+    const bad = Buffer.from(good);
+    bad[bad.length - 10] ^= 1;
+    fs.chmodSync(a2, 0o600);
+    fs.writeFileSync(a2, bad);
+    let v = await batt(['verify', '--path', day(sb, 1)], { home: sb.home });
+    assert.equal(v.code, 1);
+    assert.match(v.stdout, new RegExp(`ok ${id(1)}`));
+    assert.match(v.stderr, new RegExp(`${id(2)}: ${archive}.tar.zst: checksum`));
+    assert.match(v.stderr, new RegExp(`${id(3)}: broken chain: its base ${id(2)} is damaged`));
+    assert.match(v.stderr, new RegExp(`${id(4)}: broken chain: its base ${id(2)} is damaged`));
+    assert.match(v.stderr, /3 of 4 backups have problems/);
+    // verify of one backup checks its chain too
+    v = await batt(['verify', id(4), '--path', day(sb, 1)], { home: sb.home });
+    assert.equal(v.code, 1);
+    const r = await restore(sb, 4, path.join(sb.dir, 'r4'));
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`backup ${id(2)} failed verification`));
+    assert.ok(!fs.existsSync(path.join(sb.dir, 'r4')), 'nothing restored');
+    fs.writeFileSync(a2, good);
+    // day 3 gone (purged by hand): day 4's chain is broken
+    fs.renameSync(folder(sb, 3), path.join(sb.dir, 'away'));
+    v = await batt(['verify', '--path', day(sb, 1)], { home: sb.home });
+    assert.equal(v.code, 1);
+    assert.match(v.stderr, new RegExp(`${id(4)}: broken chain: its base ${id(3)} is missing`));
+    const r2 = await restore(sb, 4, path.join(sb.dir, 'r4'));
+    assert.equal(r2.code, 1);
+    assert.match(r2.stderr, new RegExp(`backup ${id(4)} cannot be restored: its base ${id(3)} is missing`));
+    // the next backup cannot build on day 4: a full, and why
+    await backup(sb, tree, 5);
+    assert.match(logOf(sb), new RegExp(`> full: the newest file backup ${id(4)} cannot be built on: its base ${id(3)} is missing`));
+    assert.equal(JSON.parse(fs.readFileSync(path.join(folder(sb, 5), 'batt-manifest.json'), 'utf8')).base, undefined);
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('a full every N days: the chain ends when its full is N days old', async () => {
+  const sb = sandbox({ builtins: true });
+  try {
+    const tree = path.join(sb.dir, 'src', 'etc');
+    fs.mkdirSync(tree, { recursive: true });
+    fs.writeFileSync(path.join(tree, 'a'), 'a\n');
+    await backup(sb, tree, 1);
+    await backup(sb, tree, 2);
+    assert.ok(JSON.parse(fs.readFileSync(path.join(folder(sb, 2), 'batt-manifest.json'), 'utf8')).base);
+    // day 1 started 7 days ago (its manifest's time is what counts)
+    const mf = path.join(folder(sb, 1), 'batt-manifest.json');
+    const m = JSON.parse(fs.readFileSync(mf, 'utf8'));
+    m.startedAt = new Date(Date.now() - 7 * 86400_000).toISOString();
+    fs.writeFileSync(mf, JSON.stringify(m));
+    await backup(sb, tree, 3);
+    assert.match(logOf(sb), new RegExp(`> full: the full of ${id(2)} is 7 days old \\(full every 7\\)`));
+    assert.equal(JSON.parse(fs.readFileSync(path.join(folder(sb, 3), 'batt-manifest.json'), 'utf8')).base, undefined);
+    const bad = await batt(['--path', day(sb, 4), '--file', tree, '--file-full-every', 'weekly'], { home: sb.home });
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /--file-full-every takes a number of days/);
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('purge keeps chains whole and says why; a new full frees the old chain', async () => {
+  const sb = sandbox({ builtins: true });
+  try {
+    const { tree } = await fourDays(sb);
+    const dry = await batt(['purge', '--keep-last', '1', '--dry-run', '--path', day(sb, 1)], { home: sb.home });
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, new RegExp(`keep +${id(3)} .*base of ${id(4)}`));
+    assert.match(dry.stdout, new RegExp(`keep +${id(1)} .*base of ${id(2)}`));
+    assert.match(dry.stdout, /would remove 0 and keep 4 backups/);
+    const real = await batt(['purge', '--keep-last', '1', '--path', day(sb, 1)], { home: sb.home });
+    assert.equal(real.code, 0, real.stderr);
+    for (const n of [1, 2, 3, 4]) assert.ok(fs.existsSync(folder(sb, n)), `day ${n} kept`);
+    // a full on day 5 (other paths: a new chain), then purge keeps just it
+    await backup(sb, tree, 5, ['--file', path.join(sb.dir, 'src')]);
+    assert.equal(JSON.parse(fs.readFileSync(path.join(folder(sb, 5), 'batt-manifest.json'), 'utf8')).base, undefined);
+    const after = await batt(['purge', '--keep-last', '1', '--path', day(sb, 1)], { home: sb.home });
+    assert.equal(after.code, 0, after.stderr);
+    for (const n of [1, 2, 3, 4]) assert.ok(!fs.existsSync(folder(sb, n)), `day ${n} removed`);
+    assert.ok(fs.existsSync(folder(sb, 5)));
+  } finally {
+    sb.cleanup();
+  }
+});
+
+for (const level of [1, 3]) {
+  test(`restore of a chain checks every archive of it: a ".." member in day ${level}'s level refuses the whole restore`, async () => {
+    const sb = sandbox({ builtins: true });
+    try {
+      const { tree } = await fourDays(sb);
+      const archive = `${tree.slice(1).replaceAll('/', '_')}.tar.zst`;
+      const work = path.join(sb.dir, 'evil');
+      fs.mkdirSync(path.join(work, 'a'), { recursive: true });
+      fs.writeFileSync(path.join(sb.dir, 'escaped'), 'x\n');
+      // a member named "a/../../escaped" (tar keeps it with -P)
+      const evil = execFileSync('bash', ['-c', `cd "${work}/a" && tar -P -cf - ../../escaped | zstd -q -c`], { maxBuffer: 1 << 24 });
+      replaceSealed(folder(sb, level), archive, evil);
+      const to = path.join(sb.dir, 'r');
+      const r = await restore(sb, 4, to);
+      assert.equal(r.code, 1, r.stdout);
+      assert.match(logOf(sb), /path with a \.\. component/);
+      assert.ok(!fs.existsSync(to), 'nothing written');
+    } finally {
+      sb.cleanup();
+    }
+  });
+}
