@@ -58,7 +58,7 @@ describe('restore without batt: the README\'s commands, run literally', { skip, 
 
   test('every block the test runs is in the doc', () => {
     // 'restic' is run by targets-restic.test.ts, against a real repository
-    assert.deepEqual([...doc.keys()].sort(), ['file', 'manifest', 'manifest with jq', 'mysql', 'postgresql', 'redis', 'restic', 'sqlite']);
+    assert.deepEqual([...doc.keys()].sort(), ['file', 'file chain', 'manifest', 'manifest with jq', 'mysql', 'postgresql', 'redis', 'restic', 'sqlite']);
   });
 
   test('file: tar extracts the archives; the manifest checks pass, and fail on a flipped byte', async () => {
@@ -89,6 +89,35 @@ describe('restore without batt: the README\'s commands, run literally', { skip, 
     buf[buf.length >> 1]! ^= 1;
     fs.writeFileSync(path.join(bad, archive), buf);
     for (const m of ['manifest', 'manifest with jq']) assert.notEqual(byHand(m, bad).status, 0, m);
+  });
+
+  test('file chain: tar --listed-incremental=/dev/null of each level in order, full first, deletions applied', async () => {
+    const tree = path.join(sb.dir, 'chain-tree');
+    fs.mkdirSync(path.join(tree, 'old'), { recursive: true });
+    fs.writeFileSync(path.join(tree, 'a.txt'), 'v1\n');
+    fs.writeFileSync(path.join(tree, 'old', 'gone.txt'), 'soon gone\n');
+    // one simulated day a --path pattern: <root>/%Y/cN
+    const run = async (n: number) => {
+      const r = await batt(['--file', tree, '--file-full-every', '7', '--path', `${sb.root}/%Y/c${n}`], { home: sb.home });
+      assert.equal(r.code, 0, r.stderr);
+      return path.join(sb.root, String(new Date().getFullYear()), `c${n}`, 'file');
+    };
+    await run(1);
+    fs.writeFileSync(path.join(tree, 'a.txt'), 'v2\n');
+    fs.writeFileSync(path.join(tree, 'new.txt'), 'day 2\n');
+    await run(2);
+    fs.rmSync(path.join(tree, 'old'), { recursive: true });
+    fs.rmSync(path.join(tree, 'new.txt'));
+    fs.writeFileSync(path.join(tree, 'c.txt'), 'day 3\n');
+    const b = await run(3);
+    assert.ok(JSON.parse(fs.readFileSync(path.join(b, 'batt-manifest.json'), 'utf8')).base, 'day 3 is an incremental');
+    const to = path.join(sb.dir, 'chain-restored');
+    const x = byHand('file chain', b, { TO: to });
+    assert.equal(x.status, 0, x.stderr);
+    assert.equal(x.stdout.match(/^level: /gm)?.length, 3, x.stdout);
+    const back = path.join(to, tree.slice(1));
+    assert.deepEqual(fs.readdirSync(back).sort(), ['a.txt', 'c.txt']);
+    assert.equal(fs.readFileSync(path.join(back, 'a.txt'), 'utf8'), 'v2\n');
   });
 
   test('sqlite: zstd puts each database back, identical', async () => {
