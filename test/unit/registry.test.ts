@@ -127,12 +127,24 @@ test('parseScriptTraits: a "# batt:" comment line declares traits; anything else
     ['# batt: append-only-ish\n', false],
     ['# batt: something-else\n', false],
   ];
-  for (const [head, appendOnly] of cases) assert.deepEqual(parseScriptTraits(head), { appendOnly }, JSON.stringify(head));
+  for (const [head, appendOnly] of cases) assert.equal(parseScriptTraits(head).appendOnly, appendOnly, JSON.stringify(head));
+});
+
+test('parseScriptTraits: "levels" (incrementals on BATT_PREVIOUS), alone or with other words', () => {
+  const cases: [string, { appendOnly: boolean; levels: boolean }][] = [
+    ['#!/bin/bash\n# batt: append-only levels\n', { appendOnly: true, levels: true }],
+    ['#!/bin/bash\n# batt: levels\n', { appendOnly: false, levels: true }],
+    ['#!/bin/bash\n# batt: append-only\n', { appendOnly: true, levels: false }],
+    ['#!/bin/bash\n# batt: level\n', { appendOnly: false, levels: false }],
+    ['echo "# batt: levels"\n', { appendOnly: false, levels: false }],
+  ];
+  for (const [head, want] of cases) assert.deepEqual(parseScriptTraits(head), want, JSON.stringify(head));
 });
 
 test('readScriptTraits reads the top of the built-in scripts: backup-file is append-only', async () => {
   const dir = path.join(REPO_ROOT, 'scripts-available');
   assert.equal((await readScriptTraits(path.join(dir, 'backup-file'))).appendOnly, true);
+  assert.equal((await readScriptTraits(path.join(dir, 'backup-file'))).levels, true);
   // pg_dump -Fc seeks back to rewrite its table of contents; sqlite's .backup writes pages in place
   assert.equal((await readScriptTraits(path.join(dir, 'backup-postgresql'))).appendOnly, false);
   assert.equal((await readScriptTraits(path.join(dir, 'backup-sqlite'))).appendOnly, false);
