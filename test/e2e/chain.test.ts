@@ -111,6 +111,12 @@ test('a full, then incrementals: the catalog knows the chain; each day restores 
       assert.equal(r.code, 0, r.stderr + r.stdout);
       assert.deepEqual(contents(path.join(to, tree.slice(1))), states[n - 1], `day ${n} as it was`);
     }
+    // over existing data (--force) nothing is deleted: day 1's restore gets day 4's files, and keeps its own
+    const over = await batt(['restore', 'file', id(4), '--path', day(sb, 1), '--to', path.join(sb.dir, 'restored-1'), '--force'], { home: sb.home });
+    assert.equal(over.code, 0, over.stderr);
+    const mixed = contents(path.join(sb.dir, 'restored-1', tree.slice(1)));
+    assert.deepEqual(mixed, { ...states[0], ...states[3] });
+    assert.match(logOf(sb), /restoring 4 levels over existing data: files deleted between them are not deleted/);
     assert.match(logOf(sb), new RegExp(`restored .*d1/file/${archive}.tar.zst[\\s\\S]*restored .*d2/file/${archive}.tar.zst[\\s\\S]*restored .*d3/file/${archive}.tar.zst`), 'the levels in order');
     const v = await batt(['verify', '--path', day(sb, 1)], { home: sb.home });
     assert.equal(v.code, 0, v.stderr);
