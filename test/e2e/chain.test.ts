@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { batt, listFiles, sandbox, type Sandbox } from '../helpers/batt.js';
+import { batt, listFiles, sandbox, writeTargetConf, type Sandbox } from '../helpers/batt.js';
 
 const year = new Date().getFullYear();
 const day = (sb: Sandbox, n: number) => `${sb.root}/%Y/d${n}`;
@@ -240,6 +240,27 @@ test('purge keeps chains whole and says why; a new full frees the old chain', as
     assert.equal(after.code, 0, after.stderr);
     for (const n of [1, 2, 3, 4]) assert.ok(!fs.existsSync(folder(sb, n)), `day ${n} removed`);
     assert.ok(fs.existsSync(folder(sb, 5)));
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('purge --target keeps chains whole: the copy index names its base; restore --from an incremental is refused', async () => {
+  const sb = sandbox({ builtins: true });
+  try {
+    const remote = path.join(sb.dir, 'usb');
+    writeTargetConf(sb.home, 'usb', `TYPE=local\nPATH=${remote}\n`);
+    await fourDays(sb);
+    const idx = JSON.parse(fs.readFileSync(path.join(remote, id(3), 'batt-remote.json'), 'utf8'));
+    assert.equal(idx.base, id(2));
+    const dry = await batt(['purge', '--target', 'usb', '--keep-last', '1', '--dry-run', '--path', day(sb, 1)], { home: sb.home });
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, new RegExp(`keep +usb:${id(3)} +base of ${id(4)}`));
+    assert.match(dry.stdout, new RegExp(`keep +usb:${id(1)} +base of ${id(2)}`));
+    assert.doesNotMatch(dry.stdout, /would remove usb:/);
+    const r = await batt(['restore', 'file', id(4), '--from', 'usb', '--to', path.join(sb.dir, 'r'), '--path', day(sb, 1)], { home: sb.home });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /is an incremental: restoring a chain from a target is not supported/);
   } finally {
     sb.cleanup();
   }
