@@ -2,7 +2,9 @@
 # The benchmark with preset sizes: `bench/run.sh quick` (100 MB tree, 1 round, small upload: a
 # minute, for development) or `bench/run.sh full` (1 GB tree, 7 rounds, 2 GB upload: the figures
 # for bench/RESULTS.md; run it on a machine that is otherwise idle). Any BENCH_* variable already
-# set wins over the preset. Never part of `npm test`.
+# set wins over the preset. `bench/run.sh daily-quick` (100 MB) / `daily-full` (1 GB): a week of
+# daily backups of a changing tree, batt full, batt incremental and restic (bench/daily.ts).
+# Never part of `npm test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +17,15 @@ case "$mode" in
   full)
     : "${BENCH_SIZE_MB:=1024}" "${BENCH_RUNS:=7}" "${BENCH_STARTUP_RUNS:=30}" "${BENCH_S3_MB:=2048}"
     ;;
-  *) echo "usage: bench/run.sh [quick|full]" >&2; exit 2 ;;
+  daily-quick | daily-full)
+    [ "$mode" = daily-quick ] && : "${BENCH_SIZE_MB:=100}"
+    : "${BENCH_SIZE_MB:=1024}"
+    export BENCH_SIZE_MB
+    echo "bench/run.sh $mode: $(uptime)" >&2
+    npm run build
+    exec node --import tsx bench/daily.ts
+    ;;
+  *) echo "usage: bench/run.sh [quick|full|daily-quick|daily-full]" >&2; exit 2 ;;
 esac
 export BENCH_SIZE_MB BENCH_RUNS BENCH_STARTUP_RUNS BENCH_S3_MB
 [ -z "${BENCH_RESULTS:-}" ] || export BENCH_RESULTS

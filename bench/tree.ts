@@ -307,6 +307,12 @@ export function writeRandomFile(file: string, bytes: number, seed: number): void
   new Gen(seed).writeRandom(file, bytes);
 }
 
+/** One file of generated text (compresses like the tree's text files), for the daily series. */
+export function writeTextFile(file: string, bytes: number, seed: number): void {
+  const g = new Gen(seed);
+  g.writeText(file, bytes, () => g.sentence(8 + g.int(12)));
+}
+
 /** Reuses a tree made earlier with the same size and seed (its stamp says so), else builds it. */
 export function ensureTree(spec: TreeSpec): { stats: TreeStats; reused: boolean; seconds: number } {
   const t0 = performance.now();
