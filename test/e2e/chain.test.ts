@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { batt, listFiles, sandbox, writeTargetConf, type Sandbox } from '../helpers/batt.js';
+import { batt, listFiles, sandbox, writeScript, writeTargetConf, type Sandbox } from '../helpers/batt.js';
 
 const year = new Date().getFullYear();
 const day = (sb: Sandbox, n: number) => `${sb.root}/%Y/d${n}`;
@@ -288,3 +288,39 @@ for (const level of [1, 3]) {
     }
   });
 }
+
+test('the script contract: a drop-in with "# batt: levels" gets BATT_PREVIOUS and builds on it with batt-base; a wrong batt-base fails the backup', async () => {
+  const sb = sandbox();
+  try {
+    // a careless drop-in: records what batt offered, builds on it when there is one
+    writeScript(sb.home, 'notes', [
+      '# batt: levels',
+      'env | grep -E "^BATT_(PREVIOUS|NO_PREVIOUS)" | sort > "$BATT_DEST/seen.txt" || true',
+      'if [ -n "${BATT_PREVIOUS:-}" ]; then echo "${NOTES_BASE:-$BATT_PREVIOUS}" > "$BATT_DEST/batt-base"; fi',
+    ].join('\n'));
+    const run = (n: number, env: Record<string, string> = {}) => batt(['notes', '--path', `${sb.root}/%Y/n${n}`], { home: sb.home, env });
+    const folderN = (n: number) => path.join(sb.root, String(year), `n${n}`, 'notes');
+    assert.equal((await run(1)).code, 0);
+    assert.match(fs.readFileSync(path.join(folderN(1), 'seen.txt'), 'utf8'), /^BATT_NO_PREVIOUS=no earlier notes backup under /m);
+    assert.equal((await run(2)).code, 0);
+    const seen = fs.readFileSync(path.join(folderN(2), 'seen.txt'), 'utf8');
+    assert.match(seen, new RegExp(`^BATT_PREVIOUS=${folderN(1)}$`, 'm'));
+    assert.match(seen, new RegExp(`^BATT_PREVIOUS_ID=${year}/n1/notes$`, 'm'));
+    assert.match(seen, /^BATT_PREVIOUS_FULL_TIME=\d{4}-\d\d-\d\dT/m);
+    const m = JSON.parse(fs.readFileSync(path.join(folderN(2), 'batt-manifest.json'), 'utf8'));
+    assert.equal(m.base, '../../n1/notes');
+    assert.ok(!m.files.some((f: { path: string }) => f.path === 'batt-base'));
+    // batt-base naming another folder: the backup fails, nothing sealed
+    const bad = await run(3, { NOTES_BASE: '/etc' });
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /notes: the script's batt-base names \/etc, not the previous backup .*n2\/notes that batt offered/);
+    assert.ok(!fs.existsSync(folderN(3)));
+    // a script without the trait is offered nothing: its batt-base fails the backup
+    writeScript(sb.home, 'plain', 'echo x > "$BATT_DEST/data"; echo /tmp > "$BATT_DEST/batt-base"');
+    const plain = await batt(['plain', '--path', `${sb.root}/%Y/p1`], { home: sb.home });
+    assert.equal(plain.code, 1);
+    assert.match(plain.stderr, /plain: the script wrote batt-base \(\/tmp\), but batt offered no previous backup to build on/);
+  } finally {
+    sb.cleanup();
+  }
+});
