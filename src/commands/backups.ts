@@ -57,7 +57,7 @@ export async function backupsCommand(args: BackupsArgs): Promise<number> {
         finishedAt: b.manifest.finishedAt,
         files: b.manifest.files.length,
         bytes: b.manifest.totalBytes,
-        level: describeLevel(ctx.root, b),
+        level: baseId(ctx.root, b) === undefined ? 'full' : 'incremental',
         base: baseId(ctx.root, b) ?? null,
       })),
       invalid: scan.invalid,

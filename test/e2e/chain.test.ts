@@ -95,9 +95,9 @@ test('a full, then incrementals: the catalog knows the chain; each day restores 
     const rows = JSON.parse(ls.stdout).backups.map((b: { id: string; level: string; base: string | null }) => [b.id, b.level, b.base]);
     assert.deepEqual(rows, [
       [id(1), 'full', null],
-      [id(2), `incremental on ${id(1)}`, id(1)],
-      [id(3), `incremental on ${id(2)}`, id(2)],
-      [id(4), `incremental on ${id(3)}`, id(3)],
+      [id(2), 'incremental', id(1)],
+      [id(3), 'incremental', id(2)],
+      [id(4), 'incremental', id(3)],
     ]);
     const plain = await batt(['backups', '--path', day(sb, 1)], { home: sb.home });
     assert.match(plain.stdout, new RegExp(`${id(3)} .* incremental on ${id(2)}`));
