@@ -35,21 +35,6 @@ export function chainOf(byId: ReadonlyMap<string, Link>, id: string): Chain {
   return { ids: down.reverse() };
 }
 
-/** Every backup that needs `id` (directly or further up), for each id: the ids built on it. */
-export function dependents(links: readonly Link[]): Map<string, string[]> {
-  const byId = new Map(links.map((l) => [l.id, l]));
-  const out = new Map<string, string[]>();
-  for (const l of links) {
-    for (const dep of chainOf(byId, l.id).ids) {
-      if (dep === l.id) continue;
-      const list = out.get(dep) ?? [];
-      list.push(l.id);
-      out.set(dep, list);
-    }
-  }
-  return out;
-}
-
 /** The id of the backup `b` builds on (its manifest's `base`, a path relative to its folder). */
 export function baseId(root: string, b: Backup): string | undefined {
   const rel = b.manifest.base;

@@ -2,7 +2,7 @@
 // every backup a kept one needs (src/catalog/chain.ts, keepChains in src/retention/policy.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chainOf, dependents, type Link } from '../../src/catalog/chain.js';
+import { chainOf, type Link } from '../../src/catalog/chain.js';
 import { applyPolicy, type Candidate, type PolicyOptions, type RetentionPolicy } from '../../src/retention/policy.js';
 
 const links = (spec: Record<string, string | undefined>): Map<string, Link> =>
@@ -24,14 +24,6 @@ for (const c of chainCases) {
     assert.equal(r.broken, c.broken);
   });
 }
-
-test('dependents: each base lists every backup above it', () => {
-  const d = dependents([...links({ f: undefined, i1: 'f', i2: 'i1', g: undefined }).values()]);
-  assert.deepEqual(d.get('f'), ['i1', 'i2']);
-  assert.deepEqual(d.get('i1'), ['i2']);
-  assert.equal(d.get('i2'), undefined);
-  assert.equal(d.get('g'), undefined);
-});
 
 const UTC: PolicyOptions = { weekStart: 'mon', tz: 'UTC' };
 
