@@ -149,9 +149,9 @@ async function takeBase(staging: string, service: string, previous: Previous | {
   }
   const offered = previous && 'backup' in previous ? previous : undefined;
   const named = said.replace(/\n$/, '');
-  if (!offered) throw new FailedError(`${service}: the script wrote ${BASE_FILE} (${named.slice(0, 200)}), but batt offered no previous backup to build on`);
+  if (!offered) throw new FinalError(`${service}: the script wrote ${BASE_FILE} (${named.slice(0, 200)}), but batt offered no previous backup to build on`);
   if (path.resolve(named) !== offered.backup.dir) {
-    throw new FailedError(`${service}: the script's ${BASE_FILE} names ${named.slice(0, 200)}, not the previous backup ${offered.backup.dir} that batt offered`);
+    throw new FinalError(`${service}: the script's ${BASE_FILE} names ${named.slice(0, 200)}, not the previous backup ${offered.backup.dir} that batt offered`);
   }
   await fs.rm(file);
   return offered;
