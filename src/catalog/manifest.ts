@@ -7,6 +7,7 @@ import path from 'node:path';
 import { FailedError } from '../core/errors.js';
 import { writeFileAtomic } from '../core/fsutil.js';
 import type { ServiceInput } from '../services/options.js';
+import { SNIFF_BYTES, streamChecker, type StreamChecker } from './streamcheck.js';
 
 export const MANIFEST = 'batt-manifest.json';
 export const MANIFEST_FORMAT = 1;
@@ -43,26 +44,39 @@ const CHUNK = 1 << 20;
 /** Hashing stopped by its AbortSignal (SIGINT/SIGTERM), between two chunks. */
 export class HashInterruptedError extends FailedError {}
 
+/** A file's size and SHA-256, and with `check`, what is wrong with its compressed stream (streamcheck.ts). */
+export interface FileHash {
+  size: number;
+  sha256: string;
+  streamProblem?: string;
+}
+
 /**
  * A SHA-256 that follows one file (one inode, through an open descriptor) from its start to its
  * current end, and can be taken further as the file grows. Two fixed 1 MB buffers take turns (the
  * next read runs while the current one is hashed): memory stays flat whatever the size, where a
- * read stream would leave a fresh buffer of garbage per MB for the GC.
+ * read stream would leave a fresh buffer of garbage per MB for the GC. With `check`, the same
+ * bytes also go through the stream check of a compressed file (told by its first bytes).
  */
 export class HashCursor {
   private readonly h = createHash('sha256');
   private bufs: Buffer[] | undefined;
   /** Bytes hashed so far: the next byte to read. */
   offset = 0;
+  /** 'sniff': the first bytes are still to be read; undefined: no check (or not a known format). */
+  private check: 'sniff' | StreamChecker | undefined;
 
   private constructor(
     private readonly fh: fs.FileHandle,
     readonly dev: number,
     readonly ino: number,
-  ) {}
+    check: boolean,
+  ) {
+    this.check = check ? 'sniff' : undefined;
+  }
 
   /** Opens a regular file without following a link or blocking on a FIFO; undefined for anything else. */
-  static async open(file: string): Promise<HashCursor | undefined> {
+  static async open(file: string, opts: { check?: boolean } = {}): Promise<HashCursor | undefined> {
     const fh = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     const st = await fh.stat().catch(async (err) => {
       await fh.close();
@@ -72,7 +86,7 @@ export class HashCursor {
       await fh.close();
       return undefined;
     }
-    return new HashCursor(fh, st.dev, st.ino);
+    return new HashCursor(fh, st.dev, st.ino, !!opts.check);
   }
 
   /** The file's size now (it may still be growing). */
@@ -82,32 +96,56 @@ export class HashCursor {
 
   /**
    * Hashes what was written since the last call, up to the current end of the file. `signal` is
-   * looked at between two chunks (no read is then in flight): HashInterruptedError.
+   * looked at between two chunks (no read is then in flight): HashInterruptedError. `final`: the
+   * file is complete (the seal), so a file too short to tell its format is judged as it is.
    */
-  async advance(signal?: AbortSignal): Promise<void> {
+  async advance(signal?: AbortSignal, final = false): Promise<void> {
     if (signal?.aborted) throw new HashInterruptedError('hashing interrupted');
+    if (this.check === 'sniff') {
+      const head = Buffer.alloc(SNIFF_BYTES);
+      const { bytesRead } = await this.fh.read(head, 0, SNIFF_BYTES, 0);
+      if (bytesRead < SNIFF_BYTES && !final) return; // a file just begun: hashed on a later call
+      this.check = streamChecker(head.subarray(0, bytesRead));
+    }
+    const check = this.check;
     const bufs = (this.bufs ??= [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)]);
     let turn = 0;
     let pos = this.offset;
     let reading = this.fh.read(bufs[0]!, 0, CHUNK, pos);
-    for (;;) {
-      const { bytesRead } = await reading;
-      if (bytesRead === 0) break;
-      if (signal?.aborted) throw new HashInterruptedError('hashing interrupted');
-      const cur = bufs[turn]!;
-      turn ^= 1;
-      pos += bytesRead;
-      reading = this.fh.read(bufs[turn]!, 0, CHUNK, pos);
-      this.h.update(cur.subarray(0, bytesRead));
-      this.offset = pos;
+    // the stream check of the chunk before: its buffer is read into next, so it must be done with it
+    let checking: void | Promise<void> = undefined;
+    try {
+      for (;;) {
+        const { bytesRead } = await reading;
+        if (bytesRead === 0) break;
+        if (signal?.aborted) throw new HashInterruptedError('hashing interrupted');
+        const cur = bufs[turn]!.subarray(0, bytesRead);
+        turn ^= 1;
+        pos += bytesRead;
+        await checking;
+        reading = this.fh.read(bufs[turn]!, 0, CHUNK, pos);
+        this.h.update(cur);
+        checking = check?.feed(cur);
+        this.offset = pos;
+      }
+    } finally {
+      await checking;
     }
   }
 
-  /** Hashes the rest of the file and closes it: the file's size and SHA-256. */
-  async finish(signal?: AbortSignal): Promise<{ size: number; sha256: string }> {
+  /** Hashes the rest of the file and closes it: the file's size and SHA-256 (and stream problem, with `check`). */
+  async finish(signal?: AbortSignal): Promise<FileHash> {
     try {
-      await this.advance(signal);
-      return { size: this.offset, sha256: this.h.digest('hex') };
+      await this.advance(signal, true);
+      const out: FileHash = { size: this.offset, sha256: this.h.digest('hex') };
+      const check = this.check === 'sniff' ? undefined : this.check;
+      const problem = await check?.finish(this.offset, async (position, length) => {
+        const b = Buffer.alloc(length);
+        const { bytesRead } = await this.fh.read(b, 0, length, position);
+        return b.subarray(0, bytesRead);
+      });
+      if (problem) out.streamProblem = problem;
+      return out;
     } finally {
       await this.close();
     }
@@ -115,6 +153,7 @@ export class HashCursor {
 
   async close(): Promise<void> {
     this.bufs = undefined;
+    if (this.check && this.check !== 'sniff') this.check.dispose?.();
     await this.fh.close().catch(() => {});
   }
 }
@@ -123,8 +162,8 @@ export class HashCursor {
  * SHA-256 and size of a regular file (a link, FIFO or device is an error, never followed or read).
  * `signal` (SIGINT/SIGTERM) stops it between two 1 MB chunks: HashInterruptedError.
  */
-export async function hashFile(file: string, signal?: AbortSignal): Promise<{ size: number; sha256: string }> {
-  const cursor = await HashCursor.open(file);
+export async function hashFile(file: string, signal?: AbortSignal, opts: { check?: boolean } = {}): Promise<FileHash> {
+  const cursor = await HashCursor.open(file, opts);
   if (!cursor) throw Object.assign(new Error(`${file} is not a regular file`), { code: 'EINVAL', path: file });
   return cursor.finish(signal);
 }

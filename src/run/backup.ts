@@ -167,7 +167,7 @@ const SEAL_CONCURRENCY = 4;
 async function hashSealed(abs: string, st: { dev: number; ino: number; size: number }, ahead?: HashCursor) {
   if (ahead && ahead.dev === st.dev && ahead.ino === st.ino && ahead.offset <= st.size) return ahead.finish();
   await ahead?.close();
-  return hashFile(abs);
+  return hashFile(abs, undefined, { check: true });
 }
 
 /** Checks what a script left and returns its files with sizes and hashes. */
@@ -200,8 +200,10 @@ async function sealFiles(staging: string, service: string, ahead: Map<string, Ha
       throw new FinalError(`${service}: the script left ${f.rel} as a hard link (${st.nlink} names); a backup must hold its own copy`);
     }
     await fs.chmod(abs, 0o600);
-    const [{ size, sha256 }] = await Promise.all([hashSealed(abs, st, cursor), fsyncPath(abs)]);
+    const [{ size, sha256, streamProblem }] = await Promise.all([hashSealed(abs, st, cursor), fsyncPath(abs)]);
     if (size === 0) throw new FailedError(`${service}: the script exited 0 but ${f.rel} is empty`);
+    // `dump | gzip > f` whose dump failed: the compressor exited 0 on an empty or cut stream
+    if (streamProblem) throw new FailedError(`${service}: the script exited 0 but ${f.rel} ${streamProblem}`);
     return { path: f.rel, size, sha256 };
   }).finally(() => Promise.all([...byInode.values()].map((c) => c.close())));
   for (const d of entries.filter((e) => e.kind === 'dir')) {

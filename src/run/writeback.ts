@@ -60,7 +60,7 @@ export function startWriteback(dir: string, { everyMs = 500, hashAhead = false }
     }
     if (!cursor) {
       if (cursors.size >= MAX_CURSORS) return;
-      cursor = await HashCursor.open(file);
+      cursor = await HashCursor.open(file, { check: true });
       if (!cursor) return;
       cursors.set(file, cursor);
     }
