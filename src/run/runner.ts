@@ -1,5 +1,7 @@
 // The one place that spawns processes. Scripts run in their own process group so a timeout or
-// an interrupt stops the whole pipeline (bash, mysqldump, zstd...), not just the shell.
+// an interrupt stops the whole pipeline (bash, mysqldump, zstd...), not just the shell. Each
+// script has a watchdog (see `watch`) that ends its group when batt dies without doing so.
+import { spawn } from 'node:child_process';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { execa } from 'execa';
 import { statFields } from '../core/proc.js';
@@ -70,6 +72,36 @@ function killGroup(pid: number | undefined, sig: NodeJS.Signals): void {
   }
 }
 
+/**
+ * A watchdog for the process group `pgid`: a `sh` in its own session that reads a pipe from batt.
+ * When batt dies in any way (SIGKILL of batt or of its whole process group, an OOM kill, a crash)
+ * the kernel closes batt's end, the read sees end-of-file and the watchdog kills the group, so no
+ * dump outlives the batt that started it. When the script has ended, `done` tells it to leave
+ * the group alone. Why not PR_SET_PDEATHSIG: it reaches only the direct child (the script's
+ * shell), never the mysqldump or zstd below it, and node cannot set it anyway. Costs one `sh`
+ * (builtins only: read, kill) per script, about a millisecond.
+ */
+function watch(pgid: number): { done(): void } {
+  let wd: ReturnType<typeof spawn> | undefined;
+  try {
+    wd = spawn('/bin/sh', ['-c', 'read -r word; [ "$word" = done ] || kill -s KILL -- "-$1" 2>/dev/null', 'batt-watchdog', String(pgid)], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+      detached: true, // its own session: a signal to batt's group or terminal does not reach it
+      env: {},
+    });
+    wd.on('error', () => {}); // no /bin/sh: the next run's stopLeftoverScripts is the fallback
+    wd.stdin?.on('error', () => {});
+    wd.unref();
+  } catch {
+    wd = undefined;
+  }
+  return {
+    done() {
+      wd?.stdin?.end('done\n');
+    },
+  };
+}
+
 function lineSplitter(cb: (line: string) => void) {
   let rest = '';
   return {
@@ -119,6 +151,7 @@ export async function runScript(run: ScriptRun): Promise<ScriptResult> {
     keep(errTail, l);
     run.onLine?.(l, 'stderr');
   });
+  const watchdog = child.pid ? watch(child.pid) : undefined;
   child.stdout?.on('data', (c: Buffer) => out.push(c));
   child.stderr?.on('data', (c: Buffer) => err.push(c));
   // execa resolves only when stdout/stderr close: a background child that inherited them would
@@ -149,6 +182,7 @@ export async function runScript(run: ScriptRun): Promise<ScriptResult> {
   const result = await child;
   // The shell may be gone while a child it started still runs in the group: end them too.
   killGroup(child.pid, 'SIGKILL'); // nothing may write into staging after the script ended
+  watchdog?.done();
   clearTimeout(timer);
   clearTimeout(killTimer);
   run.signal?.removeEventListener('abort', onAbort);
