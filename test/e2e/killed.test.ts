@@ -2,7 +2,6 @@
 // groups, so SIGKILL of batt, or of batt's whole group, does not reach their pipelines by itself.
 // Within a few seconds of batt's death every process of its scripts must be gone.
 import { test } from 'node:test';
-import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
