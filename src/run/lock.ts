@@ -59,7 +59,13 @@ async function inspectLock(file: string): Promise<{ info: LockInfo | null; ino: 
  */
 async function createLock(file: string, content: string): Promise<boolean> {
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  await fs.writeFile(tmp, content, { mode: 0o600, flag: 'wx' });
+  try {
+    await fs.writeFile(tmp, content, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    // with 0 bytes free the file is created (an inode) but not written: it must not stay behind
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
   try {
     await fs.link(tmp, file);
     return true;

@@ -284,6 +284,24 @@ test('RELIABILITY 4: a full destination fails with "no space left", no truncated
   }
 });
 
+test('RELIABILITY 4: with 0 bytes free the run fails with "no space left" and leaves no lock temp file', async (t) => {
+  const s = box();
+  const mnt = path.join(s.dir, 'full');
+  if (!mountTmpfs(mnt, 'size=1m,mode=0700')) return cannotMount(t);
+  try {
+    fs.mkdirSync(path.join(mnt, 'b'));
+    // every byte taken: the lock's temp file can be created (an inode) but not written
+    spawnSync('sh', ['-c', `head -c 2000000 /dev/zero > ${mnt}/filler`]);
+    writeScript(s.home, 'quick', 'echo q > "$BATT_DEST/q.txt"');
+    const r = await batt(['quick', '--path', `${mnt}/b/%Y/%m/%d`], { home: s.home });
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(r.stderr, /no space left on device/);
+    assert.deepEqual(fs.readdirSync(path.join(mnt, 'b')), [], 'no .batt.lock.<pid>.<hex>.tmp left behind');
+  } finally {
+    umount(mnt);
+  }
+});
+
 test('RELIABILITY 6: a second run exits 11 at once; --wait waits for the lock', async () => {
   const s = box();
   writeScript(s.home, 'hold', 'touch "$STATE/held"\nwhile [ ! -e "$STATE/release" ]; do sleep 0.1; done\necho h > "$BATT_DEST/h.txt"');
