@@ -24,9 +24,10 @@ export interface Scan {
 
 /**
  * Every backup (and leftover staging folder) under root. With `manifests: false` the manifests
- * are found but not read: a run looking only for leftovers does not parse years of catalog.
+ * are found but not read: a run looking only for leftovers does not parse years of catalog;
+ * `want` then names the backup folders whose manifests are read all the same.
  */
-export async function scanRoot(root: string, opts: { manifests?: boolean } = {}): Promise<Scan> {
+export async function scanRoot(root: string, opts: { manifests?: boolean; want?: (dir: string) => boolean } = {}): Promise<Scan> {
   const readManifests = opts.manifests ?? true;
   const scan: Scan = { backups: [], invalid: [], staging: [] };
   const visit = async (dir: string, depth: number) => {
@@ -37,7 +38,7 @@ export async function scanRoot(root: string, opts: { manifests?: boolean } = {})
       return;
     }
     if (entries.some((e) => e.isFile() && e.name === MANIFEST)) {
-      if (!readManifests) return;
+      if (!readManifests && !opts.want?.(dir)) return;
       try {
         const manifest = await readManifest(dir);
         scan.backups.push({ dir, id: path.relative(root, dir), manifest });

@@ -2,10 +2,11 @@
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
-import { type BackupJob, type BackupResult, type RunContext } from '../run/backup.js';
+import path from 'node:path';
+import { sealedOk, type BackupJob, type BackupResult, type PreviousBackup, type RunContext } from '../run/backup.js';
 import { backupWithRetries, triesNote } from '../run/tries.js';
 import { scanRoot } from '../catalog/catalog.js';
-import { effectiveTimeout, loadConfFile, mergeRunSettings, readRunSettings, serviceConfPath, serviceTimeout, type Conf, type RunSettings } from '../config/config.js';
+import { effectiveTimeout, loadConfFile, mergeRunSettings, readRunSettings, serviceConfPath, serviceMinSizeRatio, serviceTimeout, type Conf, type RunSettings } from '../config/config.js';
 import { renderPattern } from '../core/destination.js';
 import { ConfigError, EXIT, InterruptedError, UsageError, describeError, fromSystemError } from '../core/errors.js';
 import { mkdirPrivate } from '../core/fsutil.js';
@@ -72,9 +73,11 @@ async function plan(ctx: Context, args: RunArgs): Promise<Plan> {
     let conf: Conf;
     let timeout: ReturnType<typeof effectiveTimeout>;
     let run: RunSettings;
+    let minSizeRatio: number;
     try {
       conf = await loadConfFile(confFile);
       run = mergeRunSettings(ctx.settings.run, readRunSettings(conf, confFile));
+      minSizeRatio = serviceMinSizeRatio(conf, confFile, ctx.settings.minSizeRatio);
       // A bad BACKUP_TIMEOUT is a conf error like an unreadable file: read even when --timeout wins.
       timeout = effectiveTimeout({ flag: flagTimeout, service: serviceTimeout(conf, confFile), global: ctx.settings.timeoutSeconds });
     } catch (err) {
@@ -95,6 +98,7 @@ async function plan(ctx: Context, args: RunArgs): Promise<Plan> {
       timeoutMs: timeout.seconds * 1000,
       timeoutFrom: timeout.from,
       run,
+      minSizeRatio,
     });
   }
   return { jobs, broken };
@@ -106,16 +110,22 @@ function shown(r: BackupResult): Omit<BackupResult, 'retryable' | 'finishedAt'> 
   return rest;
 }
 
+/** The status word of a result line: ok, warn, FAILED, TIMEOUT, INTERRUPTED. */
+function statusWord(r: BackupResult): string {
+  return r.status === 'ok' ? 'ok' : r.status === 'warning' ? 'warn' : r.status.toUpperCase();
+}
+
 function resultLine(r: BackupResult): string[] {
-  const status = r.status === 'ok' ? 'ok' : r.status.toUpperCase();
+  const status = statusWord(r);
   const tries = triesNote(r);
   return [status, r.service, formatDuration(r.durationMs), plural(r.files, 'file'), formatBytes(r.bytes), `${r.dest ?? r.error ?? ''}${tries ? ` (${tries})` : ''}`];
 }
 
 /** One line for syslog: "mysql: ok after 2 tries, 3 files, 1.2 MB in 4.0s -> /opt/backup/..." */
 function syslogLine(r: BackupResult): string {
-  const status = triesNote(r) || (r.status === 'ok' ? 'ok' : r.status.toUpperCase());
-  if (r.status === 'ok') return `${r.service}: ${status}, ${plural(r.files, 'file')}, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)} -> ${r.dest ?? ''}`;
+  const status = triesNote(r) || statusWord(r);
+  const warning = r.warning ? `; ${r.warning.replace(new RegExp(`^${r.service}: `), '')}` : '';
+  if (sealedOk(r)) return `${r.service}: ${status}, ${plural(r.files, 'file')}, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)} -> ${r.dest ?? ''}${warning}`;
   return `${r.service}: ${status}: ${(r.error ?? '').replace(new RegExp(`^${r.service}: `), '')}`;
 }
 
@@ -129,9 +139,9 @@ async function runWithListr(jobs: BackupJob[], rc: RunContext, concurrency: numb
         const r = await backupWithRetries(job, rc);
         onResult(r);
         results.push(r);
-        if (r.status !== 'ok') throw new Error(r.error);
+        if (!sealedOk(r)) throw new Error(r.error);
         const tries = triesNote(r);
-        task.title = `${job.service}: ${plural(r.files, 'file')}, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)}${tries ? ` (${tries})` : ''}`;
+        task.title = `${job.service}: ${r.status === 'warning' ? 'warn: ' : ''}${plural(r.files, 'file')}, ${formatBytes(r.bytes)} in ${formatDuration(r.durationMs)}${tries ? ` (${tries})` : ''}`;
       },
     })),
     { concurrent: concurrency, exitOnError: false, rendererOptions: { collapseErrors: false } },
@@ -193,7 +203,12 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
   try {
     if (lock.staleRemoved) out.warn(`removed a stale lock left by a dead batt run in ${ctx.root}`);
     await sweepStaleScratch(log);
-    for (const dir of (await scanRoot(ctx.root, { manifests: false })).staging) {
+    // the run's services' earlier backups (`<service>` or `<service>.N` folders): the size-drop check
+    const names = new Set(jobs.map((j) => j.service));
+    const scan = await scanRoot(ctx.root, { manifests: false, want: (dir) => names.has(path.basename(dir).replace(/\.\d+$/, '')) });
+    const previous = new Map<string, PreviousBackup>();
+    for (const b of scan.backups) previous.set(b.manifest.service, { bytes: b.manifest.totalBytes, dir: b.dir }); // oldest first: the newest wins
+    for (const dir of scan.staging) {
       if (await heldByNestedRun(dir, ctx.root)) continue; // a live run on a nested root writes there
       await stopLeftoverScripts(dir); // scripts of a killed batt still write there
       await fs.rm(dir, { recursive: true, force: true });
@@ -215,19 +230,21 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
       log,
       signal: stop.signal,
       version: VERSION,
+      previous,
     };
     results = out.tty && jobs.length
       ? await runWithListr(jobs, rc, concurrency, onResult)
       : await mapBounded(jobs, concurrency, async (job) => {
           const r = await backupWithRetries(job, rc);
           onResult(r);
-          if (!out.json) (r.status === 'ok' ? out.info : out.error)(table([resultLine(r)])[0]!);
+          if (!out.json) (sealedOk(r) ? out.info : out.error)(table([resultLine(r)])[0]!);
+          if (!out.json && r.warning) out.warn(r.warning); // on stderr: cron mails it
           return r;
         });
     results = [...broken, ...results];
     uploads = await uploadRunResults({ home: ctx.home, root: ctx.root, pattern: ctx.pattern, targets, results, log, out, interrupted: !!stop.caught, signal: stop.signal });
     // Only after a run in which every service succeeded (and every copy), still under the lock.
-    if (purgeAfter && !stop.caught && results.every((r) => r.status === 'ok') && !uploads.failed) purged = await purgeAfter(stop.signal, log);
+    if (purgeAfter && !stop.caught && results.every(sealedOk) && !uploads.failed) purged = await purgeAfter(stop.signal, log);
     // still under the lock: the catalog counted for the metrics is the one this run left
     const ran = results;
     await recordOutcome({
@@ -241,10 +258,12 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
     stop.dispose();
     await lock.release();
   }
-  const failed = results.filter((r) => r.status !== 'ok');
+  const failed = results.filter((r) => !sealedOk(r));
+  const warned = results.filter((r) => r.status === 'warning');
+  const counts = `${results.length - failed.length - warned.length} ok, ${warned.length ? `${warned.length} warn, ` : ''}${failed.length} failed`;
   const ok = failed.length === 0 && !uploads.failed && !stop.caught;
   const ms = Date.now() - t0;
-  log.write('batt', `run ${runId} done: ${results.length - failed.length} ok, ${failed.length} failed`);
+  log.write('batt', `run ${runId} done: ${counts}`);
   if (out.json) {
     out.data({ ok, runId, destination: base, durationMs: ms, services: results.map(shown), copies: uploads.outcomes, ...(purged ? { purge: planJson(purged.plan, false, purged.outcome) } : {}) });
   } else {
@@ -252,10 +271,11 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
     for (const r of broken) out.error(r.error ?? r.service);
     // Off a TTY each failure was printed as it happened; the progress list only shows them.
     if (out.tty) for (const r of failed) if (!broken.includes(r)) out.error(r.error ?? r.service);
+    if (out.tty) for (const r of warned) out.warn(r.warning ?? r.service);
     const retried = results.filter((r) => triesNote(r)).map((r) => `${r.service} ${triesNote(r)}`);
-    const summary = `${results.length - failed.length} ok, ${failed.length} failed in ${formatDuration(ms)}${retried.length ? ` (${retried.join(', ')})` : ''}`;
+    const summary = `${counts} in ${formatDuration(ms)}${retried.length ? ` (${retried.join(', ')})` : ''}`;
     (failed.length ? out.error : out.info)(failed.length ? `backup incomplete: ${summary}` : `backup complete: ${summary}`);
-    if (failed.length && log.file) out.error(`script output is in ${log.file}`);
+    if ((failed.length || warned.length) && log.file) (failed.length ? out.error : out.warn)(`script output is in ${log.file}`);
     if (purged) printPlan(out, purged.plan, false, { brief: true });
     if (purged) printOutcome(out, purged.plan, false, purged.outcome);
   }

@@ -87,6 +87,8 @@ export interface GlobalSettings {
   pattern?: string;
   jobs?: number;
   timeoutSeconds?: number;
+  /** MIN_SIZE_RATIO of batt.conf: see sizeDropWarning (src/run/backup.ts). */
+  minSizeRatio?: number;
   /** Notifications after a run (src/notify); absent keys = that notifier is off. */
   notify?: NotifySettings;
   /** RUN_KEYS of batt.conf: every service's defaults (a <service>.conf's own win: runSettings). */
@@ -143,7 +145,7 @@ export interface SmtpSettings {
 }
 
 export interface NotifySettings {
-  on: 'failure' | 'always';
+  on: 'failure' | 'warning' | 'always';
   timeoutSeconds: number;
   smtp?: SmtpSettings;
   webhookUrl?: string;
@@ -196,6 +198,7 @@ export async function loadGlobalSettings(home: Home): Promise<GlobalSettings> {
     pattern: setting(GLOBAL_KEYS, 'DEST', conf, file),
     jobs: setting(GLOBAL_KEYS, 'JOBS', conf, file),
     timeoutSeconds: setting(GLOBAL_KEYS, 'TIMEOUT', conf, file),
+    minSizeRatio: setting(GLOBAL_KEYS, 'MIN_SIZE_RATIO', conf, file),
     notify: notifySettings(conf, file),
     run: readRunSettings(conf, file),
     metricsDir: setting(GLOBAL_KEYS, 'METRICS_DIR', conf, file),
@@ -235,4 +238,12 @@ export function effectiveTimeout(t: TimeoutInputs): { seconds: number; from: Tim
 /** BACKUP_TIMEOUT of a <service>.conf (rule in confkeys.ts): seconds, or undefined when unset. */
 export function serviceTimeout(conf: Conf, file: string): number | undefined {
   return setting(SERVICE_KEYS, 'BACKUP_TIMEOUT', conf, file);
+}
+
+/** The default MIN_SIZE_RATIO: a backup under half the size of the previous one gets a warning. */
+export const DEFAULT_MIN_SIZE_RATIO = 0.5;
+
+/** MIN_SIZE_RATIO of a service: its own conf over batt.conf over the default. */
+export function serviceMinSizeRatio(conf: Conf, file: string, global: number | undefined): number {
+  return setting(SERVICE_KEYS, 'MIN_SIZE_RATIO', conf, file) ?? global ?? DEFAULT_MIN_SIZE_RATIO;
 }

@@ -45,6 +45,8 @@ const positiveInt: Rule<number> = (v) => (/^\d+$/.test(v) && Number(v) >= 1 ? ok
 /** Retention counts: 0 switches a rule off; at most six digits. */
 const count: Rule<number> = (v) => (/^\d{1,6}$/.test(v) ? ok(Number(v)) : no(`must be a whole number >= 0, got "${v}"`));
 const wholeNumber: Rule<number> = (v) => (/^\d+$/.test(v) ? ok(Number(v)) : no(`must be a whole number, got "${v}"`));
+/** MIN_SIZE_RATIO: a fraction from 0 to 1 (0 switches the check off). */
+const ratio: Rule<number> = (v) => (/^(0|1)(\.0*)?$|^0?\.\d+$/.test(v) ? ok(Number(v)) : no(`must be a number from 0 to 1 (0 = off), got "${v}"`));
 const port: Rule<number> = (v) =>
   /^\d+$/.test(v) && Number(v) >= 1 && Number(v) <= 65535 ? ok(Number(v)) : no(`must be a port number 1-65535, got "${v}"`);
 /** Exactly one of the words (case matters). */
@@ -223,12 +225,13 @@ export const GLOBAL_KEYS = {
   DEST: { lint: pattern, doc: 'strftime pattern of the destination (default /opt/backup/%Y/%m/%d)' },
   JOBS: { rule: positiveInt, doc: 'services backed up at once (default: cores, at most 4)' },
   TIMEOUT: { rule: positiveInt, doc: 'seconds a backup script may run (default 14400)' },
+  MIN_SIZE_RATIO: { rule: ratio, doc: 'a backup smaller than this fraction of the previous one of its service gets a warning (default 0.5, 0 = off)' },
   ...RETENTION_KEYS,
   ...RUN_KEYS,
   METRICS_DIR: { rule: absPath, doc: 'write Prometheus textfile metrics to METRICS_DIR/batt.prom after every run, purge and verify (absolute)' },
   SYSLOG: { rule: syslogSetting, doc: 'send the run\'s start, each service\'s result and the summary to syslog: yes (facility daemon), no, or a facility' },
   SYSLOG_SOCKET: { rule: absPath, doc: 'the syslog socket logger(1) writes to (default /dev/log)' },
-  NOTIFY_ON: { rule: oneOf('failure', 'always'), doc: 'when to mail / post the webhook (default failure)' },
+  NOTIFY_ON: { rule: oneOf('failure', 'warning', 'always'), doc: 'when to mail / post the webhook: failure (default), warning (warnings and failures) or always' },
   NOTIFY_TIMEOUT: { rule: positiveInt, doc: 'seconds each notifier may take (default 20)' },
   SMTP_HOST: { lint: host, doc: 'mail server; email notifications are on when set' },
   SMTP_PORT: { rule: port, doc: 'default 587 (465 with SMTP_TLS=tls)' },
@@ -252,6 +255,7 @@ export const GLOBAL_KEYS = {
  */
 export const SERVICE_KEYS = {
   BACKUP_TIMEOUT: { rule: positiveInt, doc: "seconds this service's backup script may run (over TIMEOUT; --timeout wins)" },
+  MIN_SIZE_RATIO: { rule: ratio, doc: "this service's MIN_SIZE_RATIO (over batt.conf's)" },
   ...RETENTION_KEYS,
   ...RUN_KEYS,
 } satisfies Record<string, KeySpec>;

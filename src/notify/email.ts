@@ -59,7 +59,7 @@ export async function sendEmail(smtp: SmtpSettings, summary: RunSummary, opts: {
         to: smtp.to,
         subject: subjectLine(summary),
         text: textBody(summary),
-        headers: { 'X-Batt-Run-Id': summary.runId, 'X-Batt-Status': summary.ok ? 'ok' : 'failed' },
+        headers: { 'X-Batt-Run-Id': summary.runId, 'X-Batt-Status': !summary.ok ? 'failed' : summary.services.some((x) => x.status === 'warning') ? 'warning' : 'ok' },
       }),
       deadline,
     ]);

@@ -42,7 +42,9 @@ export async function notifyRun(summary: RunSummary, settings: GlobalSettings, r
   const tasks: [string, () => Promise<void>][] = [];
   const hc = n.healthcheckUrl;
   if (hc) tasks.push(['health-check', () => ping(hc, summary.ok ? 'success' : 'fail', textBody(summary), timeoutMs)]);
-  if (n.on === 'always' || !summary.ok) {
+  // NOTIFY_ON=warning: a run with a warning (stderr from a script that exited 0, a size drop) too
+  const warned = summary.services.some((s) => s.status === 'warning');
+  if (n.on === 'always' || !summary.ok || (n.on === 'warning' && warned)) {
     const smtp = n.smtp;
     if (smtp) tasks.push(['email', async () => (await import('./email.js')).sendEmail(smtp, summary, { timeoutMs })]);
     const hook = n.webhookUrl;

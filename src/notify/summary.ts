@@ -14,6 +14,8 @@ export interface ServiceSummary {
   tries?: number;
   /** A failed service's last lines of output. */
   lastLines?: string[];
+  /** Why the status is 'warning' (the backup was sealed). */
+  warning?: string;
 }
 
 export interface RunSummary {
@@ -40,29 +42,41 @@ export function redactUrl(url: string): string {
   }
 }
 
+/** Failed services: not sealed (a 'warning' was sealed). */
+const failedOf = (s: RunSummary) => s.services.filter((x) => x.status !== 'ok' && x.status !== 'warning');
+const warnedOf = (s: RunSummary) => s.services.filter((x) => x.status === 'warning');
+const statusWord = (status: string) => (status === 'ok' ? 'ok' : status === 'warning' ? 'warn' : status.toUpperCase());
+
 export function subjectLine(s: RunSummary): string {
-  const failed = s.services.filter((x) => x.status !== 'ok');
-  return s.ok
-    ? `batt on ${s.host}: backup complete (${s.services.length} ok)`
-    : `batt on ${s.host}: backup FAILED (${s.error && !failed.length ? 'did not run' : failed.map((f) => f.service).join(', ')})`;
+  const failed = failedOf(s);
+  const warned = warnedOf(s);
+  if (!s.ok) return `batt on ${s.host}: backup FAILED (${s.error && !failed.length ? 'did not run' : failed.map((f) => f.service).join(', ')})`;
+  if (warned.length) return `batt on ${s.host}: backup complete with warnings (${warned.map((w) => w.service).join(', ')})`;
+  return `batt on ${s.host}: backup complete (${s.services.length} ok)`;
 }
 
-/** Plain text for a mail body or a ping's log: one line per service, then the errors. */
+/** Plain text for a mail body or a ping's log: one line per service, then the errors and warnings. */
 export function textBody(s: RunSummary): string {
-  const failed = s.services.filter((x) => x.status !== 'ok');
+  const failed = failedOf(s);
+  const warned = warnedOf(s);
+  const counts = `${s.services.length - failed.length - warned.length} ok, ${warned.length ? `${warned.length} warn, ` : ''}${failed.length} failed`;
   const lines = [
-    `${s.ok ? 'Backup complete' : 'Backup FAILED'} on ${s.host}: ${s.services.length - failed.length} ok, ${failed.length} failed`,
+    `${s.ok ? (warned.length ? 'Backup complete with warnings' : 'Backup complete') : 'Backup FAILED'} on ${s.host}: ${counts}`,
     `run ${s.runId}, started ${s.startedAt}, ${(s.durationMs / 1000).toFixed(1)}s, destination ${s.destination}`,
     '',
     ...s.services.map(
       (x) =>
-        `${x.status === 'ok' ? 'ok    ' : x.status.toUpperCase().padEnd(6)} ${x.service.padEnd(16)} ${(x.durationMs / 1000).toFixed(1)}s  ${plural(x.files, 'file')}  ${size(x.bytes)}  ${x.dest ?? ''}${triesNote(x) ? ` (${triesNote(x)})` : ''}`.trimEnd(),
+        `${statusWord(x.status).padEnd(6)} ${x.service.padEnd(16)} ${(x.durationMs / 1000).toFixed(1)}s  ${plural(x.files, 'file')}  ${size(x.bytes)}  ${x.dest ?? ''}${triesNote(x) ? ` (${triesNote(x)})` : ''}`.trimEnd(),
     ),
   ];
   if (s.error) lines.push('', `The run stopped: ${s.error}`);
   if (failed.length) {
     lines.push('', 'Errors:');
     for (const f of failed) lines.push(`  ${f.error ?? f.service}`);
+  }
+  if (warned.length) {
+    lines.push('', 'Warnings (these backups were kept):');
+    for (const w of warned) lines.push(`  ${w.warning ?? w.service}`);
   }
   if (s.logFile) lines.push('', `Script output: ${s.logFile}`);
   return lines.join('\n') + '\n';

@@ -18,7 +18,7 @@ import { mapBounded } from '../core/pool.js';
 import { runScript } from './runner.js';
 import { makeScratch, type Scratch } from './scratch.js';
 import { startWriteback } from './writeback.js';
-import { plural } from '../core/output.js';
+import { formatBytes, plural } from '../core/output.js';
 
 export interface BackupJob {
   service: string;
@@ -36,6 +36,8 @@ export interface BackupJob {
   timeoutFrom?: TimeoutSource;
   /** RETRIES, RETRY_WAIT, NICE, IONICE_* of the service's conf over batt.conf's. */
   run?: RunSettings;
+  /** MIN_SIZE_RATIO (config.ts serviceMinSizeRatio): see sizeDropWarning. */
+  minSizeRatio?: number;
 }
 
 export interface RunContext {
@@ -51,9 +53,35 @@ export interface RunContext {
   log: Logger;
   signal?: AbortSignal;
   version: string;
+  /** The newest complete backup of each service before this run (for the size-drop warning). */
+  previous?: Map<string, PreviousBackup>;
 }
 
-export type BackupStatus = 'ok' | 'failed' | 'timeout' | 'interrupted';
+export interface PreviousBackup {
+  bytes: number;
+  dir: string;
+}
+
+/**
+ * 'warning': sealed and counted like 'ok' (the exit code stays 0), but shown as `warn`, with why:
+ * the script wrote to stderr, or the backup shrank (sizeDropWarning).
+ */
+export type BackupStatus = 'ok' | 'warning' | 'failed' | 'timeout' | 'interrupted';
+
+/** Whether the service's backup was sealed into place (ok, or with a warning). */
+export function sealedOk(r: { status: string }): boolean {
+  return r.status === 'ok' || r.status === 'warning';
+}
+
+/**
+ * Why a backup of `bytes` looks too small next to the previous backup of its service: below `ratio`
+ * of its size (MIN_SIZE_RATIO; 0 = never). A dump that lost most of its tables still exits 0.
+ */
+export function sizeDropWarning(bytes: number, previous: PreviousBackup | undefined, ratio: number): string | undefined {
+  if (!previous || ratio <= 0 || bytes >= previous.bytes * ratio) return undefined;
+  const pct = Math.round((bytes / previous.bytes) * 100);
+  return `the backup is ${formatBytes(bytes)} (${bytes} bytes), ${pct}% of the previous one's ${formatBytes(previous.bytes)} (${previous.bytes} bytes, ${previous.dir}); MIN_SIZE_RATIO is ${ratio}`;
+}
 
 export interface BackupResult {
   service: string;
@@ -63,6 +91,8 @@ export interface BackupResult {
   bytes: number;
   durationMs: number;
   error?: string;
+  /** Why the status is 'warning' ("<service>: ..."). */
+  warning?: string;
   noSpace?: boolean;
   /** When the last try ended (ISO). */
   finishedAt?: string;
@@ -97,7 +127,6 @@ export function scriptEnv(job: BackupJob, ctx: RunContext, staging: string, tmpd
 
 const NO_SPACE = /no space left on device|ENOSPC|disk quota exceeded/i;
 
-/** What the script's failure looks like in one line. */
 /** A line a script printed, fit for batt's own messages: no colours, no control characters. */
 const plain = (l: string) => l.replace(/\x1b\[[0-9;?]*[ -\/]*[@-~]/g, '').replace(/[\x00-\x1f\x7f]/g, ' ').trim();
 
@@ -107,6 +136,7 @@ const LAST_LINES = 10;
 /** A failure another try cannot mend (it is not retried). */
 class FinalError extends FailedError {}
 
+/** What the script's failure looks like in one line. */
 function scriptFailure(job: BackupJob, r: Awaited<ReturnType<typeof runScript>>): BattError {
   const { service } = job;
   // The script's last words go into batt's own one-line message.
@@ -300,14 +330,22 @@ export async function backupService(job: BackupJob, ctx: RunContext, attempt = 1
     }
     if (job.appendOnly) log(`seal: ${aheadBytes} of ${manifest.totalBytes} bytes were hashed while the script ran`);
     if (built) log(`incremental on ${built.backup.id}`);
-    log(`ok ${plural(files.length, 'file')} ${plural(manifest.totalBytes, 'byte')} -> ${dest}`);
+    const warnings = [
+      r.stderrLast && `the script exited 0 but wrote to stderr: ${plain(r.stderrLast).slice(0, 300)}`,
+      // an incremental holds only the change: its size says nothing against the previous backup's
+      built ? undefined : sizeDropWarning(manifest.totalBytes, ctx.previous?.get(job.service), job.minSizeRatio ?? 0),
+    ].filter((w): w is string => !!w);
+    const warning = warnings.length ? `${job.service}: ${warnings.join('; ')}` : undefined;
+    log(`${warning ? 'warn' : 'ok'} ${plural(files.length, 'file')} ${plural(manifest.totalBytes, 'byte')} -> ${dest}`);
+    if (warning) log(`WARNING ${warning}`);
     return {
       service: job.service,
-      status: 'ok',
+      status: warning ? 'warning' : 'ok',
       dest,
       files: files.length,
       bytes: manifest.totalBytes,
       durationMs: Date.now() - t0,
+      ...(warning ? { warning } : {}),
     };
   } catch (err) {
     await Promise.all([...ahead.values()].map((c) => c.close())); // closing twice is harmless

@@ -56,6 +56,8 @@ export interface ScriptResult {
   durationMs: number;
   /** The last lines of stderr (or stdout when stderr was silent), for the error message. */
   tail: string[];
+  /** The last non-blank line the script wrote to stderr (a script that exits 0 gets a warning for it). */
+  stderrLast?: string;
   spawnError?: string;
 }
 
@@ -147,8 +149,10 @@ export async function runScript(run: ScriptRun): Promise<ScriptResult> {
     keep(outTail, l);
     run.onLine?.(l, 'stdout');
   });
+  let stderrLast: string | undefined;
   const err = lineSplitter((l) => {
     keep(errTail, l);
+    if (l.trim()) stderrLast = l;
     run.onLine?.(l, 'stderr');
   });
   const watchdog = child.pid ? watch(child.pid) : undefined;
@@ -202,6 +206,7 @@ export async function runScript(run: ScriptRun): Promise<ScriptResult> {
     aborted,
     durationMs: Date.now() - started,
     tail: errTail.length ? errTail : outTail,
+    stderrLast,
     spawnError,
   };
 }

@@ -15,7 +15,8 @@ export function shouldRetry(r: BackupResult, attempt: number, tries: number, sto
 /** "ok after 2 tries", "FAILED after 3 tries"; '' for a first try. */
 export function triesNote(r: { status: string; tries?: number }): string {
   if (!r.tries || r.tries < 2) return '';
-  return `${r.status === 'ok' ? 'ok' : r.status.toUpperCase()} after ${r.tries} tries`;
+  const word = r.status === 'ok' ? 'ok' : r.status === 'warning' ? 'warn' : r.status.toUpperCase();
+  return `${word} after ${r.tries} tries`;
 }
 
 export async function backupWithRetries(

@@ -185,7 +185,7 @@ export async function uploadRunResults(p: {
   signal?: AbortSignal;
 }): Promise<RunUploads> {
   if (!p.targets.length || p.interrupted) return { outcomes: [], failed: 0 };
-  const jobs = p.results.filter((r) => r.status === 'ok' && r.dest).map((r) => ({ service: r.service, dir: r.dest! }));
+  const jobs = p.results.filter((r) => (r.status === 'ok' || r.status === 'warning') && r.dest).map((r) => ({ service: r.service, dir: r.dest! }));
   const outcomes = await uploadBackups({ home: p.home, root: p.root, pattern: p.pattern, jobs, targets: p.targets, log: (m) => p.log.write('upload', m), signal: p.signal });
   const failed = outcomes.filter((o) => !o.ok);
   for (const o of failed) p.out.error(o.error ?? `${o.service} -> ${o.target}: upload failed`);

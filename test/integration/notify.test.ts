@@ -309,6 +309,31 @@ describe('notifications after a run', () => {
     }
   });
 
+  test('NOTIFY_ON=warning: a run with a warning is mailed and posted as warn; a good run is not', async () => {
+    setup({ ...smtpConf(), NOTIFY_ON: 'warning', WEBHOOK_URL: `http://127.0.0.1:${webPort}/hook`, HEALTHCHECK_URL: `http://127.0.0.1:${webPort}${PING}` });
+    try {
+      writeScript(sb.home, 'noisy', 'echo "noisy data" > "$BATT_DEST/n.txt"\necho "mysqldump: Couldn\'t read status" >&2');
+      const good = await batt(['good', '--path', sb.pattern], { home: sb.home });
+      assert.equal(good.code, 0, good.stderr);
+      assert.equal(mails.length, 0, 'NOTIFY_ON=warning: a clean run sends nothing');
+      const r = await batt(['good', 'noisy', '--path', sb.pattern], { home: sb.home });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(mails.length, 1);
+      const text = unqp(mails[0]!.raw);
+      assert.match(text, /^Subject: batt on .+: backup complete with warnings \(noisy\)/m);
+      assert.match(text, /^X-Batt-Status: warning/m);
+      assert.match(text, /^warn +noisy/m);
+      assert.match(text, /noisy: the script exited 0 but wrote to stderr: mysqldump: Couldn't read status/);
+      const body = JSON.parse(hits.find((h) => h.url === '/hook')!.body);
+      assert.equal(body.ok, true);
+      assert.equal(body.services.find((x: { service: string }) => x.service === 'noisy').status, 'warning');
+      // a warning is a success for the monitor (the backup was kept)
+      assert.ok(hits.some((h) => h.url === PING) && !hits.some((h) => h.url === `${PING}/fail`));
+    } finally {
+      sb.cleanup();
+    }
+  });
+
   test('notifiers at a closed port are reported on stderr; the backup and exit code are unchanged', async () => {
     setup({
       ...smtpConf(() => closedPort),
