@@ -79,7 +79,7 @@ export function sealedOk(r: { status: string }): boolean {
  */
 export function sizeDropWarning(bytes: number, previous: PreviousBackup | undefined, ratio: number): string | undefined {
   if (!previous || ratio <= 0 || bytes >= previous.bytes * ratio) return undefined;
-  const pct = Math.round((bytes / previous.bytes) * 100);
+  const pct = Math.floor((bytes / previous.bytes) * 100); // 49.9% is not "50%" of a 0.5 limit
   return `the backup is ${formatBytes(bytes)} (${bytes} bytes), ${pct}% of the previous one's ${formatBytes(previous.bytes)} (${previous.bytes} bytes, ${previous.dir}); MIN_SIZE_RATIO is ${ratio}`;
 }
 

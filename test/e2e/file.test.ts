@@ -202,6 +202,7 @@ test('conf/file.conf: PATHS, EXCLUDE and COMPRESS are used when no option is giv
     fs.writeFileSync(path.join(sb.home, 'conf', 'file.conf'), `PATHS=${a} ${b}\nEXCLUDE=*.tmp\nCOMPRESS=gzip\nLEVEL=1\n`);
     const r = await batt(['--path', sb.pattern, 'file'], { home: sb.home });
     assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /^ok\s+file\s/m, `nothing on stderr (it would be a warning): ${r.stderr}`);
     const [dir] = backupDirs(sb);
     const archives = fs.readdirSync(dir!).filter((f) => f !== 'batt-manifest.json').sort();
     assert.deepEqual(archives, [a, b].map((p) => `${p.slice(1).replaceAll('/', '_')}.tar.gz`).sort());

@@ -97,8 +97,12 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
     sb?.cleanup();
   });
 
+  // A built-in script prints nothing on stderr when all is well (it would be a warning).
   const run = (args: string[], extra: Record<string, string> = {}) =>
-    batt([...args, '--path', sb.pattern], { home: sb.home, env: { ...env, ...extra } });
+    batt([...args, '--path', sb.pattern], { home: sb.home, env: { ...env, ...extra } }).then((r) => {
+      assert.doesNotMatch(r.stderr, /wrote to stderr/, r.stderr);
+      return r;
+    });
 
   test('backs up every database and the roles, then restores them into a second cluster unchanged', async () => {
     const r = await run(['postgresql', '--json']);

@@ -96,6 +96,7 @@ describe('redis: batt backup and restore against a real redis-server', { skip },
       writeConf(sb, `HOST=127.0.0.1\nPORT=${server.port}\nPASSWORD=${PASSWORD}\n`);
       const r = await batt(['redis', '--path', sb.pattern, '--json'], { home: sb.home });
       assert.equal(r.code, 0, r.stderr + r.stdout);
+      assert.equal(JSON.parse(r.stdout).services[0].status, 'ok', 'nothing on stderr (it would be a warning)');
       const files = backupsOf(sb);
       const dump = files.find((f) => f.endsWith('/redis/dump.rdb.zst'));
       assert.ok(dump, `dump.rdb.zst in ${files.join(' ')}`);

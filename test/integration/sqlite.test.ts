@@ -90,6 +90,7 @@ describe('sqlite: batt backup and restore with the real sqlite3', { skip }, () =
     } finally {
       for (const w of writers) await w.stop();
     }
+    assert.match(r.stdout, /^ok\s+sqlite\s/m, `nothing on stderr (it would be a warning): ${r.stderr}`);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     const files = backupsOf(sb);
     assert.ok(files.some((f) => f.endsWith(`/sqlite/${wal.slice(1).replaceAll('/', '_')}.sqlite.zst`)), files.join(' '));

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { backupService, type BackupJob, type RunContext } from '../../src/run/backup.js';
+import { backupService, sizeDropWarning, type BackupJob, type RunContext } from '../../src/run/backup.js';
 import { STAGING_PREFIX } from '../../src/catalog/catalog.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-backup-unit-'));
@@ -88,5 +88,23 @@ test("a script's file named like batt's own (batt-manifest.json, batt-copies.jso
       assert.equal(r.error, `svc: the script left ${name}, a name batt keeps for its own file; use another name`, `${name} ${kind}`);
       assert.deepEqual(fs.readdirSync(s.base), [], `${name} ${kind}: nothing kept`);
     }
+  }
+});
+
+test('sizeDropWarning: below MIN_SIZE_RATIO of the previous backup, with both sizes; 0 or no previous backup = never', () => {
+  const prev = { bytes: 1000, dir: '/b/2026/12/05/db' };
+  const cases: [number, typeof prev | undefined, number, RegExp | undefined][] = [
+    [499, prev, 0.5, /^the backup is 499 B \(499 bytes\), 49% of the previous one's 1000 B \(1000 bytes, \/b\/2026\/12\/05\/db\); MIN_SIZE_RATIO is 0\.5$/],
+    [500, prev, 0.5, undefined],
+    [2000, prev, 0.5, undefined],
+    [1, prev, 0, undefined],
+    [1, undefined, 0.5, undefined],
+    [899, prev, 0.9, /89% of the previous/],
+    [0, { bytes: 0, dir: '/x' }, 0.5, undefined],
+  ];
+  for (const [bytes, previous, ratio, want] of cases) {
+    const got = sizeDropWarning(bytes, previous, ratio);
+    if (want) assert.match(got ?? '', want, `${bytes} vs ${previous?.bytes} at ${ratio}`);
+    else assert.equal(got, undefined, `${bytes} vs ${previous?.bytes} at ${ratio}`);
   }
 });

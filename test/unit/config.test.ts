@@ -81,9 +81,10 @@ test('loadGlobalSettings: what batt.conf values become (defaults for unset and e
   fs.mkdirSync(home.conf, { recursive: true });
   const notify = { on: 'failure', timeoutSeconds: 20, smtp: undefined, webhookUrl: undefined, webhookToken: undefined, webhookFormat: 'json', ntfyUrl: undefined, ntfyToken: undefined, healthcheckUrl: undefined };
   const run = { retries: undefined, retryWaitSeconds: undefined, nice: undefined, ioniceClass: undefined, ioniceLevel: undefined, maxAgeSeconds: undefined, warnAgeSeconds: undefined };
-  const fleet = { run, metricsDir: undefined, syslog: undefined };
+  const fleet = { run, metricsDir: undefined, syslog: undefined, minSizeRatio: undefined };
   const cases: [string, object][] = [
     ['', { pattern: undefined, jobs: undefined, timeoutSeconds: undefined, notify }],
+    ['MIN_SIZE_RATIO=0.25\nNOTIFY_ON=warning', { pattern: undefined, jobs: undefined, timeoutSeconds: undefined, minSizeRatio: 0.25, notify: { ...notify, on: 'warning' } }],
     ['DEST=\nJOBS=\nNOTIFY_ON=\n', { pattern: undefined, jobs: undefined, timeoutSeconds: undefined, notify }],
     ['DEST=/srv/b/%Y\nJOBS=03\nTIMEOUT=60\nNOTIFY_TIMEOUT=5\nNOTIFY_ON=always', { pattern: '/srv/b/%Y', jobs: 3, timeoutSeconds: 60, notify: { ...notify, on: 'always', timeoutSeconds: 5 } }],
     // a bad SMTP_TLS is not read while mail is off (the check still reports it)
@@ -130,7 +131,7 @@ test('loadGlobalSettings: the first problem is a ConfigError naming the file and
     ['SMTP_PORT=0', 'SMTP_PORT must be a port number 1-65535, got "0"'],
     ['SMTP_PORT=smtp\nSMTP_HOST=m', 'SMTP_PORT must be a port number 1-65535, got "smtp"'],
     ['SMTP_HOST=m\nNOTIFY_ON=never', 'SMTP_HOST is set but SMTP_TO is empty: no one would get the mail'],
-    ['NOTIFY_ON=never\nNOTIFY_TIMEOUT=x', 'NOTIFY_ON must be one of failure, always, got "never"'],
+    ['NOTIFY_ON=never\nNOTIFY_TIMEOUT=x', 'NOTIFY_ON must be one of failure, warning, always, got "never"'],
     ['NOTIFY_TIMEOUT=0', 'NOTIFY_TIMEOUT must be a positive whole number, got "0"'],
     ['SMTP_HOST=m\nSMTP_TO=a@b\nSMTP_TLS=STARTTLS', 'SMTP_TLS must be one of tls, starttls, none, got "STARTTLS"'],
     ['RETRIES=-1', 'RETRIES must be a whole number, got "-1"'],

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { checkConfig, formatFinding, suggest, type ConfFile, type Finding } from '../../src/config/configcheck.js';
-import { loadConfFile, loadGlobalSettings, readRunSettings, serviceTimeout } from '../../src/config/config.js';
+import { loadConfFile, loadGlobalSettings, readRunSettings, serviceMinSizeRatio, serviceTimeout } from '../../src/config/config.js';
 import { retentionConf } from '../../src/retention/conf.js';
 import {
   ENCRYPTION_RELATIONS,
@@ -62,7 +62,7 @@ describe('checkConfig: batt.conf', () => {
     ['bad port', 'SMTP_PORT=70000', ['error batt.conf:1 SMTP_PORT must be a port number 1-65535, got "70000"']],
     ['bad KEEP_', 'KEEP_WEEKLY=-2', ['error batt.conf:1 KEEP_WEEKLY must be a whole number >= 0, got "-2"']],
     ['bad WEEK_START', 'WEEK_START=fri', ['error batt.conf:1 WEEK_START must be mon or sun, got "fri"']],
-    ['bad NOTIFY_ON', 'NOTIFY_ON=sometimes', ['error batt.conf:1 NOTIFY_ON must be one of failure, always, got "sometimes"']],
+    ['bad NOTIFY_ON', 'NOTIFY_ON=sometimes', ['error batt.conf:1 NOTIFY_ON must be one of failure, warning, always, got "sometimes"']],
     ['bad SMTP_TLS', 'SMTP_TLS=ssl', ['error batt.conf:1 SMTP_TLS must be one of tls, starttls, none, got "ssl"']],
     ['relative DEST', 'DEST=backup/%Y', ['error batt.conf:1 DEST destination pattern "backup/%Y" must be an absolute path']],
     ['DEST with a bad conversion', 'DEST=/srv/%Y/%c', ['error batt.conf:1 DEST destination pattern "/srv/%Y/%c" uses %c, which batt does not allow in a path']],
@@ -272,6 +272,7 @@ describe('loaders and config check agree on every key', () => {
     { kind: 'global', key: 'DEST', good: '/srv/backup/%Y/%m', bad: 'relative/%Y', how: 'lint' },
     { kind: 'global', key: 'JOBS', good: '2', bad: '0', how: 'rule' },
     { kind: 'global', key: 'TIMEOUT', good: '3600', bad: 'soon', how: 'rule' },
+    { kind: 'global', key: 'MIN_SIZE_RATIO', good: '0.25', bad: '50%', how: 'rule' },
     ...retention('global'),
     { kind: 'global', key: 'NOTIFY_ON', good: 'always', bad: 'Always', how: 'rule' },
     { kind: 'global', key: 'NOTIFY_TIMEOUT', good: '30', bad: '-5', how: 'rule' },
@@ -294,6 +295,7 @@ describe('loaders and config check agree on every key', () => {
     { kind: 'global', key: 'NTFY_URL', good: 'https://ntfy.sh/acme-backups', bad: 'ntfy.sh/x', how: 'lint' },
     { kind: 'global', key: 'NTFY_TOKEN', good: 'tk_1', how: 'text' },
     { kind: 'service', key: 'BACKUP_TIMEOUT', good: '21600', bad: '0', how: 'rule', base: 'USER=backup\n' },
+    { kind: 'service', key: 'MIN_SIZE_RATIO', good: '0', bad: '1.5', how: 'rule', base: 'USER=backup\n' },
     ...retention('service', 'USER=backup\n'),
     ...runKeys('service', 'USER=backup\n'),
     { kind: 'target', key: 'TYPE', good: 'Local', bad: 'nfs', how: 'rule', base: local },
@@ -350,6 +352,7 @@ describe('loaders and config check agree on every key', () => {
       } else if (kind === 'service') {
         const conf = await loadConfFile(file);
         serviceTimeout(conf, file); // batt (run.ts plan)
+        serviceMinSizeRatio(conf, file, undefined);
         retentionConf(conf, file); // batt purge
         readRunSettings(conf, file); // batt (run.ts plan) and batt status
       } else {
