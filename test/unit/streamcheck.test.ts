@@ -73,3 +73,31 @@ test('the seal hash reports the stream problem; verify hashing does not look', a
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a file checked while it grows (hash-ahead): told by its first bytes once there are enough, whole at the end', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-streamcheck-'));
+  try {
+    for (const [format, tool, args] of TOOLS) {
+      const whole = compress(tool, args, SAMPLE);
+      const file = path.join(dir, `grow.${format}`);
+      fs.writeFileSync(file, whole.subarray(0, 3)); // too few bytes to tell the format yet
+      const cursor = (await HashCursor.open(file, { check: true }))!;
+      await cursor.advance();
+      assert.equal(cursor.offset, 0, 'nothing hashed before the format is known');
+      fs.appendFileSync(file, whole.subarray(3, 5000));
+      await cursor.advance();
+      assert.equal(cursor.offset, 5000);
+      fs.appendFileSync(file, whole.subarray(5000));
+      const done = await cursor.finish();
+      assert.equal(done.size, whole.length);
+      assert.equal(done.streamProblem, undefined, format);
+      // the same growth stopped short: the end is missing
+      fs.writeFileSync(file, whole.subarray(0, 5000));
+      const cut = (await HashCursor.open(file, { check: true }))!;
+      await cut.advance();
+      assert.match((await cut.finish()).streamProblem ?? '', /truncated/, format);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
