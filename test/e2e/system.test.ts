@@ -73,6 +73,7 @@ describe('backup-system', { skip, concurrency: false }, () => {
   test('writes packages, the partition table, RAID and LVM layout, units and the configuration files', async () => {
     const r = await batt(['system', '--system-disks', disk, '--path', sb.pattern], { home: sb.home, env });
     assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /^ok\s+system\s/m, `nothing on stderr (it would be a warning): ${r.stderr}`);
     const b = newest();
     const files = listFiles(b);
     for (const f of ['facts.txt', 'packages.dpkg', 'packages.manual', 'disks.lsblk', 'addresses.txt', 'routes.txt', 'partitions/disk.img.sfdisk', 'mdstat', 'raid.mdadm', 'lvm.txt', 'lvm/vg0.vg', 'systemd-enabled.txt', 'files/etc/fstab', 'files/etc/crontab', 'files/var/spool/cron/crontabs/alice', 'batt-manifest.json']) {
