@@ -90,3 +90,19 @@ export function selectBackups(root: string, backups: Backup[], ids: string[]): {
   }
   return { found, missing };
 }
+
+/**
+ * How far a script's announced estimate ("batt: expect BYTES") was from what it wrote, in the
+ * newest backup of `service` made with the same options (`options`: the manifest's, as JSON) that
+ * recorded one: totalBytes / expectedBytes. A file backup announces its source bytes and writes
+ * them compressed, so this is its compression ratio. Undefined when no such backup exists.
+ */
+export function estimateRatio(backups: Backup[], service: string, options: string): number | undefined {
+  for (let i = backups.length - 1; i >= 0; i--) {
+    const m = backups[i]!.manifest;
+    if (m.service !== service || JSON.stringify(m.options) !== options) continue;
+    if (!m.expectedBytes || m.expectedBytes <= 0 || !(m.totalBytes > 0)) continue;
+    return m.totalBytes / m.expectedBytes;
+  }
+  return undefined;
+}

@@ -37,6 +37,11 @@ export interface Manifest {
   /** A level of a chain (src/catalog/chain.ts): the backup this one builds on, as a path
    *  relative to this backup's folder ("../../05/file"). Absent: a full, or no chain at all. */
   base?: string;
+  /**
+   * What the script announced it would write ("batt: expect BYTES", docs/script-contract.md),
+   * when it did: the next run's percentage scales its estimate by totalBytes / expectedBytes.
+   */
+  expectedBytes?: number;
 }
 
 const CHUNK = 1 << 20;

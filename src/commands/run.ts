@@ -5,7 +5,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { sealedOk, type BackupJob, type BackupResult, type PreviousBackup, type RunContext } from '../run/backup.js';
 import { backupWithRetries, triesNote } from '../run/tries.js';
-import { scanRoot } from '../catalog/catalog.js';
+import { estimateRatio, scanRoot } from '../catalog/catalog.js';
 import { effectiveTimeout, loadConfFile, mergeRunSettings, readRunSettings, serviceConfPath, serviceMinSizeRatio, serviceTimeout, type Conf, type RunSettings } from '../config/config.js';
 import { renderPattern } from '../core/destination.js';
 import { ConfigError, EXIT, InterruptedError, UsageError, describeError, fromSystemError } from '../core/errors.js';
@@ -129,15 +129,25 @@ function syslogLine(r: BackupResult): string {
   return `${r.service}: ${status}: ${(r.error ?? '').replace(new RegExp(`^${r.service}: `), '')}`;
 }
 
-async function runWithListr(jobs: BackupJob[], rc: RunContext, concurrency: number, onResult: (r: BackupResult) => void): Promise<BackupResult[]> {
+async function runWithListr(jobs: BackupJob[], rc: RunContext, concurrency: number, onResult: (r: BackupResult) => void, root: string): Promise<BackupResult[]> {
   const { Listr } = await import('listr2');
   const results: BackupResult[] = [];
+  // About once a second each running task's line shows what its script wrote so far (run/backup.ts)
+  const lines = new Map<string, { title: string }>();
+  let catalog: ReturnType<typeof scanRoot> | undefined; // read once, only when a script asks
+  const live: RunContext = {
+    ...rc,
+    estimateRatio: async (service, options) => estimateRatio((await (catalog ??= scanRoot(root))).backups, service, options),
+    onProgress: (service, text) => void (lines.has(service) && (lines.get(service)!.title = `${service}: ${text}`)),
+  };
   const list = new Listr(
     jobs.map((job) => ({
       title: job.service,
       task: async (_: unknown, task: { title: string }) => {
-        const r = await backupWithRetries(job, rc);
+        lines.set(job.service, task);
+        const r = await backupWithRetries(job, live).finally(() => lines.delete(job.service));
         onResult(r);
+        if (r.status !== 'ok') task.title = job.service;
         results.push(r);
         if (!sealedOk(r)) throw new Error(r.error);
         const tries = triesNote(r);
@@ -233,7 +243,7 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
       previous,
     };
     results = out.tty && jobs.length
-      ? await runWithListr(jobs, rc, concurrency, onResult)
+      ? await runWithListr(jobs, rc, concurrency, onResult, ctx.root)
       : await mapBounded(jobs, concurrency, async (job) => {
           const r = await backupWithRetries(job, rc);
           onResult(r);

@@ -19,6 +19,7 @@ import { runScript } from './runner.js';
 import { makeScratch, type Scratch } from './scratch.js';
 import { startWriteback } from './writeback.js';
 import { formatBytes, plural } from '../core/output.js';
+import { parseExpectLine, sampleProgress } from '../core/progress.js';
 
 export interface BackupJob {
   service: string;
@@ -55,6 +56,17 @@ export interface RunContext {
   version: string;
   /** The newest complete backup of each service before this run (for the size-drop warning). */
   previous?: Map<string, PreviousBackup>;
+  /**
+   * On a terminal: called about once a second while a script runs with what it wrote so far
+   * (core/progress.ts progressText: bytes, rate, and a percentage with an ETA when the script
+   * announced what it expects). Unset: nothing is measured beyond what writeback does anyway.
+   */
+  onProgress?: (service: string, text: string) => void;
+  /**
+   * With onProgress: totalBytes / expectedBytes of the last backup of the service with the same
+   * options (catalog.ts estimateRatio), by which an announced estimate is scaled for the percentage.
+   */
+  estimateRatio?: (service: string, options: string) => Promise<number | undefined>;
 }
 
 export interface PreviousBackup {
@@ -130,6 +142,9 @@ const NO_SPACE = /no space left on device|ENOSPC|disk quota exceeded/i;
 /** A line a script printed, fit for batt's own messages: no colours, no control characters. */
 const plain = (l: string) => l.replace(/\x1b\[[0-9;?]*[ -\/]*[@-~]/g, '').replace(/[\x00-\x1f\x7f]/g, ' ').trim();
 
+/** A line of the script's own words: not empty, and not its estimate ("batt: expect BYTES"). */
+const spoken = (l: string) => l !== '' && parseExpectLine(l) === undefined;
+
 /** Lines of a script's output kept for notifications. */
 const LAST_LINES = 10;
 
@@ -140,7 +155,7 @@ class FinalError extends FailedError {}
 function scriptFailure(job: BackupJob, r: Awaited<ReturnType<typeof runScript>>): BattError {
   const { service } = job;
   // The script's last words go into batt's own one-line message.
-  const last = r.tail.map(plain).filter(Boolean).slice(-1)[0];
+  const last = r.tail.map(plain).filter(spoken).slice(-1)[0];
   const said = last ? `: ${last.slice(0, 300)}` : '';
   if (r.spawnError) {
     // The script exists (it was checked): ENOENT from exec means its #! interpreter is missing.
@@ -277,6 +292,25 @@ export async function backupService(job: BackupJob, ctx: RunContext, attempt = 1
     }
     log(`start ${job.script} -> ${staging}`);
     const writeback = startWriteback(staging, { hashAhead: job.appendOnly });
+    let expected: number | undefined; // what the script announced ("batt: expect BYTES"), if anything
+    const onProgress = ctx.onProgress;
+    // the last backup's output / estimate: looked up in the background, on a terminal, once the
+    // script announced an estimate
+    let ratio: number | undefined;
+    let lookedUp = false;
+    const announced = (n: number) => {
+      expected = n;
+      if (lookedUp || !ctx.estimateRatio) return;
+      lookedUp = true;
+      ctx.estimateRatio(job.service, JSON.stringify(redactOptions(job.input))).then((r) => (ratio = r), () => {});
+    };
+    const progress = onProgress && sampleProgress(
+      () => {
+        const bytes = writeback.written();
+        return bytes === undefined ? undefined : { bytes, total: expected && Math.round(expected * (ratio ?? 1)) };
+      },
+      (text) => onProgress(job.service, text),
+    );
     const r = await runScript({
       file: job.script,
       args: job.input.args,
@@ -285,14 +319,19 @@ export async function backupService(job: BackupJob, ctx: RunContext, attempt = 1
       timeoutMs: job.timeoutMs,
       killAfterMs: ctx.killAfterMs,
       signal: ctx.signal,
-      onLine: (line, stream) => log(`${stream === 'stderr' ? '!' : '>'} ${line}`),
+      onLine: (line, stream) => {
+        log(`${stream === 'stderr' ? '!' : '>'} ${line}`);
+        const n = stream === 'stdout' ? parseExpectLine(line) : undefined;
+        if (n) announced(n);
+      },
       priority: { nice: job.run?.nice, ioniceClass: job.run?.ioniceClass, ioniceLevel: job.run?.ioniceLevel },
     }).finally(async () => {
+      progress?.stop();
       ahead = await writeback.stop();
       await scratch?.remove();
     });
     if (r.exitCode !== 0 || r.timedOut || r.aborted || r.spawnError) {
-      lastLines = r.tail.map(plain).filter(Boolean).slice(-LAST_LINES);
+      lastLines = r.tail.map(plain).filter(spoken).slice(-LAST_LINES);
       if (r.timedOut) status = 'timeout';
       throw scriptFailure(job, r);
     }
@@ -320,6 +359,7 @@ export async function backupService(job: BackupJob, ctx: RunContext, attempt = 1
       files,
       totalBytes: files.reduce((s, f) => s + f.size, 0),
       ...(built ? { base: path.relative(dest, built.backup.dir) } : {}),
+      ...(expected ? { expectedBytes: expected } : {}),
     };
     try {
       await writeManifest(staging, manifest);

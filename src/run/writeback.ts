@@ -12,6 +12,9 @@
 // points at another inode, is started again from byte 0, and the seal falls back to a full hash of
 // any file it cannot match to a cursor (see sealFiles).
 //
+// Progress: the same pass adds up the sizes of the files it stats, so `written()` tells the bytes
+// in the staging folder so far (for the progress line on a terminal) without a second walker.
+//
 // Best effort only: a file that vanishes or cannot be opened is left to the seal to judge.
 import fs from 'node:fs/promises';
 import { constants } from 'node:fs';
@@ -37,11 +40,17 @@ export interface Writeback {
    * the caller now owns: finish() or close() each.
    */
   stop(): Promise<Map<string, HashCursor>>;
+  /**
+   * Bytes in the staging folder at the last pass (regular files, by their size), or undefined
+   * before the first pass and once the folder holds more than MAX_FILES entries (no more passes).
+   */
+  written(): number | undefined;
 }
 
 export function startWriteback(dir: string, { everyMs = 500, hashAhead = false }: WritebackOptions = {}): Writeback {
   let stopped = false;
   let busy: Promise<void> | undefined;
+  let written: number | undefined;
   const flushed = new Map<string, number>();
   const cursors = new Map<string, HashCursor>();
   const drop = async (file: string) => {
@@ -66,8 +75,8 @@ export function startWriteback(dir: string, { everyMs = 500, hashAhead = false }
     }
     await cursor.advance();
   };
-  const flushFile = async (file: string) => {
-    if ((await fs.lstat(file)).size - (flushed.get(file) ?? 0) < MIN_GROWTH) return;
+  const flushFile = async (file: string, size: number) => {
+    if (size - (flushed.get(file) ?? 0) < MIN_GROWTH) return;
     // O_NONBLOCK: a FIFO swapped in after readdir must not block us; fstat decides.
     const fh = await fs.open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
     try {
@@ -83,16 +92,22 @@ export function startWriteback(dir: string, { everyMs = 500, hashAhead = false }
     const entries = await fs.readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
     if (entries.length > MAX_FILES) {
       stopped = true;
+      written = undefined;
       clearInterval(timer);
       return;
     }
+    let total = 0;
     for (const e of entries) {
       if (stopped) return;
       if (!e.isFile()) continue;
       const file = path.join(e.parentPath, e.name);
       if (hashAhead) await follow(file).catch(() => drop(file));
-      await flushFile(file).catch(() => {});
+      const size = (await fs.lstat(file).catch(() => undefined))?.size;
+      if (size === undefined) continue;
+      total += size;
+      await flushFile(file, size).catch(() => {});
     }
+    written = total;
   };
   const timer = setInterval(() => {
     busy ??= tick().finally(() => (busy = undefined));
@@ -105,5 +120,6 @@ export function startWriteback(dir: string, { everyMs = 500, hashAhead = false }
       await busy;
       return cursors;
     },
+    written: () => written,
   };
 }
