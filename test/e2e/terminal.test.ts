@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import { BATT, sandbox, writeScript } from '../helpers/batt.js';
+import { BATT, batt, sandbox, writeScript } from '../helpers/batt.js';
 
 test('on a terminal that reports 0 columns (a serial console) a run prints plain lines, not one character per line', { skip: !fs.existsSync('/usr/bin/script') && 'no script(1)' }, () => {
   const sb = sandbox();
@@ -33,6 +33,76 @@ test('on a terminal of normal width a run still shows the progress list', { skip
     const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { env: { ...process.env, NO_COLOR: '1', BATT_HOME: sb.home }, encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /alpha: 1 file, /, 'the progress list titles the finished task');
+  } finally {
+    sb.cleanup();
+  }
+});
+
+// A script that writes 1 MB a half second for ~4 s; with `expect`, it announces 8 MB first.
+const slowScript = (expect: boolean) => `${expect ? 'echo "batt: expect 8000000"\n' : ''}for i in 1 2 3 4 5 6 7 8; do head -c 1000000 /dev/zero >> out.bin; sleep 0.5; done`;
+/** The progress titles of `service` on the pty, in order, colours and cursor moves taken out. */
+const progressTitles = (stdout: string, service: string) =>
+  [...new Set(stdout.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').split(/[\r\n]+/).map((l) => l.trim().replace(/^\S+ /, '')).filter((l) => l.startsWith(`${service}: `) && !/ files? in /.test(l)))];
+
+function onPty(sb: ReturnType<typeof sandbox>, args: string[]) {
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const cmd = `stty cols 120 rows 40; exec ${[process.execPath, BATT, ...args, '--path', sb.pattern].map(q).join(' ')}`;
+  return spawnSync('script', ['-qec', cmd, '/dev/null'], { env: { ...process.env, NO_COLOR: '1', BATT_HOME: sb.home }, encoding: 'utf8', timeout: 60_000 });
+}
+
+test('on a terminal a slow script shows growing byte counts and a rate in its line', { skip: !fs.existsSync('/usr/bin/script') && 'no script(1)' }, () => {
+  const sb = sandbox();
+  try {
+    writeScript(sb.home, 'slow', slowScript(false));
+    const r = onPty(sb, ['slow']);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const titles = progressTitles(r.stdout, 'slow');
+    const sizes = titles.map((t) => /^slow: ([\d.]+) (B|KiB|MiB)\b/.exec(t)).filter(Boolean).map((m) => Number(m![1]) * { B: 1, KiB: 1024, MiB: 1 << 20 }[m![2] as 'B']);
+    assert.ok(sizes.length >= 2, `at least two progress lines:\n${titles.join('\n')}`);
+    assert.ok(sizes.some((s, i) => i > 0 && s > sizes[i - 1]!), `the count grows:\n${titles.join('\n')}`);
+    assert.ok(titles.some((t) => /, [\d.]+ (KiB|MiB)\/s$/.test(t)), `a rate, and no percentage without an estimate:\n${titles.join('\n')}`);
+    assert.ok(!titles.some((t) => /%/.test(t)), titles.join('\n'));
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('on a terminal a script that announced "batt: expect BYTES" shows a percentage and an ETA; the manifest keeps the estimate', { skip: !fs.existsSync('/usr/bin/script') && 'no script(1)' }, () => {
+  const sb = sandbox();
+  try {
+    writeScript(sb.home, 'slow', slowScript(true));
+    const r = onPty(sb, ['slow']);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const titles = progressTitles(r.stdout, 'slow');
+    assert.ok(titles.some((t) => /^slow: [\d.]+ \w+ of ~7\.6 MiB, \d+%, [\d.]+ \w+\/s, ETA \d+s$/.test(t)), `percentage and ETA:\n${titles.join('\n')}`);
+    const rel = fs.readdirSync(sb.root, { recursive: true, encoding: 'utf8' }).find((f) => f.endsWith('slow/batt-manifest.json'))!;
+    const manifest = fs.readFileSync(`${sb.root}/${rel}`, 'utf8');
+    assert.equal(JSON.parse(manifest).expectedBytes, 8000000);
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('piped, the same run prints no progress: the plain result line only', async () => {
+  const sb = sandbox();
+  try {
+    writeScript(sb.home, 'slow', slowScript(true));
+    const r = await batt(['slow', '--path', sb.pattern], { home: sb.home });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.doesNotMatch(r.stdout + r.stderr, /%|\/s\b|ETA|\r|\x1b/, r.stdout + r.stderr);
+    assert.match(r.stdout, /^ok {2}slow {2}.* 1 file {2}7\.6 MiB /m);
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('a script that announced an estimate and then failed silently: the error is not the estimate line', async () => {
+  const sb = sandbox();
+  try {
+    writeScript(sb.home, 'slow', 'echo "batt: expect 8000000"\nexit 4');
+    const r = await batt(['slow', '--path', sb.pattern], { home: sb.home });
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /slow: backup script exited with code 4$/m);
   } finally {
     sb.cleanup();
   }
