@@ -3,7 +3,8 @@ import { loadConfFile, serviceConfPath } from '../config/config.js';
 import { EXIT, FailedError, InterruptedError, UsageError } from '../core/errors.js';
 import { openLog } from '../core/log.js';
 import { mapServiceOptions } from '../services/options.js';
-import { formatDuration } from '../core/output.js';
+import { formatBytes, formatDuration } from '../core/output.js';
+import { statusLine } from '../core/progress.js';
 import { listServices, requireHome, resolveScript, validateServiceName } from '../services/registry.js';
 import { chainToRestore, chooseBackup, restoreBackup, verifyBeforeRestore } from '../run/restore.js';
 import type { Backup } from '../catalog/catalog.js';
@@ -43,6 +44,9 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
   const log = openLog(ctx.home.log);
   const stopped = () => new InterruptedError(`interrupted by ${stop.caught} before the restore began; nothing was restored${from ? ', the download was removed' : ''}`);
   let fetched: FetchedBackup | undefined;
+  // On a terminal: one line, rewritten about once a second: the verification, then how much of
+  // the backup the restore script has read
+  const status = ctx.out.tty ? statusLine() : undefined;
   try {
     let backup;
     let chain: Backup[];
@@ -58,7 +62,13 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
       }
       // an incremental: its whole chain, each level verified before anything is restored
       chain = fetched ? [backup] : await chainToRestore(ctx.root, backup);
-      for (const b of chain) await verifyBeforeRestore(b, stop.signal);
+      // on a terminal, say what takes the time before the script starts (hashing the whole backup)
+      status?.show(`restore ${service}: verifying ${backup.id}, ${formatBytes(chain.reduce((n, b) => n + b.manifest.totalBytes, 0))}`, true);
+      try {
+        for (const b of chain) await verifyBeforeRestore(b, stop.signal);
+      } finally {
+        status?.done();
+      }
     } catch (err) {
       throw stop.caught ? stopped() : err;
     }
@@ -82,7 +92,8 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
       timeoutMs: timeoutS * 1000,
       log,
       signal: stop.signal,
-    }).catch((err) => {
+      onProgress: status && ((text) => status.show(`restore ${service}: ${text}`, true)),
+    }).finally(() => status?.done()).catch((err) => {
       // runner.ts stopped the script: it said in batt.log what it left (restore-file takes back
       // what it wrote into an empty target; over data with --force, what was written stays)
       throw stop.caught ? new InterruptedError(`interrupted by ${stop.caught}: the ${service} restore script was stopped; batt.log says what it left`) : err;

@@ -1,5 +1,6 @@
 // What Linux says about a process: whether it exists, and the fields of /proc/<pid>/stat.
 import { readFileSync } from 'node:fs';
+import { readFile, readdir, readlink } from 'node:fs/promises';
 
 /** True unless the kernel says there is no such process (EPERM still means it exists). */
 export function pidExists(pid: number): boolean {
@@ -32,4 +33,25 @@ export function statFields(pid: number | 'self'): string[] | undefined {
 export function startTime(pid: number | 'self'): string | undefined {
   const t = statFields(pid)?.[19];
   return t && /^\d+$/.test(t) ? t : undefined;
+}
+
+/**
+ * How far the processes of group `pgrp` have read into the files under `dir` they hold open: the
+ * file offset ("pos" of /proc/<pid>/fdinfo/<fd>) by path, the largest where several descriptors
+ * share a file. A file read by pread or mmap keeps offset 0. Processes and descriptors that go
+ * away meanwhile, or cannot be read (another user's), are left out.
+ */
+export async function openFileOffsets(pgrp: number, dir: string): Promise<Map<string, number>> {
+  const found = new Map<string, number>();
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  for (const name of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(name) || Number(statFields(Number(name))?.[2]) !== pgrp) continue;
+    for (const fd of await readdir(`/proc/${name}/fd`).catch(() => [] as string[])) {
+      const target = await readlink(`/proc/${name}/fd/${fd}`).catch(() => '');
+      if (!target.startsWith(prefix)) continue;
+      const pos = /^pos:\s*(\d+)/m.exec(await readFile(`/proc/${name}/fdinfo/${fd}`, 'utf8').catch(() => ''));
+      if (pos) found.set(target, Math.max(found.get(target) ?? 0, Number(pos[1])));
+    }
+  }
+  return found;
 }

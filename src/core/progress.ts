@@ -25,8 +25,10 @@ export interface ProgressState {
   bytes: number;
   /** Bytes a second, over the last few seconds; undefined until two samples exist. */
   rate?: number;
-  /** The expected total, when known (an estimate). */
+  /** The expected total, when known. */
   total?: number;
+  /** The total is known exactly (a copy of files of known sizes), not an estimate: no "~". */
+  exact?: boolean;
 }
 
 /**
@@ -46,7 +48,7 @@ export function percentOf(bytes: number, total: number | undefined): number | un
 export function progressText(p: ProgressState): string {
   const parts = [formatBytes(p.bytes)];
   const pct = percentOf(p.bytes, p.total);
-  if (pct !== undefined) parts[0] += ` of ~${formatBytes(p.total!)}`;
+  if (pct !== undefined) parts[0] += ` of ${p.exact ? '' : '~'}${formatBytes(p.total!)}`;
   if (pct !== undefined) parts.push(`${pct}%`);
   if (p.rate !== undefined) parts.push(formatRate(p.rate));
   if (pct !== undefined && p.rate && p.rate > 0 && p.bytes < p.total!) parts.push(`ETA ${formatEta((p.total! - p.bytes) / p.rate)}`);
@@ -115,26 +117,39 @@ export function statusLine(stream: NodeJS.WriteStream = process.stdout, everyMs 
   };
 }
 
+type Sample = { bytes: number; total?: number; exact?: boolean };
+
 /**
  * Samples `read()` every `everyMs` and hands the progress text to `show`; stop() ends it. `read`
  * returns undefined when it cannot tell (nothing is shown then). Never throws into the caller.
  */
 export function sampleProgress(
-  read: () => { bytes: number; total?: number } | undefined,
+  read: () => Sample | undefined | Promise<Sample | undefined>,
   show: (text: string) => void,
   everyMs = 1000,
 ): { stop(): void } {
   const meter = new RateMeter();
+  let busy = false;
+  let stopped = false;
   const timer = setInterval(() => {
-    try {
-      const s = read();
-      if (!s) return;
-      meter.add(Date.now(), s.bytes);
-      show(progressText({ ...s, rate: meter.rate() }));
-    } catch {
-      /* progress is decoration: it never fails what it describes */
-    }
+    if (busy) return;
+    busy = true;
+    // progress is decoration: it never fails what it describes
+    Promise.resolve()
+      .then(read)
+      .then((s) => {
+        if (!s || stopped) return;
+        meter.add(Date.now(), s.bytes);
+        show(progressText({ ...s, rate: meter.rate() }));
+      })
+      .catch(() => {})
+      .finally(() => (busy = false));
   }, everyMs);
   timer.unref();
-  return { stop: () => clearInterval(timer) };
+  return {
+    stop: () => {
+      stopped = true;
+      clearInterval(timer);
+    },
+  };
 }

@@ -1,5 +1,6 @@
 // Restore: pick a backup from the catalog, prove it is intact against its manifest, then hand it
 // to the service's restore-<service> script (same drop-in contract as backup scripts).
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { scanRoot, selectBackups, type Backup } from '../catalog/catalog.js';
 import { chainOf, linksOf } from '../catalog/chain.js';
@@ -11,6 +12,8 @@ import type { ServiceInput } from '../services/options.js';
 import { runScript } from './runner.js';
 import { composeEnv } from '../services/scriptenv.js';
 import { makeScratch } from './scratch.js';
+import { openFileOffsets } from '../core/proc.js';
+import { sampleProgress } from '../core/progress.js';
 
 /** Exit code a restore script uses to refuse overwriting live data without --force. */
 export const REFUSED_EXIT = 3;
@@ -70,6 +73,11 @@ export interface RestoreJob {
   timeoutMs: number;
   log: Logger;
   signal?: AbortSignal;
+  /**
+   * On a terminal: about once a second, how much of the backup the script has read so far (the
+   * offsets of the backup's files its processes hold open), of the backup's size.
+   */
+  onProgress?: (text: string) => void;
 }
 
 /** `signal` (SIGINT/SIGTERM) stops the hashing between two chunks (HashInterruptedError). */
@@ -84,13 +92,37 @@ export async function verifyBeforeRestore(b: Backup, signal?: AbortSignal): Prom
   }
 }
 
+/**
+ * The bytes of the backup a restore script has read, sampled about once a second: for each file
+ * of the backup the furthest offset any process of the script's group was seen at (a file read
+ * to its end and closed between two samples counts as far as it was last seen).
+ */
+function readProgress(b: Backup, pgrp: number, show: (text: string) => void): { stop(): void } {
+  let sizes: Map<string, number> | undefined;
+  let dir = b.dir;
+  const furthest = new Map<string, number>();
+  return sampleProgress(async () => {
+    if (!sizes) {
+      dir = await fs.realpath(b.dir); // what /proc/<pid>/fd links show, through any symlink on the way
+      sizes = new Map(b.manifest.files.map((f) => [path.join(dir, f.path), f.size]));
+    }
+    for (const [file, pos] of await openFileOffsets(pgrp, dir)) {
+      const size = sizes.get(file);
+      if (size !== undefined) furthest.set(file, Math.min(size, Math.max(pos, furthest.get(file) ?? 0)));
+    }
+    return { bytes: [...furthest.values()].reduce((n, x) => n + x, 0), total: b.manifest.totalBytes, exact: true };
+  }, (text) => show(`read ${text}`));
+}
+
 export async function restoreBackup(job: RestoreJob): Promise<{ durationMs: number }> {
   const scratch = await makeScratch(`restore-${job.service}`);
   const cwd = scratch.dir;
   const log = (l: string) => job.log.write(`restore ${job.service}`, l);
   try {
     log(`start ${job.script} from ${job.backup.dir}${job.to ? ` to ${job.to}` : ''}`);
+    let progress: { stop(): void } | undefined;
     const r = await runScript({
+      onSpawn: (pid) => (progress = job.onProgress && readProgress(job.backup, pid, job.onProgress)),
       file: job.script,
       args: job.input.args,
       env: composeEnv(job.baseEnv, job.conf, job.input, {
@@ -110,7 +142,7 @@ export async function restoreBackup(job: RestoreJob): Promise<{ durationMs: numb
       timeoutMs: job.timeoutMs,
       signal: job.signal,
       onLine: (line, stream) => log(`${stream === 'stderr' ? '!' : '>'} ${line}`),
-    });
+    }).finally(() => progress?.stop());
     const last = r.tail.filter((l) => l.trim()).slice(-1)[0]?.trim();
     const said = last ? `: ${last.slice(0, 300)}` : '';
     if (r.exitCode === REFUSED_EXIT) {

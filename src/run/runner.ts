@@ -20,6 +20,8 @@ export interface ScriptRun {
   onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
   /** CPU and I/O priority of the script and everything it starts (NICE, IONICE_*). */
   priority?: Priority;
+  /** Once started: its pid, which is also its process group's id. */
+  onSpawn?: (pid: number) => void;
 }
 
 export interface Priority {
@@ -145,6 +147,7 @@ export async function runScript(run: ScriptRun): Promise<ScriptResult> {
     detached: true,
     cleanup: false,
   });
+  if (child.pid) run.onSpawn?.(child.pid);
   const out = lineSplitter((l) => {
     keep(outTail, l);
     run.onLine?.(l, 'stdout');

@@ -113,6 +113,11 @@ export interface PutFileOptions {
    * process) and reject; the file must then not exist under `rel` (a temp name may stay behind).
    */
   signal?: AbortSignal;
+  /**
+   * Progress only: the bytes of this file sent so far, as often as the transfer can tell (after
+   * each chunk, each part, or not at all: Target.put reports every file whole once it is up).
+   */
+  onBytes?: (sent: number) => void;
 }
 
 /** One file at a time; every path is relative to the target's base (prefix, folder...). */

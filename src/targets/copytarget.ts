@@ -19,6 +19,11 @@ export interface CopyPutOptions {
   tmpDir?: string;
   /** SIGINT/SIGTERM: stop the transfer at once; nothing counts as a copy. */
   signal?: AbortSignal;
+  /**
+   * Progress only (a terminal's status line): bytes of the backup's files copied so far, of
+   * `total`. The file-level targets report it; restic does not (its line shows nothing).
+   */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface CopyProblem {

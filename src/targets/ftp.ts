@@ -72,7 +72,7 @@ export class FtpBackend implements Backend {
     await c.cd('/');
   }
 
-  async putFile(local: string, rel: string, size: number, { signal }: PutFileOptions = {}): Promise<void> {
+  async putFile(local: string, rel: string, size: number, { signal, onBytes }: PutFileOptions = {}): Promise<void> {
     const dest = this.abs(rel);
     const tmp = path.posix.join(path.posix.dirname(dest), tempName(path.posix.basename(dest), true));
     // the signal closes the client (op), which destroys its sockets and fails the transfer at once
@@ -80,7 +80,8 @@ export class FtpBackend implements Backend {
       try {
         if (signal?.aborted) throw new UploadInterruptedError(`${this.describe(rel)}: upload interrupted`);
         await this.mkdirs(c, path.posix.dirname(dest));
-        await c.uploadFrom(local, tmp);
+        if (onBytes) c.trackProgress((info) => onBytes(info.bytes));
+        await c.uploadFrom(local, tmp).finally(() => onBytes && c.trackProgress());
         const got = await c.size(tmp);
         if (got !== size) throw new TargetError(`${this.describe(rel)}: ${got} bytes arrived, expected ${size}`);
         if (signal?.aborted) throw new UploadInterruptedError(`${this.describe(rel)}: upload interrupted`);

@@ -26,13 +26,16 @@ export class LocalBackend implements Backend {
     return this.abs(rel);
   }
 
-  async putFile(local: string, rel: string, _size?: number, { signal }: PutFileOptions = {}): Promise<void> {
+  async putFile(local: string, rel: string, _size?: number, { signal, onBytes }: PutFileOptions = {}): Promise<void> {
     const dest = this.abs(rel);
     await mkdirPrivate(path.dirname(dest));
     const tmp = path.join(path.dirname(dest), tempName(path.basename(dest)));
     try {
       signal?.throwIfAborted();
-      await pipeline(createReadStream(local, { highWaterMark: CHUNK }), createWriteStream(tmp, { mode: 0o600, highWaterMark: CHUNK }), { signal });
+      const source = createReadStream(local, { highWaterMark: CHUNK });
+      let sent = 0;
+      if (onBytes) source.on('data', (c) => onBytes((sent += c.length)));
+      await pipeline(source, createWriteStream(tmp, { mode: 0o600, highWaterMark: CHUNK }), { signal });
       const fh = await fs.open(tmp, 'r');
       await fh.sync().finally(() => fh.close());
       signal?.throwIfAborted();

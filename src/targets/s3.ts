@@ -116,7 +116,7 @@ export class S3Backend implements Backend {
         await readFully(fh, body, size, 0, this.describe(rel));
         await this.client.send(new PutObjectCommand({ ...target, Body: body, ContentLength: size }), { abortSignal: signal });
       } else {
-        await this.multipart(fh, size, partSize, target, this.describe(rel), signal);
+        await this.multipart(fh, size, partSize, target, this.describe(rel), signal, opts.onBytes);
       }
     } finally {
       await fh.close();
@@ -140,8 +140,10 @@ export class S3Backend implements Backend {
     target: { Bucket: string; Key: string; Metadata: Record<string, string>; StorageClass?: StorageClass },
     what: string,
     signal?: AbortSignal,
+    onBytes?: (sent: number) => void,
   ): Promise<void> {
     const { Bucket, Key } = target;
+    let sent = 0;
     const { UploadId } = await this.client.send(new CreateMultipartUploadCommand(target), { abortSignal: signal });
     if (!UploadId) throw new TargetError(`${what}: the server returned no multipart UploadId`);
     const count = Math.ceil(size / partSize);
@@ -159,6 +161,7 @@ export class S3Backend implements Backend {
             { abortSignal: signal },
           );
           parts[n] = { PartNumber: n + 1, ETag: r.ETag };
+          onBytes?.((sent += len));
         },
         () => Buffer.allocUnsafe(partSize),
       );

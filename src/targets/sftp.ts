@@ -86,7 +86,7 @@ export class SftpBackend implements Backend {
     return this.session.use(fn, (err) => err instanceof TargetError, signal);
   }
 
-  async putFile(local: string, rel: string, size: number, { signal }: PutFileOptions = {}): Promise<void> {
+  async putFile(local: string, rel: string, size: number, { signal, onBytes }: PutFileOptions = {}): Promise<void> {
     const dest = this.abs(rel);
     const tmp = path.posix.join(path.posix.dirname(dest), tempName(path.posix.basename(dest)));
     // the signal cuts the connection under fastPut (op), which fails it at once; the next operation reconnects
@@ -94,7 +94,7 @@ export class SftpBackend implements Backend {
       try {
         if (signal?.aborted) throw new UploadInterruptedError(`${this.describe(rel)}: upload interrupted`);
         await c.mkdir(path.posix.dirname(dest), true);
-        await c.fastPut(local, tmp, { mode: 0o600 } as never);
+        await c.fastPut(local, tmp, { mode: 0o600, ...(onBytes ? { step: (sent: number) => onBytes(sent) } : {}) } as never);
         const st = await c.stat(tmp);
         if (st.size !== size) throw new TargetError(`${this.describe(rel)}: ${st.size} bytes arrived, expected ${size}`);
         if (signal?.aborted) throw new UploadInterruptedError(`${this.describe(rel)}: upload interrupted`);

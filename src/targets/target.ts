@@ -25,6 +25,8 @@ export interface PutOptions {
    * is uploaded and the index is not written, so the remote folder is not a copy.
    */
   signal?: AbortSignal;
+  /** Progress only: bytes of the backup's files copied so far, of `total` (their sizes). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** A configured target: folder-level put/list/get/remove/verify on top of a Backend. */
@@ -82,6 +84,8 @@ export class Target implements CopyTarget {
       }
       const files: RemoteFile[] = [];
       const entries = [...manifest.files.map((f) => ({ path: f.path, size: f.size, sha256: f.sha256 })), await manifestEntry(localDir)];
+      const total = entries.reduce((n, f) => n + f.size, 0);
+      let done = 0; // bytes of the files already up
       for (const f of entries) {
         if (signal?.aborted) throw new UploadInterruptedError(`${this.name}: upload interrupted`);
         let src = path.join(localDir, f.path);
@@ -98,7 +102,8 @@ export class Target implements CopyTarget {
           remoteSha256 = h.sha256;
         }
         await r(`upload ${remote}`, async () => {
-          await this.backend.putFile(src, rel(remote), remoteSize, { sha256: remoteSha256, signal });
+          const onBytes = opts.onProgress && ((sent: number) => opts.onProgress!(done + Math.min(sent, f.size), total));
+          await this.backend.putFile(src, rel(remote), remoteSize, { sha256: remoteSha256, signal, onBytes });
           const st = await this.backend.stat(rel(remote), signal);
           if (!st) throw new TargetError(`${this.name}: ${remote} is missing on the target after upload`);
           if (st.size !== remoteSize) {
@@ -106,6 +111,8 @@ export class Target implements CopyTarget {
           }
         });
         if (enc) await fs.rm(src, { force: true });
+        done += f.size;
+        opts.onProgress?.(done, total);
         files.push({ path: f.path, remote, size: f.size, sha256: f.sha256, remoteSize, remoteSha256 });
       }
       const index: RemoteIndex = {

@@ -8,6 +8,7 @@ import { backupIdPattern } from '../core/destination.js';
 import { writeFileAtomic } from '../core/fsutil.js';
 import { COPIES } from '../catalog/manifest.js';
 import { plural } from '../core/output.js';
+import { progressText, sampleProgress, statusLine } from '../core/progress.js';
 import type { Home } from '../core/home.js';
 import { errText } from './retry.js';
 import { sweepWords } from './sweep.js';
@@ -53,6 +54,8 @@ export interface UploadRequest {
   targets?: string[];
   log: (msg: string) => void;
   signal?: AbortSignal;
+  /** Progress only: bytes of the copy in transfer (`what`: "SERVICE -> TARGET") copied so far, of `total`. */
+  onProgress?: (what: string, done: number, total: number) => void;
 }
 
 /** Which targets a run copies to: the named ones (each must exist), else all configured. */
@@ -139,7 +142,8 @@ export async function uploadBackups(req: UploadRequest): Promise<UploadOutcome[]
           req.log(msg);
         };
         try {
-          const idx: RemoteIndex = await target.put(j.dir, id, { encryption, retry, onRetry, signal: req.signal });
+          const onProgress = req.onProgress && ((done: number, total: number) => req.onProgress!(`${j.service} -> ${name}`, done, total));
+          const idx: RemoteIndex = await target.put(j.dir, id, { encryption, retry, onRetry, signal: req.signal, onProgress });
           await recordCopy(j.dir, {
             target: name,
             kind: target.kind,
@@ -180,13 +184,25 @@ export async function uploadRunResults(p: {
   targets: string[];
   results: { service: string; status: string; dest?: string }[];
   log: { write(source: string, line: string): void };
-  out: { error(line: string): void; info(line: string): void; json: boolean };
+  out: { error(line: string): void; info(line: string): void; json: boolean; tty?: boolean };
   interrupted: boolean;
   signal?: AbortSignal;
 }): Promise<RunUploads> {
   if (!p.targets.length || p.interrupted) return { outcomes: [], failed: 0 };
   const jobs = p.results.filter((r) => (r.status === 'ok' || r.status === 'warning') && r.dest).map((r) => ({ service: r.service, dir: r.dest! }));
-  const outcomes = await uploadBackups({ home: p.home, root: p.root, pattern: p.pattern, jobs, targets: p.targets, log: (m) => p.log.write('upload', m), signal: p.signal });
+  // On a terminal, one line rewritten about once a second: the copy in transfer, bytes, rate, percentage
+  let now: { what: string; bytes: number; total: number } | undefined;
+  const status = p.out.tty && !p.out.json ? statusLine() : undefined;
+  const sampler = status && sampleProgress(() => now && { bytes: now.bytes, total: now.total, exact: true }, (text) => status.show(`copy ${now!.what}: ${text}`, true));
+  const onProgress = status && ((what: string, bytes: number, total: number) => {
+    const first = now?.what !== what; // a new copy is named at once, not a second later
+    now = { what, bytes, total };
+    if (first) status.show(`copy ${what}: ${progressText({ bytes, total, exact: true })}`, true);
+  });
+  const outcomes = await uploadBackups({ home: p.home, root: p.root, pattern: p.pattern, jobs, targets: p.targets, log: (m) => p.log.write('upload', m), signal: p.signal, onProgress }).finally(() => {
+    sampler?.stop();
+    status?.done();
+  });
   const failed = outcomes.filter((o) => !o.ok);
   for (const o of failed) p.out.error(o.error ?? `${o.service} -> ${o.target}: upload failed`);
   if (failed.length) p.out.error(`off-site copy incomplete: ${failed.length} of ${outcomes.length} failed; the local backups are kept`);

@@ -107,3 +107,50 @@ test('a script that announced an estimate and then failed silently: the error is
     sb.cleanup();
   }
 });
+
+/** The lines a pty showed, colours and cursor moves out, each carriage return a new line. */
+const ptyLines = (stdout: string) => stdout.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').split(/[\r\n]+/).map((l) => l.trim()).filter(Boolean);
+
+function localTarget(sb: ReturnType<typeof sandbox>): void {
+  fs.mkdirSync(`${sb.home}/conf/targets`, { recursive: true });
+  fs.writeFileSync(`${sb.home}/conf/targets/offsite.conf`, `TYPE=local\nPATH=${sb.dir}/offsite\n`, { mode: 0o600 });
+}
+
+test('on a terminal an upload to a target shows the copy in transfer with its bytes and percentage; piped, only the summary line', { skip: !fs.existsSync('/usr/bin/script') && 'no script(1)' }, async () => {
+  const sb = sandbox();
+  try {
+    writeScript(sb.home, 'big', 'head -c 8000000 /dev/zero > out.bin');
+    localTarget(sb);
+    const r = onPty(sb, ['big']);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.ok(ptyLines(r.stdout).some((l) => /^copy big -> offsite: [\d.]+ \w+ of 7\.6 MiB, \d+%/.test(l)), r.stdout);
+    const piped = await batt(['big', '--path', `${sb.root}/piped/%Y`], { home: sb.home });
+    assert.equal(piped.code, 0, piped.stdout + piped.stderr);
+    assert.doesNotMatch(piped.stdout + piped.stderr, /copy big|%|\r|\x1b/, piped.stdout);
+    assert.match(piped.stdout, /^copied 1 backup to offsite$/m);
+  } finally {
+    sb.cleanup();
+  }
+});
+
+test('on a terminal a restore shows how much of the backup its script has read, of the backup size; piped, only the result', { skip: !fs.existsSync('/usr/bin/script') && 'no script(1)' }, async () => {
+  const sb = sandbox();
+  try {
+    writeScript(sb.home, 'big', 'head -c 8000000 /dev/zero > out.bin');
+    // reads its backup 1 MB every half second through one descriptor: its offset is the progress
+    writeScript(sb.home, 'big', 'exec 3<"$BATT_BACKUP/out.bin"\nfor i in 1 2 3 4 5 6 7 8; do dd bs=1000000 count=1 status=none <&3 >/dev/null; sleep 0.5; done', 'restore');
+    const b = await batt(['big', '--path', sb.pattern], { home: sb.home });
+    assert.equal(b.code, 0, b.stdout + b.stderr);
+    const r = onPty(sb, ['restore', 'big']);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const reads = ptyLines(r.stdout).map((l) => /^restore big: read ([\d.]+) MiB of 7\.6 MiB, (\d+)%/.exec(l)).filter(Boolean).map((m) => Number(m![2]));
+    assert.ok(reads.length >= 2 && reads.some((p, i) => i > 0 && p > reads[i - 1]!), `a growing percentage:\n${r.stdout}`);
+    assert.ok(ptyLines(r.stdout).some((l) => /^restore big: verifying \S+, 7\.6 MiB$/.test(l)), r.stdout);
+    const piped = await batt(['restore', 'big', '--path', sb.pattern], { home: sb.home });
+    assert.equal(piped.code, 0, piped.stdout + piped.stderr);
+    assert.doesNotMatch(piped.stdout + piped.stderr, /read |verifying|%|\r|\x1b/, piped.stdout);
+    assert.match(piped.stdout, /^restored big from \S+ in /m);
+  } finally {
+    sb.cleanup();
+  }
+});
