@@ -31,12 +31,13 @@ const sweep = () => {
   sweeps++;
   for (const pid of fs.readdirSync('/proc')) {
     if (!/^[0-9]+$/.test(pid)) continue;
-    let env;
+    // cmdline first: a process whose environ is read after it was alive then, so its cmdline is
+    // its own. Read after, a process that ended in between (a subshell of a script) has none.
+    let env, argv = [];
+    try { argv = fs.readFileSync('/proc/' + pid + '/cmdline', 'latin1').split('\\0').filter(Boolean); } catch {}
     try { env = fs.readFileSync('/proc/' + pid + '/environ', 'latin1'); } catch { continue; }
     for (const s of secrets) {
       if (!env.includes(s)) continue;
-      let argv = [];
-      try { argv = fs.readFileSync('/proc/' + pid + '/cmdline', 'latin1').split('\\0').filter(Boolean); } catch {}
       const key = pid + ' ' + argv.join(' ');
       if (seen.has(key)) continue;
       seen.add(key);
