@@ -134,6 +134,9 @@ export function scriptEnv(job: BackupJob, ctx: RunContext, staging: string, tmpd
     // The script runs in its staging folder: a relative path typed on the command line means
     // relative to where batt was run. Always set here, so a caller's own BATT_CWD never counts.
     BATT_CWD: callerCwd() ?? '',
+    // Someone watches a terminal: an estimate ("batt: expect BYTES") is worth its cost. A cron
+    // run leaves it unset, and the built-in scripts then skip their du or size query altogether.
+    BATT_PROGRESS: ctx.onProgress ? '1' : undefined,
   });
 }
 

@@ -154,3 +154,24 @@ test('on a terminal a restore shows how much of the backup its script has read, 
     sb.cleanup();
   }
 });
+
+test('BATT_PROGRESS=1 reaches a script only when batt shows progress (a terminal); piped, or set by the caller, it does not', { skip: !fs.existsSync('/usr/bin/script') && 'no script(1)' }, async () => {
+  const sb = sandbox();
+  try {
+    writeScript(sb.home, 'probe', 'echo "progress=${BATT_PROGRESS-unset}" > out.txt');
+    const read = () => {
+      const rel = fs.readdirSync(sb.root, { recursive: true, encoding: 'utf8' }).find((f) => f.endsWith('probe/out.txt'))!;
+      const text = fs.readFileSync(`${sb.root}/${rel}`, 'utf8');
+      fs.rmSync(sb.root, { recursive: true, force: true });
+      return text.trim();
+    };
+    const r = onPty(sb, ['probe']);
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.equal(read(), 'progress=1');
+    const piped = await batt(['probe', '--path', sb.pattern], { home: sb.home, env: { BATT_PROGRESS: '1' } });
+    assert.equal(piped.code, 0, piped.stdout + piped.stderr);
+    assert.equal(read(), 'progress=unset');
+  } finally {
+    sb.cleanup();
+  }
+});
