@@ -31,11 +31,13 @@ const sweep = () => {
   sweeps++;
   for (const pid of fs.readdirSync('/proc')) {
     if (!/^[0-9]+$/.test(pid)) continue;
-    // cmdline first: a process whose environ is read after it was alive then, so its cmdline is
-    // its own. Read after, a process that ended in between (a subshell of a script) has none.
-    let env, argv = [];
-    try { argv = fs.readFileSync('/proc/' + pid + '/cmdline', 'latin1').split('\\0').filter(Boolean); } catch {}
+    // cmdline before and after environ: a process that ends between two reads (a script's short
+    // subshell) has none after; one in the middle of its exec has none yet before. Either way the
+    // other read names it.
+    const cmdline = () => { try { return fs.readFileSync('/proc/' + pid + '/cmdline', 'latin1').split('\\0').filter(Boolean); } catch { return []; } };
+    let env, argv = cmdline();
     try { env = fs.readFileSync('/proc/' + pid + '/environ', 'latin1'); } catch { continue; }
+    if (!argv.length && secrets.some((s) => env.includes(s))) argv = cmdline();
     for (const s of secrets) {
       if (!env.includes(s)) continue;
       const key = pid + ' ' + argv.join(' ');
