@@ -13,6 +13,10 @@ export const MANIFEST = 'batt-manifest.json';
 export const MANIFEST_FORMAT = 1;
 /** Sidecar written after the backup by the upload step: where copies went (not part of the data). */
 export const COPIES = 'batt-copies.json';
+/** Sidecar written by `batt drill`: the last drill of this backup (src/catalog/drillrecord.ts). Not part of the data. */
+export const DRILL = 'batt-drill.json';
+/** batt's own files beside the data: never sealed, verified or copied as data. */
+export const SIDECARS: readonly string[] = [MANIFEST, COPIES, DRILL];
 
 export interface FileEntry {
   path: string;
@@ -283,7 +287,7 @@ export async function verifyFolder(dir: string, m: Manifest, signal?: AbortSigna
     if (sha256 !== f.sha256) problems.push({ path: f.path, problem: 'checksum', detail: `sha256 ${sha256}` });
   }
   for (const e of await walk(dir)) {
-    if (e.kind === 'dir' || e.rel === MANIFEST || e.rel === COPIES) continue;
+    if (e.kind === 'dir' || SIDECARS.includes(e.rel)) continue;
     if (!listed.has(e.rel)) problems.push({ path: e.rel, problem: 'extra' });
   }
   return problems;

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { sealedOk, type BackupJob, type BackupResult, type PreviousBackup, type RunContext } from '../run/backup.js';
 import { backupWithRetries, triesNote } from '../run/tries.js';
 import { estimateRatio, scanRoot } from '../catalog/catalog.js';
-import { effectiveTimeout, loadConfFile, mergeRunSettings, readRunSettings, serviceConfPath, serviceMinSizeRatio, serviceTimeout, type Conf, type RunSettings } from '../config/config.js';
+import { effectiveTimeout, loadConfFile, mergeRunSettings, readRunSettings, serviceConfPath, serviceDrillEvery, serviceMinSizeRatio, serviceTimeout, type Conf, type RunSettings } from '../config/config.js';
 import { renderPattern } from '../core/destination.js';
 import { ConfigError, EXIT, InterruptedError, UsageError, describeError, fromSystemError } from '../core/errors.js';
 import { mkdirPrivate } from '../core/fsutil.js';
@@ -14,7 +14,9 @@ import { acquireLock, heldByNestedRun } from '../run/lock.js';
 import { openLog } from '../core/log.js';
 import { mapBounded } from '../core/pool.js';
 import { stopLeftoverScripts } from '../run/runner.js';
-import { sweepStaleScratch } from '../run/scratch.js';
+import { lastDrill } from '../catalog/drillrecord.js';
+import { isDrillDue, type DrillResult } from '../run/drill.js';
+import { printDrills, runDrills, sweepLeftovers } from './drill.js';
 import { listenForStop } from '../core/stop.js';
 import { notifyRun, notifyStart } from '../notify/index.js';
 import { Syslog, severityOf } from '../notify/syslog.js';
@@ -33,12 +35,13 @@ export interface RunArgs extends CommonArgs {
   timeout?: number | string;
   wait?: boolean;
   'dry-run'?: boolean;
+  drill?: boolean;
   [flag: string]: unknown;
 }
 
 
 interface Plan {
-  jobs: BackupJob[];
+  jobs: (BackupJob & { drillEveryMs?: number })[];
   /** Enabled entries that cannot run (broken links...): they count as failures. */
   broken: BackupResult[];
 }
@@ -66,7 +69,7 @@ async function plan(ctx: Context, args: RunArgs): Promise<Plan> {
   }
   // --timeout applies to every service; without it each service's BACKUP_TIMEOUT, then TIMEOUT.
   const flagTimeout = wholeNumberFlag('timeout', args.timeout, undefined);
-  const jobs: BackupJob[] = [];
+  const jobs: Plan['jobs'] = [];
   for (const service of wanted) {
     const script = await resolveScript(ctx.home, service);
     const confFile = serviceConfPath(ctx.home, service);
@@ -95,6 +98,7 @@ async function plan(ctx: Context, args: RunArgs): Promise<Plan> {
       confFile: Object.keys(conf).length ? confFile : undefined,
       appendOnly,
       levels,
+      drillEveryMs: serviceDrillEvery(conf, confFile) ?? ctx.settings.drillEveryMs,
       timeoutMs: timeout.seconds * 1000,
       timeoutFrom: timeout.from,
       run,
@@ -209,10 +213,11 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
   let purged: PurgeReport | undefined;
   const syslog = ctx.settings.syslog ? new Syslog(ctx.settings.syslog) : undefined;
   const onResult = (r: BackupResult) => syslog?.send(severityOf(r.status), syslogLine(r));
+  let drills: DrillResult[] = [];
   const t0 = Date.now();
   try {
     if (lock.staleRemoved) out.warn(`removed a stale lock left by a dead batt run in ${ctx.root}`);
-    await sweepStaleScratch(log);
+    await sweepLeftovers(ctx, log);
     // the run's services' earlier backups (`<service>` or `<service>.N` folders): the size-drop check
     const names = new Set(jobs.map((j) => j.service));
     const scan = await scanRoot(ctx.root, { manifests: false, want: (dir) => names.has(path.basename(dir).replace(/\.\d+$/, '')) });
@@ -255,6 +260,13 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
     uploads = await uploadRunResults({ home: ctx.home, root: ctx.root, pattern: ctx.pattern, targets, results, log, out, interrupted: !!stop.caught, signal: stop.signal });
     // Only after a run in which every service succeeded (and every copy), still under the lock.
     if (purgeAfter && !stop.caught && results.every(sealedOk) && !uploads.failed) purged = await purgeAfter(stop.signal, log);
+    // DRILL_EVERY: after a good run, the services of this run whose last drill is older (--no-drill: none)
+    if (last(args.drill) !== false && !stop.caught && results.every(sealedOk) && !uploads.failed) {
+      drills = await runDrills(ctx, await dueDrills(ctx, jobs, now), log, stop.signal, (r) => {
+        if (r.status === 'failed') syslog?.send('err', `${r.service}: drill of ${r.backup ?? r.service} failed: ${r.error ?? ''}`);
+        if (!out.json && !stop.caught) printDrills(out, [r]);
+      });
+    }
     // still under the lock: the catalog counted for the metrics is the one this run left
     const ran = results;
     await recordOutcome({
@@ -271,11 +283,12 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
   const failed = results.filter((r) => !sealedOk(r));
   const warned = results.filter((r) => r.status === 'warning');
   const counts = `${results.length - failed.length - warned.length} ok, ${warned.length ? `${warned.length} warn, ` : ''}${failed.length} failed`;
-  const ok = failed.length === 0 && !uploads.failed && !stop.caught;
+  const drillsFailed = drills.filter((d) => d.status === 'failed');
+  const ok = failed.length === 0 && !uploads.failed && !stop.caught && drillsFailed.length === 0;
   const ms = Date.now() - t0;
   log.write('batt', `run ${runId} done: ${counts}`);
   if (out.json) {
-    out.data({ ok, runId, destination: base, durationMs: ms, services: results.map(shown), copies: uploads.outcomes, ...(purged ? { purge: planJson(purged.plan, false, purged.outcome) } : {}) });
+    out.data({ ok, runId, destination: base, durationMs: ms, services: results.map(shown), copies: uploads.outcomes, ...(drills.length ? { drills } : {}), ...(purged ? { purge: planJson(purged.plan, false, purged.outcome) } : {}) });
   } else {
     if (out.tty) for (const l of table(results.map(resultLine))) out.info(l);
     for (const r of broken) out.error(r.error ?? r.service);
@@ -288,16 +301,32 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
     if ((failed.length || warned.length) && log.file) (failed.length ? out.error : out.warn)(`script output is in ${log.file}`);
     if (purged) printPlan(out, purged.plan, false, { brief: true });
     if (purged) printOutcome(out, purged.plan, false, purged.outcome);
+    if (drillsFailed.length) out.error(`drill failed: ${drillsFailed.map((d) => d.service).join(', ')} (batt.log has the restore scripts' output)`);
   }
+  // a failed drill is notified like a failed backup: a service entry that says so
+  const drillEntries: BackupResult[] = drillsFailed.map((d) => ({ service: `${d.service} (drill)`, status: 'failed', files: 0, bytes: 0, durationMs: d.durationMs ?? 0, error: `drill of ${d.backup ?? d.service} failed: ${d.error ?? ''}` }));
   syslog?.send(ok ? 'info' : 'err', `run ${runId} done: ${results.length - failed.length} ok, ${failed.length} failed${uploads.failed ? `, ${uploads.failed} copies failed` : ''}${stop.caught ? `, interrupted by ${stop.caught}` : ''} in ${formatDuration(ms)}`);
   const syslogProblem = await syslog?.close();
   if (syslogProblem) out.warn(`syslog: ${syslogProblem}`);
-  const runSummary = { host: os.hostname(), runId, ok, startedAt: now.toISOString(), durationMs: ms, destination: base, services: results.map(shown), logFile: log.file };
+  const runSummary = { host: os.hostname(), runId, ok, startedAt: now.toISOString(), durationMs: ms, destination: base, services: [...results.map(shown), ...drillEntries], logFile: log.file };
   await notifyRun(runSummary, ctx.settings, (l) => out.error(l)); // reports its own failures; never changes the exit code
   if (stop.caught) throw new InterruptedError(`interrupted by ${stop.caught}; unfinished backups and copies were discarded, finished ones kept`);
   if (purged?.outcome.errors.length) return EXIT.FAILED;
   if (failed.some((r) => r.noSpace)) return EXIT.NO_SPACE; // docs/commands.md: exit 5 = the destination is full
-  if (failed.length || uploads.failed) return EXIT.FAILED;
+  if (failed.length || uploads.failed || drillsFailed.length) return EXIT.FAILED;
   return EXIT.OK;
+}
+
+/** The services of this run with a DRILL_EVERY whose last drill (of any of their backups) is older. */
+async function dueDrills(ctx: Context, jobs: Plan['jobs'], now: Date): Promise<{ service: string }[]> {
+  const withEvery = jobs.filter((j) => j.drillEveryMs);
+  if (!withEvery.length) return [];
+  const scan = await scanRoot(ctx.root);
+  const due: { service: string }[] = [];
+  for (const j of withEvery) {
+    const last = await lastDrill(scan.backups.filter((b) => b.manifest.service === j.service));
+    if (isDrillDue(last?.drill.at, j.drillEveryMs, now)) due.push({ service: j.service });
+  }
+  return due;
 }
 

@@ -89,6 +89,8 @@ export interface GlobalSettings {
   timeoutSeconds?: number;
   /** MIN_SIZE_RATIO of batt.conf: see sizeDropWarning (src/run/backup.ts). */
   minSizeRatio?: number;
+  /** DRILL_EVERY in ms (0: off). */
+  drillEveryMs?: number;
   /** Notifications after a run (src/notify); absent keys = that notifier is off. */
   notify?: NotifySettings;
   /** RUN_KEYS of batt.conf: every service's defaults (a <service>.conf's own win: runSettings). */
@@ -199,6 +201,7 @@ export async function loadGlobalSettings(home: Home): Promise<GlobalSettings> {
     jobs: setting(GLOBAL_KEYS, 'JOBS', conf, file),
     timeoutSeconds: setting(GLOBAL_KEYS, 'TIMEOUT', conf, file),
     minSizeRatio: setting(GLOBAL_KEYS, 'MIN_SIZE_RATIO', conf, file),
+    drillEveryMs: setting(GLOBAL_KEYS, 'DRILL_EVERY', conf, file),
     notify: notifySettings(conf, file),
     run: readRunSettings(conf, file),
     metricsDir: setting(GLOBAL_KEYS, 'METRICS_DIR', conf, file),
@@ -236,6 +239,11 @@ export function effectiveTimeout(t: TimeoutInputs): { seconds: number; from: Tim
 }
 
 /** BACKUP_TIMEOUT of a <service>.conf (rule in confkeys.ts): seconds, or undefined when unset. */
+/** A service's DRILL_EVERY (ms) when its conf sets it. */
+export function serviceDrillEvery(conf: Conf, file: string): number | undefined {
+  return setting(SERVICE_KEYS, 'DRILL_EVERY', conf, file);
+}
+
 export function serviceTimeout(conf: Conf, file: string): number | undefined {
   return setting(SERVICE_KEYS, 'BACKUP_TIMEOUT', conf, file);
 }

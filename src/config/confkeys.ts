@@ -47,6 +47,12 @@ const count: Rule<number> = (v) => (/^\d{1,6}$/.test(v) ? ok(Number(v)) : no(`mu
 const wholeNumber: Rule<number> = (v) => (/^\d+$/.test(v) ? ok(Number(v)) : no(`must be a whole number, got "${v}"`));
 /** MIN_SIZE_RATIO: a fraction from 0 to 1 (0 switches the check off). */
 const ratio: Rule<number> = (v) => (/^(0|1)(\.0*)?$|^0?\.\d+$/.test(v) ? ok(Number(v)) : no(`must be a number from 0 to 1 (0 = off), got "${v}"`));
+/** DRILL_EVERY: a number and a unit (s, m, h, d, w), as milliseconds; 0 switches drills off. */
+export const every: Rule<number> = (v) => {
+  const m = /^(\d{1,6})([smhdw])$/.exec(v);
+  if (!m) return v === '0' ? ok(0) : no(`must be a number and a unit (s, m, h, d, w), like 7d or 12h, got "${v}"`);
+  return ok(Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400, w: 7 * 86400 }[m[2] as 's']! * 1000);
+};
 const port: Rule<number> = (v) =>
   /^\d+$/.test(v) && Number(v) >= 1 && Number(v) <= 65535 ? ok(Number(v)) : no(`must be a port number 1-65535, got "${v}"`);
 /** Exactly one of the words (case matters). */
@@ -247,6 +253,7 @@ export const GLOBAL_KEYS = {
   NTFY_URL: { lint: url, doc: 'ntfy topic URL (https://ntfy.sh/TOPIC): a message with title and priority' },
   NTFY_TOKEN: { doc: 'ntfy access token, sent as Authorization: Bearer <token>' },
   HEALTHCHECK_URL: { lint: url, doc: 'healthchecks.io-style ping URL (URL/start, URL, URL/fail)' },
+  DRILL_EVERY: { rule: every, doc: 'after a run, drill each service whose last drill is older (7d, 12h; 0 or absent: never)' },
 } satisfies Record<string, KeySpec>;
 
 /**
@@ -256,6 +263,7 @@ export const GLOBAL_KEYS = {
 export const SERVICE_KEYS = {
   BACKUP_TIMEOUT: { rule: positiveInt, doc: "seconds this service's backup script may run (over TIMEOUT; --timeout wins)" },
   MIN_SIZE_RATIO: { rule: ratio, doc: "this service's MIN_SIZE_RATIO (over batt.conf's)" },
+  DRILL_EVERY: { rule: every, doc: "this service's DRILL_EVERY (over batt.conf's; 0: never)" },
   ...RETENTION_KEYS,
   ...RUN_KEYS,
 } satisfies Record<string, KeySpec>;
@@ -273,8 +281,12 @@ export const BUILTIN_SERVICE_KEYS = {
   mysql: {
     SOCKET: { lint: absolute, doc: 'unix socket of the server (absolute)' },
     DEFAULTS_FILE: { lint: absolute, doc: 'option file included first (absolute)' },
+    DRILL_HOST: { lint: host, doc: 'drill: load the scratch database on this server instead (same user and password)' },
+    DRILL_PORT: { rule: port, doc: 'drill: the port of DRILL_HOST' },
   },
   postgresql: {
+    DRILL_HOST: { lint: host, doc: 'drill: restore the scratch database on this server instead (same user and password)' },
+    DRILL_PORT: { rule: port, doc: 'drill: the port of DRILL_HOST' },
     OS_USER: { lint: userName, doc: 'OS user the clients run as when batt runs as root with no USER/PASSWORD (postgres; empty: never)' },
   },
   redis: {

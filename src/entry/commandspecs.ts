@@ -45,6 +45,7 @@ export const COMMANDS: CommandSpec[] = [
         .option('wait', { type: 'boolean', describe: 'wait for another running batt instead of exiting 11' })
         .option('dry-run', { alias: 'n', type: 'boolean', describe: 'show what would run, run nothing' })
         .option('purge', { type: 'boolean', describe: 'after a run in which every service succeeded, purge those services (batt purge)' })
+        .option('drill', { type: 'boolean', describe: 'after a good run, drill the services whose last drill is older than DRILL_EVERY (default on; --no-drill skips it)' })
         .option('target', { type: 'string', array: true, describe: 'copy to just this off-site target (repeatable; default: every conf/targets/*.conf)' })
         .example('batt', 'back up every enabled service')
         .example('batt mysql file', 'back up just these two')
@@ -120,6 +121,19 @@ export const COMMANDS: CommandSpec[] = [
         .example('batt restore file --to /srv/restore', 'newest file backup into /srv/restore')
         .example('batt restore mysql 2026/11/28/mysql --mysql-db wordpress', 'one database from one backup'),
     load: async () => (await import('../commands/restore.js')).restoreCommand as Handler,
+  },
+  {
+    command: 'drill [items..]',
+    describe: 'restore backups into a scratch place, check what came out, record how long it took',
+    builder: (c) =>
+      withPath(common(c))
+        .positional('items', { type: 'string', array: true, describe: 'services, and/or backup ids from batt backups (default: every service with a backup)' })
+        .option('wait', { type: 'boolean', describe: 'wait for a running batt instead of exiting 11' })
+        .strictOptions()
+        .example('batt drill', 'the newest backup of every service')
+        .example('batt drill mysql 2026/11/28/file', 'the newest mysql backup, and this file backup')
+        .example('batt drill --json', 'for monitoring; exit 1 when a drill failed'),
+    load: async () => (await import('../commands/drill.js')).drillCommand as Handler,
   },
   {
     command: 'purge [services..]',

@@ -13,7 +13,7 @@ export type FastRoute = { command: 'list'; args: CommonArgs } | { command: 'run'
 
 /** Words that yargs takes as a command rather than a service name. */
 const COMMANDS = new Set([
-  'run', 'list', 'enable', 'disable', 'backups', 'ls', 'verify', 'restore', 'purge', 'schedule', 'config', 'doctor', 'status',
+  'run', 'list', 'enable', 'disable', 'backups', 'ls', 'verify', 'restore', 'drill', 'purge', 'schedule', 'config', 'doctor', 'status',
   'completion', 'help',
 ]);
 /**

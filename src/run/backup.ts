@@ -11,7 +11,7 @@ import { serviceFolder } from '../core/destination.js';
 import { BattError, FailedError, NoSpaceError, describeError, fromSystemError } from '../core/errors.js';
 import { exists, fsyncPath, mkdirPrivate } from '../core/fsutil.js';
 import type { Logger } from '../core/log.js';
-import { COPIES, MANIFEST, hashFile, walk, type HashCursor, writeManifest, type FileEntry, type Manifest } from '../catalog/manifest.js';
+import { SIDECARS, hashFile, walk, type HashCursor, writeManifest, type FileEntry, type Manifest } from '../catalog/manifest.js';
 import { redactOptions, type ServiceInput } from '../services/options.js';
 import { callerCwd, composeEnv } from '../services/scriptenv.js';
 import { mapBounded } from '../core/pool.js';
@@ -225,7 +225,7 @@ async function sealFiles(staging: string, service: string, ahead: Map<string, Ha
   if (odd) throw new FinalError(`${service}: the script left ${odd.rel}, which is not a regular file or folder`);
   // batt's own names: a script's file by one of them would be overwritten by batt's (or, for the
   // copies sidecar, never verified), so the backup would not hold what the script wrote.
-  const taken = entries.find((e) => e.rel === MANIFEST || e.rel === COPIES || e.rel === BASE_FILE);
+  const taken = entries.find((e) => SIDECARS.includes(e.rel) || e.rel === BASE_FILE);
   if (taken) throw new FinalError(`${service}: the script left ${taken.rel}, a name batt keeps for its own file; use another name`);
   const files = entries.filter((e) => e.kind === 'file');
   if (files.length === 0) throw new FailedError(`${service}: the script exited 0 but wrote no file`);

@@ -11,7 +11,7 @@ import { MANIFEST, describeProblem, verifyFolder } from '../catalog/manifest.js'
 import type { ServiceInput } from '../services/options.js';
 import { runScript } from './runner.js';
 import { composeEnv } from '../services/scriptenv.js';
-import { makeScratch } from './scratch.js';
+import { makeScratch, type Scratch } from './scratch.js';
 import { openFileOffsets } from '../core/proc.js';
 import { sampleProgress } from '../core/progress.js';
 
@@ -78,6 +78,12 @@ export interface RestoreJob {
    * offsets of the backup's files its processes hold open), of the backup's size.
    */
   onProgress?: (text: string) => void;
+  /** A drill's scratch folder (src/run/drill.ts): the script runs there; its maker removes it. */
+  scratch?: Scratch;
+  /** More of the script's environment (a drill's BATT_DRILL, BATT_DRILL_NAME). */
+  extraEnv?: Record<string, string>;
+  /** The word in batt.log and messages: restore (default) or drill. */
+  verb?: string;
 }
 
 /** `signal` (SIGINT/SIGTERM) stops the hashing between two chunks (HashInterruptedError). */
@@ -115,9 +121,10 @@ function readProgress(b: Backup, pgrp: number, show: (text: string) => void): { 
 }
 
 export async function restoreBackup(job: RestoreJob): Promise<{ durationMs: number }> {
-  const scratch = await makeScratch(`restore-${job.service}`);
+  const scratch = job.scratch ?? (await makeScratch(`restore-${job.service}`));
   const cwd = scratch.dir;
-  const log = (l: string) => job.log.write(`restore ${job.service}`, l);
+  const verb = job.verb ?? 'restore';
+  const log = (l: string) => job.log.write(`${verb} ${job.service}`, l);
   try {
     log(`start ${job.script} from ${job.backup.dir}${job.to ? ` to ${job.to}` : ''}`);
     let progress: { stop(): void } | undefined;
@@ -137,6 +144,7 @@ export async function restoreBackup(job: RestoreJob): Promise<{ durationMs: numb
         BATT_CONF_FILE: job.confFile,
         BATT_SERVICE: job.service,
         BATT_HOME: job.homeRoot,
+        ...job.extraEnv,
       }),
       cwd,
       timeoutMs: job.timeoutMs,
@@ -151,15 +159,15 @@ export async function restoreBackup(job: RestoreJob): Promise<{ durationMs: numb
       throw new RefusedError(`restore of ${job.service} refused${said}`, /--force/.test(said) ? undefined : 'add --force to overwrite existing data');
     }
     if (r.spawnError) throw new FailedError(`${job.service}: cannot start ${job.script}: ${r.spawnError}`);
-    if (r.timedOut) throw new FailedError(`restore of ${job.service} timed out and was stopped${said}`);
-    if (r.aborted) throw new FailedError(`restore of ${job.service} was interrupted`);
+    if (r.timedOut) throw new FailedError(`${verb} of ${job.service} timed out and was stopped${said}`);
+    if (r.aborted) throw new FailedError(`${verb} of ${job.service} was interrupted`);
     if (r.exitCode !== 0) {
       const how = r.signal ? `was killed by ${r.signal}` : `exited with code ${r.exitCode}`;
-      throw new FailedError(`restore of ${job.service} failed: restore script ${how}${said}`);
+      throw new FailedError(`${verb} of ${job.service} failed: restore script ${how}${said}`);
     }
     log('ok');
     return { durationMs: r.durationMs };
   } finally {
-    await scratch.remove();
+    if (!job.scratch) await scratch.remove();
   }
 }

@@ -77,20 +77,36 @@ export function isStaleScratch(
   return now !== undefined && now !== owner.start;
 }
 
-/** Removes scratch folders whose batt process is gone (ended, or its pid reused); returns them. */
-export async function removeStaleScratch(tmp = os.tmpdir()): Promise<string[]> {
-  const removed: string[] = [];
+/**
+ * A scratch folder holding this file is the record of a drill (src/run/drill.ts): it names the
+ * scratch databases the drill may have left on a server. The sweep below leaves such a folder to
+ * the drill sweep, which drops those databases first and removes the folder only then.
+ */
+export const DRILL_RECORD = 'batt-drill-record.json';
+
+/** Scratch folders whose batt process is gone (ended, or its pid reused). */
+export async function listStaleScratch(tmp = os.tmpdir()): Promise<string[]> {
+  const stale: string[] = [];
   let names: string[];
   try {
     names = await fs.readdir(tmp);
   } catch {
-    return removed;
+    return stale;
   }
   for (const name of names) {
     if (!parseScratchName(name)) continue;
     const dir = path.join(tmp, name);
     const st = await fs.lstat(dir).catch(() => null);
-    if (!isStaleScratch(name, st, process.getuid?.())) continue;
+    if (isStaleScratch(name, st, process.getuid?.())) stale.push(dir);
+  }
+  return stale;
+}
+
+/** Removes scratch folders whose batt process is gone, except drill records (above); returns them. */
+export async function removeStaleScratch(tmp = os.tmpdir()): Promise<string[]> {
+  const removed: string[] = [];
+  for (const dir of await listStaleScratch(tmp)) {
+    if (await fs.lstat(path.join(dir, DRILL_RECORD)).then(() => true, () => false)) continue;
     await fs.rm(dir, { recursive: true, force: true });
     removed.push(dir);
   }

@@ -189,6 +189,10 @@ export async function resolveScript(
 export interface ScriptTraits {
   appendOnly: boolean;
   levels: boolean;
+  /** drill = a restore script that understands BATT_DRILL=1 (docs/script-contract.md); batt drills no other. */
+  drill: boolean;
+  /** drill-drop = it also understands BATT_DRILL=drop: it makes scratch databases that a later run may have to drop. */
+  drillDrop: boolean;
 }
 
 /** Bytes read from the top of a script for its `# batt:` lines. */
@@ -200,7 +204,7 @@ export function parseScriptTraits(head: string): ScriptTraits {
     const m = /^\s*(?:#|\/\/|--)\s*batt:\s*(.*)$/.exec(line);
     if (m) for (const w of m[1]!.trim().split(/[\s,]+/)) if (w) words.add(w.toLowerCase());
   }
-  return { appendOnly: words.has('append-only'), levels: words.has('levels') };
+  return { appendOnly: words.has('append-only'), levels: words.has('levels'), drill: words.has('drill') || words.has('drill-drop'), drillDrop: words.has('drill-drop') };
 }
 
 export async function readScriptTraits(file: string): Promise<ScriptTraits> {
