@@ -1,9 +1,10 @@
 // `batt backups` (alias `batt ls`): the catalog, read from the manifests under the backup root.
 import { filterBackups, scanRoot } from '../catalog/catalog.js';
 import { baseId, describeLevel } from '../catalog/chain.js';
+import { readDrill, type DrillRecord } from '../catalog/drillrecord.js';
 import { EXIT, InterruptedError, UsageError } from '../core/errors.js';
 import { listenForStop } from '../core/stop.js';
-import { formatBytes, table } from '../core/output.js';
+import { formatBytes, formatDuration, table } from '../core/output.js';
 import { last, makeContext, type CommonArgs } from './context.js';
 
 export interface BackupsArgs extends CommonArgs {
@@ -18,6 +19,13 @@ function parseDate(flag: string, v: string | undefined): Date | undefined {
   const d = new Date(v);
   if (Number.isNaN(d.getTime())) throw new UsageError(`--${flag} takes a date like 2026-11-28 or 2026-11-28T02:30, got "${v}"`);
   return d;
+}
+
+/** The last drill of a backup: "ok 2026-11-28 restored in 4.2s", "FAILED 2026-11-28", or "-". */
+function drillCell(d: DrillRecord | undefined): string {
+  if (!d) return '-';
+  const day = d.at.slice(0, 16).replace('T', ' ');
+  return d.ok ? `ok ${day}, restored in ${formatDuration(d.durationMs)}` : `FAILED ${day}`;
 }
 
 export async function backupsCommand(args: BackupsArgs): Promise<number> {
@@ -45,6 +53,8 @@ export async function backupsCommand(args: BackupsArgs): Promise<number> {
     since: parseDate('since', last(args.since)),
     until: parseDate('until', last(args.until)),
   });
+  const drills = new Map<string, DrillRecord | undefined>();
+  for (const b of backups) drills.set(b.dir, await readDrill(b.dir));
   if (ctx.out.json) {
     ctx.out.data({
       root: ctx.root,
@@ -59,6 +69,7 @@ export async function backupsCommand(args: BackupsArgs): Promise<number> {
         bytes: b.manifest.totalBytes,
         level: baseId(ctx.root, b) === undefined ? 'full' : 'incremental',
         base: baseId(ctx.root, b) ?? null,
+        drill: drills.get(b.dir) ?? null,
       })),
       invalid: scan.invalid,
       staging: scan.staging,
@@ -66,9 +77,9 @@ export async function backupsCommand(args: BackupsArgs): Promise<number> {
   } else if (backups.length === 0) {
     ctx.out.info(`no backups under ${ctx.root}`);
   } else {
-    const rows = [['ID', 'SERVICE', 'STARTED', 'FILES', 'SIZE', 'LEVEL']];
+    const rows = [['ID', 'SERVICE', 'STARTED', 'FILES', 'SIZE', 'LEVEL', 'DRILL']];
     for (const b of backups) {
-      rows.push([b.id, b.manifest.service, b.manifest.startedAt, String(b.manifest.files.length), formatBytes(b.manifest.totalBytes), describeLevel(ctx.root, b)]);
+      rows.push([b.id, b.manifest.service, b.manifest.startedAt, String(b.manifest.files.length), formatBytes(b.manifest.totalBytes), describeLevel(ctx.root, b), drillCell(drills.get(b.dir))]);
     }
     for (const l of table(rows)) ctx.out.info(l);
   }

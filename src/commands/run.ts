@@ -36,6 +36,7 @@ export interface RunArgs extends CommonArgs {
   wait?: boolean;
   'dry-run'?: boolean;
   drill?: boolean;
+  'no-drill'?: boolean;
   [flag: string]: unknown;
 }
 
@@ -261,7 +262,8 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
     // Only after a run in which every service succeeded (and every copy), still under the lock.
     if (purgeAfter && !stop.caught && results.every(sealedOk) && !uploads.failed) purged = await purgeAfter(stop.signal, log);
     // DRILL_EVERY: after a good run, the services of this run whose last drill is older (--no-drill: none)
-    if (last(args.drill) !== false && !stop.caught && results.every(sealedOk) && !uploads.failed) {
+    // (yargs gives --no-drill as drill: false; the start-up fast path as no-drill: true)
+    if (last(args.drill) !== false && !last(args['no-drill']) && !stop.caught && results.every(sealedOk) && !uploads.failed) {
       drills = await runDrills(ctx, await dueDrills(ctx, jobs, now), log, stop.signal, (r) => {
         if (r.status === 'failed') syslog?.send('err', `${r.service}: drill of ${r.backup ?? r.service} failed: ${r.error ?? ''}`);
         if (!out.json && !stop.caught) printDrills(out, [r]);
@@ -325,7 +327,7 @@ async function dueDrills(ctx: Context, jobs: Plan['jobs'], now: Date): Promise<{
   const due: { service: string }[] = [];
   for (const j of withEvery) {
     const last = await lastDrill(scan.backups.filter((b) => b.manifest.service === j.service));
-    if (isDrillDue(last?.drill.at, j.drillEveryMs, now)) due.push({ service: j.service });
+    if (isDrillDue(last?.drill, j.drillEveryMs, now)) due.push({ service: j.service });
   }
   return due;
 }

@@ -69,11 +69,15 @@ export function drillName(pid: number, start: string | undefined, random: string
   return `batt_drill_${pid}_${start ?? '0'}_${random}`.toLowerCase().replace(/[^a-z0-9_]/g, '');
 }
 
-/** Whether a service with this last drill (ISO time, or none) is due for one, DRILL_EVERY = everyMs. */
-export function isDrillDue(lastAt: string | undefined, everyMs: number | undefined, now: Date): boolean {
+/**
+ * Whether a service with this last drill (or none) is due for one, DRILL_EVERY = everyMs: never
+ * drilled, drilled longer ago, or the last drill failed (then every run drills again, and fails
+ * again, until a backup drills ok: a failure is not forgotten for DRILL_EVERY).
+ */
+export function isDrillDue(last: { at: string; ok: boolean } | undefined, everyMs: number | undefined, now: Date): boolean {
   if (!everyMs) return false;
-  if (!lastAt) return true;
-  const t = Date.parse(lastAt);
+  if (!last || !last.ok) return true;
+  const t = Date.parse(last.at);
   return Number.isNaN(t) || now.getTime() - t >= everyMs;
 }
 

@@ -8,7 +8,7 @@ import { RETENTION_FLAGS } from '../config/confkeys.js';
 /** Flags of `batt [run]` that belong to batt; every other --x-y is a service option. */
 export const RUN_FLAGS: ReadonlySet<string> = new Set([
   'home', 'path', 'json', 'jobs', 'j', 'timeout', 'wait', 'dry-run', 'n', 'help', 'h', 'version', 'services', 'target',
-  'purge', 'drill', ...RETENTION_FLAGS,
+  'purge', 'drill', 'no-drill', ...RETENTION_FLAGS,
 ]);
 
 export interface ServiceInput {

@@ -1,5 +1,6 @@
 // End-to-end helpers: a temp home and destination, and the built batt run as a child process.
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -138,4 +139,20 @@ export function backupsOf(sb: Sandbox): string[] {
 /** A file's text, or '' when it does not exist (yet). */
 export function readText(file: string): string {
   return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+}
+
+/**
+ * Rewrites a backup's manifest to match what its files now are (sizes, SHA-256): a backup whose
+ * data was replaced after the seal that `batt verify` still passes, as a bad tool would leave.
+ */
+export function resealManifest(dir: string): void {
+  const file = path.join(dir, 'batt-manifest.json');
+  const m = JSON.parse(fs.readFileSync(file, 'utf8')) as { files: { path: string; size: number; sha256: string }[]; totalBytes: number };
+  for (const f of m.files) {
+    const data = fs.readFileSync(path.join(dir, f.path));
+    f.size = data.length;
+    f.sha256 = createHash('sha256').update(data).digest('hex');
+  }
+  m.totalBytes = m.files.reduce((n, f) => n + f.size, 0);
+  fs.writeFileSync(file, JSON.stringify(m, null, 2) + '\n');
 }
