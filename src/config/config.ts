@@ -193,6 +193,8 @@ function notifySettings(conf: Conf, file: string): NotifySettings {
   };
 }
 
+const drillEvery = (ms: number | undefined) => (ms === undefined ? {} : { drillEveryMs: ms });
+
 export async function loadGlobalSettings(home: Home): Promise<GlobalSettings> {
   const file = globalConfPath(home);
   const conf = await loadConfFile(file);
@@ -201,7 +203,7 @@ export async function loadGlobalSettings(home: Home): Promise<GlobalSettings> {
     jobs: setting(GLOBAL_KEYS, 'JOBS', conf, file),
     timeoutSeconds: setting(GLOBAL_KEYS, 'TIMEOUT', conf, file),
     minSizeRatio: setting(GLOBAL_KEYS, 'MIN_SIZE_RATIO', conf, file),
-    drillEveryMs: setting(GLOBAL_KEYS, 'DRILL_EVERY', conf, file),
+    ...drillEvery(setting(GLOBAL_KEYS, 'DRILL_EVERY', conf, file)),
     notify: notifySettings(conf, file),
     run: readRunSettings(conf, file),
     metricsDir: setting(GLOBAL_KEYS, 'METRICS_DIR', conf, file),

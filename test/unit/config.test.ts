@@ -87,6 +87,10 @@ test('loadGlobalSettings: what batt.conf values become (defaults for unset and e
     ['MIN_SIZE_RATIO=0.25\nNOTIFY_ON=warning', { pattern: undefined, jobs: undefined, timeoutSeconds: undefined, minSizeRatio: 0.25, notify: { ...notify, on: 'warning' } }],
     ['DEST=\nJOBS=\nNOTIFY_ON=\n', { pattern: undefined, jobs: undefined, timeoutSeconds: undefined, notify }],
     ['DEST=/srv/b/%Y\nJOBS=03\nTIMEOUT=60\nNOTIFY_TIMEOUT=5\nNOTIFY_ON=always', { pattern: '/srv/b/%Y', jobs: 3, timeoutSeconds: 60, notify: { ...notify, on: 'always', timeoutSeconds: 5 } }],
+    // DRILL_EVERY: a number and a unit, in ms; 0 is off
+    ['DRILL_EVERY=7d', { pattern: undefined, jobs: undefined, timeoutSeconds: undefined, drillEveryMs: 7 * 86_400_000, notify }],
+    ['DRILL_EVERY=12h', { pattern: undefined, jobs: undefined, timeoutSeconds: undefined, drillEveryMs: 12 * 3_600_000, notify }],
+    ['DRILL_EVERY=0', { pattern: undefined, jobs: undefined, timeoutSeconds: undefined, drillEveryMs: 0, notify }],
     // a bad SMTP_TLS is not read while mail is off (the check still reports it)
     ['SMTP_TLS=ssl\nWEBHOOK_URL=https://h/x\nWEBHOOK_TOKEN=t\nHEALTHCHECK_URL=https://hc/1', { pattern: undefined, jobs: undefined, timeoutSeconds: undefined, notify: { ...notify, webhookUrl: 'https://h/x', webhookToken: 't', healthcheckUrl: 'https://hc/1' } }],
     [

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { checkConfig, formatFinding, suggest, type ConfFile, type Finding } from '../../src/config/configcheck.js';
-import { loadConfFile, loadGlobalSettings, readRunSettings, serviceMinSizeRatio, serviceTimeout } from '../../src/config/config.js';
+import { loadConfFile, loadGlobalSettings, readRunSettings, serviceDrillEvery, serviceMinSizeRatio, serviceTimeout } from '../../src/config/config.js';
 import { retentionConf } from '../../src/retention/conf.js';
 import {
   ENCRYPTION_RELATIONS,
@@ -294,8 +294,10 @@ describe('loaders and config check agree on every key', () => {
     { kind: 'global', key: 'WEBHOOK_FORMAT', good: 'slack', bad: 'Slack', how: 'rule' },
     { kind: 'global', key: 'NTFY_URL', good: 'https://ntfy.sh/acme-backups', bad: 'ntfy.sh/x', how: 'lint' },
     { kind: 'global', key: 'NTFY_TOKEN', good: 'tk_1', how: 'text' },
+    { kind: 'global', key: 'DRILL_EVERY', good: '7d', bad: 'weekly', how: 'rule' },
     { kind: 'service', key: 'BACKUP_TIMEOUT', good: '21600', bad: '0', how: 'rule', base: 'USER=backup\n' },
     { kind: 'service', key: 'MIN_SIZE_RATIO', good: '0', bad: '1.5', how: 'rule', base: 'USER=backup\n' },
+    { kind: 'service', key: 'DRILL_EVERY', good: '90m', bad: '7 d', how: 'rule', base: 'USER=backup\n' },
     ...retention('service', 'USER=backup\n'),
     ...runKeys('service', 'USER=backup\n'),
     { kind: 'target', key: 'TYPE', good: 'Local', bad: 'nfs', how: 'rule', base: local },
@@ -353,6 +355,7 @@ describe('loaders and config check agree on every key', () => {
         const conf = await loadConfFile(file);
         serviceTimeout(conf, file); // batt (run.ts plan)
         serviceMinSizeRatio(conf, file, undefined);
+        serviceDrillEvery(conf, file); // batt (run.ts plan)
         retentionConf(conf, file); // batt purge
         readRunSettings(conf, file); // batt (run.ts plan) and batt status
       } else {

@@ -138,7 +138,34 @@ test('parseScriptTraits: "levels" (incrementals on BATT_PREVIOUS), alone or with
     ['#!/bin/bash\n# batt: level\n', { appendOnly: false, levels: false }],
     ['echo "# batt: levels"\n', { appendOnly: false, levels: false }],
   ];
-  for (const [head, want] of cases) assert.deepEqual(parseScriptTraits(head), want, JSON.stringify(head));
+  for (const [head, want] of cases) {
+    const { appendOnly, levels } = parseScriptTraits(head);
+    assert.deepEqual({ appendOnly, levels }, want, JSON.stringify(head));
+  }
+});
+
+test('parseScriptTraits: "# batt: drill" declares a restore script that understands BATT_DRILL; drill-drop also BATT_DRILL=drop', () => {
+  const cases: [string, boolean, boolean][] = [
+    ['#!/bin/bash\n# batt: drill\n', true, false],
+    ['#!/bin/bash\n# batt: drill, drill-drop\n', true, true],
+    ['#!/bin/bash\n# batt: drill-drop\n', true, true], // drop implies drill
+    ['#!/bin/bash\n# batt: append-only\n', false, false],
+    ['#!/bin/bash\n# drill\n', false, false],
+    ['# batt: drilling\n', false, false],
+  ];
+  for (const [head, drill, drillDrop] of cases) {
+    const t = parseScriptTraits(head);
+    assert.deepEqual([t.drill, t.drillDrop], [drill, drillDrop], JSON.stringify(head));
+  }
+});
+
+test('readScriptTraits: every built-in restore script declares drill; those that make scratch databases drill-drop', async () => {
+  const dir = path.join(REPO_ROOT, 'scripts-available');
+  for (const s of ['file', 'mysql', 'postgresql', 'redis', 'sqlite', 'mongodb']) {
+    const t = await readScriptTraits(path.join(dir, `restore-${s}`));
+    assert.equal(t.drill, true, s);
+    assert.equal(t.drillDrop, s === 'mysql' || s === 'postgresql', s);
+  }
 });
 
 test('readScriptTraits reads the top of the built-in scripts: backup-file is append-only', async () => {
