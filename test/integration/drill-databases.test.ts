@@ -261,6 +261,24 @@ describe('drill postgresql: a real PostgreSQL', { skip: pgSkip, concurrency: fal
     fs.rmSync(path.join(sb.root, id), { recursive: true });
   });
 
+  test('a pg_restore that silently leaves out an object: the comparison with pg_restore -l fails the drill', async () => {
+    // restores everything but the index, and exits 0
+    const skipper = path.join(sb.dir, 'pg_restore-skips-index');
+    const real = path.join(pgBin!, 'pg_restore');
+    fs.writeFileSync(skipper, `#!/usr/bin/env bash
+if [[ " $* " == *" --single-transaction "* ]]; then
+  "${real}" -l -- "\${@: -1}" | grep -v ' INDEX sales orders_total ' >"$STATE/list"
+  exec "${real}" -L "$STATE/list" "$@"
+fi
+exec "${real}" "$@"
+`, { mode: 0o755 });
+    const r = await drill(['postgresql'], { PG_RESTORE: skipper });
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /drill: shop restored without: INDEX sales orders_total/);
+    assert.equal(record().ok, false);
+    assert.equal(scratchDbs(), '');
+  });
+
   test('SIGTERM during a drill drops the scratch database; after a SIGKILL the next run drops it, and nothing else', async () => {
     fs.writeFileSync(path.join(state, 'hang'), '');
     try {
