@@ -39,6 +39,8 @@ async function plan(ctx: Context, items: string[]): Promise<{ service: string; b
       todo.push({ service: b.manifest.service, backupId: item });
     } else {
       validateServiceName(item);
+      // a typo must not pass as "no drill": a named service needs a backup to drill
+      if (!scan.backups.some((b) => b.manifest.service === item)) throw new UsageError(`no ${item} backup under ${ctx.root} to drill`, 'batt backups lists them');
       todo.push({ service: item });
     }
   }

@@ -127,6 +127,13 @@ test('a service without a restore script, or whose script does not say "# batt: 
     assert.match(r.stdout, /^drill NO DRILL\s+plain\s+-\s+no restore-plain script$/m);
     assert.match(r.stdout, /^drill NO DRILL\s+unaware\s+-\s+restore-unaware does not say "# batt: drill"/m);
     assert.ok(!fs.existsSync(path.join(sb.state, 'unaware-ran')), 'a restore script that does not know drills is never run by one');
+    // a name without a backup (a typo) is bad input, not "no drill"
+    const typo = await batt(['drill', 'plian', '--path', sb.pattern], { home: sb.home, env: sb.env });
+    assert.equal(typo.code, 2);
+    assert.match(typo.stderr, /^batt: no plian backup under \S+ to drill \(batt backups lists them\)$/m);
+    const badId = await batt(['drill', '2020/01/01/plain', '--path', sb.pattern], { home: sb.home, env: sb.env });
+    assert.equal(badId.code, 2);
+    assert.match(badId.stderr, /no backup "2020\/01\/01\/plain"/);
   } finally {
     sb.cleanup();
   }
