@@ -115,30 +115,36 @@ describe('drill mysql: a real MariaDB', { skip: mysqlSkip, concurrency: false },
   test('a dump with a broken statement in the middle passes verify but fails the drill; the scratch database is dropped', async () => {
     const id = backup.replace(/mysql$/, 'mysql-broken');
     fs.cpSync(path.join(sb.root, backup), path.join(sb.root, id), { recursive: true });
-    editDump(path.join(sb.root, id), 'shop.sql.zst', (t) => t.replace(/^CREATE TABLE `orders`/m, "INSERT INTO `customers` VALUES (1, 'broken';\nCREATE TABLE `orders`"));
-    assert.equal((await batt(['verify', id, '--path', sb.pattern], { home: sb.home })).code, 0);
-    const before = live();
-    const r = await drill([id]);
-    assert.equal(r.code, 1, r.stdout + r.stderr);
-    assert.match(r.stderr, /drill FAILED\s+mysql\s+\S+mysql-broken\s+drill of mysql failed: restore script exited with code 1: restore-mysql: drill: loading shop failed/);
-    assert.equal(record(id).ok, false);
-    assert.equal(scratchDbs(), '');
-    assert.equal(live(), before);
-    fs.rmSync(path.join(sb.root, id), { recursive: true });
+    try {
+      editDump(path.join(sb.root, id), 'shop.sql.zst', (t) => t.replace(/^CREATE TABLE `orders`/m, "INSERT INTO `customers` VALUES (1, 'broken';\nCREATE TABLE `orders`"));
+      assert.equal((await batt(['verify', id, '--path', sb.pattern], { home: sb.home })).code, 0);
+      const before = live();
+      const r = await drill([id]);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, /drill FAILED\s+mysql\s+\S+mysql-broken\s+drill of mysql failed: restore script exited with code 1: restore-mysql: drill: loading shop failed/);
+      assert.equal(record(id).ok, false);
+      assert.equal(scratchDbs(), '');
+      assert.equal(live(), before);
+    } finally {
+      fs.rmSync(path.join(sb.root, id), { recursive: true });
+    }
   });
 
   test('a dump that switches to another database midway: nothing reaches it (--one-database), and what was skipped fails the drill', async () => {
     const id = backup.replace(/mysql$/, 'mysql-use');
     fs.cpSync(path.join(sb.root, backup), path.join(sb.root, id), { recursive: true });
-    editDump(path.join(sb.root, id), 'shop.sql.zst', (t) => t.replace(/^DROP TABLE IF EXISTS `orders`;/m, 'USE `blog`;\nDROP TABLE IF EXISTS `orders`;'));
-    const before = live();
-    const r = await drill([id]);
-    assert.equal(r.code, 1, r.stdout + r.stderr);
-    assert.match(r.stderr, /drill: shop loaded without: .*table orders/);
-    assert.equal(server.sql("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'blog'").trim(), '1', 'blog got no table');
-    assert.equal(scratchDbs(), '');
-    assert.equal(live(), before);
-    fs.rmSync(path.join(sb.root, id), { recursive: true });
+    try {
+      editDump(path.join(sb.root, id), 'shop.sql.zst', (t) => t.replace(/^DROP TABLE IF EXISTS `orders`;/m, 'USE `blog`;\nDROP TABLE IF EXISTS `orders`;'));
+      const before = live();
+      const r = await drill([id]);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, /drill: shop loaded without: .*table orders/);
+      assert.equal(server.sql("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'blog'").trim(), '1', 'blog got no table');
+      assert.equal(scratchDbs(), '');
+      assert.equal(live(), before);
+    } finally {
+      fs.rmSync(path.join(sb.root, id), { recursive: true });
+    }
   });
 
   test('SIGTERM in the middle of a drill: exit 143, the scratch database dropped, the scratch folder removed', async () => {
@@ -249,16 +255,19 @@ describe('drill postgresql: a real PostgreSQL', { skip: pgSkip, concurrency: fal
   test('a dump cut short passes verify (manifest rewritten) but fails the drill; nothing is left', async () => {
     const id = backup.replace(/postgresql$/, 'postgresql-cut');
     fs.cpSync(path.join(sb.root, backup), path.join(sb.root, id), { recursive: true });
-    const f = path.join(sb.root, id, 'shop.dump');
-    fs.truncateSync(f, Math.floor(fs.statSync(f).size * 0.6));
-    resealManifest(path.join(sb.root, id));
-    assert.equal((await batt(['verify', id, '--path', sb.pattern], { home: sb.home })).code, 0);
-    const r = await drill([id]);
-    assert.equal(r.code, 1, r.stdout + r.stderr);
-    assert.match(r.stderr, /drill FAILED\s+postgresql\s+\S+postgresql-cut\s+.*restore-postgresql: drill: (pg_restore of shop failed|pg_restore cannot list)/);
-    assert.equal(record(id).ok, false);
-    assert.equal(scratchDbs(), '');
-    fs.rmSync(path.join(sb.root, id), { recursive: true });
+    try {
+      const f = path.join(sb.root, id, 'shop.dump');
+      fs.truncateSync(f, Math.floor(fs.statSync(f).size * 0.6));
+      resealManifest(path.join(sb.root, id));
+      assert.equal((await batt(['verify', id, '--path', sb.pattern], { home: sb.home })).code, 0);
+      const r = await drill([id]);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, /drill FAILED\s+postgresql\s+\S+postgresql-cut\s+.*restore-postgresql: drill: (pg_restore of shop failed|pg_restore cannot list)/);
+      assert.equal(record(id).ok, false);
+      assert.equal(scratchDbs(), '');
+    } finally {
+      fs.rmSync(path.join(sb.root, id), { recursive: true });
+    }
   });
 
   test('a pg_restore that silently leaves out an object: the comparison with pg_restore -l fails the drill', async () => {
@@ -267,8 +276,9 @@ describe('drill postgresql: a real PostgreSQL', { skip: pgSkip, concurrency: fal
     const real = path.join(pgBin!, 'pg_restore');
     fs.writeFileSync(skipper, `#!/usr/bin/env bash
 if [[ " $* " == *" --single-transaction "* ]]; then
-  "${real}" -l -- "\${@: -1}" | grep -v ' INDEX sales orders_total ' >"$STATE/list"
-  exec "${real}" -L "$STATE/list" "$@"
+  cat >"$STATE/dump"
+  "${real}" -l -- "$STATE/dump" | grep -v ' INDEX sales orders_total ' >"$STATE/list"
+  exec "${real}" -L "$STATE/list" "$@" <"$STATE/dump"
 fi
 exec "${real}" "$@"
 `, { mode: 0o755 });
