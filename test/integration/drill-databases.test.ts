@@ -324,3 +324,25 @@ exec "${real}" "$@"
     }
   });
 });
+
+describe('drill postgresql under peer authentication (Debian\'s way: batt as root, clients as the OS user postgres)', { skip: pgSkip || (process.getuid?.() !== 0 ? 'needs root' : false) }, () => {
+  test('a conf with no user or password drills ok over the socket, and leaves no scratch database', async () => {
+    const server = (await startPostgreSQL('unused-Pw-9', { peer: true }))!;
+    const sb = sandbox({ builtins: true });
+    try {
+      server.sql('CREATE DATABASE shop;');
+      server.sql('CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 2000) g;', 'shop');
+      fs.writeFileSync(path.join(sb.home, 'conf', 'postgresql.conf'), `HOST=${server.dir}\nPORT=${server.port}\n`, { mode: 0o600 });
+      const tools = { PG_DUMP: path.join(pgBin!, 'pg_dump'), PG_DUMPALL: path.join(pgBin!, 'pg_dumpall'), PSQL: path.join(pgBin!, 'psql'), PG_RESTORE: path.join(pgBin!, 'pg_restore'), PGPASSWORD: undefined, PGUSER: undefined, PGHOST: undefined };
+      const b = await batt(['postgresql', '--path', sb.pattern, '--no-drill'], { home: sb.home, env: tools });
+      assert.equal(b.code, 0, b.stderr);
+      const r = await batt(['drill', 'postgresql', '--path', sb.pattern], { home: sb.home, env: tools });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(fs.readFileSync(path.join(sb.home, 'log', 'batt.log'), 'utf8'), /drill: shop restored into a scratch database: 1 object\(s\) of pg_restore -l present/); // TABLE public t
+      assert.equal(server.sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'batt\\_drill\\_%'").trim(), '0');
+    } finally {
+      await server.stop();
+      sb.cleanup();
+    }
+  });
+});
