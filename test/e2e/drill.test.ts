@@ -313,3 +313,35 @@ test('a backup script that writes batt-drill.json is refused: the name is batt\'
     sb.cleanup();
   }
 });
+
+test('a failed scheduled drill is notified like a failed backup (the webhook gets "<service> (drill)" failed)', async () => {
+  const sb = setup();
+  const http = await import('node:http');
+  const bodies: string[] = [];
+  const server = http.createServer((req, res) => {
+    let b = '';
+    req.on('data', (c) => (b += c));
+    req.on('end', () => {
+      bodies.push(b);
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const port = (server.address() as import('node:net').AddressInfo).port;
+    dropIn(sb, 'svc', '#!/usr/bin/env bash\n# batt: drill\necho "restored nothing useful" >&2\nexit 1');
+    fs.writeFileSync(path.join(sb.home, 'conf', 'batt.conf'), `DRILL_EVERY=1d\nWEBHOOK_URL=http://127.0.0.1:${port}/hook\n`, { mode: 0o600 });
+    const r = await batt(['svc', '--path', sb.pattern], { home: sb.home, env: sb.env });
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(bodies.length, 1, 'one notification');
+    const summary = JSON.parse(bodies[0]!) as { ok: boolean; services: { service: string; status: string; error?: string }[] };
+    assert.equal(summary.ok, false);
+    const entry = summary.services.find((s) => s.service === 'svc (drill)');
+    assert.equal(entry?.status, 'failed');
+    assert.match(entry?.error ?? '', /drill of \S+\/svc failed: .*restored nothing useful/);
+    assert.equal(summary.services.find((s) => s.service === 'svc')?.status, 'ok', 'the backup itself is ok');
+  } finally {
+    server.close();
+    sb.cleanup();
+  }
+});
