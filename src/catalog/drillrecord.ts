@@ -4,6 +4,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../core/fsutil.js';
+import { formatDuration } from '../core/output.js';
 import type { Backup } from './catalog.js';
 import { DRILL } from './manifest.js';
 
@@ -28,6 +29,12 @@ export async function readDrill(dir: string): Promise<DrillRecord | undefined> {
 
 export async function writeDrill(dir: string, rec: DrillRecord): Promise<void> {
   await writeFileAtomic(path.join(dir, DRILL), JSON.stringify({ format: 1, ...rec }, null, 2) + '\n');
+}
+
+/** A drill in a few words: "ok 2026-11-28 03:10, restored in 42s" or "FAILED 2026-11-28 03:10" (UTC). */
+export function describeDrill(d: DrillRecord): string {
+  const at = d.at.slice(0, 16).replace('T', ' ');
+  return d.ok ? `ok ${at}, restored in ${formatDuration(d.durationMs)}` : `FAILED ${at}`;
 }
 
 /** The newest drill among these backups (of one service), with its backup. */

@@ -1,10 +1,10 @@
 // `batt backups` (alias `batt ls`): the catalog, read from the manifests under the backup root.
 import { filterBackups, scanRoot } from '../catalog/catalog.js';
 import { baseId, describeLevel } from '../catalog/chain.js';
-import { readDrill, type DrillRecord } from '../catalog/drillrecord.js';
+import { describeDrill, readDrill, type DrillRecord } from '../catalog/drillrecord.js';
 import { EXIT, InterruptedError, UsageError } from '../core/errors.js';
 import { listenForStop } from '../core/stop.js';
-import { formatBytes, formatDuration, table } from '../core/output.js';
+import { formatBytes, table } from '../core/output.js';
 import { last, makeContext, type CommonArgs } from './context.js';
 
 export interface BackupsArgs extends CommonArgs {
@@ -23,9 +23,7 @@ function parseDate(flag: string, v: string | undefined): Date | undefined {
 
 /** The last drill of a backup: "ok 2026-11-28 restored in 4.2s", "FAILED 2026-11-28", or "-". */
 function drillCell(d: DrillRecord | undefined): string {
-  if (!d) return '-';
-  const day = d.at.slice(0, 16).replace('T', ' ');
-  return d.ok ? `ok ${day}, restored in ${formatDuration(d.durationMs)}` : `FAILED ${day}`;
+  return d ? describeDrill(d) : '-';
 }
 
 export async function backupsCommand(args: BackupsArgs): Promise<number> {

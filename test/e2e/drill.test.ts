@@ -61,6 +61,14 @@ test('a healthy file backup drills ok: restored, compared, timed, recorded besid
     assert.match(ls.stdout, /file .* ok \d{4}-\d\d-\d\d \d\d:\d\d, restored in \d/);
     const j = JSON.parse((await batt(['backups', '--json', '--path', sb.pattern], { home: sb.home })).stdout);
     assert.equal(j.backups[0].drill.ok, true);
+    // batt status shows the last drill of each enabled service (not judged: the state is the backups')
+    assert.equal((await batt(['enable', 'file'], { home: sb.home })).code, 0);
+    const st = await batt(['status', '--path', sb.pattern], { home: sb.home });
+    assert.equal(st.code, 0, st.stdout);
+    assert.match(st.stdout, /^OK +file: .*; last drill ok \d{4}-\d\d-\d\d \d\d:\d\d, restored in \d/m);
+    const sj = JSON.parse((await batt(['status', '--json', '--path', sb.pattern], { home: sb.home })).stdout);
+    assert.equal(sj.services[0].lastDrill.ok, true);
+    assert.equal(typeof sj.services[0].lastDrill.durationMs, 'number');
     // --json of the drill itself
     const dj = JSON.parse((await batt(['drill', 'file', '--json', '--path', sb.pattern], { home: sb.home, env: sb.env })).stdout);
     assert.equal(dj.ok, true);
