@@ -3,6 +3,7 @@
 // monitoring system reads 2 as CRITICAL, this command's own errors (an unreadable conf, a home
 // that is not one) are UNKNOWN (3) with their one line, not batt's usual exit codes.
 import { scanRoot } from '../catalog/catalog.js';
+import { describeDrill, lastDrill, type DrillRecord } from '../catalog/drillrecord.js';
 import { loadConfFile, readRunSettings, serviceConfPath } from '../config/config.js';
 import { parseDuration } from '../core/duration.js';
 import { InterruptedError, UsageError, describeError } from '../core/errors.js';
@@ -22,6 +23,11 @@ function ageFlag(name: string, v: unknown): number | undefined {
   const s = parseDuration(String(raw));
   if (s === undefined) throw new UsageError(`--${name} takes a duration such as 26h, 90m, 1d12h or seconds, got "${String(raw)}"`);
   return s;
+}
+
+/** "; last drill ok 2026-11-28 03:10, restored in 42s", or nothing when never drilled. */
+function drillNote(d: DrillRecord | undefined): string {
+  return d ? `; last drill ${describeDrill(d)}` : '';
 }
 
 export async function statusCommand(args: StatusArgs, now = new Date()): Promise<number> {
@@ -45,7 +51,10 @@ async function check(args: StatusArgs, now: Date): Promise<number> {
   const [enabled, scan, state] = await Promise.all([enabledServices(ctx.home), scanRoot(ctx.root), readState(ctx.home)]);
   const global = ctx.settings.run ?? {};
   const facts: ServiceFacts[] = [];
+  // the last drill of each service (batt drill): shown, not judged
+  const drills: (DrillRecord | undefined)[] = [];
   for (const s of enabled) {
+    drills.push((await lastDrill(scan.backups.filter((b) => b.manifest.service === s.name)))?.drill);
     const file = serviceConfPath(ctx.home, s.name);
     const own = readRunSettings(await loadConfFile(file), file);
     const good = scan.backups.filter((b) => b.manifest.service === s.name && b.manifest.status === 'ok').map((b) => Date.parse(b.manifest.finishedAt));
@@ -74,13 +83,14 @@ async function check(args: StatusArgs, now: Date): Promise<number> {
           lastRun: f.lastRun ? { status: f.lastRun.status, at: new Date(f.lastRun.atMs).toISOString() } : null,
           maxAgeSeconds: f.maxAgeSeconds,
           warnAgeSeconds: f.warnAgeSeconds ?? null,
+          lastDrill: drills[i] ?? null,
         };
       }),
     });
   } else {
     ctx.out.info(v.line);
     // Nagios reads the first line; the long text (one line per service) follows for people
-    for (const s of v.services) ctx.out.info(`${s.state.padEnd(8)} ${s.service}: ${s.why}`);
+    v.services.forEach((s, i) => ctx.out.info(`${s.state.padEnd(8)} ${s.service}: ${s.why}${drillNote(drills[i])}`));
   }
   return v.exitCode;
 }
