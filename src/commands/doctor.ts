@@ -21,6 +21,7 @@ export const SERVICE_TOOLS: Record<string, string[]> = {
   file: ['TAR=tar', 'ZSTD=zstd'],
   sqlite: ['SQLITE3=sqlite3', 'ZSTD=zstd'],
   mongodb: ['MONGODUMP=mongodump'],
+  couchdb: ['CURL=curl', 'JQ=jq', 'ZSTD=zstd'],
 };
 
 /** Debian packages that provide a tool, for the hint. */
@@ -35,6 +36,8 @@ const PACKAGES: Record<string, string> = {
   tar: 'tar',
   sqlite3: 'sqlite3',
   mongodump: 'mongodb-database-tools',
+  curl: 'curl',
+  jq: 'jq',
 };
 
 /** Tools a script declares in a header comment: `# batt-requires: tool1 tool2|alt`. */

@@ -57,8 +57,9 @@ describe('restore without batt: the README\'s commands, run literally', { skip, 
   after(() => sb?.cleanup());
 
   test('every block the test runs is in the doc', () => {
-    // 'restic' is run by targets-restic.test.ts, against a real repository
-    assert.deepEqual([...doc.keys()].sort(), ['file', 'file chain', 'manifest', 'manifest with jq', 'mysql', 'postgresql', 'redis', 'restic', 'sqlite']);
+    // 'restic' is run by targets-restic.test.ts, against a real repository; couchdb's by
+    // test/integration/couchdb.test.ts, against its pouchdb-server
+    assert.deepEqual([...doc.keys()].sort(), ['couchdb', 'file', 'file chain', 'manifest', 'manifest with jq', 'mysql', 'postgresql', 'redis', 'restic', 'sqlite']);
   });
 
   test('file: tar extracts the archives; the manifest checks pass, and fail on a flipped byte', async () => {
