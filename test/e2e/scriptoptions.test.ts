@@ -5,14 +5,18 @@
 // scripts exit 1, restore scripts 2 (bad input). The database tools are stand-ins that record
 // their argv; the known lists are checked against what each script reads. Other bad input of the
 // restore scripts (a port that is not a number, an ambiguous name, ...) exits 2 the same way.
+// couchdb's good runs need a server that speaks CouchDB's HTTP API: pouchdb-server from npm
+// (test/helpers/couchdb.ts; CouchDB is not packaged in Debian 12), with the real curl and jq.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { REPO, batt, backupsOf, readText, sandbox, type Sandbox } from '../helpers/batt.js';
 import { mysqlStandIn, mysqldumpStandIn } from '../helpers/standins.js';
+import { startCouch, type Couch } from '../helpers/couchdb.js';
+import { execFileSync } from 'node:child_process';
 
-const SERVICES = ['file', 'mysql', 'postgresql', 'redis', 'sqlite', 'mongodb', 'system'] as const;
+const SERVICES = ['file', 'mysql', 'postgresql', 'redis', 'sqlite', 'mongodb', 'couchdb', 'system'] as const;
 /** Built-in services without a restore script, on purpose (docs/services/system.md says why). */
 const BACKUP_ONLY: readonly string[] = ['system'];
 type Service = (typeof SERVICES)[number];
@@ -39,6 +43,7 @@ interface World {
   tree: string;
   db: string;
   calls: () => string;
+  couch: Couch;
 }
 
 const cases: Case[] = [
@@ -134,6 +139,23 @@ const cases: Case[] = [
     took: (w) => assert.match(w.calls(), /^mongorestore .*--host=good2\.example .*--nsInclude=app\.\* /m),
   },
   {
+    service: 'couchdb', kind: 'backup', known: 'db, exclude, url, user, batch, level',
+    typo: ['--couchdb-exlude', 'scratch'],
+    base: () => [],
+    good: (w) => ['--couchdb-db', 'app', '--couchdb-url', w.couch.url, '--couchdb-user', w.couch.user, '--couchdb-batch', '5', '--couchdb-level', '9'],
+    took: () => {},
+  },
+  {
+    service: 'couchdb', kind: 'restore', known: 'db, url, user, batch',
+    typo: ['--couchdb-levle', '9'],
+    base: () => [],
+    good: (w) => ['--couchdb-db', 'app', '--to', 'app_copy', '--couchdb-url', w.couch.url, '--couchdb-user', w.couch.user, '--couchdb-batch', '2'],
+    took: (w) => {
+      const info = execFileSync('curl', ['-sS', '-u', `${w.couch.user}:${w.couch.password}`, `${w.couch.url}/app_copy`], { encoding: 'utf8' });
+      assert.equal(JSON.parse(info).doc_count, 3);
+    },
+  },
+  {
     service: 'system', kind: 'backup', known: 'disks',
     typo: ['--system-disk', '/dev/sda'],
     base: () => [],
@@ -149,7 +171,7 @@ const cases: Case[] = [
 ];
 
 const TOOLS = ['TAR', 'ZSTD', 'GZIP_CMD', 'XZ', 'MYSQL', 'MYSQLDUMP', 'PG_DUMP', 'PG_DUMPALL', 'PG_RESTORE', 'PSQL',
-  'REDIS_CLI', 'REDIS_CHECK_RDB', 'SQLITE3', 'MONGODUMP', 'MONGORESTORE'];
+  'REDIS_CLI', 'REDIS_CHECK_RDB', 'SQLITE3', 'MONGODUMP', 'MONGORESTORE', 'CURL', 'JQ'];
 
 describe('built-in scripts refuse an option they do not read', { concurrency: false }, () => {
   let sb: Sandbox;
@@ -178,7 +200,12 @@ describe('built-in scripts refuse an option they do not read', { concurrency: fa
     fs.writeFileSync(path.join(tree, 'f.txt'), 'x\n');
     const db = path.join(sb.dir, 'app.db');
     fs.writeFileSync(db, 'SQLite format 3\0stand-in');
-    w = { caller, tree, db, calls: () => readText(callsLog()) };
+    const couch = await startCouch();
+    await couch.call('PUT', '/app');
+    await couch.call('POST', '/app/_bulk_docs', { docs: [{ _id: 'a' }, { _id: 'b' }, { _id: 'c' }] });
+    // the password only in the conf; the rest as options
+    fs.writeFileSync(path.join(sb.home, 'conf', 'couchdb.conf'), `PASSWORD=${couch.password}\n`, { mode: 0o600 });
+    w = { caller, tree, db, calls: () => readText(callsLog()), couch };
     const calls = JSON.stringify(callsLog());
     // mysql: the first argument is --defaults-file=<cnf>; record its socket/port lines.
     const cnfLine = `cnf=\${1#--defaults-file=}; printf '%s %s %s\\n' "$(basename "$0")" "$(grep -E '^(socket|port)=' "$cnf" | tr '\\n' ' ' | sed 's/ $//')" "$*" >>${calls}`;
@@ -229,7 +256,10 @@ done`,
       c.took(w);
     }
   });
-  after(() => sb?.cleanup());
+  after(async () => {
+    await w?.couch.stop();
+    sb?.cleanup();
+  });
 
   for (const c of cases) {
     const script = `${c.kind}-${c.service}`;
