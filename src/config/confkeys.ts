@@ -268,9 +268,17 @@ export const SERVICE_KEYS = {
   ...RUN_KEYS,
 } satisfies Record<string, KeySpec>;
 
+/** CONTAINER_ENGINE of a database service: the engine its scripts run `exec` with. */
+const engine: Lint = (v) => (v === 'podman' || v === 'docker' ? undefined : `must be podman or docker, got "${v}"`);
+/** A database service whose clients can run inside a container (docs/services/<svc>.md). */
+const CONTAINER_KEYS = {
+  CONTAINER: { doc: 'run the database client inside this container (ENGINE exec), the dump streamed out' },
+  CONTAINER_ENGINE: { lint: engine, doc: 'podman or docker (default: podman if installed, else docker)' },
+} satisfies Record<string, KeySpec>;
+
 /**
  * Keys of the built-in services' confs (scripts-available/) that name a file, folder, socket or
- * user on this machine. batt does not read them: each script refuses a relative path before it
+ * user on this machine, or the container a database client runs in. batt does not read them: each script refuses a relative path before it
  * starts (a conf has no folder to be relative to, and the script runs in its staging or scratch
  * folder), and `batt config check` reports it with these lints, so the check and the run agree.
  */
@@ -292,6 +300,7 @@ export const BUILTIN_SERVICE_KEYS = {
   redis: {
     SOCKET: { lint: absolute, doc: 'unix socket of the server (absolute)' },
     RESTORE_DIR: { lint: absolute, doc: 'restore: the data folder without --to (absolute)' },
+    ...CONTAINER_KEYS,
   },
   sqlite: {
     DATABASES: { lint: absoluteList, doc: 'database files (absolute, space separated)' },

@@ -204,6 +204,11 @@ test('a built-in service conf: a relative path in a key its scripts refuse is an
   ]);
 });
 
+test('a built-in service conf: CONTAINER_ENGINE is podman or docker (backup-redis says the same)', () => {
+  const f = checkConfig([service('redis', 'CONTAINER=cache\nCONTAINER_ENGINE=podman\nCONTAINER_ENGINE=docker\nCONTAINER_ENGINE=lxc')], ['redis']);
+  assert.deepEqual(brief(f.filter((x) => x.level === 'error')), ['error redis.conf:4 CONTAINER_ENGINE must be podman or docker, got "lxc"']);
+});
+
 test('suggest', () => {
   assert.equal(suggest('SMTP_PASWORD', ['SMTP_PASSWORD', 'SMTP_USER']), 'SMTP_PASSWORD');
   assert.equal(suggest('COMPLETELY_ELSE', ['SMTP_PASSWORD']), undefined);
