@@ -296,6 +296,7 @@ export const BUILTIN_SERVICE_KEYS = {
     DRILL_HOST: { lint: host, doc: 'drill: restore the scratch database on this server instead (same user and password)' },
     DRILL_PORT: { rule: port, doc: 'drill: the port of DRILL_HOST' },
     OS_USER: { lint: userName, doc: 'OS user the clients run as when batt runs as root with no USER/PASSWORD (postgres; empty: never)' },
+    ...CONTAINER_KEYS,
   },
   redis: {
     SOCKET: { lint: absolute, doc: 'unix socket of the server (absolute)' },

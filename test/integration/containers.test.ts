@@ -12,9 +12,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { REQUIRE_SERVERS, backupsOf, batt, readText, sandbox, type Sandbox } from '../helpers/batt.js';
 import { startRedis, which, type RedisServer } from '../helpers/redis.js';
+import { pgTableSums, postgresBin, startPostgreSQL, type PostgreSQL } from '../helpers/servers.js';
 
 const PASSWORD = 'pw-Container-S3cret-41c9';
-const missing = ['redis-server', 'redis-cli', 'zstd'].filter((b) => !which(b));
+const missing = [...['redis-server', 'redis-cli', 'zstd', 'pg_dump'].filter((b) => !which(b)), ...(postgresBin() ? [] : ['postgresql'])];
 const skip = missing.length && !REQUIRE_SERVERS ? `not installed: ${missing.join(', ')}` : false;
 
 /** A stand-in container engine named NAME (podman or docker) in DIR, recording to LOG. */
@@ -29,9 +30,12 @@ echo "${name} $*" >>${JSON.stringify(log)}
 [ "$1" = exec ] || { echo "stand-in ${name}: only exec" >&2; exit 125; }
 shift
 keep=(PATH="$PATH")
+as=()
 while [ $# -gt 0 ]; do
   case "$1" in
     -i) shift ;;
+    -u) [ "$(id -u)" = 0 ] || { echo "stand-in ${name}: -u needs root" >&2; exit 125; }
+        as=(setpriv --reuid="$2" --regid="$(id -g -- "$2")" --init-groups --); shift 2 ;;
     -e) [[ "$2" != *=* ]] || { echo "stand-in ${name}: -e with a value puts it in argv" >&2; exit 125; }
         [ -z "\${!2+set}" ] || keep+=("$2=\${!2}"); shift 2 ;;
     -*) echo "stand-in ${name}: unknown option $1" >&2; exit 125 ;;
@@ -40,7 +44,8 @@ while [ $# -gt 0 ]; do
 done
 echo "$1" >>${JSON.stringify(log)}.containers
 shift
-exec env -i "\${keep[@]}" "$@"
+cd /
+exec env -i "\${keep[@]}" "\${as[@]}" "$@"
 `,
     { mode: 0o755 },
   );
@@ -50,6 +55,7 @@ exec env -i "\${keep[@]}" "$@"
 describe('databases in containers: the client runs through the engine (a stand-in)', { skip, concurrency: false }, () => {
   let sb: Sandbox;
   let server: RedisServer;
+  let pg: PostgreSQL;
   let log: string;
   const conf = (service: string, body: string) => fs.writeFileSync(path.join(sb.home, 'conf', `${service}.conf`), body, { mode: 0o600 });
 
@@ -59,9 +65,13 @@ describe('databases in containers: the client runs through the engine (a stand-i
     log = path.join(sb.dir, 'engine.log');
     server = await startRedis({ password: PASSWORD });
     for (let i = 0; i < 100; i++) await server.client.call('SET', `k${i}`, `v${i}`);
+    pg = (await startPostgreSQL(PASSWORD))!;
+    pg.sql('CREATE DATABASE shop');
+    pg.sql("CREATE TABLE orders (id int PRIMARY KEY, what text); INSERT INTO orders SELECT g, 'order ' || g FROM generate_series(1, 500) g;", 'shop');
   });
   after(async () => {
     await server?.stop();
+    await pg?.stop();
     sb?.cleanup();
   });
 
@@ -104,5 +114,32 @@ describe('databases in containers: the client runs through the engine (a stand-i
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /backup-redis: redis-cli --rdb failed with exit code \d+ for 127\.0\.0\.1:\d+ in container cache .*(WRONGPASS|invalid|AUTH)/i);
     assert.deepEqual(backupsOf(sb), before);
+  });
+
+  test('postgresql: CONTAINER runs pg_dump and pg_restore through docker exec -i, the password through -e PGPASSWORD; a restore --to comes back equal', async () => {
+    fs.rmSync(log, { force: true });
+    const docker = standInEngine(sb.dir, 'docker', log);
+    conf('postgresql', `HOST=127.0.0.1\nPORT=${pg.port}\nUSER=postgres\nPASSWORD=${PASSWORD}\nCONTAINER=pgbox\nCONTAINER_ENGINE=docker\n`);
+    const env = { DOCKER: docker, PODMAN: path.join(sb.dir, 'no-podman') };
+    const r = await batt(['postgresql', '--postgresql-db', 'shop', '--path', sb.pattern], { home: sb.home, env });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const calls = readText(log).trim().split('\n');
+    const prefix = 'docker exec -i -e PGHOST -e PGPORT -e PGUSER -e PGCONNECT_TIMEOUT -e PGPASSWORD pgbox';
+    assert.ok(calls.length >= 3 && calls.every((c) => c.startsWith(`${prefix} `)), calls.join('\n'));
+    assert.ok(calls.some((c) => c.startsWith(`${prefix} pg_dump -Fc `)) && calls.some((c) => c === `${prefix} pg_restore --list`), calls.join('\n'));
+    assert.ok(!readText(log).includes(PASSWORD));
+    const rr = await batt(['restore', 'postgresql', '--postgresql-db', 'shop', '--to', 'shop_copy', '--path', sb.pattern], { home: sb.home, env });
+    assert.equal(rr.code, 0, rr.stderr + rr.stdout);
+    assert.match(readText(log), /^docker exec -i .* pgbox pg_restore --single-transaction /m);
+    assert.deepEqual(pgTableSums(pg, 'shop_copy'), pgTableSums(pg, 'shop'));
+  });
+
+  test('postgresql: with no password, the clients run as OS_USER inside the container (exec -u postgres), over its socket', { skip: process.getuid?.() !== 0 && 'needs root' }, async () => {
+    fs.rmSync(log, { force: true });
+    const podman = standInEngine(sb.dir, 'podman', log);
+    conf('postgresql', `HOST=${pg.dir}\nPORT=${pg.port}\nCONTAINER=pgbox\nGLOBALS=no\n`);
+    const r = await batt(['postgresql', '--postgresql-db', 'shop', '--path', sb.pattern], { home: sb.home, env: { PODMAN: podman } });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(readText(log), /^podman exec -i -u postgres -e PGHOST -e PGPORT -e PGCONNECT_TIMEOUT pgbox pg_dump -Fc /m);
   });
 });
