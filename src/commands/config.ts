@@ -1,13 +1,15 @@
 // `batt config check`: validate batt.conf, every <service>.conf and targets/*.conf, and the files
-// they name (as a run would when it opens them); print each finding as file:line: KEY what is
-// wrong. Exit 3 on any error, 0 with warnings only.
+// they name (as a run would when it opens them), then run each enabled script's check mode; print
+// each finding as file:line: KEY what is wrong. Exit 3 on any error, 0 with warnings only.
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { checkConfig, fileRefs, formatFinding, type ConfFile, type Finding } from '../config/configcheck.js';
 import { EXIT, UsageError, fromSystemError } from '../core/errors.js';
 import { resolveHome, type Home } from '../core/home.js';
 import { createOutput, plural } from '../core/output.js';
-import { SERVICE_NAME, listServices } from '../services/registry.js';
+import { SERVICE_NAME, enabledServices, listServices } from '../services/registry.js';
+import { loadGlobalSettings, serviceConfPath } from '../config/config.js';
+import { checkServices } from '../run/check.js';
 import { last, type CommonArgs } from './context.js';
 
 export interface ConfigArgs extends CommonArgs {
@@ -73,6 +75,16 @@ export async function configCommand(args: ConfigArgs): Promise<number> {
   const { files, odd } = await gatherConf(home);
   const services = (await listServices(home)).filter((s) => s.available).map((s) => s.name);
   const findings = checkConfig(files, services, await checkNamedFiles(files));
+  // Each enabled service's check mode (BATT_CHECK=1) sees what the static rules cannot: a file
+  // service with no path, a database that does not exist, a server that refuses the credentials.
+  // Only when the confs themselves load: their errors are already above, once.
+  if (!findings.some((f) => f.level === 'error')) {
+    const enabled = (await enabledServices(home)).filter((s) => !s.problem).map((s) => s.name);
+    const settings = await loadGlobalSettings(home);
+    for (const v of await checkServices(home, enabled, { homeRoot: home.root, baseEnv: process.env, globalTimeout: settings.timeoutSeconds })) {
+      if (v.ran && !v.ok) findings.push({ level: 'error', file: serviceConfPath(home, v.service), message: `${v.service} check mode: ${v.problem}` });
+    }
+  }
   for (const f of odd) findings.push({ level: 'warning', file: f, message: 'is not batt.conf and not named after a service; batt ignores it' });
   const errors = findings.filter((f) => f.level === 'error').length;
   const warnings = findings.length - errors;

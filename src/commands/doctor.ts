@@ -1,11 +1,14 @@
 // `batt doctor`: can the next run work? The tools each enabled service needs are on PATH, the
-// conf files pass `batt config check`, the destination root is writable and has free space,
-// each off-site target answers.
+// conf files pass `batt config check`, each enabled script's check mode passes (BATT_CHECK=1), the
+// destination root is writable and has free space, each off-site target answers, and the schedule
+// batt installed can fire.
 // One line per check, ok or FAIL; exit 1 on any failure.
 import fs from 'node:fs/promises';
 import { constants as fsc } from 'node:fs';
 import path from 'node:path';
 import { checkConfig } from '../config/configcheck.js';
+import { loadGlobalSettings } from '../config/config.js';
+import { checkServices } from '../run/check.js';
 import { EXIT, describeError } from '../core/errors.js';
 import { resolveHome } from '../core/home.js';
 import { createOutput, formatBytes, plural, table } from '../core/output.js';
@@ -174,6 +177,12 @@ export async function doctorCommand(args: CommonArgs): Promise<number> {
   });
 
   const enabled = await enabledServices(home);
+  const settings = await loadGlobalSettings(home).catch(() => undefined); // its errors are the conf check's
+  const verdicts = await checkServices(home, enabled.filter((s) => !s.problem).map((s) => s.name), {
+    homeRoot: home.root,
+    baseEnv: process.env,
+    globalTimeout: settings?.timeoutSeconds,
+  });
   if (enabled.length === 0) checks.push({ check: 'services', ok: false, detail: `no service is enabled in ${home.enabled} (batt enable SERVICE)` });
   for (const s of enabled) {
     if (s.problem) {
@@ -200,6 +209,10 @@ export async function doctorCommand(args: CommonArgs): Promise<number> {
         detail: found ? `${label}: ${found}` : `${label}: not found${override?.includes('/') ? '' : ' on PATH'}${pkg ? ` (apt-get install ${pkg})` : ''}`,
       });
     }
+    // The script's own check mode (BATT_CHECK=1): its conf, options and connection, in its words.
+    const v = verdicts.find((c) => c.service === s.name)!;
+    if (!v.ok) checks.push({ check: s.name, ok: false, detail: v.problem ?? 'check mode failed' });
+    else checks.push({ check: s.name, ok: true, detail: v.ran ? 'check mode: ok' : 'its script has no check mode (# batt: check), so its conf and connection are not checked' });
   }
 
   try {

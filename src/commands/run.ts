@@ -6,7 +6,6 @@ import path from 'node:path';
 import { sealedOk, type BackupJob, type BackupResult, type PreviousBackup, type RunContext } from '../run/backup.js';
 import { backupWithRetries, triesNote } from '../run/tries.js';
 import { estimateRatio, scanRoot } from '../catalog/catalog.js';
-import { effectiveTimeout, loadConfFile, mergeRunSettings, readRunSettings, serviceConfPath, serviceDrillEvery, serviceMinSizeRatio, serviceTimeout, type Conf, type RunSettings } from '../config/config.js';
 import { renderPattern } from '../core/destination.js';
 import { ConfigError, EXIT, InterruptedError, UsageError, describeError, fromSystemError } from '../core/errors.js';
 import { mkdirPrivate } from '../core/fsutil.js';
@@ -24,7 +23,8 @@ import { recordOutcome } from '../ops/metrics.js';
 import { recordRun } from '../ops/state.js';
 import { RUN_FLAGS, mapServiceOptions, redactOptions, type ServiceInput } from '../services/options.js';
 import { formatBytes, formatDuration, plural, table } from '../core/output.js';
-import { enabledServices, listServices, readScriptTraits, requireHome, resolveScript, validateServiceName } from '../services/registry.js';
+import { enabledServices, listServices, requireHome, validateServiceName } from '../services/registry.js';
+import { loadJob } from '../run/job.js';
 import { VERSION, last, makeContext, wholeNumberFlag, type CommonArgs, type Context } from './context.js';
 import { planJson, preparePurgeAfterRun, printOutcome, printPlan, type PurgeReport } from '../retention/purge.js';
 import { selectTargets, uploadRunResults, type RunUploads } from '../targets/upload.js';
@@ -72,39 +72,13 @@ async function plan(ctx: Context, args: RunArgs): Promise<Plan> {
   const flagTimeout = wholeNumberFlag('timeout', args.timeout, undefined);
   const jobs: Plan['jobs'] = [];
   for (const service of wanted) {
-    const script = await resolveScript(ctx.home, service);
-    const confFile = serviceConfPath(ctx.home, service);
-    let conf: Conf;
-    let timeout: ReturnType<typeof effectiveTimeout>;
-    let run: RunSettings;
-    let minSizeRatio: number;
+    const input: ServiceInput = inputs.get(service) ?? { options: {}, args: [] };
     try {
-      conf = await loadConfFile(confFile);
-      run = mergeRunSettings(ctx.settings.run, readRunSettings(conf, confFile));
-      minSizeRatio = serviceMinSizeRatio(conf, confFile, ctx.settings.minSizeRatio);
-      // A bad BACKUP_TIMEOUT is a conf error like an unreadable file: read even when --timeout wins.
-      timeout = effectiveTimeout({ flag: flagTimeout, service: serviceTimeout(conf, confFile), global: ctx.settings.timeoutSeconds });
+      jobs.push(await loadJob(ctx.home, service, input, { flag: flagTimeout, global: ctx.settings.timeoutSeconds }, ctx.settings));
     } catch (err) {
       if (!allEnabled || !(err instanceof ConfigError)) throw err;
       broken.push(brokenEntry(service, `${service}: ${describeError(err)}`));
-      continue;
     }
-    const input: ServiceInput = inputs.get(service) ?? { options: {}, args: [] };
-    const { appendOnly, levels } = await readScriptTraits(script);
-    jobs.push({
-      service,
-      script,
-      input,
-      conf,
-      confFile: Object.keys(conf).length ? confFile : undefined,
-      appendOnly,
-      levels,
-      drillEveryMs: serviceDrillEvery(conf, confFile) ?? ctx.settings.drillEveryMs,
-      timeoutMs: timeout.seconds * 1000,
-      timeoutFrom: timeout.from,
-      run,
-      minSizeRatio,
-    });
   }
   return { jobs, broken };
 }

@@ -1,6 +1,7 @@
 // One service's backup: run its script into a private staging folder, check what it wrote,
 // record a manifest, and only then rename the folder into place. A failed, timed-out or
 // interrupted script leaves nothing in the destination; an existing backup is never replaced.
+import { closeSync, openSync, readSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,6 +32,8 @@ export interface BackupJob {
   appendOnly?: boolean;
   /** The script declared `# batt: levels`: it is offered the previous backup to build on. */
   levels?: boolean;
+  /** The script declared `# batt: check`: it may be run with BATT_CHECK=1 (check.ts). */
+  checkMode?: boolean;
   /** How long this service's script may run (0 = no limit): config.ts effectiveTimeout. */
   timeoutMs: number;
   /** Which setting gave timeoutMs. */
@@ -39,6 +42,8 @@ export interface BackupJob {
   run?: RunSettings;
   /** MIN_SIZE_RATIO (config.ts serviceMinSizeRatio): see sizeDropWarning. */
   minSizeRatio?: number;
+  /** DRILL_EVERY of the service (over batt.conf's), in ms: run.ts's dueDrills. */
+  drillEveryMs?: number;
 }
 
 export interface RunContext {
@@ -116,7 +121,13 @@ export interface BackupResult {
   lastLines?: string[];
 }
 
-export function scriptEnv(job: BackupJob, ctx: RunContext, staging: string, tmpdir: string, previous?: Previous | { reason: string }): Record<string, string> {
+export function scriptEnv(
+  job: BackupJob,
+  ctx: Pick<RunContext, 'baseEnv' | 'homeRoot' | 'runId' | 'now' | 'onProgress'>,
+  staging: string,
+  tmpdir: string,
+  previous?: Previous | { reason: string },
+): Record<string, string> {
   const prev = previous && 'backup' in previous ? previous : undefined;
   return composeEnv(ctx.baseEnv, job.conf, job.input, {
     // a chain (`# batt: levels`): what to build on, or why there is nothing (docs/script-contract.md)
@@ -147,6 +158,38 @@ const plain = (l: string) => l.replace(/\x1b\[[0-9;?]*[ -\/]*[@-~]/g, '').replac
 
 /** A line of the script's own words: not empty, and not its estimate ("batt: expect BYTES"). */
 const spoken = (l: string) => l !== '' && parseExpectLine(l) === undefined;
+/** A script's last words, fit for batt's own one-line message. */
+export function lastWords(tail: string[]): string | undefined {
+  return tail.map(plain).filter(spoken).slice(-1)[0]?.slice(0, 300);
+}
+
+/** The #! line of a script (its first 256 bytes, up to the first newline), or '' when unreadable. */
+function shebang(file: string): string {
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      const buf = Buffer.alloc(256);
+      const n = readSync(fd, buf, 0, buf.length, 0);
+      return buf.toString('latin1', 0, n).split('\n')[0]!;
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return '';
+  }
+}
+
+/** Why a script could not be started, from the spawn error (the script itself was checked). */
+export function startFailure(spawnError: string, file: string): string {
+  const first = spawnError.split('\n')[0]!;
+  if (!/\bENOENT\b|No such file or directory/.test(first)) return first;
+  // ENOENT from exec means its #! interpreter is missing: "bash\r" is, when the file has CRLF endings.
+  if (shebang(file).endsWith('\r')) {
+    return "its #! line ends in a carriage return (CRLF line endings; convert with dos2unix or sed -i 's/\\r$//')";
+  }
+  return 'the interpreter on its #! line was not found';
+}
+
 
 /** Lines of a script's output kept for notifications. */
 const LAST_LINES = 10;
@@ -157,15 +200,9 @@ class FinalError extends FailedError {}
 /** What the script's failure looks like in one line. */
 function scriptFailure(job: BackupJob, r: Awaited<ReturnType<typeof runScript>>): BattError {
   const { service } = job;
-  // The script's last words go into batt's own one-line message.
-  const last = r.tail.map(plain).filter(spoken).slice(-1)[0];
-  const said = last ? `: ${last.slice(0, 300)}` : '';
-  if (r.spawnError) {
-    // The script exists (it was checked): ENOENT from exec means its #! interpreter is missing.
-    const first = r.spawnError.split('\n')[0]!;
-    const why = /\bENOENT\b|No such file or directory/.test(first) ? 'the interpreter on its #! line was not found' : first;
-    return new FinalError(`${service}: cannot start script: ${why}`);
-  }
+  const last = lastWords(r.tail);
+  const said = last ? `: ${last}` : '';
+  if (r.spawnError) return new FinalError(`${service}: cannot start script: ${startFailure(r.spawnError, job.script)}`);
   if (r.timedOut) {
     // A service's own limit is named: the sysadmin knows which setting to change.
     const from = job.timeoutFrom === 'BACKUP_TIMEOUT' ? ' (BACKUP_TIMEOUT)' : '';

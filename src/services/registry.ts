@@ -158,7 +158,13 @@ export async function scriptProblem(file: string, asRoot = isRoot()): Promise<st
 
 /** The error for a service without the script `file`, with the services there are. */
 async function unknownService(home: Home, service: string, kind: 'backup' | 'restore', file: string): Promise<UsageError> {
-  const known = (await listServices(home)).filter((s) => s.available).map((s) => s.name);
+  const services = await listServices(home);
+  const known = services.filter((s) => s.available).map((s) => s.name);
+  if (kind === 'restore' && known.includes(service)) {
+    // A service that backs up but has no restore script is not unknown: say what is missing.
+    const restorable = services.filter((s) => s.available && s.hasRestore).map((s) => s.name);
+    return new UsageError(`${service} has no restore script (${file})`, restorable.length ? `services with one: ${restorable.join(', ')}` : undefined);
+  }
   return new UsageError(
     `unknown service "${service}": no ${kind} script ${file}`,
     known.length ? `available: ${known.join(', ')}` : 'scripts-available is empty; run ./install',
@@ -183,8 +189,10 @@ export async function resolveScript(
  * What a script says of itself in a comment line near its top (`# batt: append-only`):
  * append-only = it writes each file front to back and never rewrites a byte it wrote, so batt may
  * hash its files while they grow (src/run/writeback.ts). levels = it may make incrementals: batt
- * offers it the previous backup to build on (BATT_PREVIOUS, docs/script-contract.md). Unknown words are ignored: an older batt
- * must keep running scripts written for a newer one.
+ * offers it the previous backup to build on (BATT_PREVIOUS, docs/script-contract.md). check = it
+ * knows check mode (BATT_CHECK=1: validate conf, options and connection, write nothing;
+ * src/run/check.ts), and a script without it is never run that way. Unknown words are ignored:
+ * an older batt must keep running scripts written for a newer one.
  */
 export interface ScriptTraits {
   appendOnly: boolean;
@@ -193,6 +201,8 @@ export interface ScriptTraits {
   drill: boolean;
   /** drill-drop = it also understands BATT_DRILL=drop: it makes scratch databases that a later run may have to drop. */
   drillDrop: boolean;
+  /** check = it understands BATT_CHECK=1 (docs/script-contract.md); batt runs no other in check mode. */
+  check: boolean;
 }
 
 /** Bytes read from the top of a script for its `# batt:` lines. */
@@ -204,7 +214,7 @@ export function parseScriptTraits(head: string): ScriptTraits {
     const m = /^\s*(?:#|\/\/|--)\s*batt:\s*(.*)$/.exec(line);
     if (m) for (const w of m[1]!.trim().split(/[\s,]+/)) if (w) words.add(w.toLowerCase());
   }
-  return { appendOnly: words.has('append-only'), levels: words.has('levels'), drill: words.has('drill') || words.has('drill-drop'), drillDrop: words.has('drill-drop') };
+  return { appendOnly: words.has('append-only'), levels: words.has('levels'), drill: words.has('drill') || words.has('drill-drop'), drillDrop: words.has('drill-drop'), check: words.has('check') };
 }
 
 export async function readScriptTraits(file: string): Promise<ScriptTraits> {

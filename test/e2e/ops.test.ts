@@ -176,6 +176,7 @@ describe('batt doctor', () => {
     const sb = sandbox({ builtins: true });
     try {
       fs.writeFileSync(path.join(sb.home, 'conf/batt.conf'), `DEST=${sb.pattern}\n`);
+      fs.writeFileSync(path.join(sb.home, 'conf/file.conf'), 'PATHS=/etc/hostname\n'); // check mode wants a path
       let r = await batt(['enable', 'file'], { home: sb.home });
       assert.equal(r.code, 0, r.stderr);
       r = await batt(['doctor'], { home: sb.home });
@@ -184,7 +185,7 @@ describe('batt doctor', () => {
       assert.match(r.stdout, /^ok +file +zstd: \//m);
       assert.match(r.stdout, /^ok +destination +.* is writable/m);
       assert.match(r.stdout, /^ok +free space +/m);
-      assert.match(r.stdout, /^ok +conf +1 conf file in .* passes batt config check$/m);
+      assert.match(r.stdout, /^ok +conf +2 conf files in .* pass batt config check$/m);
 
       writeScript(sb.home, 'app', '#!/bin/sh\n# batt-requires: sh nosuch-tool-xyz|nosuch-alt-xyz\nexit 0\n');
       await batt(['enable', 'app'], { home: sb.home });
@@ -249,6 +250,7 @@ describe('batt doctor: off-site targets', () => {
   test('a reachable local target is ok; an unmounted folder, an unreadable key and a closed port fail', async () => {
     const sb = sandbox({ builtins: true });
     try {
+      fs.writeFileSync(path.join(sb.home, 'conf/file.conf'), 'PATHS=/etc/hostname\n'); // check mode wants a path
       await batt(['enable', 'file'], { home: sb.home });
       const targets = path.join(sb.home, 'conf/targets');
       fs.mkdirSync(targets, { mode: 0o700 });

@@ -251,6 +251,29 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
     writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD });
   });
 
+  test('check mode: doctor says what the next run would fail on (credentials, a missing database), in the script\'s words', async () => {
+    const enable = await batt(['enable', 'mysql'], { home: sb.home, env });
+    assert.equal(enable.code, 0, enable.stderr);
+    const doctor = () => batt(['doctor', '--path', sb.pattern], { home: sb.home, env });
+    try {
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD: 'not-the-password-x1' });
+      let d = await doctor();
+      assert.equal(d.code, 1);
+      assert.match(d.stdout, /^FAIL +mysql +backup-mysql: cannot list the databases/m);
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD, DATABASES: 'shop no_such_db' });
+      d = await doctor();
+      assert.match(d.stdout, /^FAIL +mysql +backup-mysql: database no_such_db does not exist$/m);
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD, DATABASES: 'shop' });
+      d = await doctor();
+      assert.match(d.stdout, /^ok +mysql +check mode: ok$/m);
+      assert.ok(!readText(path.join(sb.home, 'log', 'batt.log')).includes('not-the-password-x1'));
+      assert.deepEqual(tempDirs(tmp, 'batt-mysql'), []);
+    } finally {
+      await batt(['disable', 'mysql'], { home: sb.home });
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD });
+    }
+  });
+
   test('a dump that writes half a file and exits 2, or stops short with exit 0, fails the run with no folder', async () => {
     for (const [name, code] of [['half-exit2', 2], ['half-exit0', 0]] as const) {
       fs.rmSync(sb.root, { recursive: true, force: true });

@@ -205,6 +205,30 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
     writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD });
   });
 
+  test('check mode: doctor says what the next run would fail on (credentials, a missing database, no superuser for the roles)', async () => {
+    assert.equal((await batt(['enable', 'postgresql'], { home: sb.home, env })).code, 0);
+    const doctor = () => batt(['doctor', '--path', sb.pattern], { home: sb.home, env });
+    try {
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD: 'not-the-password-y2' });
+      let d = await doctor();
+      assert.equal(d.code, 1);
+      assert.match(d.stdout, /^FAIL +postgresql +backup-postgresql: cannot list the databases/m);
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD, DATABASES: 'shop no_such_db' });
+      d = await doctor();
+      assert.match(d.stdout, /^FAIL +postgresql +backup-postgresql: cannot connect to database no_such_db/m);
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'app', PASSWORD: 'app-pw', DATABASES: 'shop' });
+      d = await doctor();
+      assert.match(d.stdout, /^FAIL +postgresql +backup-postgresql: the roles dump .* needs a superuser; GLOBALS=no skips it$/m);
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'app', PASSWORD: 'app-pw', DATABASES: 'shop', GLOBALS: 'no' });
+      d = await doctor();
+      assert.match(d.stdout, /^ok +postgresql +check mode: ok$/m);
+      assert.deepEqual(tempDirs(tmp, 'batt-postgresql'), []);
+    } finally {
+      await batt(['disable', 'postgresql'], { home: sb.home });
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD });
+    }
+  });
+
   test('a pg_dump that writes half a file and exits 2, or writes garbage and exits 0, fails the run with no folder', async () => {
     for (const [name, code] of [['half-exit2', 2], ['garbage-exit0', 0]] as const) {
       fs.rmSync(sb.root, { recursive: true, force: true });

@@ -268,6 +268,25 @@ describe('redis: batt backup and restore against a real redis-server', { skip },
     }
   });
 
+  test('check mode: doctor PINGs the server with the conf\'s password and says what is wrong', async () => {
+    const sb = sandbox({ builtins: true });
+    try {
+      const wrong = 'not-the-Password-9c2e';
+      assert.equal((await batt(['enable', 'redis'], { home: sb.home })).code, 0);
+      writeConf(sb, `PORT=${server.port}\nPASSWORD=${wrong}\n`);
+      let d = await batt(['doctor', '--path', sb.pattern], { home: sb.home });
+      assert.equal(d.code, 1);
+      assert.match(d.stdout, /^FAIL +redis +backup-redis: 127\.0\.0\.1:\d+ does not answer PING: .*(WRONGPASS|invalid)/m);
+      assert.ok(!(d.stdout + d.stderr).includes(wrong));
+      writeConf(sb, `PORT=${server.port}\nPASSWORD=${PASSWORD}\n`);
+      d = await batt(['doctor', '--path', sb.pattern], { home: sb.home });
+      assert.match(d.stdout, /^ok +redis +check mode: ok$/m);
+      assert.deepEqual(backupsOf(sb), []);
+    } finally {
+      sb.cleanup();
+    }
+  });
+
   test('the password reaches redis-cli only through REDISCLI_AUTH, never its argv', async () => {
     const sb = sandbox({ builtins: true });
     try {

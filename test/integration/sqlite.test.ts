@@ -134,6 +134,28 @@ describe('sqlite: batt backup and restore with the real sqlite3', { skip }, () =
     assert.equal(checksum(one), checksum(rollback));
   });
 
+  test('check mode: doctor opens each database read-only and names one that is not SQLite', async () => {
+    const box = sandbox({ builtins: true });
+    try {
+      const good = path.join(box.dir, 'good.db');
+      const bad = path.join(box.dir, 'bad.db');
+      spawnSync('sqlite3', [good, 'CREATE TABLE t (x); INSERT INTO t VALUES (1);']);
+      fs.writeFileSync(bad, 'this is not a database, just text '.repeat(40));
+      assert.equal((await batt(['enable', 'sqlite'], { home: box.home })).code, 0);
+      fs.writeFileSync(path.join(box.home, 'conf', 'sqlite.conf'), `DATABASES=${good} ${bad}\n`, { mode: 0o600 });
+      let d = await batt(['doctor', '--path', box.pattern], { home: box.home });
+      assert.equal(d.code, 1);
+      assert.match(d.stdout, new RegExp(`^FAIL +sqlite +backup-sqlite: ${bad} is not an SQLite database batt can read$`, 'm'));
+      fs.writeFileSync(path.join(box.home, 'conf', 'sqlite.conf'), `DATABASES=${good}\n`, { mode: 0o600 });
+      d = await batt(['doctor', '--path', box.pattern], { home: box.home });
+      assert.match(d.stdout, /^ok +sqlite +check mode: ok$/m);
+      assert.deepEqual(backupsOf(box), []);
+      assert.deepEqual(fs.readdirSync(box.dir).sort(), ['bad.db', 'good.db', 'home']); // nothing new beside them
+    } finally {
+      box.cleanup();
+    }
+  });
+
   test('a relative --to is taken from the folder batt was run in, not the script\'s scratch folder', async (t) => {
     const box = sandbox({ builtins: true });
     try {

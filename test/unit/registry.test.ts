@@ -168,6 +168,21 @@ test('readScriptTraits: every built-in restore script declares drill; those that
   }
 });
 
+test('parseScriptTraits: "# batt: check" declares check mode, alone or with other words', () => {
+  const cases: [string, { appendOnly: boolean; check: boolean }][] = [
+    ['#!/bin/bash\n# batt: check\n', { appendOnly: false, check: true }],
+    ['#!/bin/bash\n# batt: append-only\n# batt: check\n', { appendOnly: true, check: true }],
+    ['#!/bin/sh\n# batt: append-only, check\n', { appendOnly: true, check: true }],
+    ['#!/bin/bash\n# batt: checks\n', { appendOnly: false, check: false }],
+    ['#!/bin/bash\n[ "$BATT_CHECK" ] # batt: check\n', { appendOnly: false, check: false }],
+    ['#!/bin/bash\n', { appendOnly: false, check: false }],
+  ];
+  for (const [head, want] of cases) {
+    const t = parseScriptTraits(head);
+    assert.deepEqual({ appendOnly: t.appendOnly, check: t.check }, want, JSON.stringify(head));
+  }
+});
+
 test('readScriptTraits reads the top of the built-in scripts: backup-file is append-only', async () => {
   const dir = path.join(REPO_ROOT, 'scripts-available');
   assert.equal((await readScriptTraits(path.join(dir, 'backup-file'))).appendOnly, true);
@@ -175,4 +190,11 @@ test('readScriptTraits reads the top of the built-in scripts: backup-file is app
   // pg_dump -Fc seeks back to rewrite its table of contents; sqlite's .backup writes pages in place
   assert.equal((await readScriptTraits(path.join(dir, 'backup-postgresql'))).appendOnly, false);
   assert.equal((await readScriptTraits(path.join(dir, 'backup-sqlite'))).appendOnly, false);
+});
+
+test('readScriptTraits: every built-in backup script declares check mode', async () => {
+  const dir = path.join(REPO_ROOT, 'scripts-available');
+  for (const s of ['file', 'mysql', 'postgresql', 'redis', 'sqlite', 'mongodb']) {
+    assert.equal((await readScriptTraits(path.join(dir, `backup-${s}`))).check, true, `backup-${s}`);
+  }
 });
