@@ -253,7 +253,8 @@ export interface VerifyProblem {
 }
 
 /**
- * One problem in words, after the file's path: "size 123 bytes, expected 456", "checksum (sha256 …)",
+ * One problem in words, after the file's path: "size 123 bytes, expected 456", "checksum (sha256 X found,
+ * Y expected by the manifest)",
  * "missing". `brief` leaves out a checksum's hash (one line of an error that points to batt verify).
  */
 export function describeProblem(p: VerifyProblem, opts: { brief?: boolean } = {}): string {
@@ -284,7 +285,7 @@ export async function verifyFolder(dir: string, m: Manifest, signal?: AbortSigna
       continue;
     }
     const { sha256 } = await hashFile(abs, signal);
-    if (sha256 !== f.sha256) problems.push({ path: f.path, problem: 'checksum', detail: `sha256 ${sha256}` });
+    if (sha256 !== f.sha256) problems.push({ path: f.path, problem: 'checksum', detail: `sha256 ${sha256} found, ${f.sha256} expected by the manifest` });
   }
   for (const e of await walk(dir)) {
     if (e.kind === 'dir' || SIDECARS.includes(e.rel)) continue;

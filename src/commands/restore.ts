@@ -15,7 +15,7 @@ import { listenForStop } from '../core/stop.js';
 import { last, makeContext, wholeNumberFlag, type CommonArgs } from './context.js';
 
 export interface RestoreArgs extends CommonArgs {
-  service: string;
+  service?: string;
   backup?: string;
   to?: string | string[];
   force?: boolean;
@@ -27,6 +27,10 @@ export interface RestoreArgs extends CommonArgs {
 export const RESTORE_FLAGS = new Set(['home', 'path', 'json', 'service', 'backup', 'to', 'force', 'timeout', 'from', 'help', 'h', 'version']);
 
 export async function restoreCommand(args: RestoreArgs): Promise<number> {
+  // The parser takes the service as optional so that its absence gets batt's own words (exit 2).
+  if (args.service === undefined || args.service === '') {
+    throw new UsageError('batt restore needs the service to restore', 'batt restore SERVICE [BACKUP]; batt backups lists the backups');
+  }
   const ctx = await makeContext(args);
   const service = String(args.service);
   validateServiceName(service);

@@ -108,7 +108,7 @@ export const COMMANDS: CommandSpec[] = [
     load: async () => (await import('../commands/verify.js')).verifyCommand as Handler,
   },
   {
-    command: 'restore <service> [backup]',
+    command: 'restore [service] [backup]',
     describe: 'verify a backup, then restore it with the restore-<service> script',
     builder: (c) =>
       withPath(common(c))

@@ -9,6 +9,7 @@ import { BattError, FailedError, UsageError } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { MANIFEST, describeProblem, verifyFolder } from '../catalog/manifest.js';
 import type { ServiceInput } from '../services/options.js';
+import { startFailure } from './backup.js';
 import { runScript } from './runner.js';
 import { composeEnv } from '../services/scriptenv.js';
 import { makeScratch, type Scratch } from './scratch.js';
@@ -158,7 +159,7 @@ export async function restoreBackup(job: RestoreJob): Promise<{ durationMs: numb
       // overwrite") must not get the same advice a second time
       throw new RefusedError(`restore of ${job.service} refused${said}`, /--force/.test(said) ? undefined : 'add --force to overwrite existing data');
     }
-    if (r.spawnError) throw new FailedError(`${job.service}: cannot start ${job.script}: ${r.spawnError}`);
+    if (r.spawnError) throw new FailedError(`${job.service}: cannot start ${job.script}: ${startFailure(r.spawnError, job.script)}`);
     if (r.timedOut) throw new FailedError(`${verb} of ${job.service} timed out and was stopped${said}`);
     if (r.aborted) throw new FailedError(`${verb} of ${job.service} was interrupted`);
     if (r.exitCode !== 0) {

@@ -101,6 +101,7 @@ test('RELIABILITY 3: exit 0 with no file, only empty files, a link or a FIFO is 
     ['fifo', 'echo x > "$BATT_DEST/a"\nmkfifo "$BATT_DEST/p"', /left p, which is not a regular file/],
     ['hardlink', `ln "${live}" "$BATT_DEST/site.html"`, /the script left site\.html as a hard link \(2 names\); a backup must hold its own copy/],
     ['nointerp', '#!/nonexistent/interpreter\n', /^batt: FAILED\s+nointerp\s.*nointerp: cannot start script: the interpreter on its #! line was not found$/m],
+    ['crlf', '#!/bin/sh\r\necho x > "$BATT_DEST/a"\r\n', /^batt: FAILED\s+crlf\s.*crlf: cannot start script: its #! line ends in a carriage return \(CRLF line endings; convert with dos2unix or sed -i 's\/\\r\$\/\/'\)$/m],
   ];
   for (const [svc, body, msg] of cases) {
     writeScript(s.home, svc, body);
@@ -386,7 +387,7 @@ test('RELIABILITY 10: verify names a flipped byte, a deleted file and an extra f
   fs.writeFileSync(a, buf);
   v = await batt(['verify', '--path', s.pattern], { home: s.home });
   assert.equal(v.code, 1);
-  assert.match(v.stderr, new RegExp(`^batt: ${id}: a\\.bin: checksum \\(sha256 [0-9a-f]{64}\\)$`, 'm'));
+  assert.match(v.stderr, new RegExp(`^batt: ${id}: a\\.bin: checksum \\(sha256 [0-9a-f]{64} found, [0-9a-f]{64} expected by the manifest\\)$`, 'm'));
   assert.match(v.stderr, /^batt: verify failed: 1 of 1 backup has problems$/m);
 
   fs.rmSync(path.join(dest, 'sub', 'c.txt'));
