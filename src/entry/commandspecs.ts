@@ -31,6 +31,7 @@ const withRetention = (y: Argv) =>
     .option('keep-weekly', { type: 'string', describe: 'keep the newest backup of each of the last N weeks', group: 'Retention:' })
     .option('keep-monthly', { type: 'string', describe: 'keep the newest backup of each of the last N months', group: 'Retention:' })
     .option('keep-yearly', { type: 'string', describe: 'keep the newest backup of each of the last N years', group: 'Retention:' })
+    .option('max-days', { type: 'string', describe: 'also keep every backup younger than N days', group: 'Retention:' })
     .option('week-start', { type: 'string', describe: 'first day of a week for --keep-weekly: mon (default) or sun', group: 'Retention:' });
 
 export const COMMANDS: CommandSpec[] = [
@@ -55,9 +56,14 @@ export const COMMANDS: CommandSpec[] = [
     load: async () => (await import('../commands/run.js')).runBackups as Handler,
   },
   {
-    command: 'list',
+    command: 'list [which]',
     describe: 'list available services and whether each is enabled',
-    builder: (c) => common(c).strictOptions().example('batt list --json', 'for scripts'),
+    builder: (c) =>
+      common(c)
+        .positional('which', { type: 'string', describe: 'only these services: enabled, disabled or available' })
+        .strictOptions()
+        .example('batt list enabled', 'what a plain `batt` backs up')
+        .example('batt list --json', 'for scripts'),
     load: async () => (await import('../commands/list.js')).listCommand as Handler,
   },
   {

@@ -3,13 +3,13 @@
 // their command with the same arguments yargs would give it; anything else (other batt flags,
 // --help, short flags, odd values) goes through yargs as usual, so behaviour and error messages
 // do not change. test/e2e/startup.test.ts runs each form both ways and compares.
-import type { CommonArgs } from '../commands/context.js';
+import type { ListArgs } from '../commands/list.js';
 import { RUN_FLAGS } from '../services/options.js';
 import { asList, scan, VALUED } from './plainargs.js';
 
 export { jsonRequested, listRoute } from './plainargs.js';
 
-export type FastRoute = { command: 'list'; args: CommonArgs } | { command: 'run'; args: Record<string, unknown> };
+export type FastRoute = { command: 'list'; args: ListArgs } | { command: 'run'; args: Record<string, unknown> };
 
 /** Words that yargs takes as a command rather than a service name. */
 const COMMANDS = new Set([
@@ -17,7 +17,7 @@ const COMMANDS = new Set([
   'completion', 'help',
 ]);
 /**
- * `list [--json] [--home DIR]`, or a run: `[run] [SERVICE...]` with `--json`, `--dry-run`,
+ * `list [enabled|disabled|available] [--json] [--home DIR]`, or a run: `[run] [SERVICE...]` with `--json`, `--dry-run`,
  * `--home DIR`, `--path PATTERN` and service options `--<service>[-<key>] VALUE` (also
  * `--flag=VALUE`; repeated ones become arrays, as in yargs). Undefined for anything else.
  */

@@ -1,6 +1,6 @@
 // The plain forms of batt's arguments, read without yargs (see src/entry/fastpath.ts). This module
 // imports nothing: the entry (src/entry/bin.ts) uses listRoute to choose which bundle to load.
-import type { CommonArgs } from '../commands/context.js';
+import type { ListArgs } from '../commands/list.js';
 
 /** batt's own flags the fast path takes: booleans, and the ones with a value. */
 const BOOLEAN = new Set(['json', 'dry-run']);
@@ -62,18 +62,26 @@ export function jsonRequested(argv: string[]): boolean {
   return json;
 }
 
-export function asList({ args, words }: Scanned): { command: 'list'; args: CommonArgs } | undefined {
+export function asList({ args, words }: Scanned): { command: 'list'; args: ListArgs } | undefined {
   const extra = Object.keys(args).filter((k) => k !== 'json' && k !== 'home');
-  if (words.length > 1 || extra.length || args['dry-run']) return undefined;
+  if (words.length > 2 || extra.length || args['dry-run']) return undefined;
+  const which = words[1]; // an unknown word is refused by the command, the same on both routes
   const home = args.home;
-  return { command: 'list', args: { ...(args.json ? { json: true } : {}), ...(home !== undefined ? { home: Array.isArray(home) ? home.at(-1) : home } : {}) } as CommonArgs };
+  return {
+    command: 'list',
+    args: {
+      ...(which ? { which } : {}),
+      ...(args.json ? { json: true } : {}),
+      ...(home !== undefined ? { home: Array.isArray(home) ? home.at(-1) : home } : {}),
+    } as ListArgs,
+  };
 }
 
 /**
- * `list [--json] [--home DIR]` alone, for the entry (src/entry/bin.ts): it decides which bundle to load
+ * `list [enabled|disabled|available] [--json] [--home DIR]` alone, for the entry (src/entry/bin.ts): it decides which bundle to load
  * and must stay small, so this does not need the run flags (any flag but those two is refused).
  */
-export function listRoute(argv: string[]): { command: 'list'; args: CommonArgs } | undefined {
+export function listRoute(argv: string[]): { command: 'list'; args: ListArgs } | undefined {
   const s = scan(argv, () => false);
   return s?.words[0] === 'list' ? asList(s) : undefined;
 }

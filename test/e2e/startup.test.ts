@@ -39,6 +39,33 @@ test('batt list answers the same through the fast path and through yargs', async
   }
 });
 
+test('batt list enabled|disabled|available shows only those services, the same through the fast path and yargs', async () => {
+  const sb = sandbox();
+  try {
+    for (const s of ['alpha', 'beta', 'gamma']) writeScript(sb.home, s, 'true');
+    fs.symlinkSync('../scripts-available/backup-alpha', path.join(sb.home, 'scripts-enabled', 'backup-alpha'));
+    const want: Record<string, string[]> = { enabled: ['alpha'], disabled: ['beta', 'gamma'], available: ['alpha', 'beta', 'gamma'] };
+    for (const [which, names] of Object.entries(want)) {
+      const fast = await batt(['list', which, '--json'], { home: sb.home });
+      const slow = await batt(['list', which, '--json=true'], { home: sb.home });
+      assert.equal(fast.code, 0, fast.stderr);
+      assert.deepEqual(JSON.parse(fast.stdout), JSON.parse(slow.stdout));
+      assert.deepEqual(JSON.parse(fast.stdout).services.map((s: { name: string }) => s.name), names, which);
+      const text = await batt(['list', which], { home: sb.home });
+      const slowText = await batt(['list', which, '--json=false'], { home: sb.home });
+      assert.equal(text.stdout, slowText.stdout);
+      assert.deepEqual(text.stdout.trim().split('\n').slice(1).map((l) => l.split(/\s+/)[0]), names, `${which} as text`);
+    }
+    const fastBad = await batt(['list', 'enbled'], { home: sb.home });
+    const slowBad = await batt(['list', 'enbled', '--json=false'], { home: sb.home });
+    assert.equal(fastBad.code, 2);
+    assert.equal(fastBad.stderr, 'batt: batt list takes enabled, disabled or available, got "enbled"\n');
+    assert.deepEqual([slowBad.code, slowBad.stderr], [fastBad.code, fastBad.stderr]);
+  } finally {
+    sb.cleanup();
+  }
+});
+
 test('a plain run answers the same through the fast path and through yargs', async () => {
   const sb = sandbox({ builtins: true });
   try {

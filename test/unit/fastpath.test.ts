@@ -13,7 +13,10 @@ test('fastRoute takes only the plain forms of batt list', () => {
     // Everything else is yargs' business.
     [['ls'], undefined],
     [['backups'], undefined],
-    [['list', 'extra'], undefined],
+    [['list', 'enabled'], { command: 'list', args: { which: 'enabled' } }],
+    [['list', 'disabled', '--json'], { command: 'list', args: { which: 'disabled', json: true } }],
+    [['list', 'extra'], { command: 'list', args: { which: 'extra' } }], // refused by the command, as through yargs
+    [['list', 'enabled', 'extra'], undefined],
     [['list', '--help'], undefined],
     [['list', '-h'], undefined],
     [['list', '--version'], undefined],
