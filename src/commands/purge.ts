@@ -1,10 +1,11 @@
 // `batt purge [SERVICE...]`: apply the retention policy to the backups under the root.
 // Plan first (from the catalog, under the lock), print it, then carry it out unless --dry-run.
 import fs from 'node:fs/promises';
-import { EXIT, InterruptedError, UsageError, fromSystemError } from '../core/errors.js';
+import { EXIT, InterruptedError, fromSystemError } from '../core/errors.js';
 import { acquireLock } from '../run/lock.js';
 import { openLog } from '../core/log.js';
 import { PolicySource, applyPurge, cliRetention, planJson, planPurge, printOutcome, printPlan } from '../retention/purge.js';
+import { emptyPolicyError } from '../retention/policy.js';
 import { validateServiceName } from '../services/registry.js';
 import { listenForStop } from '../core/stop.js';
 import { last, makeContext, type CommonArgs } from './context.js';
@@ -27,12 +28,7 @@ export async function purgeCommand(args: PurgeArgs, now = new Date()): Promise<n
   const policies = await PolicySource.load(ctx.home, cliRetention(args));
   // Refuse an empty policy even when there is nothing to purge yet, so a bad cron line shows at once.
   if (services.length) for (const s of services) await policies.forService(s);
-  else if (!(await policies.anyPolicy())) {
-    throw new UsageError(
-      'refusing to purge with an empty retention policy (no keep-* count)',
-      'pass --keep-last/--keep-daily/... or set KEEP_* in batt.conf or <service>.conf',
-    );
-  }
+  else if (!(await policies.anyPolicy())) throw emptyPolicyError();
   const dryRun = !!last(args['dry-run']);
   const target = last(args.target);
   if (target) {

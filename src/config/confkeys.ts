@@ -15,7 +15,7 @@ export type Conf = Record<string, string>;
 export type WeekStart = 'mon' | 'sun';
 
 /** The keep-* and week-start flags, shared by `batt purge` and `batt --purge`: RETENTION_KEYS on the command line. */
-export const RETENTION_FLAGS = ['keep-last', 'keep-hourly', 'keep-daily', 'keep-weekly', 'keep-monthly', 'keep-yearly', 'week-start'] as const;
+export const RETENTION_FLAGS = ['keep-last', 'keep-hourly', 'keep-daily', 'keep-weekly', 'keep-monthly', 'keep-yearly', 'max-days', 'week-start'] as const;
 
 export type Verdict<T> = { ok: true; value: T } | { ok: false; why: string };
 export type Rule<T> = (value: string) => Verdict<T>;
@@ -208,6 +208,7 @@ export const RETENTION_KEYS = {
   KEEP_WEEKLY: { rule: count, doc: 'retention: one backup per week for N weeks' },
   KEEP_MONTHLY: { rule: count, doc: 'retention: one backup per month for N months' },
   KEEP_YEARLY: { rule: count, doc: 'retention: one backup per year for N years' },
+  MAX_DAYS: { rule: count, doc: 'retention: keep every backup younger than N days, on top of KEEP_*' },
   WEEK_START: { rule: weekStart, doc: 'first day of a week for KEEP_WEEKLY' },
   PURGE_AFTER_RUN: { rule: yesNo, doc: 'purge after every fully successful run' },
 } satisfies Record<string, KeySpec>;

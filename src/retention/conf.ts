@@ -5,7 +5,7 @@ import type { RetentionPolicy, WeekStart } from './policy.js';
 
 // Retention (batt purge, batt --purge): KEEP_* counts and WEEK_START in batt.conf are the
 // defaults; the same keys in <service>.conf override them key by key; CLI flags override both.
-/** The KEEP_* keys (rules in confkeys.ts) and the policy bucket each one fills. */
+/** The KEEP_* keys and MAX_DAYS (rules in confkeys.ts) and the policy key each one fills. */
 export const KEEP_BUCKETS = {
   KEEP_LAST: 'last',
   KEEP_HOURLY: 'hourly',
@@ -13,6 +13,7 @@ export const KEEP_BUCKETS = {
   KEEP_WEEKLY: 'weekly',
   KEEP_MONTHLY: 'monthly',
   KEEP_YEARLY: 'yearly',
+  MAX_DAYS: 'maxDays',
 } as const satisfies Partial<Record<keyof typeof RETENTION_KEYS, string>>;
 
 export interface RetentionConf extends RetentionPolicy {

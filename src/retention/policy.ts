@@ -1,5 +1,5 @@
-// Retention: which backups a grandfather-father-son policy keeps, and why. Pure: no clock, no
-// file system. In the style of restic's ApplyPolicy: walk the backups newest first; each bucket
+// Retention: which backups a grandfather-father-son policy keeps, and why. Pure: no clock (the
+// caller passes `now` for max-days), no file system. In the style of restic's ApplyPolicy: walk the backups newest first; each bucket
 // (last, hourly, daily, weekly, monthly, yearly) keeps the newest backup of each of its next N
 // periods; a backup is kept when any bucket keeps it. Periods are calendar periods in the local
 // time zone (or opts.tz), so month ends, leap days and DST changes fall where a person expects.
@@ -20,6 +20,8 @@ export interface RetentionPolicy {
   weekly?: number;
   monthly?: number;
   yearly?: number;
+  /** Keep every backup younger than this many days, on top of the buckets (the seed tool's --max-days). */
+  maxDays?: number;
 }
 
 export interface PolicyOptions {
@@ -27,6 +29,8 @@ export interface PolicyOptions {
   weekStart: WeekStart;
   /** IANA time zone for calendar periods; default: the process's local time (TZ). */
   tz?: string;
+  /** The time ages are measured from; needed when the policy has maxDays. */
+  now?: Date;
 }
 
 export interface Candidate {
@@ -56,30 +60,39 @@ export interface PolicyResult {
 
 export const BUCKETS = ['last', 'hourly', 'daily', 'weekly', 'monthly', 'yearly'] as const;
 export type Bucket = (typeof BUCKETS)[number];
+/** Every key of a policy: what a layer (batt.conf < <service>.conf < a target < flags) may set. */
+export const POLICY_KEYS = [...BUCKETS, 'maxDays'] as const;
 
-/** true when no bucket keeps anything: such a policy would delete every backup but the newest. */
+/** The flag a policy key comes from: keep-daily, max-days. */
+export function flagOf(k: (typeof POLICY_KEYS)[number]): string {
+  return k === 'maxDays' ? 'max-days' : `keep-${k}`;
+}
+
+/** true when nothing keeps anything: such a policy would delete every backup but the newest. */
 export function isEmptyPolicy(p: RetentionPolicy): boolean {
-  return BUCKETS.every((b) => !p[b]);
+  return POLICY_KEYS.every((b) => !p[b]);
 }
 
 export function describePolicy(p: RetentionPolicy): string {
-  const parts = BUCKETS.filter((b) => p[b]).map((b) => `keep-${b} ${p[b]}`);
+  const parts = POLICY_KEYS.filter((b) => p[b]).map((b) => `${flagOf(b)} ${p[b]}`);
   return parts.length ? parts.join(', ') : 'empty policy';
 }
 
+export function emptyPolicyError(): UsageError {
+  return new UsageError(
+    'refusing to purge with an empty retention policy (no keep-* count, no max-days)',
+    'pass --keep-last/--keep-daily/.../--max-days or set KEEP_*/MAX_DAYS in batt.conf or <service>.conf',
+  );
+}
+
 export function validatePolicy(p: RetentionPolicy): void {
-  for (const b of BUCKETS) {
+  for (const b of POLICY_KEYS) {
     const v = p[b];
     if (v !== undefined && (!Number.isInteger(v) || v < 0)) {
-      throw new UsageError(`keep-${b} must be a whole number >= 0, got ${String(v)}`);
+      throw new UsageError(`${flagOf(b)} must be a whole number >= 0, got ${String(v)}`);
     }
   }
-  if (isEmptyPolicy(p)) {
-    throw new UsageError(
-      'refusing to purge with an empty retention policy (no keep-* count)',
-      'pass --keep-last/--keep-daily/... or set KEEP_* in batt.conf or <service>.conf',
-    );
-  }
+  if (isEmptyPolicy(p)) throw emptyPolicyError();
 }
 
 /** Local calendar fields of an instant. */
@@ -177,6 +190,8 @@ function applyOne(backups: Candidate[], policy: RetentionPolicy, opts: PolicyOpt
     yearly: policy.yearly ?? 0,
   };
   const lastKey: Partial<Record<Bucket, string>> = {};
+  // max-days N: every good backup taken after this instant is kept
+  const youngerThan = policy.maxDays ? opts.now!.getTime() - policy.maxDays * 86_400_000 : undefined;
   const keep: Kept[] = [];
   const remove: Removed[] = [];
   for (const b of sorted) {
@@ -198,6 +213,7 @@ function applyOne(backups: Candidate[], policy: RetentionPolicy, opts: PolicyOpt
       left[bucket]--;
       reasons.push(bucket === 'last' ? `last ${n}/${policy.last}` : `${bucket} ${n}/${policy[bucket]} (${key})`);
     }
+    if (youngerThan !== undefined && b.time.getTime() > youngerThan) reasons.push(`younger than ${policy.maxDays} days (max-days)`);
     if (reasons.length) keep.push({ id: b.id, reasons });
     else remove.push({ id: b.id, reason: `not selected by ${describePolicy(policy)}` });
   }
@@ -235,6 +251,7 @@ export function keepChains(sorted: readonly Candidate[], r: PolicyResult): Polic
  */
 export function applyPolicy(backups: Candidate[], policy: RetentionPolicy, opts: PolicyOptions): PolicyResult {
   validatePolicy(policy);
+  if (policy.maxDays && !opts.now) throw new Error('applyPolicy: max-days needs opts.now');
   const ids = new Set<string>();
   for (const b of backups) {
     if (ids.has(b.id)) throw new Error(`applyPolicy: duplicate id ${b.id}`);

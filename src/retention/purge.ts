@@ -18,8 +18,9 @@ import { quickCheck, readManifest } from '../catalog/manifest.js';
 import { plural, table, type Output } from '../core/output.js';
 import { SERVICE_NAME } from '../services/registry.js';
 import {
-  BUCKETS,
+  POLICY_KEYS,
   applyPolicy,
+  flagOf,
   describePolicy,
   isEmptyPolicy,
   validatePolicy,
@@ -46,7 +47,7 @@ function pick(...layers: (RetentionConf | undefined)[]): ServicePolicy {
   let weekStart: WeekStart = 'mon';
   for (const l of layers) {
     if (!l) continue;
-    for (const b of BUCKETS) if (l[b] !== undefined) policy[b] = l[b];
+    for (const b of POLICY_KEYS) if (l[b] !== undefined) policy[b] = l[b];
     if (l.weekStart) weekStart = l.weekStart;
   }
   return { policy, weekStart };
@@ -175,7 +176,7 @@ export async function planPurge(req: PlanRequest): Promise<PurgePlan> {
   for (const [service, list] of [...byService].sort(([a], [b]) => a.localeCompare(b))) {
     const { policy, weekStart } = await req.policies.forService(service);
     const candidates: Candidate[] = list.map(({ b, ok }) => ({ id: b.id, time: new Date(b.startedAt), service, ok, base: bases.get(b.id) }));
-    const r = applyPolicy(candidates, policy, { weekStart, tz: req.tz });
+    const r = applyPolicy(candidates, policy, { weekStart, tz: req.tz, now });
     const byId = new Map(list.map(({ b }) => [b.id, b]));
     plan.services.push({
       service,
@@ -383,11 +384,11 @@ const lastOf = (v: unknown): unknown => (Array.isArray(v) ? v[v.length - 1] : v)
 
 export function cliRetention(args: Record<string, unknown>): CliRetention {
   const out: CliRetention = {};
-  for (const b of BUCKETS) {
-    const raw = lastOf(args[`keep-${b}`]);
+  for (const b of POLICY_KEYS) {
+    const raw = lastOf(args[flagOf(b)]);
     if (raw === undefined) continue;
     const v = String(raw);
-    if (!/^\d{1,6}$/.test(v)) throw new UsageError(`--keep-${b} takes a whole number >= 0, got "${v}"`);
+    if (!/^\d{1,6}$/.test(v)) throw new UsageError(`--${flagOf(b)} takes a whole number >= 0, got "${v}"`);
     out[b] = Number(v);
   }
   const ws = lastOf(args['week-start']);

@@ -10,7 +10,7 @@ import type { Home } from '../core/home.js';
 import type { Logger } from '../core/log.js';
 import type { Output } from '../core/output.js';
 import { formatBytes, plural, table } from '../core/output.js';
-import { applyPolicy, BUCKETS, type RetentionPolicy } from '../retention/policy.js';
+import { applyPolicy, POLICY_KEYS, type RetentionPolicy } from '../retention/policy.js';
 import { loadTarget } from './config.js';
 import { openCopyTarget, type OpenedTarget } from './open.js';
 import { copyIdMatcher } from './upload.js';
@@ -153,9 +153,9 @@ export async function purgeRemote(p: {
     for (const [service, list] of byService) {
       const sp = await p.policyFor(service);
       const policy: RetentionPolicy = { ...sp.policy };
-      const hasTargetPolicy = BUCKETS.some((b) => targetPolicy[b] !== undefined);
+      const hasTargetPolicy = POLICY_KEYS.some((b) => targetPolicy[b] !== undefined);
       if (hasTargetPolicy) {
-        for (const b of BUCKETS) {
+        for (const b of POLICY_KEYS) {
           if (p.cliPolicy[b] !== undefined) continue;
           if (targetPolicy[b] !== undefined) policy[b] = targetPolicy[b];
           else delete policy[b];
@@ -165,7 +165,7 @@ export async function purgeRemote(p: {
       const candidates = list
         .filter((c) => !future.includes(c))
         .map((c) => ({ id: c.id, time: new Date(c.startedAt), service, ok: true, base: c.base })); // chains stay whole
-      const r = applyPolicy(candidates, policy, { weekStart: targetPolicy.weekStart ?? sp.weekStart });
+      const r = applyPolicy(candidates, policy, { weekStart: targetPolicy.weekStart ?? sp.weekStart, now: p.now });
       for (const k of r.keep) result.keep.push({ id: k.id, service, reasons: k.reasons });
       for (const c of future) result.keep.push({ id: c.id, service, reasons: ['dated in the future: never touched'] });
       for (const x of r.remove) {

@@ -272,6 +272,51 @@ test('purge: KEEP_* from batt.conf, per-service conf overrides it, flags overrid
   }
 });
 
+test('purge --max-days N keeps every backup younger than N days on top of keep-*; MAX_DAYS in a conf; alone it is a policy', async () => {
+  const sb = sandbox();
+  try {
+    generate(sb.root, 'db', 10, 12); // every 12 h for 10 days, the newest an hour ago
+    generate(sb.root, 'web', 10, 24);
+    const young = (j: PurgeJson, service: string) => j.services.find((s) => s.service === service)!.keep.filter((k) => Date.now() - Date.parse(k.startedAt) < 3 * DAY);
+    const alone = await purgeJson(sb, ['--dry-run', '--max-days', '3']);
+    assert.equal(alone.code, 0, alone.stderr);
+    const db = alone.json.services.find((s) => s.service === 'db')!;
+    assert.equal(db.keep.length, 6, 'three days of backups every 12 hours');
+    assert.deepEqual(young(alone.json, 'db').length, 6);
+    assert.ok(db.keep.every((k) => k.reasons.includes('younger than 3 days (max-days)')), JSON.stringify(db.keep));
+    assert.equal(db.remove.length, 21 - 6);
+    // on top of keep-*: what both keep is exactly what either keeps alone
+    const both = await purgeJson(sb, ['--dry-run', '--max-days', '1', '--keep-daily', '5']);
+    const days = await purgeJson(sb, ['--dry-run', '--max-days', '1']);
+    const daily = await purgeJson(sb, ['--dry-run', '--keep-daily', '5']);
+    assert.deepEqual(keepIds(both.json), [...new Set([...keepIds(days.json), ...keepIds(daily.json)])].sort());
+    const last = await purgeJson(sb, ['--dry-run', '--max-days', '1', '--keep-last', '1', 'db']);
+    assert.equal(last.json.services[0]!.keep.length, 2, 'keep-last 1 plus the one 13 hours old');
+    // the newest good backup is kept even when nothing is younger than max-days
+    const old = sandbox();
+    try {
+      writeBackup(path.join(old.root, '2020/01/01/db'), 'db', new Date('2020-01-01T00:00:00Z'));
+      writeBackup(path.join(old.root, '2020/01/02/db'), 'db', new Date('2020-01-02T00:00:00Z'));
+      const r = await purgeJson(old, ['--max-days', '7']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(listDirs(old.root).filter((d) => d.endsWith('/db')), ['2020/01/02/db']);
+    } finally {
+      old.cleanup();
+    }
+    // MAX_DAYS in a conf, and a real run removes exactly what the dry run listed
+    fs.writeFileSync(path.join(sb.home, 'conf', 'batt.conf'), 'MAX_DAYS=2\n');
+    const plan = await purgeJson(sb, ['--dry-run']);
+    const real = await purgeJson(sb, []);
+    assert.equal(real.code, 0, real.stderr);
+    assert.deepEqual([...real.json.removed!].sort(), removeIds(plan.json));
+    const bad = await batt(['purge', '--max-days', 'soon', '--path', sb.pattern], { home: sb.home, env: ENV });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--max-days takes a whole number >= 0, got "soon"/);
+  } finally {
+    sb.cleanup();
+  }
+});
+
 test('purge: the newest good backup survives; damaged backups never count as kept', async () => {
   const sb = sandbox();
   try {

@@ -248,6 +248,7 @@ describe('loaders and config check agree on every key', () => {
     { kind, key: 'KEEP_WEEKLY', good: '999999', bad: '1.5', how: 'rule', base },
     { kind, key: 'KEEP_MONTHLY', good: '12', bad: 'twelve', how: 'rule', base },
     { kind, key: 'KEEP_YEARLY', good: '1', bad: '+1', how: 'rule', base },
+    { kind, key: 'MAX_DAYS', good: '30', bad: '30d', how: 'rule', base },
     { kind, key: 'WEEK_START', good: 'Sunday', bad: 'fri', how: 'rule', base },
     { kind, key: 'PURGE_AFTER_RUN', good: 'TRUE', bad: 'on', how: 'rule', base },
   ];

@@ -4,6 +4,7 @@ import { applyPolicy, civil, periodKey, type Candidate, type PolicyOptions, type
 import { UsageError, EXIT } from '../../src/core/errors.js';
 
 const MON: PolicyOptions = { weekStart: 'mon', tz: 'UTC' };
+const NOW: PolicyOptions = { ...MON, now: new Date('2026-11-10T12:00:00Z') };
 
 /** Builds candidates from ISO instants; id = instant, so tests read their results directly. */
 function at(times: string[], service = 'db', ok = true): Candidate[] {
@@ -112,6 +113,34 @@ const cases: Case[] = [
     policy: { last: 1, daily: 0 },
     keep: ['2026-11-04T00:00:00.000Z'],
   },
+  {
+    name: 'max-days alone keeps every backup younger than N days (now: 2026-11-10 12:00; exactly N days old is not younger)',
+    times: every('2026-11-01T00:00:00Z', '2026-11-10T12:00:00Z', 12 * 60),
+    policy: { maxDays: 2 },
+    opts: NOW,
+    keep: ['2026-11-10T00:00:00.000Z', '2026-11-09T12:00:00.000Z', '2026-11-09T00:00:00.000Z'],
+  },
+  {
+    name: 'max-days on top of keep-*: the young ones plus what the buckets select',
+    times: every('2026-11-01T00:00:00Z', '2026-11-10T12:00:00Z', 12 * 60),
+    policy: { maxDays: 1, daily: 3, monthly: 1 },
+    opts: NOW,
+    keep: ['2026-11-10T00:00:00.000Z', '2026-11-09T12:00:00.000Z', '2026-11-08T12:00:00.000Z'],
+  },
+  {
+    name: 'max-days with nothing that young still keeps the newest good backup',
+    times: ['2026-10-01T00:00:00.000Z', '2026-10-02T00:00:00.000Z'],
+    policy: { maxDays: 3 },
+    opts: NOW,
+    keep: ['2026-10-02T00:00:00.000Z'],
+  },
+  {
+    name: 'max-days 0 switches it off',
+    times: every('2026-11-09T00:00:00Z', '2026-11-10T12:00:00Z', 12 * 60),
+    policy: { maxDays: 0, last: 1 },
+    opts: NOW,
+    keep: ['2026-11-10T00:00:00.000Z'],
+  },
 ];
 
 for (const c of cases) {
@@ -142,6 +171,9 @@ test('applyPolicy refuses an empty policy (exit code 2)', () => {
   assert.throws(() => applyPolicy(input, { daily: -1 }, MON), UsageError);
   assert.throws(() => applyPolicy(input, { daily: 1.5 }, MON), UsageError);
   assert.throws(() => applyPolicy([], {}, MON), UsageError, 'refused even with nothing to purge');
+  assert.throws(() => applyPolicy(input, { maxDays: 0 }, NOW), /empty retention policy/, 'max-days 0 keeps nothing');
+  assert.throws(() => applyPolicy(input, { maxDays: -1 }, NOW), /max-days must be a whole number/);
+  assert.throws(() => applyPolicy(input, { maxDays: 2 }, MON), /max-days needs opts\.now/);
 });
 
 test('applyPolicy: the newest good backup is kept whatever the policy', () => {
