@@ -1,5 +1,5 @@
 // End-to-end helpers: a temp home and destination, and the built batt run as a child process.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -88,6 +88,32 @@ export function batt(args: string[], opts: BattOptions = {}): Promise<BattResult
   });
 }
 
+/** Makes `p` and everything below it readable (and folders enterable) by every user. */
+function shareTree(p: string): void {
+  const st = fs.statSync(p);
+  fs.chmodSync(p, st.isDirectory() ? 0o755 : 0o644);
+  if (st.isDirectory()) for (const e of fs.readdirSync(p)) shareTree(path.join(p, e));
+}
+
+/**
+ * For a test that runs batt as another user (nobody, uid 65534): the checkout may sit in a folder
+ * that user cannot enter (a clone in /root, in a 0700 `mktemp -d`), so the built bundle is copied
+ * into `dir` (made 0755; it should be under os.tmpdir()) and shared. Returns the copy's batt.js,
+ * or why that user still cannot run it (node itself out of reach, a private TMPDIR): the reason
+ * to skip with. Run as root.
+ */
+export function battForOtherUser(dir: string, uid = 65534): { batt: string } | { skip: string } {
+  const dist = path.join(dir, 'dist');
+  fs.cpSync(path.dirname(BATT), dist, { recursive: true });
+  fs.chmodSync(dir, 0o755);
+  shareTree(dist);
+  const copy = path.join(dist, 'batt.js');
+  const probe = spawnSync(process.execPath, [copy, '--version'], { uid, gid: uid, encoding: 'utf8', env: { PATH: process.env.PATH } });
+  if (probe.status === 0) return { batt: copy };
+  const why = (probe.error?.message ?? probe.stderr.trim().split('\n')[0]) || `exit ${probe.status}`;
+  return { skip: `uid ${uid} cannot run ${process.execPath} ${copy} (${why}): a folder above it is private` };
+}
+
 /** Writes <home>/conf/targets/NAME.conf (0600, in a 0700 folder, as batt requires of a conf with keys). */
 export function writeTargetConf(home: string, name: string, text: string): void {
   const f = path.join(home, 'conf', 'targets', `${name}.conf`);
@@ -112,6 +138,21 @@ export function listFiles(dir: string): string[] {
 
 /** True when the test must fail rather than skip for a missing server (set by .ci/run). */
 export const REQUIRE_SERVERS = process.env.BATT_REQUIRE_SERVERS === '1';
+
+/** The tools among `tools` that are not on PATH. */
+export function missingTools(tools: string[]): string[] {
+  return tools.filter((t) => spawnSync('sh', ['-c', 'command -v "$1"', 'sh', t], { stdio: 'ignore' }).status !== 0);
+}
+
+/**
+ * The `skip` option of a test (or suite) that needs `tools` and any setup that runs them: the
+ * reason when one is missing ("not installed: age, age-keygen"), else false. With
+ * BATT_REQUIRE_SERVERS=1 (.ci/run) it is always false: the test runs and fails on the missing tool.
+ */
+export function skipWithout(tools: string[]): string | false {
+  const missing = missingTools(tools);
+  return missing.length && !REQUIRE_SERVERS ? `not installed: ${missing.join(', ')}` : false;
+}
 
 /**
  * Folders named prefix* that scripts made in their TMPDIR: batt gives each script a scratch

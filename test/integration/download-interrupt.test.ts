@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox, writeTargetConf } from '../helpers/batt.js';
+import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, missingTools, skipWithout, type Sandbox, writeTargetConf } from '../helpers/batt.js';
 import { SSHD, startSshd, type Sshd } from '../helpers/sshd.js';
 import { startS3, S3_KEY, S3_SECRET, type S3Server } from '../helpers/s3.js';
 import { startThrottle, type Throttle } from '../helpers/net.js';
@@ -22,15 +22,7 @@ import { statFields } from '../../src/core/proc.js';
 import { decryptFile, encryptFile } from '../../src/targets/crypto.js';
 import { abortMidStream } from '../helpers/abort.js';
 
-const hasAge = (() => {
-  try {
-    execFileSync('sh', ['-c', 'command -v age && command -v age-keygen'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-const skipAge = !hasAge && !REQUIRE_SERVERS ? 'age is not installed' : false;
+const skipAge = skipWithout(['age', 'age-keygen']);
 const skipSsh = !SSHD && !REQUIRE_SERVERS ? 'sshd not installed (openssh-server)' : false;
 const skipFtp = !VSFTPD && !REQUIRE_SERVERS ? 'vsftpd not installed' : false;
 /** A scratch folder's name up to its label: batt's pid and start time (src/run/scratch.ts). */
@@ -58,7 +50,7 @@ before(async () => {
   writeScript(sb.home, 'big', `head -c ${SIZE} /dev/urandom > "$BATT_DEST/big.bin"`);
   writeScript(sb.home, 'big', 'cp "$BATT_BACKUP/big.bin" "$BATT_RESTORE_TO"', 'restore');
   conf('plain', `TYPE=local\nPATH=${remote}/plain\n`);
-  if (hasAge) {
+  if (!missingTools(['age', 'age-keygen']).length) {
     const identity = path.join(sb.dir, 'age.key');
     execFileSync('age-keygen', ['-o', identity], { stdio: 'ignore' });
     fs.chmodSync(identity, 0o600);

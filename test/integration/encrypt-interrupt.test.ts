@@ -8,8 +8,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { execFileSync, type ChildProcess } from 'node:child_process';
-import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox, writeTargetConf } from '../helpers/batt.js';
+import { type ChildProcess } from 'node:child_process';
+import { sandbox, batt, writeScript, listFiles, missingTools, skipWithout, type Sandbox, writeTargetConf } from '../helpers/batt.js';
 import { CryptoInterruptedError, encryptFile } from '../../src/targets/crypto.js';
 import { abortMidStream } from '../helpers/abort.js';
 import { resolveHome } from '../../src/core/home.js';
@@ -17,15 +17,7 @@ import { UploadInterruptedError } from '../../src/targets/retry.js';
 import { loadTarget } from '../../src/targets/config.js';
 import { openTarget } from '../../src/targets/open.js';
 
-const hasAge = (() => {
-  try {
-    execFileSync('sh', ['-c', 'command -v age && command -v age-keygen'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-const skipReal = !hasAge && !REQUIRE_SERVERS ? 'age is not installed' : false;
+const skipReal = skipWithout(['age', 'age-keygen']);
 
 let sb: Sandbox;
 let tmp: string;
@@ -188,7 +180,7 @@ test('SIGKILL while encrypting for a passphrase target: the upload folder (ciphe
 });
 
 test('SIGTERM while the real age (fed slowly) encrypts a 24 MB file: age killed mid-file, exit 143 at once, no ciphertext left', { skip: skipReal }, async (t) => {
-  assert.ok(hasAge, 'age is not installed');
+  assert.deepEqual(missingTools(['age', 'age-keygen']), [], 'age is not installed');
   const pidFile = path.join(sb.dir, 'age.pid');
   const res = await sigtermWhileEncrypting('sealed', slowRealAge(pidFile), 1 << 20);
   t.diagnostic(`batt exited ${res.took} ms after SIGTERM`);

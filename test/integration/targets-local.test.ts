@@ -5,21 +5,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox, writeTargetConf } from '../helpers/batt.js';
+import { sandbox, batt, writeScript, listFiles, missingTools, skipWithout, type Sandbox, writeTargetConf } from '../helpers/batt.js';
 import { resolveHome } from '../../src/core/home.js';
 import { loadTarget } from '../../src/targets/config.js';
 import { openTarget } from '../../src/targets/open.js';
 
-const has = (bin: string) => {
-  try {
-    execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
-const missing = ['rsync', 'age', 'age-keygen'].filter((b) => !has(b));
-const skip = missing.length && !REQUIRE_SERVERS ? `missing ${missing.join(', ')}` : false;
+const missing = missingTools(['rsync', 'age', 'age-keygen']);
+const skip = skipWithout(['rsync', 'age', 'age-keygen']);
 
 let sb: Sandbox;
 let remote: string;

@@ -6,17 +6,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox } from '../helpers/batt.js';
+import { sandbox, batt, writeScript, listFiles, skipWithout, type Sandbox } from '../helpers/batt.js';
 
-const hasAge = (() => {
-  try {
-    execFileSync('age-keygen', ['-y', '/dev/null'], { stdio: 'ignore' });
-  } catch (err) {
-    return (err as { code?: string }).code !== 'ENOENT';
-  }
-  return true;
-})();
-const skip = !hasAge && !REQUIRE_SERVERS ? 'age not installed' : false;
+const skip = skipWithout(['age', 'age-keygen']);
 
 let sb: Sandbox;
 let remote: string;
