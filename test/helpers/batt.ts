@@ -100,7 +100,7 @@ function shareTree(p: string): void {
  * that user cannot enter (a clone in /root, in a 0700 `mktemp -d`), so the built bundle is copied
  * into `dir` (made 0755; it should be under os.tmpdir()) and shared. Returns the copy's batt.js,
  * or why that user still cannot run it (node itself out of reach, a private TMPDIR): the reason
- * to skip with. Run as root.
+ * to skip with (under BATT_REQUIRE_SERVERS=1 a failure instead). Run as root.
  */
 export function battForOtherUser(dir: string, uid = 65534): { batt: string } | { skip: string } {
   const dist = path.join(dir, 'dist');
@@ -111,7 +111,9 @@ export function battForOtherUser(dir: string, uid = 65534): { batt: string } | {
   const probe = spawnSync(process.execPath, [copy, '--version'], { uid, gid: uid, encoding: 'utf8', env: { PATH: process.env.PATH } });
   if (probe.status === 0) return { batt: copy };
   const why = (probe.error?.message ?? probe.stderr.trim().split('\n')[0]) || `exit ${probe.status}`;
-  return { skip: `uid ${uid} cannot run ${process.execPath} ${copy} (${why}): a folder above it is private` };
+  const skip = `uid ${uid} cannot run ${process.execPath} ${copy} (${why}): a folder above it is private`;
+  if (REQUIRE_SERVERS) throw new Error(`BATT_REQUIRE_SERVERS=1 but ${skip}`);
+  return { skip };
 }
 
 /** Writes <home>/conf/targets/NAME.conf (0600, in a 0700 folder, as batt requires of a conf with keys). */
