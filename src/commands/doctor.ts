@@ -9,6 +9,7 @@ import path from 'node:path';
 import { checkConfig } from '../config/configcheck.js';
 import { loadGlobalSettings } from '../config/config.js';
 import { checkServices } from '../run/check.js';
+import { installedSchedules } from '../ops/scheduler.js';
 import { EXIT, describeError } from '../core/errors.js';
 import { resolveHome } from '../core/home.js';
 import { createOutput, formatBytes, plural, table } from '../core/output.js';
@@ -222,6 +223,11 @@ export async function doctorCommand(args: CommonArgs): Promise<number> {
     checks.push({ check: 'destination', ok: false, detail: describeError(err) });
   }
   checks.push(...(await targetChecks(home)));
+  // A schedule batt installed that cannot fire (no cron daemon, no systemd): the backups silently
+  // stop. BATT_SYSTEM_ROOT (tests only) points at another tree holding etc/, proc/ and run/.
+  for (const s of await installedSchedules(process.env.BATT_SYSTEM_ROOT || '/')) {
+    checks.push({ check: 'schedule', ok: !s.problem, detail: s.problem ? `${s.file}: ${s.problem}` : `${s.file}: ${s.kind === 'cron' ? 'a cron daemon' : 'systemd'} is running` });
+  }
 
   const ok = checks.every((c) => c.ok);
   if (out.json) out.data({ ok, checks });

@@ -10,6 +10,7 @@ import { resolveHome } from '../core/home.js';
 import { createOutput, type Output } from '../core/output.js';
 import { runCommand } from '../run/runner.js';
 import { MARKER, parseSchedule, quoteArg, readInstalled, renderCron, renderService, renderTimer } from '../ops/schedule.js';
+import { schedulerProblem } from '../ops/scheduler.js';
 import { last, type CommonArgs } from './context.js';
 
 export interface ScheduleArgs extends CommonArgs {
@@ -141,6 +142,9 @@ async function install(args: ScheduleArgs, l: Layout, out: Output): Promise<numb
     out.info(changed.length ? `installed ${kind} schedule ${s.at} (${when}): ${changed.join(', ')}` : `schedule ${s.at} (${when}) is already installed`);
     if (steps.length) out.info(`now run: ${steps.join(' && ')}`);
   }
+  // Written either way (config management expects the file), but a schedule that cannot fire is said.
+  const cannot = await schedulerProblem(kind, l.root);
+  if (cannot) out.warn(`the schedule is installed but cannot fire: ${cannot}`);
   return EXIT.OK;
 }
 

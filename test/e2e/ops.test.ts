@@ -171,6 +171,45 @@ describe('batt config check', () => {
   });
 });
 
+describe('a schedule that cannot fire', () => {
+  test('install writes it and warns (exit 0) when its scheduler is not running; doctor fails it', async () => {
+    const sb = sandbox({ builtins: true });
+    try {
+      const root = tempRoot(sb);
+      // the tree's own /proc: one shell, no cron daemon; no /run/systemd/system
+      const proc = (pid: number, comm: string) => {
+        fs.mkdirSync(path.join(root, 'proc', String(pid)), { recursive: true });
+        fs.writeFileSync(path.join(root, 'proc', String(pid), 'comm'), `${comm}\n`);
+      };
+      proc(1, 'bash');
+      let r = await batt(['schedule', 'install', '--at', 'daily 02:30', '--root', root], { home: sb.home });
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(fs.existsSync(path.join(root, 'etc/cron.d/batt')), 'written anyway');
+      assert.match(r.stderr, /^batt: warning: the schedule is installed but cannot fire: no cron daemon is running, so \/etc\/cron\.d\/batt never fires/m);
+      fs.writeFileSync(path.join(sb.home, 'conf/file.conf'), 'PATHS=/etc/hostname\n');
+      await batt(['enable', 'file'], { home: sb.home });
+      const doctor = () => batt(['doctor', '--path', sb.pattern], { home: sb.home, env: { BATT_SYSTEM_ROOT: root } });
+      let d = await doctor();
+      assert.equal(d.code, 1);
+      assert.match(d.stdout, /^FAIL +schedule +.*\/etc\/cron\.d\/batt: no cron daemon is running/m);
+
+      proc(612, 'cron');
+      r = await batt(['schedule', 'install', '--at', 'daily 02:30', '--root', root], { home: sb.home });
+      assert.equal(r.stderr, '');
+      d = await doctor();
+      assert.equal(d.code, 0, d.stdout);
+      assert.match(d.stdout, /^ok +schedule +.*\/etc\/cron\.d\/batt: a cron daemon is running$/m);
+
+      r = await batt(['schedule', 'install', '--systemd', '--at', 'daily 02:30', '--root', root], { home: sb.home });
+      assert.equal(r.code, 0);
+      assert.match(r.stderr, /cannot fire: systemd is not running on this machine/);
+      assert.match((await doctor()).stdout, /^FAIL +schedule +.*batt\.timer: systemd is not running/m);
+    } finally {
+      sb.cleanup();
+    }
+  });
+});
+
 describe('batt doctor', () => {
   test('tools found, destination writable: exit 0; a missing declared tool: FAIL and exit 1', async () => {
     const sb = sandbox({ builtins: true });

@@ -1,7 +1,11 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { UsageError } from '../../src/core/errors.js';
+import { hasCronDaemon, schedulerProblem } from '../../src/ops/scheduler.js';
 import { MARKER, parseSchedule, quoteArg, readInstalled, renderCron, renderService, renderTimer } from '../../src/ops/schedule.js';
 
 describe('parseSchedule', () => {
@@ -111,5 +115,38 @@ describe('unit and cron file contents', () => {
     assert.equal(quoteArg('/opt/my batt/batt.js'), '"/opt/my batt/batt.js"');
     assert.throws(() => quoteArg('/opt/$x'), UsageError);
     assert.throws(() => quoteArg('/opt/a"b'), UsageError);
+  });
+});
+
+describe('can a schedule fire', () => {
+  test('hasCronDaemon: the cron daemons by their /proc comm name, nothing else', () => {
+    const cases: [string[], boolean][] = [
+      [['systemd', 'cron', 'bash'], true],
+      [['crond'], true],
+      [['cronie\n'], true],
+      [['fcron'], true],
+      [['bash', 'node', 'anacron'], false], // anacron is started by cron or a timer, it is no daemon
+      [['cronjob-runner', 'mycron'], false],
+      [[], false],
+    ];
+    for (const [comms, want] of cases) assert.equal(hasCronDaemon(comms), want, comms.join(','));
+  });
+
+  test('schedulerProblem reads proc/ and run/ of a tree; a tree without proc/ has no verdict', async () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-sched-'));
+    try {
+      assert.equal(await schedulerProblem('cron', root), undefined, 'no proc: an image being built');
+      fs.mkdirSync(path.join(root, 'proc/1'), { recursive: true });
+      fs.writeFileSync(path.join(root, 'proc/1/comm'), 'bash\n');
+      assert.match((await schedulerProblem('cron', root))!, /^no cron daemon is running/);
+      assert.match((await schedulerProblem('systemd', root))!, /^systemd is not running/);
+      fs.mkdirSync(path.join(root, 'proc/812'));
+      fs.writeFileSync(path.join(root, 'proc/812/comm'), 'cron\n');
+      fs.mkdirSync(path.join(root, 'run/systemd/system'), { recursive: true });
+      assert.equal(await schedulerProblem('cron', root), undefined);
+      assert.equal(await schedulerProblem('systemd', root), undefined);
+    } finally {
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 });
