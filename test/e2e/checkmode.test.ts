@@ -55,6 +55,21 @@ describe('check mode', () => {
     }
   });
 
+  test('system: a named disk that is not a block device fails the check; none named passes', async () => {
+    const sb = installedHome();
+    try {
+      fs.writeFileSync(path.join(sb.home, 'conf/system.conf'), 'DISKS=/dev/batt-no-such-disk\n', { mode: 0o600 });
+      const e = await batt(['enable', 'system'], { home: sb.home });
+      assert.equal(e.code, 0);
+      assert.match(e.stderr, /next run would fail: backup-system: \/dev\/batt-no-such-disk \(DISKS or --system-disks\) is not a block device$/m);
+      fs.writeFileSync(path.join(sb.home, 'conf/system.conf'), '', { mode: 0o600 });
+      const d = await batt(['doctor'], { home: sb.home });
+      assert.match(d.stdout, /^ok +system +check mode: ok$/m);
+    } finally {
+      sb.cleanup();
+    }
+  });
+
   test('a script that does not declare check mode is never run with BATT_CHECK', async () => {
     const sb = installedHome();
     try {

@@ -194,7 +194,7 @@ test('readScriptTraits reads the top of the built-in scripts: backup-file is app
 
 test('readScriptTraits: every built-in backup script declares check mode', async () => {
   const dir = path.join(REPO_ROOT, 'scripts-available');
-  for (const s of ['file', 'mysql', 'postgresql', 'redis', 'sqlite', 'mongodb']) {
+  for (const s of ['file', 'mysql', 'postgresql', 'redis', 'sqlite', 'mongodb', 'system']) {
     assert.equal((await readScriptTraits(path.join(dir, `backup-${s}`))).check, true, `backup-${s}`);
   }
 });
