@@ -5,9 +5,9 @@ import { describeDrill, readDrill, type DrillRecord } from '../catalog/drillreco
 import { EXIT, InterruptedError, UsageError } from '../core/errors.js';
 import { listenForStop } from '../core/stop.js';
 import { formatBytes, table } from '../core/output.js';
-import { last, makeContext, type CommonArgs } from './context.js';
+import { hostFilter, last, makeContext, type CommonArgs, type HostArgs } from './context.js';
 
-export interface BackupsArgs extends CommonArgs {
+export interface BackupsArgs extends CommonArgs, HostArgs {
   service?: string;
   since?: string;
   until?: string;
@@ -29,6 +29,7 @@ function drillCell(d: DrillRecord | undefined): string {
 export async function backupsCommand(args: BackupsArgs): Promise<number> {
   const ctx = await makeContext(args);
   const from = last(args.from);
+  const hosts = hostFilter(args, ctx, from);
   if (from) {
     // the copies on an off-site target (src/targets/remote.ts); SIGINT/SIGTERM/SIGHUP stop the connecting,
     // listing and index reads at once, nothing is printed, exit 130/143/129
@@ -36,7 +37,7 @@ export async function backupsCommand(args: BackupsArgs): Promise<number> {
     const { printRemoteBackups } = await import('../targets/remote.js');
     const stop = listenForStop();
     try {
-      await printRemoteBackups(ctx.out, ctx.home, String(from), filter, stop.signal);
+      await printRemoteBackups(ctx.out, ctx.home, String(from), filter, hosts, stop.signal);
     } catch (err) {
       if (!stop.caught) throw err;
     } finally {

@@ -1,5 +1,7 @@
 // What every command needs: the home, the global settings, the destination pattern, the output.
-import { loadGlobalSettings, type GlobalSettings } from '../config/config.js';
+import { loadGlobalSettings, thisHost, type GlobalSettings } from '../config/config.js';
+import { hostName } from '../config/confkeys.js';
+import type { HostFilter } from '../targets/copy.js';
 import { DEFAULT_PATTERN, patternRoot, validatePattern } from '../core/destination.js';
 import { resolveHome, type Home } from '../core/home.js';
 import { createOutput, type Output } from '../core/output.js';
@@ -40,6 +42,29 @@ export async function makeContext(args: CommonArgs, env: NodeJS.ProcessEnv = pro
   const pattern = last(args.path) || env.BATT_PATH || settings.pattern || DEFAULT_PATTERN;
   validatePattern(pattern);
   return { home, settings, pattern, root: patternRoot(pattern), out, env };
+}
+
+/** --host H / --all-hosts of the commands on a target's copies. */
+export interface HostArgs {
+  host?: string | string[];
+  'all-hosts'?: boolean;
+}
+
+/**
+ * Whose copies on a target a command takes: `--host H`, every host's with `--all-hosts` (when the
+ * command has it), by default this host's (HOST_NAME, else the system host name). Without `from`
+ * (a target) neither flag means anything: a UsageError.
+ */
+export function hostFilter(args: HostArgs, ctx: Context, from: unknown, flag = '--from'): HostFilter {
+  const host = last(args.host);
+  const all = !!last(args['all-hosts']);
+  if ((host !== undefined || all) && !from) throw new UsageError(`${host !== undefined ? '--host' : '--all-hosts'} chooses copies on a target: use it with ${flag} NAME`);
+  if (host !== undefined && all) throw new UsageError('--host and --all-hosts exclude each other');
+  if (all) return { all: true };
+  if (host === undefined) return { host: thisHost(ctx.settings) };
+  const v = hostName(String(host));
+  if (!v.ok) throw new UsageError(`--host ${v.why}`);
+  return { host: v.value };
 }
 
 declare const __BATT_VERSION__: string;

@@ -8,7 +8,8 @@ import { PolicySource, applyPurge, cliRetention, planJson, planPurge, printOutco
 import { emptyPolicyError } from '../retention/policy.js';
 import { validateServiceName } from '../services/registry.js';
 import { listenForStop } from '../core/stop.js';
-import { last, makeContext, type CommonArgs } from './context.js';
+import { hostFilter, last, makeContext, type CommonArgs } from './context.js';
+import { thisHost } from '../config/config.js';
 import { plural } from '../core/output.js';
 import { recordOutcome } from '../ops/metrics.js';
 
@@ -17,6 +18,7 @@ export interface PurgeArgs extends CommonArgs {
   'dry-run'?: boolean;
   wait?: boolean;
   target?: string;
+  host?: string | string[];
   [flag: string]: unknown;
 }
 
@@ -31,6 +33,8 @@ export async function purgeCommand(args: PurgeArgs, now = new Date()): Promise<n
   else if (!(await policies.anyPolicy())) throw emptyPolicyError();
   const dryRun = !!last(args['dry-run']);
   const target = last(args.target);
+  // one host's copies only: this host's unless --host names another
+  const hosts = hostFilter({ host: args.host as string | undefined }, ctx, target, '--target') as { host: string };
   if (target) {
     // the copies on one off-site target, each target by its own retention (src/targets/remote.ts)
     // SIGINT/SIGTERM/SIGHUP: connecting and listing stop at once, removals between two copies
@@ -40,6 +44,7 @@ export async function purgeCommand(args: PurgeArgs, now = new Date()): Promise<n
       const r = await purgeRemote({
         home: ctx.home,
         name: String(target),
+        hosts: { host: hosts.host, self: thisHost(ctx.settings) },
         pattern: ctx.pattern,
         services,
         policyFor: (s) => policies.forService(s),

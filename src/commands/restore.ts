@@ -12,9 +12,10 @@ import type { FetchedBackup } from '../targets/remote.js';
 import { sweepStaleScratch } from '../run/scratch.js';
 import { callerCwd } from '../services/scriptenv.js';
 import { listenForStop } from '../core/stop.js';
-import { last, makeContext, wholeNumberFlag, type CommonArgs } from './context.js';
+import { hostFilter, last, makeContext, wholeNumberFlag, type CommonArgs, type HostArgs } from './context.js';
+import { thisHost } from '../config/config.js';
 
-export interface RestoreArgs extends CommonArgs {
+export interface RestoreArgs extends CommonArgs, HostArgs {
   service?: string;
   backup?: string;
   to?: string | string[];
@@ -24,7 +25,7 @@ export interface RestoreArgs extends CommonArgs {
   [flag: string]: unknown;
 }
 
-export const RESTORE_FLAGS = new Set(['home', 'path', 'json', 'service', 'backup', 'to', 'force', 'timeout', 'from', 'help', 'h', 'version']);
+export const RESTORE_FLAGS = new Set(['home', 'path', 'json', 'service', 'backup', 'to', 'force', 'timeout', 'from', 'host', 'all-hosts', 'allHosts', 'help', 'h', 'version']);
 
 export async function restoreCommand(args: RestoreArgs): Promise<number> {
   // The parser takes the service as optional so that its absence gets batt's own words (exit 2).
@@ -42,6 +43,7 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
   if (others.length) throw new UsageError(`options for ${others.join(', ')} do not apply to a ${service} restore`);
   const timeoutS = wholeNumberFlag('timeout', args.timeout, 0); // 0: no limit
   const from = last(args.from);
+  const hosts = hostFilter(args, ctx, from);
   // SIGINT/SIGTERM/SIGHUP from here on: the download, decryption and hashing stop mid-file, the
   // temp folder goes, nothing is restored; during the script, it is stopped (runner.ts).
   const stop = listenForStop();
@@ -58,8 +60,10 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
       await sweepStaleScratch(log); // what a killed batt left, e.g. a decrypted download
       // --from TARGET: download (and decrypt) the copy into a private temp folder first (src/targets/remote.ts)
       fetched = from
-        ? await (await import('../targets/remote.js')).fetchRemoteBackup(ctx.home, String(from), service, args.backup ? String(args.backup) : undefined, { signal: stop.signal })
+        ? await (await import('../targets/remote.js')).fetchRemoteBackup(ctx.home, String(from), service, args.backup ? String(args.backup) : undefined, { hosts, root: ctx.root, signal: stop.signal })
         : undefined;
+      // another host's copy (--host, --all-hosts) is restored only when asked for, and said so
+      if (fetched && fetched.host !== thisHost(ctx.settings)) ctx.out.warn(`${fetched.backup.id} is a copy of host ${fetched.host}, not of this host (${thisHost(ctx.settings)})`);
       backup = fetched?.backup ?? (await chooseBackup(ctx.root, service, args.backup ? String(args.backup) : undefined));
       if (fetched && backup.manifest.base !== undefined) {
         throw new FailedError(`backup ${backup.id} on ${from} is an incremental: restoring a chain from a target is not supported`, 'restore it from the local backup root');
@@ -102,8 +106,9 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
       // what it wrote into an empty target; over data with --force, what was written stays)
       throw stop.caught ? new InterruptedError(`interrupted by ${stop.caught}: the ${service} restore script was stopped; batt.log says what it left`) : err;
     });
-    if (ctx.out.json) ctx.out.data({ ok: true, service, backup: backup.id, to: last(args.to) ?? null, durationMs });
-    else ctx.out.info(`restored ${service} from ${backup.id}${last(args.to) ? ` to ${last(args.to)}` : ''} in ${formatDuration(durationMs)}`);
+    const other = fetched && fetched.host !== thisHost(ctx.settings) ? ` (a copy of host ${fetched.host})` : '';
+    if (ctx.out.json) ctx.out.data({ ok: true, service, backup: backup.id, ...(fetched ? { host: fetched.host } : {}), to: last(args.to) ?? null, durationMs });
+    else ctx.out.info(`restored ${service} from ${backup.id}${other}${last(args.to) ? ` to ${last(args.to)}` : ''} in ${formatDuration(durationMs)}`);
     return EXIT.OK;
   } finally {
     stop.dispose();

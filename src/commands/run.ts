@@ -6,6 +6,7 @@ import path from 'node:path';
 import { sealedOk, type BackupJob, type BackupResult, type PreviousBackup, type RunContext } from '../run/backup.js';
 import { backupWithRetries, triesNote } from '../run/tries.js';
 import { estimateRatio, scanRoot } from '../catalog/catalog.js';
+import { thisHost } from '../config/config.js';
 import { renderPattern } from '../core/destination.js';
 import { ConfigError, EXIT, InterruptedError, UsageError, describeError, fromSystemError } from '../core/errors.js';
 import { mkdirPrivate } from '../core/fsutil.js';
@@ -147,7 +148,7 @@ export async function runBackups(args: RunArgs, env: NodeJS.ProcessEnv = process
     // A run that cannot even start (lock held, destination unwritable, script gone) is exactly
     // what the sysadmin must hear about: notify it like a failed run, then report it as usual.
     if (!(err instanceof InterruptedError) && !last(args['dry-run'])) {
-      const summary = { host: os.hostname(), runId: '', ok: false, startedAt: now.toISOString(), durationMs: Date.now() - now.getTime(), destination: ctx.root, services: [], error: describeError(err) };
+      const summary = { host: thisHost(ctx.settings), runId: '', ok: false, startedAt: now.toISOString(), durationMs: Date.now() - now.getTime(), destination: ctx.root, services: [], error: describeError(err) };
       await notifyRun(summary, ctx.settings, (l) => ctx.out.error(l));
     }
     throw err;
@@ -215,6 +216,7 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
       base,
       now,
       runId,
+      host: thisHost(ctx.settings),
       killAfterMs: 10_000,
       baseEnv: env,
       log,
@@ -232,7 +234,7 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
           return r;
         });
     results = [...broken, ...results];
-    uploads = await uploadRunResults({ home: ctx.home, root: ctx.root, pattern: ctx.pattern, targets, results, log, out, interrupted: !!stop.caught, signal: stop.signal });
+    uploads = await uploadRunResults({ home: ctx.home, root: ctx.root, host: thisHost(ctx.settings), pattern: ctx.pattern, targets, results, log, out, interrupted: !!stop.caught, signal: stop.signal });
     // Only after a run in which every service succeeded (and every copy), still under the lock.
     if (purgeAfter && !stop.caught && results.every(sealedOk) && !uploads.failed) purged = await purgeAfter(stop.signal, log);
     // DRILL_EVERY: after a good run, the services of this run whose last drill is older (--no-drill: none)
@@ -284,7 +286,7 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
   syslog?.send(ok ? 'info' : 'err', `run ${runId} done: ${results.length - failed.length} ok, ${failed.length} failed${uploads.failed ? `, ${uploads.failed} copies failed` : ''}${stop.caught ? `, interrupted by ${stop.caught}` : ''} in ${formatDuration(ms)}`);
   const syslogProblem = await syslog?.close();
   if (syslogProblem) out.warn(`syslog: ${syslogProblem}`);
-  const runSummary = { host: os.hostname(), runId, ok, startedAt: now.toISOString(), durationMs: ms, destination: base, services: [...results.map(shown), ...drillEntries], logFile: log.file };
+  const runSummary = { host: thisHost(ctx.settings), runId, ok, startedAt: now.toISOString(), durationMs: ms, destination: base, services: [...results.map(shown), ...drillEntries], logFile: log.file };
   await notifyRun(runSummary, ctx.settings, (l) => out.error(l)); // reports its own failures; never changes the exit code
   if (stop.caught) throw new InterruptedError(`interrupted by ${stop.caught}; unfinished backups and copies were discarded, finished ones kept`);
   if (purged?.outcome.errors.length) return EXIT.FAILED;

@@ -4,14 +4,14 @@ import { chainOf, linksOf } from '../catalog/chain.js';
 import { EXIT, InterruptedError, UsageError } from '../core/errors.js';
 import { describeProblem, verifyFolder, type VerifyProblem } from '../catalog/manifest.js';
 import { plural } from '../core/output.js';
-import { last, makeContext, type CommonArgs } from './context.js';
+import { hostFilter, last, makeContext, type CommonArgs, type HostArgs } from './context.js';
 import { openLog } from '../core/log.js';
 import { sweepStaleScratch } from '../run/scratch.js';
 import { listenForStop } from '../core/stop.js';
 import { recordOutcome } from '../ops/metrics.js';
 import { recordVerify } from '../ops/state.js';
 
-export interface VerifyArgs extends CommonArgs {
+export interface VerifyArgs extends CommonArgs, HostArgs {
   backups?: string[];
   service?: string;
   from?: string;
@@ -22,6 +22,7 @@ export async function verifyCommand(args: VerifyArgs): Promise<number> {
   const ctx = await makeContext(args);
   const from = last(args.from);
   if (args['read-data-subset'] !== undefined && !from) throw new UsageError('--read-data-subset needs --from (a restic target)');
+  const hosts = hostFilter(args, ctx, from);
   if (from) {
     // the copies on an off-site target, downloaded and re-hashed (src/targets/remote.ts); SIGINT/SIGTERM
     // stop the download or hashing in progress, its temp folder goes, exit 130/143
@@ -31,9 +32,12 @@ export async function verifyCommand(args: VerifyArgs): Promise<number> {
     try {
       await sweepStaleScratch(openLog(ctx.home.log));
       const subset = last(args['read-data-subset']);
-      code = await verifyRemote(ctx.out, ctx.home, String(from), (args.backups ?? []).map(String), last(args.service), stop.signal, {
+      code = await verifyRemote(ctx.out, ctx.home, String(from), (args.backups ?? []).map(String), {
+        service: last(args.service),
+        hosts,
+        root: ctx.root,
         readDataSubset: subset === undefined ? undefined : String(subset),
-      });
+      }, stop.signal);
     } catch (err) {
       if (!stop.caught) throw err;
     } finally {

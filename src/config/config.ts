@@ -2,8 +2,9 @@
 // Format: KEY=value lines, '#' comments, optional single or double quotes; nothing is
 // expanded or executed. Service keys reach the script as BATT_CONF_<KEY> variables.
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
-import { GLOBAL_KEYS, GLOBAL_RELATIONS, RUN_KEYS, SERVICE_KEYS, enforce, setting } from './confkeys.js';
+import { GLOBAL_KEYS, GLOBAL_RELATIONS, RUN_KEYS, SERVICE_KEYS, enforce, hostName, setting } from './confkeys.js';
 import { ConfigError, PermissionError } from '../core/errors.js';
 import type { Home } from '../core/home.js';
 
@@ -85,6 +86,8 @@ export function confEnv(conf: Conf): Record<string, string> {
 
 export interface GlobalSettings {
   pattern?: string;
+  /** HOST_NAME: this host's name on shared targets (hostName() falls back to the system's). */
+  hostName?: string;
   jobs?: number;
   timeoutSeconds?: number;
   /** MIN_SIZE_RATIO of batt.conf: see sizeDropWarning (src/run/backup.ts). */
@@ -200,6 +203,7 @@ export async function loadGlobalSettings(home: Home): Promise<GlobalSettings> {
   const conf = await loadConfFile(file);
   return {
     pattern: setting(GLOBAL_KEYS, 'DEST', conf, file),
+    hostName: setting(GLOBAL_KEYS, 'HOST_NAME', conf, file),
     jobs: setting(GLOBAL_KEYS, 'JOBS', conf, file),
     timeoutSeconds: setting(GLOBAL_KEYS, 'TIMEOUT', conf, file),
     minSizeRatio: setting(GLOBAL_KEYS, 'MIN_SIZE_RATIO', conf, file),
@@ -215,6 +219,22 @@ function syslogSettings(conf: Conf, file: string): GlobalSettings['syslog'] {
   const facility = setting(GLOBAL_KEYS, 'SYSLOG', conf, file);
   const socket = setting(GLOBAL_KEYS, 'SYSLOG_SOCKET', conf, file);
   return facility ? { facility, socket } : undefined;
+}
+
+/**
+ * This host's name: HOST_NAME of batt.conf, else the system host name. It goes into every manifest
+ * and names the folder of this host's copies on a target; a system name that cannot name a folder
+ * is refused where a target needs it (hostFolder), with the hint to set HOST_NAME.
+ */
+export function thisHost(settings: Pick<GlobalSettings, 'hostName'>): string {
+  return settings.hostName ?? os.hostname();
+}
+
+/** The host name as the first folder of its copies on a target: a ConfigError when it cannot be one. */
+export function hostFolder(name: string): string {
+  const v = hostName(name);
+  if (!v.ok) throw new ConfigError(`the host name ${v.why}`, 'set HOST_NAME in batt.conf');
+  return v.value;
 }
 
 // How long a backup script may run: `--timeout` (every service of the run) over the service's

@@ -156,6 +156,12 @@ export const recipients: Rule<string[]> = (v) => {
   const bad = keys.find((r) => !RECIPIENT.test(r));
   return bad === undefined ? ok(keys) : no(`"${bad.slice(0, 20)}..." is not an age or ssh public key`);
 };
+/**
+ * HOST_NAME: the first folder of this host's copies on a target, so one letter or digit first, then
+ * letters, digits, dot, dash, underscore (never `.` or `..`, never a slash).
+ */
+export const hostName: Rule<string> = (v) =>
+  /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/.test(v) ? ok(v) : no(`must be a host name (letters, digits, . _ -, starting with a letter or digit), got "${v}"`);
 /** PASSPHRASE: never in a conf (empty = unset is fine). */
 const refusedPassphrase: Rule<never> = () => no('is refused: put the passphrase in a 0600 file and name it with PASSPHRASE_FILE');
 
@@ -230,6 +236,7 @@ export const RUN_KEYS = {
 /** Every key batt.conf knows (docs/configuration.md: `batt.conf` keys); any other key is an error in the check. */
 export const GLOBAL_KEYS = {
   DEST: { lint: pattern, doc: 'strftime pattern of the destination (default /opt/backup/%Y/%m/%d)' },
+  HOST_NAME: { rule: hostName, doc: "this host's name on shared targets: the first folder of its copies (default: the system host name)" },
   JOBS: { rule: positiveInt, doc: 'services backed up at once (default: cores, at most 4)' },
   TIMEOUT: { rule: positiveInt, doc: 'seconds a backup script may run (default 14400)' },
   MIN_SIZE_RATIO: { rule: ratio, doc: 'a backup smaller than this fraction of the previous one of its service gets a warning (default 0.5, 0 = off)' },

@@ -96,6 +96,8 @@ export const COMMANDS: CommandSpec[] = [
         .option('since', { type: 'string', describe: 'only backups started at or after this date' })
         .option('until', { type: 'string', describe: 'only backups started at or before this date' })
         .option('from', { type: 'string', describe: 'list the copies on this off-site target (conf/targets/NAME.conf) instead' })
+        .option('host', { type: 'string', describe: 'with --from: the copies of this host (default: this host, HOST_NAME or the system name)' })
+        .option('all-hosts', { type: 'boolean', describe: 'with --from: the copies of every host sharing the target' })
         .example('batt ls --service mysql --since 2026-11-01', ''),
     load: async () => (await import('../commands/backups.js')).backupsCommand as Handler,
   },
@@ -109,6 +111,8 @@ export const COMMANDS: CommandSpec[] = [
         .option('service', { type: 'string', describe: 'only this service' })
         .option('from', { type: 'string', describe: 'verify the copies on this off-site target (downloads and re-hashes them)' })
         .option('read-data-subset', { type: 'string', describe: 'restic target: restic check also reads this part of the data (1/5, 10%, 500M)' })
+        .option('host', { type: 'string', describe: 'with --from: the copies of this host (default: this host, HOST_NAME or the system name)' })
+        .option('all-hosts', { type: 'boolean', describe: 'with --from: the copies of every host sharing the target' })
         .example('batt verify', 'every backup')
         .example('batt verify 2026/11/28/mysql', 'one backup (ids from batt backups)'),
     load: async () => (await import('../commands/verify.js')).verifyCommand as Handler,
@@ -123,6 +127,8 @@ export const COMMANDS: CommandSpec[] = [
         .option('to', { type: 'string', describe: 'where to restore: a folder, a database name... (see the service)' })
         .option('force', { type: 'boolean', describe: 'allow overwriting existing data' })
         .option('from', { type: 'string', describe: 'restore from this off-site target (downloaded, checked and decrypted first)' })
+        .option('host', { type: 'string', describe: 'with --from: the copies of this host (default: this host, HOST_NAME or the system name)' })
+        .option('all-hosts', { type: 'boolean', describe: 'with --from: the newest copy of any host sharing the target' })
         .option('timeout', { type: 'string', describe: 'seconds the restore may run (default: no limit)' })
         .example('batt restore file --to /srv/restore', 'newest file backup into /srv/restore')
         .example('batt restore mysql 2026/11/28/mysql --mysql-db wordpress', 'one database from one backup'),
@@ -149,6 +155,7 @@ export const COMMANDS: CommandSpec[] = [
         .positional('services', { type: 'string', array: true, describe: 'services to purge (default: every service under the root)' })
         .option('dry-run', { alias: 'n', type: 'boolean', describe: 'show what would be deleted and why each backup is kept; delete nothing' })
         .option('target', { type: 'string', describe: 'purge the copies on this off-site target instead (its KEEP_* keys override)' })
+        .option('host', { type: 'string', describe: 'with --target: purge the copies of this host (default: only this host\'s)' })
         .option('wait', { type: 'boolean', describe: 'wait for a running batt instead of exiting 11' })
         .strictOptions()
         .example('batt purge --keep-last 3 --keep-daily 7 --keep-weekly 6 --keep-monthly 6 --dry-run', 'see what a policy removes')

@@ -54,6 +54,8 @@ export interface RunContext {
   base: string;
   now: Date;
   runId: string;
+  /** This host's name (HOST_NAME, else the system's): recorded in each manifest. */
+  host?: string;
   killAfterMs: number;
   baseEnv: NodeJS.ProcessEnv;
   log: Logger;
@@ -387,7 +389,7 @@ export async function backupService(job: BackupJob, ctx: RunContext, attempt = 1
     const manifest: Manifest = {
       format: 1,
       service: job.service,
-      host: os.hostname(),
+      host: ctx.host ?? os.hostname(),
       runId: ctx.runId,
       startedAt: started.toISOString(),
       finishedAt: new Date().toISOString(),

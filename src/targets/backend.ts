@@ -125,6 +125,13 @@ export interface Backend {
   readonly kind: string;
   /** Where a copy lives, for humans (no credentials). */
   describe(rel: string): string;
+  /**
+   * Makes the folder `rel` this upload's before any file of a copy goes there: false when anything
+   * already exists under that name (another host's or another run's copy, or its upload in
+   * progress), which an upload never writes into. Local folder, SFTP and FTP create the folder, which
+   * fails when it exists, so two uploads never both get it; rsync and S3 can only look first.
+   */
+  claim(rel: string, signal?: AbortSignal): Promise<boolean>;
   /** Uploads so that `rel` is either absent/old or complete: temp name + rename, or one object. */
   putFile(local: string, rel: string, size: number, opts?: PutFileOptions): Promise<void>;
   /**

@@ -5,7 +5,7 @@
 import type { Manifest } from '../catalog/manifest.js';
 import type { TargetConf } from './config.js';
 import type { Encryption } from './crypto.js';
-import type { RemoteIndex } from './copy.js';
+import type { Copy } from './copy.js';
 import type { SweepResult } from './sweep.js';
 import type { RetryPolicy } from './retry.js';
 
@@ -41,11 +41,14 @@ export interface CopyTarget {
    * Copies a sealed backup folder as `id`; it counts as a copy only once this resolves (an
    * interrupted or failed put leaves nothing that lists as a copy).
    */
-  put(localDir: string, id: string, opts?: CopyPutOptions): Promise<RemoteIndex>;
+  put(localDir: string, id: string, opts?: CopyPutOptions): Promise<Copy>;
   /** Complete copies, oldest first. */
-  list(signal?: AbortSignal): Promise<RemoteIndex[]>;
-  /** The copy `id` into `localDir` (which must not exist yet), checked: the result is a backup folder. */
-  get(id: string, localDir: string, opts?: { encryption?: Encryption; tmpDir?: string; signal?: AbortSignal }): Promise<Manifest>;
+  list(signal?: AbortSignal): Promise<Copy[]>;
+  /**
+   * The copy `id` into `localDir` (which must not exist yet), checked: the result is a backup folder.
+   * `indexSha256` (from list): a copy whose index changed since is refused (where there is an index).
+   */
+  get(id: string, localDir: string, opts?: { encryption?: Encryption; tmpDir?: string; signal?: AbortSignal; indexSha256?: string }): Promise<Manifest>;
   /** What is wrong with one copy (deep: its data re-read and hashed). */
   verify(id: string, opts?: { deep?: boolean; tmpDir?: string; signal?: AbortSignal }): Promise<CopyProblem[]>;
   /**

@@ -94,6 +94,23 @@ export class FtpBackend implements Backend {
     }, signal);
   }
 
+  async claim(rel: string, signal?: AbortSignal): Promise<boolean> {
+    const dest = this.abs(rel);
+    const parent = path.posix.dirname(dest);
+    const there = async (c: Client) => (await c.list(parent)).some((e) => e.name === path.posix.basename(dest));
+    return this.op(async (c) => {
+      await this.mkdirs(c, parent);
+      if (await there(c)) return false;
+      try {
+        await c.send(`MKD ${dest}`); // fails when it exists: one upload gets it
+        return true;
+      } catch (err) {
+        if (await there(c)) return false;
+        throw err;
+      }
+    }, signal);
+  }
+
   async stat(rel: string, signal?: AbortSignal): Promise<RemoteStat | undefined> {
     try {
       return await this.op(async (c) => ({ size: await c.size(this.abs(rel)) }), signal);

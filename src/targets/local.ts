@@ -46,6 +46,18 @@ export class LocalBackend implements Backend {
     }
   }
 
+  async claim(rel: string): Promise<boolean> {
+    const dest = this.abs(rel);
+    await mkdirPrivate(path.dirname(dest));
+    try {
+      await fs.mkdir(dest, { mode: 0o700 }); // fails when it exists: one upload gets it
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    }
+  }
+
   async stat(rel: string): Promise<RemoteStat | undefined> {
     try {
       const st = await fs.stat(this.abs(rel));

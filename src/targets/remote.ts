@@ -13,10 +13,12 @@ import { formatBytes, plural, table } from '../core/output.js';
 import { applyPolicy, POLICY_KEYS, type RetentionPolicy } from '../retention/policy.js';
 import { loadTarget } from './config.js';
 import { openCopyTarget, type OpenedTarget } from './open.js';
-import { copyIdMatcher } from './upload.js';
+import { copyIdMatcher, readCopies, type CopyRecord } from './upload.js';
 import { sweepWords, type SweepResult } from './sweep.js';
-import { backupFileCount, type RemoteIndex } from './copy.js';
+import { REMOTE_INDEX, backupFileCount, namesCopy, ofHost, type Copy, type HostFilter } from './copy.js';
 import type { CopyTarget } from './copytarget.js';
+import { scanRoot } from '../catalog/catalog.js';
+import { FailedError } from '../core/errors.js';
 
 export async function openNamed(home: Home, name: string): Promise<OpenedTarget<CopyTarget>> {
   return openCopyTarget(await loadTarget(home, name));
@@ -28,29 +30,85 @@ export interface RemoteFilter {
   until?: Date;
 }
 
-/** `signal` (SIGINT/SIGTERM/SIGHUP) stops the connecting, listing and index reads at once (TargetInterruptedError). */
-export async function listRemote(home: Home, name: string, f: RemoteFilter = {}, signal?: AbortSignal): Promise<RemoteIndex[]> {
+const hostWords = (f: HostFilter) => ('all' in f ? 'any host' : `host ${f.host}`);
+
+/**
+ * The copies on a target that pass `f`: those of the chosen host(s) in `copies`, and how many of
+ * other hosts were left out. `signal` (SIGINT/SIGTERM/SIGHUP) stops the connecting, listing and
+ * index reads at once (TargetInterruptedError).
+ */
+export async function listRemote(home: Home, name: string, f: RemoteFilter, hosts: HostFilter, signal?: AbortSignal): Promise<{ copies: Copy[]; others: number }> {
   const { target } = await openNamed(home, name);
   try {
-    return (await target.list(signal)).filter((c) => {
+    const all = (await target.list(signal)).filter((c) => {
       const t = Date.parse(c.startedAt);
       return (!f.service || c.service === f.service) && (!f.since || t >= f.since.getTime()) && (!f.until || t <= f.until.getTime());
     });
+    const copies = all.filter(ofHost(hosts));
+    return { copies, others: all.length - copies.length };
   } finally {
     await target.close();
   }
+}
+
+/** A hint for when the chosen host has nothing: how many copies other hosts have there. */
+function othersHint(name: string, others: number): string {
+  return others ? `${others === 1 ? '1 copy' : `${others} copies`} of other hosts on ${name}: batt backups --from ${name} --all-hosts lists them; --host NAME takes one host's` : `batt backups --from ${name} --all-hosts lists them`;
+}
+
+/**
+ * The copy `want` names among `copies` (this host's, or the chosen one's); when it names only a
+ * copy of another host, a UsageError that says whose it is and how to take it.
+ */
+function pickNamed(name: string, all: Copy[], hosts: HostFilter, want: string): Copy | undefined {
+  const mine = all.filter(ofHost(hosts));
+  const found = mine.find((c) => namesCopy(c, want));
+  if (found) return found;
+  const other = all.find((c) => namesCopy(c, want));
+  if (other) throw new UsageError(`${name}:${other.id} is a copy of host ${other.host}, not of ${hostWords(hosts)}`, `add --host ${other.host} to take it`);
+  return undefined;
+}
+
+/**
+ * The check of copies against what this host recorded uploading to target `name` (batt-copies.json
+ * beside each local backup under `root`, read once): a recorded copy must be that one, its index
+ * hashing to what was written then (records made before indexSha256: the same upload time and file
+ * hashes). The check throws a FailedError for a replaced copy; a copy without a record (another
+ * host's, or its local backup purged) has nothing to compare.
+ */
+export async function recordedCopies(root: string | undefined, name: string): Promise<(c: Copy) => void> {
+  const records = new Map<string, { rec: CopyRecord; dir: string; id: string }>();
+  for (const b of root ? (await scanRoot(root).catch(() => ({ backups: [] }))).backups : []) {
+    for (const rec of await readCopies(b.dir)) if (rec.target === name) records.set(rec.id, { rec, dir: b.dir, id: b.id });
+  }
+  return (c) => {
+    const r = records.get(c.id);
+    if (!r) return;
+    const { rec } = r;
+    const same = rec.indexSha256
+      ? rec.indexSha256 === c.indexSha256
+      : rec.uploadedAt === c.uploadedAt && rec.files.map((f) => f.remoteSha256).join() === c.files.map((f) => f.remoteSha256).join();
+    if (!same) {
+      throw new FailedError(
+        `${name}:${c.id} is not the copy this host uploaded: its ${REMOTE_INDEX} differs from the one recorded in ${path.join(r.dir, 'batt-copies.json')} (replaced on the target since); refusing it`,
+        `the local backup ${r.id} is the one this host made`,
+      );
+    }
+  };
 }
 
 /**
  * `batt backups --from NAME`. `signal` stops the listing (TargetInterruptedError); once it has
  * aborted, nothing is printed, even if the listing was done.
  */
-export async function printRemoteBackups(out: Output, home: Home, name: string, f: RemoteFilter, signal?: AbortSignal): Promise<void> {
-  const copies = await listRemote(home, name, f, signal);
+export async function printRemoteBackups(out: Output, home: Home, name: string, f: RemoteFilter, hosts: HostFilter, signal?: AbortSignal): Promise<void> {
+  const { copies, others } = await listRemote(home, name, f, hosts, signal);
   signal?.throwIfAborted();
   if (out.json) {
     out.data({
       target: name,
+      hosts: 'all' in hosts ? 'all' : hosts.host,
+      otherHosts: others,
       backups: copies.map((c) => ({
         id: c.id,
         service: c.service,
@@ -62,17 +120,21 @@ export async function printRemoteBackups(out: Output, home: Home, name: string, 
         encryption: c.encryption,
       })),
     });
-  } else if (!copies.length) {
-    out.info(`no backups on target ${name}`);
   } else {
-    const rows = [['ID', 'SERVICE', 'STARTED', 'FILES', 'SIZE', 'ENCRYPTION']];
-    for (const c of copies) rows.push([c.id, c.service, c.startedAt, String(backupFileCount(c)), formatBytes(c.totalBytes), c.encryption]);
-    for (const l of table(rows)) out.info(l);
+    if (!copies.length) out.info(`no backups of ${hostWords(hosts)} on target ${name}`);
+    else {
+      const rows = [['ID', 'HOST', 'SERVICE', 'STARTED', 'FILES', 'SIZE', 'ENCRYPTION']];
+      for (const c of copies) rows.push([c.id, c.host, c.service, c.startedAt, String(backupFileCount(c)), formatBytes(c.totalBytes), c.encryption]);
+      for (const l of table(rows)) out.info(l);
+    }
+    if (others) out.info(`(${others === 1 ? '1 copy' : `${others} copies`} of other hosts not shown: --all-hosts, or --host NAME)`);
   }
 }
 
 export interface FetchedBackup {
   backup: Backup;
+  /** The host the copy belongs to (its index's `host`). */
+  host: string;
   cleanup(): Promise<void>;
 }
 
@@ -87,23 +149,26 @@ export async function fetchRemoteBackup(
   name: string,
   service: string,
   id: string | undefined,
-  opts: { tmpRoot?: string; signal?: AbortSignal } = {},
+  opts: { hosts: HostFilter; root?: string; tmpRoot?: string; signal?: AbortSignal },
 ): Promise<FetchedBackup> {
-  const { signal } = opts;
+  const { signal, hosts } = opts;
   const { target, encryption } = await openNamed(home, name);
   // a scratch folder (batt-scratch-<pid>-T<start>-from-*): if batt is killed (SIGKILL, a crash)
   // before it can remove the download, the next `batt run` does
   const { dir, remove: cleanup } = await makeScratch('from', opts.tmpRoot);
   try {
-    const copies = (await target.list(signal)).filter((c) => c.service === service);
-    const copy = id ? copies.find((c) => c.id === id.replace(/^\/+|\/+$/g, '')) : copies[copies.length - 1];
+    const all = (await target.list(signal)).filter((c) => c.service === service);
+    const mine = all.filter(ofHost(hosts));
+    const copy = id ? pickNamed(name, all, hosts, id) : mine[mine.length - 1];
     if (!copy) {
-      throw new UsageError(id ? `no ${service} backup "${id}" on target ${name}` : `no ${service} backup on target ${name}`, `batt backups --from ${name} lists them`);
+      const what = id ? `no ${service} backup "${id}" of ${hostWords(hosts)}` : `no ${service} backup of ${hostWords(hosts)}`;
+      throw new UsageError(`${what} on target ${name}`, othersHint(name, all.length - mine.length));
     }
+    (await recordedCopies(opts.root, name))(copy);
     const local = path.join(dir, 'backup');
-    const manifest = await target.get(copy.id, local, { encryption, tmpDir: dir, signal });
+    const manifest = await target.get(copy.id, local, { encryption, tmpDir: dir, signal, indexSha256: copy.indexSha256 });
     if (manifest.service !== service) throw new UsageError(`${name}:${copy.id} is a ${manifest.service} backup, not ${service}`);
-    return { backup: { dir: local, id: `${name}:${copy.id}`, manifest }, cleanup };
+    return { backup: { dir: local, id: `${name}:${copy.id}`, manifest }, host: copy.host, cleanup };
   } catch (err) {
     await cleanup();
     throw err;
@@ -114,8 +179,10 @@ export async function fetchRemoteBackup(
 
 export interface RemotePurgeResult {
   target: string;
-  keep: { id: string; service: string; reasons: string[] }[];
-  remove: { id: string; service: string; reason: string; removed?: boolean; error?: string }[];
+  /** The host whose copies retention was applied to. */
+  host: string;
+  keep: { id: string; host: string; service: string; reasons: string[] }[];
+  remove: { id: string; host: string; service: string; reason: string; removed?: boolean; error?: string }[];
   /**
    * Leftovers of interrupted uploads (batt's temp files, S3 multipart uploads) a day old, and copies
    * cut off before their index untouched for a day: removed, or would be.
@@ -131,6 +198,8 @@ export interface RemotePurgeResult {
 export async function purgeRemote(p: {
   home: Home;
   name: string;
+  /** Whose copies retention applies to (only ever one host's), and this host (for the sweep). */
+  hosts: { host: string; self: string };
   /** The destination pattern: the layout of copies on the target (for the sweep of cut-off copies). */
   pattern?: string;
   services: string[];
@@ -145,10 +214,12 @@ export async function purgeRemote(p: {
   const t = await loadTarget(p.home, p.name);
   const targetPolicy = retentionConf(t.conf, t.file);
   const { target } = await openCopyTarget(t);
-  const result: RemotePurgeResult = { target: p.name, keep: [], remove: [], leftovers: { removed: [], failed: [], copies: [], kept: [] } };
+  const host = p.hosts.host;
+  const result: RemotePurgeResult = { target: p.name, host, keep: [], remove: [], leftovers: { removed: [], failed: [], copies: [], kept: [] } };
   try {
-    const copies = (await target.list(p.signal)).filter((c) => !p.services.length || p.services.includes(c.service));
-    const byService = new Map<string, RemoteIndex[]>();
+    // one host's copies only: another host's series is never thinned by this one's policy
+    const copies = (await target.list(p.signal)).filter((c) => c.host === host && (!p.services.length || p.services.includes(c.service)));
+    const byService = new Map<string, Copy[]>();
     for (const c of copies) byService.set(c.service, [...(byService.get(c.service) ?? []), c]);
     for (const [service, list] of byService) {
       const sp = await p.policyFor(service);
@@ -166,10 +237,10 @@ export async function purgeRemote(p: {
         .filter((c) => !future.includes(c))
         .map((c) => ({ id: c.id, time: new Date(c.startedAt), service, ok: true, base: c.base })); // chains stay whole
       const r = applyPolicy(candidates, policy, { weekStart: targetPolicy.weekStart ?? sp.weekStart, now: p.now });
-      for (const k of r.keep) result.keep.push({ id: k.id, service, reasons: k.reasons });
-      for (const c of future) result.keep.push({ id: c.id, service, reasons: ['dated in the future: never touched'] });
+      for (const k of r.keep) result.keep.push({ id: k.id, host, service, reasons: k.reasons });
+      for (const c of future) result.keep.push({ id: c.id, host, service, reasons: ['dated in the future: never touched'] });
       for (const x of r.remove) {
-        const entry: RemotePurgeResult['remove'][number] = { id: x.id, service, reason: x.reason };
+        const entry: RemotePurgeResult['remove'][number] = { id: x.id, host, service, reason: x.reason };
         result.remove.push(entry);
         if (p.dryRun || p.signal?.aborted) continue; // a copy is removed whole or not at all
         try {
@@ -193,7 +264,7 @@ export async function purgeRemote(p: {
       }
     }
     try {
-      if (!p.signal?.aborted) result.leftovers = await target.sweep({ now: p.now, dryRun: p.dryRun, isCopyId: copyIdMatcher(p.pattern), signal: p.signal });
+      if (!p.signal?.aborted) result.leftovers = await target.sweep({ now: p.now, dryRun: p.dryRun, isCopyId: copyIdMatcher(p.pattern, p.hosts.self), signal: p.signal });
     } catch (err) {
       if (!p.signal?.aborted) result.leftovers.failed.push({ rel: '', error: sweepWords.unlisted(describeError(err)) });
     }
@@ -222,7 +293,7 @@ export function printRemotePurge(out: Output, r: RemotePurgeResult, dryRun: bool
   for (const c of r.leftovers.copies) out.info(`${dryRun ? 'would remove' : 'removed'} ${r.target}:${c.rel}  ${sweepWords.copy(c)}`);
   for (const k of r.leftovers.kept) out.info(`keep   ${r.target}:${k.rel}  ${k.why}`);
   for (const f of r.leftovers.failed) out.error(`${r.target}: ${sweepWords.failed(f)}`);
-  if (!r.keep.length && !r.remove.length) out.info(`no backups on target ${r.target}`);
+  if (!r.keep.length && !r.remove.length) out.info(`no backups of host ${r.host} on target ${r.target}`);
 }
 
 /**
@@ -235,22 +306,25 @@ export async function verifyRemote(
   home: Home,
   name: string,
   ids: string[],
-  service?: string,
+  opts: { service?: string; hosts: HostFilter; root?: string; readDataSubset?: string },
   signal?: AbortSignal,
-  opts: { readDataSubset?: string } = {},
 ): Promise<number> {
   const { target } = await openNamed(home, name);
   if (opts.readDataSubset !== undefined && !target.checkStore) throw new UsageError(`--read-data-subset applies to a restic target; ${name} is ${target.kind}`);
   // the downloads go in here (batt-scratch-<pid>-T<start>-verify-*), removed by the next `batt run` if batt is killed
   const scratch = await makeScratch('verify');
   try {
-    let copies = (await target.list(signal)).filter((c) => !service || c.service === service);
+    const all = (await target.list(signal)).filter((c) => !opts.service || c.service === opts.service);
+    let copies = all.filter(ofHost(opts.hosts));
     if (ids.length) {
-      const want = ids.map((i) => i.replace(/^\/+|\/+$/g, ''));
-      const missing = want.filter((i) => !copies.some((c) => c.id === i));
-      if (missing.length) throw new UsageError(`no backup ${missing.join(', ')} on target ${name}`, `batt backups --from ${name} lists them`);
-      copies = copies.filter((c) => want.includes(c.id));
+      const named = ids.map((i) => ({ i, c: pickNamed(name, all, opts.hosts, i) }));
+      const missing = named.filter((n) => !n.c).map((n) => n.i);
+      if (missing.length) throw new UsageError(`no backup ${missing.join(', ')} of ${hostWords(opts.hosts)} on target ${name}`, othersHint(name, all.length - copies.length));
+      copies = copies.filter((c) => named.some((n) => n.c === c));
+    } else if (!copies.length && all.length) {
+      throw new UsageError(`no backups of ${hostWords(opts.hosts)} on target ${name}`, othersHint(name, all.length));
     }
+    const check = await recordedCopies(opts.root, name);
     const report = [];
     let bad = 0;
     // a restic repository is checked whole first (restic check); each copy is then restored and re-hashed
@@ -259,7 +333,12 @@ export async function verifyRemote(
     if (storeProblems.length) bad++;
     for (const c of copies) {
       const problems = await target.verify(c.id, { deep: true, signal, tmpDir: scratch.dir });
-      report.push({ id: c.id, service: c.service, ok: problems.length === 0, problems });
+      try {
+        check(c);
+      } catch (err) {
+        problems.unshift({ path: REMOTE_INDEX, problem: (err as Error).message.replace(`${name}:${c.id} `, '') });
+      }
+      report.push({ id: c.id, host: c.host, service: c.service, ok: problems.length === 0, problems });
       if (problems.length) {
         bad++;
         for (const p of problems) out.error(`${name}:${c.id}: ${p.path}: ${p.problem}`);

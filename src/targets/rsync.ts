@@ -77,6 +77,16 @@ export class RsyncBackend implements Backend {
     await this.run(['--mkpath', '--times', '--chmod=D700,F600', '--', local, this.loc(rel)], `upload ${rel}`, signal);
   }
 
+  /** rsync can only look: anything listed under `rel` (a file or a folder) means taken. */
+  async claim(rel: string, signal?: AbortSignal): Promise<boolean> {
+    try {
+      return !(await this.run(['--list-only', '--', this.loc(rel)], `look at ${rel}`, signal)).trim();
+    } catch (err) {
+      if (err instanceof RsyncError && /No such file|change_dir|link_stat/.test(err.message)) return true;
+      throw err;
+    }
+  }
+
   async stat(rel: string, signal?: AbortSignal): Promise<RemoteStat | undefined> {
     let out: string;
     try {

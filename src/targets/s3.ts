@@ -178,6 +178,25 @@ export class S3Backend implements Backend {
     }
   }
 
+  /**
+   * S3 has no folders and no create-if-absent for a prefix: taken when any object, or any multipart
+   * upload in progress, has a key under `rel/`.
+   */
+  async claim(rel: string, signal?: AbortSignal): Promise<boolean> {
+    const under = `${this.key(rel)}/`;
+    // no MaxKeys: one copy holds few objects (and s3rver, the tests' server, fails MaxKeys with a match)
+    const objects = await this.client.send(new ListObjectsV2Command({ Bucket: this.o.bucket, Prefix: under }), { abortSignal: signal });
+    if ((objects.Contents ?? []).length) return false;
+    try {
+      const up = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.o.bucket, Prefix: under, MaxUploads: 1 }), { abortSignal: signal });
+      if ((up.Uploads ?? []).length) return false;
+    } catch (err) {
+      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+      if (!(e.name === 'NotImplemented' || e.$metadata?.httpStatusCode === 501)) throw err;
+    }
+    return true;
+  }
+
   async stat(rel: string, signal?: AbortSignal): Promise<RemoteStat | undefined> {
     try {
       const head = await this.client.send(new HeadObjectCommand({ Bucket: this.o.bucket, Key: this.key(rel) }), { abortSignal: signal });

@@ -106,6 +106,21 @@ export class SftpBackend implements Backend {
     }, signal);
   }
 
+  async claim(rel: string, signal?: AbortSignal): Promise<boolean> {
+    const dest = this.abs(rel);
+    return this.op(async (c) => {
+      if (await c.exists(dest)) return false;
+      await c.mkdir(path.posix.dirname(dest), true);
+      try {
+        await c.mkdir(dest, false); // SSH_FXP_MKDIR fails when it exists: one upload gets it
+        return true;
+      } catch (err) {
+        if (await c.exists(dest)) return false;
+        throw err;
+      }
+    }, signal);
+  }
+
   async stat(rel: string, signal?: AbortSignal): Promise<RemoteStat | undefined> {
     return this.op(async (c) => {
       const t = await c.exists(this.abs(rel));

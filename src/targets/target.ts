@@ -2,6 +2,7 @@
 // moves single files (backend.ts); the Target here turns that into folder copies with one rule: a
 // remote copy counts only when its index file (batt-remote.json, copy.ts) exists, and the index is
 // written last, after every file was uploaded and checked.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { makeScratch, type Scratch } from '../run/scratch.js';
@@ -9,13 +10,18 @@ import { hashFile, readManifest, MANIFEST, type Manifest } from '../catalog/mani
 import { canDecrypt, decryptFile, encryptFile, openCopyKey, sealCopyKey, type Encryption } from './crypto.js';
 import type { TargetConf } from './config.js';
 import { type Backend, type TreeEntry, staleLeftovers } from './backend.js';
-import { COPY_KEY, ENC_SUFFIX, REMOTE_INDEX, type RemoteFile, type RemoteIndex } from './copy.js';
+import { COPY_KEY, ENC_SUFFIX, REMOTE_INDEX, nextCopyId, type Copy, type RemoteFile, type RemoteIndex } from './copy.js';
 import { DEFAULT_RETRY, DownloadInterruptedError, type RetryPolicy, TargetError, TargetInterruptedError, UploadInterruptedError, errText, withRetry } from './retry.js';
 import { type SweepResult, abandonedCopies } from './sweep.js';
 import type { CopyTarget } from './copytarget.js';
 
 
+/** How many ids (x, x~2 ... ) an upload tries before it gives up on a copy. */
+const MAX_TAKEN = 50;
+
 export interface PutOptions {
+  /** The host the copy belongs to (the index's `host`); default the manifest's. */
+  host?: string;
   encryption?: Encryption;
   retry?: RetryPolicy;
   onRetry?: (msg: string) => void;
@@ -50,23 +56,24 @@ export class Target implements CopyTarget {
   }
 
   /**
-   * Copies a finished backup folder to `remoteName` (its id, e.g. 2026/11/28/mysql). The old
-   * index is removed first, so a half-redone copy never looks complete; the new index is last.
+   * Copies a finished backup folder to `wanted` (its id, e.g. web1/2026/11/28/mysql) or, when
+   * something is there already (another host's or another run's copy, or its upload in progress),
+   * to the next free id (web1/2026/11/28/mysql~2 ...): nothing an upload did not write in this run
+   * is ever replaced. The index (with the copy's id and `host`) is written last, and only when no
+   * index appeared there meanwhile.
    */
-  async put(localDir: string, remoteName: string, opts: PutOptions = {}): Promise<RemoteIndex> {
+  async put(localDir: string, wanted: string, opts: PutOptions = {}): Promise<Copy> {
     const manifest = await readManifest(localDir);
     const retry = opts.retry ?? DEFAULT_RETRY;
     let enc = opts.encryption;
-    const rel = (p: string) => `${remoteName}/${p}`;
     const signal = opts.signal;
     const r = <T>(what: string, fn: () => Promise<T>) => withRetry(`${this.name}: ${what}`, fn, retry, opts.onRetry, signal, UploadInterruptedError);
     // encryption stopped by the signal ends the upload the way a transfer cut by it does
     const interrupted = (err: unknown): never => {
       throw signal?.aborted ? new UploadInterruptedError(`${this.name}: upload interrupted`) : err;
     };
-    await r('remove old index', async () => {
-      if (await this.backend.stat(rel(REMOTE_INDEX), signal)) await this.backend.removeTree(remoteName);
-    });
+    const remoteName = await this.claimFree(wanted, r, signal);
+    const rel = (p: string) => `${remoteName}/${p}`;
     const scratch = await makeScratch('upload', opts.tmpDir);
     const tmp = scratch.dir;
     try {
@@ -119,7 +126,7 @@ export class Target implements CopyTarget {
         format: 1,
         id: remoteName,
         service: manifest.service,
-        host: manifest.host,
+        host: opts.host ?? manifest.host,
         runId: manifest.runId,
         startedAt: manifest.startedAt,
         uploadedAt: new Date().toISOString(),
@@ -132,20 +139,33 @@ export class Target implements CopyTarget {
       };
       // the last check: an interrupted upload never gets its index, even with every file there
       if (signal?.aborted) throw new UploadInterruptedError(`${this.name}: upload interrupted`);
-      await r('write index', () => this.backend.writeText(rel(REMOTE_INDEX), JSON.stringify(index, null, 2) + '\n'));
-      return index;
+      if (await r('look for an index', () => this.backend.stat(rel(REMOTE_INDEX), signal))) {
+        throw new TargetError(`${this.name}: ${remoteName}: another upload wrote a copy there at the same time (two hosts with one host name?); this copy is not complete`);
+      }
+      const text = JSON.stringify(index, null, 2) + '\n';
+      await r('write index', () => this.backend.writeText(rel(REMOTE_INDEX), text));
+      return { ...index, indexSha256: sha256(text) };
     } finally {
       await scratch.remove();
     }
+  }
+
+  /** The first of `wanted`, wanted~2, wanted~3... that nothing on the target holds, made this upload's (Backend.claim). */
+  private async claimFree(wanted: string, r: <T>(what: string, fn: () => Promise<T>) => Promise<T>, signal?: AbortSignal): Promise<string> {
+    let id = wanted;
+    for (let i = 0; i < MAX_TAKEN; i++, id = nextCopyId(id)) {
+      if (await r(`claim ${id}`, () => this.backend.claim(id, signal))) return id;
+    }
+    throw new TargetError(`${this.name}: ${wanted} and the ${MAX_TAKEN - 1} ids after it are taken on the target; nothing was uploaded`);
   }
 
   /**
    * Complete remote copies (those with an index), oldest first. `signal` (SIGINT/SIGTERM) stops
    * the listing and the index reads, connecting included: TargetInterruptedError at once.
    */
-  async list(signal?: AbortSignal): Promise<RemoteIndex[]> {
+  async list(signal?: AbortSignal): Promise<Copy[]> {
     const interrupted = () => new TargetInterruptedError(`${this.name}: listing the copies interrupted`);
-    const out: RemoteIndex[] = [];
+    const out: Copy[] = [];
     try {
       for (const rel of await this.backend.findIndexes(signal)) {
         if (signal?.aborted) throw interrupted();
@@ -153,7 +173,7 @@ export class Target implements CopyTarget {
         if (!text) continue;
         try {
           const idx = JSON.parse(text) as RemoteIndex;
-          if (idx.format === 1 && Array.isArray(idx.files)) out.push({ ...idx, id: path.posix.dirname(rel) });
+          if (idx.format === 1 && Array.isArray(idx.files)) out.push({ ...idx, id: path.posix.dirname(rel), indexSha256: sha256(text) });
         } catch {
           /* an unreadable index is not a copy */
         }
@@ -166,23 +186,24 @@ export class Target implements CopyTarget {
   }
 
   /** The index of one copy; `signal` stops reading it (TargetInterruptedError, or the backend's abort). */
-  async index(remoteName: string, signal?: AbortSignal): Promise<RemoteIndex> {
+  async index(remoteName: string, signal?: AbortSignal): Promise<Copy> {
     const text = await this.backend.readText(`${remoteName}/${REMOTE_INDEX}`, signal);
     if (!text) throw new TargetError(`${this.name}: no complete copy named ${remoteName}`);
-    return { ...(JSON.parse(text) as RemoteIndex), id: remoteName };
+    return { ...(JSON.parse(text) as RemoteIndex), id: remoteName, indexSha256: sha256(text) };
   }
 
   /**
    * Downloads a copy into localDir (which must not exist yet), checks every ciphertext hash,
    * decrypts, and checks every plaintext hash against the index: the result is a backup folder.
-   * `signal` (SIGINT/SIGTERM) stops the download, decryption or hashing in progress:
+   * With `indexSha256` (from list()), an index that changed since is refused. `signal`
+   * (SIGINT/SIGTERM) stops the download, decryption or hashing in progress:
    * DownloadInterruptedError; localDir then holds a partial copy the caller removes (its temp
    * files here are removed).
    */
-  async get(remoteName: string, localDir: string, opts: { encryption?: Encryption; tmpDir?: string; signal?: AbortSignal } = {}): Promise<Manifest> {
+  async get(remoteName: string, localDir: string, opts: { encryption?: Encryption; tmpDir?: string; signal?: AbortSignal; indexSha256?: string } = {}): Promise<Manifest> {
     const signal = opts.signal;
     try {
-      return await this.download(remoteName, localDir, opts.encryption, opts.tmpDir, signal);
+      return await this.download(remoteName, localDir, opts.encryption, opts.tmpDir, signal, opts.indexSha256);
     } catch (err) {
       if (signal?.aborted) throw new DownloadInterruptedError(`${this.name}: download of ${remoteName} interrupted`);
       throw err;
@@ -194,9 +215,17 @@ export class Target implements CopyTarget {
     return withRetry(`${this.name}: download ${rel}`, () => this.backend.getFile(`${remoteName}/${rel}`, local, { signal }), DEFAULT_RETRY, undefined, signal, DownloadInterruptedError);
   }
 
-  private async download(remoteName: string, localDir: string, encryption: Encryption | undefined, tmpDir: string | undefined, signal: AbortSignal | undefined): Promise<Manifest> {
+  private async download(
+    remoteName: string,
+    localDir: string,
+    encryption: Encryption | undefined,
+    tmpDir: string | undefined,
+    signal: AbortSignal | undefined,
+    indexSha256: string | undefined,
+  ): Promise<Manifest> {
     const get = (rel: string, local: string) => this.fetch(remoteName, rel, local, signal);
     const idx = await this.index(remoteName, signal);
+    if (indexSha256 && idx.indexSha256 !== indexSha256) throw new TargetError(`${this.name}: ${remoteName}: its ${REMOTE_INDEX} changed since it was listed (another upload replaced it?); nothing was restored`);
     if (idx.encryption === 'age' && !canDecrypt(encryption)) {
       throw new TargetError(`${this.name}: ${remoteName} is encrypted; set IDENTITY_FILE (or PASSPHRASE_FILE) in the target's conf to restore it`);
     }
@@ -356,6 +385,8 @@ export class Target implements CopyTarget {
     await this.backend.close();
   }
 }
+
+export const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 async function manifestEntry(dir: string): Promise<{ path: string; size: number; sha256: string }> {
   const h = await hashFile(path.join(dir, MANIFEST));

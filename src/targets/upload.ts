@@ -12,7 +12,8 @@ import { progressText, sampleProgress, statusLine } from '../core/progress.js';
 import type { Home } from '../core/home.js';
 import { errText } from './retry.js';
 import { sweepWords } from './sweep.js';
-import { type RemoteIndex } from './copy.js';
+import { baseCopyId, copyIdFor, type Copy, type RemoteIndex } from './copy.js';
+import { hostFolder } from '../config/config.js';
 import { type CopyTarget } from './copytarget.js';
 import { listTargetNames, loadTarget } from './config.js';
 import { openCopyTarget } from './open.js';
@@ -22,7 +23,12 @@ export interface CopyRecord {
   kind: string;
   /** Where the copy lives (no credentials). */
   location: string;
+  /** The copy's id on the target: `<host>/<backup id>`, or the next free one (`.2`...) when that was taken. */
   id: string;
+  /** The host the copy was uploaded as (its index's `host`). */
+  host?: string;
+  /** SHA-256 of the batt-remote.json written: restore and verify --from refuse a copy whose index differs. */
+  indexSha256?: string;
   uploadedAt: string;
   encryption: RemoteIndex['encryption'];
   files: { path: string; size: number; sha256: string; remote: string; remoteSize: number; remoteSha256: string }[];
@@ -52,6 +58,8 @@ export interface UploadRequest {
   jobs: UploadJob[];
   /** --target names; empty = every configured target. */
   targets?: string[];
+  /** This host's name (thisHost): the first folder of its copies and their index's `host`. */
+  host: string;
   log: (msg: string) => void;
   signal?: AbortSignal;
   /** Progress only: bytes of the copy in transfer (`what`: "SERVICE -> TARGET") copied so far, of `total`. */
@@ -88,9 +96,9 @@ async function recordCopy(dir: string, rec: CopyRecord): Promise<void> {
  * its layout cut off before their index and untouched for a day). Never fails the upload: trouble is
  * only logged, and so is each such copy removed or kept.
  */
-export async function sweepTarget(target: CopyTarget, log: (msg: string) => void, signal?: AbortSignal, pattern?: string): Promise<void> {
+export async function sweepTarget(target: CopyTarget, log: (msg: string) => void, signal?: AbortSignal, pattern?: string, host?: string): Promise<void> {
   try {
-    const r = await target.sweep({ signal, isCopyId: copyIdMatcher(pattern) });
+    const r = await target.sweep({ signal, isCopyId: copyIdMatcher(pattern, host) });
     if (r.removed.length) log(`target ${target.name}: removed ${plural(r.removed.length, 'leftover')} of interrupted uploads: ${r.removed.join(', ')}`);
     for (const c of r.copies) log(`target ${target.name}: removed ${c.rel}, ${sweepWords.copy(c)}`);
     for (const k of r.kept) log(`target ${target.name}: ${k.rel}: ${k.why}`);
@@ -100,11 +108,19 @@ export async function sweepTarget(target: CopyTarget, log: (msg: string) => void
   }
 }
 
-/** The ids of copies batt makes with this destination pattern; none without one. */
-export function copyIdMatcher(pattern: string | undefined): ((rel: string) => boolean) | undefined {
+/**
+ * The ids of copies this host makes with this destination pattern (`<host>/<backup id>`), and those
+ * of the layout before host folders (`<backup id>` at the top); none without a pattern. Another
+ * host's folder is never matched: its cut-off copies are left to it.
+ */
+export function copyIdMatcher(pattern: string | undefined, host?: string): ((rel: string) => boolean) | undefined {
   if (!pattern) return undefined;
   const re = backupIdPattern(pattern);
-  return (rel) => re.test(rel);
+  const own = host ? `${host}/` : undefined;
+  return (rel) => {
+    const id = baseCopyId(rel);
+    return re.test(id) || (!!own && id.startsWith(own) && re.test(id.slice(own.length)));
+  };
 }
 
 export async function uploadBackups(req: UploadRequest): Promise<UploadOutcome[]> {
@@ -128,14 +144,15 @@ export async function uploadBackups(req: UploadRequest): Promise<UploadOutcome[]
     }
     const { target, encryption, retry } = opened;
     try {
-      await sweepTarget(target, req.log, req.signal, req.pattern);
+      hostFolder(req.host); // a system host name that cannot name a folder fails each copy, clearly
+      await sweepTarget(target, req.log, req.signal, req.pattern, req.host);
       for (const j of req.jobs) {
         if (req.signal?.aborted) {
           interrupted(j.service, name);
           continue;
         }
-        const id = path.relative(req.root, j.dir).split(path.sep).join('/');
-        req.log(`copy ${id} -> ${name} (${target.describe(id)})${encryption ? ' encrypted with age' : ''}`);
+        const wanted = copyIdFor(req.host, path.relative(req.root, j.dir).split(path.sep).join('/'));
+        req.log(`copy ${wanted} -> ${name} (${target.describe(wanted)})${encryption ? ' encrypted with age' : ''}`);
         let retries = 0;
         const onRetry = (msg: string) => {
           retries++;
@@ -143,12 +160,16 @@ export async function uploadBackups(req: UploadRequest): Promise<UploadOutcome[]
         };
         try {
           const onProgress = req.onProgress && ((done: number, total: number) => req.onProgress!(`${j.service} -> ${name}`, done, total));
-          const idx: RemoteIndex = await target.put(j.dir, id, { encryption, retry, onRetry, signal: req.signal, onProgress });
+          const idx: Copy = await target.put(j.dir, wanted, { host: req.host, encryption, retry, onRetry, signal: req.signal, onProgress });
+          const id = idx.id;
+          if (id !== wanted) req.log(`${name}: ${wanted} is taken on the target (not this run's): copied to ${id} instead`);
           await recordCopy(j.dir, {
             target: name,
             kind: target.kind,
             location: target.describe(id),
             id,
+            host: idx.host,
+            indexSha256: idx.indexSha256,
             uploadedAt: idx.uploadedAt,
             encryption: idx.encryption,
             files: idx.files,
@@ -161,6 +182,10 @@ export async function uploadBackups(req: UploadRequest): Promise<UploadOutcome[]
           outcomes.push({ service: j.service, target: name, ok: false, error, ...(retries ? { retries } : {}) });
         }
       }
+    } catch (err) {
+      // only hostFolder throws here: every copy to this target fails with its words
+      for (const j of req.jobs) outcomes.push({ service: j.service, target: name, ok: false, error: `${j.service} -> ${name}: ${errText(err)}` });
+      req.log(`target ${name}: ${errText(err)}`);
     } finally {
       await target.close();
     }
@@ -180,6 +205,7 @@ export interface RunUploads {
 export async function uploadRunResults(p: {
   home: Home;
   root: string;
+  host: string;
   pattern?: string;
   targets: string[];
   results: { service: string; status: string; dest?: string }[];
@@ -199,7 +225,7 @@ export async function uploadRunResults(p: {
     now = { what, bytes, total };
     if (first) status.show(`copy ${what}: ${progressText({ bytes, total, exact: true })}`, true);
   });
-  const outcomes = await uploadBackups({ home: p.home, root: p.root, pattern: p.pattern, jobs, targets: p.targets, log: (m) => p.log.write('upload', m), signal: p.signal, onProgress }).finally(() => {
+  const outcomes = await uploadBackups({ home: p.home, root: p.root, host: p.host, pattern: p.pattern, jobs, targets: p.targets, log: (m) => p.log.write('upload', m), signal: p.signal, onProgress }).finally(() => {
     sampler?.stop();
     status?.done();
   });

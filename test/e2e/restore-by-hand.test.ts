@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { REQUIRE_SERVERS, batt, listFiles, sandbox, writeTargetConf } from '../helpers/batt.js';
+import { HOST, REQUIRE_SERVERS, batt, listFiles, sandbox, writeTargetConf } from '../helpers/batt.js';
 
 const have = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
 // .ci/run installs them all; with BATT_REQUIRE_SERVERS=1 a missing one fails instead of skipping
@@ -83,9 +83,9 @@ test('a backup is checked and restored without batt, as docs/restore-without-bat
     assert.equal(q.status, 0, q.stderr);
     assert.equal(q.stdout, 'ok\n42\n');
 
-    // the encrypted copy: <PATH>/<backup id>/NAME.age, opened with the age tool
+    // the encrypted copy: <PATH>/<host>/<backup id>/NAME.age, opened with the age tool
     const id = path.relative(sb.root, fileDir);
-    const remoteDir = path.join(remote, id);
+    const remoteDir = path.join(remote, HOST, id);
     assert.ok(fs.existsSync(path.join(remoteDir, 'batt-remote.json')), 'the copy is complete');
     const plain = path.join(sb.dir, 'decrypted');
     fs.mkdirSync(plain);

@@ -62,6 +62,8 @@ export interface BattOptions {
   timeoutMs?: number;
   /** The folder batt runs in (default: the test's). */
   cwd?: string;
+  /** Run batt in its own UTS namespace (`unshare --uts`, root only) with this system host name. */
+  hostname?: string;
   /** Called with the child once spawned (to kill it, for example). */
   onSpawn?: (child: import('node:child_process').ChildProcess) => void;
 }
@@ -73,7 +75,10 @@ export function batt(args: string[], opts: BattOptions = {}): Promise<BattResult
   }
   if (opts.home) env.BATT_HOME = opts.home;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BATT, ...args], { env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [cmd, argv] = opts.hostname
+      ? ['unshare', ['--uts', '--', 'sh', '-c', 'hostname "$0" && exec "$@"', opts.hostname, process.execPath, BATT, ...args]]
+      : [process.execPath, [BATT, ...args]];
+    const child = spawn(cmd, argv, { env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c) => (stdout += c));
@@ -136,6 +141,14 @@ export function listFiles(dir: string): string[] {
   };
   visit('');
   return out.sort();
+}
+
+/** The system host name: the first folder of a sandbox's copies on a target (no HOST_NAME set). */
+export const HOST = os.hostname();
+
+/** Can this process give a child its own host name (`unshare --uts`: root, and namespaces allowed)? */
+export function canSetHostname(): boolean {
+  return spawnSync('unshare', ['--uts', '--', 'sh', '-c', 'hostname batt-probe && test "$(hostname)" = batt-probe']).status === 0;
 }
 
 /** True when the test must fail rather than skip for a missing server (set by .ci/run). */

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, missingTools, skipWithout, type Sandbox, writeTargetConf } from '../helpers/batt.js';
+import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, missingTools, skipWithout, type Sandbox, writeTargetConf, HOST } from '../helpers/batt.js';
 import { SSHD, startSshd, type Sshd } from '../helpers/sshd.js';
 import { startS3, S3_KEY, S3_SECRET, type S3Server } from '../helpers/s3.js';
 import { startThrottle, type Throttle } from '../helpers/net.js';
@@ -87,7 +87,7 @@ after(async () => {
   sb?.cleanup();
 });
 
-/** Backs `big` up and copies it to `targets` (at full speed); returns the backup's id. */
+/** Backs `big` up and copies it to `targets` (at full speed); returns the copies' id (`<host>/<backup id>`). */
 async function backupTo(...targets: string[]): Promise<string> {
   const r = await batt(['big', '--path', sb.pattern, ...targets.flatMap((t) => ['--target', t])], { home: sb.home, env: { TMPDIR: tmp } });
   assert.equal(r.code, 0, r.stderr);
@@ -96,7 +96,7 @@ async function backupTo(...targets: string[]): Promise<string> {
     .filter((f) => /\/big(\.\d+)?\/batt-manifest\.json$/.test(f))
     .sort((a, b) => n(a) - n(b))
     .at(-1)!; // the newest
-  return path.relative(sb.root, path.dirname(path.join(sb.root, m)));
+  return `${HOST}/${path.relative(sb.root, path.dirname(path.join(sb.root, m)))}`; // its id on the targets
 }
 
 /** What batt left in its TMPDIR: folders and files, relative. */

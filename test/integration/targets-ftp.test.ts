@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox } from '../helpers/batt.js';
+import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox, HOST } from '../helpers/batt.js';
 import { VSFTPD, startFtpd, type Ftpd } from '../helpers/ftpd.js';
 import { resolveHome } from '../../src/core/home.js';
 import { loadTarget } from '../../src/targets/config.js';
@@ -33,7 +33,7 @@ test('a run copies the backup over FTP (temp name, SIZE check, rename); list/get
   const r = await batt(['demo', '--path', sb.pattern], { home: sb.home });
   assert.equal(r.code, 0, r.stderr);
   const local = path.dirname(path.join(sb.root, listFiles(sb.root).find((x) => x.endsWith('demo/batt-manifest.json'))!));
-  const id = path.relative(sb.root, local);
+  const id = `${HOST}/${path.relative(sb.root, local)}`;
   const remote = path.join(ftpd.data, 'batt', id);
   assert.deepEqual(listFiles(remote), ['a.txt', 'batt-manifest.json', 'batt-remote.json', 'd/big.bin']);
   assert.deepEqual(fs.readFileSync(path.join(remote, 'd/big.bin')), fs.readFileSync(path.join(local, 'd/big.bin')));
@@ -44,9 +44,12 @@ test('a run copies the backup over FTP (temp name, SIZE check, rename); list/get
     const out = path.join(sb.dir, 'got');
     await t.get(id, out);
     assert.equal(fs.readFileSync(path.join(out, 'a.txt'), 'utf8'), 'hello ftp\n');
-    await t.put(local, id); // again, over the existing copy
-    assert.equal((await t.list()).length, 1);
+    // again: never over the existing copy (MKD of a folder that exists fails), beside it
+    const again = await t.put(local, id);
+    assert.equal(again.id, `${id}~2`);
+    assert.deepEqual((await t.list()).map((c) => c.id), [id, again.id]);
     assert.ok(!listFiles(path.join(ftpd.data, 'batt')).some((f) => f.includes('batt-tmp')));
+    await t.remove(again.id);
     await t.remove(id);
     assert.deepEqual(await t.list(), []);
     assert.ok(!fs.existsSync(remote));

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { sandbox, batt, writeScript, listFiles, missingTools, skipWithout, type Sandbox, writeTargetConf } from '../helpers/batt.js';
+import { sandbox, batt, writeScript, listFiles, missingTools, skipWithout, type Sandbox, writeTargetConf, HOST } from '../helpers/batt.js';
 import { resolveHome } from '../../src/core/home.js';
 import { loadTarget } from '../../src/targets/config.js';
 import { openTarget } from '../../src/targets/open.js';
@@ -50,15 +50,15 @@ test('a run copies each successful service to every target and records it beside
   const dir = onlyBackup();
   const id = path.relative(sb.root, dir);
   for (const t of ['disk', 'rs']) {
-    assert.deepEqual(listFiles(path.join(remote, t, id)), ['a.txt', 'batt-manifest.json', 'batt-remote.json', 'sub/b.bin']);
-    assert.equal(fs.readFileSync(path.join(remote, t, id, 'a.txt'), 'utf8'), 'hello world\n');
+    assert.deepEqual(listFiles(path.join(remote, t, HOST, id)), ['a.txt', 'batt-manifest.json', 'batt-remote.json', 'sub/b.bin']);
+    assert.equal(fs.readFileSync(path.join(remote, t, HOST, id, 'a.txt'), 'utf8'), 'hello world\n');
   }
   // nothing of the failed service left the host
   assert.ok(!listFiles(remote).some((f) => f.includes('broken')));
   const copies = JSON.parse(fs.readFileSync(path.join(dir, 'batt-copies.json'), 'utf8')).copies;
   assert.deepEqual(copies.map((c: { target: string }) => c.target).sort(), ['disk', 'rs', 'sealed']);
   assert.match(r.stdout, /^copied 1 backup to disk, rs, sealed$/m);
-  assert.ok(fs.readFileSync(path.join(sb.home, 'log', 'batt.log'), 'utf8').includes(`upload: copied ${id} -> disk: 3 files\n`));
+  assert.ok(fs.readFileSync(path.join(sb.home, 'log', 'batt.log'), 'utf8').includes(`upload: copied ${HOST}/${id} -> disk: 3 files\n`));
   // the manifest was not rewritten and the backup still verifies (the sidecar is not an "extra" file)
   const v = await batt(['verify', '--path', sb.pattern], { home: sb.home });
   assert.equal(v.code, 0, v.stdout + v.stderr);
@@ -67,9 +67,9 @@ test('a run copies each successful service to every target and records it beside
 test('age: the encrypted copy holds only ciphertext, records both hashes, and restores through get()', { skip }, async () => {
   const dir = onlyBackup();
   const id = path.relative(sb.root, dir);
-  const files = listFiles(path.join(remote, 'sealed', id));
+  const files = listFiles(path.join(remote, 'sealed', HOST, id));
   assert.deepEqual(files, ['a.txt.age', 'batt-manifest.json.age', 'batt-remote.json', 'sub/b.bin.age']);
-  const cipher = fs.readFileSync(path.join(remote, 'sealed', id, 'a.txt.age'));
+  const cipher = fs.readFileSync(path.join(remote, 'sealed', HOST, id, 'a.txt.age'));
   assert.ok(cipher.subarray(0, 21).toString().startsWith('age-encryption.org/v1'));
   assert.ok(!cipher.includes(Buffer.from('hello world')));
   const rec = JSON.parse(fs.readFileSync(path.join(dir, 'batt-copies.json'), 'utf8')).copies.find((c: { target: string }) => c.target === 'sealed');
@@ -85,18 +85,19 @@ test('age: the encrypted copy holds only ciphertext, records both hashes, and re
   }
   const { target, encryption } = await openTarget(await loadTarget(resolveHome(sb.home, {}), 'sealed'));
   const [copy] = await target.list();
-  assert.equal(copy!.id, id);
+  assert.equal(copy!.id, `${HOST}/${id}`);
+  assert.equal(copy!.host, HOST);
   const out = path.join(sb.dir, 'restored');
-  const m = await target.get(id, out, { encryption });
+  const m = await target.get(copy!.id, out, { encryption });
   assert.equal(m.service, 'demo');
   assert.equal(fs.readFileSync(path.join(out, 'a.txt'), 'utf8'), 'hello world\n');
   assert.deepEqual(fs.readFileSync(path.join(out, 'sub/b.bin')), fs.readFileSync(path.join(dir, 'sub/b.bin')));
   // a flipped byte in the ciphertext is caught before decryption
-  const f = path.join(remote, 'sealed', id, 'sub/b.bin.age');
+  const f = path.join(remote, 'sealed', HOST, id, 'sub/b.bin.age');
   const buf = fs.readFileSync(f);
   buf[buf.length - 10]! ^= 1;
   fs.writeFileSync(f, buf);
-  await assert.rejects(target.get(id, path.join(sb.dir, 'restored2'), { encryption }), /does not match its index/);
+  await assert.rejects(target.get(copy!.id, path.join(sb.dir, 'restored2'), { encryption }), /does not match its index/);
   await target.close();
 });
 
@@ -113,7 +114,7 @@ test('rsync and local targets list, verify and remove copies; an incomplete copy
     // a copy without its index (an interrupted upload) is not a copy
     fs.rmSync(path.join(remote, name, id, 'batt-remote.json'));
     assert.deepEqual(await target.list(), []);
-    fs.copyFileSync(path.join(sb.root, id, 'batt-manifest.json'), path.join(remote, name, id, 'batt-remote.json.bak'));
+    fs.copyFileSync(path.join(sb.root, id.slice(HOST.length + 1), 'batt-manifest.json'), path.join(remote, name, id, 'batt-remote.json.bak'));
     await target.remove(id);
     assert.ok(!fs.existsSync(path.join(remote, name, id)), `${name}: ${id} still there`);
     await target.close();

@@ -66,7 +66,7 @@ test('restore --from decrypts the newest copy, even when the local backups are g
   // an id that is not there: usage error, nothing restored
   const bad = await batt(['restore', 'demo', 'no/such/id', '--from', 'vault', '--to', to, '--force'], { home: sb.home, env: env() });
   assert.equal(bad.code, 2, bad.stderr);
-  assert.match(bad.stderr, /no demo backup "no\/such\/id" on target vault/);
+  assert.match(bad.stderr, /no demo backup "no\/such\/id" of host \S+ on target vault/);
 });
 
 test('purge --target applies the target\'s own retention (KEEP_LAST=1); --dry-run deletes nothing', { skip }, async () => {

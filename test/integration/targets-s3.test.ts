@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { S3Client, HeadObjectCommand, ListObjectsV2Command, CreateMultipartUploadCommand, UploadPartCommand, AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
-import { sandbox, batt, writeScript, listFiles, skipWithout, type Sandbox, writeTargetConf } from '../helpers/batt.js';
+import { sandbox, batt, writeScript, listFiles, skipWithout, type Sandbox, writeTargetConf, HOST } from '../helpers/batt.js';
 import { startS3, S3_KEY, S3_SECRET, type S3Server } from '../helpers/s3.js';
 import { startThrottle } from '../helpers/net.js';
 import { resolveHome } from '../../src/core/home.js';
@@ -67,7 +67,7 @@ test('a run uploads to S3 (multipart), checks size and sha256 metadata; get() re
   assert.equal(r.code, 0, r.stderr);
   assert.ok(!r.stdout.includes(S3_SECRET) && !r.stderr.includes(S3_SECRET));
   const local = path.dirname(path.join(sb.root, manifests()[0]!));
-  const id = path.relative(sb.root, local);
+  const id = `${HOST}/${path.relative(sb.root, local)}`;
   assert.deepEqual(await keys('plain/'), ['a.txt', 'batt-manifest.json', 'batt-remote.json', 'big.bin'].map((f) => `plain/${id}/${f}`));
   const head = await client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: `plain/${id}/big.bin` }));
   assert.equal(head.ContentLength, 12_000_000);
@@ -93,7 +93,7 @@ test('age over S3: only ciphertext is stored, and a restore decrypts to the orig
   const r = await batt(['demo', '--target', 's3age', '--path', sb.pattern], { home: sb.home });
   assert.equal(r.code, 0, r.stderr);
   const local = path.dirname(path.join(sb.root, manifests().at(-1)!));
-  const id = path.relative(sb.root, local);
+  const id = `${HOST}/${path.relative(sb.root, local)}`;
   assert.deepEqual(await keys('sealed/'), ['a.txt.age', 'batt-manifest.json.age', 'batt-remote.json', 'big.bin.age'].map((f) => `sealed/${id}/${f}`));
   const { target: t, encryption } = await target('s3age');
   try {
@@ -122,7 +122,7 @@ test('server gone mid-upload: the run fails loudly, the local copy stays, no com
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /demo -> flaky: upload failed/);
   const local = path.dirname(path.join(sb.root, manifests().at(-1)!));
-  const id = path.relative(sb.root, local);
+  const id = `${HOST}/${path.relative(sb.root, local)}`;
   assert.ok(fs.existsSync(path.join(local, 'big.bin')));
   const copies = fs.existsSync(path.join(local, 'batt-copies.json')) ? JSON.parse(fs.readFileSync(path.join(local, 'batt-copies.json'), 'utf8')).copies : [];
   assert.deepEqual(copies, []);
@@ -132,9 +132,11 @@ test('server gone mid-upload: the run fails loudly, the local copy stays, no com
   const { target: t, retry } = await target('flaky');
   try {
     assert.deepEqual(await t.list(), []);
-    await t.put(local, id, { retry }); // the retry: same name, from the start
-    assert.deepEqual((await t.list()).map((c) => c.id), [id]);
-    assert.deepEqual(await t.verify(id), []);
+    // the next try: what the cut-off one left there is not this upload's, so it goes beside it
+    const again = await t.put(local, id, { retry });
+    assert.equal(again.id, remote.length ? `${id}~2` : id);
+    assert.deepEqual((await t.list()).map((c) => c.id), [again.id]);
+    assert.deepEqual(await t.verify(again.id), []);
   } finally {
     await t.close();
   }
@@ -158,7 +160,7 @@ test('server down for a moment mid-upload: the run retries with backoff and succ
   // the summary and the log say the copy needed retries (issue 23)
   assert.match(r.stdout, /^copied 1 backup to flaky \(demo -> flaky ok after \d+ retr(y|ies)\)$/m);
   assert.match(log, /copied \S+ -> flaky: \d+ files? \(ok after \d+ retr(y|ies)\)/);
-  const head = await client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: `flaky/${path.relative(sb.root, local)}/big.bin` }));
+  const head = await client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: `flaky/${HOST}/${path.relative(sb.root, local)}/big.bin` }));
   assert.equal(head.ContentLength, 12_000_000);
 });
 
@@ -192,7 +194,7 @@ test('SIGTERM mid-file on a slow link: batt aborts the multipart upload at once,
     assert.ok(took < 2000, `batt took ${took} ms to exit after SIGTERM`);
     assert.ok(slow.sent < 20_000_000, `${slow.sent} bytes went out: the upload was not cut short`);
     const local = path.dirname(path.join(sb.root, listFiles(sb.root).find((f) => /\/huge\/batt-manifest\.json$/.test(f))!));
-    const id = path.relative(sb.root, local);
+    const id = `${HOST}/${path.relative(sb.root, local)}`;
     const m = JSON.parse(fs.readFileSync(path.join(local, 'batt-manifest.json'), 'utf8'));
     assert.equal(fs.statSync(path.join(local, 'big.bin')).size, m.files.find((f: { path: string }) => f.path === 'big.bin').size, 'the local backup must stay');
     assert.deepEqual(await keys(`slow/${id}/`), [], 'no index, no object');

@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox, writeTargetConf } from '../helpers/batt.js';
+import { sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox, writeTargetConf, HOST } from '../helpers/batt.js';
 import { SSHD, startSshd, type Sshd } from '../helpers/sshd.js';
 import { startThrottle, type Throttle } from '../helpers/net.js';
 import { resolveHome } from '../../src/core/home.js';
@@ -51,19 +51,19 @@ test('a run copies the backup over SFTP and rsync+ssh; the remote bytes equal th
   const local = path.dirname(path.join(sb.root, listFiles(sb.root).find((f) => f.endsWith('demo/batt-manifest.json'))!));
   const id = path.relative(sb.root, local);
   for (const sub of ['sftp', 'rsync']) {
-    const dir = path.join(sshd.data, sub, id);
+    const dir = path.join(sshd.data, sub, HOST, id);
     assert.deepEqual(listFiles(dir), ['a.txt', 'batt-manifest.json', 'batt-remote.json', 'd/big.bin'], sub);
     assert.deepEqual(fs.readFileSync(path.join(dir, 'd/big.bin')), fs.readFileSync(path.join(local, 'd/big.bin')));
     assert.ok(!listFiles(path.join(sshd.data, sub)).some((f) => f.includes('batt-tmp')), `${sub}: temp files left`);
   }
   const copies = JSON.parse(fs.readFileSync(path.join(local, 'batt-copies.json'), 'utf8')).copies;
   assert.deepEqual(copies.map((c: { location: string }) => c.location).sort(), [
-    `rsync:${sshd.user}@127.0.0.1:${sshd.data}/rsync/${id}`,
-    `sftp://${sshd.user}@127.0.0.1:${sshd.port}${sshd.data}/sftp/${id}`,
+    `rsync:${sshd.user}@127.0.0.1:${sshd.data}/rsync/${HOST}/${id}`,
+    `sftp://${sshd.user}@127.0.0.1:${sshd.port}${sshd.data}/sftp/${HOST}/${id}`,
   ]);
 });
 
-test('SFTP: list, get (checked against the index), re-upload over an existing copy, remove', { skip }, async () => {
+test('SFTP: list, get (checked against the index), a second upload of a taken id goes beside it, remove', { skip }, async () => {
   const { target: t } = await target('box');
   try {
     const [copy] = await t.list();
@@ -72,9 +72,13 @@ test('SFTP: list, get (checked against the index), re-upload over an existing co
     const m = await t.get(copy.id, out);
     assert.equal(m.service, 'demo');
     assert.equal(fs.readFileSync(path.join(out, 'a.txt'), 'utf8'), 'hello sftp\n');
-    // put again into the same name (what a retry does): still exactly one complete copy
-    await t.put(path.join(sb.root, copy.id), copy.id);
-    assert.equal((await t.list()).length, 1);
+    // put again under the same name: the first copy is never replaced, the second goes to ~2
+    const before = fs.readFileSync(path.join(sshd.data, 'sftp', copy.id, 'batt-remote.json'), 'utf8');
+    const again = await t.put(path.join(sb.root, copy.id.slice(HOST.length + 1)), copy.id);
+    assert.equal(again.id, `${copy.id}~2`);
+    assert.equal(fs.readFileSync(path.join(sshd.data, 'sftp', copy.id, 'batt-remote.json'), 'utf8'), before);
+    assert.deepEqual((await t.list()).map((c) => c.id), [copy.id, again.id]);
+    await t.remove(again.id);
     assert.deepEqual(await t.verify(copy.id), []);
     fs.truncateSync(path.join(sshd.data, 'sftp', copy.id, 'd/big.bin'), 10);
     assert.match((await t.verify(copy.id))[0]!.problem, /size 10/);

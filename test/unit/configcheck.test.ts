@@ -276,6 +276,7 @@ describe('loaders and config check agree on every key', () => {
   const resticSftp = `TYPE=restic\nREPOSITORY=sftp:batt@backup.example.net:/srv/restic\nPASSWORD_FILE=${passFile}\n`;
   const rows: Row[] = [
     { kind: 'global', key: 'DEST', good: '/srv/backup/%Y/%m', bad: 'relative/%Y', how: 'lint' },
+    { kind: 'global', key: 'HOST_NAME', good: 'web1.example.net', bad: 'web 1', how: 'rule' },
     { kind: 'global', key: 'JOBS', good: '2', bad: '0', how: 'rule' },
     { kind: 'global', key: 'TIMEOUT', good: '3600', bad: 'soon', how: 'rule' },
     { kind: 'global', key: 'MIN_SIZE_RATIO', good: '0.25', bad: '50%', how: 'rule' },

@@ -48,7 +48,7 @@ test('sweepTarget: a sweep that cannot list is logged, never thrown; a stopped o
 test('printRemotePurge: the same words as batt.log in its own columns', () => {
   const said: string[] = [];
   const out: Output = { json: false, tty: false, info: (l) => said.push(l), warn: (l) => said.push(`warn: ${l}`), error: (l) => said.push(`error: ${l}`), data: () => {} };
-  printRemotePurge(out, { target: 't', keep: [{ id: '2020/01/09/demo', service: 'demo', reasons: ['last'] }], remove: [], leftovers: RESULT }, true);
+  printRemotePurge(out, { target: 't', host: 'h', keep: [{ id: '2020/01/09/demo', host: 'h', service: 'demo', reasons: ['last'] }], remove: [], leftovers: RESULT }, true);
   assert.deepEqual(said, [
     'keep   t:2020/01/09/demo  last',
     'would remove t:2020/01/01/demo/a.txt.batt-tmp-0a1b2c3d  left by an interrupted upload',
