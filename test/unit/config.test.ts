@@ -81,7 +81,7 @@ test('loadGlobalSettings: what batt.conf values become (defaults for unset and e
   fs.mkdirSync(home.conf, { recursive: true });
   const notify = { on: 'failure', timeoutSeconds: 20, smtp: undefined, webhookUrl: undefined, webhookToken: undefined, webhookFormat: 'json', ntfyUrl: undefined, ntfyToken: undefined, healthcheckUrl: undefined };
   const run = { retries: undefined, retryWaitSeconds: undefined, nice: undefined, ioniceClass: undefined, ioniceLevel: undefined, maxAgeSeconds: undefined, warnAgeSeconds: undefined };
-  const fleet = { run, metricsDir: undefined, syslog: undefined, minSizeRatio: undefined };
+  const fleet = { run, metricsDir: undefined, syslog: undefined, minSizeRatio: undefined, hostName: undefined };
   const cases: [string, object][] = [
     ['', { pattern: undefined, jobs: undefined, timeoutSeconds: undefined, notify }],
     ['MIN_SIZE_RATIO=0.25\nNOTIFY_ON=warning', { pattern: undefined, jobs: undefined, timeoutSeconds: undefined, minSizeRatio: 0.25, notify: { ...notify, on: 'warning' } }],
@@ -118,6 +118,8 @@ test('loadGlobalSettings: what batt.conf values become (defaults for unset and e
     ],
     ['SYSLOG=yes\nIONICE_CLASS=Best-Effort', { pattern: undefined, jobs: undefined, timeoutSeconds: undefined, notify, run: { ...run, ioniceClass: 2 }, syslog: { facility: 'daemon', socket: undefined } }],
     ['SYSLOG=no', { pattern: undefined, jobs: undefined, timeoutSeconds: undefined, notify }],
+    // issue 22: this host's name on shared targets
+    ['HOST_NAME=web1.example.net', { pattern: undefined, jobs: undefined, timeoutSeconds: undefined, notify, hostName: 'web1.example.net' }],
   ];
   for (const [text, want] of cases) {
     fs.writeFileSync(path.join(home.conf, 'batt.conf'), text, { mode: 0o600 });
@@ -132,6 +134,7 @@ test('loadGlobalSettings: the first problem is a ConfigError naming the file and
   const cases: [string, string][] = [
     ['JOBS=0\nTIMEOUT=x', 'JOBS must be a positive whole number, got "0"'],
     ['TIMEOUT=1h', 'TIMEOUT must be a positive whole number, got "1h"'],
+    ['HOST_NAME=../web1', 'HOST_NAME must be a host name (letters, digits, . _ -, starting with a letter or digit), got "../web1"'],
     ['SMTP_PORT=0', 'SMTP_PORT must be a port number 1-65535, got "0"'],
     ['SMTP_PORT=smtp\nSMTP_HOST=m', 'SMTP_PORT must be a port number 1-65535, got "smtp"'],
     ['SMTP_HOST=m\nNOTIFY_ON=never', 'SMTP_HOST is set but SMTP_TO is empty: no one would get the mail'],
