@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { REPO, sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox, writeTargetConf } from '../helpers/batt.js';
+import { HOST, REPO, sandbox, batt, writeScript, listFiles, REQUIRE_SERVERS, type Sandbox, writeTargetConf } from '../helpers/batt.js';
 import { SSHD, startSshd, type Sshd } from '../helpers/sshd.js';
 import { startS3, S3_KEY, S3_SECRET, type S3Server } from '../helpers/s3.js';
 import { resolveHome } from '../../src/core/home.js';
@@ -65,7 +65,7 @@ test('a run backs the sealed folder up as one snapshot: relative paths, tagged b
   const r = await batt(['demo', '--target', 'r', '--path', sb.pattern], { home: sb.home, env: env() });
   assert.equal(r.code, 0, r.stderr);
   const [dir] = manifestsOf('demo');
-  const id = path.relative(sb.root, dir!);
+  const id = `${HOST}/${path.relative(sb.root, dir!)}`; // the copy's id: host folder first (issue 22)
   const manifest = JSON.parse(fs.readFileSync(path.join(dir!, 'batt-manifest.json'), 'utf8'));
   const snaps = await snapshots(repo);
   assert.equal(snaps.length, 1);
@@ -84,7 +84,7 @@ test('a run backs the sealed folder up as one snapshot: relative paths, tagged b
   assert.equal(again.code, 0, again.stderr);
   const latest = (await snapshots(repo)).at(-1)!;
   assert.deepEqual((await restic(repo, ['ls', latest.id])).split('\n').slice(1).filter(Boolean).sort(), ['/a.txt', '/batt-manifest.json', '/d', '/d/big.bin']);
-  const dir2 = path.join(sb.root, latest.tags.find((t) => t.startsWith('id='))!.slice(3));
+  const dir2 = path.join(sb.root, latest.tags.find((t) => t.startsWith('id='))!.slice(3 + HOST.length + 1));
   assert.deepEqual(JSON.parse(fs.readFileSync(path.join(dir2, 'batt-copies.json'), 'utf8')).copies.map((c: { target: string }) => c.target), ['usb', 'r']);
 });
 
@@ -104,7 +104,7 @@ test('backups --from lists the copies; restore --from restores the snapshot, che
   const res = await batt(['restore', 'demo', id, '--from', 'r', '--to', to], { home: sb.home, env: env() });
   assert.equal(res.code, 0, res.stderr);
   assert.equal(fs.readFileSync(path.join(to, 'a.txt'), 'utf8'), 'hello restic\n');
-  assert.deepEqual(fs.readFileSync(path.join(to, 'd/big.bin')), fs.readFileSync(path.join(sb.root, id, 'd/big.bin')));
+  assert.deepEqual(fs.readFileSync(path.join(to, 'd/big.bin')), fs.readFileSync(path.join(sb.root, id.slice(HOST.length + 1), 'd/big.bin')));
   const none = await batt(['restore', 'demo', '1999/01/01/demo', '--from', 'r', '--to', to], { home: sb.home, env: env() });
   assert.equal(none.code, 2, none.stderr);
 });
@@ -124,14 +124,14 @@ test('restore without batt: the doc\'s restic block, run literally, restores the
   assert.equal(r.status, 0, r.stderr + r.stdout);
   assert.match(r.stdout, /a\.txt: OK/);
   assert.match(r.stdout, /d\/big\.bin: OK/);
-  assert.deepEqual(fs.readFileSync(path.join(to, 'd/big.bin')), fs.readFileSync(path.join(sb.root, id, 'd/big.bin')));
+  assert.deepEqual(fs.readFileSync(path.join(to, 'd/big.bin')), fs.readFileSync(path.join(sb.root, id.slice(HOST.length + 1), 'd/big.bin')));
 });
 
 test('the same id twice (another host or run): the second snapshot is id.2, never ambiguous', { skip }, async () => {
   const { target: t } = await target('r');
   const before = await t.list();
   const id = before[0]!.id;
-  const dir = path.join(sb.root, id);
+  const dir = path.join(sb.root, id.slice(HOST.length + 1));
   const idx = await t.put(dir, id, { host: 'web2' });
   // the second run of the day made id.2 already: the next free one
   assert.equal(idx.id, `${id}.${before.filter((c) => c.id.startsWith(`${id}.`)).length + 2}`);
@@ -321,7 +321,7 @@ async function roundTrip(name: string, count: () => Promise<number>) {
   fs.mkdirSync(to);
   const res = await batt(['restore', 'demo', list[0].id, '--from', name, '--to', to], { home: sb.home, env: env() });
   assert.equal(res.code, 0, res.stderr);
-  assert.deepEqual(fs.readFileSync(path.join(to, 'd/big.bin')), fs.readFileSync(path.join(sb.root, list[0].id, 'd/big.bin')));
+  assert.deepEqual(fs.readFileSync(path.join(to, 'd/big.bin')), fs.readFileSync(path.join(sb.root, list[0].id.slice(HOST.length + 1), 'd/big.bin')));
   const v = await batt(['verify', '--from', name], { home: sb.home, env: env() });
   assert.equal(v.code, 0, v.stderr);
 }
