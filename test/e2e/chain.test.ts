@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { batt, listFiles, sandbox, writeScript, writeTargetConf, type Sandbox } from '../helpers/batt.js';
+import { batt, listFiles, sandbox, writeScript, writeTargetConf, type Sandbox, HOST } from '../helpers/batt.js';
 
 const year = new Date().getFullYear();
 const day = (sb: Sandbox, n: number) => `${sb.root}/%Y/d${n}`;
@@ -251,12 +251,13 @@ test('purge --target keeps chains whole: the copy index names its base; restore 
     const remote = path.join(sb.dir, 'usb');
     writeTargetConf(sb.home, 'usb', `TYPE=local\nPATH=${remote}\n`);
     await fourDays(sb);
-    const idx = JSON.parse(fs.readFileSync(path.join(remote, id(3), 'batt-remote.json'), 'utf8'));
-    assert.equal(idx.base, id(2));
+    // a copy's id on a target is <host>/<backup id> (docs/targets.md), its base's too
+    const idx = JSON.parse(fs.readFileSync(path.join(remote, HOST, id(3), 'batt-remote.json'), 'utf8'));
+    assert.equal(idx.base, `${HOST}/${id(2)}`);
     const dry = await batt(['purge', '--target', 'usb', '--keep-last', '1', '--dry-run', '--path', day(sb, 1)], { home: sb.home });
     assert.equal(dry.code, 0, dry.stderr);
-    assert.match(dry.stdout, new RegExp(`keep +usb:${id(3)} +base of ${id(4)}`));
-    assert.match(dry.stdout, new RegExp(`keep +usb:${id(1)} +base of ${id(2)}`));
+    assert.match(dry.stdout, new RegExp(`keep +usb:${HOST}/${id(3)} +base of ${HOST}/${id(4)}`));
+    assert.match(dry.stdout, new RegExp(`keep +usb:${HOST}/${id(1)} +base of ${HOST}/${id(2)}`));
     assert.doesNotMatch(dry.stdout, /would remove usb:/);
     const r = await batt(['restore', 'file', id(4), '--from', 'usb', '--to', path.join(sb.dir, 'r'), '--path', day(sb, 1)], { home: sb.home });
     assert.equal(r.code, 1);
