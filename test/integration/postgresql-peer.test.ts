@@ -120,6 +120,38 @@ exec ${path.join(bin!, tool)} "$@"
     for (const l of readText(seen).trim().split('\n')) assert.match(l, /^\S+ user=postgres cwd=\/ env=$/, l);
   });
 
+  test('FORMAT=directory: pg_dump -Fd -j 2 as postgres, the folder sealed as root\'s 0600 files, pg_restore -j 2 as postgres', () => {
+    fs.writeFileSync(seen, '');
+    writeConf(source, 'FORMAT=directory\nJOBS=2\nDATABASES=shop\nGLOBALS=no\n');
+    const r = run(['postgresql'], shims());
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const folder = path.dirname(backupsOf().find((f) => f.endsWith('/shop.dir/toc.dat'))!);
+    const files = backupsOf().filter((f) => f.startsWith(`${folder}/`));
+    assert.ok(files.length >= 2, files.join('\n'));
+    for (const f of [folder, ...files]) {
+      const st = fs.statSync(f);
+      assert.equal(st.uid, 0, `${f} is root's`);
+      assert.equal(st.mode & 0o077, 0, `${f} mode ${(st.mode & 0o777).toString(8)}`);
+    }
+    const manifest = JSON.parse(readText(path.join(path.dirname(folder), 'batt-manifest.json'))) as { files: { path: string }[] };
+    const sealed = manifest.files.map((f) => f.path).filter((p) => p.startsWith('shop.dir/')).sort();
+    assert.deepEqual(sealed, files.map((f) => `shop.dir/${path.basename(f)}`).sort());
+    const dumps = readText(seen).trim().split('\n').filter((l) => l.startsWith('pg_dump '));
+    assert.ok(dumps.length >= 1, readText(seen));
+    for (const l of dumps) assert.match(l, /^pg_dump user=postgres cwd=\/ env=$/, l);
+    const v = run(['verify']);
+    assert.equal(v.code, 0, v.stderr + v.stdout);
+
+    fs.writeFileSync(seen, '');
+    writeConf(target);
+    const rr = run(['restore', 'postgresql', '--postgresql-db', 'shop', '--to', 'shop_dir', '--postgresql-jobs', '2'], shims());
+    assert.equal(rr.code, 0, rr.stderr + rr.stdout);
+    assert.deepEqual(pgTableSums(target, 'shop_dir'), pgTableSums(source, 'shop'));
+    const restores = readText(seen).trim().split('\n').filter((l) => l.startsWith('pg_restore '));
+    assert.ok(restores.length >= 1, readText(seen));
+    for (const l of restores) assert.match(l, /^pg_restore user=postgres cwd=\/ env=$/, l);
+  });
+
   test('OS_USER empty: the clients run as root, and the error line ends with the server\'s own words', () => {
     writeConf(source, 'OS_USER=\n');
     const before = backupsOf();
