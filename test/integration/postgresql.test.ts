@@ -263,4 +263,65 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
       }
     }
   });
+  test('FORMAT=directory: pg_dump -Fd -j 2 into shop.dir/, sealed file by file, restored with pg_restore -j 2', async () => {
+    fs.rmSync(sb.root, { recursive: true, force: true });
+    fs.writeFileSync(path.join(sb.dir, 'argv.log'), '');
+    writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD, FORMAT: 'directory', JOBS: 2 });
+    const r = await run(['postgresql', '--postgresql-db', 'shop', '--postgresql-globals', 'no']);
+    assert.equal(r.code, 0, r.stderr);
+    const files = backupsOf(sb);
+    const toc = files.find((f) => f.endsWith('/postgresql/shop.dir/toc.dat'));
+    assert.ok(toc, files.join(', '));
+    const folder = toc.replace(/\/shop\.dir\/toc\.dat$/, '');
+    const inDir = files.filter((f) => f.startsWith(`${folder}/shop.dir/`));
+    assert.ok(inDir.some((f) => f.endsWith('.dat.gz')), inDir.join(', '));
+    for (const f of [`${folder}/shop.dir`, ...inDir]) {
+      const mode = fs.statSync(path.join(sb.root, f)).mode & 0o777;
+      assert.equal(mode & 0o077, 0, `${f} mode ${mode.toString(8)}`);
+    }
+    const manifest = JSON.parse(readText(path.join(sb.root, folder, 'batt-manifest.json'))) as { files: { path: string }[] };
+    assert.deepEqual(manifest.files.map((f) => f.path).sort(), inDir.map((f) => f.slice(folder.length + 1)).sort());
+    assert.match(readText(path.join(sb.dir, 'argv.log')), /^ARGV pg_dump -Fd -j 2 -w -f /m);
+    const listed = await run(['backups', 'postgresql']);
+    assert.equal(listed.code, 0, listed.stderr);
+    const v = await run(['verify']);
+    assert.equal(v.code, 0, v.stderr + v.stdout);
+
+    writeConf(sb, { HOST: '127.0.0.1', PORT: target.port, USER: 'postgres', PASSWORD: target.password });
+    const rr = await run(['restore', 'postgresql', folder, '--postgresql-db', 'shop', '--to', 'shop dir', '--postgresql-jobs', '2']);
+    assert.equal(rr.code, 0, rr.stderr + rr.stdout);
+    assert.deepEqual(pgTableSums(target, 'shop dir'), pgTableSums(source, 'shop'));
+    assert.match(readText(path.join(sb.dir, 'argv.log')), /^ARGV pg_restore -j 2 --exit-on-error -w -d /m);
+    // Into an existing database (--force): one transaction, so a failure would leave it as it was.
+    target.sql('DELETE FROM orders WHERE id > 10', 'shop dir');
+    const forced = await run(['restore', 'postgresql', folder, '--postgresql-db', 'shop', '--to', 'shop dir', '--force']);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.deepEqual(pgTableSums(target, 'shop dir'), pgTableSums(source, 'shop'));
+
+    // A pg_restore that fails in a database it was given a fresh one for: that database is dropped.
+    const fails = path.join(sb.dir, 'pg_restore-fails');
+    fs.writeFileSync(fails, `#!/usr/bin/env bash\n${JSON.stringify(path.join(bin!, 'pg_restore'))} "$@"\necho 'pg_restore: error: stand-in failure' >&2\nexit 1\n`, { mode: 0o755 });
+    const bad = await run(['restore', 'postgresql', folder, '--postgresql-db', 'shop', '--to', 'shop half'], { PG_RESTORE: fails });
+    assert.equal(bad.code, 1, bad.stderr);
+    assert.match(bad.stderr, /pg_restore of shop into shop half failed \(exit 1\): pg_restore: error: stand-in failure\n/);
+    assert.equal(target.sql("SELECT count(*) FROM pg_database WHERE datname = 'shop half'").trim(), '0', 'the half-restored database is dropped');
+  });
+
+  test('FORMAT=directory: a pg_dump that fails after writing part of the folder, or a bad FORMAT/JOBS, leaves no backup', async () => {
+    fs.rmSync(sb.root, { recursive: true, force: true });
+    writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD, FORMAT: 'directory' });
+    const stand = path.join(sb.dir, 'pg_dump-dir-fails');
+    fs.writeFileSync(stand, `#!/usr/bin/env bash\n${JSON.stringify(path.join(bin!, 'pg_dump'))} "$@"\nexit 1\n`, { mode: 0o755 });
+    const r = await run(['postgresql', '--postgresql-db', 'shop', '--postgresql-globals', 'no'], { PG_DUMP: stand });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /pg_dump of shop failed with exit code 1/);
+    assert.deepEqual(backupsOf(sb), []);
+    for (const [opt, value, msg] of [['format', 'tar', /format must be custom or directory, got 'tar'/], ['jobs', '0', /jobs must be a number from 1, got '0'/]] as const) {
+      const b = await run(['postgresql', `--postgresql-${opt}`, value]);
+      assert.equal(b.code, 1, b.stderr);
+      assert.match(b.stderr, msg);
+      assert.deepEqual(backupsOf(sb), [], opt);
+    }
+    writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD });
+  });
 });
