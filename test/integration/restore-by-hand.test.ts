@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { REPO, REQUIRE_SERVERS, backupsOf, batt, sandbox, type Sandbox } from '../helpers/batt.js';
+import { REPO, REQUIRE_SERVERS, backupsOf, batt, listFiles, sandbox, type Sandbox } from '../helpers/batt.js';
 import { findBinary, mariadbTools, pgTableSums, postgresBin, startMariaDB, startPostgreSQL, type MariaDB, type PostgreSQL } from '../helpers/servers.js';
 import { startRedis, which, type RedisServer } from '../helpers/redis.js';
 
@@ -60,7 +60,7 @@ describe('restore without batt: the README\'s commands, run literally', { skip, 
     // 'restic' is run by targets-restic.test.ts, against a real repository; couchdb's by
     // test/integration/couchdb.test.ts, against its pouchdb-server; the `copy ...` blocks
     // (off-site copies) by targets-by-hand.test.ts
-    assert.deepEqual([...doc.keys()].filter((k) => !k.startsWith('copy ')).sort(), ['couchdb', 'file', 'file chain', 'manifest', 'manifest with jq', 'mysql', 'postgresql', 'redis', 'restic', 'sqlite']);
+    assert.deepEqual([...doc.keys()].filter((k) => !k.startsWith('copy ')).sort(), ['couchdb', 'file', 'file chain', 'manifest', 'manifest with jq', 'mysql', 'postgresql', 'postgresql directory', 'redis', 'restic', 'sqlite']);
   });
 
   test('file: tar extracts the archives; the manifest checks pass, and fail on a flipped byte', async () => {
@@ -195,6 +195,16 @@ describe('restore without batt: the README\'s commands, run literally', { skip, 
       assert.equal(x.status, 0, x.stderr);
       assert.deepEqual(pgTableSums(target, 'shop'), pgTableSums(source, 'shop'));
       assert.equal(target.sql("SELECT count(*) FROM pg_roles WHERE rolname = 'app'").trim(), '1', 'the role came from globals');
+      // FORMAT=directory: the folder copied for postgres, pg_restore -j 2 of it.
+      fs.writeFileSync(path.join(sb.home, 'conf', 'postgresql.conf'), `HOST=${source.dir}\nPORT=${source.port}\nFORMAT=directory\n`, { mode: 0o600 });
+      const d = await batt(['--postgresql-db', 'shop', '--path', path.join(sb.root, 'directory')], { home: sb.home });
+      assert.equal(d.code, 0, d.stderr);
+      const dirFolder = path.join(sb.root, 'directory', 'postgresql');
+      assert.ok(fs.existsSync(path.join(dirFolder, 'shop.dir', 'toc.dat')), listFiles(sb.root).join(', '));
+      target.sql('DROP DATABASE shop');
+      const y = byHand('postgresql directory', dirFolder, { DB: 'shop' }, { PGHOST: target.dir, PGPORT: String(target.port) });
+      assert.equal(y.status, 0, y.stderr);
+      assert.deepEqual(pgTableSums(target, 'shop'), pgTableSums(source, 'shop'));
     } finally {
       await Promise.all([source?.stop(), target?.stop()]);
     }
