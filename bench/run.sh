@@ -4,11 +4,26 @@
 # for bench/RESULTS.md; run it on a machine that is otherwise idle). Any BENCH_* variable already
 # set wins over the preset. `bench/run.sh daily-quick` (100 MB) / `daily-full` (1 GB): a week of
 # daily backups of a changing tree, batt full, batt incremental and restic (bench/daily.ts).
+# `bench/run.sh db [small|full]`: batt's PostgreSQL backup and restore (FORMAT=custom,
+# FORMAT=directory) against the same commands by hand, on a generated database (small: 200000
+# rows, about 55 MB, 1 round; full: 2500000 rows, about 650 MB, 3 rounds; as root) (bench/db.ts).
 # Never part of `npm test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode=${1:-quick}
+if [ "$mode" = db ]; then
+  case "${2:-small}" in
+    small) : "${BENCH_DB_ROWS:=200000}" "${BENCH_RUNS:=1}" "${BENCH_RESULTS:=-}" ;;
+    full) : "${BENCH_DB_ROWS:=2500000}" "${BENCH_RUNS:=3}" ;;
+    *) echo "usage: bench/run.sh db [small|full]" >&2; exit 2 ;;
+  esac
+  export BENCH_DB_ROWS BENCH_RUNS
+  [ -z "${BENCH_RESULTS:-}" ] || export BENCH_RESULTS
+  echo "bench/run.sh db ${2:-small}: $(uptime)" >&2
+  npm run build
+  exec node --import tsx bench/db.ts
+fi
 case "$mode" in
   quick)
     : "${BENCH_SIZE_MB:=100}" "${BENCH_RUNS:=1}" "${BENCH_STARTUP_RUNS:=10}" "${BENCH_S3_MB:=50}"
@@ -25,7 +40,7 @@ case "$mode" in
     npm run build
     exec node --import tsx bench/daily.ts
     ;;
-  *) echo "usage: bench/run.sh [quick|full|daily-quick|daily-full]" >&2; exit 2 ;;
+  *) echo "usage: bench/run.sh [quick|full|daily-quick|daily-full|db [small|full]]" >&2; exit 2 ;;
 esac
 export BENCH_SIZE_MB BENCH_RUNS BENCH_STARTUP_RUNS BENCH_S3_MB
 [ -z "${BENCH_RESULTS:-}" ] || export BENCH_RESULTS
