@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { REQUIRE_SERVERS, batt, listFiles, sandbox, tempDirs, type Sandbox, backupsOf, readText } from '../helpers/batt.js';
+import { REQUIRE_SERVERS, batt, listFiles, sandbox, tempDirs, type Sandbox, backupsOf, readText, writeTargetConf } from '../helpers/batt.js';
 import { findBinary, pgTableSums, postgresBin, startPostgreSQL, type PostgreSQL } from '../helpers/servers.js';
 
 // A colon and a backslash (PGPASSFILE escapes), quotes and a hash.
@@ -267,7 +267,12 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
     fs.rmSync(sb.root, { recursive: true, force: true });
     fs.writeFileSync(path.join(sb.dir, 'argv.log'), '');
     writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD, FORMAT: 'directory', JOBS: 2 });
+    // An encrypted off-site copy of the folder too: the sub-folder's files go up one by one.
+    const pass = path.join(sb.dir, 'usb.pass');
+    fs.writeFileSync(pass, 'usb-Passphrase-7\n', { mode: 0o600 });
+    writeTargetConf(sb.home, 'usb', `TYPE=local\nPATH=${path.join(sb.dir, 'usb')}\nPASSPHRASE_FILE=${pass}\n`);
     const r = await run(['postgresql', '--postgresql-db', 'shop', '--postgresql-globals', 'no']);
+    fs.rmSync(path.join(sb.home, 'conf', 'targets', 'usb.conf'));
     assert.equal(r.code, 0, r.stderr);
     const files = backupsOf(sb);
     const toc = files.find((f) => f.endsWith('/postgresql/shop.dir/toc.dat'));
@@ -292,6 +297,11 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
     assert.equal(rr.code, 0, rr.stderr + rr.stdout);
     assert.deepEqual(pgTableSums(target, 'shop dir'), pgTableSums(source, 'shop'));
     assert.match(readText(path.join(sb.dir, 'argv.log')), /^ARGV pg_restore -j 2 --exit-on-error -w -d /m);
+    writeTargetConf(sb.home, 'usb', `TYPE=local\nPATH=${path.join(sb.dir, 'usb')}\nPASSPHRASE_FILE=${pass}\n`);
+    const fromUsb = await run(['restore', 'postgresql', folder, '--from', 'usb', '--postgresql-db', 'shop', '--to', 'shop usb']);
+    fs.rmSync(path.join(sb.home, 'conf', 'targets', 'usb.conf'));
+    assert.equal(fromUsb.code, 0, fromUsb.stderr + fromUsb.stdout);
+    assert.deepEqual(pgTableSums(target, 'shop usb'), pgTableSums(source, 'shop'));
     // Into an existing database (--force): one transaction, so a failure would leave it as it was.
     target.sql('DELETE FROM orders WHERE id > 10', 'shop dir');
     const forced = await run(['restore', 'postgresql', folder, '--postgresql-db', 'shop', '--to', 'shop dir', '--force']);
@@ -315,6 +325,13 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
     const r = await run(['postgresql', '--postgresql-db', 'shop', '--postgresql-globals', 'no'], { PG_DUMP: stand });
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /pg_dump of shop failed with exit code 1/);
+    assert.deepEqual(backupsOf(sb), []);
+    // One that plants a symbolic link in its folder: never followed (chmod, chown), no backup.
+    const links = path.join(sb.dir, 'pg_dump-dir-link');
+    fs.writeFileSync(links, `#!/usr/bin/env bash\n${JSON.stringify(path.join(bin!, 'pg_dump'))} "$@" || exit\nwhile [ $# -gt 0 ]; do if [ "$1" = -f ]; then ln -s /etc/hostname "$2/9999.dat.gz"; fi; shift; done\n`, { mode: 0o755 });
+    const l = await run(['postgresql', '--postgresql-db', 'shop', '--postgresql-globals', 'no'], { PG_DUMP: links });
+    assert.equal(l.code, 1, l.stderr);
+    assert.match(l.stderr, /pg_dump of shop left something other than files in its folder/);
     assert.deepEqual(backupsOf(sb), []);
     for (const [opt, value, msg] of [['format', 'tar', /format must be custom or directory, got 'tar'/], ['jobs', '0', /jobs must be a number from 1, got '0'/]] as const) {
       const b = await run(['postgresql', `--postgresql-${opt}`, value]);
