@@ -291,6 +291,11 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
     assert.equal(listed.code, 0, listed.stderr);
     const v = await run(['verify']);
     assert.equal(v.code, 0, v.stderr + v.stdout);
+    // batt drill takes the folder the way the restore does (pg_restore -j of the folder).
+    const drill = await run(['drill', 'postgresql']);
+    assert.equal(drill.code, 0, drill.stderr + drill.stdout);
+    assert.match(drill.stdout, /^drill ok +postgresql /m);
+    assert.match(readText(path.join(sb.home, 'log', 'batt.log')), /drill: shop restored into a scratch database/);
 
     writeConf(sb, { HOST: '127.0.0.1', PORT: target.port, USER: 'postgres', PASSWORD: target.password });
     const rr = await run(['restore', 'postgresql', folder, '--postgresql-db', 'shop', '--to', 'shop dir', '--postgresql-jobs', '2']);
