@@ -193,6 +193,11 @@ const absoluteList: Lint = (v) => {
   return bad === undefined ? undefined : `must be absolute paths, got "${bad}"`;
 };
 /** OS_USER: a login name as useradd takes it (Debian's NAME_REGEX, capitals allowed). */
+/** METHOD of the database services: logical dumps (the default) or a physical copy. */
+const dumpMethod: Lint = (v) => {
+  const r = oneOf('logical', 'physical')(v);
+  return r.ok ? undefined : r.why;
+};
 const userName: Lint = (v) => (/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/.test(v) ? undefined : `must be a user name, got "${v}"`);
 const pattern: Lint = (v) => {
   try {
@@ -299,6 +304,8 @@ export const BUILTIN_SERVICE_KEYS = {
     DEFAULTS_FILE: { lint: absolute, doc: 'option file included first (absolute)' },
     DRILL_HOST: { lint: host, doc: 'drill: load the scratch database on this server instead (same user and password)' },
     DRILL_PORT: { rule: port, doc: 'drill: the port of DRILL_HOST' },
+    METHOD: { lint: dumpMethod, doc: 'logical (one dump per database, default) or physical (mariadb-backup copy of the whole server)' },
+    DATADIR: { lint: absolute, doc: "METHOD=physical: the server's data directory (backup: when not the one in /etc/mysql; restore: where to, without --to)" },
   },
   postgresql: {
     DRILL_HOST: { lint: host, doc: 'drill: restore the scratch database on this server instead (same user and password)' },

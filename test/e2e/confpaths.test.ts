@@ -27,6 +27,7 @@ interface Case {
 }
 const cases: Case[] = [
   { service: 'mysql', key: 'SOCKET', value: 'run/mysqld.sock', bad: 'run/mysqld.sock', scripts: ['backup', 'restore'], check: 'must be an absolute path, got "run/mysqld.sock"' },
+  { service: 'mysql', key: 'DATADIR', value: 'var/lib/mysql', bad: 'var/lib/mysql', scripts: ['backup', 'restore'], check: 'must be an absolute path, got "var/lib/mysql"' },
   { service: 'mysql', key: 'DEFAULTS_FILE', value: 'debian.cnf', bad: 'debian.cnf', scripts: ['backup', 'restore'], check: 'must be an absolute path, got "debian.cnf"' },
   { service: 'redis', key: 'SOCKET', value: './redis.sock', bad: './redis.sock', scripts: ['backup'], check: 'must be an absolute path, got "./redis.sock"' },
   { service: 'redis', key: 'RESTORE_DIR', value: 'data', bad: 'data', scripts: ['restore'], check: 'must be an absolute path, got "data"' },

@@ -43,6 +43,7 @@ async function waitFor(what: string, ok: () => boolean, timeoutMs: number, log?:
 
 export interface MariaDB {
   dir: string;
+  datadir: string;
   port: number;
   socket: string;
   /** Runs SQL as root over the socket; returns stdout (tab-separated, no column names). */
@@ -72,6 +73,8 @@ export interface MariaDBOptions {
    * the socket. The test process must then be root (sql() connects as root).
    */
   rootAuth?: 'normal' | 'unix_socket';
+  /** Start on this existing data directory (e.g. a restored one) instead of a fresh one; it is not removed by stop(). */
+  datadir?: string;
 }
 
 /** Starts a fresh MariaDB (root over its socket, see MariaDBOptions). Null when not installed. */
@@ -79,7 +82,7 @@ export async function startMariaDB(opts: MariaDBOptions = {}): Promise<MariaDB |
   const tools = mariadbTools();
   if (!tools) return null;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-mariadb-'));
-  const datadir = path.join(dir, 'data');
+  const datadir = opts.datadir ?? path.join(dir, 'data');
   const socket = path.join(dir, 'mysqld.sock');
   const errlog = path.join(dir, 'error.log');
   // Its own temp folder: in the shared /tmp, another test's cleanup removed a temporary table of
@@ -87,7 +90,7 @@ export async function startMariaDB(opts: MariaDBOptions = {}): Promise<MariaDB |
   const tmpdir = path.join(dir, 'tmp');
   fs.mkdirSync(tmpdir);
   const asRoot = process.getuid?.() === 0 ? ['--user=root'] : [];
-  const install = spawnSync(
+  const install = opts.datadir ? { status: 0, stderr: '', stdout: '' } : spawnSync(
     tools.installDb,
     [
       '--no-defaults',
@@ -169,7 +172,7 @@ export async function startMariaDB(opts: MariaDBOptions = {}): Promise<MariaDB |
       await stop();
       throw err;
     }
-    return { dir, port, socket, sql, stop };
+    return { dir, datadir, port, socket, sql, stop };
   }
 }
 

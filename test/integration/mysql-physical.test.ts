@@ -1,0 +1,144 @@
+// MariaDB METHOD=physical through the built batt against a real, throwaway server: a hot copy by
+// mariadb-backup (xbstream through zstd), restored into a fresh data directory of a stopped
+// server, then a server started on it holds the same tables. And the refusals of the restore
+// (a running server's datadir, a non-empty one without --force) and a copy that does not end
+// with "completed OK!" (RELIABILITY 1, 3, 9, 13).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { REPO, REQUIRE_SERVERS, batt, sandbox, type Sandbox, backupsOf, readText } from '../helpers/batt.js';
+import { findBinary, mariadbTools, startMariaDB, type MariaDB } from '../helpers/servers.js';
+
+const PASSWORD = `Phys'cal "pw" \\ #7q-Secret`;
+const tools = mariadbTools();
+const missing = tools && findBinary('zstd') && findBinary('mariadb-backup') && findBinary('mbstream') ? [] : ['mariadbd/mariadb, mariadb-backup/mbstream or zstd'];
+const skip = missing.length && !REQUIRE_SERVERS ? `not installed: ${missing.join(', ')}` : false;
+const sqlString = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+const confValue = (s: string) => `"${s.replace(/([\\"$`])/g, '\\$1')}"`;
+
+/** Row count and CHECKSUM TABLE of every user table of the server. */
+function serverSums(server: MariaDB): string {
+  const tables = server
+    .sql("SELECT CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_SCHEMA IN ('shop', 'blog') AND TABLE_TYPE='BASE TABLE' ORDER BY 1")
+    .trim()
+    .split('\n')
+    .filter(Boolean);
+  return tables.map((t) => `${t} ${server.sql(`SELECT COUNT(*) FROM ${t}`).trim()} ${server.sql(`CHECKSUM TABLE ${t}`).trim().split('\t')[1]}`).join('\n');
+}
+
+describe('mysql METHOD=physical: mariadb-backup hot copy and restore into a stopped server', { skip, concurrency: false }, () => {
+  let source: MariaDB;
+  let restored: MariaDB | null = null;
+  let sb: Sandbox;
+  let id = '';
+
+  before(async () => {
+    if (missing.length) throw new Error(`BATT_REQUIRE_SERVERS=1 but not installed: ${missing.join(', ')}`);
+    source = (await startMariaDB())!;
+    source.sql(`
+      CREATE DATABASE shop;
+      USE shop;
+      CREATE TABLE shop.orders (id INT PRIMARY KEY, note VARCHAR(50)) ENGINE=InnoDB;
+      INSERT INTO shop.orders SELECT seq, CONCAT('order ', seq, ' Grüße') FROM seq_1_to_5000;
+      CREATE TABLE shop.audit (id INT PRIMARY KEY, at VARCHAR(20)) ENGINE=MyISAM;
+      INSERT INTO shop.audit SELECT seq, 'insert' FROM seq_1_to_300;
+      CREATE DATABASE blog;
+      CREATE TABLE blog.posts (id INT PRIMARY KEY, title VARCHAR(200)) ENGINE=Aria;
+      INSERT INTO blog.posts VALUES (1, 'Hello'), (2, 'Café');
+      CREATE USER 'batt'@'127.0.0.1' IDENTIFIED BY ${sqlString(PASSWORD)};
+      GRANT ALL ON *.* TO 'batt'@'127.0.0.1';
+    `);
+    sb = sandbox({ builtins: true });
+    const conf = { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD, METHOD: 'physical', DATADIR: source.datadir };
+    const body = Object.entries(conf).map(([k, v]) => `${k}=${confValue(String(v))}`).join('\n');
+    fs.writeFileSync(path.join(sb.home, 'conf', 'mysql.conf'), `${body}\n`, { mode: 0o600 });
+  });
+
+  after(async () => {
+    await Promise.all([source?.stop(), restored?.stop()]);
+    sb?.cleanup();
+  });
+
+  const run = (args: string[], env: Record<string, string> = {}) => batt([...args, '--path', sb.pattern], { home: sb.home, env });
+
+  test('backs up the live server as one physical.xbstream.zst (0600), the password nowhere in the log', async () => {
+    const r = await run(['mysql']);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const files = backupsOf(sb);
+    const file = files.find((f) => f.endsWith('/mysql/physical.xbstream.zst'));
+    assert.ok(file, `no physical copy in ${files.join(', ')}`);
+    id = path.dirname(file);
+    assert.deepEqual(files.filter((f) => f.startsWith(`${id}/`)).map((f) => path.basename(f)).sort(), ['batt-manifest.json', 'physical.xbstream.zst']);
+    assert.equal(fs.statSync(path.join(sb.root, file)).mode & 0o077, 0);
+    const log = readText(path.join(sb.home, 'log', 'batt.log'));
+    assert.match(log, /completed OK!/);
+    assert.equal(log.includes('#7q-Secret'), false, 'password in the log');
+  });
+
+  test('restores into a fresh data directory; a server started on it has the same tables', async () => {
+    const datadir = path.join(sb.dir, 'restored-data');
+    const r = await run(['restore', 'mysql', id, '--to', datadir]);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.deepEqual(fs.readdirSync(path.dirname(datadir)).filter((n) => n.startsWith('.batt-restore-mysql')), [], 'work folder removed');
+    restored = await startMariaDB({ datadir });
+    assert.ok(restored);
+    const want = serverSums(source);
+    assert.match(want, /shop\.orders 5000 /);
+    assert.equal(serverSums(restored), want);
+    assert.equal(restored.sql("SELECT note FROM shop.orders WHERE id = 7").trim(), 'order 7 Grüße');
+  });
+
+  test('refuses the data directory of a running server (even with --force) and a non-empty one without --force', async () => {
+    const datadir = restored!.datadir;
+    const running = await run(['restore', 'mysql', id, '--to', datadir, '--force']);
+    assert.notEqual(running.code, 0);
+    assert.match(running.stderr, /a server is running on/);
+    await restored!.stop();
+    restored = null;
+    const before = fs.readdirSync(datadir).sort();
+    const full = await run(['restore', 'mysql', id, '--to', datadir]);
+    assert.notEqual(full.code, 0);
+    assert.match(full.stderr, /not empty.*--force/);
+    assert.deepEqual(fs.readdirSync(datadir).sort(), before, 'a refusal changes nothing');
+
+    const forced = await run(['restore', 'mysql', id, '--to', datadir, '--force']);
+    assert.equal(forced.code, 0, forced.stderr + forced.stdout);
+    const aside = fs.readdirSync(path.dirname(datadir)).filter((n) => n.startsWith('restored-data.batt-replaced-'));
+    assert.equal(aside.length, 1, 'the former contents are kept aside');
+    restored = await startMariaDB({ datadir });
+    assert.equal(serverSums(restored!), serverSums(source));
+  });
+
+  test('docs/restore-without-batt.md: the by-hand block, run literally, restores a server that starts', async () => {
+    const doc = fs.readFileSync(path.join(REPO, 'docs', 'restore-without-batt.md'), 'utf8');
+    let block = /```sh\n# by hand: mysql-physical\n([\s\S]*?)```/.exec(doc)?.[1];
+    assert.ok(block, 'no by-hand block');
+    const datadir = path.join(sb.dir, 'by-hand-data');
+    assert.match(block, /^DATADIR=/m);
+    block = block.replace(/^DATADIR=.*$/m, `DATADIR=${JSON.stringify(datadir)}`);
+    const r = spawnSync('bash', ['-e', '-o', 'pipefail', '-c', block], { encoding: 'utf8', cwd: sb.dir, env: { ...process.env, B: path.join(sb.root, id) } });
+    assert.equal(r.status, 0, r.stderr.slice(-2000));
+    await restored?.stop();
+    restored = await startMariaDB({ datadir });
+    assert.equal(serverSums(restored!), serverSums(source));
+  });
+
+  test('a copy that does not end with "completed OK!" fails and is not sealed', async () => {
+    const fake = path.join(sb.dir, 'mariadb-backup-cut');
+    // A stand-in that runs the real mariadb-backup but hides its last line, as a cut-off copy would.
+    fs.writeFileSync(fake, `#!/usr/bin/env bash\n${JSON.stringify(findBinary('mariadb-backup'))} "$@" 2> >(grep -v 'completed OK!' >&2)\n`, { mode: 0o755 });
+    const count = backupsOf(sb).length;
+    const r = await run(['mysql'], { MARIADB_BACKUP: fake });
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /incomplete: mariadb-backup-cut did not end with 'completed OK!'/);
+    assert.equal(backupsOf(sb).length, count, 'nothing new sealed');
+  });
+
+  test('a database selection is refused with METHOD=physical', async () => {
+    const r = await run(['mysql', '--mysql-db', 'shop']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /copies the whole server/);
+  });
+});
