@@ -198,6 +198,11 @@ const dumpMethod: Lint = (v) => {
   const r = oneOf('logical', 'physical')(v);
   return r.ok ? undefined : r.why;
 };
+/** SNAPSHOT of the file service: the filesystem whose read-only snapshot is archived. */
+const snapshotKind: Lint = (v) => {
+  const r = oneOf('none', 'btrfs')(v);
+  return r.ok ? undefined : r.why;
+};
 const userName: Lint = (v) => (/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/.test(v) ? undefined : `must be a user name, got "${v}"`);
 const pattern: Lint = (v) => {
   try {
@@ -298,6 +303,7 @@ const CONTAINER_KEYS = {
 export const BUILTIN_SERVICE_KEYS = {
   file: {
     PATHS: { lint: absoluteList, doc: 'paths backed up (absolute, space separated)' },
+    SNAPSHOT: { lint: snapshotKind, doc: 'none (default) or btrfs: archive each path from a read-only snapshot of its subvolume' },
   },
   mysql: {
     SOCKET: { lint: absolute, doc: 'unix socket of the server (absolute)' },
