@@ -316,6 +316,7 @@ export const BUILTIN_SERVICE_KEYS = {
   postgresql: {
     DRILL_HOST: { lint: host, doc: 'drill: restore the scratch database on this server instead (same user and password)' },
     DRILL_PORT: { rule: port, doc: 'drill: the port of DRILL_HOST' },
+    METHOD: { lint: dumpMethod, doc: 'logical (pg_dump per database, default) or physical (pg_basebackup copy of the whole cluster)' },
     OS_USER: { lint: userName, doc: 'OS user the clients run as when batt runs as root with no USER/PASSWORD (postgres; empty: never)' },
     ...CONTAINER_KEYS,
   },

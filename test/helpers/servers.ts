@@ -181,6 +181,8 @@ export async function startMariaDB(opts: MariaDBOptions = {}): Promise<MariaDB |
 
 export interface PostgreSQL {
   dir: string;
+  /** The data directory. */
+  data: string;
   port: number;
   /** The superuser `postgres` uses this password over TCP (scram-sha-256). */
   password: string;
@@ -234,13 +236,14 @@ export function pgTableSums(server: PostgreSQL, db: string): Map<string, string>
  * way Debian's package does (`--auth-local=peer`, superuser `postgres`, run by the OS user
  * postgres), so over the socket only the OS user postgres gets in as postgres; needs root.
  */
-export async function startPostgreSQL(password = 'pg-Secret-93f1', opts: { peer?: boolean } = {}): Promise<PostgreSQL | null> {
+export async function startPostgreSQL(password = 'pg-Secret-93f1', opts: { peer?: boolean; datadir?: string } = {}): Promise<PostgreSQL | null> {
   const bin = postgresBin();
   if (!bin) return null;
   if (opts.peer && process.getuid?.() !== 0) throw new Error('a peer-authentication PostgreSQL needs root (to run as the OS user postgres)');
   if (process.getuid?.() === 0) ensurePostgresUser();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-pg-'));
-  const data = path.join(dir, 'data');
+  // An existing data directory (a restored one) is started as it is, and not removed by stop().
+  const data = opts.datadir ?? path.join(dir, 'data');
   const log = path.join(dir, 'postgres.log');
   const prefix = asPostgres();
   if (prefix.length) {
@@ -264,7 +267,7 @@ export async function startPostgreSQL(password = 'pg-Secret-93f1', opts: { peer?
   const sql = (query: string, db = 'postgres') =>
     run('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-h', dir, '-p', String(port), '-U', 'postgres', '-d', db], query);
   try {
-    run('initdb', ['-D', data, '-U', 'postgres', '-E', 'UTF8', '--locale=C', `--auth-local=${opts.peer ? 'peer' : 'trust'}`, '--auth-host=scram-sha-256', '--no-sync']);
+    if (!opts.datadir) run('initdb', ['-D', data, '-U', 'postgres', '-E', 'UTF8', '--locale=C', `--auth-local=${opts.peer ? 'peer' : 'trust'}`, '--auth-host=scram-sha-256', '--no-sync']);
     // A port found free can be taken by another test process before postgres binds it: retry.
     for (let attempt = 1; ; attempt++) {
       port = await freePort();
@@ -287,5 +290,5 @@ export async function startPostgreSQL(password = 'pg-Secret-93f1', opts: { peer?
     const e = err as { stderr?: string; message: string };
     throw new Error(`PostgreSQL did not start: ${e.stderr ?? e.message}\n${tail}`);
   }
-  return { dir, port, password, bin, sql, stop };
+  return { dir, data, port, password, bin, sql, stop };
 }
