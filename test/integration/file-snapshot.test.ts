@@ -160,6 +160,13 @@ describe('file SNAPSHOT=btrfs on a real btrfs (loop device)', { skip, concurrenc
     execFileSync('btrfs', ['subvolume', 'delete', path.join(vol, '.batt-snap-not-ours')], { stdio: 'pipe' });
   });
 
+  test('SNAPSHOT with FULL_EVERY (incrementals) is refused: each snapshot would look new to the .snar', async () => {
+    const r = await run(['--file', www, '--file-full-every', '7']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /SNAPSHOT=btrfs and FULL_EVERY .* cannot be used together yet/);
+    assert.deepEqual(leftovers(), []);
+  });
+
   test('a path that is not on btrfs is refused with one clear line', async () => {
     const r = await run(['--file', sb.home]);
     assert.notEqual(r.code, 0);
