@@ -48,7 +48,7 @@ interface World {
 
 const cases: Case[] = [
   {
-    service: 'file', kind: 'backup', known: 'compress, level, exclude, one-file-system, full-every',
+    service: 'file', kind: 'backup', known: 'compress, level, exclude, one-file-system, full-every, snapshot',
     typo: ['--file-exlude', '*.log'],
     base: (w) => ['--file', w.tree],
     good: (w) => ['--file', w.tree, '--file-exclude', '*.log', '--file-level', '5'],
@@ -62,14 +62,14 @@ const cases: Case[] = [
     took: (w) => assert.ok(fs.existsSync(path.join(w.caller, 'known-file', w.tree.slice(1), 'f.txt'))),
   },
   {
-    service: 'mysql', kind: 'backup', known: 'db, exclude, system-db, lock, level, host, port, socket, user',
+    service: 'mysql', kind: 'backup', known: 'db, exclude, system-db, lock, level, host, port, socket, user, method, datadir',
     typo: ['--mysql-sokcet', '/run/x.sock'],
     base: () => [],
     good: () => ['--mysql-db', 'shop', '--mysql-socket', '/run/good.sock', '--mysql-lock', 'none'],
     took: (w) => assert.match(w.calls(), /^mysqldump socket="\/run\/good.sock" .*--skip-lock-tables/m),
   },
   {
-    service: 'mysql', kind: 'backup', known: 'db, exclude, system-db, lock, level, host, port, socket, user',
+    service: 'mysql', kind: 'backup', known: 'db, exclude, system-db, lock, level, host, port, socket, user, method, datadir',
     typo: ['--mysql-defaults-file', '/etc/mysql/debian.cnf'],
     base: () => [],
     good: () => ['--mysql', 'shop', '--mysql-port', '3307'],
@@ -83,7 +83,7 @@ const cases: Case[] = [
     took: (w) => assert.match(w.calls(), /^mysql socket="\/run\/good.sock" .*-- shop$/m),
   },
   {
-    service: 'postgresql', kind: 'backup', known: 'db, exclude, globals, level, host, port, user, format, jobs',
+    service: 'postgresql', kind: 'backup', known: 'db, exclude, globals, level, host, port, user, format, jobs, method',
     typo: ['--postgresql-hots', 'db.example'],
     base: () => [],
     good: () => ['--postgresql-db', 'shop', '--postgresql-host', '/run/pg', '--postgresql-user', 'app', '--postgresql-globals', 'no'],
