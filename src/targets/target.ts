@@ -2,6 +2,7 @@
 // moves single files (backend.ts); the Target here turns that into folder copies with one rule: a
 // remote copy counts only when its index file (batt-remote.json, copy.ts) exists, and the index is
 // written last, after every file was uploaded and checked.
+import type { CopyPutOptions } from './copytarget.js';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -11,7 +12,7 @@ import { canDecrypt, decryptFile, encryptFile, openCopyKey, sealCopyKey, type En
 import type { TargetConf } from './config.js';
 import { type Backend, type TreeEntry, staleLeftovers } from './backend.js';
 import { COPY_KEY, ENC_SUFFIX, REMOTE_INDEX, nextCopyId, type Copy, type RemoteFile, type RemoteIndex } from './copy.js';
-import { DEFAULT_RETRY, DownloadInterruptedError, type RetryPolicy, TargetError, TargetInterruptedError, UploadInterruptedError, errText, withRetry } from './retry.js';
+import { DEFAULT_RETRY, DownloadInterruptedError, TargetError, TargetInterruptedError, UploadInterruptedError, errText, withRetry } from './retry.js';
 import { type SweepResult, abandonedCopies } from './sweep.js';
 import type { CopyTarget } from './copytarget.js';
 
@@ -19,21 +20,8 @@ import type { CopyTarget } from './copytarget.js';
 /** How many ids (x, x~2 ... ) an upload tries before it gives up on a copy. */
 const MAX_TAKEN = 50;
 
-export interface PutOptions {
-  /** The host the copy belongs to (the index's `host`); default the manifest's. */
-  host?: string;
-  encryption?: Encryption;
-  retry?: RetryPolicy;
-  onRetry?: (msg: string) => void;
-  tmpDir?: string;
-  /**
-   * SIGINT/SIGTERM: the file in transfer is cut off (each Backend stops inside it), nothing more
-   * is uploaded and the index is not written, so the remote folder is not a copy.
-   */
-  signal?: AbortSignal;
-  /** Progress only: bytes of the backup's files copied so far, of `total` (their sizes). */
-  onProgress?: (done: number, total: number) => void;
-}
+/** What Target.put takes: the same as every copy target's put (copytarget.ts). */
+export type PutOptions = CopyPutOptions;
 
 /** A configured target: folder-level put/list/get/remove/verify on top of a Backend. */
 export class Target implements CopyTarget {
