@@ -198,3 +198,11 @@ test('readScriptTraits: every built-in backup script declares check mode', async
     assert.equal((await readScriptTraits(path.join(dir, `backup-${s}`))).check, true, `backup-${s}`);
   }
 });
+
+test('every "# batt:" word of a built-in script lies within the head batt reads (a long header once hid backup-file\'s check)', async () => {
+  const dir = path.join(REPO_ROOT, 'scripts-available');
+  for (const f of fs.readdirSync(dir)) {
+    const whole = parseScriptTraits(fs.readFileSync(path.join(dir, f), 'utf8'));
+    assert.deepEqual(await readScriptTraits(path.join(dir, f)), whole, f);
+  }
+});
