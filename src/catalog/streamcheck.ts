@@ -65,13 +65,37 @@ abstract class FrameWalk implements StreamChecker {
   /** Between two frames: the end of the file is a clean end here. */
   protected atBoundary = true;
 
+  /** Where in the stream the walk is, for a cut-off stream's message. */
+  protected state = 'the end of a frame';
+  /** The magic number of this format's frames (zstd and lz4 share the skippable frames). */
+  protected abstract readonly magic: number;
+  /** "a zstd", "an lz4": for the trailing-bytes message. */
+  protected abstract readonly named: string;
+  /** Sets up the walk from a frame's header on, its magic number read. */
+  protected abstract frame(): void;
+
   /** Sets up the walk for the bytes that come next: from the start of a frame. */
-  protected abstract next(): void;
+  protected next(): void {
+    this.atBoundary = true;
+    this.need(4, (m) => {
+      this.atBoundary = false;
+      const magic = m.readUInt32LE(0);
+      if ((magic & 0xfffffff0) === 0x184d2a50) {
+        this.state = 'a skippable frame';
+        this.need(4, (s) => this.skip(s.readUInt32LE(0), () => this.next()));
+      } else if (magic === this.magic) {
+        this.state = 'a frame header';
+        this.frame();
+      } else this.fail(`is not ${this.named} stream after its first frame (trailing bytes)`);
+    });
+  }
 
   begin(): void {
     this.next();
   }
-  protected abstract where(): string;
+  protected where(): string {
+    return `it ends inside ${this.state}`;
+  }
 
   protected need(n: number, then: (b: Buffer) => void): void {
     this.want = n;
@@ -128,26 +152,12 @@ abstract class FrameWalk implements StreamChecker {
 /** zstd frames (RFC 8878 section 3.1) and skippable frames. */
 class ZstdWalk extends FrameWalk {
   readonly format = 'zstd' as const;
+  protected readonly magic = 0xfd2fb528;
+  protected readonly named = 'a zstd';
   private checksum = false;
-  private state = 'the end of a frame';
 
-  protected where(): string {
-    return `it ends inside ${this.state}`;
-  }
-
-  protected next(): void {
-    this.atBoundary = true;
-    this.need(4, (m) => {
-      this.atBoundary = false;
-      const magic = m.readUInt32LE(0);
-      if ((magic & 0xfffffff0) === 0x184d2a50) {
-        this.state = 'a skippable frame';
-        this.need(4, (s) => this.skip(s.readUInt32LE(0), () => this.next()));
-      } else if (magic === 0xfd2fb528) {
-        this.state = 'a frame header';
-        this.need(1, (d) => this.header(d[0]!));
-      } else this.fail(`is not a zstd stream after its first frame (trailing bytes)`);
-    });
+  protected frame(): void {
+    this.need(1, (d) => this.header(d[0]!));
   }
 
   private header(fhd: number): void {
@@ -191,37 +201,23 @@ class ZstdWalk extends FrameWalk {
 /** lz4 frames (lz4 frame format 1.6.x) and skippable frames. */
 class Lz4Walk extends FrameWalk {
   readonly format = 'lz4' as const;
+  protected readonly magic = 0x184d2204;
+  protected readonly named = 'an lz4';
   private blockChecksum = false;
   private contentChecksum = false;
-  private state = 'the end of a frame';
 
-  protected where(): string {
-    return `it ends inside ${this.state}`;
-  }
-
-  protected next(): void {
-    this.atBoundary = true;
-    this.need(4, (m) => {
-      this.atBoundary = false;
-      const magic = m.readUInt32LE(0);
-      if ((magic & 0xfffffff0) === 0x184d2a50) {
-        this.state = 'a skippable frame';
-        this.need(4, (s) => this.skip(s.readUInt32LE(0), () => this.next()));
-      } else if (magic === 0x184d2204) {
-        this.state = 'a frame header';
-        this.need(2, (d) => {
-          const flg = d[0]!;
-          this.blockChecksum = ((flg >> 4) & 1) === 1;
-          this.contentChecksum = ((flg >> 2) & 1) === 1;
-          const contentSize = (flg >> 3) & 1;
-          const dictId = flg & 1;
-          // content size (8), dictionary id (4), header checksum (1)
-          this.need(contentSize * 8 + dictId * 4 + 1, (h) => {
-            if (contentSize && h.readBigUInt64LE(0) > 0n) this.data += 1;
-            this.block();
-          });
-        });
-      } else this.fail(`is not an lz4 stream after its first frame (trailing bytes)`);
+  protected frame(): void {
+    this.need(2, (d) => {
+      const flg = d[0]!;
+      this.blockChecksum = ((flg >> 4) & 1) === 1;
+      this.contentChecksum = ((flg >> 2) & 1) === 1;
+      const contentSize = (flg >> 3) & 1;
+      const dictId = flg & 1;
+      // content size (8), dictionary id (4), header checksum (1)
+      this.need(contentSize * 8 + dictId * 4 + 1, (h) => {
+        if (contentSize && h.readBigUInt64LE(0) > 0n) this.data += 1;
+        this.block();
+      });
     });
   }
 
