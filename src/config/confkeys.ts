@@ -49,9 +49,9 @@ const wholeNumber: Rule<number> = (v) => (/^\d+$/.test(v) ? ok(Number(v)) : no(`
 const ratio: Rule<number> = (v) => (/^(0|1)(\.0*)?$|^0?\.\d+$/.test(v) ? ok(Number(v)) : no(`must be a number from 0 to 1 (0 = off), got "${v}"`));
 /** DRILL_EVERY: a number and a unit (s, m, h, d, w), as milliseconds; 0 switches drills off. */
 export const every: Rule<number> = (v) => {
-  const m = /^(\d{1,6})([smhdw])$/.exec(v);
-  if (!m) return v === '0' ? ok(0) : no(`must be a number and a unit (s, m, h, d, w), like 7d or 12h, got "${v}"`);
-  return ok(Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400, w: 7 * 86400 }[m[2] as 's']! * 1000);
+  // one number and one unit only (stricter than parseDuration, whose units it shares)
+  if (!/^\d{1,6}[smhdw]$/.test(v)) return v === '0' ? ok(0) : no(`must be a number and a unit (s, m, h, d, w), like 7d or 12h, got "${v}"`);
+  return ok(parseDuration(v)! * 1000);
 };
 const port: Rule<number> = (v) =>
   /^\d+$/.test(v) && Number(v) >= 1 && Number(v) <= 65535 ? ok(Number(v)) : no(`must be a port number 1-65535, got "${v}"`);
