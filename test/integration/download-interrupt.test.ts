@@ -91,11 +91,14 @@ after(async () => {
 async function backupTo(...targets: string[]): Promise<string> {
   const r = await batt(['big', '--path', sb.pattern, ...targets.flatMap((t) => ['--target', t])], { home: sb.home, env: { TMPDIR: tmp } });
   assert.equal(r.code, 0, r.stderr);
+  // the newest: the latest day's folder first (a run that spans midnight has two), then the
+  // highest .N within it
+  const day = (f: string) => f.replace(/\/big(\.\d+)?\/batt-manifest\.json$/, '');
   const n = (f: string) => Number(/\/big\.(\d+)\//.exec(f)?.[1] ?? 1);
   const m = listFiles(sb.root)
     .filter((f) => /\/big(\.\d+)?\/batt-manifest\.json$/.test(f))
-    .sort((a, b) => n(a) - n(b))
-    .at(-1)!; // the newest
+    .sort((a, b) => day(a).localeCompare(day(b)) || n(a) - n(b))
+    .at(-1)!;
   return `${HOST}/${path.relative(sb.root, path.dirname(path.join(sb.root, m)))}`; // its id on the targets
 }
 
