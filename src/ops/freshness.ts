@@ -57,8 +57,17 @@ export function judgeService(f: ServiceFacts, nowMs: number): ServiceVerdict {
 /** Perfdata label: letters, digits and _ only (no quoting needed). */
 const perfLabel = (s: string) => `${s.replace(/[^A-Za-z0-9_]/g, '_')}_age`;
 
-export function judge(facts: ServiceFacts[], nowMs: number): Verdict {
-  if (!facts.length) return { state: 'UNKNOWN', exitCode: CHECK_EXIT.UNKNOWN, line: 'BATT UNKNOWN - no service is enabled', services: [] };
+/**
+ * What the status line calls the facts judged (the fleet check, ops/fleet.ts, has its own words):
+ * `none` when there are none, `counted` before "oldest good backup ..." when all are OK.
+ */
+export interface JudgeWords {
+  none?: string;
+  counted?: string;
+}
+
+export function judge(facts: ServiceFacts[], nowMs: number, words: JudgeWords = {}): Verdict {
+  if (!facts.length) return { state: 'UNKNOWN', exitCode: CHECK_EXIT.UNKNOWN, line: `BATT UNKNOWN - ${words.none ?? 'no service is enabled'}`, services: [] };
   const services = facts.map((f) => judgeService(f, nowMs));
   const state = services.reduce<CheckState>((w, s) => (RANK[s.state] > RANK[w] ? s.state : w), 'OK');
   const perf = facts
@@ -70,7 +79,7 @@ export function judge(facts: ServiceFacts[], nowMs: number): Verdict {
   let text: string;
   if (state === 'OK') {
     const oldest = Math.max(...services.map((s) => s.ageSeconds ?? 0));
-    text = `${services.length} service${services.length === 1 ? '' : 's'}, oldest good backup ${formatAge(oldest)} ago`;
+    text = `${words.counted ?? `${services.length} service${services.length === 1 ? '' : 's'}`}, oldest good backup ${formatAge(oldest)} ago`;
   } else {
     // the worst first, then the others that are not OK
     const bad = services.filter((s) => s.state !== 'OK').sort((a, b) => RANK[b.state] - RANK[a.state]);
