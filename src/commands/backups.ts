@@ -5,6 +5,11 @@ import { describeDrill, readDrill, type DrillRecord } from '../catalog/drillreco
 import { EXIT, InterruptedError, UsageError } from '../core/errors.js';
 import { listenForStop } from '../core/stop.js';
 import { formatBytes, table } from '../core/output.js';
+import { ageCell, summarizeCopies } from '../ops/fleet.js';
+import type { Output } from '../core/output.js';
+import type { Home } from '../core/home.js';
+import type { HostFilter } from '../targets/copy.js';
+import type { RemoteFilter } from '../targets/remote.js';
 import { hostFilter, last, makeContext, type CommonArgs, type HostArgs } from './context.js';
 
 export interface BackupsArgs extends CommonArgs, HostArgs {
@@ -12,6 +17,7 @@ export interface BackupsArgs extends CommonArgs, HostArgs {
   since?: string;
   until?: string;
   from?: string;
+  summary?: boolean;
 }
 
 function parseDate(flag: string, v: string | undefined): Date | undefined {
@@ -19,6 +25,42 @@ function parseDate(flag: string, v: string | undefined): Date | undefined {
   const d = new Date(v);
   if (Number.isNaN(d.getTime())) throw new UsageError(`--${flag} takes a date like 2026-11-28 or 2026-11-28T02:30, got "${v}"`);
   return d;
+}
+
+/**
+ * `batt backups --from T --summary`: one line per host and service with its newest copy, that
+ * copy's backup start and age, and how many copies there are (ops/fleet.ts).
+ */
+async function printSummary(out: Output, home: Home, name: string, f: RemoteFilter, hosts: HostFilter, signal: AbortSignal): Promise<void> {
+  const { listRemote } = await import('../targets/remote.js');
+  const { copies, others } = await listRemote(home, name, f, hosts, signal);
+  signal.throwIfAborted();
+  const rows = summarizeCopies(copies, Date.now());
+  if (out.json) {
+    out.data({
+      target: name,
+      hosts: 'all' in hosts ? 'all' : hosts.host,
+      otherHosts: others,
+      services: rows.map((r) => ({
+        host: r.host,
+        service: r.service,
+        newest: r.newest?.id ?? null,
+        startedAt: r.newest?.startedAt ?? null,
+        uploadedAt: r.newest?.uploadedAt ?? null,
+        ageSeconds: r.ageSeconds ?? null,
+        age: r.ageSeconds === undefined ? null : ageCell(r),
+        copies: r.copies,
+      })),
+    });
+    return;
+  }
+  if (!rows.length) out.info(`no backups of ${'all' in hosts ? 'any host' : `host ${hosts.host}`} on target ${name}`);
+  else {
+    const lines = [['HOST', 'SERVICE', 'NEWEST', 'STARTED', 'AGE', 'COPIES']];
+    for (const r of rows) lines.push([r.host, r.service, r.newest?.id ?? '-', r.newest?.startedAt ?? '-', ageCell(r), String(r.copies)]);
+    for (const l of table(lines)) out.info(l);
+  }
+  if (others) out.info(`(${others === 1 ? '1 copy' : `${others} copies`} of other hosts not shown: --all-hosts, or --host NAME)`);
 }
 
 /** The last drill of a backup: "ok 2026-11-28 restored in 4.2s", "FAILED 2026-11-28", or "-". */
@@ -30,6 +72,8 @@ export async function backupsCommand(args: BackupsArgs): Promise<number> {
   const ctx = await makeContext(args);
   const from = last(args.from);
   const hosts = hostFilter(args, ctx, from);
+  const summary = !!last(args.summary);
+  if (summary && !from) throw new UsageError('--summary sums up the copies on a target: use it with --from NAME (batt status sums up this host\'s backups)');
   if (from) {
     // the copies on an off-site target (src/targets/remote.ts); SIGINT/SIGTERM/SIGHUP stop the connecting,
     // listing and index reads at once, nothing is printed, exit 130/143/129
@@ -37,7 +81,8 @@ export async function backupsCommand(args: BackupsArgs): Promise<number> {
     const { printRemoteBackups } = await import('../targets/remote.js');
     const stop = listenForStop();
     try {
-      await printRemoteBackups(ctx.out, ctx.home, String(from), filter, hosts, stop.signal);
+      if (summary) await printSummary(ctx.out, ctx.home, String(from), filter, hosts, stop.signal);
+      else await printRemoteBackups(ctx.out, ctx.home, String(from), filter, hosts, stop.signal);
     } catch (err) {
       if (!stop.caught) throw err;
     } finally {

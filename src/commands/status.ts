@@ -2,19 +2,25 @@
 // one status line with perfdata on stdout, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. Because a
 // monitoring system reads 2 as CRITICAL, this command's own errors (an unreadable conf, a home
 // that is not one) are UNKNOWN (3) with their one line, not batt's usual exit codes.
+// With --from T (and --all-hosts or --host H): the same check of the copies on a target, one
+// verdict for every host and service seen there (ops/fleet.ts).
 import { scanRoot } from '../catalog/catalog.js';
 import { describeDrill, lastDrill, type DrillRecord } from '../catalog/drillrecord.js';
 import { loadConfFile, readRunSettings, serviceConfPath } from '../config/config.js';
 import { parseDuration } from '../core/duration.js';
 import { InterruptedError, UsageError, describeError } from '../core/errors.js';
+import { listenForStop } from '../core/stop.js';
+import { judgeFleet, summarizeCopies, type FleetAges } from '../ops/fleet.js';
 import { CHECK_EXIT, DEFAULT_MAX_AGE_SECONDS, judge, type ServiceFacts } from '../ops/freshness.js';
+import type { Copy, HostFilter } from '../targets/copy.js';
 import { readState } from '../ops/state.js';
 import { enabledServices, requireHome } from '../services/registry.js';
-import { last, makeContext, type CommonArgs } from './context.js';
+import { hostFilter, last, makeContext, type CommonArgs, type Context, type HostArgs } from './context.js';
 
-export interface StatusArgs extends CommonArgs {
+export interface StatusArgs extends CommonArgs, HostArgs {
   'max-age'?: string;
   'warn-age'?: string;
+  from?: string;
 }
 
 function ageFlag(name: string, v: unknown): number | undefined {
@@ -48,8 +54,12 @@ async function check(args: StatusArgs, now: Date): Promise<number> {
   const warnFlag = ageFlag('warn-age', args['warn-age']);
   const ctx = await makeContext(args);
   await requireHome(ctx.home);
-  const [enabled, scan, state] = await Promise.all([enabledServices(ctx.home), scanRoot(ctx.root), readState(ctx.home)]);
+  const from = last(args.from);
+  const hosts = hostFilter(args, ctx, from);
   const global = ctx.settings.run ?? {};
+  // on a target: --max-age over batt.conf's MAX_AGE (a service's own conf is this host's, not the fleet's)
+  if (from) return checkTarget(ctx, String(from), hosts, { maxAgeSeconds: maxFlag ?? global.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS, warnAgeSeconds: warnFlag ?? global.warnAgeSeconds }, now);
+  const [enabled, scan, state] = await Promise.all([enabledServices(ctx.home), scanRoot(ctx.root), readState(ctx.home)]);
   const facts: ServiceFacts[] = [];
   // the last drill of each service (batt drill): shown, not judged
   const drills: (DrillRecord | undefined)[] = [];
@@ -91,6 +101,55 @@ async function check(args: StatusArgs, now: Date): Promise<number> {
     ctx.out.info(v.line);
     // Nagios reads the first line; the long text (one line per service) follows for people
     v.services.forEach((s, i) => ctx.out.info(`${s.state.padEnd(8)} ${s.service}: ${s.why}${drillNote(drills[i])}`));
+  }
+  return v.exitCode;
+}
+
+/**
+ * `batt status --from T --all-hosts` (or one host's copies there): every host and service seen on
+ * the target must have a copy younger than max-age. A target that cannot be listed is UNKNOWN
+ * (statusCommand); SIGINT/SIGTERM/SIGHUP stop the listing (exit 130/143/129, nothing printed).
+ */
+async function checkTarget(ctx: Context, name: string, hosts: HostFilter, ages: FleetAges, now: Date): Promise<number> {
+  const { listRemote } = await import('../targets/remote.js');
+  const stop = listenForStop();
+  let copies: Copy[] = [];
+  try {
+    ({ copies } = await listRemote(ctx.home, name, {}, hosts, stop.signal));
+  } catch (err) {
+    if (!stop.caught) throw err;
+  } finally {
+    stop.dispose();
+  }
+  if (stop.caught) throw new InterruptedError(`listing the copies on ${name} interrupted by ${stop.caught}; nothing was judged`);
+  const rows = summarizeCopies(copies, now.getTime());
+  const v = judgeFleet(rows, ages, now.getTime(), 'all' in hosts ? `on target ${name}` : `of host ${hosts.host} on target ${name}`);
+  if (ctx.out.json) {
+    ctx.out.data({
+      state: v.state,
+      exitCode: v.exitCode,
+      line: v.line,
+      target: name,
+      hosts: 'all' in hosts ? 'all' : hosts.host,
+      services: v.services.map((sv, i) => {
+        const r = rows[i]!;
+        return {
+          host: r.host,
+          service: r.service,
+          state: sv.state,
+          ageSeconds: sv.ageSeconds ?? null,
+          why: sv.why,
+          newest: r.newest?.id ?? null,
+          startedAt: r.newest?.startedAt ?? null,
+          copies: r.copies,
+          maxAgeSeconds: ages.maxAgeSeconds,
+          warnAgeSeconds: ages.warnAgeSeconds ?? null,
+        };
+      }),
+    });
+  } else {
+    ctx.out.info(v.line);
+    v.services.forEach((s) => ctx.out.info(`${s.state.padEnd(8)} ${s.service}: ${s.why}`));
   }
   return v.exitCode;
 }

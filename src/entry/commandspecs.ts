@@ -98,7 +98,9 @@ export const COMMANDS: CommandSpec[] = [
         .option('from', { type: 'string', describe: 'list the copies on this off-site target (conf/targets/NAME.conf) instead' })
         .option('host', { type: 'string', describe: 'with --from: the copies of this host (default: this host, HOST_NAME or the system name)' })
         .option('all-hosts', { type: 'boolean', describe: 'with --from: the copies of every host sharing the target' })
-        .example('batt ls --service mysql --since 2026-11-01', ''),
+        .option('summary', { type: 'boolean', describe: 'with --from: one line per host and service: its newest copy, that copy\'s age and how many there are' })
+        .example('batt ls --service mysql --since 2026-11-01', '')
+        .example('batt backups --from offsite --all-hosts --summary', 'the fleet: each host\'s services, newest copy and its age'),
     load: async () => (await import('../commands/backups.js')).backupsCommand as Handler,
   },
   {
@@ -170,7 +172,11 @@ export const COMMANDS: CommandSpec[] = [
         .strictOptions()
         .option('max-age', { type: 'string', describe: 'CRITICAL when the newest good backup is older: 26h, 90m, 1d12h (default: MAX_AGE of batt.conf, else 26h; a service\'s own MAX_AGE wins)' })
         .option('warn-age', { type: 'string', describe: 'WARNING when the newest good backup is older (default: WARN_AGE; none)' })
+        .option('from', { type: 'string', describe: 'judge the copies on this off-site target instead: each host and service seen there' })
+        .option('host', { type: 'string', describe: 'with --from: the copies of this host (default: this host, HOST_NAME or the system name)' })
+        .option('all-hosts', { type: 'boolean', describe: 'with --from: the copies of every host sharing the target (the fleet)' })
         .example('batt status --max-age 26h --warn-age 25h', 'one status line with perfdata, for Nagios/Icinga (check_by_ssh, NRPE)')
+        .example('batt status --from offsite --all-hosts --max-age 26h', 'one verdict for every host uploading to offsite')
         .example('batt status --json', 'every service: state, age, last run'),
     load: async () => (await import('../commands/status.js')).statusCommand as Handler,
   },
