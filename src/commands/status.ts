@@ -12,8 +12,8 @@ import { InterruptedError, UsageError, describeError } from '../core/errors.js';
 import { listenForStop } from '../core/stop.js';
 import { judgeFleet, summarizeCopies, type FleetAges } from '../ops/fleet.js';
 import { CHECK_EXIT, DEFAULT_MAX_AGE_SECONDS, judge, type ServiceFacts } from '../ops/freshness.js';
-import type { Copy, HostFilter } from '../targets/copy.js';
 import { readState } from '../ops/state.js';
+import type { Copy, HostFilter } from '../targets/copy.js';
 import { enabledServices, requireHome } from '../services/registry.js';
 import { hostFilter, last, makeContext, type CommonArgs, type Context, type HostArgs } from './context.js';
 
