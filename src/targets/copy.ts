@@ -70,6 +70,13 @@ export function nextCopyId(id: string): string {
   return m ? `${m[1]}~${Number(m[2]) + 1}` : `${id}~2`;
 }
 
+/** The first of `id`, `id~2`, `id~3`... that `taken` does not hold (a repository listed whole: restic). */
+export function firstFreeCopyId(id: string, taken: ReadonlySet<string>): string {
+  let want = id;
+  while (taken.has(want)) want = nextCopyId(want);
+  return want;
+}
+
 /** A copy id without the `~N` that nextCopyId adds: the backup id it was made from. */
 export function baseCopyId(id: string): string {
   return id.replace(/~[1-9]\d*$/, '');

@@ -16,13 +16,13 @@ import { UsageError } from '../core/errors.js';
 import { passphraseFile, requireFile } from '../config/conffiles.js';
 import type { TargetConf } from './config.js';
 import { intKey } from './config.js';
+import { firstFreeCopyId } from './copy.js';
 import type { CopyProblem, CopyPutOptions, CopyTarget } from './copytarget.js';
 import type { SweepResult } from './sweep.js';
 import { DEFAULT_RETRY, DownloadInterruptedError, TargetError, TargetInterruptedError, UploadInterruptedError, withRetry } from './retry.js';
 import {
   BATT_TAG,
   copyOfSnapshot,
-  nextFreeId,
   publicRepository,
   resticTime,
   sftpCommand,
@@ -179,7 +179,7 @@ export class ResticTarget implements CopyTarget {
         throw signal?.aborted ? interrupted() : err;
       });
     const taken = new Set((await r('list snapshots', () => this.snapshots(signal))).map((c) => c.id));
-    const copyId = nextFreeId(id, taken);
+    const copyId = firstFreeCopyId(id, taken);
     const uploadedAt = new Date().toISOString();
     let tags: string[];
     let files: string[];

@@ -123,12 +123,3 @@ export function validDataSubset(v: string): boolean {
   return /^[1-9]\d*[KMGT]?$/.test(v);
 }
 
-/** The next id when `id` is taken in the repository: `x` -> `x.2`, `x.2` -> `x.3` (as a second local run names its folder). */
-export function nextFreeId(id: string, taken: Set<string>): string {
-  let want = id;
-  while (taken.has(want)) {
-    const m = /^(.*[^/])\.([1-9]\d*)$/.exec(want);
-    want = m ? `${m[1]}.${Number(m[2]) + 1}` : `${want}.2`;
-  }
-  return want;
-}

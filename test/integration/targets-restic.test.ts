@@ -127,14 +127,14 @@ test('restore without batt: the doc\'s restic block, run literally, restores the
   assert.deepEqual(fs.readFileSync(path.join(to, 'd/big.bin')), fs.readFileSync(path.join(sb.root, id.slice(HOST.length + 1), 'd/big.bin')));
 });
 
-test('the same id twice (another host or run): the second snapshot is id.2, never ambiguous', { skip }, async () => {
+test('the same id twice (another host or run): the second snapshot is id~2 (as on every target; id.2 is the next local run), never ambiguous', { skip }, async () => {
   const { target: t } = await target('r');
   const before = await t.list();
   const id = before[0]!.id;
   const dir = path.join(sb.root, id.slice(HOST.length + 1));
   const idx = await t.put(dir, id, { host: 'web2' });
-  // the second run of the day made id.2 already: the next free one
-  assert.equal(idx.id, `${id}.${before.filter((c) => c.id.startsWith(`${id}.`)).length + 2}`);
+  // the next free one of id~2, id~3...; never id.2, which is the id of the day's second local run
+  assert.equal(idx.id, `${id}~${before.filter((c) => c.id.startsWith(`${id}~`)).length + 2}`);
   assert.ok(!before.some((c) => c.id === idx.id));
   const after = await t.list();
   assert.equal(after.length, before.length + 1);

@@ -1,11 +1,10 @@
 // The pure parts of a restic target: snapshot tags <-> copies, restic's --time, the repository for
-// humans, the ssh command of an sftp: repository, --read-data-subset values, the next free id.
+// humans, the ssh command of an sftp: repository, --read-data-subset values.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Manifest } from '../../src/catalog/manifest.js';
 import {
   copyOfSnapshot,
-  nextFreeId,
   publicRepository,
   resticTime,
   sftpCommand,
@@ -121,11 +120,4 @@ test('sftpPlace and sftpCommand: the target ssh key, known_hosts and port; nothi
 test('validDataSubset: what restic check --read-data-subset takes', () => {
   for (const ok of ['1/5', '5/5', '10%', '2.5%', '100%', '500M', '2G', '4096']) assert.ok(validDataSubset(ok), ok);
   for (const bad of ['0/5', '6/5', '0%', '101%', 'half', '', '-1', '5 M', '1/0']) assert.ok(!validDataSubset(bad), bad);
-});
-
-test('nextFreeId: x, then x.2, x.3 ... past every taken one', () => {
-  assert.equal(nextFreeId('a/mysql', new Set()), 'a/mysql');
-  assert.equal(nextFreeId('a/mysql', new Set(['a/mysql'])), 'a/mysql.2');
-  assert.equal(nextFreeId('a/mysql', new Set(['a/mysql', 'a/mysql.2', 'a/mysql.3'])), 'a/mysql.4');
-  assert.equal(nextFreeId('a/mysql.2', new Set(['a/mysql.2'])), 'a/mysql.3');
 });

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import os from 'node:os';
-import { baseCopyId, copyIdFor, namesCopy, nextCopyId, ofHost } from '../../src/targets/copy.js';
+import { baseCopyId, copyIdFor, firstFreeCopyId, namesCopy, nextCopyId, ofHost } from '../../src/targets/copy.js';
 import { copyIdMatcher } from '../../src/targets/upload.js';
 import { hostName } from '../../src/config/confkeys.js';
 import { hostFolder, thisHost } from '../../src/config/config.js';
@@ -68,4 +68,14 @@ test('HOST_NAME and --host: one folder name, letters and digits first; thisHost 
   assert.equal(thisHost({ hostName: 'renamed' }), 'renamed');
   assert.equal(thisHost({}), os.hostname());
   assert.throws(() => hostFolder('a/b'), (e: unknown) => e instanceof ConfigError && /set HOST_NAME in batt\.conf/.test(String((e as ConfigError).hint)));
+});
+
+test('firstFreeCopyId: x, then x~2, x~3 ... past every taken one; a taken x.2 (the next local run) is not skipped to', () => {
+  const cases: [string, string[], string][] = [
+    ['h/2026/12/06/mysql', [], 'h/2026/12/06/mysql'],
+    ['h/2026/12/06/mysql', ['h/2026/12/06/mysql'], 'h/2026/12/06/mysql~2'],
+    ['h/2026/12/06/mysql', ['h/2026/12/06/mysql', 'h/2026/12/06/mysql~2', 'h/2026/12/06/mysql.2'], 'h/2026/12/06/mysql~3'],
+    ['h/2026/12/06/mysql.2', ['h/2026/12/06/mysql.2'], 'h/2026/12/06/mysql.2~2'],
+  ];
+  for (const [id, taken, want] of cases) assert.equal(firstFreeCopyId(id, new Set(taken)), want, `${id} with ${taken.join(' ')}`);
 });
