@@ -10,6 +10,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { REPO, REQUIRE_SERVERS, batt, sandbox, type Sandbox, backupsOf, readText } from '../helpers/batt.js';
 import { findBinary, mariadbTools, startMariaDB, type MariaDB } from '../helpers/servers.js';
+import { checkWorkFolders, plantWorkFolders } from '../helpers/workfolders.js';
 
 const PASSWORD = `Phys'cal "pw" \\ #7q-Secret`;
 const tools = mariadbTools();
@@ -77,10 +78,12 @@ describe('mysql METHOD=physical: mariadb-backup hot copy and restore into a stop
     assert.equal(log.includes('#7q-Secret'), false, 'password in the log');
   });
 
-  test('restores into a fresh data directory; a server started on it has the same tables', async () => {
+  test('restores into a fresh data directory (removing a killed restore\'s work folder there); a server started on it has the same tables', async () => {
     const datadir = path.join(sb.dir, 'restored-data');
+    const planted = plantWorkFolders(sb.dir, 'mysql');
     const r = await run(['restore', 'mysql', id, '--to', datadir]);
     assert.equal(r.code, 0, r.stderr + r.stdout);
+    checkWorkFolders(planted, r.stdout + r.stderr + readText(path.join(sb.home, 'log', 'batt.log')));
     assert.deepEqual(fs.readdirSync(path.dirname(datadir)).filter((n) => n.startsWith('.batt-restore-mysql')), [], 'work folder removed');
     restored = await startMariaDB({ datadir });
     assert.ok(restored);

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { REQUIRE_SERVERS, batt, sandbox, type Sandbox, backupsOf } from '../helpers/batt.js';
+import { REQUIRE_SERVERS, batt, sandbox, type Sandbox, backupsOf, readText } from '../helpers/batt.js';
+import { checkWorkFolders, plantWorkFolders } from '../helpers/workfolders.js';
 import { findBinary, pgTableSums, postgresBin, startPostgreSQL, type PostgreSQL } from '../helpers/servers.js';
 
 const bin = postgresBin();
@@ -54,14 +55,16 @@ describe('postgresql METHOD=physical: pg_basebackup copy and restore into a data
     assert.equal(source.sql("SELECT usename FROM pg_stat_activity WHERE application_name = 'pg_basebackup'").trim(), '', 'the copy has ended');
   });
 
-  test('restores into a fresh data directory; a server started on it has the same rows', async () => {
+  test('restores into a fresh data directory (removing a killed restore\'s work folder there); a server started on it has the same rows', async () => {
     // Outside the sandbox (0700, root's): the restored server runs as postgres.
     const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-pgdata-'));
     fs.chmodSync(parent, 0o755);
     cleanups.push(parent);
     const datadir = path.join(parent, 'restored-pg');
+    const planted = plantWorkFolders(parent, 'postgresql');
     const r = await run(['restore', 'postgresql', id, '--to', datadir]);
     assert.equal(r.code, 0, r.stderr + r.stdout);
+    checkWorkFolders(planted, r.stdout + r.stderr + readText(path.join(sb.home, 'log', 'batt.log')));
     assert.equal(fs.statSync(datadir).mode & 0o777, 0o700);
     assert.deepEqual(fs.readdirSync(parent).filter((n) => n.startsWith('.batt-restore-postgresql')), [], 'work folder removed');
     restored = await startPostgreSQL(undefined, { datadir });
