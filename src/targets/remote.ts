@@ -15,7 +15,7 @@ import { loadTarget } from './config.js';
 import { openCopyTarget, type OpenedTarget } from './open.js';
 import { copyIdMatcher, readCopies, type CopyRecord } from './upload.js';
 import { sweepWords, type SweepResult } from './sweep.js';
-import { REMOTE_INDEX, backupFileCount, namesCopy, ofHost, type Copy, type HostFilter } from './copy.js';
+import { REMOTE_INDEX, backupFileCount, baseCopyId, namesCopy, ofHost, type Copy, type HostFilter } from './copy.js';
 import type { CopyTarget } from './copytarget.js';
 import { scanRoot } from '../catalog/catalog.js';
 import { FailedError } from '../core/errors.js';
@@ -133,9 +133,27 @@ export async function printRemoteBackups(out: Output, home: Home, name: string, 
 
 export interface FetchedBackup {
   backup: Backup;
+  /** An incremental's chain, downloaded too: the full first, `backup` last (just `backup` for a full). */
+  chain: Backup[];
   /** The host the copy belongs to (its index's `host`). */
   host: string;
   cleanup(): Promise<void>;
+}
+
+/** Levels followed down an incremental's chain before it is called a loop or a runaway. */
+const MAX_CHAIN = 1000;
+
+/**
+ * The copy an incremental copy builds on: the one its index names (`base`, an id on the target),
+ * else (a restic snapshot's tags hold no base) its manifest's `base`, relative to its own folder,
+ * read against the copy's id. When the same backup was copied twice (`~2`), the exact id first.
+ * A base that climbs out of the target, or no such copy of that host: undefined.
+ */
+export function baseCopy(all: readonly Copy[], copy: Copy, base: string): Copy | undefined {
+  const want = copy.base ?? path.posix.normalize(path.posix.join(baseCopyId(copy.id), base));
+  if (want === '..' || want.startsWith('../') || path.posix.isAbsolute(want)) return undefined;
+  const same = all.filter((c) => c.host === copy.host && c.service === copy.service && baseCopyId(c.id) === baseCopyId(want));
+  return same.find((c) => c.id === want) ?? same[0];
 }
 
 /**
@@ -164,11 +182,30 @@ export async function fetchRemoteBackup(
       const what = id ? `no ${service} backup "${id}" of ${hostWords(hosts)}` : `no ${service} backup of ${hostWords(hosts)}`;
       throw new UsageError(`${what} on target ${name}`, othersHint(name, all.length - mine.length));
     }
-    (await recordedCopies(opts.root, name))(copy);
-    const local = path.join(dir, 'backup');
-    const manifest = await target.get(copy.id, local, { encryption, tmpDir: dir, signal, indexSha256: copy.indexSha256 });
-    if (manifest.service !== service) throw new UsageError(`${name}:${copy.id} is a ${manifest.service} backup, not ${service}`);
-    return { backup: { dir: local, id: `${name}:${copy.id}`, manifest }, host: copy.host, cleanup };
+    const recorded = await recordedCopies(opts.root, name);
+    // An incremental brings its chain: each level downloaded (the newest first, as the bases are
+    // found) into a folder of its own, then handed over the full first.
+    const chain: Backup[] = [];
+    for (let level: Copy | undefined = copy; level; ) {
+      if (chain.length >= MAX_CHAIN) throw new FailedError(`${name}:${copy.id} cannot be restored: its chain is longer than ${MAX_CHAIN} levels (a loop?)`);
+      recorded(level);
+      const local = path.join(dir, chain.length ? `base-${chain.length}` : 'backup');
+      const manifest = await target.get(level.id, local, { encryption, tmpDir: dir, signal, indexSha256: level.indexSha256 });
+      if (manifest.service !== service) throw new UsageError(`${name}:${level.id} is a ${manifest.service} backup, not ${service}`);
+      chain.push({ dir: local, id: `${name}:${level.id}`, manifest });
+      if (manifest.base === undefined) break;
+      const next = baseCopy(all, level, manifest.base);
+      if (!next) {
+        throw new FailedError(
+          `${name}:${copy.id} cannot be restored: ${level === copy ? 'it is an incremental whose' : `the chain goes on from ${level.id}, whose`} base (${manifest.base} from it) has no copy on ${name}`,
+          'batt backups --from shows the copies there; the local backup root may still hold the whole chain',
+        );
+      }
+      if (chain.some((b) => b.id === `${name}:${next.id}`)) throw new FailedError(`${name}:${copy.id} cannot be restored: its chain loops back to ${next.id}`);
+      level = next;
+    }
+    chain.reverse();
+    return { backup: chain[chain.length - 1]!, chain, host: copy.host, cleanup };
   } catch (err) {
     await cleanup();
     throw err;

@@ -245,12 +245,12 @@ test('purge keeps chains whole and says why; a new full frees the old chain', as
   }
 });
 
-test('purge --target keeps chains whole: the copy index names its base; restore --from an incremental is refused', async () => {
+test('purge --target keeps chains whole: the copy index names its base; restore --from an incremental downloads its chain and restores each day as it was; a base missing on the target fails it', async () => {
   const sb = sandbox({ builtins: true });
   try {
     const remote = path.join(sb.dir, 'usb');
     writeTargetConf(sb.home, 'usb', `TYPE=local\nPATH=${remote}\n`);
-    await fourDays(sb);
+    const { tree, states } = await fourDays(sb);
     // a copy's id on a target is <host>/<backup id> (docs/targets.md), its base's too
     const idx = JSON.parse(fs.readFileSync(path.join(remote, HOST, id(3), 'batt-remote.json'), 'utf8'));
     assert.equal(idx.base, `${HOST}/${id(2)}`);
@@ -259,9 +259,22 @@ test('purge --target keeps chains whole: the copy index names its base; restore 
     assert.match(dry.stdout, new RegExp(`keep +usb:${HOST}/${id(3)} +base of ${HOST}/${id(4)}`));
     assert.match(dry.stdout, new RegExp(`keep +usb:${HOST}/${id(1)} +base of ${HOST}/${id(2)}`));
     assert.doesNotMatch(dry.stdout, /would remove usb:/);
-    const r = await batt(['restore', 'file', id(4), '--from', 'usb', '--to', path.join(sb.dir, 'r'), '--path', day(sb, 1)], { home: sb.home });
-    assert.equal(r.code, 1);
-    assert.match(r.stderr, /is an incremental: restoring a chain from a target is not supported/);
+    // the local backups gone: only the target has the chain
+    fs.rmSync(path.join(sb.root), { recursive: true });
+    for (const n of [4, 2]) {
+      const to = path.join(sb.dir, `from-usb-${n}`);
+      const r = await batt(['restore', 'file', id(n), '--from', 'usb', '--to', to, '--path', day(sb, 1)], { home: sb.home });
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      assert.deepEqual(contents(path.join(to, tree.slice(1))), states[n - 1], `day ${n} as it was, from the target`);
+    }
+    assert.match(logOf(sb), new RegExp(`restored .*base-3/${tree.slice(1).replaceAll('/', '_')}.tar.zst[\\s\\S]*restored .*base-2/[\\s\\S]*restored .*base-1/[\\s\\S]*restored .*/backup/`), 'the levels in order, the full first');
+    // day 2's copy gone from the target: days 3 and 4 cannot be restored from it, nothing is written
+    fs.rmSync(path.join(remote, HOST, id(2)), { recursive: true });
+    const to = path.join(sb.dir, 'r');
+    const r = await batt(['restore', 'file', id(4), '--from', 'usb', '--to', to, '--path', day(sb, 1)], { home: sb.home });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`usb:${HOST}/${id(4)} cannot be restored: the chain goes on from ${HOST}/${id(3)}, whose base \\(.*\\) has no copy on usb`));
+    assert.ok(!fs.existsSync(to), 'nothing restored');
   } finally {
     sb.cleanup();
   }
