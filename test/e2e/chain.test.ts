@@ -5,10 +5,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { batt, listFiles, sandbox, writeScript, writeTargetConf, type Sandbox, HOST } from '../helpers/batt.js';
+import { batt, listFiles, sandbox, writeScript, writeTargetConf, type Sandbox, HOST, REQUIRE_SERVERS } from '../helpers/batt.js';
 
 const year = new Date().getFullYear();
 const day = (sb: Sandbox, n: number) => `${sb.root}/%Y/d${n}`;
@@ -334,6 +334,28 @@ test('the script contract: a drop-in with "# batt: levels" gets BATT_PREVIOUS an
     const plain = await batt(['plain', '--path', `${sb.root}/%Y/p1`], { home: sb.home });
     assert.equal(plain.code, 1);
     assert.match(plain.stderr, /plain: the script wrote batt-base \(\/tmp\), but batt offered no previous backup to build on/);
+  } finally {
+    sb.cleanup();
+  }
+});
+
+const RESTIC = spawnSync('restic', ['version']).status === 0;
+test('restore --from a restic target: an incremental\'s chain is found through each snapshot\'s manifest (snapshots name no base) and restored as it was', { skip: !RESTIC && !REQUIRE_SERVERS ? 'restic not installed (Debian package restic)' : false }, async () => {
+  const sb = sandbox({ builtins: true });
+  try {
+    const repo = path.join(sb.dir, 'repo');
+    const pw = path.join(sb.dir, 'restic.pw');
+    fs.writeFileSync(pw, 'chain-restic-pw\n', { mode: 0o600 });
+    const env = { RESTIC_CACHE_DIR: path.join(sb.dir, 'restic-cache') };
+    execFileSync('restic', ['init', '--repository-version', '2', '-q'], { env: { ...process.env, ...env, RESTIC_REPOSITORY: repo, RESTIC_PASSWORD_FILE: pw } });
+    writeTargetConf(sb.home, 'r', `TYPE=restic\nREPOSITORY=${repo}\nPASSWORD_FILE=${pw}\n`);
+    const { tree, states } = await fourDays(sb);
+    fs.rmSync(sb.root, { recursive: true });
+    const to = path.join(sb.dir, 'from-restic');
+    const r = await batt(['restore', 'file', id(3), '--from', 'r', '--to', to, '--path', day(sb, 1)], { home: sb.home, env });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.deepEqual(contents(path.join(to, tree.slice(1))), states[2], 'day 3 as it was, from restic');
+    assert.match(logOf(sb), /restored .*base-2\/[\s\S]*restored .*base-1\/[\s\S]*restored .*\/backup\//);
   } finally {
     sb.cleanup();
   }
