@@ -314,6 +314,9 @@ export const BUILTIN_SERVICE_KEYS = {
     DATADIR: { lint: absolute, doc: "METHOD=physical: the server's data directory (backup: when not the one in /etc/mysql; restore: where to, without --to)" },
     ...CONTAINER_KEYS,
   },
+  mongodb: {
+    ...CONTAINER_KEYS,
+  },
   postgresql: {
     DRILL_HOST: { lint: host, doc: 'drill: restore the scratch database on this server instead (same user and password)' },
     DRILL_PORT: { rule: port, doc: 'drill: the port of DRILL_HOST' },
