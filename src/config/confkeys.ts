@@ -312,6 +312,10 @@ export const BUILTIN_SERVICE_KEYS = {
     DRILL_PORT: { rule: port, doc: 'drill: the port of DRILL_HOST' },
     METHOD: { lint: dumpMethod, doc: 'logical (one dump per database, default) or physical (mariadb-backup copy of the whole server)' },
     DATADIR: { lint: absolute, doc: "METHOD=physical: the server's data directory (backup: when not the one in /etc/mysql; restore: where to, without --to)" },
+    ...CONTAINER_KEYS,
+  },
+  mongodb: {
+    ...CONTAINER_KEYS,
   },
   postgresql: {
     DRILL_HOST: { lint: host, doc: 'drill: restore the scratch database on this server instead (same user and password)' },

@@ -12,45 +12,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { REQUIRE_SERVERS, backupsOf, batt, readText, sandbox, type Sandbox } from '../helpers/batt.js';
 import { startRedis, which, type RedisServer } from '../helpers/redis.js';
-import { pgTableSums, postgresBin, startPostgreSQL, type PostgreSQL } from '../helpers/servers.js';
+import { findBinary, mariadbTools, pgTableSums, postgresBin, startMariaDB, startPostgreSQL, type MariaDB, type PostgreSQL } from '../helpers/servers.js';
+import { standInEngine } from '../helpers/standins.js';
 
 const PASSWORD = 'pw-Container-S3cret-41c9';
 const missing = [...['redis-server', 'redis-cli', 'zstd', 'pg_dump'].filter((b) => !which(b)), ...(postgresBin() ? [] : ['postgresql'])];
 const skip = missing.length && !REQUIRE_SERVERS ? `not installed: ${missing.join(', ')}` : false;
-
-/** A stand-in container engine named NAME (podman or docker) in DIR, recording to LOG. */
-function standInEngine(dir: string, name: string, log: string): string {
-  const f = path.join(dir, name);
-  fs.writeFileSync(
-    f,
-    `#!/usr/bin/env bash
-# STAND-IN for ${name}: exec [-i] [-e VAR]... CONTAINER CMD... runs CMD here.
-set -euo pipefail
-echo "${name} $*" >>${JSON.stringify(log)}
-[ "$1" = exec ] || { echo "stand-in ${name}: only exec" >&2; exit 125; }
-shift
-keep=(PATH="$PATH")
-as=()
-while [ $# -gt 0 ]; do
-  case "$1" in
-    -i) shift ;;
-    -u) [ "$(id -u)" = 0 ] || { echo "stand-in ${name}: -u needs root" >&2; exit 125; }
-        as=(setpriv --reuid="$2" --regid="$(id -g -- "$2")" --init-groups --); shift 2 ;;
-    -e) [[ "$2" != *=* ]] || { echo "stand-in ${name}: -e with a value puts it in argv" >&2; exit 125; }
-        [ -z "\${!2+set}" ] || keep+=("$2=\${!2}"); shift 2 ;;
-    -*) echo "stand-in ${name}: unknown option $1" >&2; exit 125 ;;
-    *) break ;;
-  esac
-done
-echo "$1" >>${JSON.stringify(log)}.containers
-shift
-cd /
-exec env -i "\${keep[@]}" "\${as[@]}" "$@"
-`,
-    { mode: 0o755 },
-  );
-  return f;
-}
 
 describe('databases in containers: the client runs through the engine (a stand-in)', { skip, concurrency: false }, () => {
   let sb: Sandbox;
@@ -141,5 +108,127 @@ describe('databases in containers: the client runs through the engine (a stand-i
     const r = await batt(['postgresql', '--postgresql-db', 'shop', '--path', sb.pattern], { home: sb.home, env: { PODMAN: podman } });
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.match(readText(log), /^podman exec -i -u postgres -e PGHOST -e PGPORT -e PGCONNECT_TIMEOUT pgbox pg_dump -Fc /m);
+  });
+});
+
+// MariaDB: a real throwaway server (test/helpers/servers.ts), its clients run on the host by the
+// stand-in engine as if inside the container. Quotes, a backslash and spaces in the password: it
+// must arrive whole through MYSQL_PWD, and never be in the engine's argv.
+const MY_PASSWORD = `Ctr'My "pw" \\ S3cret-7e2a`;
+const myMissing = mariadbTools() && findBinary('zstd') ? [] : ['mariadbd/mariadb-install-db/mariadb/mariadb-dump or zstd'];
+const mySkip = myMissing.length && !REQUIRE_SERVERS ? `not installed: ${myMissing.join(', ')}` : false;
+const sqlString = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+const confValue = (s: string) => `"${s.replace(/([\\"$`])/g, '\\$1')}"`;
+
+/** Row count and CHECKSUM TABLE of every table of a database, as one comparable map. */
+function myTableSums(server: MariaDB, db: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const t of server.sql(`SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA='${db}' ORDER BY 1`).trim().split('\n').filter(Boolean)) {
+    out.set(t, `${server.sql(`SELECT COUNT(*) FROM \`${db}\`.\`${t}\``).trim()}:${server.sql(`CHECKSUM TABLE \`${db}\`.\`${t}\``).trim().split('\t')[1]}`);
+  }
+  return out;
+}
+
+describe('mysql in a container: mariadb-dump and mariadb through the engine (a stand-in)', { skip: mySkip, concurrency: false }, () => {
+  let sb: Sandbox;
+  let my: MariaDB;
+  let log: string;
+  const conf = (lines: Record<string, string | number>) =>
+    fs.writeFileSync(path.join(sb.home, 'conf', 'mysql.conf'), Object.entries(lines).map(([k, v]) => `${k}=${confValue(String(v))}\n`).join(''), { mode: 0o600 });
+  // One engine command a line (a query's own newlines continue it on lines that are not commands).
+  const calls = () => (fs.existsSync(log) ? readText(log).split('\n').filter((l) => /^(podman|docker) /.test(l)) : []);
+
+  before(async () => {
+    if (myMissing.length) throw new Error(`BATT_REQUIRE_SERVERS=1 but not installed: ${myMissing.join(', ')}`);
+    sb = sandbox({ builtins: true });
+    log = path.join(sb.dir, 'engine.log');
+    my = (await startMariaDB())!;
+    my.sql(`
+      CREATE DATABASE shop CHARACTER SET utf8mb4;
+      USE shop;
+      CREATE TABLE shop.orders (id INT PRIMARY KEY, what VARCHAR(100)) ENGINE=InnoDB;
+      INSERT INTO shop.orders SELECT seq, CONCAT('order ', seq, ' Grüße') FROM seq_1_to_500;
+      CREATE USER 'batt'@'127.0.0.1' IDENTIFIED BY ${sqlString(MY_PASSWORD)};
+      GRANT ALL ON *.* TO 'batt'@'127.0.0.1';
+      CREATE USER 'narrow'@'127.0.0.1' IDENTIFIED BY ${sqlString(MY_PASSWORD)};
+      GRANT SELECT ON shop.* TO 'narrow'@'127.0.0.1';
+    `);
+  });
+  after(async () => {
+    await my?.stop();
+    sb?.cleanup();
+  });
+
+  test('backup and restore --to through podman exec -i NAME mariadb-dump / mariadb, the password as -e MYSQL_PWD, never argv; the copy comes back equal', async () => {
+    fs.rmSync(log, { force: true });
+    const podman = standInEngine(sb.dir, 'podman', log);
+    conf({ HOST: '127.0.0.1', PORT: my.port, USER: 'batt', PASSWORD: MY_PASSWORD, CONTAINER: 'dbbox', CONTAINER_ENGINE: 'podman' });
+    const env = { PODMAN: podman, DOCKER: path.join(sb.dir, 'no-docker') };
+    const r = await batt(['mysql', '--mysql-db', 'shop', '--path', sb.pattern], { home: sb.home, env });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const prefix = `podman exec -i -e MYSQL_PWD dbbox`;
+    const conn = `--host=127.0.0.1 --port=${my.port} --user=batt`;
+    assert.ok(calls().length >= 2 && calls().every((c) => c.startsWith(`${prefix} mariadb`)), calls().join('\n'));
+    assert.ok(calls().some((c) => c.startsWith(`${prefix} mariadb-dump ${conn} --single-transaction `) && c.endsWith(' -- shop')), calls().join('\n'));
+    assert.ok(!readText(log).includes('S3cret'), 'the password is in the engine argv');
+    assert.ok(!readText(path.join(sb.home, 'log', 'batt.log')).includes('S3cret'), 'the password is in batt.log');
+    assert.deepEqual([...new Set(readText(`${log}.containers`).trim().split('\n'))], ['dbbox']);
+    assert.ok(backupsOf(sb).some((f) => f.endsWith('/mysql/shop.sql.zst')));
+
+    fs.rmSync(log, { force: true });
+    const rr = await batt(['restore', 'mysql', '--mysql-db', 'shop', '--to', 'shop_copy', '--path', sb.pattern], { home: sb.home, env });
+    assert.equal(rr.code, 0, rr.stderr + rr.stdout);
+    assert.ok(calls().includes(`${prefix} mariadb ${conn} --default-character-set=utf8mb4 -- shop_copy`), calls().join('\n'));
+    assert.ok(calls().every((c) => c.startsWith(`${prefix} mariadb `)), calls().join('\n'));
+    assert.ok(!readText(log).includes('S3cret'));
+    assert.deepEqual(myTableSums(my, 'shop_copy'), myTableSums(my, 'shop'));
+    assert.equal(myTableSums(my, 'shop').size, 1);
+  });
+
+  test('no PASSWORD, no USER: docker exec -i NAME with no -e and no --host (the container\'s own socket, as the engine\'s user)', { skip: process.getuid?.() !== 0 && 'root over the socket needs root' }, async () => {
+    fs.rmSync(log, { force: true });
+    const docker = standInEngine(sb.dir, 'docker', log);
+    // The host's client does not know the test server's socket: SOCKET says where it is, as a
+    // socket inside the container would be named.
+    conf({ SOCKET: my.socket, CONTAINER: 'dbbox' });
+    const r = await batt(['mysql', '--mysql-db', 'shop', '--path', sb.pattern], { home: sb.home, env: { PODMAN: path.join(sb.dir, 'no-podman'), DOCKER: docker } });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.ok(calls().some((c) => c.startsWith(`docker exec -i dbbox mariadb-dump --socket=${my.socket} --single-transaction `)), calls().join('\n'));
+  });
+
+  test('a dump that fails inside the container fails the backup with one line ending in mariadb-dump\'s words; nothing is kept', async () => {
+    fs.rmSync(log, { force: true });
+    const podman = standInEngine(sb.dir, 'podman', log);
+    // SELECT only: mariadb-dump --events is refused SHOW EVENTS.
+    conf({ HOST: '127.0.0.1', PORT: my.port, USER: 'narrow', PASSWORD: MY_PASSWORD, CONTAINER: 'dbbox', CONTAINER_ENGINE: 'podman' });
+    const before = backupsOf(sb);
+    const r = await batt(['mysql', '--mysql-db', 'shop', '--path', sb.pattern], { home: sb.home, env: { PODMAN: podman } });
+    assert.notEqual(r.code, 0, r.stdout);
+    assert.match(r.stderr, /backup-mysql: dump of shop: mariadb-dump failed \(exit [1-9]\d*\): mariadb-dump: .*(denied|Couldn't)[^\n]*\n/);
+    assert.ok(calls().some((c) => c.startsWith(`podman exec -i -e MYSQL_PWD dbbox mariadb-dump --host=127.0.0.1 --port=${my.port} --user=narrow `)), calls().join('\n'));
+    assert.deepEqual(backupsOf(sb), before);
+  });
+
+  test('an unknown CONTAINER_ENGINE, a host DEFAULTS_FILE or METHOD=physical with CONTAINER is refused with one line; the engine never runs', async () => {
+    fs.rmSync(log, { force: true });
+    const podman = standInEngine(sb.dir, 'podman', log);
+    const before = backupsOf(sb);
+    const base = { HOST: '127.0.0.1', PORT: my.port, USER: 'batt', PASSWORD: MY_PASSWORD, CONTAINER: 'dbbox' };
+    for (const [extra, line] of [
+      [{ CONTAINER_ENGINE: 'lxc' }, "backup-mysql: CONTAINER_ENGINE takes podman or docker, got 'lxc'"],
+      [{ DEFAULTS_FILE: '/etc/mysql/debian.cnf' }, 'backup-mysql: DEFAULTS_FILE is a file of this host, which the clients in container dbbox cannot read: set USER and PASSWORD instead'],
+      [{ METHOD: 'physical' }, "backup-mysql: METHOD=physical does not run in a container (CONTAINER): mariadb-backup reads the server's data files; use METHOD=logical"],
+    ] as const) {
+      conf({ ...base, ...extra });
+      const r = await batt(['mysql', '--path', sb.pattern], { home: sb.home, env: { PODMAN: podman } });
+      assert.notEqual(r.code, 0, r.stdout);
+      assert.ok(r.stderr.includes(`${line}\n`), r.stderr);
+    }
+    conf({ ...base, CONTAINER_ENGINE: 'lxc' });
+    const rr = await batt(['restore', 'mysql', '--mysql-db', 'shop', '--to', 'shop_other', '--path', sb.pattern], { home: sb.home, env: { PODMAN: podman } });
+    assert.notEqual(rr.code, 0, rr.stdout);
+    assert.match(rr.stderr, /restore-mysql: CONTAINER_ENGINE takes podman or docker, got 'lxc'\n/);
+    assert.deepEqual(calls(), []);
+    assert.deepEqual(backupsOf(sb), before);
   });
 });

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { batt, sandbox, type Sandbox, backupsOf } from '../helpers/batt.js';
+import { standInEngine } from '../helpers/standins.js';
 
 const PASSWORD = "Mongo-S3cret-'quoted'-77";
 
@@ -26,13 +27,16 @@ for a in "$@"; do
   case "$a" in
     --config=*) config=\${a#--config=} ;;
     --archive=*) archive=\${a#--archive=} ;;
+    --archive) archive=- ;;
     --db=*) db=\${a#--db=} ;;
     --gzip) gzip=1 ;;
   esac
 done
-[ -n "$config" ] && [ -f "$config" ] || { echo "stand-in mongodump: no --config file" >&2; exit 2; }
+[ -n "$config" ] && [ -r "$config" ] || { echo "stand-in mongodump: no --config file" >&2; exit 2; }
 [ "$gzip" = 1 ] || { echo "stand-in mongodump: no --gzip" >&2; exit 2; }
 [ -n "$archive" ] || { echo "stand-in mongodump: no --archive=FILE" >&2; exit 2; }
+# --archive with no file: the archive on stdout (written to a file first, sent at the end)
+if [ "$archive" = - ]; then archive=$state/stdout-archive; rm -f "$archive"; trap 'cat "$state/stdout-archive" 2>/dev/null || :' EXIT; fi
 stat -c %a "$config" >"$state/config-mode"
 stat -c %a "$(dirname "$config")" >"$state/config-dir-mode"
 cp "$config" "$state/config-content"
@@ -58,11 +62,12 @@ for a in "$@"; do
   case "$a" in
     --config=*) config=\${a#--config=} ;;
     --archive=*) archive=\${a#--archive=} ;;
+    --archive) archive=$state/stdin-archive; cat >"$archive" ;;
     --nsTo=*) nsto=\${a#--nsTo=} ;;
     --drop) drop=1 ;;
   esac
 done
-[ -n "$config" ] && [ -f "$config" ] || { echo "stand-in mongorestore: no --config file" >&2; exit 2; }
+[ -n "$config" ] && [ -r "$config" ] || { echo "stand-in mongorestore: no --config file" >&2; exit 2; }
 cp "$config" "$state/restore-config-content"
 [ "$(od -An -tx1 -N4 -- "$archive" | tr -d ' \\n')" = 6de29981 ] || { echo "stand-in mongorestore: bad archive" >&2; exit 2; }
 db=$(sed -n 's/^db=//p' "$archive")
@@ -238,4 +243,74 @@ describe('restore-mongodb: bad input exits 2 before mongorestore runs (STAND-IN 
       assert.ok(!fs.existsSync(path.join(t.state, 'server')), 'something was restored');
     });
   }
+});
+
+// MongoDB in a container (CONTAINER=NAME): mongodump and mongorestore through `ENGINE exec -i`.
+// Both the engine and the tools are STAND-INS: the engine (test/helpers/standins.ts) runs the
+// command here with only PATH, the -e variables and its own, and the tools are the stand-ins above,
+// found on PATH under their real names as in the container. No MongoDB server runs here.
+describe('mongodb in a container: STAND-IN engine running the STAND-IN mongodump/mongorestore', () => {
+  let t: Env;
+  let log: string;
+  let env: Record<string, string>;
+  const calls = () => (fs.existsSync(log) ? read(log).split('\n').filter((l) => /^(podman|docker) /.test(l)) : []);
+  beforeEach(() => {
+    t = setup(`HOST=127.0.0.1\nPORT=27999\nUSER=backup\nPASSWORD="${PASSWORD}"\nAUTH_DB=admin\nCONTAINER=mongobox\nCONTAINER_ENGINE=docker\n`);
+    const bin = path.join(t.sb.dir, 'bin');
+    fs.mkdirSync(bin);
+    fs.copyFileSync(t.env.MONGODUMP, path.join(bin, 'mongodump'));
+    fs.copyFileSync(t.env.MONGORESTORE, path.join(bin, 'mongorestore'));
+    log = path.join(t.sb.dir, 'engine.log');
+    const docker = standInEngine(t.sb.dir, 'docker', log, { STANDIN_STATE: t.state });
+    env = { PATH: `${bin}:${process.env.PATH}`, DOCKER: docker, PODMAN: path.join(t.sb.dir, 'no-podman') };
+  });
+  afterEach(() => (process.env.KEEP ? console.log(t.sb.dir) : t.sb.cleanup()));
+
+  test('STAND-IN: backup through docker exec -i NAME mongodump --config=/dev/stdin, the archive on stdout; restore --to through mongorestore with the config on fd 3; no password in argv', async () => {
+    const r = await batt(['mongodb', '--mongodb-db', 'app', '--path', t.sb.pattern], { home: t.sb.home, env });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.deepEqual(calls(), ['docker exec -i mongobox mongodump --config=/dev/stdin --host=127.0.0.1 --port=27999 --username=backup --authenticationDatabase=admin --db=app --archive --gzip']);
+    assert.equal(read(path.join(t.state, 'config-content')), `password: '${PASSWORD.replaceAll("'", "''")}'\n`, 'the config came on stdin');
+    const archive = backupsOf(t.sb).find((f) => f.endsWith('/mongodb/db-app.archive.gz'));
+    assert.ok(archive, backupsOf(t.sb).join(' '));
+    const bytes = fs.readFileSync(path.join(t.sb.root, archive));
+    assert.equal(bytes.subarray(0, 4).toString('hex'), '6de29981');
+    assert.match(bytes.toString(), /^db=app$/m);
+    assert.equal(fs.statSync(path.join(t.sb.root, archive)).mode & 0o077, 0);
+
+    const rr = await batt(['restore', 'mongodb', '--mongodb', 'app', '--to', 'app_copy', '--path', t.sb.pattern], { home: t.sb.home, env });
+    assert.equal(rr.code, 0, rr.stderr + rr.stdout);
+    const restore = calls()[1];
+    assert.ok(restore?.startsWith('docker exec -i -e BATT_MONGODB_CONFIG mongobox sh -c exec 3<<EOF'), calls().join('\n'));
+    assert.match(read(log), /^exec "\$@" sh mongorestore --config=\/dev\/fd\/3 --host=127\.0\.0\.1 .* --stopOnError --nsInclude=app\.\* --nsFrom=app\.\* --nsTo=app_copy\.\* --archive --gzip$/m);
+    assert.equal(read(path.join(t.state, 'restore-config-content')), `password: '${PASSWORD.replaceAll("'", "''")}'\n`, 'the config came on fd 3');
+    assert.match(read(path.join(t.state, 'server', 'app_copy')), /^db=app$/m);
+    assert.ok(!read(log).includes('S3cret'), 'the password is in the engine argv');
+  });
+
+  test('STAND-IN: a mongodump that fails inside the container fails the backup with its last words; nothing kept', async () => {
+    env.DOCKER = standInEngine(t.sb.dir, 'docker', log, { STANDIN_STATE: t.state, STANDIN_FAIL: 'partial' });
+    const r = await batt(['mongodb', '--mongodb-db', 'app', '--path', t.sb.pattern], { home: t.sb.home, env });
+    assert.notEqual(r.code, 0, r.stdout);
+    assert.match(r.stderr, /backup-mongodb: mongodump failed with exit code 1 for database app: stand-in mongodump: connection lost\n/);
+    assert.equal(calls().length, 1);
+    assert.deepEqual(backupsOf(t.sb), []);
+  });
+
+  test('STAND-IN: an unknown CONTAINER_ENGINE is refused by the backup and the restore; the engine never runs', async () => {
+    const ok = await batt(['mongodb', '--mongodb-db', 'app', '--path', t.sb.pattern], { home: t.sb.home, env });
+    assert.equal(ok.code, 0, ok.stderr);
+    const backups = backupsOf(t.sb);
+    fs.rmSync(log);
+    fs.writeFileSync(path.join(t.sb.home, 'conf', 'mongodb.conf'), 'CONTAINER=mongobox\nCONTAINER_ENGINE=lxc\n', { mode: 0o600 });
+    const r = await batt(['mongodb', '--path', t.sb.pattern], { home: t.sb.home, env });
+    assert.notEqual(r.code, 0, r.stdout);
+    assert.match(r.stderr, /backup-mongodb: CONTAINER_ENGINE takes podman or docker, got 'lxc'\n/);
+    const rr = await batt(['restore', 'mongodb', '--mongodb', 'app', '--to', 'app_copy', '--path', t.sb.pattern], { home: t.sb.home, env });
+    assert.notEqual(rr.code, 0, rr.stdout);
+    assert.match(rr.stderr, /restore-mongodb: CONTAINER_ENGINE takes podman or docker, got 'lxc'\n/);
+    assert.deepEqual(calls(), []);
+    assert.deepEqual(backupsOf(t.sb), backups);
+    assert.ok(!fs.existsSync(path.join(t.state, 'server')), 'something was restored');
+  });
 });

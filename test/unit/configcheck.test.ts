@@ -209,6 +209,12 @@ test('a built-in service conf: CONTAINER_ENGINE is podman or docker (backup-redi
   assert.deepEqual(brief(f.filter((x) => x.level === 'error')), ['error redis.conf:4 CONTAINER_ENGINE must be podman or docker, got "lxc"']);
 });
 
+test('CONTAINER_ENGINE is linted for every service whose scripts run in a container', () => {
+  const svcs = ['mysql', 'postgresql', 'redis', 'mongodb'];
+  const f = checkConfig(svcs.map((s) => service(s, 'CONTAINER=db\nCONTAINER_ENGINE=lxc')), svcs);
+  assert.deepEqual(brief(f.filter((x) => x.level === 'error')), svcs.map((s) => `error ${s}.conf:2 CONTAINER_ENGINE must be podman or docker, got "lxc"`));
+});
+
 test('suggest', () => {
   assert.equal(suggest('SMTP_PASWORD', ['SMTP_PASSWORD', 'SMTP_USER']), 'SMTP_PASSWORD');
   assert.equal(suggest('COMPLETELY_ELSE', ['SMTP_PASSWORD']), undefined);
