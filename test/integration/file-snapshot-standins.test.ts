@@ -399,6 +399,14 @@ for (const k of KINDS) {
       assert.equal(e.code, 0, e.stderr + e.stdout);
       const ok = await batt(['doctor'], { home: sb.home, env: env() });
       assert.match(ok.stdout, /^ok +file +check mode: ok$/m, ok.stdout + ok.stderr);
+      const conf = fs.readFileSync(path.join(sb.home, 'conf', 'file.conf'), 'utf8');
+      const cc = await batt(['config', 'check'], { home: sb.home, env: env() });
+      assert.equal(cc.code, 0, `SNAPSHOT=${k.kind} is a known value\n${cc.stdout}${cc.stderr}`);
+      fs.writeFileSync(path.join(sb.home, 'conf', 'file.conf'), `${conf}SNAPSHOT_SIZE=lots\n`, { mode: 0o600 });
+      const bad = await batt(['config', 'check'], { home: sb.home, env: env() });
+      assert.equal(bad.code, 3, bad.stdout + bad.stderr);
+      assert.ok(bad.stderr.includes('file.conf:3: SNAPSHOT_SIZE must be N%ORIGIN, N%VG, N%FREE or a size such as 2G, got "lots"'), bad.stderr);
+      fs.writeFileSync(path.join(sb.home, 'conf', 'file.conf'), conf, { mode: 0o600 });
       const tool = k.kind === 'lvm' ? 'LVCREATE' : 'ZFS';
       const missing = await batt(['doctor'], { home: sb.home, env: env({ [tool]: '/nonexistent/tool' }) });
       assert.match(missing.stdout, new RegExp(`^FAIL +file +backup-file: /nonexistent/tool not found: SNAPSHOT=${k.kind} needs it \\(or set ${tool}\\)$`, 'm'));
