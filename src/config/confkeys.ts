@@ -200,9 +200,14 @@ const dumpMethod: Lint = (v) => {
 };
 /** SNAPSHOT of the file service: the filesystem whose read-only snapshot is archived. */
 const snapshotKind: Lint = (v) => {
-  const r = oneOf('none', 'btrfs')(v);
+  const r = oneOf('none', 'btrfs', 'lvm', 'zfs')(v);
   return r.ok ? undefined : r.why;
 };
+/** SNAPSHOT_SIZE of the file service: lvcreate --extents N%ORIGIN|VG|FREE|PVS or --size N[unit]. */
+const snapshotSize: Lint = (v) =>
+  /^\d+%(ORIGIN|VG|FREE|PVS)$/.test(v) || /^\d+(\.\d+)?[bBsSkKmMgGtTpPeE]?$/.test(v)
+    ? undefined
+    : `must be N%ORIGIN, N%VG, N%FREE or a size such as 2G, got "${v}"`;
 const userName: Lint = (v) => (/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/.test(v) ? undefined : `must be a user name, got "${v}"`);
 const pattern: Lint = (v) => {
   try {
@@ -303,7 +308,8 @@ const CONTAINER_KEYS = {
 export const BUILTIN_SERVICE_KEYS = {
   file: {
     PATHS: { lint: absoluteList, doc: 'paths backed up (absolute, space separated)' },
-    SNAPSHOT: { lint: snapshotKind, doc: 'none (default) or btrfs: archive each path from a read-only snapshot of its subvolume' },
+    SNAPSHOT: { lint: snapshotKind, doc: 'none (default), btrfs, lvm or zfs: archive each path from a read-only snapshot of the subvolume, logical volume or dataset holding it' },
+    SNAPSHOT_SIZE: { lint: snapshotSize, doc: 'SNAPSHOT=lvm: room for changes while the snapshot exists, N%ORIGIN (default 10%ORIGIN), N%VG, N%FREE or a size (2G)' },
   },
   mysql: {
     SOCKET: { lint: absolute, doc: 'unix socket of the server (absolute)' },

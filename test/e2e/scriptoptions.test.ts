@@ -48,7 +48,7 @@ interface World {
 
 const cases: Case[] = [
   {
-    service: 'file', kind: 'backup', known: 'compress, level, exclude, one-file-system, full-every, snapshot',
+    service: 'file', kind: 'backup', known: 'compress, level, exclude, one-file-system, full-every, snapshot, snapshot-size',
     typo: ['--file-exlude', '*.log'],
     base: (w) => ['--file', w.tree],
     good: (w) => ['--file', w.tree, '--file-exclude', '*.log', '--file-level', '5'],
