@@ -221,7 +221,9 @@ for (const k of KINDS) {
     const members = (archive: string) =>
       execFileSync('tar', ['--zstd', '-tvf', archive], { encoding: 'utf8' }).split('\n').filter(Boolean).map((l) => l.split(/\s+/).slice(5).join(' ')).sort();
     const newest = () => {
-      const f = backupsOf(sb).filter((x) => x.endsWith('.tar.zst')).sort().pop();
+      // the day's highest run: file, file.2, file.3 ... (a plain sort puts file/ after file.3/)
+      const n = (x: string) => Number(/\/file(?:\.(\d+))?\//.exec(x)?.[1] ?? 1);
+      const f = backupsOf(sb).filter((x) => x.endsWith('.tar.zst')).sort((a, b) => n(a) - n(b)).pop();
       assert.ok(f);
       return path.join(sb.root, f);
     };
@@ -266,6 +268,20 @@ for (const k of KINDS) {
       assert.deepEqual(recordFiles(), [], 'record (and mount folder) removed');
       fs.rmSync(path.join(www, 'late.txt'));
       fs.writeFileSync(path.join(www, 'index.html'), 'hello\n');
+    });
+
+    test('EXCLUDE patterns exclude the same members as without a snapshot, those naming the path from / too', async () => {
+      const rel = www.slice(1);
+      const excl = ['--file-exclude', `${rel}/sub/data.bin`, '--file-exclude', `/${rel}/rel-link`, '--file-exclude', 'hard.html'];
+      const r = await run(['--file', www, ...excl]);
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      const names = members(newest()).map((n) => n.replace(/ link to .*/, ''));
+      // a pattern with a leading / matches nothing, with a snapshot or without (tar's names have none)
+      assert.deepEqual(names, [`${rel}/`, `${rel}/abs-link -> /etc/hostname`, `${rel}/index.html`, `${rel}/rel-link -> sub/data.bin`, `${rel}/sub/`].sort());
+      fs.writeFileSync(path.join(sb.home, 'conf', 'file.conf'), 'SNAPSHOT=none\n');
+      const plain = await run(['--file', www, ...excl]);
+      assert.equal(plain.code, 0, plain.stderr + plain.stdout);
+      assert.deepEqual(members(newest()).map((n) => n.replace(/ link to .*/, '')), names, 'the same as without a snapshot');
     });
 
     test('a failing tar fails the backup and the snapshot is still removed', async () => {
