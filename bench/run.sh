@@ -7,11 +7,26 @@
 # `bench/run.sh db [small|full]`: batt's PostgreSQL backup and restore (FORMAT=custom,
 # FORMAT=directory) against the same commands by hand, on a generated database (small: 200000
 # rows, about 55 MB, 1 round; full: 2500000 rows, about 650 MB, 3 rounds; as root) (bench/db.ts).
+# `bench/run.sh physical [small|full]`: METHOD=physical against the logical dumps, backup and
+# restore (until a server on the restored data answers), for MariaDB and PostgreSQL (small:
+# 300000 rows each, 1 round; full: 4000000 rows, about 1 GB each, 3 rounds; as root) (bench/physical.ts).
 # Never part of `npm test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode=${1:-quick}
+if [ "$mode" = physical ]; then
+  case "${2:-small}" in
+    small) : "${BENCH_DB_ROWS:=300000}" "${BENCH_RUNS:=1}" "${BENCH_RESULTS:=-}" ;;
+    full) : "${BENCH_DB_ROWS:=4000000}" "${BENCH_RUNS:=3}" ;;
+    *) echo "usage: bench/run.sh physical [small|full]" >&2; exit 2 ;;
+  esac
+  export BENCH_DB_ROWS BENCH_RUNS
+  [ -z "${BENCH_RESULTS:-}" ] || export BENCH_RESULTS
+  echo "bench/run.sh physical ${2:-small}: $(uptime)" >&2
+  npm run build
+  exec node --import tsx bench/physical.ts
+fi
 if [ "$mode" = db ]; then
   case "${2:-small}" in
     small) : "${BENCH_DB_ROWS:=200000}" "${BENCH_RUNS:=1}" "${BENCH_RESULTS:=-}" ;;
@@ -40,7 +55,7 @@ case "$mode" in
     npm run build
     exec node --import tsx bench/daily.ts
     ;;
-  *) echo "usage: bench/run.sh [quick|full|daily-quick|daily-full|db [small|full]]" >&2; exit 2 ;;
+  *) echo "usage: bench/run.sh [quick|full|daily-quick|daily-full|db [small|full]|physical [small|full]]" >&2; exit 2 ;;
 esac
 export BENCH_SIZE_MB BENCH_RUNS BENCH_STARTUP_RUNS BENCH_S3_MB
 [ -z "${BENCH_RESULTS:-}" ] || export BENCH_RESULTS
