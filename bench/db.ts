@@ -8,7 +8,7 @@
 // ratios are same-run ratios, with the load average noted. Needs root. Never part of `npm test`.
 //
 // Env: BENCH_DB_ROWS (orders rows; 2500000 = about 650 MB in PostgreSQL, 540 MB in MariaDB),
-//      BENCH_RUNS (3), BENCH_JOBS (2), BENCH_DB (postgresql,mariadb: which halves run),
+//      BENCH_RUNS (3), BENCH_JOBS (2: pg_dump -j, mydumper threads), BENCH_DB (postgresql,mariadb: which halves run),
 //      BENCH_RESULTS (file whose "## Databases" and "## MySQL dump" sections are replaced; "-" = print only).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -146,6 +146,8 @@ async function mariadb(): Promise<string> {
   const my = tools && (await startMariaDB({ serverArgs: ['--innodb-buffer-pool-size=256M', '--innodb-log-file-size=64M'] }));
   if (!tools || !my) throw new Error('MariaDB is not installed');
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-bench-mysql-'));
+  // METHOD=mydumper (issue 19 item 3) when Debian's mydumper is installed.
+  const mydumper = spawnSync('sh', ['-c', 'command -v mydumper']).status === 0;
   try {
     log(`building the MariaDB database: ${ROWS} rows (load ${load()})`);
     my.sql('CREATE DATABASE bench');
@@ -178,6 +180,7 @@ async function mariadb(): Promise<string> {
     const BATT = 'batt mysql';
     const SCRIPT = 'backup-mysql alone';
     const OLD = 'backup-mysql alone, PERL= STDBUF= (tee + fifo + tail)';
+    const MYDUMPER = `batt mysql METHOD=mydumper JOBS=${JOBS}`;
     const backups: Record<string, () => Cost> = {
       [HAND]: () =>
         timed(['bash', '-c', 'set -o pipefail; o=$1; shift; "$@" | zstd -q -3 -T0 -o "$o"', 'hand', out('hand.sql.zst'),
@@ -188,6 +191,7 @@ async function mariadb(): Promise<string> {
           tools.dump, '--no-defaults', `--socket=${my.socket}`, '-uroot', ...dumpOpts, 'bench']),
       [BATT]: () => timed([...batt, '--path', out('batt'), 'mysql']),
       [SCRIPT]: () => script(out('script'), []),
+      ...(mydumper ? { [MYDUMPER]: () => timed([...batt, '--path', out('mydumper'), 'mysql', '--mysql-method', 'mydumper', '--mysql-jobs', JOBS]) } : {}),
       [OLD]: () => script(out('old'), ['PERL=', 'STDBUF=']),
     };
     const got: Record<string, Cost[]> = {};
@@ -225,6 +229,7 @@ async function mariadb(): Promise<string> {
       `- batt mysql / by hand, then sync: ${ratio(BATT, SYNC)}`,
       `- backup-mysql alone / by hand: ${ratio(SCRIPT, HAND)}`,
       `- the old completion check (tee + fifo + tail, 4 KiB writes) / by hand: ${ratio(OLD, HAND)}`,
+      ...(mydumper ? [`- batt METHOD=mydumper JOBS=${JOBS} / batt (mariadb-dump): ${ratio(MYDUMPER, BATT)}`] : []),
       '',
     ].join('\n');
   } finally {
