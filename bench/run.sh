@@ -5,8 +5,10 @@
 # set wins over the preset. `bench/run.sh daily-quick` (100 MB) / `daily-full` (1 GB): a week of
 # daily backups of a changing tree, batt full, batt incremental and restic (bench/daily.ts).
 # `bench/run.sh db [small|full]`: batt's PostgreSQL backup and restore (FORMAT=custom,
-# FORMAT=directory) against the same commands by hand, on a generated database (small: 200000
-# rows, about 55 MB, 1 round; full: 2500000 rows, about 650 MB, 3 rounds; as root) (bench/db.ts).
+# FORMAT=directory) against the same commands by hand, then batt's MySQL backup against the bare
+# `mariadb-dump | zstd -3 -T0`, on generated databases (small: 200000 rows, about 55 MB
+# (PostgreSQL) and 45 MB (MariaDB), 1 round; full: 2500000 rows, about 650 and 540 MB, 3 rounds;
+# as root; BENCH_DB=postgresql or =mariadb runs one half) (bench/db.ts).
 # `bench/run.sh physical [small|full]`: METHOD=physical against the logical dumps, backup and
 # restore (until a server on the restored data answers), for MariaDB and PostgreSQL (small:
 # 300000 rows each, 1 round; full: 4000000 rows, about 1 GB each, 3 rounds; as root) (bench/physical.ts).
@@ -35,6 +37,7 @@ if [ "$mode" = db ]; then
   esac
   export BENCH_DB_ROWS BENCH_RUNS
   [ -z "${BENCH_RESULTS:-}" ] || export BENCH_RESULTS
+  [ -z "${BENCH_DB:-}" ] || export BENCH_DB
   echo "bench/run.sh db ${2:-small}: $(uptime)" >&2
   npm run build
   exec node --import tsx bench/db.ts

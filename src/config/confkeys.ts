@@ -198,6 +198,11 @@ const dumpMethod: Lint = (v) => {
   const r = oneOf('logical', 'physical')(v);
   return r.ok ? undefined : r.why;
 };
+/** METHOD of the mysql service: also mydumper (parallel per-table dumps, docs/services/mysql.md). */
+const mysqlMethod: Lint = (v) => {
+  const r = oneOf('logical', 'physical', 'mydumper')(v);
+  return r.ok ? undefined : r.why;
+};
 /** SNAPSHOT of the file service: the filesystem whose read-only snapshot is archived. */
 const snapshotKind: Lint = (v) => {
   const r = oneOf('none', 'btrfs', 'lvm', 'zfs')(v);
@@ -316,7 +321,8 @@ export const BUILTIN_SERVICE_KEYS = {
     DEFAULTS_FILE: { lint: absolute, doc: 'option file included first (absolute)' },
     DRILL_HOST: { lint: host, doc: 'drill: load the scratch database on this server instead (same user and password)' },
     DRILL_PORT: { rule: port, doc: 'drill: the port of DRILL_HOST' },
-    METHOD: { lint: dumpMethod, doc: 'logical (one dump per database, default) or physical (mariadb-backup copy of the whole server)' },
+    METHOD: { lint: mysqlMethod, doc: 'logical (one dump per database, default), physical (mariadb-backup copy of the whole server) or mydumper (parallel per-table dumps)' },
+    JOBS: { lint: (v) => { const r = positiveInt(v); return r.ok ? undefined : r.why; }, doc: 'METHOD=mydumper: threads of mydumper and myloader (default: cores, at most 4)' },
     DATADIR: { lint: absolute, doc: "METHOD=physical: the server's data directory (backup: when not the one in /etc/mysql; restore: where to, without --to)" },
     ...CONTAINER_KEYS,
   },

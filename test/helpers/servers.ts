@@ -75,6 +75,8 @@ export interface MariaDBOptions {
   rootAuth?: 'normal' | 'unix_socket';
   /** Start on this existing data directory (e.g. a restored one) instead of a fresh one; it is not removed by stop(). */
   datadir?: string;
+  /** More mariadbd options, after the tests' own (the last one wins), e.g. a bigger buffer pool for bench/db.ts. */
+  serverArgs?: string[];
 }
 
 /** Starts a fresh MariaDB (root over its socket, see MariaDBOptions). Null when not installed. */
@@ -133,6 +135,7 @@ export async function startMariaDB(opts: MariaDBOptions = {}): Promise<MariaDB |
         '--innodb-log-file-size=8M',
         '--key-buffer-size=1M',
         '--max-connections=20',
+        ...(opts.serverArgs ?? []),
         ...asRoot,
       ],
       { stdio: 'ignore', detached: false },

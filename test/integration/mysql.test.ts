@@ -5,6 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { REQUIRE_SERVERS, batt, listFiles, sandbox, tempDirs, type Sandbox, backupsOf, readText } from '../helpers/batt.js';
 import { findBinary, mariadbTools, startMariaDB, type MariaDB } from '../helpers/servers.js';
@@ -274,21 +275,43 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
     }
   });
 
-  test('a dump that writes half a file and exits 2, or stops short with exit 0, fails the run with no folder', async () => {
-    for (const [name, code] of [['half-exit2', 2], ['half-exit0', 0]] as const) {
+  // The end of the plain stream is read by the perl pass-through (tee(2)/splice(2)), or, with
+  // PERL empty, by tee into a fifo read by tail: both must see a dump that stops short.
+  for (const [how, extra] of [['perl', {}], ['tee and tail (PERL empty)', { PERL: '' }]] as const) {
+    test(`${how}: a dump that writes half a file and exits 2, or stops short with exit 0, fails the run with no folder; a whole one passes`, async () => {
+      for (const [name, code] of [['half-exit2', 2], ['half-exit0', 0]] as const) {
+        fs.rmSync(sb.root, { recursive: true, force: true });
+        const stand = path.join(sb.dir, name);
+        fs.writeFileSync(
+          stand,
+          `#!/usr/bin/env bash\nprintf -- '-- MariaDB dump\\nCREATE TABLE t (id INT);\\nINSERT INTO t VALUES (1),(2)'\nexit ${code}\n`,
+          { mode: 0o755 },
+        );
+        const r = await run(['mysql', '--mysql-db', 'shop'], { MYSQLDUMP: stand, ...extra });
+        assert.notEqual(r.code, 0, `${name}: ${r.stdout}`);
+        assert.deepEqual(backupsOf(sb), [], name);
+        assert.match(r.stderr, code ? /dump of shop: half-exit2 failed \(exit 2\)/ : /the dump of shop is incomplete: it does not end with '-- Dump completed'/, name);
+      }
       fs.rmSync(sb.root, { recursive: true, force: true });
-      const stand = path.join(sb.dir, name);
-      fs.writeFileSync(
-        stand,
-        `#!/usr/bin/env bash\nprintf -- '-- MariaDB dump\\nCREATE TABLE t (id INT);\\nINSERT INTO t VALUES (1),(2)'\nexit ${code}\n`,
-        { mode: 0o755 },
-      );
-      const r = await run(['mysql', '--mysql-db', 'shop'], { MYSQLDUMP: stand });
-      assert.notEqual(r.code, 0, `${name}: ${r.stdout}`);
-      assert.deepEqual(backupsOf(sb), [], name);
-      assert.match(r.stderr, code ? /dump of shop: half-exit2 failed \(exit 2\)/ : /incomplete/, name);
-    }
-    assert.deepEqual(tempDirs(tmp, 'batt-mysql'), []);
+      const r = await run(['mysql', '--mysql-db', 'shop'], extra);
+      assert.equal(r.code, 0, r.stderr);
+      const dump = backupsOf(sb).find((f) => f.endsWith('/shop.sql.zst'));
+      assert.ok(dump, backupsOf(sb).join(', '));
+      const plain = execFileSync('zstd', ['-dcq', path.join(sb.root, dump)], { maxBuffer: 1 << 28 }).toString('utf8');
+      assert.match(plain, /^-- batt-mysql: database shop CHARACTER SET utf8mb4/);
+      assert.match(plain, /\n-- Dump completed on [^\n]*\n$/);
+      assert.deepEqual(tempDirs(tmp, 'batt-mysql'), []);
+    });
+  }
+
+  test('a pass-through that exits non-zero fails the run, though it passed every byte on', async () => {
+    fs.rmSync(sb.root, { recursive: true, force: true });
+    const stand = path.join(sb.dir, 'perl-exit3');
+    fs.writeFileSync(stand, `#!/usr/bin/env bash\ncat\necho 'no space for the tail' >&2\nexit 3\n`, { mode: 0o755 });
+    const r = await run(['mysql', '--mysql-db', 'shop'], { PERL: stand });
+    assert.notEqual(r.code, 0, r.stdout);
+    assert.match(r.stderr, /passing on the dump of shop: perl-exit3 failed \(exit 3\): no space for the tail$/m);
+    assert.deepEqual(backupsOf(sb), []);
   });
 
   test("a dump that fails on its own ends the one-line error with mariadb-dump's own last error line", async () => {

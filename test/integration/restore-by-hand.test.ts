@@ -60,8 +60,9 @@ describe('restore without batt: the README\'s commands, run literally', { skip, 
     // 'restic' is run by targets-restic.test.ts, against a real repository; couchdb's by
     // test/integration/couchdb.test.ts, against its pouchdb-server; the `copy ...` blocks
     // (off-site copies) by targets-by-hand.test.ts; 'mysql-physical' by
-    // mysql-physical.test.ts, against the server it backs up
-    assert.deepEqual([...doc.keys()].filter((k) => !k.startsWith('copy ')).sort(), ['couchdb', 'file', 'file chain', 'manifest', 'manifest with jq', 'mysql', 'mysql-physical', 'postgresql', 'postgresql directory', 'redis', 'restic', 'sqlite']);
+    // mysql-physical.test.ts, against the server it backs up; 'mysql-mydumper' by
+    // mysql-mydumper.test.ts
+    assert.deepEqual([...doc.keys()].filter((k) => !k.startsWith('copy ')).sort(), ['couchdb', 'file', 'file chain', 'manifest', 'manifest with jq', 'mysql', 'mysql-mydumper', 'mysql-physical', 'postgresql', 'postgresql directory', 'redis', 'restic', 'sqlite']);
   });
 
   test('file: tar extracts the archives; the manifest checks pass, and fail on a flipped byte', async () => {
