@@ -1,6 +1,6 @@
 // `batt restore SERVICE [BACKUP]`: verify a backup, then run restore-<service> on it.
 import { loadConfFile, serviceConfPath } from '../config/config.js';
-import { EXIT, FailedError, InterruptedError, UsageError } from '../core/errors.js';
+import { EXIT, InterruptedError, UsageError } from '../core/errors.js';
 import { openLog } from '../core/log.js';
 import { mapServiceOptions } from '../services/options.js';
 import { formatBytes, formatDuration } from '../core/output.js';
@@ -65,11 +65,9 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
       // another host's copy (--host, --all-hosts) is restored only when asked for, and said so
       if (fetched && fetched.host !== thisHost(ctx.settings)) ctx.out.warn(`${fetched.backup.id} is a copy of host ${fetched.host}, not of this host (${thisHost(ctx.settings)})`);
       backup = fetched?.backup ?? (await chooseBackup(ctx.root, service, args.backup ? String(args.backup) : undefined));
-      if (fetched && backup.manifest.base !== undefined) {
-        throw new FailedError(`backup ${backup.id} on ${from} is an incremental: restoring a chain from a target is not supported`, 'restore it from the local backup root');
-      }
-      // an incremental: its whole chain, each level verified before anything is restored
-      chain = fetched ? [backup] : await chainToRestore(ctx.root, backup);
+      // an incremental: its whole chain (from a target: downloaded with it), each level verified
+      // before anything is restored
+      chain = fetched?.chain ?? (await chainToRestore(ctx.root, backup));
       // on a terminal, say what takes the time before the script starts (hashing the whole backup)
       status?.show(`restore ${service}: verifying ${backup.id}, ${formatBytes(chain.reduce((n, b) => n + b.manifest.totalBytes, 0))}`, true);
       try {

@@ -18,6 +18,7 @@ import { sweepWords, type SweepResult } from './sweep.js';
 import { REMOTE_INDEX, backupFileCount, namesCopy, ofHost, type Copy, type HostFilter } from './copy.js';
 import type { CopyTarget } from './copytarget.js';
 import { scanRoot } from '../catalog/catalog.js';
+import { chainOf } from '../catalog/chain.js';
 import { FailedError } from '../core/errors.js';
 
 export async function openNamed(home: Home, name: string): Promise<OpenedTarget<CopyTarget>> {
@@ -133,6 +134,8 @@ export async function printRemoteBackups(out: Output, home: Home, name: string, 
 
 export interface FetchedBackup {
   backup: Backup;
+  /** What a restore applies in order: the full first, `backup` last (just `backup` when it is a full). */
+  chain: Backup[];
   /** The host the copy belongs to (its index's `host`). */
   host: string;
   cleanup(): Promise<void>;
@@ -140,7 +143,9 @@ export interface FetchedBackup {
 
 /**
  * Downloads the newest copy of SERVICE (or the one with ID) from a target into a private temp
- * folder, checked against the remote index (ciphertext and plaintext hashes) and decrypted.
+ * folder, checked against the remote index (ciphertext and plaintext hashes) and decrypted. An
+ * incremental comes with its whole chain (each copy's `base`, down to the full), one folder a level;
+ * a base missing on the target fails before anything is downloaded.
  * `signal` (SIGINT/SIGTERM) stops the connecting, listing, download, decryption or hashing in
  * progress; the temp folder is then removed and the error thrown (TargetInterruptedError).
  */
@@ -164,11 +169,27 @@ export async function fetchRemoteBackup(
       const what = id ? `no ${service} backup "${id}" of ${hostWords(hosts)}` : `no ${service} backup of ${hostWords(hosts)}`;
       throw new UsageError(`${what} on target ${name}`, othersHint(name, all.length - mine.length));
     }
-    (await recordedCopies(opts.root, name))(copy);
-    const local = path.join(dir, 'backup');
-    const manifest = await target.get(copy.id, local, { encryption, tmpDir: dir, signal, indexSha256: copy.indexSha256 });
-    if (manifest.service !== service) throw new UsageError(`${name}:${copy.id} is a ${manifest.service} backup, not ${service}`);
-    return { backup: { dir: local, id: `${name}:${copy.id}`, manifest }, host: copy.host, cleanup };
+    // the chain among the copies of the same host (a base is always the same host's)
+    const sameHost = new Map(all.filter((c) => c.host === copy.host).map((c) => [c.id, c]));
+    const chain = chainOf(sameHost, copy.id);
+    if (chain.broken) {
+      throw new FailedError(`${name}:${copy.id} cannot be restored: ${chain.broken} on ${name}`, 'restore a full, or an incremental whose chain is whole on the target, or restore from the local root');
+    }
+    const check = await recordedCopies(opts.root, name);
+    const copies = chain.ids.map((cid) => sameHost.get(cid)!);
+    for (const c of copies) check(c);
+    const backups: Backup[] = [];
+    for (const [i, c] of copies.entries()) {
+      const local = path.join(dir, copies.length > 1 ? `level-${i}` : 'backup');
+      const manifest = await target.get(c.id, local, { encryption, tmpDir: dir, signal, indexSha256: c.indexSha256 });
+      if (manifest.service !== service) throw new UsageError(`${name}:${c.id} is a ${manifest.service} backup, not ${service}`);
+      // the level the listing promised: a full at the bottom, incrementals above it
+      if ((manifest.base === undefined) !== (i === 0)) {
+        throw new FailedError(`${name}:${c.id} does not match its listing: its manifest is ${manifest.base === undefined ? 'a full' : 'an incremental'}, its listing says ${i === 0 ? 'a full' : 'an incremental'}`);
+      }
+      backups.push({ dir: local, id: `${name}:${c.id}`, manifest });
+    }
+    return { backup: backups[backups.length - 1]!, chain: backups, host: copy.host, cleanup };
   } catch (err) {
     await cleanup();
     throw err;

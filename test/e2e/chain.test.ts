@@ -245,12 +245,12 @@ test('purge keeps chains whole and says why; a new full frees the old chain', as
   }
 });
 
-test('purge --target keeps chains whole: the copy index names its base; restore --from an incremental is refused', async () => {
+test('purge --target keeps chains whole: the copy index names its base; restore --from an incremental downloads its chain and restores it, deletions applied', async () => {
   const sb = sandbox({ builtins: true });
   try {
     const remote = path.join(sb.dir, 'usb');
     writeTargetConf(sb.home, 'usb', `TYPE=local\nPATH=${remote}\n`);
-    await fourDays(sb);
+    const { tree, states } = await fourDays(sb);
     // a copy's id on a target is <host>/<backup id> (docs/targets.md), its base's too
     const idx = JSON.parse(fs.readFileSync(path.join(remote, HOST, id(3), 'batt-remote.json'), 'utf8'));
     assert.equal(idx.base, `${HOST}/${id(2)}`);
@@ -259,9 +259,25 @@ test('purge --target keeps chains whole: the copy index names its base; restore 
     assert.match(dry.stdout, new RegExp(`keep +usb:${HOST}/${id(3)} +base of ${HOST}/${id(4)}`));
     assert.match(dry.stdout, new RegExp(`keep +usb:${HOST}/${id(1)} +base of ${HOST}/${id(2)}`));
     assert.doesNotMatch(dry.stdout, /would remove usb:/);
-    const r = await batt(['restore', 'file', id(4), '--from', 'usb', '--to', path.join(sb.dir, 'r'), '--path', day(sb, 1)], { home: sb.home });
-    assert.equal(r.code, 1);
-    assert.match(r.stderr, /is an incremental: restoring a chain from a target is not supported/);
+    // the local root gone (the host lost): the target alone restores each day as it was
+    fs.rmSync(sb.root, { recursive: true });
+    for (const n of [4, 2]) {
+      const to = path.join(sb.dir, `r${n}`);
+      const r = await batt(['restore', 'file', id(n), '--from', 'usb', '--to', to, '--path', day(sb, 1)], { home: sb.home });
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      assert.deepEqual(contents(path.join(to, tree.slice(1))), states[n - 1], `day ${n} as it was`);
+    }
+    // one file of day 4, from the full and the levels that hold it
+    const one = path.join(sb.dir, 'one');
+    const r1 = await batt(['restore', 'file', id(4), '--from', 'usb', '--to', one, '--path', day(sb, 1), '--file', path.join(tree, 'index.html')], { home: sb.home });
+    assert.equal(r1.code, 0, r1.stderr + r1.stdout);
+    assert.deepEqual(contents(path.join(one, tree.slice(1))), { 'index.html': states[3]!['index.html']! });
+    // a base missing on the target: refused before anything is downloaded or restored
+    fs.rmSync(path.join(remote, HOST, id(2)), { recursive: true });
+    const broken = await batt(['restore', 'file', id(4), '--from', 'usb', '--to', path.join(sb.dir, 'rb'), '--path', day(sb, 1)], { home: sb.home });
+    assert.equal(broken.code, 1, broken.stdout);
+    assert.match(broken.stderr, new RegExp(`usb:${HOST}/${id(4)} cannot be restored: its base ${HOST}/${id(2)} is missing on usb`));
+    assert.ok(!fs.existsSync(path.join(sb.dir, 'rb')), 'nothing restored');
   } finally {
     sb.cleanup();
   }
