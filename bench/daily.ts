@@ -26,6 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureTree, rng, writeRandomFile, writeTextFile } from './tree.js';
+import { dirBytes, has, median, must, timed, writeSection, type Day, type Run } from './measure.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SIZE_MB = Number(process.env.BENCH_SIZE_MB ?? 100);
@@ -40,16 +41,6 @@ const RESULTS = process.env.BENCH_RESULTS ?? path.join(repo, 'bench', 'RESULTS.m
 const CRON_VARS = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
 const env: NodeJS.ProcessEnv = Object.fromEntries(CRON_VARS.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]]));
 const log = (s: string) => process.stderr.write(s + '\n');
-const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
-
-interface Run {
-  wallS: number;
-  cpuS: number;
-  peakRssKb: number;
-}
-interface Day extends Run {
-  addedBytes: number;
-}
 
 /** One contender of the series: what it runs each day and the folder whose growth is its cost. */
 interface Contender {
@@ -58,32 +49,6 @@ interface Contender {
   backup: (n: number) => Run;
   /** Restores `file` (absolute, as in the tree) as of day n into the empty folder `into`. */
   restore?: (n: number, file: string, into: string) => Run;
-}
-
-function dirBytes(p: string): number {
-  let st: fs.Stats;
-  try {
-    st = fs.lstatSync(p);
-  } catch {
-    return 0;
-  }
-  if (!st.isDirectory()) return st.isFile() ? st.size : 0;
-  return fs.readdirSync(p).reduce((n, e) => n + dirBytes(path.join(p, e)), 0);
-}
-
-/** Runs cmd under GNU time: wall, user + system CPU of it and all it waited for, max RSS. */
-function timed(cmd: string, args: string[], e: NodeJS.ProcessEnv, cwd?: string): Run {
-  spawnSync('sync'); // the previous contender's dirty pages are written now, untimed
-  const r = spawnSync('/usr/bin/time', ['-f', 'BENCHTIME %e %U %S %M', cmd, ...args], { env: e, cwd, encoding: 'utf8', maxBuffer: 1 << 26 });
-  const m = /BENCHTIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(r.stderr ?? '');
-  if (r.status !== 0 || !m) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${(r.stderr ?? '').slice(-1500)}`);
-  return { wallS: Number(m[1]), cpuS: Number(m[2]) + Number(m[3]), peakRssKb: Number(m[4]) };
-}
-
-function must(cmd: string, args: string[], e: NodeJS.ProcessEnv, cwd?: string): string {
-  const r = spawnSync(cmd, args, { env: e, cwd, encoding: 'utf8', maxBuffer: 1 << 26 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${(r.stderr ?? '').slice(-1500)}`);
-  return r.stdout;
 }
 
 /** Every regular file below dir (relative), sorted: the same list for the same tree. */
@@ -230,11 +195,6 @@ function contenders(work: string, tree: string): { list: Contender[]; notes: str
   return { list, notes };
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
-
 interface RestoreResult {
   name: string;
   runs: Run[];
@@ -302,7 +262,11 @@ function main(): void {
     }
     const lines = report(list.map((c) => c.name), days, changes, loads, notes, restores);
     process.stdout.write(lines.join('\n') + '\n');
-    if (RESULTS !== '-') writeSection(RESULTS, lines);
+    if (RESULTS !== '-') {
+      // quick and full each have their own section
+      writeSection(RESULTS, `<!-- daily series ${SIZE_MB} MB:`, `<!-- end of daily series ${SIZE_MB} MB -->`, lines);
+      log(`bench daily: wrote the daily series into ${RESULTS}`);
+    }
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
@@ -392,18 +356,6 @@ function report(
     ...restoreLines,
     `<!-- end of daily series ${SIZE_MB} MB -->`,
   ];
-}
-
-/** Replaces (or appends) the daily-series section of RESULTS.md of this tree size (quick and full each have one). */
-function writeSection(file: string, lines: string[]): void {
-  const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
-  const start = text.indexOf(`<!-- daily series ${SIZE_MB} MB:`);
-  const endMark = `<!-- end of daily series ${SIZE_MB} MB -->`;
-  const end = text.indexOf(endMark);
-  const section = lines.join('\n');
-  const next = start >= 0 && end > start ? text.slice(0, start) + section + text.slice(end + endMark.length) : `${text.trimEnd()}\n\n${section}\n`;
-  fs.writeFileSync(file, next);
-  log(`bench daily: wrote the daily series into ${file}`);
 }
 
 main();

@@ -4,6 +4,9 @@
 # for bench/RESULTS.md; run it on a machine that is otherwise idle). Any BENCH_* variable already
 # set wins over the preset. `bench/run.sh daily-quick` (100 MB) / `daily-full` (1 GB): a week of
 # daily backups of a changing tree, batt full, batt incremental and restic (bench/daily.ts).
+# `bench/run.sh daily-db [quick|full]`: a week of daily backups of a changing MariaDB database
+# (quick: a 50 MB dump; full: 500 MB), batt mysql, batt mysql with a restic target and restic of a
+# plain dump (bench/daily-db.ts; as root).
 # `bench/run.sh db [small|full]`: batt's PostgreSQL backup and restore (FORMAT=custom,
 # FORMAT=directory) against the same commands by hand, on a generated database (small: 200000
 # rows, about 55 MB, 1 round; full: 2500000 rows, about 650 MB, 3 rounds; as root) (bench/db.ts).
@@ -12,6 +15,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode=${1:-quick}
+if [ "$mode" = daily-db ]; then
+  case "${2:-quick}" in
+    quick) : "${BENCH_DB_MB:=50}" ;;
+    full) : "${BENCH_DB_MB:=500}" ;;
+    *) echo "usage: bench/run.sh daily-db [quick|full]" >&2; exit 2 ;;
+  esac
+  export BENCH_DB_MB
+  echo "bench/run.sh daily-db ${2:-quick}: $(uptime)" >&2
+  npm run build
+  exec node --import tsx bench/daily-db.ts
+fi
 if [ "$mode" = db ]; then
   case "${2:-small}" in
     small) : "${BENCH_DB_ROWS:=200000}" "${BENCH_RUNS:=1}" "${BENCH_RESULTS:=-}" ;;
@@ -40,7 +54,7 @@ case "$mode" in
     npm run build
     exec node --import tsx bench/daily.ts
     ;;
-  *) echo "usage: bench/run.sh [quick|full|daily-quick|daily-full|db [small|full]]" >&2; exit 2 ;;
+  *) echo "usage: bench/run.sh [quick|full|daily-quick|daily-full|daily-db [quick|full]|db [small|full]]" >&2; exit 2 ;;
 esac
 export BENCH_SIZE_MB BENCH_RUNS BENCH_STARTUP_RUNS BENCH_S3_MB
 [ -z "${BENCH_RESULTS:-}" ] || export BENCH_RESULTS
