@@ -184,9 +184,13 @@ export async function fetchRemoteBackup(
       const manifest = await target.get(c.id, local, { encryption, tmpDir: dir, signal, indexSha256: c.indexSha256 });
       if (manifest.service !== service) throw new UsageError(`${name}:${c.id} is a ${manifest.service} backup, not ${service}`);
       // the level the listing promised: a full at the bottom, incrementals above it
-      if ((manifest.base === undefined) !== (i === 0)) {
-        throw new FailedError(`${name}:${c.id} does not match its listing: its manifest is ${manifest.base === undefined ? 'a full' : 'an incremental'}, its listing says ${i === 0 ? 'a full' : 'an incremental'}`);
+      if (i === 0 && manifest.base !== undefined) {
+        throw new FailedError(
+          `${name}:${c.id} is an incremental, but its copy does not name its base (copied by a batt that did not record bases on this kind of target)`,
+          'restore it from the local root, or restore a full',
+        );
       }
+      if (i > 0 && manifest.base === undefined) throw new FailedError(`${name}:${c.id} does not match its listing: its manifest is a full, its listing names a base`);
       backups.push({ dir: local, id: `${name}:${c.id}`, manifest });
     }
     return { backup: backups[backups.length - 1]!, chain: backups, host: copy.host, cleanup };

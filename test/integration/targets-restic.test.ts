@@ -231,6 +231,12 @@ test('incrementals (FULL_EVERY) on a restic target: each snapshot tags its base,
     assert.equal(res.code, 0, res.stderr + res.stdout);
     assert.deepEqual(listFiles(path.join(to, tree.slice(1))).sort(), ['index.html', 'new.txt']);
     assert.equal(fs.readFileSync(path.join(to, tree.slice(1), 'index.html'), 'utf8'), 'v2\n');
+    // a snapshot of an incremental without base= (made by a batt before it tagged them): refused, said why
+    const d3 = (await snapshots(r)).find((x) => x.tags.includes(`id=${id(3)}`))!;
+    await restic(r, ['tag', '--remove', `base=${id(2)}`, d3.id]);
+    const old = await batt(['restore', 'file', `${year}/d3/file`, '--from', 'r', '--to', path.join(own.dir, 'r-old'), '--path', day(1)], { home: own.home, env: env() });
+    assert.equal(old.code, 1, old.stdout);
+    assert.match(old.stderr, /is an incremental, but its copy does not name its base/);
   } finally {
     own.cleanup();
   }
