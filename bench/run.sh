@@ -4,6 +4,9 @@
 # for bench/RESULTS.md; run it on a machine that is otherwise idle). Any BENCH_* variable already
 # set wins over the preset. `bench/run.sh daily-quick` (100 MB) / `daily-full` (1 GB): a week of
 # daily backups of a changing tree, batt full, batt incremental and restic (bench/daily.ts).
+# `bench/run.sh daily-db [quick|full]`: a week of daily backups of a changing MariaDB database
+# (quick: a 50 MB dump; full: 500 MB), batt mysql, batt mysql with a restic target and restic of a
+# plain dump (bench/daily-db.ts; as root).
 # `bench/run.sh db [small|full]`: batt's PostgreSQL backup and restore (FORMAT=custom,
 # FORMAT=directory) against the same commands by hand, then batt's MySQL backup against the bare
 # `mariadb-dump | zstd -3 -T0`, on generated databases (small: 200000 rows, about 55 MB
@@ -28,6 +31,17 @@ if [ "$mode" = physical ]; then
   echo "bench/run.sh physical ${2:-small}: $(uptime)" >&2
   npm run build
   exec node --import tsx bench/physical.ts
+fi
+if [ "$mode" = daily-db ]; then
+  case "${2:-quick}" in
+    quick) : "${BENCH_DB_MB:=50}" ;;
+    full) : "${BENCH_DB_MB:=500}" ;;
+    *) echo "usage: bench/run.sh daily-db [quick|full]" >&2; exit 2 ;;
+  esac
+  export BENCH_DB_MB
+  echo "bench/run.sh daily-db ${2:-quick}: $(uptime)" >&2
+  npm run build
+  exec node --import tsx bench/daily-db.ts
 fi
 if [ "$mode" = db ]; then
   case "${2:-small}" in
@@ -58,7 +72,7 @@ case "$mode" in
     npm run build
     exec node --import tsx bench/daily.ts
     ;;
-  *) echo "usage: bench/run.sh [quick|full|daily-quick|daily-full|db [small|full]|physical [small|full]]" >&2; exit 2 ;;
+  *) echo "usage: bench/run.sh [quick|full|daily-quick|daily-full|daily-db [quick|full]|db [small|full]|physical [small|full]]" >&2; exit 2 ;;
 esac
 export BENCH_SIZE_MB BENCH_RUNS BENCH_STARTUP_RUNS BENCH_S3_MB
 [ -z "${BENCH_RESULTS:-}" ] || export BENCH_RESULTS

@@ -124,14 +124,16 @@ abstract class FrameWalk implements StreamChecker {
       }
       if (this.have < this.want) {
         const n = Math.min(this.want - this.have, chunk.length - i);
-        this.parts.push(chunk.subarray(i, i + n));
+        // a copy (a header: a few bytes): the caller reads the next chunks into this chunk's
+        // buffer, maybe before the rest of a header split across chunks has come
+        this.parts.push(Buffer.from(chunk.subarray(i, i + n)));
         this.have += n;
         i += n;
         if (this.have < this.want) continue;
       }
       const got = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
       this.parts = [];
-      this.onBytes!(Buffer.from(got)); // a copy: the chunk's buffer is reused by the caller
+      this.onBytes!(got);
     }
     // a header of zero bytes (a bare skip) completes without more input
     while (!this.problem && this.skipping === 0 && this.want === 0 && this.onBytes) {

@@ -67,7 +67,7 @@ export async function restoreCommand(args: RestoreArgs): Promise<number> {
       backup = fetched?.backup ?? (await chooseBackup(ctx.root, service, args.backup ? String(args.backup) : undefined));
       // an incremental: its whole chain (from a target: downloaded with it), each level verified
       // before anything is restored
-      chain = fetched ? fetched.chain : await chainToRestore(ctx.root, backup);
+      chain = fetched?.chain ?? (await chainToRestore(ctx.root, backup));
       // on a terminal, say what takes the time before the script starts (hashing the whole backup)
       status?.show(`restore ${service}: verifying ${backup.id}, ${formatBytes(chain.reduce((n, b) => n + b.manifest.totalBytes, 0))}`, true);
       try {

@@ -133,7 +133,8 @@ export const COMMANDS: CommandSpec[] = [
         .option('all-hosts', { type: 'boolean', describe: 'with --from: the newest copy of any host sharing the target' })
         .option('timeout', { type: 'string', describe: 'seconds the restore may run (default: no limit)' })
         .example('batt restore file --to /srv/restore', 'newest file backup into /srv/restore')
-        .example('batt restore mysql 2026/11/28/mysql --mysql-db wordpress', 'one database from one backup'),
+        .example('batt restore mysql 2026/11/28/mysql --mysql-db wordpress', 'one database from one backup')
+        .example('batt restore file 2026/11/28/file --to /tmp/r --file /etc/nginx/nginx.conf', 'one file as it was in that backup (of an incremental: from its chain)'),
     load: async () => (await import('../commands/restore.js')).restoreCommand as Handler,
   },
   {

@@ -15,9 +15,10 @@ import { loadTarget } from './config.js';
 import { openCopyTarget, type OpenedTarget } from './open.js';
 import { copyIdMatcher, readCopies, type CopyRecord } from './upload.js';
 import { sweepWords, type SweepResult } from './sweep.js';
-import { REMOTE_INDEX, backupFileCount, baseCopyId, namesCopy, ofHost, type Copy, type HostFilter } from './copy.js';
+import { REMOTE_INDEX, backupFileCount, namesCopy, ofHost, type Copy, type HostFilter } from './copy.js';
 import type { CopyTarget } from './copytarget.js';
 import { scanRoot } from '../catalog/catalog.js';
+import { chainOf } from '../catalog/chain.js';
 import { FailedError } from '../core/errors.js';
 
 export async function openNamed(home: Home, name: string): Promise<OpenedTarget<CopyTarget>> {
@@ -133,32 +134,18 @@ export async function printRemoteBackups(out: Output, home: Home, name: string, 
 
 export interface FetchedBackup {
   backup: Backup;
-  /** An incremental's chain, downloaded too: the full first, `backup` last (just `backup` for a full). */
+  /** What a restore applies in order: the full first, `backup` last (just `backup` when it is a full). */
   chain: Backup[];
   /** The host the copy belongs to (its index's `host`). */
   host: string;
   cleanup(): Promise<void>;
 }
 
-/** Levels followed down an incremental's chain before it is called a loop or a runaway. */
-const MAX_CHAIN = 1000;
-
-/**
- * The copy an incremental copy builds on: the one its index names (`base`, an id on the target),
- * else (a restic snapshot's tags hold no base) its manifest's `base`, relative to its own folder,
- * read against the copy's id. When the same backup was copied twice (`~2`), the exact id first.
- * A base that climbs out of the target, or no such copy of that host: undefined.
- */
-export function baseCopy(all: readonly Copy[], copy: Copy, base: string): Copy | undefined {
-  const want = copy.base ?? path.posix.normalize(path.posix.join(baseCopyId(copy.id), base));
-  if (want === '..' || want.startsWith('../') || path.posix.isAbsolute(want)) return undefined;
-  const same = all.filter((c) => c.host === copy.host && c.service === copy.service && baseCopyId(c.id) === baseCopyId(want));
-  return same.find((c) => c.id === want) ?? same[0];
-}
-
 /**
  * Downloads the newest copy of SERVICE (or the one with ID) from a target into a private temp
- * folder, checked against the remote index (ciphertext and plaintext hashes) and decrypted.
+ * folder, checked against the remote index (ciphertext and plaintext hashes) and decrypted. An
+ * incremental comes with its whole chain (each copy's `base`, down to the full), one folder a level;
+ * a base missing on the target fails before anything is downloaded.
  * `signal` (SIGINT/SIGTERM) stops the connecting, listing, download, decryption or hashing in
  * progress; the temp folder is then removed and the error thrown (TargetInterruptedError).
  */
@@ -182,30 +169,31 @@ export async function fetchRemoteBackup(
       const what = id ? `no ${service} backup "${id}" of ${hostWords(hosts)}` : `no ${service} backup of ${hostWords(hosts)}`;
       throw new UsageError(`${what} on target ${name}`, othersHint(name, all.length - mine.length));
     }
-    const recorded = await recordedCopies(opts.root, name);
-    // An incremental brings its chain: each level downloaded (the newest first, as the bases are
-    // found) into a folder of its own, then handed over the full first.
-    const chain: Backup[] = [];
-    for (let level: Copy | undefined = copy; level; ) {
-      if (chain.length >= MAX_CHAIN) throw new FailedError(`${name}:${copy.id} cannot be restored: its chain is longer than ${MAX_CHAIN} levels (a loop?)`);
-      recorded(level);
-      const local = path.join(dir, chain.length ? `base-${chain.length}` : 'backup');
-      const manifest = await target.get(level.id, local, { encryption, tmpDir: dir, signal, indexSha256: level.indexSha256 });
-      if (manifest.service !== service) throw new UsageError(`${name}:${level.id} is a ${manifest.service} backup, not ${service}`);
-      chain.push({ dir: local, id: `${name}:${level.id}`, manifest });
-      if (manifest.base === undefined) break;
-      const next = baseCopy(all, level, manifest.base);
-      if (!next) {
+    // the chain among the copies of the same host (a base is always the same host's)
+    const sameHost = new Map(all.filter((c) => c.host === copy.host).map((c) => [c.id, c]));
+    const chain = chainOf(sameHost, copy.id);
+    if (chain.broken) {
+      throw new FailedError(`${name}:${copy.id} cannot be restored: ${chain.broken} on ${name}`, 'restore a full, or an incremental whose chain is whole on the target, or restore from the local root');
+    }
+    const check = await recordedCopies(opts.root, name);
+    const copies = chain.ids.map((cid) => sameHost.get(cid)!);
+    for (const c of copies) check(c);
+    const backups: Backup[] = [];
+    for (const [i, c] of copies.entries()) {
+      const local = path.join(dir, copies.length > 1 ? `level-${i}` : 'backup');
+      const manifest = await target.get(c.id, local, { encryption, tmpDir: dir, signal, indexSha256: c.indexSha256 });
+      if (manifest.service !== service) throw new UsageError(`${name}:${c.id} is a ${manifest.service} backup, not ${service}`);
+      // the level the listing promised: a full at the bottom, incrementals above it
+      if (i === 0 && manifest.base !== undefined) {
         throw new FailedError(
-          `${name}:${copy.id} cannot be restored: ${level === copy ? 'it is an incremental whose' : `the chain goes on from ${level.id}, whose`} base (${manifest.base} from it) has no copy on ${name}`,
-          'batt backups --from shows the copies there; the local backup root may still hold the whole chain',
+          `${name}:${c.id} is an incremental, but its copy does not name its base (copied by a batt that did not record bases on this kind of target)`,
+          'restore it from the local root, or restore a full',
         );
       }
-      if (chain.some((b) => b.id === `${name}:${next.id}`)) throw new FailedError(`${name}:${copy.id} cannot be restored: its chain loops back to ${next.id}`);
-      level = next;
+      if (i > 0 && manifest.base === undefined) throw new FailedError(`${name}:${c.id} does not match its listing: its manifest is a full, its listing names a base`);
+      backups.push({ dir: local, id: `${name}:${c.id}`, manifest });
     }
-    chain.reverse();
-    return { backup: chain[chain.length - 1]!, chain, host: copy.host, cleanup };
+    return { backup: backups[backups.length - 1]!, chain: backups, host: copy.host, cleanup };
   } catch (err) {
     await cleanup();
     throw err;

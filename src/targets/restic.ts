@@ -22,6 +22,7 @@ import type { SweepResult } from './sweep.js';
 import { DEFAULT_RETRY, DownloadInterruptedError, TargetError, TargetInterruptedError, UploadInterruptedError, withRetry } from './retry.js';
 import {
   BATT_TAG,
+  baseOfCopy,
   copyOfSnapshot,
   publicRepository,
   resticTime,
@@ -221,6 +222,7 @@ export class ResticTarget implements CopyTarget {
         files: m.files.map((f) => ({ ...f, remote: f.path, remoteSize: f.size, remoteSha256: f.sha256 })),
         fileCount: m.files.length,
         totalBytes: m.totalBytes,
+        ...(baseOfCopy(copyId, m) !== undefined ? { base: baseOfCopy(copyId, m) } : {}),
         snapshot,
       };
     } finally {

@@ -1,6 +1,7 @@
 // A restic target's pure parts: the tags that make a snapshot a batt copy (and the copy read back
 // from them), restic's --time for the backup's start, the repository as humans may see it, the
 // ssh command for an sftp: repository, and the --read-data-subset values batt passes on.
+import path from 'node:path';
 import { MANIFEST, type Manifest } from '../catalog/manifest.js';
 import type { RemoteIndex } from './copy.js';
 
@@ -20,10 +21,20 @@ export interface ResticSnapshot {
 export type ResticCopy = RemoteIndex & { snapshot: string };
 
 /**
+ * The copy an incremental builds on: its manifest's `base` (a path relative to the backup folder)
+ * taken from copy `id`, as the index of a copy on a file target names it (target.ts).
+ */
+export function baseOfCopy(id: string, m: Pick<Manifest, 'base'>): string | undefined {
+  return m.base === undefined ? undefined : path.posix.join(id, m.base);
+}
+
+/**
  * The tags of the snapshot of backup `id`: what `batt backups --from` lists without reading any
- * data. restic splits a --tag value at commas, so no value may hold one (nor a newline).
+ * data (an incremental's `base=`, so that purge keeps chains whole and restore fetches the chain).
+ * restic splits a --tag value at commas, so no value may hold one (nor a newline).
  */
 export function snapshotTags(id: string, m: Manifest, uploadedAt: string): string[] {
+  const base = baseOfCopy(id, m);
   const kv: [string, string | number][] = [
     ['id', id],
     ['service', m.service],
@@ -32,6 +43,7 @@ export function snapshotTags(id: string, m: Manifest, uploadedAt: string): strin
     ['uploaded', uploadedAt],
     ['files', m.files.length],
     ['bytes', m.totalBytes],
+    ...(base !== undefined ? [['base', base] as [string, string]] : []),
   ];
   for (const [k, v] of kv) if (/[,\n]/.test(String(v))) throw new Error(`${k} "${v}" cannot be a restic tag (a comma or a newline)`);
   return [BATT_TAG, ...kv.map(([k, v]) => `${k}=${v}`)];
@@ -63,6 +75,7 @@ export function copyOfSnapshot(s: ResticSnapshot): ResticCopy | undefined {
     files: [],
     fileCount: num('files'),
     totalBytes: num('bytes'),
+    ...(t.get('base') ? { base: t.get('base') } : {}),
     snapshot: s.id,
   };
 }

@@ -234,6 +234,34 @@ test('selected paths: only those members are restored, also from a backup of / (
   }
 });
 
+test('selected paths are found in the listing the guard already read (no archive read again), whatever bytes their names hold', async () => {
+  const { sb, target } = setup();
+  try {
+    const odd = 'srv/sp ace "q" \\b \u00e9\tx\ny\u007fz'; // space, quote, backslash, UTF-8, tab, newline, DEL
+    plantBackup(sb, {
+      'srv.tar.zst': zstd(tarball([
+        { name: 'srv/', type: 'dir' },
+        { name: odd, data: 'odd' },
+        { name: 'srv/sp ace', data: 'a prefix of the odd name, not selected' },
+        { name: 'srv/dir/', type: 'dir' },
+        { name: 'srv/dir/in', data: 'in' },
+        { name: 'srv/dirt', data: 'not below srv/dir' },
+      ])),
+    });
+    // zstd counts its runs: the listing and the extraction, nothing more
+    const calls = path.join(sb.dir, 'zstd-calls');
+    const wrapper = path.join(sb.dir, 'zstd-counting');
+    fs.writeFileSync(wrapper, `#!/bin/sh\necho x >> '${calls}'\nexec zstd "$@"\n`, { mode: 0o755 });
+    const r = await restore(sb, ['--to', target, '--file', `/${odd}`, '--file', '/srv/dir'], { ZSTD: wrapper });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.deepEqual(listFiles(target).sort(), [odd, 'srv/dir/in'].sort());
+    assert.equal(fs.readFileSync(path.join(target, odd), 'utf8'), 'odd');
+    assert.equal(fs.readFileSync(calls, 'utf8').split('\n').filter(Boolean).length, 2, 'one listing, one extraction');
+  } finally {
+    sb.cleanup();
+  }
+});
+
 test('a target that is a symlink to a non-empty folder counts as not empty', async () => {
   const { sb, target, outside } = setup();
   try {

@@ -191,6 +191,57 @@ test('purge --target: forgets what the policy drops, prunes, never the newest; -
   assert.equal(await count(), 1);
 });
 
+test('incrementals (FULL_EVERY) on a restic target: each snapshot tags its base, purge --target keeps the chain, restore --from restores the chain', { skip }, async () => {
+  const own = sandbox({ builtins: true });
+  try {
+    const r = path.join(own.dir, 'repo');
+    await restic(r, ['init', '--repository-version', '2']);
+    writeTargetConf(own.home, 'r', `TYPE=restic\nREPOSITORY=${r}\nPASSWORD_FILE=${pwFile}\n`);
+    const tree = path.join(own.dir, 'www');
+    fs.mkdirSync(tree);
+    fs.writeFileSync(path.join(tree, 'index.html'), 'v1\n');
+    fs.writeFileSync(path.join(tree, 'gone.txt'), 'deleted on day 2\n');
+    const year = new Date().getFullYear();
+    const day = (n: number) => `${own.root}/%Y/d${n}`;
+    const id = (n: number) => `${HOST}/${year}/d${n}/file`;
+    const run = async (n: number) => {
+      const b = await batt(['--path', day(n), '--file', tree, '--file-full-every', '7', '--target', 'r'], { home: own.home, env: env() });
+      assert.equal(b.code, 0, b.stderr + b.stdout);
+    };
+    await run(1);
+    fs.writeFileSync(path.join(tree, 'index.html'), 'v2\n');
+    fs.rmSync(path.join(tree, 'gone.txt'));
+    await run(2);
+    fs.writeFileSync(path.join(tree, 'new.txt'), 'day 3\n');
+    await run(3);
+    const tags = (await snapshots(r)).map((x) => x.tags.find((t) => t.startsWith('base=')));
+    assert.deepEqual(tags, [undefined, `base=${id(1)}`, `base=${id(2)}`]);
+    // the newest alone by policy, but it needs its whole chain
+    const dry = await batt(['purge', '--target', 'r', '--keep-last', '1', '--dry-run', '--path', day(1)], { home: own.home, env: env() });
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, new RegExp(`keep +r:${id(1)} +base of ${id(2)}`));
+    assert.doesNotMatch(dry.stdout, /would remove r:/);
+    const p = await batt(['purge', '--target', 'r', '--keep-last', '1', '--path', day(1)], { home: own.home, env: env() });
+    assert.equal(p.code, 0, p.stderr);
+    assert.equal((await snapshots(r)).length, 3, 'nothing of the chain forgotten');
+    // the local backups gone: the repository alone gives day 3 back, day 2's deletion applied
+    fs.rmSync(own.root, { recursive: true });
+    const to = path.join(own.dir, 'restored');
+    const res = await batt(['restore', 'file', `${year}/d3/file`, '--from', 'r', '--to', to, '--path', day(1)], { home: own.home, env: env() });
+    assert.equal(res.code, 0, res.stderr + res.stdout);
+    assert.deepEqual(listFiles(path.join(to, tree.slice(1))).sort(), ['index.html', 'new.txt']);
+    assert.equal(fs.readFileSync(path.join(to, tree.slice(1), 'index.html'), 'utf8'), 'v2\n');
+    // a snapshot of an incremental without base= (made by a batt before it tagged them): refused, said why
+    const d3 = (await snapshots(r)).find((x) => x.tags.includes(`id=${id(3)}`))!;
+    await restic(r, ['tag', '--remove', `base=${id(2)}`, d3.id]);
+    const old = await batt(['restore', 'file', `${year}/d3/file`, '--from', 'r', '--to', path.join(own.dir, 'r-old'), '--path', day(1)], { home: own.home, env: env() });
+    assert.equal(old.code, 1, old.stdout);
+    assert.match(old.stderr, /is an incremental, but its copy does not name its base/);
+  } finally {
+    own.cleanup();
+  }
+});
+
 /** Runs batt (a backup of `big` to `name`) and sends `sig` to batt, or to restic itself, once restic holds its lock. */
 async function interrupt(name: string, lockDir: string, sig: NodeJS.Signals, whom: 'batt' | 'restic') {
   let child: import('node:child_process').ChildProcess | undefined;

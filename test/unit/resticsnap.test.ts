@@ -64,6 +64,23 @@ test('tags made for a backup read back as the same copy; the host is the snapsho
   });
 });
 
+test("an incremental's tags name the copy it builds on (base=, its id on the target), and read back as the copy's base", () => {
+  const cases: [string, string | undefined, string | undefined][] = [
+    // [copy id, manifest base, the base copy's id]
+    ['web1/2026/12/04/file', '../../03/file', 'web1/2026/12/03/file'],
+    ['web1/2026/day4/file', '../../day3/file', 'web1/2026/day3/file'],
+    ['web1/2026/12/04/file.2', '../file', 'web1/2026/12/04/file'],
+    ['web1/2026/12/04/file', undefined, undefined],
+  ];
+  for (const [id, base, want] of cases) {
+    const tags = snapshotTags(id, manifest({ service: 'file', base }), '2026-12-04T02:32:00.000Z');
+    assert.equal(tags.find((t) => t.startsWith('base=')), want === undefined ? undefined : `base=${want}`, id);
+    const c = copyOfSnapshot({ id: 'f'.repeat(64), time: '2026-12-04T02:30:00Z', hostname: 'web1', tags });
+    assert.equal(c?.base, want, id);
+    assert.equal('base' in c!, want !== undefined, `${id}: no base key on a full`);
+  }
+});
+
 test('a snapshot batt did not make (or whose tags are incomplete) is no copy', () => {
   const base = { id: 'x', time: '2026-11-28T02:30:00Z', hostname: 'h' };
   const cases: [string, string[] | null][] = [

@@ -4,8 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import os from 'node:os';
-import { baseCopyId, copyIdFor, firstFreeCopyId, namesCopy, nextCopyId, ofHost, type Copy } from '../../src/targets/copy.js';
-import { baseCopy } from '../../src/targets/remote.js';
+import { baseCopyId, copyIdFor, firstFreeCopyId, namesCopy, nextCopyId, ofHost } from '../../src/targets/copy.js';
 import { copyIdMatcher } from '../../src/targets/upload.js';
 import { hostName } from '../../src/config/confkeys.js';
 import { hostFolder, thisHost } from '../../src/config/config.js';
@@ -79,31 +78,4 @@ test('firstFreeCopyId: x, then x~2, x~3 ... past every taken one; a taken x.2 (t
     ['h/2026/12/06/mysql.2', ['h/2026/12/06/mysql.2'], 'h/2026/12/06/mysql.2~2'],
   ];
   for (const [id, taken, want] of cases) assert.equal(firstFreeCopyId(id, new Set(taken)), want, `${id} with ${taken.join(' ')}`);
-});
-
-test('baseCopy: the copy an incremental copy builds on', () => {
-  const c = (id: string, extra: Partial<Copy> = {}): Copy =>
-    ({ format: 1, id, service: 'file', host: id.split('/')[0]!, runId: 'r', startedAt: '', uploadedAt: '', encryption: 'none', files: [], totalBytes: 0, ...extra }) as Copy;
-  const all = [
-    c('web/2026/12/04/file'),
-    c('web/2026/12/05/file'),
-    c('web/2026/12/05/file~2'),
-    c('db/2026/12/05/file'),
-    c('web/2026/12/05/mysql', { service: 'mysql' }),
-    c('2026/12/05/file', { host: 'old' }), // the layout before host folders
-  ];
-  const cases: { name: string; copy: Copy; base: string; want: string | undefined }[] = [
-    { name: 'the index names it', copy: c('web/2026/12/06/file', { base: 'web/2026/12/04/file' }), base: '../../05/file', want: 'web/2026/12/04/file' },
-    { name: 'from the manifest (restic): relative to the copy', copy: c('web/2026/12/06/file'), base: '../../05/file', want: 'web/2026/12/05/file' },
-    { name: 'a ~N copy reads its base as the backup id it was made from', copy: c('web/2026/12/06/file~3'), base: '../../05/file', want: 'web/2026/12/05/file' },
-    { name: 'the base it names is not on the target', copy: c('web/2026/12/06/file', { base: 'web/2026/12/03/file~2' }), base: '', want: undefined },
-    { name: 'never another host\'s', copy: c('db/2026/12/06/file'), base: '../../04/file', want: undefined },
-    { name: 'never another service\'s', copy: c('web/2026/12/06/file'), base: '../mysql', want: undefined },
-    { name: 'the old layout, a base that is not there', copy: c('2026/12/06/file', { host: 'old' }), base: '../05/file', want: undefined },
-    { name: 'the old layout, the right depth', copy: c('2026/12/06/file', { host: 'old' }), base: '../../05/file', want: '2026/12/05/file' },
-    { name: 'out of the target', copy: c('web/2026/12/06/file'), base: '../../../../../x', want: undefined },
-  ];
-  for (const t of cases) assert.equal(baseCopy(all, t.copy, t.base)?.id, t.want, t.name);
-  // only a ~2 copy of the base: taken
-  assert.equal(baseCopy([c('web/2026/12/05/file~2')], c('web/2026/12/06/file'), '../../05/file')?.id, 'web/2026/12/05/file~2');
 });

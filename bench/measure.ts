@@ -1,0 +1,59 @@
+// What the daily series (bench/daily.ts, bench/daily-db.ts) measure with: GNU time around a
+// command, the bytes below a folder, a median.
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export interface Run {
+  wallS: number;
+  cpuS: number;
+  peakRssKb: number;
+}
+
+export interface Day extends Run {
+  addedBytes: number;
+}
+
+export const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
+
+export function dirBytes(p: string): number {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(p);
+  } catch {
+    return 0;
+  }
+  if (!st.isDirectory()) return st.isFile() ? st.size : 0;
+  return fs.readdirSync(p).reduce((n, e) => n + dirBytes(path.join(p, e)), 0);
+}
+
+/** Runs cmd under GNU time: wall, user + system CPU of it and all it waited for, max RSS. */
+export function timed(cmd: string, args: string[], e: NodeJS.ProcessEnv, cwd?: string): Run {
+  spawnSync('sync'); // the previous contender's dirty pages are written now, untimed
+  const r = spawnSync('/usr/bin/time', ['-f', 'BENCHTIME %e %U %S %M', cmd, ...args], { env: e, cwd, encoding: 'utf8', maxBuffer: 1 << 26 });
+  const m = /BENCHTIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(r.stderr ?? '');
+  if (r.status !== 0 || !m) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${(r.stderr ?? '').slice(-1500)}`);
+  return { wallS: Number(m[1]), cpuS: Number(m[2]) + Number(m[3]), peakRssKb: Number(m[4]) };
+}
+
+/** Runs cmd untimed; its stdout, or an error with the end of its stderr. */
+export function must(cmd: string, args: string[], e: NodeJS.ProcessEnv, cwd?: string, input?: string): string {
+  const r = spawnSync(cmd, args, { env: e, cwd, input, encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}): ${(r.stderr ?? '').slice(-1500)}`);
+  return r.stdout;
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/** Replaces the section of `file` between `<!-- START` (up to its end of line) and `END`, or appends it. */
+export function writeSection(file: string, start: string, end: string, lines: string[]): void {
+  const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  const a = text.indexOf(start);
+  const b = text.indexOf(end);
+  const section = lines.join('\n');
+  const next = a >= 0 && b > a ? text.slice(0, a) + section + text.slice(b + end.length) : `${text.trimEnd()}\n\n${section}\n`;
+  fs.writeFileSync(file, next);
+}
