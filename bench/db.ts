@@ -16,6 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mariadbTools, startMariaDB, startPostgreSQL } from '../test/helpers/servers.js';
+import { load, log, median, putSection, rotate } from './measure.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ROWS = Number(process.env.BENCH_DB_ROWS ?? 2_500_000);
@@ -23,13 +24,6 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const JOBS = String(process.env.BENCH_JOBS ?? 2);
 const RESULTS = process.env.BENCH_RESULTS ?? path.join(repo, 'bench', 'RESULTS.md');
 const HALVES = (process.env.BENCH_DB ?? 'postgresql,mariadb').split(',').map((h) => h.trim());
-const log = (s: string) => process.stderr.write(s + '\n');
-const load = () => os.loadavg().map((l) => l.toFixed(2)).join(', ');
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 interface Cost {
   wall: number;
@@ -45,11 +39,6 @@ function timed(argv: string[]): Cost {
   const [wall, user, sys] = fs.readFileSync(out, 'utf8').trim().split('\n').pop()!.split(' ').map(Number) as [number, number, number];
   fs.rmSync(out, { force: true });
   return { wall, cpu: user + sys };
-}
-
-function rotate<T>(xs: T[], k: number): T[] {
-  const i = k % xs.length;
-  return [...xs.slice(i), ...xs.slice(0, i)];
 }
 
 async function postgresql(): Promise<string> {
@@ -238,21 +227,13 @@ async function mariadb(): Promise<string> {
   }
 }
 
-/** Replaces the section TITLE ("## ...") of RESULTS with TEXT, or appends it. */
-function putSection(title: string, text: string): void {
-  const old = fs.existsSync(RESULTS) ? fs.readFileSync(RESULTS, 'utf8') : '';
-  const at = old.indexOf(`\n${title}\n`);
-  const rest = at < 0 ? '' : old.slice(at + 1).slice(title.length + 1).replace(/^[\s\S]*?(?=\n## |$)/, '').replace(/^\n+/, '');
-  fs.writeFileSync(RESULTS, `${(at < 0 ? old : old.slice(0, at)).trimEnd()}\n\n${text}${rest ? `\n${rest}` : ''}`);
-}
-
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('bench/db.ts runs as root (batt as root, the clients as postgres, as on Debian)');
   for (const [half, title, run] of [['postgresql', '## Databases', postgresql], ['mariadb', '## MySQL dump', mariadb]] as const) {
     if (!HALVES.includes(half)) continue;
     const text = await run();
     process.stdout.write(text + '\n');
-    if (RESULTS !== '-') putSection(title, text);
+    if (RESULTS !== '-') putSection(RESULTS, title, text);
   }
 }
 

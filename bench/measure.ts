@@ -1,7 +1,9 @@
-// What the daily series (bench/daily.ts, bench/daily-db.ts) measure with: GNU time around a
-// command, the bytes below a folder, a median.
+// What the benchmarks (bench/daily.ts, daily-db.ts, db.ts, physical.ts) measure with: GNU time
+// around a command, the bytes below a folder, a median, the load, the order of contenders, and
+// the section of bench/RESULTS.md a run replaces.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 
 export interface Run {
@@ -56,4 +58,23 @@ export function writeSection(file: string, start: string, end: string, lines: st
   const section = lines.join('\n');
   const next = a >= 0 && b > a ? text.slice(0, a) + section + text.slice(b + end.length) : `${text.trimEnd()}\n\n${section}\n`;
   fs.writeFileSync(file, next);
+}
+
+export const log = (s: string) => process.stderr.write(s + '\n');
+
+/** The load averages (1, 5, 15 min), for the results' "load" notes. */
+export const load = () => os.loadavg().map((l) => l.toFixed(2)).join(', ');
+
+/** The contenders in round k's order: rotated by k, so none is always first. */
+export function rotate<T>(xs: T[], k: number): T[] {
+  const i = k % xs.length;
+  return [...xs.slice(i), ...xs.slice(0, i)];
+}
+
+/** Replaces the section TITLE ("## ...", up to the next "## ") of FILE with TEXT, or appends it. */
+export function putSection(file: string, title: string, text: string): void {
+  const old = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  const at = old.indexOf(`\n${title}\n`);
+  const rest = at < 0 ? '' : old.slice(at + 1).slice(title.length + 1).replace(/^[\s\S]*?(?=\n## |$)/, '').replace(/^\n+/, '');
+  fs.writeFileSync(file, `${(at < 0 ? old : old.slice(0, at)).trimEnd()}\n\n${text}${rest ? `\n${rest}` : ''}`);
 }

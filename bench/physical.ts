@@ -16,19 +16,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startMariaDB, startPostgreSQL } from '../test/helpers/servers.js';
+import { dirBytes, load, log, median, putSection, rotate } from './measure.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ROWS = Number(process.env.BENCH_DB_ROWS ?? 2_500_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const RESULTS = process.env.BENCH_RESULTS ?? path.join(repo, 'bench', 'RESULTS.md');
 const SECTION = '## Physical and logical';
-const log = (s: string) => process.stderr.write(s + '\n');
-const load = () => os.loadavg().map((l) => l.toFixed(2)).join(', ');
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 const sec = (s: number) => `${s.toFixed(2)} s`;
 const mb = (b: number) => `${(b / 1e6).toFixed(0)} MB`;
 
@@ -39,17 +33,6 @@ function timed(argv: string[]): number {
   const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
   if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status}): ${r.stderr.slice(-1500)}`);
   return Number(process.hrtime.bigint() - t0) / 1e9;
-}
-
-function dirBytes(p: string): number {
-  const st = fs.lstatSync(p);
-  if (!st.isDirectory()) return st.isFile() ? st.size : 0;
-  return fs.readdirSync(p).reduce((n, e) => n + dirBytes(path.join(p, e)), 0);
-}
-
-function rotate<T>(xs: T[], k: number): T[] {
-  const i = k % xs.length;
-  return [...xs.slice(i), ...xs.slice(0, i)];
 }
 
 /** batt's home as ./install makes it, with a copy of dist/ (others may rebuild the tree). */
@@ -177,12 +160,7 @@ async function main(): Promise<void> {
     ];
     const text = lines.join('\n');
     process.stdout.write(text + '\n');
-    if (RESULTS !== '-') {
-      const old = fs.existsSync(RESULTS) ? fs.readFileSync(RESULTS, 'utf8') : '';
-      const at = old.indexOf(`\n${SECTION}\n`);
-      const rest = at < 0 ? '' : old.slice(at + 1).replace(new RegExp(`^${SECTION}\\n[\\s\\S]*?(?=\\n## |$)`), '').replace(/^\n+/, '');
-      fs.writeFileSync(RESULTS, `${(at < 0 ? old : old.slice(0, at)).trimEnd()}\n\n${text}${rest ? `\n${rest}` : ''}`);
-    }
+    if (RESULTS !== '-') putSection(RESULTS, SECTION, text);
   } finally {
     await Promise.all([pg.stop(), my.stop()]);
     fs.rmSync(work, { recursive: true, force: true });
