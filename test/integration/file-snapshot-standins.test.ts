@@ -360,6 +360,25 @@ for (const k of KINDS) {
       assert.deepEqual(recordFiles(), []);
     });
 
+    test('a run on another backup root meanwhile leaves the live run\'s snapshot alone (its record names a live owner)', async () => {
+      let child: ChildProcess | undefined;
+      const { running } = await startSlow(path.join(sb.dir, 'live.pid'), (c) => (child = c));
+      const [live] = ids();
+      fs.writeFileSync(path.join(st, 'calls.log'), '');
+      // the other root has its own lock, so both run at once
+      const other = await batt(['--file', www, '--path', `${path.join(sb.dir, 'other-root')}/%Y/%m/%d`], { home: sb.home, env: env() });
+      assert.equal(other.code, 0, other.stderr + other.stdout);
+      const [mine] = ids();
+      assert.ok(mine && mine !== live, calls().join('\n'));
+      assert.deepEqual(calls(), [...k.take(mine, records), ...k.drop(mine, records)], 'only its own snapshot was touched');
+      assert.deepEqual(leftovers(), [`batt-snap-${live}`], 'the live run\'s snapshot is still there');
+      child!.kill('SIGTERM');
+      const r = await running;
+      assert.equal(r.code, 143, r.stderr);
+      assert.deepEqual(leftovers(), [], 'removed by its own run');
+      assert.deepEqual(recordFiles(), []);
+    });
+
     test('SIGKILL of batt and its script: the snapshot stays; the next run removes it, and only it', async () => {
       let child: ChildProcess | undefined;
       const pidFile = path.join(sb.dir, 'kill.pid');
