@@ -31,15 +31,13 @@ function parseDate(flag: string, v: string | undefined): Date | undefined {
  * copy's backup start and age, and how many copies there are (ops/fleet.ts).
  */
 async function printSummary(out: Output, home: Home, name: string, f: RemoteFilter, hosts: HostFilter, signal: AbortSignal): Promise<void> {
-  const { listRemote } = await import('../targets/remote.js');
+  const { hostWords, listingHead, listRemote, printOthers } = await import('../targets/remote.js');
   const { copies, others } = await listRemote(home, name, f, hosts, signal);
   signal.throwIfAborted();
   const rows = summarizeCopies(copies, Date.now());
   if (out.json) {
     out.data({
-      target: name,
-      hosts: 'all' in hosts ? 'all' : hosts.host,
-      otherHosts: others,
+      ...listingHead(name, hosts, others),
       services: rows.map((r) => ({
         host: r.host,
         service: r.service,
@@ -53,13 +51,13 @@ async function printSummary(out: Output, home: Home, name: string, f: RemoteFilt
     });
     return;
   }
-  if (!rows.length) out.info(`no backups of ${'all' in hosts ? 'any host' : `host ${hosts.host}`} on target ${name}`);
+  if (!rows.length) out.info(`no backups of ${hostWords(hosts)} on target ${name}`);
   else {
     const lines = [['HOST', 'SERVICE', 'NEWEST', 'STARTED', 'AGE', 'COPIES']];
     for (const r of rows) lines.push([r.host, r.service, r.newest?.id ?? '-', r.newest?.startedAt ?? '-', ageCell(r), String(r.copies)]);
     for (const l of table(lines)) out.info(l);
   }
-  if (others) out.info(`(${others === 1 ? '1 copy' : `${others} copies`} of other hosts not shown: --all-hosts, or --host NAME)`);
+  printOthers(out, others);
 }
 
 /** The last drill of a backup: "ok 2026-11-28 restored in 4.2s", "FAILED 2026-11-28", or "-". */

@@ -31,7 +31,17 @@ export interface RemoteFilter {
   until?: Date;
 }
 
-const hostWords = (f: HostFilter) => ('all' in f ? 'any host' : `host ${f.host}`);
+export const hostWords = (f: HostFilter) => ('all' in f ? 'any host' : `host ${f.host}`);
+
+/** The head of a listing of a target's copies for --json: whose copies, and how many were left out. */
+export function listingHead(name: string, hosts: HostFilter, others: number) {
+  return { target: name, hosts: 'all' in hosts ? 'all' : hosts.host, otherHosts: others };
+}
+
+/** A listing's last line when other hosts' copies were left out; nothing when none were. */
+export function printOthers(out: Output, others: number): void {
+  if (others) out.info(`(${others === 1 ? '1 copy' : `${others} copies`} of other hosts not shown: --all-hosts, or --host NAME)`);
+}
 
 /**
  * The copies on a target that pass `f`: those of the chosen host(s) in `copies`, and how many of
@@ -107,9 +117,7 @@ export async function printRemoteBackups(out: Output, home: Home, name: string, 
   signal?.throwIfAborted();
   if (out.json) {
     out.data({
-      target: name,
-      hosts: 'all' in hosts ? 'all' : hosts.host,
-      otherHosts: others,
+      ...listingHead(name, hosts, others),
       backups: copies.map((c) => ({
         id: c.id,
         service: c.service,
@@ -128,7 +136,7 @@ export async function printRemoteBackups(out: Output, home: Home, name: string, 
       for (const c of copies) rows.push([c.id, c.host, c.service, c.startedAt, String(backupFileCount(c)), formatBytes(c.totalBytes), c.encryption]);
       for (const l of table(rows)) out.info(l);
     }
-    if (others) out.info(`(${others === 1 ? '1 copy' : `${others} copies`} of other hosts not shown: --all-hosts, or --host NAME)`);
+    printOthers(out, others);
   }
 }
 
