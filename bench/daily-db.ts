@@ -22,7 +22,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startMariaDB, mariadbTools } from '../test/helpers/servers.js';
-import { dirBytes, has, must, timed, writeSection, type Day, type Run } from './measure.js';
+import { backupDay, log, has, must, timed, writeSection, type DailyContender, type Day } from './measure.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DB_MB = Number(process.env.BENCH_DB_MB ?? 50);
@@ -31,15 +31,8 @@ const BASE = path.resolve(process.env.BENCH_DIR ?? path.join(os.tmpdir(), 'batt-
 const RESULTS = process.env.BENCH_RESULTS ?? path.join(repo, 'bench', 'RESULTS.md');
 const CRON_VARS = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
 const env: NodeJS.ProcessEnv = Object.fromEntries(CRON_VARS.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]]));
-const log = (s: string) => process.stderr.write(s + '\n');
 /** Bytes of dump text a row makes (measured: about 158). */
 const ROW_BYTES = 158;
-
-interface Contender {
-  name: string;
-  storage: string;
-  backup: (n: number) => Run;
-}
 
 const row = (id: string, day: string) =>
   `1 + (${id} * 7919) % 50000, ELT(1 + (${id} + ${day}) % 4, 'new', 'paid', 'shipped', 'closed'), ((${id} * 37) % 100000) / 100, `
@@ -88,7 +81,7 @@ async function main(): Promise<void> {
       return h;
     };
     const resticEnv = (cache: string) => ({ ...env, RESTIC_PASSWORD_FILE: password, RESTIC_CACHE_DIR: path.join(work, cache) });
-    const list: Contender[] = [];
+    const list: DailyContender[] = [];
     const local = path.join(work, 'local');
     const home = makeHome('home');
     list.push({ name: 'batt mysql', storage: local, backup: (n) => timed(process.execPath, [batt, '--home', home, '--path', `${local}/%Y/day${n}`, 'mysql'], env) });
@@ -126,14 +119,7 @@ async function main(): Promise<void> {
         changes.push(`day ${n}: ${ins} rows added, ~${Math.round(count * 0.004)} recent and ~${Math.round(count / 50000)} old rows updated, ~${Math.round(count / 10000)} recent deleted`);
       }
       loads.push(os.loadavg()[0]!);
-      const k = (n - 1) % list.length;
-      for (const c of [...list.slice(k), ...list.slice(0, k)]) {
-        const before = dirBytes(c.storage);
-        const t = c.backup(n);
-        const added = dirBytes(c.storage) - before;
-        days[c.name]!.push({ ...t, addedBytes: added });
-        log(`day ${n} ${c.name}: ${t.wallS.toFixed(2)} s wall, ${t.cpuS.toFixed(2)} s CPU, +${(added / 2 ** 20).toFixed(1)} MB`);
-      }
+      backupDay(list, n, days);
     }
     const lines = report(list.map((c) => c.name), days, changes, loads, plainSize);
     process.stdout.write(lines.join('\n') + '\n');

@@ -26,7 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureTree, rng, writeRandomFile, writeTextFile } from './tree.js';
-import { dirBytes, has, median, must, timed, writeSection, type Day, type Run } from './measure.js';
+import { backupDay, log, has, median, must, timed, writeSection, type DailyContender, type Day, type Run } from './measure.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SIZE_MB = Number(process.env.BENCH_SIZE_MB ?? 100);
@@ -40,13 +40,9 @@ const RESTORE_RUNS = Number(process.env.BENCH_RESTORE_RUNS ?? 3);
 const RESULTS = process.env.BENCH_RESULTS ?? path.join(repo, 'bench', 'RESULTS.md');
 const CRON_VARS = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
 const env: NodeJS.ProcessEnv = Object.fromEntries(CRON_VARS.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]]));
-const log = (s: string) => process.stderr.write(s + '\n');
 
 /** One contender of the series: what it runs each day and the folder whose growth is its cost. */
-interface Contender {
-  name: string;
-  storage: string;
-  backup: (n: number) => Run;
+interface Contender extends DailyContender {
   /** Restores `file` (absolute, as in the tree) as of day n into the empty folder `into`. */
   restore?: (n: number, file: string, into: string) => Run;
 }
@@ -245,14 +241,7 @@ function main(): void {
         changes.push(`day ${n}: ${c.changed.length} files changed, ${(c.added / 2 ** 20).toFixed(1)} MB added, ${c.deleted} deleted`);
       }
       loads.push(os.loadavg()[0]!);
-      const k = (n - 1) % list.length;
-      for (const c of [...list.slice(k), ...list.slice(0, k)]) {
-        const before = dirBytes(c.storage);
-        const t = c.backup(n);
-        const added = dirBytes(c.storage) - before;
-        days[c.name]!.push({ ...t, addedBytes: added });
-        log(`day ${n} ${c.name}: ${t.wallS.toFixed(2)} s wall, ${t.cpuS.toFixed(2)} s CPU, +${(added / 2 ** 20).toFixed(1)} MB`);
-      }
+      backupDay(list, n, days);
       if (n === RESTORE_DAY) {
         // a file changed today (so batt's incremental needs the full and today's level), still there
         const rel = changed.find((f) => fs.existsSync(path.join(tree, f))) ?? files(tree)[0]!;

@@ -16,6 +16,13 @@ export interface Day extends Run {
   addedBytes: number;
 }
 
+/** One contender of a daily series: what it runs each day and the folder whose growth is its cost. */
+export interface DailyContender {
+  name: string;
+  storage: string;
+  backup: (n: number) => Run;
+}
+
 export const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
 
 export function dirBytes(p: string): number {
@@ -77,4 +84,18 @@ export function putSection(file: string, title: string, text: string): void {
   const at = old.indexOf(`\n${title}\n`);
   const rest = at < 0 ? '' : old.slice(at + 1).slice(title.length + 1).replace(/^[\s\S]*?(?=\n## |$)/, '').replace(/^\n+/, '');
   fs.writeFileSync(file, `${(at < 0 ? old : old.slice(0, at)).trimEnd()}\n\n${text}${rest ? `\n${rest}` : ''}`);
+}
+
+/**
+ * Day n of a series: every contender in turn (the order rotated by the day), its time and the
+ * bytes its storage grew, added to `days`.
+ */
+export function backupDay(list: DailyContender[], n: number, days: Record<string, Day[]>): void {
+  for (const c of rotate(list, n - 1)) {
+    const before = dirBytes(c.storage);
+    const t = c.backup(n);
+    const added = dirBytes(c.storage) - before;
+    days[c.name]!.push({ ...t, addedBytes: added });
+    log(`day ${n} ${c.name}: ${t.wallS.toFixed(2)} s wall, ${t.cpuS.toFixed(2)} s CPU, +${(added / 2 ** 20).toFixed(1)} MB`);
+  }
 }
