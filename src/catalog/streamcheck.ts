@@ -32,11 +32,22 @@ export interface StreamChecker {
   dispose?(): void;
 }
 
-/** Bytes needed to tell the format. */
-export const SNIFF_BYTES = 6;
+/** Bytes needed to tell the format: pzstd's files start with a skippable frame of 12 bytes. */
+export const SNIFF_BYTES = 16;
+
+const isSkippable = (magic: number) => (magic & 0xfffffff0) === 0x184d2a50;
 
 export function sniffFormat(head: Buffer): StreamFormat | undefined {
   const b = (i: number) => head[i];
+  // zstd and lz4 share the skippable frames: the frame after it tells (pzstd puts one before each
+  // frame). Too short to see it: a stream cut inside its first frame, which the zstd walk refuses.
+  if (head.length >= 4 && isSkippable(head.readUInt32LE(0))) {
+    if (head.length < 8) return 'zstd';
+    const next = 8 + head.readUInt32LE(4);
+    if (head.length < next + 4) return 'zstd';
+    const magic = head.readUInt32LE(next);
+    return magic === 0xfd2fb528 ? 'zstd' : magic === 0x184d2204 ? 'lz4' : undefined;
+  }
   if (b(0) === 0x1f && b(1) === 0x8b && b(2) === 0x08) return 'gzip';
   if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
   if (head.length >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
@@ -80,7 +91,7 @@ abstract class FrameWalk implements StreamChecker {
     this.need(4, (m) => {
       this.atBoundary = false;
       const magic = m.readUInt32LE(0);
-      if ((magic & 0xfffffff0) === 0x184d2a50) {
+      if (isSkippable(magic)) {
         this.state = 'a skippable frame';
         this.need(4, (s) => this.skip(s.readUInt32LE(0), () => this.next()));
       } else if (magic === this.magic) {

@@ -120,14 +120,16 @@ test('round trip: batt --file TREE, then batt restore file --to TARGET gives the
 
     const dirs = backupDirs(sb);
     assert.equal(dirs.length, 1);
-    const archives = fs.readdirSync(dirs[0]!).filter((f) => f !== 'batt-manifest.json');
+    const archives = fs.readdirSync(dirs[0]!).filter((f) => f !== 'batt-manifest.json' && !f.endsWith('.idx.zst'));
     assert.deepEqual(archives, [`${tree.slice(1).replaceAll('/', '_')}.tar.zst`]);
+    assert.ok(fs.existsSync(path.join(dirs[0]!, `${archives[0]}.idx.zst`)), 'its member index beside it');
     execFileSync('zstd', ['-q', '-t', path.join(dirs[0]!, archives[0]!)]);
 
     const ls = await batt(['ls', '--json', '--path', sb.pattern], { home: sb.home });
     assert.equal(ls.code, 0, ls.stderr);
     const listed = JSON.parse(ls.stdout) as { backups: { service: string; files: number }[] };
-    assert.deepEqual(listed.backups.map((b) => [b.service, b.files]), [['file', 1]]);
+    // files counts what the manifest seals: the archive and its member index
+    assert.deepEqual(listed.backups.map((b) => [b.service, b.files]), [['file', 2]]);
     const verify = await batt(['verify', '--path', sb.pattern], { home: sb.home });
     assert.equal(verify.code, 0, verify.stderr + verify.stdout);
 
@@ -172,7 +174,7 @@ test('--file-exclude, --file-compress gzip and several paths in one run: one arc
     const r = await run(sb, ['--file', a, '--file', b, '--file-compress', 'gzip', '--file-exclude', '*.log', '--file-exclude', 'cache']);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     const [dir] = backupDirs(sb);
-    const archives = fs.readdirSync(dir!).filter((f) => f !== 'batt-manifest.json').sort();
+    const archives = fs.readdirSync(dir!).filter((f) => f !== 'batt-manifest.json' && !f.endsWith('.idx.zst')).sort();
     assert.deepEqual(archives, [a, b].map((p) => `${p.slice(1).replaceAll('/', '_')}.tar.gz`).sort());
     for (const f of archives) execFileSync('gzip', ['-t', path.join(dir!, f)]);
     const names = tarList(path.join(dir!, archives.find((f) => f.includes('_b.'))!));
@@ -204,7 +206,7 @@ test('conf/file.conf: PATHS, EXCLUDE and COMPRESS are used when no option is giv
     assert.equal(r.code, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /^ok\s+file\s/m, `nothing on stderr (it would be a warning): ${r.stderr}`);
     const [dir] = backupDirs(sb);
-    const archives = fs.readdirSync(dir!).filter((f) => f !== 'batt-manifest.json').sort();
+    const archives = fs.readdirSync(dir!).filter((f) => f !== 'batt-manifest.json' && !f.endsWith('.idx.zst')).sort();
     assert.deepEqual(archives, [a, b].map((p) => `${p.slice(1).replaceAll('/', '_')}.tar.gz`).sort());
     for (const f of archives) {
       const names = tarList(path.join(dir!, f));
@@ -223,7 +225,7 @@ test('a path holding the backup root never archives the backup being written', a
     const r = await run(sb, ['--file', sb.dir, '--file-exclude', 'home']);
     assert.equal(r.code, 0, r.stderr + r.stdout);
     const [dir] = backupDirs(sb);
-    const [archive] = fs.readdirSync(dir!).filter((f) => f !== 'batt-manifest.json');
+    const [archive] = fs.readdirSync(dir!).filter((f) => f !== 'batt-manifest.json' && !f.endsWith('.idx.zst'));
     const names = tarList(path.join(dir!, archive!));
     assert.ok(names.some((n) => n.endsWith('/data/f')), names.join('\n'));
     assert.deepEqual(names.filter((n) => n.includes('.batt-staging-') || n.includes('/home/')), []);
@@ -312,7 +314,7 @@ test('a relative --file is taken from the folder batt was run in; the round trip
     assert.equal(r.code, 0, r.stderr + r.stdout);
     const [dir] = backupDirs(sb);
     // Archive names and member names come from the absolute paths.
-    const archives = fs.readdirSync(dir!).filter((f) => f !== 'batt-manifest.json').sort();
+    const archives = fs.readdirSync(dir!).filter((f) => f !== 'batt-manifest.json' && !f.endsWith('.idx.zst')).sort();
     const notes = path.join(caller, 'notes.txt');
     assert.deepEqual(archives, [archiveOf(www), archiveOf(www).replace('.tar.zst', '.2.tar.zst'), archiveOf(notes)].sort());
     const members = tarList(path.join(dir!, archiveOf(www)));
@@ -360,7 +362,7 @@ test('../ in a relative --file: a clean absolute path in the log, the archive na
     }
     assert.ok(log.includes(`${link} is a symlink`), log); // the link itself, as typed last
     const [dir] = backupDirs(sb);
-    const archives = fs.readdirSync(dir!).filter((f) => f !== 'batt-manifest.json').sort();
+    const archives = fs.readdirSync(dir!).filter((f) => f !== 'batt-manifest.json' && !f.endsWith('.idx.zst')).sort();
     assert.deepEqual(archives, [archiveOf(notes), archiveOf(notes).replace('.tar.zst', '.2.tar.zst'), archiveOf(decoy), archiveOf(link)].sort());
     assert.deepEqual(tarList(path.join(dir!, archiveOf(notes))), [notes.slice(1)]);
     assert.deepEqual(tarList(path.join(dir!, archiveOf(notes).replace('.tar.zst', '.2.tar.zst'))), [notes.slice(1)]);
@@ -398,7 +400,7 @@ test('.. in an absolute --file or a PATHS entry of conf/file.conf: through a sym
     assert.ok(log.includes(`file: > archived ${decoy} -> ${archiveOf(decoy)}\n`), log);
     assert.deepEqual(log.split('\n').filter((l) => / archived /.test(l) && /\/\.\.?\//.test(l)), [], log);
     let [dir] = backupDirs(sb);
-    assert.deepEqual(fs.readdirSync(dir!).filter((f) => f !== 'batt-manifest.json').sort(), [archiveOf(decoy), archiveOf(link)].sort());
+    assert.deepEqual(fs.readdirSync(dir!).filter((f) => f !== 'batt-manifest.json' && !f.endsWith('.idx.zst')).sort(), [archiveOf(decoy), archiveOf(link)].sort());
     assert.deepEqual(tarList(path.join(dir!, archiveOf(decoy))), [decoy.slice(1)]);
     assert.deepEqual(tarList(path.join(dir!, archiveOf(link))), [link.slice(1)]);
 
@@ -414,7 +416,7 @@ test('.. in an absolute --file or a PATHS entry of conf/file.conf: through a sym
     assert.ok(log.includes(`file: > ${entry} is ${meant}/\n`), log);
     assert.ok(log.includes(`file: > archived ${meant} -> ${archiveOf(meant)}\n`), log);
     [dir] = backupDirs(sb);
-    assert.deepEqual(fs.readdirSync(dir!).filter((f) => f !== 'batt-manifest.json'), [archiveOf(meant)]);
+    assert.deepEqual(fs.readdirSync(dir!).filter((f) => f !== 'batt-manifest.json' && !f.endsWith('.idx.zst')), [archiveOf(meant)]);
     assert.deepEqual(tarList(path.join(dir!, archiveOf(meant))).sort(), [`${meant.slice(1)}/`, `${decoy.slice(1)}`].sort());
   } finally {
     sb.cleanup();
@@ -429,7 +431,7 @@ test('. backs up the folder batt was run in, without the backup being written wh
     const r = await batt(['--path', sb.pattern, '--file', '.', '--file-exclude', 'home'], { home: sb.home, cwd: sb.dir });
     assert.equal(r.code, 0, r.stderr + r.stdout);
     const [dir] = backupDirs(sb);
-    assert.deepEqual(fs.readdirSync(dir!).filter((f) => f !== 'batt-manifest.json'), [archiveOf(sb.dir)]);
+    assert.deepEqual(fs.readdirSync(dir!).filter((f) => f !== 'batt-manifest.json' && !f.endsWith('.idx.zst')), [archiveOf(sb.dir)]);
     const names = tarList(path.join(dir!, archiveOf(sb.dir)));
     assert.ok(names.includes(`${sb.dir.slice(1)}/data/f`), names.join('\n'));
     assert.deepEqual(names.filter((n) => n.includes('.batt-staging-')), []);
@@ -493,7 +495,7 @@ test('relative paths that cannot be used are refused and leave no backup', async
       // The same with BATT_CWD works: the refusal was about the relative path alone.
       const ok = spawnSync(script, ['www'], { cwd: dest, env: { ...base, BATT_CWD: caller }, encoding: 'utf8' });
       assert.equal(ok.status, 0, ok.stderr);
-      assert.deepEqual(fs.readdirSync(dest), [archiveOf(www)]);
+      assert.deepEqual(fs.readdirSync(dest).sort(), [archiveOf(www), `${archiveOf(www)}.idx.zst`]);
     });
   } finally {
     sb.cleanup();

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { sniffFormat, streamChecker, type StreamFormat } from '../../src/catalog/streamcheck.js';
+import { SNIFF_BYTES, sniffFormat, streamChecker, type StreamFormat } from '../../src/catalog/streamcheck.js';
 import { HashCursor } from '../../src/catalog/manifest.js';
 
 const TOOLS: [StreamFormat, string, string[]][] = [
@@ -16,6 +16,8 @@ const TOOLS: [StreamFormat, string, string[]][] = [
   ['xz', 'xz', ['-c']],
   ['bzip2', 'bzip2', ['-c']],
   ['lz4', 'lz4', ['-q', '-c']],
+  // pzstd (backup-file's zstd): a skippable frame before each frame
+  ['zstd', 'pzstd', ['-q', '-c', '-p', '2']],
 ];
 
 const compress = (tool: string, args: string[], input: Buffer) => execFileSync(tool, args, { input, maxBuffer: 64 << 20 });
@@ -24,14 +26,14 @@ const compress = (tool: string, args: string[], input: Buffer) => execFileSync(t
 const SAMPLE = Buffer.concat([Buffer.from('INSERT INTO t VALUES (1, "abc");\n'.repeat(2000)), randomBytes(300_000)]);
 
 async function check(data: Buffer, chunk = 65_537): Promise<string | undefined> {
-  const c = streamChecker(data.subarray(0, 6));
+  const c = streamChecker(data.subarray(0, SNIFF_BYTES));
   assert.ok(c, 'a known format');
   for (let i = 0; i < data.length; i += chunk) await c.feed(data.subarray(i, i + chunk));
   return c.finish(data.length, async (p, l) => data.subarray(p, p + l));
 }
 
 for (const [format, tool, args] of TOOLS) {
-  test(`${format}: a whole stream passes, in any chunking; empty and cut streams fail`, async () => {
+  test(`${tool}: a whole stream passes, in any chunking; empty and cut streams fail`, async () => {
     const whole = compress(tool, args, SAMPLE);
     assert.equal(sniffFormat(whole), format);
     for (const chunk of [1, 7, 4096, 1 << 20]) {
@@ -46,7 +48,7 @@ for (const [format, tool, args] of TOOLS) {
     }
   });
 
-  test(`${format}: every cut of a small stream fails`, async () => {
+  test(`${tool}: every cut of a small stream fails`, async () => {
     const small = compress(tool, args, Buffer.from('a small dump\n'.repeat(50)));
     for (let keep = 6; keep < small.length; keep++) {
       const said = await check(small.subarray(0, keep), 5);
