@@ -202,6 +202,37 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
     assert.equal(readText(path.join(sb.home, 'log', 'batt.log')).includes('#9f-Secret'), false);
   });
 
+  test('COMPRESS: an unknown value, a LEVEL with none, and none with METHOD=physical or mydumper each fail before any dump, with one line, and keep nothing', async () => {
+    const log = path.join(sb.home, 'log', 'batt.log');
+    const cases: [string[], Record<string, string | number>, RegExp][] = [
+      [['--mysql-compress', 'gzip'], {}, /^backup-mysql: unknown compression 'gzip' \(zstd or none\)$/],
+      [[], { COMPRESS: 'xz' }, /^backup-mysql: unknown compression 'xz' \(zstd or none\)$/],
+      [['--mysql-compress', 'none', '--mysql-level', '9'], {}, /^backup-mysql: --mysql-level \(LEVEL\) does not apply to --mysql-compress none \(COMPRESS=none\)$/],
+      [[], { COMPRESS: 'none', LEVEL: 5 }, /^backup-mysql: --mysql-level \(LEVEL\) does not apply to --mysql-compress none \(COMPRESS=none\)$/],
+      [['--mysql-compress', 'none', '--mysql-method', 'physical'], {}, /^backup-mysql: --mysql-compress none \(COMPRESS=none\) is for the logical dumps only: METHOD=physical is always compressed$/],
+      [[], { COMPRESS: 'none', METHOD: 'mydumper' }, /^backup-mysql: --mysql-compress none \(COMPRESS=none\) is for the logical dumps only: METHOD=mydumper is always compressed$/],
+    ];
+    try {
+      for (const [args, conf, want] of cases) {
+        const what = `${args.join(' ')} ${JSON.stringify(conf)}`;
+        fs.rmSync(sb.root, { recursive: true, force: true });
+        fs.rmSync(log, { force: true });
+        fs.writeFileSync(path.join(sb.dir, 'argv.log'), '');
+        writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD, ...conf });
+        const r = await run(['mysql', '--mysql-db', 'shop', ...args]);
+        assert.equal(r.code, 1, `${what}: ${r.stdout}${r.stderr}`);
+        // one line on the script's stderr, as batt.log shows it ("! " marks stderr)
+        const said = readText(log).split('\n').filter((l) => l.includes(': ! ')).map((l) => l.replace(/^.*?: ! /, ''));
+        assert.equal(said.length, 1, `${what}: ${said.join('\n')}`);
+        assert.match(said[0]!, want, what);
+        assert.equal(readText(path.join(sb.dir, 'argv.log')), '', `${what}: no client ran`);
+        assert.deepEqual(backupsOf(sb), [], what);
+      }
+    } finally {
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD });
+    }
+  });
+
   test('--mysql-lock all-tables (database given positionally as --mysql shop) dumps MyISAM with --lock-all-tables instead of --single-transaction', async () => {
     fs.writeFileSync(path.join(sb.dir, 'argv.log'), '');
     fs.rmSync(sb.root, { recursive: true, force: true });
@@ -276,8 +307,14 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
   });
 
   // The end of the plain stream is read by the perl pass-through (tee(2)/splice(2)), or, with
-  // PERL empty, by tee into a fifo read by tail: both must see a dump that stops short.
-  for (const [how, extra] of [['perl', {}], ['tee and tail (PERL empty)', { PERL: '' }]] as const) {
+  // PERL empty, by tee into a fifo read by tail, or, with COMPRESS=none, from the end of the
+  // plain file: each must see a dump that stops short.
+  for (const [how, extra, args] of [
+    ['perl', {}, []],
+    ['tee and tail (PERL empty)', { PERL: '' }, []],
+    ['--mysql-compress none', {}, ['--mysql-compress', 'none']],
+  ] as const) {
+    const plainFile = args.length > 0;
     test(`${how}: a dump that writes half a file and exits 2, or stops short with exit 0, fails the run with no folder; a whole one passes`, async () => {
       for (const [name, code] of [['half-exit2', 2], ['half-exit0', 0]] as const) {
         fs.rmSync(sb.root, { recursive: true, force: true });
@@ -287,17 +324,19 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
           `#!/usr/bin/env bash\nprintf -- '-- MariaDB dump\\nCREATE TABLE t (id INT);\\nINSERT INTO t VALUES (1),(2)'\nexit ${code}\n`,
           { mode: 0o755 },
         );
-        const r = await run(['mysql', '--mysql-db', 'shop'], { MYSQLDUMP: stand, ...extra });
+        const r = await run(['mysql', '--mysql-db', 'shop', ...args], { MYSQLDUMP: stand, ...extra });
         assert.notEqual(r.code, 0, `${name}: ${r.stdout}`);
         assert.deepEqual(backupsOf(sb), [], name);
         assert.match(r.stderr, code ? /dump of shop: half-exit2 failed \(exit 2\)/ : /the dump of shop is incomplete: it does not end with '-- Dump completed'/, name);
       }
       fs.rmSync(sb.root, { recursive: true, force: true });
-      const r = await run(['mysql', '--mysql-db', 'shop'], extra);
+      const r = await run(['mysql', '--mysql-db', 'shop', ...args], extra);
       assert.equal(r.code, 0, r.stderr);
-      const dump = backupsOf(sb).find((f) => f.endsWith('/shop.sql.zst'));
+      const dump = backupsOf(sb).find((f) => f.endsWith(plainFile ? '/shop.sql' : '/shop.sql.zst'));
       assert.ok(dump, backupsOf(sb).join(', '));
-      const plain = execFileSync('zstd', ['-dcq', path.join(sb.root, dump)], { maxBuffer: 1 << 28 }).toString('utf8');
+      const plain = plainFile
+        ? fs.readFileSync(path.join(sb.root, dump), 'utf8')
+        : execFileSync('zstd', ['-dcq', path.join(sb.root, dump)], { maxBuffer: 1 << 28 }).toString('utf8');
       assert.match(plain, /^-- batt-mysql: database shop CHARACTER SET utf8mb4/);
       assert.match(plain, /\n-- Dump completed on [^\n]*\n$/);
       assert.deepEqual(tempDirs(tmp, 'batt-mysql'), []);
