@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { REQUIRE_SERVERS, batt, listFiles, sandbox, tempDirs, type Sandbox, backupsOf, readText } from '../helpers/batt.js';
 import { findBinary, mariadbTools, startMariaDB, type MariaDB } from '../helpers/servers.js';
@@ -200,6 +200,66 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
     assert.equal(forced.code, 0, forced.stderr);
     assert.deepEqual(tableSums(source, 'shop_copy'), tableSums(source, 'shop'));
     assert.equal(readText(path.join(sb.home, 'log', 'batt.log')).includes('#9f-Secret'), false);
+  });
+
+  test('--mysql-compress none: one plain <db>.sql per database, ending with its completion line, without zstd or perl; batt restores and drills it, and so does the by-hand block', async () => {
+    fs.rmSync(sb.root, { recursive: true, force: true });
+    fs.writeFileSync(path.join(sb.dir, 'argv.log'), '');
+    const dbs = ['shop', 'blog', 'odd name-ü'];
+    // Neither tool is needed for a plain dump: a ZSTD or PERL that ran would fail the backup.
+    const r = await run(['mysql', ...dbs.flatMap((d) => ['--mysql-db', d]), '--mysql-compress', 'none'], { ZSTD: path.join(sb.dir, 'no-zstd'), PERL: '' });
+    assert.equal(r.code, 0, r.stderr);
+    const files = backupsOf(sb);
+    const folder = path.dirname(files.find((f) => f.endsWith('/mysql/shop.sql')) ?? assert.fail(`no shop.sql in ${files.join(', ')}`));
+    assert.deepEqual(files.map((f) => path.relative(folder, f)), ['batt-manifest.json', 'blog.sql', 'odd name-ü.sql', 'shop.sql']);
+    const shop = path.join(sb.root, folder, 'shop.sql');
+    assert.equal(fs.statSync(shop).mode & 0o077, 0, 'the dump is private');
+    const text = fs.readFileSync(shop, 'utf8');
+    assert.match(text, /^-- batt-mysql: database shop CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci\n/);
+    assert.match(text, /^CREATE TABLE `customers`/m);
+    assert.match(text, /\n-- Dump completed on [^\n]*\n$/);
+    assert.match(readText(path.join(sb.home, 'log', 'batt.log')), /dumped shop -> shop\.sql \(\d+ bytes\)/);
+    // The credentials reach the dump as they do for a .zst: the 0600 option file, first.
+    const dumps = readText(path.join(sb.dir, 'argv.log')).split('\n').filter((l) => l.startsWith('ARGV') && l.includes('--routines'));
+    assert.equal(dumps.length, 3, readText(path.join(sb.dir, 'argv.log')));
+    for (const l of dumps) assert.match(l, /^ARGV --defaults-file=\S+ /);
+    assert.ok(!readText(path.join(sb.dir, 'argv.log')).includes('#9f-Secret'));
+    assert.deepEqual(tempDirs(tmp, 'batt-mysql'), []);
+
+    // batt restore: every dump of the backup into the second server, where they are dropped first.
+    writeConf(sb, { SOCKET: target.socket, USER: 'root' });
+    try {
+      target.sql('DROP DATABASE IF EXISTS shop; DROP DATABASE IF EXISTS blog; DROP DATABASE IF EXISTS `odd name-ü`;');
+      const rr = await run(['restore', 'mysql']);
+      assert.equal(rr.code, 0, rr.stderr + rr.stdout);
+      for (const db of dbs) assert.deepEqual(tableSums(target, db), tableSums(source, db), `tables of ${db}`);
+      assert.ok(target.sql('SHOW CREATE DATABASE shop').includes('utf8mb4_unicode_ci'));
+      assert.equal(target.sql('SELECT shop.double_it(21)').trim(), '42');
+
+      // batt drill: each plain dump into a scratch database, checked, dropped.
+      const d = await run(['drill', 'mysql']);
+      assert.equal(d.code, 0, d.stderr + d.stdout);
+      assert.match(readText(path.join(sb.home, 'log', 'batt.log')), /drill: shop loaded into a scratch database: 4 table\(s\) pass CHECK TABLE/);
+      assert.equal(target.sql("SHOW DATABASES LIKE 'batt\\_drill\\_%'").trim(), '');
+
+      // The plain block of docs/restore-without-batt.md, run literally: blog again, by hand.
+      target.sql('DROP DATABASE blog');
+      const home = path.join(sb.dir, 'hand-home');
+      fs.mkdirSync(home, { recursive: true });
+      fs.writeFileSync(path.join(home, '.my.cnf'), `[client]\nsocket=${target.socket}\nuser=root\n`, { mode: 0o600 });
+      const doc = fs.readFileSync(path.join(import.meta.dirname, '..', '..', 'docs', 'restore-without-batt.md'), 'utf8');
+      const block = /```sh\n# by hand: mysql-plain\n([\s\S]*?)```/.exec(doc)?.[1];
+      assert.ok(block, 'no mysql-plain block in docs/restore-without-batt.md');
+      const x = spawnSync('bash', ['-e', '-o', 'pipefail', '-c', block.replace(/^DB=.*$/m, 'DB=blog')], {
+        encoding: 'utf8',
+        env: { ...process.env, HOME: home, B: path.join(sb.root, folder) },
+      });
+      assert.equal(x.status, 0, x.stderr);
+      assert.deepEqual(tableSums(target, 'blog'), tableSums(source, 'blog'));
+      assert.ok(target.sql('SHOW CREATE DATABASE blog').includes('latin1'));
+    } finally {
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD });
+    }
   });
 
   test('COMPRESS: an unknown value, a LEVEL with none, and none with METHOD=physical or mydumper each fail before any dump, with one line, and keep nothing', async () => {
