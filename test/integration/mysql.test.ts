@@ -358,6 +358,17 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
       writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD, DATABASES: 'shop' });
       d = await doctor();
       assert.match(d.stdout, /^ok +mysql +check mode: ok$/m);
+      // COMPRESS as a run reads it: a wrong value fails; none needs no zstd.
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD, DATABASES: 'shop', COMPRESS: 'lz4' });
+      d = await doctor();
+      assert.match(d.stdout, /^FAIL +mysql +backup-mysql: unknown compression 'lz4' \(zstd or none\)$/m);
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD, DATABASES: 'shop', COMPRESS: 'none' });
+      const noZstd = { ...env, ZSTD: path.join(sb.dir, 'no-zstd') };
+      d = await batt(['doctor', '--path', sb.pattern], { home: sb.home, env: noZstd });
+      assert.match(d.stdout, /^ok +mysql +check mode: ok$/m, d.stdout);
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD, DATABASES: 'shop' });
+      d = await batt(['doctor', '--path', sb.pattern], { home: sb.home, env: noZstd });
+      assert.match(d.stdout, /^FAIL +mysql +backup-mysql: \S*no-zstd not found: install zstd or set ZSTD$/m, d.stdout);
       assert.ok(!readText(path.join(sb.home, 'log', 'batt.log')).includes('not-the-password-x1'));
       assert.deepEqual(tempDirs(tmp, 'batt-mysql'), []);
     } finally {
