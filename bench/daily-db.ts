@@ -1,8 +1,8 @@
 // `bench/run.sh daily-db [quick|full]`: a week of daily backups of one changing MariaDB database
 // in a throwaway mariadbd (started as test/helpers/servers.ts starts the tests' servers), for
 // batt's mysql service (one zstd dump a day, kept locally), batt copying it to a restic repository
-// target (TYPE=restic) with the dump as zstd (the default) or `zstd --rsyncable` (ZSTD set to a
-// wrapper), and restic alone of a plain dump (mariadb-dump to a file, then restic backup of it;
+// target (TYPE=restic) with the dump as zstd (the default), `zstd --rsyncable` (ZSTD set to a
+// wrapper) or plain (`--mysql-compress none`), and restic alone of a plain dump (mariadb-dump to a file, then restic backup of it;
 // both timed). The database: one InnoDB table `orders` seeded with BENCH_DB_MB of dump text (row
 // contents from md5 of the row number: deterministic). Each simulated day changes about 1% of the
 // rows the way a shop does: 0.5% new rows (appended ids), 0.4% updates and 0.01% deletes among
@@ -85,12 +85,13 @@ async function main(): Promise<void> {
     const local = path.join(work, 'local');
     const home = makeHome('home');
     list.push({ name: 'batt mysql', storage: local, backup: (n) => timed(process.execPath, [batt, '--home', home, '--path', `${local}/%Y/day${n}`, 'mysql'], env) });
-    for (const [i, v] of (['zstd', 'zstd --rsyncable'] as const).entries()) {
+    for (const [i, v] of (['zstd', 'zstd --rsyncable', 'none'] as const).entries()) {
       const r = path.join(work, `t${i}-repo`);
       must('restic', ['init', '--repository-version', '2', '--repo', r, '-q'], resticEnv(`t${i}-cache`));
       const h = makeHome(`home-t${i}`, r);
       const e = { ...env, RESTIC_CACHE_DIR: path.join(work, `t${i}-cache`), ...(v === 'zstd --rsyncable' ? { ZSTD: rsyncable } : {}) };
-      list.push({ name: `batt mysql → restic, ${v}`, storage: r, backup: (n) => timed(process.execPath, [batt, '--home', h, '--path', `${work}/t${i}/%Y/day${n}`, 'mysql'], e) });
+      const opts = v === 'none' ? ['--mysql-compress', 'none'] : [];
+      list.push({ name: `batt mysql → restic, ${v}`, storage: r, backup: (n) => timed(process.execPath, [batt, '--home', h, '--path', `${work}/t${i}/%Y/day${n}`, 'mysql', ...opts], e) });
     }
     const resticRepo = path.join(work, 'restic');
     must('restic', ['init', '--repository-version', '2', '--repo', resticRepo, '-q'], resticEnv('restic-cache'));
@@ -162,7 +163,7 @@ function report(names: string[], days: Record<string, Day[]>, changes: string[],
       + '(a shared machine: wall times are noisy, CPU less so).',
     `${spawnSync('restic', ['version'], { encoding: 'utf8' }).stdout.split(' compiled')[0]}; ${spawnSync(mariadbTools()!.server, ['--version'], { encoding: 'utf8' }).stdout.trim()}.`,
     'Contenders: `batt mysql` (one zstd dump a day, local); "batt mysql → restic, X": the same with a `TYPE=restic` target (its own repository, version 2; bytes added = the',
-    'repository\'s growth), X = the dump compressed by zstd (the default) or `zstd --rsyncable`; "restic, plain dump": `mariadb-dump > bench.sql && restic backup` (both timed).',
+    'repository\'s growth), X = the dump compressed by zstd (the default) or `zstd --rsyncable`, or none (`--mysql-compress none`: the plain `<db>.sql`); "restic, plain dump": `mariadb-dump > bench.sql && restic backup` (both timed).',
     'Changes each day: ' + changes.join('; ') + '.',
     '',
     ...rows,

@@ -62,14 +62,14 @@ const cases: Case[] = [
     took: (w) => assert.ok(fs.existsSync(path.join(w.caller, 'known-file', w.tree.slice(1), 'f.txt'))),
   },
   {
-    service: 'mysql', kind: 'backup', known: 'db, exclude, system-db, lock, level, host, port, socket, user, method, datadir, jobs',
+    service: 'mysql', kind: 'backup', known: 'db, exclude, system-db, lock, compress, level, host, port, socket, user, method, datadir, jobs',
     typo: ['--mysql-sokcet', '/run/x.sock'],
     base: () => [],
     good: () => ['--mysql-db', 'shop', '--mysql-socket', '/run/good.sock', '--mysql-lock', 'none'],
     took: (w) => assert.match(w.calls(), /^mysqldump socket="\/run\/good.sock" .*--skip-lock-tables/m),
   },
   {
-    service: 'mysql', kind: 'backup', known: 'db, exclude, system-db, lock, level, host, port, socket, user, method, datadir, jobs',
+    service: 'mysql', kind: 'backup', known: 'db, exclude, system-db, lock, compress, level, host, port, socket, user, method, datadir, jobs',
     typo: ['--mysql-defaults-file', '/etc/mysql/debian.cnf'],
     base: () => [],
     good: () => ['--mysql', 'shop', '--mysql-port', '3307'],

@@ -185,6 +185,23 @@ describe('mysql in a container: mariadb-dump and mariadb through the engine (a s
     assert.equal(myTableSums(my, 'shop').size, 1);
   });
 
+  test('--mysql-compress none through podman exec: the container\'s dump lands plain in <db>.sql, complete, and restores equal', async () => {
+    fs.rmSync(log, { force: true });
+    fs.rmSync(sb.root, { recursive: true, force: true });
+    const podman = standInEngine(sb.dir, 'podman', log);
+    conf({ HOST: '127.0.0.1', PORT: my.port, USER: 'batt', PASSWORD: MY_PASSWORD, CONTAINER: 'dbbox', CONTAINER_ENGINE: 'podman', COMPRESS: 'none' });
+    const env = { PODMAN: podman, DOCKER: path.join(sb.dir, 'no-docker') };
+    const r = await batt(['mysql', '--mysql-db', 'shop', '--path', sb.pattern], { home: sb.home, env });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.ok(calls().some((c) => c.startsWith('podman exec -i -e MYSQL_PWD dbbox mariadb-dump ') && c.endsWith(' -- shop')), calls().join('\n'));
+    const dump = backupsOf(sb).find((f) => f.endsWith('/mysql/shop.sql')) ?? assert.fail(backupsOf(sb).join(', '));
+    assert.match(readText(path.join(sb.root, dump)), /^-- batt-mysql: database shop [^\n]*\n[\s\S]*\n-- Dump completed on [^\n]*\n$/);
+    assert.ok(!readText(log).includes('S3cret'));
+    const rr = await batt(['restore', 'mysql', '--mysql-db', 'shop', '--to', 'shop_plain', '--path', sb.pattern], { home: sb.home, env });
+    assert.equal(rr.code, 0, rr.stderr + rr.stdout);
+    assert.deepEqual(myTableSums(my, 'shop_plain'), myTableSums(my, 'shop'));
+  });
+
   test('no PASSWORD, no USER: docker exec -i NAME with no -e and no --host (the container\'s own socket, as the engine\'s user)', { skip: process.getuid?.() !== 0 && 'root over the socket needs root' }, async () => {
     fs.rmSync(log, { force: true });
     const docker = standInEngine(sb.dir, 'docker', log);

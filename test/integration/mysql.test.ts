@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { REQUIRE_SERVERS, batt, listFiles, sandbox, tempDirs, type Sandbox, backupsOf, readText } from '../helpers/batt.js';
 import { findBinary, mariadbTools, startMariaDB, type MariaDB } from '../helpers/servers.js';
@@ -202,6 +202,97 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
     assert.equal(readText(path.join(sb.home, 'log', 'batt.log')).includes('#9f-Secret'), false);
   });
 
+  test('--mysql-compress none: one plain <db>.sql per database, ending with its completion line, without zstd or perl; batt restores and drills it, and so does the by-hand block', async () => {
+    fs.rmSync(sb.root, { recursive: true, force: true });
+    fs.writeFileSync(path.join(sb.dir, 'argv.log'), '');
+    const dbs = ['shop', 'blog', 'odd name-ü'];
+    // Neither tool is needed for a plain dump: a ZSTD or PERL that ran would fail the backup.
+    const r = await run(['mysql', ...dbs.flatMap((d) => ['--mysql-db', d]), '--mysql-compress', 'none'], { ZSTD: path.join(sb.dir, 'no-zstd'), PERL: '' });
+    assert.equal(r.code, 0, r.stderr);
+    const files = backupsOf(sb);
+    const folder = path.dirname(files.find((f) => f.endsWith('/mysql/shop.sql')) ?? assert.fail(`no shop.sql in ${files.join(', ')}`));
+    assert.deepEqual(files.map((f) => path.relative(folder, f)), ['batt-manifest.json', 'blog.sql', 'odd name-ü.sql', 'shop.sql']);
+    const shop = path.join(sb.root, folder, 'shop.sql');
+    assert.equal(fs.statSync(shop).mode & 0o077, 0, 'the dump is private');
+    const text = fs.readFileSync(shop, 'utf8');
+    assert.match(text, /^-- batt-mysql: database shop CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci\n/);
+    assert.match(text, /^CREATE TABLE `customers`/m);
+    assert.match(text, /\n-- Dump completed on [^\n]*\n$/);
+    assert.match(readText(path.join(sb.home, 'log', 'batt.log')), /dumped shop -> shop\.sql \(\d+ bytes\)/);
+    // The credentials reach the dump as they do for a .zst: the 0600 option file, first.
+    const dumps = readText(path.join(sb.dir, 'argv.log')).split('\n').filter((l) => l.startsWith('ARGV') && l.includes('--routines'));
+    assert.equal(dumps.length, 3, readText(path.join(sb.dir, 'argv.log')));
+    for (const l of dumps) assert.match(l, /^ARGV --defaults-file=\S+ /);
+    assert.ok(!readText(path.join(sb.dir, 'argv.log')).includes('#9f-Secret'));
+    assert.deepEqual(tempDirs(tmp, 'batt-mysql'), []);
+
+    // batt restore: every dump of the backup into the second server, where they are dropped first.
+    writeConf(sb, { SOCKET: target.socket, USER: 'root' });
+    try {
+      target.sql('DROP DATABASE IF EXISTS shop; DROP DATABASE IF EXISTS blog; DROP DATABASE IF EXISTS `odd name-ü`;');
+      const rr = await run(['restore', 'mysql']);
+      assert.equal(rr.code, 0, rr.stderr + rr.stdout);
+      for (const db of dbs) assert.deepEqual(tableSums(target, db), tableSums(source, db), `tables of ${db}`);
+      assert.ok(target.sql('SHOW CREATE DATABASE shop').includes('utf8mb4_unicode_ci'));
+      assert.equal(target.sql('SELECT shop.double_it(21)').trim(), '42');
+
+      // batt drill: each plain dump into a scratch database, checked, dropped.
+      const d = await run(['drill', 'mysql']);
+      assert.equal(d.code, 0, d.stderr + d.stdout);
+      assert.match(readText(path.join(sb.home, 'log', 'batt.log')), /drill: shop loaded into a scratch database: 4 table\(s\) pass CHECK TABLE/);
+      assert.equal(target.sql("SHOW DATABASES LIKE 'batt\\_drill\\_%'").trim(), '');
+
+      // The plain block of docs/restore-without-batt.md, run literally: blog again, by hand.
+      target.sql('DROP DATABASE blog');
+      const home = path.join(sb.dir, 'hand-home');
+      fs.mkdirSync(home, { recursive: true });
+      fs.writeFileSync(path.join(home, '.my.cnf'), `[client]\nsocket=${target.socket}\nuser=root\n`, { mode: 0o600 });
+      const doc = fs.readFileSync(path.join(import.meta.dirname, '..', '..', 'docs', 'restore-without-batt.md'), 'utf8');
+      const block = /```sh\n# by hand: mysql-plain\n([\s\S]*?)```/.exec(doc)?.[1];
+      assert.ok(block, 'no mysql-plain block in docs/restore-without-batt.md');
+      const x = spawnSync('bash', ['-e', '-o', 'pipefail', '-c', block.replace(/^DB=.*$/m, 'DB=blog')], {
+        encoding: 'utf8',
+        env: { ...process.env, HOME: home, B: path.join(sb.root, folder) },
+      });
+      assert.equal(x.status, 0, x.stderr);
+      assert.deepEqual(tableSums(target, 'blog'), tableSums(source, 'blog'));
+      assert.ok(target.sql('SHOW CREATE DATABASE blog').includes('latin1'));
+    } finally {
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD });
+    }
+  });
+
+  test('COMPRESS: an unknown value, a LEVEL with none, and none with METHOD=physical or mydumper each fail before any dump, with one line, and keep nothing', async () => {
+    const log = path.join(sb.home, 'log', 'batt.log');
+    const cases: [string[], Record<string, string | number>, RegExp][] = [
+      [['--mysql-compress', 'gzip'], {}, /^backup-mysql: unknown compression 'gzip' \(zstd or none\)$/],
+      [[], { COMPRESS: 'xz' }, /^backup-mysql: unknown compression 'xz' \(zstd or none\)$/],
+      [['--mysql-compress', 'none', '--mysql-level', '9'], {}, /^backup-mysql: --mysql-level \(LEVEL\) does not apply to --mysql-compress none \(COMPRESS=none\)$/],
+      [[], { COMPRESS: 'none', LEVEL: 5 }, /^backup-mysql: --mysql-level \(LEVEL\) does not apply to --mysql-compress none \(COMPRESS=none\)$/],
+      [['--mysql-compress', 'none', '--mysql-method', 'physical'], {}, /^backup-mysql: --mysql-compress none \(COMPRESS=none\) is for the logical dumps only: METHOD=physical is always compressed$/],
+      [[], { COMPRESS: 'none', METHOD: 'mydumper' }, /^backup-mysql: --mysql-compress none \(COMPRESS=none\) is for the logical dumps only: METHOD=mydumper is always compressed$/],
+    ];
+    try {
+      for (const [args, conf, want] of cases) {
+        const what = `${args.join(' ')} ${JSON.stringify(conf)}`;
+        fs.rmSync(sb.root, { recursive: true, force: true });
+        fs.rmSync(log, { force: true });
+        fs.writeFileSync(path.join(sb.dir, 'argv.log'), '');
+        writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD, ...conf });
+        const r = await run(['mysql', '--mysql-db', 'shop', ...args]);
+        assert.equal(r.code, 1, `${what}: ${r.stdout}${r.stderr}`);
+        // one line on the script's stderr, as batt.log shows it ("! " marks stderr)
+        const said = readText(log).split('\n').filter((l) => l.includes(': ! ')).map((l) => l.replace(/^.*?: ! /, ''));
+        assert.equal(said.length, 1, `${what}: ${said.join('\n')}`);
+        assert.match(said[0]!, want, what);
+        assert.equal(readText(path.join(sb.dir, 'argv.log')), '', `${what}: no client ran`);
+        assert.deepEqual(backupsOf(sb), [], what);
+      }
+    } finally {
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD });
+    }
+  });
+
   test('--mysql-lock all-tables (database given positionally as --mysql shop) dumps MyISAM with --lock-all-tables instead of --single-transaction', async () => {
     fs.writeFileSync(path.join(sb.dir, 'argv.log'), '');
     fs.rmSync(sb.root, { recursive: true, force: true });
@@ -267,6 +358,17 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
       writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD, DATABASES: 'shop' });
       d = await doctor();
       assert.match(d.stdout, /^ok +mysql +check mode: ok$/m);
+      // COMPRESS as a run reads it: a wrong value fails; none needs no zstd.
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD, DATABASES: 'shop', COMPRESS: 'lz4' });
+      d = await doctor();
+      assert.match(d.stdout, /^FAIL +mysql +backup-mysql: unknown compression 'lz4' \(zstd or none\)$/m);
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD, DATABASES: 'shop', COMPRESS: 'none' });
+      const noZstd = { ...env, ZSTD: path.join(sb.dir, 'no-zstd') };
+      d = await batt(['doctor', '--path', sb.pattern], { home: sb.home, env: noZstd });
+      assert.match(d.stdout, /^ok +mysql +check mode: ok$/m, d.stdout);
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD, DATABASES: 'shop' });
+      d = await batt(['doctor', '--path', sb.pattern], { home: sb.home, env: noZstd });
+      assert.match(d.stdout, /^FAIL +mysql +backup-mysql: \S*no-zstd not found: install zstd or set ZSTD$/m, d.stdout);
       assert.ok(!readText(path.join(sb.home, 'log', 'batt.log')).includes('not-the-password-x1'));
       assert.deepEqual(tempDirs(tmp, 'batt-mysql'), []);
     } finally {
@@ -276,8 +378,14 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
   });
 
   // The end of the plain stream is read by the perl pass-through (tee(2)/splice(2)), or, with
-  // PERL empty, by tee into a fifo read by tail: both must see a dump that stops short.
-  for (const [how, extra] of [['perl', {}], ['tee and tail (PERL empty)', { PERL: '' }]] as const) {
+  // PERL empty, by tee into a fifo read by tail, or, with COMPRESS=none, from the end of the
+  // plain file: each must see a dump that stops short.
+  for (const [how, extra, args] of [
+    ['perl', {}, []],
+    ['tee and tail (PERL empty)', { PERL: '' }, []],
+    ['--mysql-compress none', {}, ['--mysql-compress', 'none']],
+  ] as const) {
+    const plainFile = args.length > 0;
     test(`${how}: a dump that writes half a file and exits 2, or stops short with exit 0, fails the run with no folder; a whole one passes`, async () => {
       for (const [name, code] of [['half-exit2', 2], ['half-exit0', 0]] as const) {
         fs.rmSync(sb.root, { recursive: true, force: true });
@@ -287,17 +395,19 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
           `#!/usr/bin/env bash\nprintf -- '-- MariaDB dump\\nCREATE TABLE t (id INT);\\nINSERT INTO t VALUES (1),(2)'\nexit ${code}\n`,
           { mode: 0o755 },
         );
-        const r = await run(['mysql', '--mysql-db', 'shop'], { MYSQLDUMP: stand, ...extra });
+        const r = await run(['mysql', '--mysql-db', 'shop', ...args], { MYSQLDUMP: stand, ...extra });
         assert.notEqual(r.code, 0, `${name}: ${r.stdout}`);
         assert.deepEqual(backupsOf(sb), [], name);
         assert.match(r.stderr, code ? /dump of shop: half-exit2 failed \(exit 2\)/ : /the dump of shop is incomplete: it does not end with '-- Dump completed'/, name);
       }
       fs.rmSync(sb.root, { recursive: true, force: true });
-      const r = await run(['mysql', '--mysql-db', 'shop'], extra);
+      const r = await run(['mysql', '--mysql-db', 'shop', ...args], extra);
       assert.equal(r.code, 0, r.stderr);
-      const dump = backupsOf(sb).find((f) => f.endsWith('/shop.sql.zst'));
+      const dump = backupsOf(sb).find((f) => f.endsWith(plainFile ? '/shop.sql' : '/shop.sql.zst'));
       assert.ok(dump, backupsOf(sb).join(', '));
-      const plain = execFileSync('zstd', ['-dcq', path.join(sb.root, dump)], { maxBuffer: 1 << 28 }).toString('utf8');
+      const plain = plainFile
+        ? fs.readFileSync(path.join(sb.root, dump), 'utf8')
+        : execFileSync('zstd', ['-dcq', path.join(sb.root, dump)], { maxBuffer: 1 << 28 }).toString('utf8');
       assert.match(plain, /^-- batt-mysql: database shop CHARACTER SET utf8mb4/);
       assert.match(plain, /\n-- Dump completed on [^\n]*\n$/);
       assert.deepEqual(tempDirs(tmp, 'batt-mysql'), []);

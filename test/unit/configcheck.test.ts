@@ -121,6 +121,13 @@ describe('checkConfig: <service>.conf', () => {
     assert.deepEqual(brief(f), ['error mysql.conf:3 KEEP_DAILY must be a whole number >= 0, got "x"']);
   });
 
+  test('mysql COMPRESS is zstd or none, as backup-mysql takes it', () => {
+    assert.deepEqual(brief(checkConfig([service('mysql', 'COMPRESS=none')], ['mysql'])), []);
+    assert.deepEqual(brief(checkConfig([service('mysql', 'COMPRESS=zstd')], ['mysql'])), []);
+    assert.deepEqual(brief(checkConfig([service('mysql', 'USER=b\nCOMPRESS=gzip')], ['mysql'])), ['error mysql.conf:2 COMPRESS must be one of zstd, none, got "gzip"']);
+    assert.deepEqual(brief(checkConfig([service('file', 'COMPRESS=gzip')], ['file'])), [], "another service's COMPRESS is its own");
+  });
+
   test('a conf for a service without a script is a warning', () => {
     assert.deepEqual(brief(checkConfig([service('ghost', 'A=1')], ['mysql'])), [
       'warning ghost.conf:- - no script scripts-available/backup-ghost: this conf is not used by any service',
