@@ -16,7 +16,8 @@
 //
 // Env: BENCH_SIZE_MB (100), BENCH_DAYS (7), BENCH_SEED (1), BENCH_DIR ($TMPDIR/batt-bench),
 //      BENCH_ADD_MB (MB added a day; default 20 per GB of tree: 2 MB on 100 MB, 20 MB on 1 GB),
-//      BENCH_TARGET (1; 0 = no batt-with-a-restic-target contenders), BENCH_RESTORE_DAY (4; 0 = no
+//      BENCH_TARGET (1; 0 = no batt-with-a-restic-target contenders; recommended = only the setup
+//      docs/targets.md recommends, incrementals with COMPRESS=none), BENCH_RESTORE_DAY (4; 0 = no
 //      restore), BENCH_RESTORE_RUNS (3),
 //      BENCH_RESULTS (bench/RESULTS.md: its "Daily series" section of this tree size is replaced,
 //      or added; "-" = do not write).
@@ -35,6 +36,8 @@ const SEED = Number(process.env.BENCH_SEED ?? 1);
 const BASE = path.resolve(process.env.BENCH_DIR ?? path.join(os.tmpdir(), 'batt-bench'));
 const ADD_MB = Number(process.env.BENCH_ADD_MB ?? (SIZE_MB * 20) / 1024);
 const TARGET = process.env.BENCH_TARGET !== '0';
+/** Only the recommended setup among the restic-target contenders (an hour less at 1 GB). */
+const TARGET_RECOMMENDED = process.env.BENCH_TARGET === 'recommended';
 const RESTORE_DAY = Number(process.env.BENCH_RESTORE_DAY ?? 4);
 const RESTORE_RUNS = Number(process.env.BENCH_RESTORE_RUNS ?? 3);
 const RESULTS = process.env.BENCH_RESULTS ?? path.join(repo, 'bench', 'RESULTS.md');
@@ -172,6 +175,7 @@ function contenders(work: string, tree: string): { list: Contender[]; notes: str
     const rsyncable = path.join(work, 'zstd-rsyncable');
     fs.writeFileSync(rsyncable, '#!/bin/sh\nexec zstd --rsyncable "$@"\n', { mode: 0o755 });
     VARIANTS.forEach((v, i) => {
+      if (TARGET_RECOMMENDED && (v.full || v.compress !== 'none')) return;
       const dir = path.join(work, `t${i}`);
       const h = makeHome(path.join(work, `home-t${i}`));
       const r = path.join(work, `t${i}-repo`);
