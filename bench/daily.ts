@@ -306,7 +306,8 @@ function report(
   const best = targetNames.length ? targetNames.reduce((a, b) => (sum(later(a).map((d) => d.addedBytes)) <= sum(later(b).map((d) => d.addedBytes)) ? a : b)) : undefined;
   const targetLine = best
     ? `batt with a restic target: the smallest growth on days 2-${DAYS} is "${best}", at most ${worst(best).toFixed(2)}x restic alone's on any day `
-      + `(target <= 1.2: ${verdict(worst(best) <= 1.2)}); the others at most ${targetNames.filter((n) => n !== best).map((n) => `${worst(n).toFixed(2)}x (${n})`).join(', ')}.`
+      + `(target <= 1.2: ${verdict(worst(best) <= 1.2)})`
+      + (targetNames.length > 1 ? `; the others at most ${targetNames.filter((n) => n !== best).map((n) => `${worst(n).toFixed(2)}x (${n})`).join(', ')}.` : '.')
     : 'batt with a restic target: not measured (BENCH_TARGET=0).';
   const restoreLines: string[] = [];
   if (restores) {
