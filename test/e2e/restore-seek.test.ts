@@ -26,6 +26,10 @@ function makeTree(sb: Sandbox): string {
   fs.mkdirSync(path.join(tree, 'zz', 'conf'), { recursive: true });
   for (let i = 0; i < 50; i++) fs.writeFileSync(path.join(tree, 'zz', `page${i}.html`), `<p>page ${i}</p>\n`.repeat(20 + i));
   fs.writeFileSync(path.join(tree, 'zz', 'conf', 'site.conf'), 'listen 80;\n');
+  // a name past ustar's 100 bytes: its headers start with an extended header, where the index points
+  const deep = path.join(tree, 'zz', 'a-folder-with-a-long-name'.repeat(3), 'and-another-long-folder-name'.repeat(3));
+  fs.mkdirSync(deep, { recursive: true });
+  fs.writeFileSync(path.join(deep, 'file "quoted" with spaces\tand a tab.txt'), 'deep\n'.repeat(100));
   fs.symlinkSync('site.conf', path.join(tree, 'zz', 'conf', 'current'));
   return tree;
 }
@@ -79,6 +83,12 @@ test('a selected file comes from its own frame: a damaged frame before it is nev
     assert.ok(fs.existsSync(`${archive}.idx.zst`), 'the member index is beside the archive');
     assert.ok(frames(archive).length >= 5, 'several frames');
     const member = path.join(tree, 'zz', 'page7.html');
+    const deep = path.join(tree, 'zz', 'a-folder-with-a-long-name'.repeat(3), 'and-another-long-folder-name'.repeat(3), 'file "quoted" with spaces\tand a tab.txt');
+    const deepTo = path.join(sb.dir, 'deep');
+    const d = await batt(['restore', 'file', id(1), '--path', day(sb, 1), '--to', deepTo, '--file', deep], { home: sb.home });
+    assert.equal(d.code, 0, d.stderr + d.stdout);
+    assert.equal(sha(path.join(deepTo, deep)), sha(deep));
+    assert.match(fs.readFileSync(path.join(sb.home, 'log', 'batt.log'), 'utf8'), /from block \d+ on \(its member index\)/);
 
     // through batt (manifest checked first), into an empty target
     const to = path.join(sb.dir, 'out');
