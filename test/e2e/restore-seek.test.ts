@@ -61,17 +61,25 @@ function frames(file: string): number[] {
   return out;
 }
 
-/** A copy of backup folder `dir` with bytes in the middle of frame `k` of its archive overwritten. */
-function damagedCopy(sb: Sandbox, dir: string, k: number): string {
-  const copy = path.join(sb.dir, `damaged${k}`);
+/**
+ * A copy of backup folder `dir` (as `name`) whose archive (the file ending in `ext`) has `bytes`
+ * overwritten at the offset `at` gives for it.
+ */
+function damagedCopy(sb: Sandbox, dir: string, name: string, ext: string, at: (archive: string) => number, bytes = 4096): string {
+  const copy = path.join(sb.dir, name);
   fs.cpSync(dir, copy, { recursive: true });
-  const archive = path.join(copy, fs.readdirSync(copy).find((f) => f.endsWith('.tar.zst'))!);
-  const f = frames(archive);
+  const archive = path.join(copy, fs.readdirSync(copy).find((f) => f.endsWith(ext))!);
   const fd = fs.openSync(archive, 'r+');
-  fs.writeSync(fd, Buffer.alloc(4096, 0x55), 0, 4096, Math.floor((f[k]! + f[k + 1]!) / 2));
+  fs.writeSync(fd, Buffer.alloc(bytes, 0x55), 0, bytes, at(archive));
   fs.closeSync(fd);
   return copy;
 }
+
+/** The middle of pzstd frame k. */
+const inFrame = (k: number) => (archive: string) => {
+  const f = frames(archive);
+  return Math.floor((f[k]! + f[k + 1]!) / 2);
+};
 
 test('a selected file comes from its own frame: a damaged frame before it is never read', async () => {
   const sb = sandbox({ builtins: true });
@@ -98,7 +106,7 @@ test('a selected file comes from its own frame: a damaged frame before it is nev
     assert.equal(sha(path.join(to, member)), sha(member));
 
     // frame 1 (of the big blobs, before the member) damaged: from the index the restore is whole ...
-    const damaged = damagedCopy(sb, dir, 1);
+    const damaged = damagedCopy(sb, dir, 'damaged1', '.tar.zst', inFrame(1));
     const fast = byHand(damaged, path.join(sb.dir, 'fast'), [member]);
     assert.equal(fast.status, 0, fast.stderr);
     assert.match(fast.stdout, /from block \d+ on \(its member index\)/);
@@ -128,12 +136,7 @@ test('a selected folder, and a symlink in it, from the index; --file-compress no
     }
     assert.ok(fs.readdirSync(folder(sb, 2)).some((f) => f.endsWith('.tar.idx.zst')), 'an index beside the .tar');
     // the .tar's first bytes damaged: the restore of the folder never reads them
-    const copy = path.join(sb.dir, 'tar-copy');
-    fs.cpSync(folder(sb, 2), copy, { recursive: true });
-    const tarFile = path.join(copy, fs.readdirSync(copy).find((f) => f.endsWith('.tar'))!);
-    const fd = fs.openSync(tarFile, 'r+');
-    fs.writeSync(fd, Buffer.alloc(8192, 0x55), 0, 8192, 0);
-    fs.closeSync(fd);
+    const copy = damagedCopy(sb, folder(sb, 2), 'tar-copy', '.tar', () => 0, 8192);
     const conf = path.join(tree, 'zz', 'conf');
     const fast = byHand(copy, path.join(sb.dir, 'fast'), [conf]);
     assert.equal(fast.status, 0, fast.stderr);
