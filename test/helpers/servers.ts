@@ -179,6 +179,18 @@ export async function startMariaDB(opts: MariaDBOptions = {}): Promise<MariaDB |
   }
 }
 
+/** Row count and CHECKSUM TABLE of every base table of a database, by table name. */
+export function mariadbTableSums(server: MariaDB, db: string): Map<string, string> {
+  const tables = server.sql(`SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA='${db}' AND TABLE_TYPE='BASE TABLE' ORDER BY 1`).trim().split('\n').filter(Boolean);
+  const out = new Map<string, string>();
+  for (const t of tables) {
+    const count = server.sql(`SELECT COUNT(*) FROM \`${db}\`.\`${t}\``).trim();
+    const sum = server.sql(`CHECKSUM TABLE \`${db}\`.\`${t}\``).trim().split('\t')[1];
+    out.set(t, `${count}:${sum}`);
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL
 
