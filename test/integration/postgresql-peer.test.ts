@@ -225,7 +225,7 @@ exec ${path.join(bin!, tool)} "$@"
     writeConf(target);
     const running = run(['restore', 'postgresql', '--to', target.data, '--force']);
     assert.notEqual(running.code, 0, running.stderr + running.stdout);
-    assert.match(running.stderr, /restore-postgresql: a server is running on \S+ \(postmaster\.pid names process \d+\): stop it first/);
+    assert.match(running.stderr, /restore-postgresql: a server is running on \S+ \(postmaster\.pid names process \d+\): stop it first\n/);
     target.halt();
     const rr = run(['restore', 'postgresql', '--to', target.data, '--force']);
     assert.equal(rr.code, 0, rr.stderr + rr.stdout);
