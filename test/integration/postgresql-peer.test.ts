@@ -205,7 +205,7 @@ exec ${path.join(bin!, tool)} "$@"
     writeConf(source, 'METHOD=physical\n');
     const r = run(['postgresql'], shims());
     assert.equal(r.code, 0, r.stderr + r.stdout);
-    const file = backupsOf().find((f) => f.endsWith('/postgresql/physical.tar.zst'));
+    const file = backupsOf().find((f) => /\/postgresql(\.\d+)?\/physical\.tar\.zst$/.test(f));
     assert.ok(file, backupsOf().join('\n'));
     const st = fs.statSync(file);
     assert.equal(st.uid, 0, 'root\'s file');
