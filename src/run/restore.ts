@@ -156,8 +156,9 @@ export async function restoreBackup(job: RestoreJob): Promise<{ durationMs: numb
     const said = last ? `: ${last.slice(0, 300)}` : '';
     if (r.exitCode === REFUSED_EXIT) {
       // a script that already named --force in its last line (restore-file: "use --force to
-      // overwrite") must not get the same advice a second time
-      throw new RefusedError(`restore of ${job.service} refused${said}`, /--force/.test(said) ? undefined : 'add --force to overwrite existing data');
+      // overwrite") must not get the same advice a second time; nor a restore run with --force,
+      // refused for what --force does not override ("a server is running on ...: stop it first")
+      throw new RefusedError(`restore of ${job.service} refused${said}`, job.force || /--force/.test(said) ? undefined : 'add --force to overwrite existing data');
     }
     if (r.spawnError) throw new FailedError(`${job.service}: cannot start ${job.script}: ${startFailure(r.spawnError, job.script)}`);
     if (r.timedOut) throw new FailedError(`${verb} of ${job.service} timed out and was stopped${said}`);

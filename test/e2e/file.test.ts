@@ -570,6 +570,9 @@ test('restore into a non-empty folder is refused without --force and done with i
     fs.writeFileSync(script, '#!/bin/sh\necho "target is in use" >&2\nexit 3\n');
     const quiet = await restore(sb, ['--to', target]);
     assert.match(quiet.stderr.trim(), /^batt: restore of file refused: target is in use \(add --force to overwrite existing data\)$/);
+    // with --force given, the same refusal is for something --force does not override: no advice to add it
+    const forcedQuiet = await restore(sb, ['--to', target, '--force']);
+    assert.match(forcedQuiet.stderr.trim(), /^batt: restore of file refused: target is in use$/);
   } finally {
     sb.cleanup();
   }

@@ -179,6 +179,18 @@ export async function startMariaDB(opts: MariaDBOptions = {}): Promise<MariaDB |
   }
 }
 
+/** Row count and CHECKSUM TABLE of every base table of a database, by table name. */
+export function mariadbTableSums(server: MariaDB, db: string): Map<string, string> {
+  const tables = server.sql(`SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA='${db}' AND TABLE_TYPE='BASE TABLE' ORDER BY 1`).trim().split('\n').filter(Boolean);
+  const out = new Map<string, string>();
+  for (const t of tables) {
+    const count = server.sql(`SELECT COUNT(*) FROM \`${db}\`.\`${t}\``).trim();
+    const sum = server.sql(`CHECKSUM TABLE \`${db}\`.\`${t}\``).trim().split('\t')[1];
+    out.set(t, `${count}:${sum}`);
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL
 
@@ -186,12 +198,18 @@ export interface PostgreSQL {
   dir: string;
   /** The data directory. */
   data: string;
+  /** The folder of postgresql.conf, pg_hba.conf and pg_ident.conf: the data directory, or with `debian` one of its own (Debian's /etc/postgresql/<version>/<cluster>). */
+  conf: string;
   port: number;
   /** The superuser `postgres` uses this password over TCP (scram-sha-256). */
   password: string;
   bin: string;
   /** Runs SQL as postgres over the local socket; returns unaligned, tuples-only output. */
   sql(query: string, db?: string): string;
+  /** Stops the server and keeps its files (stop() removes them), e.g. to restore into its data directory. */
+  halt(): void;
+  /** Starts it again on its data directory and configuration, after halt(). */
+  start(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -235,49 +253,95 @@ export function pgTableSums(server: PostgreSQL, db: string): Map<string, string>
 }
 
 /**
+ * What pg_createcluster (postgresql-common) does to a data directory initdb made with
+ * `--auth-local peer --auth-host scram-sha-256`: postgresql.conf, pg_hba.conf and pg_ident.conf
+ * move into CONF (Debian's /etc/postgresql/<version>/<cluster>), postgresql.conf names
+ * data_directory, hba_file and ident_file, and pg_hba.conf gets the superuser's line on top
+ * (setup_pg_hba), so it reads as Debian's default: `local all postgres peer`, `local all all
+ * peer`, host lines scram-sha-256, `local replication all peer`, host replication lines.
+ */
+function debianLayout(data: string, conf: string, owner: { uid: number; gid: number } | null): void {
+  fs.mkdirSync(conf, { mode: 0o755 });
+  for (const [f, mode] of [['postgresql.conf', 0o644], ['pg_hba.conf', 0o640], ['pg_ident.conf', 0o640]] as const) {
+    fs.renameSync(path.join(data, f), path.join(conf, f));
+    fs.chmodSync(path.join(conf, f), mode);
+  }
+  const hba = path.join(conf, 'pg_hba.conf');
+  const lines = fs.readFileSync(hba, 'utf8').split(/(?<=\n)/);
+  const at = lines.findIndex((l) => /#.*TYPE\s+DATABASE/.test(l));
+  if (at < 0) throw new Error(`${hba}: no "# TYPE DATABASE" line to put the superuser's line before`);
+  const su = `
+# DO NOT DISABLE!
+# If you change this first entry you will need to make sure that the
+# database superuser can access the database using some other method.
+# Noninteractive access to all databases is required during automatic
+# maintenance (custom daily cronjobs, replication, and similar tasks).
+#
+# Database administrative login by Unix domain socket
+${'local'.padEnd(7)} ${'all'.padEnd(15)} ${'postgres'.padEnd(39)} peer
+
+`;
+  lines.splice(at, 0, su);
+  fs.writeFileSync(hba, lines.join(''));
+  fs.appendFileSync(path.join(conf, 'postgresql.conf'), `data_directory = '${data}'\nhba_file = '${hba}'\nident_file = '${path.join(conf, 'pg_ident.conf')}'\n`);
+  if (owner) for (const f of [conf, ...fs.readdirSync(conf).map((n) => path.join(conf, n))]) fs.chownSync(f, owner.uid, owner.gid);
+}
+
+/**
  * Starts a fresh PostgreSQL cluster. Null when the binaries are missing. `peer`: initialised the
  * way Debian's package does (`--auth-local=peer`, superuser `postgres`, run by the OS user
  * postgres), so over the socket only the OS user postgres gets in as postgres; needs root.
+ * `debian`: peer, and laid out as pg_createcluster lays a cluster out (debianLayout): the
+ * configuration in its own folder (`conf`), not in the data directory, the server started with
+ * `-c config_file=` as pg_ctlcluster starts it.
  */
-export async function startPostgreSQL(password = 'pg-Secret-93f1', opts: { peer?: boolean; datadir?: string } = {}): Promise<PostgreSQL | null> {
+export async function startPostgreSQL(password = 'pg-Secret-93f1', opts: { peer?: boolean; datadir?: string; debian?: boolean } = {}): Promise<PostgreSQL | null> {
   const bin = postgresBin();
   if (!bin) return null;
-  if (opts.peer && process.getuid?.() !== 0) throw new Error('a peer-authentication PostgreSQL needs root (to run as the OS user postgres)');
+  if ((opts.peer || opts.debian) && process.getuid?.() !== 0) throw new Error('a peer-authentication PostgreSQL needs root (to run as the OS user postgres)');
+  if (opts.debian && opts.datadir) throw new Error('debian: a fresh cluster only (its configuration is made with it)');
   if (process.getuid?.() === 0) ensurePostgresUser();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-pg-'));
   // An existing data directory (a restored one) is started as it is, and not removed by stop().
   const data = opts.datadir ?? path.join(dir, 'data');
+  const conf = opts.debian ? path.join(dir, 'etc') : data;
   const log = path.join(dir, 'postgres.log');
   const prefix = asPostgres();
+  let owner: { uid: number; gid: number } | null = null;
   if (prefix.length) {
-    const pw = execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim();
-    const gr = execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim();
-    fs.chownSync(dir, Number(pw), Number(gr));
+    owner = {
+      uid: Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim()),
+      gid: Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim()),
+    };
+    fs.chownSync(dir, owner.uid, owner.gid);
   }
   const run = (cmd: string, args: string[], input?: string) => {
     const all = [...prefix, path.join(bin, cmd), ...args];
     return execFileSync(all[0]!, all.slice(1), { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], cwd: dir });
   };
   let port = 0;
-  const stop = async () => {
+  const halt = () => {
     try {
       run('pg_ctl', ['-D', data, '-m', 'fast', '-w', '-t', '60', 'stop']);
     } catch {
       /* not running */
     }
+  };
+  const stop = async () => {
+    halt();
     fs.rmSync(dir, { recursive: true, force: true });
   };
   const sql = (query: string, db = 'postgres') =>
     run('psql', ['-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-h', dir, '-p', String(port), '-U', 'postgres', '-d', db], query);
-  try {
-    if (!opts.datadir) run('initdb', ['-D', data, '-U', 'postgres', '-E', 'UTF8', '--locale=C', `--auth-local=${opts.peer ? 'peer' : 'trust'}`, '--auth-host=scram-sha-256', '--no-sync']);
-    // A port found free can be taken by another test process before postgres binds it: retry.
+  const start = async () => {
+    // A port found free can be taken by another test process before postgres binds it: retry
+    // (on a restart the port it had first).
     for (let attempt = 1; ; attempt++) {
-      port = await freePort();
+      if (!port || attempt > 1) port = await freePort();
       try {
         run('pg_ctl', [
           '-D', data, '-l', log, '-w', '-t', '90',
-          '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c shared_buffers=16MB -c fsync=off -c max_connections=20`,
+          '-o', `${opts.debian ? `-c config_file=${path.join(conf, 'postgresql.conf')} ` : ''}-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c shared_buffers=16MB -c fsync=off -c max_connections=20`,
           'start',
         ]);
         break;
@@ -286,6 +350,11 @@ export async function startPostgreSQL(password = 'pg-Secret-93f1', opts: { peer?
         if (!taken || attempt >= 3) throw err;
       }
     }
+  };
+  try {
+    if (!opts.datadir) run('initdb', ['-D', data, '-U', 'postgres', '-E', 'UTF8', '--locale=C', `--auth-local=${opts.peer || opts.debian ? 'peer' : 'trust'}`, '--auth-host=scram-sha-256', '--no-sync']);
+    if (opts.debian) debianLayout(data, conf, owner);
+    await start();
     sql(`ALTER ROLE postgres PASSWORD '${password.replace(/'/g, "''")}'`);
   } catch (err) {
     const tail = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').slice(-2000) : '';
@@ -293,5 +362,18 @@ export async function startPostgreSQL(password = 'pg-Secret-93f1', opts: { peer?
     const e = err as { stderr?: string; message: string };
     throw new Error(`PostgreSQL did not start: ${e.stderr ?? e.message}\n${tail}`);
   }
-  return { dir, data, port, password, bin, sql, stop };
+  return {
+    dir,
+    data,
+    conf,
+    get port() {
+      return port;
+    },
+    password,
+    bin,
+    sql,
+    halt,
+    start,
+    stop,
+  };
 }

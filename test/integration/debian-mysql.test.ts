@@ -4,6 +4,8 @@
 // `batt restore mysql`), with a HOME whose ~/.my.cnf is stale ([client] user=wrong). Never
 // /root/.my.cnf: the batt process gets a temp HOME. The server is a throwaway one on its own
 // socket (never /run/mysqld), so each conf names SOCKET: a connection key, not a credential.
+// The same again with METHOD=mydumper: mydumper and myloader must log in as mariadb-dump and
+// mariadb do (the same --defaults-file), for the backup and the restore.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -11,12 +13,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO, REQUIRE_SERVERS, listFiles } from '../helpers/batt.js';
-import { findBinary, mariadbTools, startMariaDB, type MariaDB } from '../helpers/servers.js';
+import { findBinary, mariadbTableSums, mariadbTools, startMariaDB, type MariaDB } from '../helpers/servers.js';
 
 const PASSWORD = 'backup-Pw-3e8b';
 const missing = mariadbTools() && findBinary('zstd') ? [] : ['mariadbd/mariadb-install-db/mariadb/mariadb-dump or zstd'];
 const notRoot = process.getuid?.() !== 0;
 const skip = notRoot ? 'root over unix_socket needs the tests to run as root' : missing.length && !REQUIRE_SERVERS ? `not installed: ${missing.join(', ')}` : false;
+const noMydumper = findBinary('mydumper') && findBinary('myloader') ? '' : 'mydumper or myloader';
+const skipMydumper = noMydumper && !REQUIRE_SERVERS ? `not installed: ${noMydumper}` : false;
 
 describe('mysql on a Debian-style MariaDB: root over unix_socket, a stale ~/.my.cnf, batt installed and run as root', { skip, concurrency: false }, () => {
   let server: MariaDB;
@@ -24,8 +28,9 @@ describe('mysql on a Debian-style MariaDB: root over unix_socket, a stale ~/.my.
   let batt: string;
   let bhome: string;
   let root: string;
-  /** HOME of the batt process: one with the stale ~/.my.cnf, one with none. */
+  /** HOME of the batt process: one with the stale ~/.my.cnf, one whose ~/.my.cnf names another server, one with none. */
   let staleHome: string;
+  let otherHome: string;
   let cleanHome: string;
 
   before(async () => {
@@ -43,10 +48,12 @@ describe('mysql on a Debian-style MariaDB: root over unix_socket, a stale ~/.my.
       GRANT ALL ON *.* TO 'backup'@'localhost';
     `);
     staleHome = path.join(dir, 'root-home');
+    otherHome = path.join(dir, 'other-home');
     cleanHome = path.join(dir, 'clean-home');
-    fs.mkdirSync(staleHome, { mode: 0o700 });
-    fs.mkdirSync(cleanHome, { mode: 0o700 });
+    for (const h of [staleHome, otherHome, cleanHome]) fs.mkdirSync(h, { mode: 0o700 });
     fs.writeFileSync(path.join(staleHome, '.my.cnf'), '[client]\nuser=wrong\npassword=wrong\n', { mode: 0o600 });
+    // Left from an old setup: another server (nothing listens on port 1), another account.
+    fs.writeFileSync(path.join(otherHome, '.my.cnf'), '[client]\nhost=127.0.0.1\nport=1\nuser=wrong\npassword=wrong\n', { mode: 0o600 });
 
     // sudo ./install, into temp folders.
     bhome = path.join(dir, 'opt-batt');
@@ -95,12 +102,8 @@ describe('mysql on a Debian-style MariaDB: root over unix_socket, a stale ~/.my.
 
   test('USER=root alone names credentials too: a ~/.my.cnf of another server is not read at all, root logs in over unix_socket', () => {
     fs.rmSync(root, { recursive: true, force: true });
-    // Left from an old setup: another server (nothing listens on port 1), another account.
-    const other = path.join(dir, 'other-home');
-    fs.mkdirSync(other, { mode: 0o700 });
-    fs.writeFileSync(path.join(other, '.my.cnf'), '[client]\nhost=127.0.0.1\nport=1\nuser=wrong\npassword=wrong\n', { mode: 0o600 });
     conf('USER=root\nDATABASES=shop\n');
-    const r = run([], other);
+    const r = run([], otherHome);
     assert.equal(r.status, 0, r.stderr + r.stdout);
     assert.equal(dumps().length, 1, listFiles(root).join(', '));
   });
@@ -129,5 +132,44 @@ describe('mysql on a Debian-style MariaDB: root over unix_socket, a stale ~/.my.
     const bad = run([], staleHome);
     assert.equal(bad.status, 1, bad.stdout);
     assert.match(bad.stderr, /backup-mysql: cannot list the databases: mariadb failed \(exit 1\): ERROR 1045 \(28000\): Access denied for user 'wrong'@'localhost' \(using password: YES\)$/m);
+  });
+
+  // METHOD=mydumper, the three ways of logging in above. batt's own client queries (the database
+  // list, the character set) pass in each case, so a mydumper or myloader that logged in any other
+  // way (the stale ~/.my.cnf's account, its other server, no socket) fails the run here.
+  /** `batt ARGS` as root with HOME, then `batt restore mysql --mysql-db shop --to TO`; shop and TO hold the same rows. */
+  function mydumperRoundTrip(args: string[], home: string, to: string): void {
+    if (noMydumper) throw new Error(`BATT_REQUIRE_SERVERS=1 but not installed: ${noMydumper}`);
+    fs.rmSync(root, { recursive: true, force: true });
+    const log = path.join(bhome, 'log', 'batt.log');
+    const logged = fs.existsSync(log) ? fs.statSync(log).size : 0;
+    const r = run(args, home);
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    const meta = listFiles(root).filter((f) => f.endsWith('/mysql/shop.mydumper/metadata'));
+    assert.equal(meta.length, 1, listFiles(root).join(', '));
+    assert.deepEqual(dumps(), [], 'no mariadb-dump dump');
+    assert.match(fs.readFileSync(path.join(root, meta[0]!), 'utf8'), /^Finished dump at/m);
+    assert.match(fs.readFileSync(log, 'utf8').slice(logged), /dumped shop with mydumper \(\d+ threads\) -> shop\.mydumper\//);
+    const rr = run(['restore', 'mysql', '--mysql-db', 'shop', '--to', to], home);
+    assert.equal(rr.status, 0, rr.stderr + rr.stdout);
+    assert.match(rr.stdout + fs.readFileSync(log, 'utf8').slice(logged), new RegExp(`restored shop as ${to} \\(myloader, `));
+    const want = mariadbTableSums(server, 'shop');
+    assert.equal(want.get('t'), `500:${server.sql('CHECKSUM TABLE shop.t').trim().split('\t')[1]}`);
+    assert.deepEqual(mariadbTableSums(server, to), want);
+  }
+
+  test('METHOD=mydumper, no credentials configured: mydumper and myloader log in as root over unix_socket', { skip: skipMydumper }, () => {
+    conf('DATABASES=shop\n');
+    mydumperRoundTrip(['mysql', '--mysql-method', 'mydumper'], cleanHome, 'shop_md_by_root');
+  });
+
+  test('METHOD=mydumper: USER/PASSWORD of conf/mysql.conf win over a stale ~/.my.cnf for mydumper and myloader', { skip: skipMydumper }, () => {
+    conf(`USER=backup\nPASSWORD=${PASSWORD}\nDATABASES=shop\nMETHOD=mydumper\n`);
+    mydumperRoundTrip([], staleHome, 'shop_md_by_backup');
+  });
+
+  test('METHOD=mydumper: with USER=root, a ~/.my.cnf of another server is not read by mydumper or myloader', { skip: skipMydumper }, () => {
+    conf('USER=root\nDATABASES=shop\nMETHOD=mydumper\n');
+    mydumperRoundTrip([], otherHome, 'shop_md_by_user_root');
   });
 });

@@ -1,10 +1,14 @@
-// PostgreSQL set up the way Debian's package sets it up (initdb --auth-local=peer
-// --auth-host=scram-sha-256, superuser postgres, the server run by the OS user postgres), and
+// PostgreSQL set up the way Debian's package sets it up (pg_createcluster: initdb --auth-local=peer
+// --auth-host=scram-sha-256, superuser postgres, pg_hba.conf as it ships it, the configuration
+// outside the data directory, the server run by the OS user postgres), and
 // batt installed with ./install and run as root as the README says: `batt enable postgresql &&
 // batt`, with only HOST (the socket folder, since it is not the default one) and PORT in
 // conf/postgresql.conf. The clients must run as the OS user postgres (OS_USER), with no access
 // to batt's conf, TMPDIR or staging folder, and the dumps must still be 0600 files of root's.
 // Also: a failing client's own last error line ends batt's one-line error (issue 14 item 3).
+// And METHOD=physical the Debian way: pg_basebackup as postgres over the socket under Debian's
+// own `local replication all peer`, restored with --force into the data directory of the
+// stopped server, which is started again on its configuration and has the copied rows.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -43,7 +47,7 @@ describe('postgresql with peer authentication: batt installed and run as root, c
 
   before(async () => {
     if (missing.length) throw new Error(`BATT_REQUIRE_SERVERS=1 but missing: ${missing.join(', ')}`);
-    [source, target] = (await Promise.all([startPostgreSQL('unused-Pw-1', { peer: true }), startPostgreSQL('unused-Pw-2', { peer: true })])) as [PostgreSQL, PostgreSQL];
+    [source, target] = (await Promise.all([startPostgreSQL('unused-Pw-1', { debian: true }), startPostgreSQL('unused-Pw-2', { debian: true })])) as [PostgreSQL, PostgreSQL];
     source.sql(`CREATE ROLE app LOGIN PASSWORD 'app-pw'; CREATE DATABASE shop OWNER app; CREATE DATABASE blog;`);
     source.sql(`SET ROLE app; CREATE TABLE customers (id int PRIMARY KEY, name text);
       INSERT INTO customers SELECT g, 'Kunde ' || g || ' Grüße' FROM generate_series(1, 500) g;`, 'shop');
@@ -65,7 +69,7 @@ describe('postgresql with peer authentication: batt installed and run as root, c
     seen = path.join(shim, 'seen.log');
     fs.writeFileSync(seen, '');
     fs.chmodSync(seen, 0o666);
-    for (const tool of ['pg_dump', 'pg_dumpall', 'psql', 'pg_restore']) {
+    for (const tool of ['pg_dump', 'pg_dumpall', 'psql', 'pg_restore', 'pg_basebackup']) {
       fs.writeFileSync(
         path.join(shim, tool),
         `#!/bin/sh
@@ -83,7 +87,13 @@ exec ${path.join(bin!, tool)} "$@"
     if (shim) fs.rmSync(shim, { recursive: true, force: true });
   });
 
-  const shims = () => ({ PG_DUMP: path.join(shim, 'pg_dump'), PG_DUMPALL: path.join(shim, 'pg_dumpall'), PSQL: path.join(shim, 'psql'), PG_RESTORE: path.join(shim, 'pg_restore') });
+  const shims = () => ({
+    PG_DUMP: path.join(shim, 'pg_dump'),
+    PG_DUMPALL: path.join(shim, 'pg_dumpall'),
+    PSQL: path.join(shim, 'psql'),
+    PG_RESTORE: path.join(shim, 'pg_restore'),
+    PG_BASEBACKUP: path.join(shim, 'pg_basebackup'),
+  });
 
   test('`batt enable postgresql && batt` as root backs up every database and the roles', () => {
     writeConf(source);
@@ -176,6 +186,55 @@ exec ${path.join(bin!, tool)} "$@"
     const r = run(['postgresql']);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /backup-postgresql: OS_USER 'no-such-batt-user' in \S+postgresql\.conf is not a user of this machine\n/, r.stderr);
+  });
+
+  test('METHOD=physical as root under Debian\'s pg_hba.conf: pg_basebackup as postgres, restored into the stopped server\'s data directory, which starts on its configuration with the same rows', async () => {
+    // The cluster is as pg_createcluster makes it: nothing added for batt.
+    const hba = readText(path.join(source.conf, 'pg_hba.conf')).split('\n').filter((l) => l && !l.startsWith('#'));
+    assert.deepEqual(hba.map((l) => l.split(/\s+/).join(' ')), [
+      'local all postgres peer',
+      'local all all peer',
+      'host all all 127.0.0.1/32 scram-sha-256',
+      'host all all ::1/128 scram-sha-256',
+      'local replication all peer',
+      'host replication all 127.0.0.1/32 scram-sha-256',
+      'host replication all ::1/128 scram-sha-256',
+    ]);
+    assert.ok(!fs.existsSync(path.join(source.data, 'pg_hba.conf')) && !fs.existsSync(path.join(source.data, 'postgresql.conf')), 'the configuration is outside the data directory');
+    fs.writeFileSync(seen, '');
+    writeConf(source, 'METHOD=physical\n');
+    const r = run(['postgresql'], shims());
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const file = backupsOf().find((f) => /\/postgresql(\.\d+)?\/physical\.tar\.zst$/.test(f));
+    assert.ok(file, backupsOf().join('\n'));
+    const st = fs.statSync(file);
+    assert.equal(st.uid, 0, 'root\'s file');
+    assert.equal(st.mode & 0o077, 0);
+    const calls = readText(seen).trim().split('\n').filter((l) => l.startsWith('pg_basebackup '));
+    assert.equal(calls.length, 1, readText(seen));
+    assert.match(calls[0]!, /^pg_basebackup user=postgres cwd=\/ env=$/);
+    // Rows the copy must not have: the restore brings the cluster back as it was at the backup.
+    source.sql('INSERT INTO customers VALUES (501, \'after the backup\')', 'shop');
+    const want = { shop: pgTableSums(source, 'shop'), blog: pgTableSums(source, 'blog') };
+    want.shop.set('public.customers', source.sql("SELECT count(*) || ':' || md5(string_agg(x::text, '|' ORDER BY x::text)) FROM customers x WHERE id <= 500", 'shop').trim());
+    source.sql('DELETE FROM customers WHERE id = 501', 'shop');
+
+    // As on Debian: the server must be stopped first (systemctl stop postgresql), then the copy
+    // replaces its data directory (--force: the old contents are moved aside), then it starts
+    // again with its own configuration from its conf folder.
+    writeConf(target);
+    const running = run(['restore', 'postgresql', '--to', target.data, '--force']);
+    assert.notEqual(running.code, 0, running.stderr + running.stdout);
+    assert.match(running.stderr, /restore-postgresql: a server is running on \S+ \(postmaster\.pid names process \d+\): stop it first\n/);
+    target.halt();
+    const rr = run(['restore', 'postgresql', '--to', target.data, '--force']);
+    assert.equal(rr.code, 0, rr.stderr + rr.stdout);
+    assert.equal(fs.statSync(target.data).uid, Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout.trim()), 'owned by postgres as before');
+    assert.ok(!fs.existsSync(path.join(target.data, 'postgresql.conf')), 'the copy holds no configuration: Debian keeps it in its conf folder');
+    await target.start();
+    assert.equal(target.sql('SHOW hba_file').trim(), path.join(target.conf, 'pg_hba.conf'));
+    for (const db of ['shop', 'blog'] as const) assert.deepEqual(pgTableSums(target, db), want[db], db);
+    assert.equal(target.sql("SELECT tableowner FROM pg_tables WHERE tablename = 'customers'", 'shop').trim(), 'app');
   });
 
   function backupsOf(): string[] {
