@@ -191,6 +191,25 @@ export function mariadbTableSums(server: MariaDB, db: string): Map<string, strin
   return out;
 }
 
+/**
+ * Runs the `# by hand: NAME` block of docs/restore-without-batt.md literally, as a sysadmin
+ * without batt would, against MariaDB `target`: its `DB=` line set to `db`, B = the backup folder
+ * `backup`, and HOME a folder under `dir` whose ~/.my.cnf logs in as root over the target's socket.
+ * Returns bash's result.
+ */
+export function runMariaHandBlock(name: string, target: MariaDB, dir: string, backup: string, db: string): ReturnType<typeof spawnSync> {
+  const home = path.join(dir, 'hand-home');
+  fs.mkdirSync(home, { recursive: true });
+  fs.writeFileSync(path.join(home, '.my.cnf'), `[client]\nsocket=${target.socket}\nuser=root\n`, { mode: 0o600 });
+  const doc = fs.readFileSync(path.join(import.meta.dirname, '..', '..', 'docs', 'restore-without-batt.md'), 'utf8');
+  const block = new RegExp('```sh\\n# by hand: ' + name + '\\n([\\s\\S]*?)```').exec(doc)?.[1];
+  if (!block) throw new Error(`no ${name} block in docs/restore-without-batt.md`);
+  return spawnSync('bash', ['-e', '-o', 'pipefail', '-c', block.replace(/^DB=.*$/m, `DB=${db}`)], {
+    encoding: 'utf8',
+    env: { ...process.env, HOME: home, B: backup },
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL
 

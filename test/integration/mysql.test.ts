@@ -5,10 +5,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { REQUIRE_SERVERS, batt, listFiles, sandbox, tempDirs, type Sandbox, backupsOf, readText } from '../helpers/batt.js';
-import { findBinary, mariadbTools, startMariaDB, type MariaDB } from '../helpers/servers.js';
+import { findBinary, mariadbTools, startMariaDB, type MariaDB, mariadbTableSums, runMariaHandBlock } from '../helpers/servers.js';
 
 // Quotes, a backslash, a hash and spaces: every layer that could mangle or leak it is crossed.
 const PASSWORD = `My'Sql "pw" \\ #9f-Secret`;
@@ -40,17 +40,7 @@ exec ${JSON.stringify(real)} "$@"
   return file;
 }
 
-/** Row count and CHECKSUM TABLE of every table of a database, as one comparable map. */
-function tableSums(server: MariaDB, db: string): Map<string, string> {
-  const tables = server.sql(`SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA='${db}' AND TABLE_TYPE='BASE TABLE' ORDER BY 1`).trim().split('\n').filter(Boolean);
-  const out = new Map<string, string>();
-  for (const t of tables) {
-    const count = server.sql(`SELECT COUNT(*) FROM \`${db}\`.\`${t}\``).trim();
-    const sum = server.sql(`CHECKSUM TABLE \`${db}\`.\`${t}\``).trim().split('\t')[1];
-    out.set(t, `${count}:${sum}`);
-  }
-  return out;
-}
+const tableSums = mariadbTableSums;
 
 function seed(server: MariaDB): void {
   server.sql(`
@@ -244,17 +234,8 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
 
       // The plain block of docs/restore-without-batt.md, run literally: blog again, by hand.
       target.sql('DROP DATABASE blog');
-      const home = path.join(sb.dir, 'hand-home');
-      fs.mkdirSync(home, { recursive: true });
-      fs.writeFileSync(path.join(home, '.my.cnf'), `[client]\nsocket=${target.socket}\nuser=root\n`, { mode: 0o600 });
-      const doc = fs.readFileSync(path.join(import.meta.dirname, '..', '..', 'docs', 'restore-without-batt.md'), 'utf8');
-      const block = /```sh\n# by hand: mysql-plain\n([\s\S]*?)```/.exec(doc)?.[1];
-      assert.ok(block, 'no mysql-plain block in docs/restore-without-batt.md');
-      const x = spawnSync('bash', ['-e', '-o', 'pipefail', '-c', block.replace(/^DB=.*$/m, 'DB=blog')], {
-        encoding: 'utf8',
-        env: { ...process.env, HOME: home, B: path.join(sb.root, folder) },
-      });
-      assert.equal(x.status, 0, x.stderr);
+      const x = runMariaHandBlock('mysql-plain', target, sb.dir, path.join(sb.root, folder), 'blog');
+      assert.equal(x.status, 0, String(x.stderr));
       assert.deepEqual(tableSums(target, 'blog'), tableSums(source, 'blog'));
       assert.ok(target.sql('SHOW CREATE DATABASE blog').includes('latin1'));
     } finally {
