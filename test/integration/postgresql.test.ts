@@ -352,11 +352,12 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
     fs.rmSync(sb.root, { recursive: true, force: true });
     fs.writeFileSync(path.join(sb.dir, 'argv.log'), '');
     // zstd is not needed: one that ran would fail the backup.
-    const r = await run(['postgresql', '--postgresql-compress', 'none'], { ZSTD: path.join(sb.dir, 'no-zstd') });
+    const dbs = ['shop', 'blog', 'odd name-ü'];
+    const r = await run(['postgresql', ...dbs.flatMap((d) => ['--postgresql-db', d]), '--postgresql-compress', 'none'], { ZSTD: path.join(sb.dir, 'no-zstd') });
     assert.equal(r.code, 0, r.stderr);
     const files = backupsOf(sb);
     const folder = path.dirname(files.find((f) => f.endsWith('/postgresql/shop.dump')) ?? assert.fail(`no shop.dump in ${files.join(', ')}`));
-    assert.deepEqual(files.map((f) => path.relative(folder, f)), ['batt-manifest.json', 'blog.dump', 'globals.sql', 'odd name-ü.dump', 'postgres.dump', 'shop.dump']);
+    assert.deepEqual(files.map((f) => path.relative(folder, f)), ['batt-manifest.json', 'blog.dump', 'globals.sql', 'odd name-ü.dump', 'shop.dump']);
     for (const f of ['shop.dump', 'globals.sql']) {
       const mode = fs.statSync(path.join(sb.root, folder, f)).mode & 0o777;
       assert.equal(mode & 0o077, 0, `${f} mode ${mode.toString(8)}`);
@@ -371,10 +372,63 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
     assert.match(globals, /^CREATE ROLE app;$/m);
     assert.match(globals, /-- PostgreSQL database cluster dump complete\n/);
     const calls = readText(path.join(sb.dir, 'argv.log')).split('\n').filter((l) => l.startsWith('ARGV pg_dump '));
-    assert.equal(calls.length, 4, calls.join('\n'));
+    assert.equal(calls.length, 3, calls.join('\n'));
     for (const c of calls) assert.match(c, /^ARGV pg_dump -Fc -Z 0 -w -d /, c);
     assert.match(readText(path.join(sb.home, 'log', 'batt.log')), /dumped roles and tablespaces -> globals\.sql\n/);
     assert.deepEqual(tempDirs(tmp, 'batt-postgresql'), []);
+  });
+
+  test('COMPRESS=none: batt restores the -Z 0 dumps and the plain globals.sql (roles first) into a fresh cluster, drills them and verifies; FORMAT=directory too', async () => {
+    const fresh = (await startPostgreSQL('third-Pw-3'))!;
+    const ZSTD = path.join(sb.dir, 'no-zstd'); // no zstd anywhere: nothing of the backup is compressed
+    try {
+      fs.rmSync(sb.root, { recursive: true, force: true });
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD, COMPRESS: 'none' });
+      const dbs = ['shop', 'blog', 'odd name-ü'];
+      const r = await run(['postgresql', ...dbs.flatMap((d) => ['--postgresql-db', d])], { ZSTD });
+      assert.equal(r.code, 0, r.stderr);
+      const folder = path.dirname(backupsOf(sb).find((f) => f.endsWith('/postgresql/globals.sql')) ?? assert.fail(backupsOf(sb).join(', ')));
+
+      // the roles come from globals.sql: without them pg_restore of shop (owner app) would fail
+      assert.equal(fresh.sql("SELECT count(*) FROM pg_roles WHERE rolname IN ('app', 'readers')").trim(), '0');
+      writeConf(sb, { HOST: '127.0.0.1', PORT: fresh.port, USER: 'postgres', PASSWORD: fresh.password });
+      const rr = await run(['restore', 'postgresql', folder], { ZSTD });
+      assert.equal(rr.code, 0, rr.stderr + rr.stdout);
+      for (const db of dbs) assert.deepEqual(pgTableSums(fresh, db), pgTableSums(source, db), `tables of ${db}`);
+      assert.equal(fresh.sql("SELECT rolcanlogin FROM pg_roles WHERE rolname = 'app'").trim(), 't', 'role app restored');
+      assert.equal(fresh.sql("SELECT tableowner FROM pg_tables WHERE tablename = 'customers'", 'shop').trim(), 'app');
+      assert.equal(fresh.sql("SELECT has_table_privilege('readers', 'customers', 'SELECT')", 'shop').trim(), 't');
+      assert.equal(fresh.sql('SELECT double_it(21)', 'shop').trim(), '42');
+      assert.match(readText(path.join(sb.home, 'log', 'batt.log')), /restored missing roles and tablespaces from globals\.sql\n/);
+
+      const d = await run(['drill', 'postgresql'], { ZSTD });
+      assert.equal(d.code, 0, d.stderr + d.stdout);
+      assert.match(d.stdout, /^drill ok +postgresql /m);
+      assert.match(readText(path.join(sb.home, 'log', 'batt.log')), /drill: shop restored into a scratch database: \d+ object/);
+      const v = await run(['verify']);
+      assert.equal(v.code, 0, v.stderr + v.stdout);
+
+      // FORMAT=directory: pg_dump -Fd -Z 0 writes <n>.dat files; pg_restore -j reads them.
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD, COMPRESS: 'none', FORMAT: 'directory', JOBS: 2 });
+      const dr = await run(['postgresql', '--postgresql-db', 'shop', '--postgresql-globals', 'no'], { ZSTD });
+      assert.equal(dr.code, 0, dr.stderr);
+      const toc = backupsOf(sb).find((f) => f.endsWith('/shop.dir/toc.dat')) ?? assert.fail(backupsOf(sb).join(', '));
+      const dirFolder = toc.replace(/\/shop\.dir\/toc\.dat$/, '');
+      const inDir = backupsOf(sb).filter((f) => f.startsWith(`${dirFolder}/shop.dir/`)).map((f) => path.basename(f));
+      assert.ok(inDir.some((f) => /^\d+\.dat$/.test(f)) && !inDir.some((f) => f.endsWith('.gz')), inDir.join(', '));
+      for (const f of inDir) assert.equal(fs.statSync(path.join(sb.root, dirFolder, 'shop.dir', f)).mode & 0o077, 0, f);
+      writeConf(sb, { HOST: '127.0.0.1', PORT: fresh.port, USER: 'postgres', PASSWORD: fresh.password });
+      const rd = await run(['restore', 'postgresql', dirFolder, '--postgresql-db', 'shop', '--to', 'shop dir', '--postgresql-jobs', '2'], { ZSTD });
+      assert.equal(rd.code, 0, rd.stderr + rd.stdout);
+      assert.deepEqual(pgTableSums(fresh, 'shop dir'), pgTableSums(source, 'shop'));
+      const dd = await run(['drill', dirFolder], { ZSTD });
+      assert.equal(dd.code, 0, dd.stderr + dd.stdout);
+      assert.match(dd.stdout, /^drill ok +postgresql /m);
+      assert.equal(fresh.sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'batt\\_drill\\_%'").trim(), '0');
+    } finally {
+      await fresh.stop();
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD });
+    }
   });
 
   test('COMPRESS=none: an unknown value, a LEVEL with none, and none with METHOD=physical each fail before any client, with one line, and keep nothing', async () => {
