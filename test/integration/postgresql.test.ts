@@ -223,6 +223,17 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
       writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'app', PASSWORD: 'app-pw', DATABASES: 'shop', GLOBALS: 'no' });
       d = await doctor();
       assert.match(d.stdout, /^ok +postgresql +check mode: ok$/m);
+      // COMPRESS as a run reads it: a wrong value fails; none needs no zstd, the default does.
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD, DATABASES: 'shop', COMPRESS: 'lz4' });
+      d = await doctor();
+      assert.match(d.stdout, /^FAIL +postgresql +backup-postgresql: unknown compression 'lz4' \(zstd or none\)$/m, d.stdout);
+      const noZstd = { ...env, ZSTD: path.join(sb.dir, 'no-zstd') };
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD, DATABASES: 'shop', COMPRESS: 'none' });
+      d = await batt(['doctor', '--path', sb.pattern], { home: sb.home, env: noZstd });
+      assert.match(d.stdout, /^ok +postgresql +check mode: ok$/m, d.stdout);
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD, DATABASES: 'shop' });
+      d = await batt(['doctor', '--path', sb.pattern], { home: sb.home, env: noZstd });
+      assert.match(d.stdout, /^FAIL +postgresql +backup-postgresql: \S*no-zstd not found: install zstd or set ZSTD$/m, d.stdout);
       assert.deepEqual(tempDirs(tmp, 'batt-postgresql'), []);
     } finally {
       await batt(['disable', 'postgresql'], { home: sb.home });
