@@ -203,8 +203,8 @@ const mysqlMethod: Lint = (v) => {
   const r = oneOf('logical', 'physical', 'mydumper')(v);
   return r.ok ? undefined : r.why;
 };
-/** COMPRESS of the mysql service: zstd dumps (the default) or plain ones for a restic target. */
-const mysqlCompress: Lint = (v) => {
+/** COMPRESS of the mysql and postgresql services: zstd dumps (the default) or plain ones for a restic target. */
+const dumpCompress: Lint = (v) => {
   const r = oneOf('zstd', 'none')(v);
   return r.ok ? undefined : r.why;
 };
@@ -327,7 +327,7 @@ export const BUILTIN_SERVICE_KEYS = {
     DRILL_HOST: { lint: host, doc: 'drill: load the scratch database on this server instead (same user and password)' },
     DRILL_PORT: { rule: port, doc: 'drill: the port of DRILL_HOST' },
     METHOD: { lint: mysqlMethod, doc: 'logical (one dump per database, default), physical (mariadb-backup copy of the whole server) or mydumper (parallel per-table dumps)' },
-    COMPRESS: { lint: mysqlCompress, doc: 'zstd (default: <db>.sql.zst) or none (plain <db>.sql, for a restic target; METHOD=logical only, no LEVEL)' },
+    COMPRESS: { lint: dumpCompress, doc: 'zstd (default: <db>.sql.zst) or none (plain <db>.sql, for a restic target; METHOD=logical only, no LEVEL)' },
     JOBS: { lint: (v) => { const r = positiveInt(v); return r.ok ? undefined : r.why; }, doc: 'METHOD=mydumper: threads of mydumper and myloader (default: cores, at most 4)' },
     DATADIR: { lint: absolute, doc: "METHOD=physical: the server's data directory (backup: when not the one in /etc/mysql; restore: where to, without --to)" },
     ...CONTAINER_KEYS,
@@ -339,6 +339,7 @@ export const BUILTIN_SERVICE_KEYS = {
     DRILL_HOST: { lint: host, doc: 'drill: restore the scratch database on this server instead (same user and password)' },
     DRILL_PORT: { rule: port, doc: 'drill: the port of DRILL_HOST' },
     METHOD: { lint: dumpMethod, doc: 'logical (pg_dump per database, default) or physical (pg_basebackup copy of the whole cluster)' },
+    COMPRESS: { lint: dumpCompress, doc: 'zstd (default: pg_dump\'s own compression, globals.sql.zst) or none (pg_dump -Z 0 and a plain globals.sql, for a restic target; METHOD=logical only, no LEVEL)' },
     OS_USER: { lint: userName, doc: 'OS user the clients run as when batt runs as root with no USER/PASSWORD (postgres; empty: never)' },
     ...CONTAINER_KEYS,
   },

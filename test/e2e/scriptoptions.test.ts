@@ -83,7 +83,7 @@ const cases: Case[] = [
     took: (w) => assert.match(w.calls(), /^mysql socket="\/run\/good.sock" .*-- shop$/m),
   },
   {
-    service: 'postgresql', kind: 'backup', known: 'db, exclude, globals, level, host, port, user, format, jobs, method',
+    service: 'postgresql', kind: 'backup', known: 'db, exclude, globals, compress, level, host, port, user, format, jobs, method',
     typo: ['--postgresql-hots', 'db.example'],
     base: () => [],
     good: () => ['--postgresql-db', 'shop', '--postgresql-host', '/run/pg', '--postgresql-user', 'app', '--postgresql-globals', 'no'],

@@ -101,6 +101,28 @@ describe('databases in containers: the client runs through the engine (a stand-i
     assert.deepEqual(pgTableSums(pg, 'shop_copy'), pgTableSums(pg, 'shop'));
   });
 
+  test('postgresql COMPRESS=none: pg_dump -Z 0 and pg_dumpall write the plain files from the engine\'s stdout, with no zstd on the host; a restore --to (roles from globals.sql) comes back equal', async () => {
+    fs.rmSync(log, { force: true });
+    const docker = standInEngine(sb.dir, 'docker', log);
+    conf('postgresql', `HOST=127.0.0.1\nPORT=${pg.port}\nUSER=postgres\nPASSWORD=${PASSWORD}\nCONTAINER=pgbox\nCONTAINER_ENGINE=docker\nCOMPRESS=none\n`);
+    const env = { DOCKER: docker, PODMAN: path.join(sb.dir, 'no-podman'), ZSTD: path.join(sb.dir, 'no-zstd') };
+    const path0 = sb.pattern.replace('%d', '%d-plain');
+    const r = await batt(['postgresql', '--postgresql-db', 'shop', '--path', path0], { home: sb.home, env });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const prefix = 'docker exec -i -e PGHOST -e PGPORT -e PGUSER -e PGCONNECT_TIMEOUT -e PGPASSWORD pgbox';
+    const calls = readText(log).trim().split('\n');
+    assert.ok(calls.some((c) => c.startsWith(`${prefix} pg_dumpall --globals-only `)) && calls.some((c) => c.startsWith(`${prefix} pg_dump -Fc -Z 0 `)), calls.join('\n'));
+    const globals = backupsOf(sb).find((f) => f.includes('-plain/') && f.endsWith('/postgresql/globals.sql')) ?? assert.fail(backupsOf(sb).join(', '));
+    const folder = path.dirname(path.join(sb.root, globals));
+    assert.match(readText(path.join(folder, 'globals.sql')), /-- PostgreSQL database cluster dump complete\n/);
+    assert.ok(fs.readFileSync(path.join(folder, 'shop.dump')).includes(Buffer.from('order 42')), 'shop.dump is uncompressed');
+    const rr = await batt(['restore', 'postgresql', path.relative(sb.root, folder), '--postgresql-db', 'shop', '--to', 'shop_plain', '--path', path0], { home: sb.home, env });
+    assert.equal(rr.code, 0, rr.stderr + rr.stdout);
+    assert.match(readText(path.join(sb.home, 'log', 'batt.log')), /restored missing roles and tablespaces from globals\.sql\n/);
+    assert.match(readText(log), /^docker exec -i .* pgbox psql -X -q -w -v ON_ERROR_STOP=0 /m);
+    assert.deepEqual(pgTableSums(pg, 'shop_plain'), pgTableSums(pg, 'shop'));
+  });
+
   test('postgresql: with no password, the clients run as OS_USER inside the container (exec -u postgres), over its socket', { skip: process.getuid?.() !== 0 && 'needs root' }, async () => {
     fs.rmSync(log, { force: true });
     const podman = standInEngine(sb.dir, 'podman', log);

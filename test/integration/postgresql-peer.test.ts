@@ -237,6 +237,55 @@ exec ${path.join(bin!, tool)} "$@"
     assert.equal(target.sql("SELECT tableowner FROM pg_tables WHERE tablename = 'customers'", 'shop').trim(), 'app');
   });
 
+  test('COMPRESS=none as root: pg_dump -Z 0 and pg_dumpall as postgres into root\'s 0600 files, without zstd; batt restore as postgres, and the by-hand block, bring it back', () => {
+    fs.writeFileSync(seen, '');
+    // a role only this backup holds: the restore must take it from the plain globals.sql
+    source.sql('CREATE ROLE plain_role NOLOGIN');
+    const noZstd = { ...shims(), ZSTD: path.join(dir, 'no-zstd') };
+    writeConf(source, 'COMPRESS=none\nDATABASES=shop\n');
+    const before = new Set(backupsOf());
+    const r = run(['postgresql'], noZstd);
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const files = backupsOf().filter((f) => !before.has(f));
+    assert.deepEqual(files.map((f) => path.basename(f)).sort(), ['batt-manifest.json', 'globals.sql', 'shop.dump']);
+    for (const f of files) {
+      const st = fs.statSync(f);
+      assert.equal(st.uid, 0, `${f} is root's`);
+      assert.equal(st.mode & 0o077, 0, `${f} mode ${(st.mode & 0o777).toString(8)}`);
+    }
+    const folder = path.dirname(files[0]!);
+    assert.ok(fs.readFileSync(path.join(folder, 'shop.dump')).includes(Buffer.from('Kunde 7 Grüße')), 'shop.dump is uncompressed');
+    assert.match(readText(path.join(folder, 'globals.sql')), /^CREATE ROLE plain_role;$/m);
+    assert.match(readText(path.join(folder, 'globals.sql')), /-- PostgreSQL database cluster dump complete\n/);
+    const calls = readText(seen).trim().split('\n');
+    assert.ok(calls.some((l) => l.startsWith('pg_dumpall ')) && calls.some((l) => l.startsWith('pg_dump ')), calls.join('\n'));
+    for (const l of calls.filter((c) => !c.startsWith('pg_restore '))) assert.match(l, /^\S+ user=postgres cwd=\/ env=$/, l);
+
+    fs.writeFileSync(seen, '');
+    writeConf(target);
+    const rr = run(['restore', 'postgresql', '--postgresql-db', 'shop', '--to', 'shop_plain'], noZstd);
+    assert.equal(rr.code, 0, rr.stderr + rr.stdout);
+    assert.deepEqual(pgTableSums(target, 'shop_plain'), pgTableSums(source, 'shop'));
+    assert.equal(target.sql("SELECT count(*) FROM pg_roles WHERE rolname = 'plain_role'").trim(), '1', 'plain_role came from globals.sql');
+    assert.equal(target.sql("SELECT tableowner FROM pg_tables WHERE tablename = 'customers'", 'shop_plain').trim(), 'app');
+    for (const l of readText(seen).trim().split('\n')) assert.match(l, /^\S+ user=postgres cwd=\/ env=$/, l);
+
+    // The plain block of docs/restore-without-batt.md, run literally as root: shop again, by hand.
+    target.sql('DROP DATABASE IF EXISTS shop');
+    target.sql('DROP ROLE plain_role');
+    const doc = readText(path.join(REPO, 'docs', 'restore-without-batt.md'));
+    const block = /```sh\n# by hand: postgresql-plain\n([\s\S]*?)```/.exec(doc)?.[1] ?? assert.fail('no postgresql-plain block in docs/restore-without-batt.md');
+    assert.match(block, /^DB=shop$/m);
+    const x = spawnSync('bash', ['-e', '-o', 'pipefail', '-c', block], {
+      encoding: 'utf8',
+      cwd: dir,
+      env: { ...process.env, B: folder, PGHOST: target.dir, PGPORT: String(target.port) },
+    });
+    assert.equal(x.status, 0, x.stderr);
+    assert.deepEqual(pgTableSums(target, 'shop'), pgTableSums(source, 'shop'));
+    assert.equal(target.sql("SELECT count(*) FROM pg_roles WHERE rolname = 'plain_role'").trim(), '1', 'plain_role came from globals.sql');
+  });
+
   function backupsOf(): string[] {
     return backups().map((f) => path.join(root, f));
   }

@@ -5,6 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { REQUIRE_SERVERS, batt, listFiles, sandbox, tempDirs, type Sandbox, backupsOf, readText, writeTargetConf } from '../helpers/batt.js';
 import { findBinary, pgTableSums, postgresBin, startPostgreSQL, type PostgreSQL } from '../helpers/servers.js';
@@ -222,6 +223,17 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
       writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'app', PASSWORD: 'app-pw', DATABASES: 'shop', GLOBALS: 'no' });
       d = await doctor();
       assert.match(d.stdout, /^ok +postgresql +check mode: ok$/m);
+      // COMPRESS as a run reads it: a wrong value fails; none needs no zstd, the default does.
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD, DATABASES: 'shop', COMPRESS: 'lz4' });
+      d = await doctor();
+      assert.match(d.stdout, /^FAIL +postgresql +backup-postgresql: unknown compression 'lz4' \(zstd or none\)$/m, d.stdout);
+      const noZstd = { ...env, ZSTD: path.join(sb.dir, 'no-zstd') };
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD, DATABASES: 'shop', COMPRESS: 'none' });
+      d = await batt(['doctor', '--path', sb.pattern], { home: sb.home, env: noZstd });
+      assert.match(d.stdout, /^ok +postgresql +check mode: ok$/m, d.stdout);
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD, DATABASES: 'shop' });
+      d = await batt(['doctor', '--path', sb.pattern], { home: sb.home, env: noZstd });
+      assert.match(d.stdout, /^FAIL +postgresql +backup-postgresql: \S*no-zstd not found: install zstd or set ZSTD$/m, d.stdout);
       assert.deepEqual(tempDirs(tmp, 'batt-postgresql'), []);
     } finally {
       await batt(['disable', 'postgresql'], { home: sb.home });
@@ -345,5 +357,157 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
       assert.deepEqual(backupsOf(sb), [], opt);
     }
     writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD });
+  });
+
+  test('--postgresql-compress none: pg_dump -Z 0 (<db>.dump uncompressed) and a plain globals.sql ending with its completion line, 0600, without zstd', async () => {
+    fs.rmSync(sb.root, { recursive: true, force: true });
+    fs.writeFileSync(path.join(sb.dir, 'argv.log'), '');
+    // zstd is not needed: one that ran would fail the backup.
+    const dbs = ['shop', 'blog', 'odd name-ü'];
+    const r = await run(['postgresql', ...dbs.flatMap((d) => ['--postgresql-db', d]), '--postgresql-compress', 'none'], { ZSTD: path.join(sb.dir, 'no-zstd') });
+    assert.equal(r.code, 0, r.stderr);
+    const files = backupsOf(sb);
+    const folder = path.dirname(files.find((f) => f.endsWith('/postgresql/shop.dump')) ?? assert.fail(`no shop.dump in ${files.join(', ')}`));
+    assert.deepEqual(files.map((f) => path.relative(folder, f)), ['batt-manifest.json', 'blog.dump', 'globals.sql', 'odd name-ü.dump', 'shop.dump']);
+    for (const f of ['shop.dump', 'globals.sql']) {
+      const mode = fs.statSync(path.join(sb.root, folder, f)).mode & 0o777;
+      assert.equal(mode & 0o077, 0, `${f} mode ${mode.toString(8)}`);
+    }
+    const shop = fs.readFileSync(path.join(sb.root, folder, 'shop.dump'));
+    assert.equal(shop.subarray(0, 5).toString(), 'PGDMP', 'custom format');
+    // uncompressed: the rows are in the file as COPY wrote them
+    assert.ok(shop.includes(Buffer.from('Kunde Grüße 7 日本 ñ\tKraków')), 'the rows are plain in shop.dump');
+    const list = spawnSync(path.join(bin!, 'pg_restore'), ['--list', path.join(sb.root, folder, 'shop.dump')], { encoding: 'utf8' });
+    assert.match(list.stdout, /^; +Compression: (0|none)$/m, list.stdout);
+    const globals = readText(path.join(sb.root, folder, 'globals.sql'));
+    assert.match(globals, /^CREATE ROLE app;$/m);
+    assert.match(globals, /-- PostgreSQL database cluster dump complete\n/);
+    const calls = readText(path.join(sb.dir, 'argv.log')).split('\n').filter((l) => l.startsWith('ARGV pg_dump '));
+    assert.equal(calls.length, 3, calls.join('\n'));
+    for (const c of calls) assert.match(c, /^ARGV pg_dump -Fc -Z 0 -w -d /, c);
+    assert.match(readText(path.join(sb.home, 'log', 'batt.log')), /dumped roles and tablespaces -> globals\.sql\n/);
+    assert.deepEqual(tempDirs(tmp, 'batt-postgresql'), []);
+  });
+
+  test('COMPRESS=none: batt restores the -Z 0 dumps and the plain globals.sql (roles first) into a fresh cluster, drills them and verifies; FORMAT=directory too', async () => {
+    const fresh = (await startPostgreSQL('third-Pw-3'))!;
+    const ZSTD = path.join(sb.dir, 'no-zstd'); // no zstd anywhere: nothing of the backup is compressed
+    try {
+      fs.rmSync(sb.root, { recursive: true, force: true });
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD, COMPRESS: 'none' });
+      const dbs = ['shop', 'blog', 'odd name-ü'];
+      const r = await run(['postgresql', ...dbs.flatMap((d) => ['--postgresql-db', d])], { ZSTD });
+      assert.equal(r.code, 0, r.stderr);
+      const folder = path.dirname(backupsOf(sb).find((f) => f.endsWith('/postgresql/globals.sql')) ?? assert.fail(backupsOf(sb).join(', ')));
+
+      // the roles come from globals.sql: without them pg_restore of shop (owner app) would fail
+      assert.equal(fresh.sql("SELECT count(*) FROM pg_roles WHERE rolname IN ('app', 'readers')").trim(), '0');
+      writeConf(sb, { HOST: '127.0.0.1', PORT: fresh.port, USER: 'postgres', PASSWORD: fresh.password });
+      const rr = await run(['restore', 'postgresql', folder], { ZSTD });
+      assert.equal(rr.code, 0, rr.stderr + rr.stdout);
+      for (const db of dbs) assert.deepEqual(pgTableSums(fresh, db), pgTableSums(source, db), `tables of ${db}`);
+      assert.equal(fresh.sql("SELECT rolcanlogin FROM pg_roles WHERE rolname = 'app'").trim(), 't', 'role app restored');
+      assert.equal(fresh.sql("SELECT tableowner FROM pg_tables WHERE tablename = 'customers'", 'shop').trim(), 'app');
+      assert.equal(fresh.sql("SELECT has_table_privilege('readers', 'customers', 'SELECT')", 'shop').trim(), 't');
+      assert.equal(fresh.sql('SELECT double_it(21)', 'shop').trim(), '42');
+      assert.match(readText(path.join(sb.home, 'log', 'batt.log')), /restored missing roles and tablespaces from globals\.sql\n/);
+
+      const d = await run(['drill', 'postgresql'], { ZSTD });
+      assert.equal(d.code, 0, d.stderr + d.stdout);
+      assert.match(d.stdout, /^drill ok +postgresql /m);
+      assert.match(readText(path.join(sb.home, 'log', 'batt.log')), /drill: shop restored into a scratch database: \d+ object/);
+      const v = await run(['verify']);
+      assert.equal(v.code, 0, v.stderr + v.stdout);
+
+      // FORMAT=directory: pg_dump -Fd -Z 0 writes <n>.dat files; pg_restore -j reads them.
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD, COMPRESS: 'none', FORMAT: 'directory', JOBS: 2 });
+      const dr = await run(['postgresql', '--postgresql-db', 'shop', '--postgresql-globals', 'no'], { ZSTD });
+      assert.equal(dr.code, 0, dr.stderr);
+      const toc = backupsOf(sb).find((f) => f.endsWith('/shop.dir/toc.dat')) ?? assert.fail(backupsOf(sb).join(', '));
+      const dirFolder = toc.replace(/\/shop\.dir\/toc\.dat$/, '');
+      const inDir = backupsOf(sb).filter((f) => f.startsWith(`${dirFolder}/shop.dir/`)).map((f) => path.basename(f));
+      assert.ok(inDir.some((f) => /^\d+\.dat$/.test(f)) && !inDir.some((f) => f.endsWith('.gz')), inDir.join(', '));
+      for (const f of inDir) assert.equal(fs.statSync(path.join(sb.root, dirFolder, 'shop.dir', f)).mode & 0o077, 0, f);
+      writeConf(sb, { HOST: '127.0.0.1', PORT: fresh.port, USER: 'postgres', PASSWORD: fresh.password });
+      const rd = await run(['restore', 'postgresql', dirFolder, '--postgresql-db', 'shop', '--to', 'shop dir', '--postgresql-jobs', '2'], { ZSTD });
+      assert.equal(rd.code, 0, rd.stderr + rd.stdout);
+      assert.deepEqual(pgTableSums(fresh, 'shop dir'), pgTableSums(source, 'shop'));
+      const dd = await run(['drill', dirFolder], { ZSTD });
+      assert.equal(dd.code, 0, dd.stderr + dd.stdout);
+      assert.match(dd.stdout, /^drill ok +postgresql /m);
+      assert.equal(fresh.sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'batt\\_drill\\_%'").trim(), '0');
+    } finally {
+      await fresh.stop();
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD });
+    }
+  });
+
+  test('COMPRESS=none: an unknown value, a LEVEL with none, and none with METHOD=physical each fail before any client, with one line, and keep nothing', async () => {
+    const log = path.join(sb.home, 'log', 'batt.log');
+    const cases: [string[], Record<string, string | number>, RegExp][] = [
+      [['--postgresql-compress', 'gzip'], {}, /^backup-postgresql: unknown compression 'gzip' \(zstd or none\)$/],
+      [[], { COMPRESS: 'xz' }, /^backup-postgresql: unknown compression 'xz' \(zstd or none\)$/],
+      [['--postgresql-compress', 'none', '--postgresql-level', '9'], {}, /^backup-postgresql: --postgresql-level \(LEVEL\) does not apply to --postgresql-compress none \(COMPRESS=none\)$/],
+      [[], { COMPRESS: 'none', LEVEL: 5 }, /^backup-postgresql: --postgresql-level \(LEVEL\) does not apply to --postgresql-compress none \(COMPRESS=none\)$/],
+      [['--postgresql-compress', 'none', '--postgresql-method', 'physical'], {}, /^backup-postgresql: --postgresql-compress none \(COMPRESS=none\) is for the logical dumps only: METHOD=physical is always compressed$/],
+      [[], { COMPRESS: 'none', METHOD: 'physical' }, /^backup-postgresql: --postgresql-compress none \(COMPRESS=none\) is for the logical dumps only: METHOD=physical is always compressed$/],
+    ];
+    try {
+      for (const [args, conf, want] of cases) {
+        const what = `${args.join(' ')} ${JSON.stringify(conf)}`;
+        fs.rmSync(sb.root, { recursive: true, force: true });
+        fs.rmSync(log, { force: true });
+        fs.writeFileSync(path.join(sb.dir, 'argv.log'), '');
+        writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD, ...conf });
+        // (METHOD=physical would run pg_basebackup: one that ran would fail this test's check below)
+        const r = await run(['postgresql', ...args], { PG_BASEBACKUP: recorder(sb, 'pg_basebackup') });
+        assert.equal(r.code, 1, `${what}: ${r.stdout}${r.stderr}`);
+        // one line on the script's stderr, as batt.log shows it ("! " marks stderr)
+        const said = readText(log).split('\n').filter((l) => l.includes(': ! ')).map((l) => l.replace(/^.*?: ! /, ''));
+        assert.equal(said.length, 1, `${what}: ${said.join('\n')}`);
+        assert.match(said[0]!, want, what);
+        assert.equal(readText(path.join(sb.dir, 'argv.log')), '', `${what}: no client ran`);
+        assert.deepEqual(backupsOf(sb), [], what);
+      }
+    } finally {
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD });
+    }
+  });
+
+  test('COMPRESS=none: a pg_dump (custom or directory) or pg_dumpall that fails, stops short or writes garbage fails the run with no folder', async () => {
+    const real = (tool: string) => JSON.stringify(path.join(bin!, tool));
+    const seen = path.join(sb.dir, 'stand-in.log');
+    // Each stand-in records its argv (so the test knows it ran, with -Z 0), then misbehaves.
+    const stand = (name: string, body: string) => {
+      const f = path.join(sb.dir, name);
+      fs.writeFileSync(f, `#!/usr/bin/env bash\nprintf '%s\\n' "${name} $*" >>${JSON.stringify(seen)}\n${body}\n`, { mode: 0o755 });
+      return f;
+    };
+    const cases: [string, Record<string, string>, Record<string, string>, RegExp][] = [
+      // the first 4 KiB of a real uncompressed dump (the table of contents and the first rows), then exit 2
+      ['pg_dump-half-exit2', { PG_DUMP: stand('pg_dump-half-exit2', `${real('pg_dump')} "$@" | head -c 4096\nexit 2`) }, {}, /pg_dump of shop failed with exit code 2/],
+      ['pg_dump-garbage-exit0', { PG_DUMP: stand('pg_dump-garbage-exit0', `printf 'PGDMP-not-really'`) }, {}, /the dump of shop does not read back with pg_restore --list/],
+      ['pg_dump-dir-fails', { PG_DUMP: stand('pg_dump-dir-fails', `${real('pg_dump')} "$@"\nexit 1`) }, { FORMAT: 'directory' }, /pg_dump of shop failed with exit code 1/],
+      // the whole globals, then exit 1: only the status tells
+      ['pg_dumpall-exit1', { PG_DUMPALL: stand('pg_dumpall-exit1', `${real('pg_dumpall')} "$@"\nexit 1`) }, {}, /pg_dumpall --globals-only failed with exit code 1 \(GLOBALS=no skips it\)/],
+      // what pg_dumpall does when its stdout fills the disk: part of the globals, then exit 0
+      ['pg_dumpall-short-exit0', { PG_DUMPALL: stand('pg_dumpall-short-exit0', `${real('pg_dumpall')} "$@" | head -n 12`) }, {}, /the globals dump is incomplete: no 'dump complete' line/],
+    ];
+    try {
+      for (const [name, tools, conf, want] of cases) {
+        fs.rmSync(sb.root, { recursive: true, force: true });
+        fs.writeFileSync(seen, '');
+        writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD, COMPRESS: 'none', ...conf });
+        const r = await run(['postgresql', '--postgresql-db', 'shop'], tools);
+        assert.equal(r.code, 1, `${name}: ${r.stdout}${r.stderr}`);
+        assert.match(r.stderr, want, name);
+        assert.match(readText(seen), new RegExp(`^${name} `, 'm'), `${name} ran`);
+        if (name.startsWith('pg_dump-')) assert.match(readText(seen), / -Z 0 /, `${name}: with -Z 0`);
+        assert.deepEqual(backupsOf(sb), [], name);
+      }
+      assert.deepEqual(tempDirs(tmp, 'batt-postgresql'), []);
+    } finally {
+      writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD });
+    }
   });
 });

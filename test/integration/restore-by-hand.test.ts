@@ -61,8 +61,9 @@ describe('restore without batt: the README\'s commands, run literally', { skip, 
     // test/integration/couchdb.test.ts, against its pouchdb-server; the `copy ...` blocks
     // (off-site copies) by targets-by-hand.test.ts; 'mysql-physical' by
     // mysql-physical.test.ts, against the server it backs up; 'mysql-mydumper' by
-    // mysql-mydumper.test.ts; 'mysql-plain' (COMPRESS=none) by mysql.test.ts
-    assert.deepEqual([...doc.keys()].filter((k) => !k.startsWith('copy ')).sort(), ['couchdb', 'file', 'file chain', 'manifest', 'manifest with jq', 'mysql', 'mysql-mydumper', 'mysql-physical', 'mysql-plain', 'postgresql', 'postgresql directory', 'redis', 'restic', 'sqlite']);
+    // mysql-mydumper.test.ts; 'mysql-plain' (COMPRESS=none) by mysql.test.ts; 'postgresql-plain'
+    // (COMPRESS=none) by postgresql-peer.test.ts, as root against a peer cluster
+    assert.deepEqual([...doc.keys()].filter((k) => !k.startsWith('copy ')).sort(), ['couchdb', 'file', 'file chain', 'manifest', 'manifest with jq', 'mysql', 'mysql-mydumper', 'mysql-physical', 'mysql-plain', 'postgresql', 'postgresql directory', 'postgresql-plain', 'redis', 'restic', 'sqlite']);
   });
 
   test('file: tar extracts the archives; the manifest checks pass, and fail on a flipped byte', async () => {

@@ -128,6 +128,12 @@ describe('checkConfig: <service>.conf', () => {
     assert.deepEqual(brief(checkConfig([service('file', 'COMPRESS=gzip')], ['file'])), [], "another service's COMPRESS is its own");
   });
 
+  test('postgresql COMPRESS is zstd or none, as backup-postgresql takes it', () => {
+    assert.deepEqual(brief(checkConfig([service('postgresql', 'COMPRESS=none')], ['postgresql'])), []);
+    assert.deepEqual(brief(checkConfig([service('postgresql', 'COMPRESS=zstd')], ['postgresql'])), []);
+    assert.deepEqual(brief(checkConfig([service('postgresql', 'HOST=db1\nCOMPRESS=lz4')], ['postgresql'])), ['error postgresql.conf:2 COMPRESS must be one of zstd, none, got "lz4"']);
+  });
+
   test('a conf for a service without a script is a warning', () => {
     assert.deepEqual(brief(checkConfig([service('ghost', 'A=1')], ['mysql'])), [
       'warning ghost.conf:- - no script scripts-available/backup-ghost: this conf is not used by any service',
