@@ -45,6 +45,21 @@ describe('postgresql METHOD=physical: pg_basebackup copy and restore into a data
 
   const run = (args: string[], extra: Record<string, string> = {}) => batt([...args, '--path', sb.pattern], { home: sb.home, env: { ...env, ...extra } });
 
+  test('check mode (doctor) connects and copies nothing: it once ran the whole pg_basebackup', async () => {
+    const seen = path.join(sb.dir, 'basebackup-calls');
+    const shim = path.join(sb.dir, 'pg_basebackup-shim');
+    fs.writeFileSync(shim, `#!/bin/sh\necho called >> '${seen}'\nexec '${env.PG_BASEBACKUP}' "$@"\n`, { mode: 0o755 });
+    assert.equal((await batt(['enable', 'postgresql'], { home: sb.home, env })).code, 0);
+    try {
+      const d = await run(['doctor'], { PG_BASEBACKUP: shim });
+      assert.match(d.stdout, /^ok +postgresql +check mode: ok$/m, d.stdout + d.stderr);
+      assert.ok(!fs.existsSync(seen), 'pg_basebackup never ran');
+      assert.deepEqual(backupsOf(sb), [], 'nothing written');
+    } finally {
+      await batt(['disable', 'postgresql'], { home: sb.home, env });
+    }
+  });
+
   test('copies the running cluster into one physical.tar.zst (0600) as the OS user postgres', async () => {
     const r = await run(['postgresql']);
     assert.equal(r.code, 0, r.stderr + r.stdout);
