@@ -64,6 +64,22 @@ describe('mysql METHOD=physical: mariadb-backup hot copy and restore into a stop
 
   const run = (args: string[], env: Record<string, string> = {}) => batt([...args, '--path', sb.pattern], { home: sb.home, env });
 
+  test('check mode (doctor) connects and copies nothing: it once ran the whole mariadb-backup', async () => {
+    const seen = path.join(sb.dir, 'backup-calls');
+    const shim = path.join(sb.dir, 'mariadb-backup-shim');
+    const real = findBinary('mariadb-backup', 'mariabackup')!;
+    fs.writeFileSync(shim, `#!/bin/sh\necho called >> '${seen}'\nexec '${real}' "$@"\n`, { mode: 0o755 });
+    assert.equal((await batt(['enable', 'mysql'], { home: sb.home })).code, 0);
+    try {
+      const d = await run(['doctor'], { MARIADB_BACKUP: shim });
+      assert.match(d.stdout, /^ok +mysql +check mode: ok$/m, d.stdout + d.stderr);
+      assert.ok(!fs.existsSync(seen), 'mariadb-backup never ran');
+      assert.deepEqual(backupsOf(sb), [], 'nothing written');
+    } finally {
+      await batt(['disable', 'mysql'], { home: sb.home });
+    }
+  });
+
   test('backs up the live server as one physical.xbstream.zst (0600), the password nowhere in the log', async () => {
     const r = await run(['mysql']);
     assert.equal(r.code, 0, r.stderr + r.stdout);
