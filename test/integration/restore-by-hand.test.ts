@@ -184,11 +184,11 @@ describe('restore without batt: the README\'s commands, run literally', { skip, 
     }
   });
 
-  test('postgresql (peer authentication): roles, then the database, into a second cluster', async () => {
+  test('postgresql (peer authentication, clusters laid out as Debian\'s pg_createcluster lays them out): roles, then the database, into a second cluster', async () => {
     let source: PostgreSQL | undefined;
     let target: PostgreSQL | undefined;
     try {
-      [source, target] = (await Promise.all([startPostgreSQL('unused-1', { peer: true }), startPostgreSQL('unused-2', { peer: true })])) as [PostgreSQL, PostgreSQL];
+      [source, target] = (await Promise.all([startPostgreSQL('unused-1', { debian: true }), startPostgreSQL('unused-2', { debian: true })])) as [PostgreSQL, PostgreSQL];
       source.sql("CREATE ROLE app LOGIN; CREATE DATABASE shop OWNER app;");
       source.sql("CREATE TABLE customers (id int PRIMARY KEY, name text); INSERT INTO customers SELECT g, 'Kunde ' || g || ' Grüße' FROM generate_series(1, 300) g;", 'shop');
       fs.writeFileSync(path.join(sb.home, 'conf', 'postgresql.conf'), `HOST=${source.dir}\nPORT=${source.port}\n`, { mode: 0o600 });
