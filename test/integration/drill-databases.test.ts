@@ -325,9 +325,9 @@ exec "${real}" "$@"
   });
 });
 
-describe('drill postgresql under peer authentication (Debian\'s way: batt as root, clients as the OS user postgres)', { skip: pgSkip || (process.getuid?.() !== 0 ? 'needs root' : false) }, () => {
+describe('drill postgresql under peer authentication (Debian\'s way: a cluster as pg_createcluster makes it, batt as root, clients as the OS user postgres)', { skip: pgSkip || (process.getuid?.() !== 0 ? 'needs root' : false) }, () => {
   test('a conf with no user or password drills ok over the socket, and leaves no scratch database', async () => {
-    const server = (await startPostgreSQL('unused-Pw-9', { peer: true }))!;
+    const server = (await startPostgreSQL('unused-Pw-9', { debian: true }))!;
     const sb = sandbox({ builtins: true });
     try {
       server.sql('CREATE DATABASE shop;');

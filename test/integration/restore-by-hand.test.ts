@@ -34,15 +34,15 @@ const skip = missing.length && !REQUIRE_SERVERS ? `needs: ${missing.join(', ')}`
 describe('restore without batt: the README\'s commands, run literally', { skip, concurrency: false }, () => {
   let sb: Sandbox;
   const doc = blocks();
-  /** Runs block NAME with bash -e in folder cwd, B=folder, parameters replaced. */
-  const byHand = (name: string, b: string, params: Record<string, string> = {}, env: Record<string, string> = {}) => {
+  /** Runs block NAME with bash -e (and -o pipefail when the doc says to run it so) in folder cwd, B=folder, parameters replaced. */
+  const byHand = (name: string, b: string, params: Record<string, string> = {}, env: Record<string, string> = {}, pipefail = false) => {
     let text = doc.get(name);
     assert.ok(text, `no '# by hand: ${name}' block in ${docFile}`);
     for (const [k, v] of Object.entries(params)) {
       assert.match(text, new RegExp(`^${k}=`, 'm'), `${name}: no ${k}= line`);
       text = text.replace(new RegExp(`^${k}=.*$`, 'm'), `${k}=${JSON.stringify(v)}`);
     }
-    return spawnSync('bash', ['-e', '-c', text], { encoding: 'utf8', cwd: sb.dir, env: { ...process.env, ...env, B: b } });
+    return spawnSync('bash', ['-e', ...(pipefail ? ['-o', 'pipefail'] : []), '-c', text], { encoding: 'utf8', cwd: sb.dir, env: { ...process.env, ...env, B: b } });
   };
   const folderOf = (service: string) => {
     const f = backupsOf(sb).filter((x) => x.endsWith(`/${service}/batt-manifest.json`)).pop();
@@ -63,7 +63,7 @@ describe('restore without batt: the README\'s commands, run literally', { skip, 
     // mysql-physical.test.ts, against the server it backs up; 'mysql-mydumper' by
     // mysql-mydumper.test.ts; 'mysql-plain' (COMPRESS=none) by mysql.test.ts; 'postgresql-plain'
     // (COMPRESS=none) by postgresql-peer.test.ts, as root against a peer cluster
-    assert.deepEqual([...doc.keys()].filter((k) => !k.startsWith('copy ')).sort(), ['couchdb', 'file', 'file chain', 'manifest', 'manifest with jq', 'mysql', 'mysql-mydumper', 'mysql-physical', 'mysql-plain', 'postgresql', 'postgresql directory', 'postgresql-plain', 'redis', 'restic', 'sqlite']);
+    assert.deepEqual([...doc.keys()].filter((k) => !k.startsWith('copy ')).sort(), ['couchdb', 'file', 'file chain', 'manifest', 'manifest with jq', 'mysql', 'mysql-mydumper', 'mysql-physical', 'mysql-plain', 'postgresql', 'postgresql directory', 'postgresql-physical', 'postgresql-plain', 'redis', 'restic', 'sqlite']);
   });
 
   test('file: tar extracts the archives; the manifest checks pass, and fail on a flipped byte', async () => {
@@ -184,11 +184,11 @@ describe('restore without batt: the README\'s commands, run literally', { skip, 
     }
   });
 
-  test('postgresql (peer authentication): roles, then the database, into a second cluster', async () => {
+  test('postgresql (peer authentication, clusters laid out as Debian\'s pg_createcluster lays them out): roles, then the database, into a second cluster', async () => {
     let source: PostgreSQL | undefined;
     let target: PostgreSQL | undefined;
     try {
-      [source, target] = (await Promise.all([startPostgreSQL('unused-1', { peer: true }), startPostgreSQL('unused-2', { peer: true })])) as [PostgreSQL, PostgreSQL];
+      [source, target] = (await Promise.all([startPostgreSQL('unused-1', { debian: true }), startPostgreSQL('unused-2', { debian: true })])) as [PostgreSQL, PostgreSQL];
       source.sql("CREATE ROLE app LOGIN; CREATE DATABASE shop OWNER app;");
       source.sql("CREATE TABLE customers (id int PRIMARY KEY, name text); INSERT INTO customers SELECT g, 'Kunde ' || g || ' Grüße' FROM generate_series(1, 300) g;", 'shop');
       fs.writeFileSync(path.join(sb.home, 'conf', 'postgresql.conf'), `HOST=${source.dir}\nPORT=${source.port}\n`, { mode: 0o600 });
@@ -208,6 +208,43 @@ describe('restore without batt: the README\'s commands, run literally', { skip, 
       const y = byHand('postgresql directory', dirFolder, { DB: 'shop' }, { PGHOST: target.dir, PGPORT: String(target.port) });
       assert.equal(y.status, 0, y.stderr);
       assert.deepEqual(pgTableSums(target, 'shop'), pgTableSums(source, 'shop'));
+    } finally {
+      await Promise.all([source?.stop(), target?.stop()]);
+    }
+  });
+
+  test('postgresql-physical (Debian): the stopped cluster\'s data directory replaced by the copy, by hand; started on its own configuration it has the rows and roles of the backup', async () => {
+    let source: PostgreSQL | undefined;
+    let target: PostgreSQL | undefined;
+    try {
+      // Two clusters as pg_createcluster makes them: the copy of one goes into the other's data
+      // directory (a new Debian server, or the same one after a disaster), which keeps its own
+      // configuration in its conf folder (/etc/postgresql/<v>/main).
+      [source, target] = (await Promise.all([startPostgreSQL('unused-3', { debian: true }), startPostgreSQL('unused-4', { debian: true })])) as [PostgreSQL, PostgreSQL];
+      source.sql("CREATE ROLE app LOGIN; CREATE DATABASE shop OWNER app; CREATE DATABASE blog;");
+      source.sql("SET ROLE app; CREATE TABLE customers (id int PRIMARY KEY, name text); INSERT INTO customers SELECT g, 'Kunde ' || g || ' Grüße' FROM generate_series(1, 300) g;", 'shop');
+      source.sql("CREATE TABLE posts (id int PRIMARY KEY, title text); INSERT INTO posts VALUES (1, 'Hello'), (2, 'Café');", 'blog');
+      fs.writeFileSync(path.join(sb.home, 'conf', 'postgresql.conf'), `HOST=${source.dir}\nPORT=${source.port}\nMETHOD=physical\n`, { mode: 0o600 });
+      const r = await batt(['postgresql', '--path', path.join(sb.root, 'physical')], { home: sb.home });
+      assert.equal(r.code, 0, r.stderr);
+      const folder = path.join(sb.root, 'physical', 'postgresql');
+      assert.ok(fs.existsSync(path.join(folder, 'physical.tar.zst')), listFiles(sb.root).join(', '));
+      // What the restore must bring back, and what it must take away: a row after the backup,
+      // and the target's own database.
+      const want = { shop: pgTableSums(source, 'shop'), blog: pgTableSums(source, 'blog') };
+      source.sql("INSERT INTO customers VALUES (301, 'after the backup')", 'shop');
+      target.sql('CREATE DATABASE only_on_target');
+
+      target.halt(); // systemctl stop postgresql
+      const x = byHand('postgresql-physical', folder, { PGDATA: target.data }, {}, true);
+      assert.equal(x.status, 0, x.stderr + x.stdout);
+      assert.ok(!fs.existsSync(path.join(target.data, 'postgresql.conf')), 'the copy holds no configuration: it stays in the conf folder');
+      await target.start(); // systemctl start postgresql: -c config_file= of its conf folder
+      assert.equal(target.sql('SHOW hba_file').trim(), path.join(target.conf, 'pg_hba.conf'));
+      assert.equal(target.sql('SHOW data_directory').trim(), target.data);
+      for (const db of ['shop', 'blog'] as const) assert.deepEqual(pgTableSums(target, db), want[db], db);
+      assert.equal(target.sql("SELECT tableowner FROM pg_tables WHERE tablename = 'customers'", 'shop').trim(), 'app', 'roles and owners came with the copy');
+      assert.equal(target.sql("SELECT count(*) FROM pg_database WHERE datname = 'only_on_target'").trim(), '0', 'the former cluster is gone');
     } finally {
       await Promise.all([source?.stop(), target?.stop()]);
     }
