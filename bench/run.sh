@@ -6,7 +6,9 @@
 # daily backups of a changing tree, batt full, batt incremental and restic (bench/daily.ts).
 # `bench/run.sh daily-db [quick|full]`: a week of daily backups of a changing MariaDB database
 # (quick: a 50 MB dump; full: 500 MB), batt mysql, batt mysql with a restic target and restic of a
-# plain dump (bench/daily-db.ts; as root).
+# plain dump (bench/daily-db.ts; as root). `BENCH_DB=postgresql bash bench/run.sh daily-db quick`:
+# the same for PostgreSQL (a Debian-style throwaway cluster): batt postgresql, with a restic target
+# (the default and --postgresql-compress none), restic of pg_dump -Fp and of pg_dump -Fc -Z 0.
 # `bench/run.sh db [small|full]`: batt's PostgreSQL backup and restore (FORMAT=custom,
 # FORMAT=directory) against the same commands by hand, then batt's MySQL backup against the bare
 # `mariadb-dump | zstd -3 -T0`, on generated databases (small: 200000 rows, about 55 MB
@@ -39,6 +41,7 @@ if [ "$mode" = daily-db ]; then
     *) echo "usage: bench/run.sh daily-db [quick|full]" >&2; exit 2 ;;
   esac
   export BENCH_DB_MB
+  [ -z "${BENCH_DB:-}" ] || export BENCH_DB
   echo "bench/run.sh daily-db ${2:-quick}: $(uptime)" >&2
   npm run build
   exec node --import tsx bench/daily-db.ts
