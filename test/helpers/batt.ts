@@ -197,6 +197,38 @@ export function readText(file: string): string {
   return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
 }
 
+/** A case of checkRefusals: extra arguments, extra conf keys, the one stderr line the script must say. */
+export type Refusal = [args: string[], conf: Record<string, string | number>, said: RegExp];
+
+/**
+ * Each case from an empty backup root and log: `setConf(conf)`, then `runCase(args)` must exit 1
+ * with exactly one line on the script's stderr (as batt.log shows it: "! " marks stderr) that
+ * matches, with no client run (the `argvLog` that recording stand-ins append to stays empty) and
+ * no backup kept.
+ */
+export async function checkRefusals(
+  sb: Sandbox,
+  cases: Refusal[],
+  setConf: (conf: Record<string, string | number>) => void,
+  runCase: (args: string[]) => Promise<BattResult>,
+  argvLog: string,
+): Promise<void> {
+  const log = path.join(sb.home, 'log', 'batt.log');
+  for (const [args, conf, want] of cases) {
+    const what = `${args.join(' ')} ${JSON.stringify(conf)}`;
+    fs.rmSync(sb.root, { recursive: true, force: true });
+    fs.rmSync(log, { force: true });
+    fs.writeFileSync(argvLog, '');
+    setConf(conf);
+    const r = await runCase(args);
+    if (r.code !== 1) throw new Error(`${what}: exit ${r.code}: ${r.stdout}${r.stderr}`);
+    const said = readText(log).split('\n').filter((l) => l.includes(': ! ')).map((l) => l.replace(/^.*?: ! /, ''));
+    if (said.length !== 1 || !want.test(said[0]!)) throw new Error(`${what}: the script said ${JSON.stringify(said)}, not one line like ${want}`);
+    if (readText(argvLog) !== '') throw new Error(`${what}: a client ran: ${readText(argvLog)}`);
+    if (backupsOf(sb).length) throw new Error(`${what}: kept ${backupsOf(sb).join(', ')}`);
+  }
+}
+
 /**
  * Rewrites a backup's manifest to match what its files now are (sizes, SHA-256): a backup whose
  * data was replaced after the seal that `batt verify` still passes, as a bad tool would leave.

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { REQUIRE_SERVERS, batt, listFiles, sandbox, tempDirs, type Sandbox, backupsOf, readText } from '../helpers/batt.js';
+import { REQUIRE_SERVERS, batt, listFiles, sandbox, tempDirs, type Sandbox, backupsOf, readText, checkRefusals, type Refusal } from '../helpers/batt.js';
 import { findBinary, mariadbTools, startMariaDB, type MariaDB, mariadbTableSums, runMariaHandBlock } from '../helpers/servers.js';
 
 // Quotes, a backslash, a hash and spaces: every layer that could mangle or leak it is crossed.
@@ -244,8 +244,7 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
   });
 
   test('COMPRESS: an unknown value, a LEVEL with none, and none with METHOD=physical or mydumper each fail before any dump, with one line, and keep nothing', async () => {
-    const log = path.join(sb.home, 'log', 'batt.log');
-    const cases: [string[], Record<string, string | number>, RegExp][] = [
+    const cases: Refusal[] = [
       [['--mysql-compress', 'gzip'], {}, /^backup-mysql: unknown compression 'gzip' \(zstd or none\)$/],
       [[], { COMPRESS: 'xz' }, /^backup-mysql: unknown compression 'xz' \(zstd or none\)$/],
       [['--mysql-compress', 'none', '--mysql-level', '9'], {}, /^backup-mysql: --mysql-level \(LEVEL\) does not apply to --mysql-compress none \(COMPRESS=none\)$/],
@@ -254,21 +253,13 @@ describe('mysql: batt backup and restore against real MariaDB servers', { skip, 
       [[], { COMPRESS: 'none', METHOD: 'mydumper' }, /^backup-mysql: --mysql-compress none \(COMPRESS=none\) is for the logical dumps only: METHOD=mydumper is always compressed$/],
     ];
     try {
-      for (const [args, conf, want] of cases) {
-        const what = `${args.join(' ')} ${JSON.stringify(conf)}`;
-        fs.rmSync(sb.root, { recursive: true, force: true });
-        fs.rmSync(log, { force: true });
-        fs.writeFileSync(path.join(sb.dir, 'argv.log'), '');
-        writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD, ...conf });
-        const r = await run(['mysql', '--mysql-db', 'shop', ...args]);
-        assert.equal(r.code, 1, `${what}: ${r.stdout}${r.stderr}`);
-        // one line on the script's stderr, as batt.log shows it ("! " marks stderr)
-        const said = readText(log).split('\n').filter((l) => l.includes(': ! ')).map((l) => l.replace(/^.*?: ! /, ''));
-        assert.equal(said.length, 1, `${what}: ${said.join('\n')}`);
-        assert.match(said[0]!, want, what);
-        assert.equal(readText(path.join(sb.dir, 'argv.log')), '', `${what}: no client ran`);
-        assert.deepEqual(backupsOf(sb), [], what);
-      }
+      await checkRefusals(
+        sb,
+        cases,
+        (conf) => writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD, ...conf }),
+        (args) => run(['mysql', '--mysql-db', 'shop', ...args]),
+        path.join(sb.dir, 'argv.log'),
+      );
     } finally {
       writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD });
     }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { REQUIRE_SERVERS, batt, listFiles, sandbox, tempDirs, type Sandbox, backupsOf, readText, writeTargetConf } from '../helpers/batt.js';
+import { REQUIRE_SERVERS, batt, listFiles, sandbox, tempDirs, type Sandbox, backupsOf, readText, writeTargetConf, checkRefusals, type Refusal } from '../helpers/batt.js';
 import { findBinary, pgTableSums, postgresBin, startPostgreSQL, type PostgreSQL } from '../helpers/servers.js';
 
 // A colon and a backslash (PGPASSFILE escapes), quotes and a hash.
@@ -443,8 +443,7 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
   });
 
   test('COMPRESS=none: an unknown value, a LEVEL with none, and none with METHOD=physical each fail before any client, with one line, and keep nothing', async () => {
-    const log = path.join(sb.home, 'log', 'batt.log');
-    const cases: [string[], Record<string, string | number>, RegExp][] = [
+    const cases: Refusal[] = [
       [['--postgresql-compress', 'gzip'], {}, /^backup-postgresql: unknown compression 'gzip' \(zstd or none\)$/],
       [[], { COMPRESS: 'xz' }, /^backup-postgresql: unknown compression 'xz' \(zstd or none\)$/],
       [['--postgresql-compress', 'none', '--postgresql-level', '9'], {}, /^backup-postgresql: --postgresql-level \(LEVEL\) does not apply to --postgresql-compress none \(COMPRESS=none\)$/],
@@ -453,22 +452,14 @@ describe('postgresql: batt backup and restore against real PostgreSQL clusters',
       [[], { COMPRESS: 'none', METHOD: 'physical' }, /^backup-postgresql: --postgresql-compress none \(COMPRESS=none\) is for the logical dumps only: METHOD=physical is always compressed$/],
     ];
     try {
-      for (const [args, conf, want] of cases) {
-        const what = `${args.join(' ')} ${JSON.stringify(conf)}`;
-        fs.rmSync(sb.root, { recursive: true, force: true });
-        fs.rmSync(log, { force: true });
-        fs.writeFileSync(path.join(sb.dir, 'argv.log'), '');
-        writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD, ...conf });
-        // (METHOD=physical would run pg_basebackup: one that ran would fail this test's check below)
-        const r = await run(['postgresql', ...args], { PG_BASEBACKUP: recorder(sb, 'pg_basebackup') });
-        assert.equal(r.code, 1, `${what}: ${r.stdout}${r.stderr}`);
-        // one line on the script's stderr, as batt.log shows it ("! " marks stderr)
-        const said = readText(log).split('\n').filter((l) => l.includes(': ! ')).map((l) => l.replace(/^.*?: ! /, ''));
-        assert.equal(said.length, 1, `${what}: ${said.join('\n')}`);
-        assert.match(said[0]!, want, what);
-        assert.equal(readText(path.join(sb.dir, 'argv.log')), '', `${what}: no client ran`);
-        assert.deepEqual(backupsOf(sb), [], what);
-      }
+      await checkRefusals(
+        sb,
+        cases,
+        (conf) => writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD, ...conf }),
+        // (METHOD=physical would run pg_basebackup: a recording stand-in that ran would fail the check)
+        (args) => run(['postgresql', ...args], { PG_BASEBACKUP: recorder(sb, 'pg_basebackup') }),
+        path.join(sb.dir, 'argv.log'),
+      );
     } finally {
       writeConf(sb, { HOST: '127.0.0.1', PORT: source.port, USER: 'postgres', PASSWORD });
     }
