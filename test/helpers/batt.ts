@@ -128,6 +128,15 @@ export function writeTargetConf(home: string, name: string, text: string): void 
   fs.writeFileSync(f, text, { mode: 0o600 });
 }
 
+/** A conf value in double quotes, as batt's conf reader takes it: \\, ", $ and ` escaped. */
+export const confValue = (s: string) => `"${s.replace(/([\\"$`])/g, '\\$1')}"`;
+
+/** Writes <home>/conf/SERVICE.conf (0600): one KEY="value" line each, quoted by confValue. */
+export function writeServiceConf(home: string, service: string, lines: Record<string, string | number>): void {
+  const body = Object.entries(lines).map(([k, v]) => `${k}=${confValue(String(v))}\n`).join('');
+  fs.writeFileSync(path.join(home, 'conf', `${service}.conf`), body, { mode: 0o600 });
+}
+
 /** Every file below dir, relative, sorted. */
 export function listFiles(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];

@@ -41,6 +41,9 @@ async function waitFor(what: string, ok: () => boolean, timeoutMs: number, log?:
 // ---------------------------------------------------------------------------------------------
 // MariaDB
 
+/** S as a MariaDB string literal: in single quotes, backslashes doubled, quotes doubled. */
+export const sqlString = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
+
 export interface MariaDB {
   dir: string;
   datadir: string;

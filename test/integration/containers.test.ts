@@ -10,9 +10,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { REQUIRE_SERVERS, backupsOf, batt, readText, sandbox, type Sandbox } from '../helpers/batt.js';
+import { REQUIRE_SERVERS, backupsOf, batt, readText, sandbox, type Sandbox, writeServiceConf } from '../helpers/batt.js';
 import { startRedis, which, type RedisServer } from '../helpers/redis.js';
-import { findBinary, mariadbTools, pgTableSums, postgresBin, startMariaDB, startPostgreSQL, type MariaDB, type PostgreSQL } from '../helpers/servers.js';
+import { findBinary, mariadbTools, pgTableSums, postgresBin, startMariaDB, startPostgreSQL, type MariaDB, type PostgreSQL, sqlString } from '../helpers/servers.js';
 import { standInEngine } from '../helpers/standins.js';
 
 const PASSWORD = 'pw-Container-S3cret-41c9';
@@ -139,8 +139,6 @@ describe('databases in containers: the client runs through the engine (a stand-i
 const MY_PASSWORD = `Ctr'My "pw" \\ S3cret-7e2a`;
 const myMissing = mariadbTools() && findBinary('zstd') ? [] : ['mariadbd/mariadb-install-db/mariadb/mariadb-dump or zstd'];
 const mySkip = myMissing.length && !REQUIRE_SERVERS ? `not installed: ${myMissing.join(', ')}` : false;
-const sqlString = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
-const confValue = (s: string) => `"${s.replace(/([\\"$`])/g, '\\$1')}"`;
 
 /** Row count and CHECKSUM TABLE of every table of a database, as one comparable map. */
 function myTableSums(server: MariaDB, db: string): Map<string, string> {
@@ -155,8 +153,7 @@ describe('mysql in a container: mariadb-dump and mariadb through the engine (a s
   let sb: Sandbox;
   let my: MariaDB;
   let log: string;
-  const conf = (lines: Record<string, string | number>) =>
-    fs.writeFileSync(path.join(sb.home, 'conf', 'mysql.conf'), Object.entries(lines).map(([k, v]) => `${k}=${confValue(String(v))}\n`).join(''), { mode: 0o600 });
+  const conf = (lines: Record<string, string | number>) => writeServiceConf(sb.home, 'mysql', lines);
   // One engine command a line (a query's own newlines continue it on lines that are not commands).
   const calls = () => (fs.existsSync(log) ? readText(log).split('\n').filter((l) => /^(podman|docker) /.test(l)) : []);
 

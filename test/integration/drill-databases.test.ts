@@ -8,13 +8,11 @@ import assert from 'node:assert/strict';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { REQUIRE_SERVERS, batt, listFiles, resealManifest, sandbox, type Sandbox } from '../helpers/batt.js';
+import { REQUIRE_SERVERS, batt, listFiles, resealManifest, sandbox, type Sandbox, writeServiceConf } from '../helpers/batt.js';
 import { findBinary, mariadbTools, postgresBin, startMariaDB, startPostgreSQL, type MariaDB, type PostgreSQL } from '../helpers/servers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const confValue = (s: string) => `"${s.replace(/([\\"$`])/g, '\\$1')}"`;
-const writeConf = (sb: Sandbox, service: string, lines: Record<string, string | number>) =>
-  fs.writeFileSync(path.join(sb.home, 'conf', `${service}.conf`), Object.entries(lines).map(([k, v]) => `${k}=${confValue(String(v))}`).join('\n') + '\n', { mode: 0o600 });
+const writeConf = (sb: Sandbox, service: string, lines: Record<string, string | number>) => writeServiceConf(sb.home, service, lines);
 
 /** A stand-in for a tool that runs the real one, then, when $STATE/hang exists and the arguments
  *  match, says so in $STATE/loaded and sleeps: a drill caught in the middle. */

@@ -7,21 +7,16 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { REQUIRE_SERVERS, batt, sandbox, tempDirs, type Sandbox, backupsOf } from '../helpers/batt.js';
-import { findBinary, mariadbTools, startMariaDB, type MariaDB, mariadbTableSums, runMariaHandBlock } from '../helpers/servers.js';
+import { REQUIRE_SERVERS, batt, sandbox, tempDirs, type Sandbox, backupsOf, writeServiceConf } from '../helpers/batt.js';
+import { findBinary, mariadbTools, startMariaDB, type MariaDB, mariadbTableSums, runMariaHandBlock, sqlString } from '../helpers/servers.js';
 
 const PASSWORD = `My'dumper "pw" \\ #3c`;
 const tools = mariadbTools();
 const missing = tools && findBinary('mydumper') && findBinary('myloader') ? [] : ['mariadbd/mariadb-install-db/mariadb/mariadb-dump, mydumper or myloader'];
 const skip = missing.length && !REQUIRE_SERVERS ? `not installed: ${missing.join(', ')}` : false;
 
-const sqlString = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
-const confValue = (s: string) => `"${s.replace(/([\\"$`])/g, '\\$1')}"`;
 
-function writeConf(sb: Sandbox, lines: Record<string, string | number>): void {
-  const body = Object.entries(lines).map(([k, v]) => `${k}=${confValue(String(v))}`).join('\n');
-  fs.writeFileSync(path.join(sb.home, 'conf', 'mysql.conf'), `${body}\n`, { mode: 0o600 });
-}
+const writeConf = (sb: Sandbox, lines: Record<string, string | number>) => writeServiceConf(sb.home, 'mysql', lines);
 
 const tableSums = mariadbTableSums;
 

@@ -8,16 +8,14 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { REPO, REQUIRE_SERVERS, batt, sandbox, type Sandbox, backupsOf, readText } from '../helpers/batt.js';
-import { findBinary, mariadbTools, startMariaDB, type MariaDB } from '../helpers/servers.js';
+import { REPO, REQUIRE_SERVERS, batt, sandbox, type Sandbox, backupsOf, readText, writeServiceConf } from '../helpers/batt.js';
+import { findBinary, mariadbTools, startMariaDB, type MariaDB, sqlString } from '../helpers/servers.js';
 import { checkWorkFolders, plantWorkFolders } from '../helpers/workfolders.js';
 
 const PASSWORD = `Phys'cal "pw" \\ #7q-Secret`;
 const tools = mariadbTools();
 const missing = tools && findBinary('zstd') && findBinary('mariadb-backup') && findBinary('mbstream') ? [] : ['mariadbd/mariadb, mariadb-backup/mbstream or zstd'];
 const skip = missing.length && !REQUIRE_SERVERS ? `not installed: ${missing.join(', ')}` : false;
-const sqlString = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
-const confValue = (s: string) => `"${s.replace(/([\\"$`])/g, '\\$1')}"`;
 
 /** Row count and CHECKSUM TABLE of every user table of the server. */
 function serverSums(server: MariaDB): string {
@@ -53,8 +51,7 @@ describe('mysql METHOD=physical: mariadb-backup hot copy and restore into a stop
     `);
     sb = sandbox({ builtins: true });
     const conf = { HOST: '127.0.0.1', PORT: source.port, USER: 'batt', PASSWORD, METHOD: 'physical', DATADIR: source.datadir };
-    const body = Object.entries(conf).map(([k, v]) => `${k}=${confValue(String(v))}`).join('\n');
-    fs.writeFileSync(path.join(sb.home, 'conf', 'mysql.conf'), `${body}\n`, { mode: 0o600 });
+    writeServiceConf(sb.home, 'mysql', conf);
   });
 
   after(async () => {

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { REQUIRE_SERVERS, batt, listFiles, sandbox, tempDirs, type Sandbox, backupsOf, readText, checkRefusals, type Refusal } from '../helpers/batt.js';
-import { findBinary, mariadbTools, startMariaDB, type MariaDB, mariadbTableSums, runMariaHandBlock } from '../helpers/servers.js';
+import { REQUIRE_SERVERS, batt, listFiles, sandbox, tempDirs, type Sandbox, backupsOf, readText, checkRefusals, type Refusal, writeServiceConf } from '../helpers/batt.js';
+import { findBinary, mariadbTools, startMariaDB, type MariaDB, mariadbTableSums, runMariaHandBlock, sqlString } from '../helpers/servers.js';
 
 // Quotes, a backslash, a hash and spaces: every layer that could mangle or leak it is crossed.
 const PASSWORD = `My'Sql "pw" \\ #9f-Secret`;
@@ -16,13 +16,8 @@ const tools = mariadbTools();
 const missing = tools && findBinary('zstd') ? [] : ['mariadbd/mariadb-install-db/mariadb/mariadb-dump or zstd'];
 const skip = missing.length && !REQUIRE_SERVERS ? `not installed: ${missing.join(', ')}` : false;
 
-const sqlString = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
-const confValue = (s: string) => `"${s.replace(/([\\"$`])/g, '\\$1')}"`;
 
-function writeConf(sb: Sandbox, lines: Record<string, string | number>): void {
-  const body = Object.entries(lines).map(([k, v]) => `${k}=${confValue(String(v))}`).join('\n');
-  fs.writeFileSync(path.join(sb.home, 'conf', 'mysql.conf'), `${body}\n`, { mode: 0o600 });
-}
+const writeConf = (sb: Sandbox, lines: Record<string, string | number>) => writeServiceConf(sb.home, 'mysql', lines);
 
 /** A MYSQLDUMP/MYSQL stand-in that records its argv and the mode of its option file, then runs the real tool. */
 function recorder(sb: Sandbox, name: string, real: string): string {

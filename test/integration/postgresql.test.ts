@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { REQUIRE_SERVERS, batt, listFiles, sandbox, tempDirs, type Sandbox, backupsOf, readText, writeTargetConf, checkRefusals, type Refusal } from '../helpers/batt.js';
+import { REQUIRE_SERVERS, batt, listFiles, sandbox, tempDirs, type Sandbox, backupsOf, readText, writeTargetConf, checkRefusals, type Refusal, writeServiceConf } from '../helpers/batt.js';
 import { findBinary, pgTableSums, postgresBin, startPostgreSQL, type PostgreSQL } from '../helpers/servers.js';
 
 // A colon and a backslash (PGPASSFILE escapes), quotes and a hash.
@@ -16,12 +16,8 @@ const bin = postgresBin();
 const missing = bin && findBinary('zstd') ? [] : ['postgresql (initdb, pg_ctl, pg_dump...) or zstd'];
 const skip = missing.length && !REQUIRE_SERVERS ? `not installed: ${missing.join(', ')}` : false;
 
-const confValue = (s: string) => `"${s.replace(/([\\"$`])/g, '\\$1')}"`;
 
-function writeConf(sb: Sandbox, lines: Record<string, string | number>): void {
-  const body = Object.entries(lines).map(([k, v]) => `${k}=${confValue(String(v))}`).join('\n');
-  fs.writeFileSync(path.join(sb.home, 'conf', 'postgresql.conf'), `${body}\n`, { mode: 0o600 });
-}
+const writeConf = (sb: Sandbox, lines: Record<string, string | number>) => writeServiceConf(sb.home, 'postgresql', lines);
 
 /** A stand-in for a PostgreSQL tool that records its argv and its PGPASSFILE's mode, then runs the real one. */
 function recorder(sb: Sandbox, tool: string): string {
