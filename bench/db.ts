@@ -41,6 +41,15 @@ function timed(argv: string[]): Cost {
   return { wall, cpu: user + sys };
 }
 
+/** One round: each contender once, in this round's rotated order, its cost added to got[name]. */
+function timeRound(contenders: Record<string, () => Cost>, round: number, got: Record<string, Cost[]>): void {
+  for (const name of rotate(Object.keys(contenders), round)) {
+    const c = contenders[name]!();
+    (got[name] ??= []).push(c);
+    log(`round ${round + 1} ${name}: ${c.wall.toFixed(2)} s wall, ${c.cpu.toFixed(2)} s CPU (load ${load()})`);
+  }
+}
+
 async function postgresql(): Promise<string> {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-bench-db-'));
   fs.chmodSync(work, 0o755);
@@ -91,17 +100,9 @@ async function postgresql(): Promise<string> {
     for (let round = 0; round < RUNS; round++) {
       fresh();
       loads.push(load());
-      for (const name of rotate(Object.keys(backups), round)) {
-        const c = backups[name]!();
-        (got[name] ??= []).push(c);
-        log(`round ${round + 1} ${name}: ${c.wall.toFixed(2)} s wall, ${c.cpu.toFixed(2)} s CPU (load ${load()})`);
-      }
+      timeRound(backups, round, got);
       for (const db of ['r_hand', 'r_handdir', 'r_custom', 'r_dir']) pg.sql(`DROP DATABASE IF EXISTS ${db}`);
-      for (const name of rotate(Object.keys(restores), round)) {
-        const c = restores[name]!();
-        (got[name] ??= []).push(c);
-        log(`round ${round + 1} ${name}: ${c.wall.toFixed(2)} s wall, ${c.cpu.toFixed(2)} s CPU (load ${load()})`);
-      }
+      timeRound(restores, round, got);
     }
     const m = (name: string) => ({ wall: median(got[name]!.map((c) => c.wall)), cpu: median(got[name]!.map((c) => c.cpu)) });
     const ratio = (a: string, b: string) => `${(m(a).wall / m(b).wall).toFixed(2)}x wall, ${(m(a).cpu / m(b).cpu).toFixed(2)}x CPU`;
@@ -188,11 +189,7 @@ async function mariadb(): Promise<string> {
     for (let round = 0; round < RUNS; round++) {
       fresh();
       loads.push(load());
-      for (const name of rotate(Object.keys(backups), round)) {
-        const c = backups[name]!();
-        (got[name] ??= []).push(c);
-        log(`round ${round + 1} ${name}: ${c.wall.toFixed(2)} s wall, ${c.cpu.toFixed(2)} s CPU (load ${load()})`);
-      }
+      timeRound(backups, round, got);
     }
     const dumpMb = fs.statSync(out('hand.sql.zst')).size / 1e6;
     const m = (name: string) => ({ wall: median(got[name]!.map((c) => c.wall)), cpu: median(got[name]!.map((c) => c.cpu)) });
