@@ -59,3 +59,39 @@ exec env -i "\${keep[@]}" "\${as[@]}" "$@"
   );
   return f;
 }
+
+/**
+ * A STAND-IN `age` in DIR that records its argv in PIDFILE.args and its pid in PIDFILE, writes
+ * `fill` bytes of zeros to its `-o` file, then sleeps 20 s, so only a kill ends it. The pid file is
+ * written under another name and renamed: a test that waits for PIDFILE never reads it half
+ * written (an empty pid file read as 0 made `kill -0` test the test's own process group).
+ */
+export function standInAge(dir: string, pidFile: string, fill: number): string {
+  const f = path.join(dir, 'age-standin');
+  fs.writeFileSync(
+    f,
+    `#!/usr/bin/env bash
+set -euo pipefail
+printf '%s\\n' "$@" > ${JSON.stringify(`${pidFile}.args`)}
+out=
+while (($#)); do if [ "$1" = -o ]; then out=$2; shift; fi; shift; done
+echo $$ > ${JSON.stringify(`${pidFile}.part`)}
+mv ${JSON.stringify(`${pidFile}.part`)} ${JSON.stringify(pidFile)}
+head -c ${fill} /dev/zero > "$out"
+exec sleep 20
+`,
+    { mode: 0o755 },
+  );
+  return f;
+}
+
+/** Whether process PID exists; a pid that is not positive (a pid file read empty) is an error, not "alive". */
+export function alive(pid: number): boolean {
+  if (!(Number.isInteger(pid) && pid > 0)) throw new Error(`not a process id: ${pid}`);
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -21,6 +21,7 @@ import { HashInterruptedError, hashFile } from '../../src/catalog/manifest.js';
 import { statFields } from '../../src/core/proc.js';
 import { decryptFile, encryptFile } from '../../src/targets/crypto.js';
 import { abortMidStream } from '../helpers/abort.js';
+import { alive, standInAge } from '../helpers/standins.js';
 
 const skipAge = skipWithout(['age', 'age-keygen']);
 const skipSsh = !SSHD && !REQUIRE_SERVERS ? 'sshd not installed (openssh-server)' : false;
@@ -238,41 +239,18 @@ test('restore --from FTP on a slow server: SIGTERM mid-download closes the conne
  * A stand-in for age (not the real one): writes the start of its -o file, then sleeps 20 s as if
  * decrypting. Its arguments go to `<pidFile>.args`, one a line.
  */
-function standInAge(pidFile: string): string {
-  const f = path.join(sb.dir, 'age-standin');
-  fs.writeFileSync(
-    f,
-    `#!/usr/bin/env bash
-set -euo pipefail
-printf '%s\n' "$@" > ${JSON.stringify(`${pidFile}.args`)}
-out=
-while (($#)); do if [ "$1" = -o ]; then out=$2; shift; fi; shift; done
-head -c 100000 /dev/zero > "$out"
-echo $$ > ${JSON.stringify(pidFile)}
-exec sleep 20
-`,
-    { mode: 0o755 },
-  );
-  return f;
-}
 
 test('restore --from an encrypted copy: SIGTERM while age decrypts: age killed, exit 143 at once, nothing restored, no plaintext left', { skip: skipAge }, async (t) => {
   const id = await backupTo('sealed');
   const pidFile = path.join(sb.dir, 'decrypt.pid');
   const to = path.join(sb.dir, 'restored-sealed.bin');
   const res = await sigtermWhen(['restore', 'big', id, '--from', 'sealed', '--to', to], () => fs.existsSync(pidFile) && partial(new RegExp(`^${FROM}/backup/big\\.bin$`), 1), {
-    BATT_AGE: standInAge(pidFile),
+    BATT_AGE: standInAge(sb.dir, pidFile, 100000),
   });
   t.diagnostic(`batt exited ${res.took} ms after SIGTERM`);
   assertNotRestored(res, to);
   const pid = Number(fs.readFileSync(pidFile, 'utf8'));
-  let alive = true;
-  try {
-    process.kill(pid, 0);
-  } catch {
-    alive = false;
-  }
-  assert.ok(!alive, `age (pid ${pid}) still runs`);
+  assert.ok(!alive(pid), `age (pid ${pid}) still runs`);
 });
 
 test('restore --from a passphrase-encrypted copy: its key unsealed (age-encryption), then SIGTERM while age decrypts with it: age killed, exit 143 at once, nothing restored, neither key nor plaintext left', { skip: skipAge }, async (t) => {
@@ -280,7 +258,7 @@ test('restore --from a passphrase-encrypted copy: its key unsealed (age-encrypti
   const pidFile = path.join(sb.dir, 'decrypt-pp.pid');
   const to = path.join(sb.dir, 'restored-pp.bin');
   const res = await sigtermWhen(['restore', 'big', id, '--from', 'pp', '--to', to], () => fs.existsSync(pidFile) && partial(new RegExp(`^${FROM}/backup/big\\.bin$`), 1), {
-    BATT_AGE: standInAge(pidFile),
+    BATT_AGE: standInAge(sb.dir, pidFile, 100000),
   });
   t.diagnostic(`batt exited ${res.took} ms after SIGTERM`);
   assertNotRestored(res, to); // no leftovers: the unsealed copy key went with the temp folder
@@ -288,13 +266,7 @@ test('restore --from a passphrase-encrypted copy: its key unsealed (age-encrypti
   const args = fs.readFileSync(`${pidFile}.args`, 'utf8').split('\n');
   assert.match(args[args.indexOf('-i') + 1] ?? '', new RegExp(`^${tmp}/${FROM}/${SCRATCH}download-[^/]+/copy-key$`), args.join(' '));
   const pid = Number(fs.readFileSync(pidFile, 'utf8'));
-  let alive = true;
-  try {
-    process.kill(pid, 0);
-  } catch {
-    alive = false;
-  }
-  assert.ok(!alive, `age (pid ${pid}) still runs`);
+  assert.ok(!alive(pid), `age (pid ${pid}) still runs`);
 });
 
 test('verify --from S3 on a slow link: SIGTERM mid-download aborts it at once, exit 143, no temp left', async (t) => {

@@ -12,6 +12,7 @@ import { type ChildProcess } from 'node:child_process';
 import { sandbox, batt, writeScript, listFiles, missingTools, skipWithout, type Sandbox, writeTargetConf } from '../helpers/batt.js';
 import { CryptoInterruptedError, encryptFile } from '../../src/targets/crypto.js';
 import { abortMidStream } from '../helpers/abort.js';
+import { alive, standInAge } from '../helpers/standins.js';
 import { resolveHome } from '../../src/core/home.js';
 import { UploadInterruptedError } from '../../src/targets/retry.js';
 import { loadTarget } from '../../src/targets/config.js';
@@ -31,22 +32,6 @@ const conf = (name: string, text: string) => writeTargetConf(sb.home, name, text
  * sleeps 20 s as if encrypting. The pid comes first: the test sends SIGTERM as soon as the -o file
  * has a byte, and a pid written after it could be cut off by that very signal.
  */
-function standInAge(pidFile: string): string {
-  const f = path.join(sb.dir, 'age-standin');
-  fs.writeFileSync(
-    f,
-    `#!/usr/bin/env bash
-set -euo pipefail
-out=
-while (($#)); do if [ "$1" = -o ]; then out=$2; shift; fi; shift; done
-echo $$ > ${JSON.stringify(pidFile)}
-printf 'age-encryption.org/v1\\n' > "$out"
-exec sleep 20
-`,
-    { mode: 0o755 },
-  );
-  return f;
-}
 
 /**
  * The real age, with its input (the last argument) fed through a pipe 64 KiB every 20 ms, so that
@@ -98,14 +83,6 @@ function uploadTemp(): string[] {
   return fs.readdirSync(tmp).filter((n) => /^batt-scratch-\d+-T\d+-upload-/.test(n)).flatMap((d) => [d, ...listFiles(path.join(tmp, d)).map((f) => `${d}/${f}`)]);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Runs `batt big --target <target>` with BATT_AGE=age; SIGTERM (or `sig`) once the ciphertext of big.bin has `minBytes`. */
 async function sigtermWhileEncrypting(target: string, age: string, minBytes: number, sig: NodeJS.Signals = 'SIGTERM') {
@@ -149,21 +126,21 @@ function assertStopped(res: Awaited<ReturnType<typeof sigtermWhileEncrypting>>, 
 
 test('SIGTERM while a stand-in age (sleeps after its first bytes) encrypts: age killed, exit 143 at once, no ciphertext left', async (t) => {
   const pidFile = path.join(sb.dir, 'standin.pid');
-  const res = await sigtermWhileEncrypting('sealed', standInAge(pidFile), 1);
+  const res = await sigtermWhileEncrypting('sealed', standInAge(sb.dir, pidFile, 22), 1);
   t.diagnostic(`batt exited ${res.took} ms after SIGTERM`);
   assertStopped(res, 'sealed', pidFile);
 });
 
 test('passphrase target: SIGTERM while a stand-in age encrypts with the copy key: the same stop, no copy', async (t) => {
   const pidFile = path.join(sb.dir, 'standin-pp.pid');
-  const res = await sigtermWhileEncrypting('pp', standInAge(pidFile), 1);
+  const res = await sigtermWhileEncrypting('pp', standInAge(sb.dir, pidFile, 22), 1);
   t.diagnostic(`batt exited ${res.took} ms after SIGTERM`);
   assertStopped(res, 'pp', pidFile);
 });
 
 test('SIGKILL while encrypting for a passphrase target: the upload folder (ciphertext, the copy key) is removed by the next run', async () => {
   const pidFile = path.join(sb.dir, 'standin-kill.pid');
-  const res = await sigtermWhileEncrypting('pp', standInAge(pidFile), 1, 'SIGKILL');
+  const res = await sigtermWhileEncrypting('pp', standInAge(sb.dir, pidFile, 22), 1, 'SIGKILL');
   assert.ok(res.sent, `SIGKILL was never sent\n${res.r.stderr}`);
   assert.equal(res.r.signal, 'SIGKILL');
   process.kill(Number(fs.readFileSync(pidFile, 'utf8')), 'SIGKILL'); // the orphaned stand-in
@@ -202,7 +179,7 @@ test('encryptFile with the age tool (a stand-in that sleeps): aborting its signa
   fs.writeFileSync(input, 'plain\n');
   const out = path.join(sb.dir, 'direct.age');
   const saved = process.env.BATT_AGE;
-  process.env.BATT_AGE = standInAge(pidFile);
+  process.env.BATT_AGE = standInAge(sb.dir, pidFile, 22);
   const ac = new AbortController();
   const poll = setInterval(() => fs.existsSync(pidFile) && ac.abort(), 10);
   const t0 = Date.now();
@@ -223,7 +200,7 @@ test('Target.put: encryption stopped by the signal rejects with UploadInterrupte
   const m = listFiles(sb.root).filter((f) => /\/big(\.\d+)?\/batt-manifest\.json$/.test(f)).at(-1);
   assert.ok(m, 'no big backup: the tests above made one');
   const saved = process.env.BATT_AGE;
-  process.env.BATT_AGE = standInAge(pidFile);
+  process.env.BATT_AGE = standInAge(sb.dir, pidFile, 22);
   const { target, encryption } = await openTarget(await loadTarget(resolveHome(sb.home, {}), 'sealed'));
   const ac = new AbortController();
   const poll = setInterval(() => fs.existsSync(pidFile) && ac.abort(), 10);

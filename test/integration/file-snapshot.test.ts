@@ -119,7 +119,7 @@ describe('file SNAPSHOT=btrfs on a real btrfs (loop device)', { skip, concurrenc
 
   /** Starts a backup whose tar waits; resolves once the snapshot exists. */
   const startSlow = async (pidFile: string, onChild: (c: import('node:child_process').ChildProcess) => void) => {
-    const slow = tarWith('tar-slow', `echo "$$ $(ps -o pgid= $$)" > ${JSON.stringify(pidFile)}; sleep 60`);
+    const slow = tarWith('tar-slow', `echo "$$ $(ps -o pgid= $$)" > ${JSON.stringify(`${pidFile}.part`)}; mv ${JSON.stringify(`${pidFile}.part`)} ${JSON.stringify(pidFile)}; sleep 60`);
     const running = run(['--file', www], { TAR: slow }, onChild);
     const until = Date.now() + 30_000;
     while (!(leftovers().length && fs.existsSync(pidFile)) && Date.now() < until) await sleep(50);
