@@ -3,7 +3,7 @@ import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { sealedOk, type BackupJob, type BackupResult, type PreviousBackup, type RunContext } from '../run/backup.js';
+import { compressionKinds, sealedOk, type BackupJob, type BackupResult, type PreviousBackup, type RunContext } from '../run/backup.js';
 import { backupWithRetries, triesNote } from '../run/tries.js';
 import { estimateRatio, scanRoot } from '../catalog/catalog.js';
 import { thisHost } from '../config/config.js';
@@ -197,8 +197,13 @@ async function runWithContext(ctx: Context, args: RunArgs, env: NodeJS.ProcessEn
     // the run's services' earlier backups (`<service>` or `<service>.N` folders): the size-drop check
     const names = new Set(jobs.map((j) => j.service));
     const scan = await scanRoot(ctx.root, { manifests: false, want: (dir) => names.has(path.basename(dir).replace(/\.\d+$/, '')) });
-    const previous = new Map<string, PreviousBackup>();
-    for (const b of scan.backups) previous.set(b.manifest.service, { bytes: b.manifest.totalBytes, dir: b.dir }); // oldest first: the newest wins
+    const previous = new Map<string, PreviousBackup[]>();
+    for (const b of scan.backups) {
+      const m = b.manifest;
+      const earlier = previous.get(m.service) ?? [];
+      earlier.push({ bytes: m.totalBytes, dir: b.dir, options: JSON.stringify(m.options), incremental: !!m.base, kinds: compressionKinds(m.files.map((f) => f.path)) });
+      previous.set(m.service, earlier);
+    }
     for (const dir of scan.staging) {
       if (await heldByNestedRun(dir, ctx.root)) continue; // a live run on a nested root writes there
       await stopLeftoverScripts(dir); // scripts of a killed batt still write there

@@ -264,7 +264,7 @@ export const GLOBAL_KEYS = {
   HOST_NAME: { rule: hostName, doc: "this host's name on shared targets: the first folder of its copies (default: the system host name)" },
   JOBS: { rule: positiveInt, doc: 'services backed up at once (default: cores, at most 4)' },
   TIMEOUT: { rule: positiveInt, doc: 'seconds a backup script may run (default 14400)' },
-  MIN_SIZE_RATIO: { rule: ratio, doc: 'a backup smaller than this fraction of the previous one of its service gets a warning (default 0.5, 0 = off)' },
+  MIN_SIZE_RATIO: { rule: ratio, doc: 'a full backup smaller than this fraction of the last full of its service with the same options (and compression) gets a warning (default 0.5, 0 = off)' },
   ...RETENTION_KEYS,
   ...RUN_KEYS,
   METRICS_DIR: { rule: absPath, doc: 'write Prometheus textfile metrics to METRICS_DIR/batt.prom after every run, purge and verify (absolute)' },

@@ -61,8 +61,8 @@ export interface RunContext {
   log: Logger;
   signal?: AbortSignal;
   version: string;
-  /** The newest complete backup of each service before this run (for the size-drop warning). */
-  previous?: Map<string, PreviousBackup>;
+  /** The complete backups of each service before this run, oldest first (for the size-drop warning: comparableBackup). */
+  previous?: Map<string, PreviousBackup[]>;
   /**
    * On a terminal: called about once a second while a script runs with what it wrote so far
    * (core/progress.ts progressText: bytes, rate, and a percentage with an ETA when the script
@@ -79,6 +79,35 @@ export interface RunContext {
 export interface PreviousBackup {
   bytes: number;
   dir: string;
+  /** Its manifest's options, as JSON. */
+  options: string;
+  /** A level of a chain (its manifest names a base): it holds only a change. */
+  incremental: boolean;
+  /** Its files' compression (compressionKinds). */
+  kinds: string;
+}
+
+const COMPRESSED = /\.(gz|tgz|zst|xz|bz2|lz4|br|zip|7z)$/i;
+
+/**
+ * Which compressions a backup's files are in, as one comparable string: the sorted set of their
+ * compression suffixes, "plain" for a file without one ("shop.sql" and "shop.sql.zst": "plain zst").
+ */
+export function compressionKinds(files: string[]): string {
+  return [...new Set(files.map((f) => COMPRESSED.exec(f)?.[1]!.toLowerCase().replace(/^tgz$/, 'gz') ?? 'plain'))].sort().join(' ');
+}
+
+/**
+ * The backup a new full backup's size is measured against: the newest earlier full of its service
+ * made with the same options, if its files are compressed the same way. A dump made plain after a
+ * zstd series (COMPRESS=none), or one database after the whole server, is no sign of data lost;
+ * `skipped` says why none was compared, for the log.
+ */
+export function comparableBackup(earlier: PreviousBackup[] | undefined, options: string, kinds: string): { previous?: PreviousBackup; skipped?: string } {
+  const full = (earlier ?? []).filter((b) => !b.incremental && b.options === options).at(-1);
+  if (!full) return {};
+  if (full.kinds !== kinds) return { skipped: `size not compared with ${full.dir}: its files are ${full.kinds}, these ${kinds}` };
+  return { previous: full };
 }
 
 /**
@@ -96,7 +125,7 @@ export function sealedOk(r: { status: string }): boolean {
  * Why a backup of `bytes` looks too small next to the previous backup of its service: below `ratio`
  * of its size (MIN_SIZE_RATIO; 0 = never). A dump that lost most of its tables still exits 0.
  */
-export function sizeDropWarning(bytes: number, previous: PreviousBackup | undefined, ratio: number): string | undefined {
+export function sizeDropWarning(bytes: number, previous: Pick<PreviousBackup, 'bytes' | 'dir'> | undefined, ratio: number): string | undefined {
   if (!previous || ratio <= 0 || bytes >= previous.bytes * ratio) return undefined;
   const pct = Math.floor((bytes / previous.bytes) * 100); // 49.9% is not "50%" of a 0.5 limit
   return `the backup is ${formatBytes(bytes)} (${bytes} bytes), ${pct}% of the previous one's ${formatBytes(previous.bytes)} (${previous.bytes} bytes, ${previous.dir}); MIN_SIZE_RATIO is ${ratio}`;
@@ -412,10 +441,12 @@ export async function backupService(job: BackupJob, ctx: RunContext, attempt = 1
     }
     if (job.appendOnly) log(`seal: ${aheadBytes} of ${manifest.totalBytes} bytes were hashed while the script ran`);
     if (built) log(`incremental on ${built.backup.id}`);
+    const compared = comparableBackup(ctx.previous?.get(job.service), JSON.stringify(manifest.options), compressionKinds(files.map((f) => f.path)));
+    if (!built && compared.skipped) log(compared.skipped);
     const warnings = [
       r.stderrLast && `the script exited 0 but wrote to stderr: ${plain(r.stderrLast).slice(0, 300)}`,
       // an incremental holds only the change: its size says nothing against the previous backup's
-      built ? undefined : sizeDropWarning(manifest.totalBytes, ctx.previous?.get(job.service), job.minSizeRatio ?? 0),
+      built ? undefined : sizeDropWarning(manifest.totalBytes, compared.previous, job.minSizeRatio ?? 0),
     ].filter((w): w is string => !!w);
     const warning = warnings.length ? `${job.service}: ${warnings.join('; ')}` : undefined;
     log(`${warning ? 'warn' : 'ok'} ${plural(files.length, 'file')} ${plural(manifest.totalBytes, 'byte')} -> ${dest}`);

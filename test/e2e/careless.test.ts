@@ -74,6 +74,37 @@ test('a script that exits 0 but wrote to stderr is sealed with the status warnin
   }
 });
 
+test('the size check measures a full against the last full made the same way: a switch to zstd, or one database after all, is no warning', async () => {
+  const sb = sandbox();
+  try {
+    // COMPRESS=none or zstd, as backup-mysql's conf switches it; --db-name narrows the dump
+    writeScript(
+      sb.home,
+      'db',
+      `name=\${BATT_OPT_NAME:-all}
+if [ "\${COMPRESS:-}" = zstd ]; then head -c "$SIZE" /dev/zero | zstd -q > "$BATT_DEST/$name.sql.zst"; else head -c "$SIZE" /dev/zero > "$BATT_DEST/$name.sql"; fi`,
+    );
+    const run = (size: number, env: Record<string, string> = {}, args: string[] = []) => batt(['db', ...args, '--path', sb.pattern], { home: sb.home, env: { SIZE: String(size), ...env } });
+    assert.equal((await run(1_000_000)).code, 0);
+    const zstd = await run(1_000_000, { COMPRESS: 'zstd' }); // a few hundred bytes after a plain MB
+    assert.match(zstd.stdout, /^ok\s+db\s/m, zstd.stderr);
+    const log = fs.readFileSync(path.join(sb.home, 'log', 'batt.log'), 'utf8');
+    assert.match(log, /size not compared with \S+\/db: its files are plain, these zst/);
+    // the next zstd dump is measured against the zstd one, and a real drop still warns
+    assert.match((await run(1_000_000, { COMPRESS: 'zstd' })).stdout, /^ok\s+db\s/m);
+    assert.match((await run(300_000)).stdout, /^ok\s+db\s/m); // back to plain: not compared either
+    const plain = await run(100_000);
+    assert.match(plain.stdout, /^warn\s+db\s/m);
+    assert.match(plain.stderr, /33% of the previous one's 293\.0 KiB \(300000 bytes, \S+\/db\.4\)/);
+    // one database is not measured against the whole server's dump
+    const one = await run(1000, {}, ['--db-name', 'shop']);
+    assert.match(one.stdout, /^ok\s+db\s/m, one.stderr);
+    assert.doesNotMatch(one.stderr, /warning/);
+  } finally {
+    sb.cleanup();
+  }
+});
+
 test('a backup below MIN_SIZE_RATIO of the previous one of its service gets a warning with both sizes', async () => {
   const sb = sandbox();
   try {

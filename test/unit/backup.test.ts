@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { backupService, sizeDropWarning, type BackupJob, type RunContext } from '../../src/run/backup.js';
+import { backupService, comparableBackup, compressionKinds, sizeDropWarning, type BackupJob, type RunContext } from '../../src/run/backup.js';
 import { STAGING_PREFIX } from '../../src/catalog/catalog.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-backup-unit-'));
@@ -106,5 +106,39 @@ test('sizeDropWarning: below MIN_SIZE_RATIO of the previous backup, with both si
     const got = sizeDropWarning(bytes, previous, ratio);
     if (want) assert.match(got ?? '', want, `${bytes} vs ${previous?.bytes} at ${ratio}`);
     else assert.equal(got, undefined, `${bytes} vs ${previous?.bytes} at ${ratio}`);
+  }
+});
+
+test('compressionKinds: the sorted set of the files\' compression suffixes, "plain" for none', () => {
+  const cases: [string[], string][] = [
+    [['shop.sql'], 'plain'],
+    [['shop.sql.zst', 'globals.sql.zst'], 'zst'],
+    [['shop.sql', 'globals.sql.ZST'], 'plain zst'],
+    [['www.tar.zst', 'www.tar.zst.idx.zst', 'www.snar'], 'plain zst'],
+    [['a.tar.gz', 'b.tgz', 'c.xz', 'd.bz2', 'e.lz4'], 'bz2 gz lz4 xz'],
+    [['dump.rdb'], 'plain'],
+    [[], ''],
+  ];
+  for (const [files, want] of cases) assert.equal(compressionKinds(files), want, files.join(' '));
+});
+
+test('comparableBackup: the newest earlier full with the same options, and only if compressed the same way', () => {
+  const b = (dir: string, over: Partial<{ options: string; incremental: boolean; kinds: string; bytes: number }> = {}) => ({ bytes: 1000, dir, options: '{}', incremental: false, kinds: 'zst', ...over });
+  const one = '{"db":["shop"]}';
+  const cases: [string, ReturnType<typeof b>[] | undefined, string, string, string | undefined, RegExp | undefined][] = [
+    ['no earlier backup', undefined, '{}', 'zst', undefined, undefined],
+    ['the newest of two fulls', [b('/1'), b('/2')], '{}', 'zst', '/2', undefined],
+    ['an incremental is passed over for its full', [b('/1'), b('/2', { incremental: true })], '{}', 'zst', '/1', undefined],
+    ['only incrementals: none', [b('/1', { incremental: true })], '{}', 'zst', undefined, undefined],
+    ['other options are passed over', [b('/1'), b('/2', { options: one })], '{}', 'zst', '/1', undefined],
+    ['one database after the whole server: none', [b('/1')], one, 'zst', undefined, undefined],
+    ['plain after zstd: not compared, and why', [b('/1')], '{}', 'plain', undefined, /^size not compared with \/1: its files are zst, these plain$/],
+    ['zstd after plain: not compared', [b('/1', { kinds: 'plain' })], '{}', 'zst', undefined, /its files are plain, these zst/],
+  ];
+  for (const [name, earlier, options, kinds, want, skipped] of cases) {
+    const got = comparableBackup(earlier, options, kinds);
+    assert.equal(got.previous?.dir, want, name);
+    if (skipped) assert.match(got.skipped ?? '', skipped, name);
+    else assert.equal(got.skipped, undefined, name);
   }
 });
