@@ -134,6 +134,28 @@ describe('mysql on a Debian-style MariaDB: root over unix_socket, a stale ~/.my.
     assert.match(bad.stderr, /backup-mysql: cannot list the databases: mariadb failed \(exit 1\): ERROR 1045 \(28000\): Access denied for user 'wrong'@'localhost' \(using password: YES\)$/m);
   });
 
+  // COMPRESS=none: mariadb-dump writes the plain <db>.sql itself, through the same option file.
+  test('COMPRESS=none: a plain shop.sql, dumped and restored as root over unix_socket, and with USER/PASSWORD over a stale ~/.my.cnf', () => {
+    const plain = () => listFiles(root).filter((f) => f.endsWith('/mysql/shop.sql'));
+    const cases: [string, string, string][] = [
+      ['DATABASES=shop\nCOMPRESS=none\n', cleanHome, 'shop_plain_by_root'],
+      [`USER=backup\nPASSWORD=${PASSWORD}\nDATABASES=shop\nCOMPRESS=none\n`, staleHome, 'shop_plain_by_backup'],
+      ['USER=root\nDATABASES=shop\nCOMPRESS=none\n', otherHome, 'shop_plain_by_user_root'],
+    ];
+    for (const [lines, home, to] of cases) {
+      fs.rmSync(root, { recursive: true, force: true });
+      conf(lines);
+      const r = run([], home);
+      assert.equal(r.status, 0, `${to}: ${r.stderr}${r.stdout}`);
+      assert.equal(plain().length, 1, `${to}: ${listFiles(root).join(', ')}`);
+      assert.deepEqual(dumps(), [], `${to}: no zstd dump`);
+      assert.match(fs.readFileSync(path.join(root, plain()[0]!), 'utf8').slice(-200), /-- Dump completed on /);
+      const rr = run(['restore', 'mysql', '--mysql-db', 'shop', '--to', to], home);
+      assert.equal(rr.status, 0, `${to}: ${rr.stderr}${rr.stdout}`);
+      assert.deepEqual(mariadbTableSums(server, to), mariadbTableSums(server, 'shop'), to);
+    }
+  });
+
   // METHOD=mydumper, the three ways of logging in above. batt's own client queries (the database
   // list, the character set) pass in each case, so a mydumper or myloader that logged in any other
   // way (the stale ~/.my.cnf's account, its other server, no socket) fails the run here.
