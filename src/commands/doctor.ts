@@ -13,7 +13,7 @@ import { installedSchedules } from '../ops/scheduler.js';
 import { EXIT, describeError } from '../core/errors.js';
 import { resolveHome } from '../core/home.js';
 import { createOutput, formatBytes, plural, table } from '../core/output.js';
-import { enabledServices, listServices, scriptName } from '../services/registry.js';
+import { TRAITS_HEAD, enabledServices, headerLinesPastHead, listServices, scriptHead, scriptName } from '../services/registry.js';
 import { last, makeContext, type CommonArgs } from './context.js';
 import { checkNamedFiles, gatherConf } from './config.js';
 
@@ -44,10 +44,10 @@ const PACKAGES: Record<string, string> = {
   jq: 'jq',
 };
 
-/** Tools a script declares in a header comment: `# batt-requires: tool1 tool2|alt`. */
+/** Tools a script declares in a header comment near its top (registry.ts scriptHead): `# batt-requires: tool1 tool2|alt`. */
 export function declaredTools(script: string): string[] {
   const out: string[] = [];
-  for (const line of script.split('\n').slice(0, 40)) {
+  for (const line of scriptHead(Buffer.from(script)).split('\n')) {
     const m = /^#\s*batt-requires:\s*(.*)$/.exec(line.trim());
     if (m) out.push(...m[1]!.split(/\s+/).filter(Boolean));
   }
@@ -192,6 +192,12 @@ export async function doctorCommand(args: CommonArgs): Promise<number> {
     }
     const file = path.join(home.available, scriptName('backup', s.name));
     const text = await fs.readFile(file, 'utf8').catch(() => '');
+    for (const kind of ['backup', 'restore'] as const) {
+      const f = path.join(home.available, scriptName(kind, s.name));
+      for (const l of headerLinesPastHead(await fs.readFile(f).catch(() => Buffer.alloc(0)))) {
+        checks.push({ check: s.name, ok: false, detail: `${scriptName(kind, s.name)} line ${l.line}: "${l.text}" is past the first ${TRAITS_HEAD} bytes, where batt reads these lines, so it does nothing: move it to the top` });
+      }
+    }
     const tools = requiredTools(s.name, text);
     if (tools.length === 0) checks.push({ check: s.name, ok: true, detail: 'script ok; it declares no tools (# batt-requires: ...)' });
     for (const spec of tools) {

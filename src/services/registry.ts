@@ -205,8 +205,32 @@ export interface ScriptTraits {
   check: boolean;
 }
 
-/** Bytes read from the top of a script for its `# batt:` lines. */
-const TRAITS_HEAD = 4096;
+/** Bytes read from the top of a script for its `# batt:` and `# batt-requires:` lines. */
+export const TRAITS_HEAD = 4096;
+
+const HEADER_LINE = /^\s*(?:#|\/\/|--)\s*batt(?:-requires)?:/;
+
+/** The part of a script batt reads for its header lines: the whole lines within its first TRAITS_HEAD bytes. */
+export function scriptHead(buf: Buffer): string {
+  if (buf.length <= TRAITS_HEAD) return buf.toString('utf8');
+  const head = buf.subarray(0, TRAITS_HEAD);
+  return head.toString('utf8', 0, head.lastIndexOf(0x0a) + 1); // the last line may be cut in the middle: only whole lines count
+}
+
+/**
+ * `# batt:` and `# batt-requires:` lines that batt never reads because they come after the first
+ * TRAITS_HEAD bytes (a long header comment pushed them down): 1-based line numbers and the lines.
+ * Such a script silently loses its check mode, its hash-ahead or its tools (batt doctor says so).
+ */
+export function headerLinesPastHead(buf: Buffer): { line: number; text: string }[] {
+  if (buf.length <= TRAITS_HEAD) return []; // read whole
+  const read = scriptHead(buf).split('\n').length - 1; // whole lines, each with its newline
+  return buf
+    .toString('utf8')
+    .split('\n')
+    .map((text, i) => ({ line: i + 1, text: text.trim() }))
+    .filter((l) => l.line > read && HEADER_LINE.test(l.text));
+}
 
 export function parseScriptTraits(head: string): ScriptTraits {
   const words = new Set<string>();
@@ -220,11 +244,9 @@ export function parseScriptTraits(head: string): ScriptTraits {
 export async function readScriptTraits(file: string): Promise<ScriptTraits> {
   const fh = await fs.open(file, 'r');
   try {
-    const buf = Buffer.alloc(TRAITS_HEAD);
-    const { bytesRead } = await fh.read(buf, 0, TRAITS_HEAD, 0);
-    // the last line may be cut in the middle: only whole lines count
-    const text = buf.toString('utf8', 0, bytesRead);
-    return parseScriptTraits(bytesRead < TRAITS_HEAD ? text : text.slice(0, text.lastIndexOf('\n') + 1));
+    const buf = Buffer.alloc(TRAITS_HEAD + 1); // one byte more: a script of exactly TRAITS_HEAD bytes is read whole
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    return parseScriptTraits(scriptHead(buf.subarray(0, bytesRead)));
   } finally {
     await fh.close();
   }

@@ -87,6 +87,32 @@ describe('check mode', () => {
     }
   });
 
+  test('a "# batt:" or "# batt-requires:" line past the first 4096 bytes does nothing: doctor fails and names it', async () => {
+    const sb = installedHome();
+    try {
+      // a long header comment (a licence, a changelog) pushed the declarations down
+      const header = Array.from({ length: 80 }, (_, i) => `# changelog ${i}: ${'x'.repeat(50)}`).join('\n');
+      writeScript(sb.home, 'app', `${header}\n# batt: check\n# batt-requires: batt-no-such-tool\necho data > "$BATT_DEST/x"`);
+      writeScript(sb.home, 'app', `${header}\n# batt: drill\ncat > /dev/null`, 'restore');
+      assert.equal((await batt(['enable', 'app'], { home: sb.home })).code, 0);
+      const d = await batt(['doctor'], { home: sb.home });
+      assert.equal(d.code, 1, d.stdout);
+      assert.match(d.stdout, /^FAIL +app +backup-app line 83: "# batt: check" is past the first 4096 bytes, where batt reads these lines, so it does nothing: move it to the top$/m);
+      assert.match(d.stdout, /^FAIL +app +backup-app line 84: "# batt-requires: batt-no-such-tool" is past the first 4096 bytes/m);
+      assert.match(d.stdout, /^FAIL +app +restore-app line 83: "# batt: drill" is past/m);
+      assert.match(d.stdout, /^ok +app +its script has no check mode/m, 'the trait was indeed not read');
+      // moved to the top: read, and doctor says what they declare
+      writeScript(sb.home, 'app', `# batt: check\n# batt-requires: sh\n${header}\nif [ "\${BATT_CHECK:-}" = 1 ]; then exit 0; fi\necho data > "$BATT_DEST/x"`);
+      writeScript(sb.home, 'app', `# batt: drill\n${header}\ncat > /dev/null`, 'restore');
+      const d2 = await batt(['doctor'], { home: sb.home });
+      assert.doesNotMatch(d2.stdout, /past the first/);
+      assert.match(d2.stdout, /^ok +app +check mode: ok$/m);
+      assert.match(d2.stdout, /^ok +app +sh: \//m);
+    } finally {
+      sb.cleanup();
+    }
+  });
+
   test('a check runs as a backup runs (private TMPDIR, umask 077, its own group, the time limit) and may write nothing', async () => {
     const sb = installedHome();
     try {

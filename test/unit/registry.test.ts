@@ -5,7 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { resolveHome } from '../../src/core/home.js';
 import {
+  TRAITS_HEAD,
   disableServices,
+  headerLinesPastHead,
+  scriptHead,
   enableServices,
   listServices,
   parseScriptTraits,
@@ -204,5 +207,37 @@ test('every "# batt:" word of a built-in script lies within the head batt reads 
   for (const f of fs.readdirSync(dir)) {
     const whole = parseScriptTraits(fs.readFileSync(path.join(dir, f), 'utf8'));
     assert.deepEqual(await readScriptTraits(path.join(dir, f)), whole, f);
+  }
+});
+
+test('scriptHead and headerLinesPastHead: whole lines within the first TRAITS_HEAD bytes are read; header lines after them are named', () => {
+  const pad = (n: number) => `#${'x'.repeat(n - 2)}\n`; // a comment line of n bytes with its newline
+  const cases: [string, string, string[]][] = [
+    // name, script, lines past the head
+    ['short script: all of it', '#!/bin/sh\n# batt: check\n', []],
+    ['exactly TRAITS_HEAD bytes: all of it', pad(TRAITS_HEAD - 13) + '# batt: check', []],
+    ['a line that ends on the last byte is read', pad(TRAITS_HEAD - 14) + '# batt: check\n' + 'echo\n', []],
+    ['a line cut by the limit is not', pad(TRAITS_HEAD - 13) + '# batt: check\necho\n', ['2:# batt: check']],
+    ['both kinds, and // and -- comments, far down', pad(TRAITS_HEAD) + '# batt-requires: jq\n  // batt: drill\n-- batt: levels\n# batt is great\n', ['2:# batt-requires: jq', '3:// batt: drill', '4:-- batt: levels']],
+    ['multi-byte characters count as bytes', `#${'é'.repeat(TRAITS_HEAD / 2)}\n# batt: check\n`, ['2:# batt: check']],
+  ];
+  for (const [name, text, past] of cases) {
+    const buf = Buffer.from(text);
+    assert.deepEqual(headerLinesPastHead(buf).map((l) => `${l.line}:${l.text}`), past, name);
+    assert.ok(Buffer.byteLength(scriptHead(buf)) <= TRAITS_HEAD, name);
+    assert.equal(parseScriptTraits(scriptHead(buf)).check, text.includes('# batt: check') && past.length === 0, name);
+  }
+});
+
+test('readScriptTraits: a script of exactly TRAITS_HEAD bytes whose last line has no newline is read whole', async () => {
+  const f = path.join(dir, 'exact');
+  fs.writeFileSync(f, `#${'x'.repeat(TRAITS_HEAD - 15)}\n# batt: check`);
+  assert.equal(fs.statSync(f).size, TRAITS_HEAD);
+  assert.equal((await readScriptTraits(f)).check, true);
+});
+
+test('every built-in script has its header lines within the part batt reads', () => {
+  for (const f of fs.readdirSync(path.join(REPO_ROOT, 'scripts-available'))) {
+    assert.deepEqual(headerLinesPastHead(fs.readFileSync(path.join(REPO_ROOT, 'scripts-available', f))), [], f);
   }
 });
