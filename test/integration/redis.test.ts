@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { REQUIRE_SERVERS, batt, sandbox, type Sandbox, backupsOf } from '../helpers/batt.js';
 import { startRedis, which, type RedisServer, type RespClient, type Reply } from '../helpers/redis.js';
+import { checkWorkFiles, killedRestore, plantWorkFiles, thenSleep } from '../helpers/workfiles.js';
 
 const PASSWORD = 'pw-Redis-S3cret-7a1f';
 const missing = ['redis-server', 'redis-cli', 'zstd'].filter((b) => !which(b));
@@ -156,6 +157,64 @@ describe('redis: batt backup and restore against a real redis-server', { skip },
       fs.rmSync(target, { recursive: true, force: true });
       sb.cleanup();
     }
+  });
+
+  describe('the file a restore decompresses beside dump.rdb (.batt-restore-redis.PID-START.XXXXXX)', () => {
+    let sb: Sandbox;
+    let raw: Buffer;
+    const targets: string[] = [];
+    const fresh = () => {
+      const d = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-redis-killed-'));
+      targets.push(d);
+      return d;
+    };
+    before(async () => {
+      sb = sandbox({ builtins: true });
+      writeConf(sb, `HOST=127.0.0.1\nPORT=${server.port}\nPASSWORD=${PASSWORD}\n`);
+      const r = await batt(['redis', '--path', sb.pattern], { home: sb.home });
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      raw = spawnSync('zstd', ['-dc', path.join(sb.root, backupsOf(sb).find((f) => f.endsWith('/redis/dump.rdb.zst'))!)]).stdout;
+    });
+    after(() => {
+      for (const d of targets) fs.rmSync(d, { recursive: true, force: true });
+      sb?.cleanup();
+    });
+
+    // Killed while each tool works on the file: it is left whole, and the next restore removes it.
+    const cases: [string, 'ZSTD' | 'REDIS_CHECK_RDB', string][] = [
+      ['while decompressing', 'ZSTD', 'zstd'],
+      ['while redis-check-rdb reads it', 'REDIS_CHECK_RDB', 'redis-check-rdb'],
+    ];
+    for (const [when, variable, tool] of cases) {
+      test(`SIGKILL of batt's process group ${when}: the file is left; the next restore removes it, says so, and succeeds`, async () => {
+        const target = fresh();
+        const pidFile = path.join(sb.dir, `${tool}.pid`);
+        const left = await killedRestore(['restore', 'redis', '--to', target, '--path', sb.pattern], {
+          home: sb.home,
+          env: { [variable]: thenSleep(sb.dir, `slow-${tool}`, tool, pidFile) },
+          dir: target,
+          kind: 'redis',
+          ready: () => fs.existsSync(pidFile),
+        });
+        assert.equal(left.length, 1, `what the killed restore left: ${fs.readdirSync(target).join(' ')}`);
+        assert.deepEqual(fs.readdirSync(target), left, 'no dump.rdb: the restore never got that far');
+        assert.ok(fs.readFileSync(path.join(target, left[0]!)).equals(raw), 'a whole copy of the data is left');
+        const r = await batt(['restore', 'redis', '--to', target, '--path', sb.pattern], { home: sb.home });
+        assert.equal(r.code, 0, r.stderr + r.stdout);
+        assert.ok((r.stdout + r.stderr + logText(sb)).includes(`removed ${path.join(target, left[0]!)}, left by a restore that was killed`), r.stdout + r.stderr);
+        assert.deepEqual(fs.readdirSync(target), ['dump.rdb']);
+        assert.ok(fs.readFileSync(path.join(target, 'dump.rdb')).equals(raw), 'restored file = snapshot');
+      });
+    }
+
+    test('only the files of dead restores are removed: not a live restore\'s, a symlink, a folder, the old .batt-restore-XXXXXX or a near miss', async () => {
+      const target = fresh();
+      const planted = plantWorkFiles(target, 'redis');
+      const r = await batt(['restore', 'redis', '--to', target, '--path', sb.pattern], { home: sb.home });
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      checkWorkFiles(planted, r.stdout + r.stderr + logText(sb));
+      assert.deepEqual(fs.readdirSync(target), ['dump.rdb']);
+    });
   });
 
   test('a relative --to is taken from the folder batt was run in, not the script\'s scratch folder', async (t) => {

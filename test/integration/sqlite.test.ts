@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { REQUIRE_SERVERS, batt, sandbox, type Sandbox, backupsOf } from '../helpers/batt.js';
 import { which } from '../helpers/redis.js';
+import { checkWorkFiles, killedRestore, plantWorkFiles, thenSleep, workFileName } from '../helpers/workfiles.js';
 
 const missing = ['sqlite3', 'zstd'].filter((b) => !which(b));
 const skip = missing.length && !REQUIRE_SERVERS ? `not installed: ${missing.join(', ')}` : false;
@@ -435,6 +436,71 @@ describe('sqlite: batt backup and restore with the real sqlite3', { skip }, () =
     } finally {
       box.cleanup();
     }
+  });
+
+  describe('the file a restore decompresses beside its target (.batt-restore-sqlite.PID-START.XXXXXX)', () => {
+    let box: Sandbox;
+    let db: string;
+    const fresh = () => fs.mkdtempSync(path.join(box.dir, 'to-'));
+    before(async () => {
+      box = sandbox({ builtins: true });
+      db = path.join(box.dir, 'app.db');
+      createDb(db, 'wal'); // its copy is in WAL mode too: sqlite3 opening it makes -wal and -shm
+      const r = await batt(['sqlite', '--sqlite', db, '--path', box.pattern], { home: box.home });
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+    });
+    after(() => box?.cleanup());
+    const log = () => {
+      const f = path.join(box.home, 'log', 'batt.log');
+      return fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '';
+    };
+
+    /** An sqlite3 that runs the check, then keeps the database open (its -wal and -shm beside it) until killed. */
+    const holdingSqlite3 = () => {
+      const f = path.join(box.dir, 'holding-sqlite3');
+      fs.writeFileSync(f, '#!/usr/bin/env bash\nset -euo pipefail\n{ printf \'%s\\n\' "${@: -1}"; exec sleep 300; } | sqlite3 "${@:1:$#-1}"\n', { mode: 0o755 });
+      return f;
+    };
+    /** The work file in DIR once it has all of these companions beside it. */
+    const withCompanions = (dir: string, companions: string[]) => () =>
+      fs.readdirSync(dir).some((n) => workFileName('sqlite').test(n) && companions.every((c) => fs.existsSync(path.join(dir, n + c))));
+
+    const cases: [string, (dir: string) => { env: Record<string, string>; ready: () => boolean }, string[]][] = [
+      ['while decompressing', () => {
+        const pidFile = path.join(box.dir, 'zstd.pid');
+        return { env: { ZSTD: thenSleep(box.dir, 'slow-zstd', 'zstd', pidFile) }, ready: () => fs.existsSync(pidFile) };
+      }, []],
+      ['while sqlite3 checks it, its -wal and -shm beside it', (dir) => ({ env: { SQLITE3: holdingSqlite3() }, ready: withCompanions(dir, ['-wal', '-shm']) }), ['-wal', '-shm']],
+    ];
+    for (const [when, how, companions] of cases) {
+      test(`SIGKILL of batt's process group ${when}: left; the next restore removes it, says so, and succeeds`, async () => {
+        const to = fresh();
+        const left = await killedRestore(['restore', 'sqlite', '--to', to, '--path', box.pattern], { home: box.home, dir: to, kind: 'sqlite', ...how(to) });
+        assert.equal(left.length, 1, `what the killed restore left: ${fs.readdirSync(to).join(' ')}`);
+        const file = path.join(to, left[0]!);
+        assert.deepEqual(fs.readdirSync(to).sort(), [left[0]!, ...companions.map((c) => left[0]! + c)].sort());
+        // read through a copy: sqlite3 closing the file itself would remove its -wal and -shm
+        const copy = path.join(box.dir, 'left-copy.db');
+        fs.copyFileSync(file, copy);
+        assert.equal(checksum(copy), checksum(db), 'a whole copy of the database is left');
+        fs.rmSync(copy);
+        assert.deepEqual(fs.readdirSync(to).sort(), [left[0]!, ...companions.map((c) => left[0]! + c)].sort(), 'still there for the next restore');
+        const r = await batt(['restore', 'sqlite', '--to', to, '--path', box.pattern], { home: box.home });
+        assert.equal(r.code, 0, r.stderr + r.stdout);
+        assert.ok((r.stdout + r.stderr + log()).includes(`removed ${file}, left by a restore that was killed`), r.stdout + r.stderr);
+        assert.deepEqual(fs.readdirSync(to), ['app.db'], 'the file and its companions are gone');
+        assert.equal(checksum(path.join(to, 'app.db')), checksum(db));
+      });
+    }
+
+    test('only the files of dead restores (and their -journal, -wal, -shm) are removed: not a live restore\'s, a symlink, a folder, the old .batt-restore-XXXXXX or a near miss', async () => {
+      const to = fresh();
+      const planted = plantWorkFiles(to, 'sqlite');
+      const r = await batt(['restore', 'sqlite', '--to', to, '--path', box.pattern], { home: box.home });
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      checkWorkFiles(planted, r.stdout + r.stderr + log());
+      assert.deepEqual(fs.readdirSync(to), ['app.db']);
+    });
   });
 
   test('a refused restore writes nothing, even for the databases that were free', async () => {

@@ -56,14 +56,14 @@ test('every from_caller tidies a relative path against BATT_CWD and an absolute 
   }
 });
 
-test('every copy of proc_start (is this pid still the process it was?) and of work_folder is the same', () => {
+test('every copy of proc_start (is this pid still the process it was?), of work_folder and of work_file is the same', () => {
   const body = (text: string, name: string) => {
     const lines = text.split('\n');
     const start = lines.findIndex((l) => l.startsWith(`${name}() {`));
     if (start < 0) return undefined;
     return lines.slice(start, lines.findIndex((l, i) => i > start && l === '}') + 1).join('\n');
   };
-  for (const name of ['proc_start', 'work_folder']) {
+  for (const name of ['proc_start', 'work_folder', 'work_file']) {
     const copies = scripts.map((s) => ({ name: s.name, fn: body(s.text, name) })).filter((c) => c.fn);
     assert.ok(copies.length >= 2, `${name}: ${copies.map((c) => c.name).join(',')}`);
     for (const c of copies.slice(1)) assert.equal(c.fn, copies[0]!.fn, `${c.name}'s ${name} differs from ${copies[0]!.name}'s`);
