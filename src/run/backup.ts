@@ -131,6 +131,24 @@ export function sizeDropWarning(bytes: number, previous: Pick<PreviousBackup, 'b
   return `the backup is ${formatBytes(bytes)} (${bytes} bytes), ${pct}% of the previous one's ${formatBytes(previous.bytes)} (${previous.bytes} bytes, ${previous.dir}); MIN_SIZE_RATIO is ${ratio}`;
 }
 
+/**
+ * Below this many bytes free for unprivileged writers (statfs f_bavail: df's "Avail") when a
+ * script exits 0, its files may be cut short: a tool that buffers its output (pg_dump,
+ * pg_dumpall, many a drop-in's) checks its writes but not the last one, flushed as it exits, and
+ * exits 0 without that tail. On ext4 root keeps writing into the reserved blocks after a non-root
+ * dump tool (pg_dump as postgres) got ENOSPC, so batt's own manifest still fits. The margin covers
+ * stdio buffers of one filesystem block up to ZFS's 128 KiB records.
+ */
+export const FULL_BELOW = 1 << 20;
+
+/** Why a filesystem with these statfs figures counts as full when a script ended, or undefined. */
+export function filledUp(st: { bavail: number; bsize: number; blocks: number } | undefined): string | undefined {
+  if (!st || st.blocks <= 0 || st.bsize <= 0) return undefined; // a filesystem that reports no size (some FUSE) cannot tell
+  const free = st.bavail * st.bsize;
+  if (free >= FULL_BELOW) return undefined;
+  return `${formatBytes(free)} free on its filesystem (for non-root writers) when the script ended, so a file may be cut short (a tool such as pg_dump exits 0 when its last write fails)`;
+}
+
 export interface BackupResult {
   service: string;
   status: BackupStatus;
@@ -407,6 +425,8 @@ export async function backupService(job: BackupJob, ctx: RunContext, attempt = 1
       throw scriptFailure(job, r);
     }
     if (ctx.signal?.aborted) throw new FailedError(`${job.service}: interrupted`);
+    const full = filledUp(await fs.statfs(staging).catch(() => undefined));
+    if (full) throw new NoSpaceError(`${job.service}: no space left on device while writing the backup: ${full}`);
     const aheadBytes = [...ahead.values()].reduce((n, c) => n + c.offset, 0);
     const built = await takeBase(staging, job.service, previous).catch((err) => {
       throw err instanceof BattError ? err : fromSystemError(err, staging);

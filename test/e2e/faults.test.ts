@@ -285,6 +285,34 @@ test('RELIABILITY 4: a full destination fails with "no space left", no truncated
   }
 });
 
+test('RELIABILITY 4: a script that exits 0 with its filesystem (nearly) full fails with exit 5, not sealed: its last write may be lost', async (t) => {
+  const s = box();
+  const mnt = path.join(s.dir, 'edge');
+  if (!mountTmpfs(mnt, 'size=4m,mode=0700')) return cannotMount(t);
+  try {
+    const pattern = `${mnt}/b/%Y/%m/%d`;
+    // The careless drop-in: the dump runs into the full disk, its error goes nowhere, then the
+    // script removes its scratch file and exits 0. 256 KiB are free again: the manifest fits.
+    writeScript(s.home, 'careless', `#!/bin/sh
+head -c 262144 /dev/zero > "$BATT_DEST/scratch"
+head -c 8000000 /dev/urandom > "$BATT_DEST/dump.bin" 2>/dev/null
+rm -f "$BATT_DEST/scratch"
+exit 0`);
+    const r = await batt(['careless', '--path', pattern], { home: s.home });
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(r.stderr, /^batt: FAILED\s+careless\s.*careless: no space left on device while writing the backup: 256\.0 KiB free on its filesystem \(for non-root writers\) when the script ended, so a file may be cut short/m);
+    assert.deepEqual(serviceDirs(mnt, 'careless'), [], 'nothing sealed');
+    assert.deepEqual(staging(mnt), [], 'the cut dump was removed');
+    // with room to spare (more than 1 MiB left) the same filesystem takes a backup
+    writeScript(s.home, 'fits', 'head -c 1000000 /dev/urandom > "$BATT_DEST/dump.bin"');
+    const ok = await batt(['fits', '--path', pattern], { home: s.home });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(serviceDirs(mnt, 'fits').length, 1);
+  } finally {
+    umount(mnt);
+  }
+});
+
 test('RELIABILITY 4: with 0 bytes free the run fails with "no space left" and leaves no lock temp file', async (t) => {
   const s = box();
   const mnt = path.join(s.dir, 'full');

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { backupService, comparableBackup, compressionKinds, sizeDropWarning, type BackupJob, type RunContext } from '../../src/run/backup.js';
+import { FULL_BELOW, backupService, comparableBackup, filledUp, compressionKinds, sizeDropWarning, type BackupJob, type RunContext } from '../../src/run/backup.js';
 import { STAGING_PREFIX } from '../../src/catalog/catalog.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-backup-unit-'));
@@ -140,5 +140,23 @@ test('comparableBackup: the newest earlier full with the same options, and only 
     assert.equal(got.previous?.dir, want, name);
     if (skipped) assert.match(got.skipped ?? '', skipped, name);
     else assert.equal(got.skipped, undefined, name);
+  }
+});
+
+test('filledUp: under FULL_BELOW bytes free for non-root writers when a script ended is full; a filesystem that reports no size is not', () => {
+  const cases: [string, { bavail: number; bsize: number; blocks: number } | undefined, RegExp | undefined][] = [
+    ['0 free', { bavail: 0, bsize: 4096, blocks: 1000 }, /^0 B free on its filesystem \(for non-root writers\) when the script ended, so a file may be cut short/],
+    ['one block free', { bavail: 1, bsize: 4096, blocks: 1000 }, /^4\.0 KiB free/],
+    ['just under', { bavail: FULL_BELOW / 4096 - 1, bsize: 4096, blocks: 1000 }, /^1020\.0 KiB free/],
+    ['exactly FULL_BELOW', { bavail: FULL_BELOW / 4096, bsize: 4096, blocks: 1000 }, undefined],
+    ['plenty', { bavail: 1e9, bsize: 4096, blocks: 2e9 }, undefined],
+    ['a FUSE filesystem with no size', { bavail: 0, bsize: 4096, blocks: 0 }, undefined],
+    ['no block size', { bavail: 0, bsize: 0, blocks: 10 }, undefined],
+    ['statfs failed', undefined, undefined],
+  ];
+  for (const [name, st, want] of cases) {
+    const got = filledUp(st);
+    if (want) assert.match(got ?? '', want, name);
+    else assert.equal(got, undefined, name);
   }
 });
