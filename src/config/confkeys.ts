@@ -319,7 +319,7 @@ export const BUILTIN_SERVICE_KEYS = {
   file: {
     PATHS: { lint: absoluteList, doc: 'paths backed up (absolute, space separated)' },
     SNAPSHOT: { lint: snapshotKind, doc: 'none (default), btrfs, lvm or zfs: archive each path from a read-only snapshot of the subvolume, logical volume or dataset holding it' },
-    SNAPSHOT_SIZE: { lint: snapshotSize, doc: 'SNAPSHOT=lvm: room for changes while the snapshot exists, N%ORIGIN (default 10%ORIGIN), N%VG, N%FREE or a size (2G)' },
+    SNAPSHOT_SIZE: { lint: snapshotSize, doc: 'SNAPSHOT=lvm, thick LVs: room for changes while the snapshot exists, N%ORIGIN (default 10%ORIGIN), N%VG, N%FREE or a size (2G); a thin LV gets a thin snapshot, without one' },
   },
   mysql: {
     SOCKET: { lint: absolute, doc: 'unix socket of the server (absolute)' },

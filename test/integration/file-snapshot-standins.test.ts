@@ -2,10 +2,15 @@
 // not available on these machines (no real LVM snapshot can be made) and ZFS is not packaged in
 // Debian. So `findmnt`, `lvs`, `lvcreate`, `lvremove`, `mount`, `umount` and `zfs` below are
 // bash scripts put first on PATH. They pretend that a folder of the test is an LVM logical volume
-// (vg0/data, ext4 on /dev/mapper/vg0-data) or a ZFS dataset (tank/vol); a "snapshot" is a `cp -a`
-// copy of the folder, kept where the real tool would expose it (an LVM snapshot's copy appears in
-// the folder it is "mounted" on; a ZFS one under <mountpoint>/.zfs/snapshot/NAME), and every call
-// is logged so each test checks the exact commands backup-file ran. What this proves: the
+// (vg0/data, ext4 on /dev/mapper/vg0-data; linear, or thin as on Proxmox) or a ZFS dataset
+// (tank/vol); a "snapshot" is a `cp -a` copy of the folder, kept where the real tool would expose
+// it (an LVM snapshot's copy appears in the folder it is "mounted" on; a ZFS one under
+// <mountpoint>/.zfs/snapshot/NAME), and every call is logged so each test checks the exact
+// commands backup-file ran. The LVM stand-ins follow LVM where it matters for a thin LV
+// (lvcreate(8), lvmthin(7)): with a size, lvcreate makes a thick snapshot, which needs free
+// extents that a VG given over to a thin pool does not have (it fails as LVM does); without one,
+// a thin snapshot flagged to be skipped by activation, so it has no /dev/VG/NAME to mount unless
+// created with --setactivationskip n (-kn) or -K. What this proves: the
 // commands and their order (create from the right VG/LV or dataset, a read-only mount, removal
 // on success, failure, SIGTERM, and the sweep after a SIGKILL removing only recorded batt-snap-*
 // snapshots), that tar reads the snapshot (a change made to the live folder after it was taken
@@ -41,36 +46,95 @@ done <"$S/mounts.tsv"
 esc() { local s=\${1//\\\\/\\\\x5c}; printf '%s' "\${s// /\\\\x20}"; }
 printf '%s / %s %s\\n' "$bf" "$(esc "$bs")" "$(esc "$best")"`,
 
-  // lvs --noheadings -o vg_name,lv_name DEVICE | -o lv_name,origin VG (lvs.tsv: DEVICE VG LV FOLDER)
+  // lvs --noheadings -o FIELD,... DEVICE|VG (lvs.tsv: DEVICE VG LV FOLDER [SEGTYPE, default linear];
+  // the snapshots made are lv/VG/NAME with NAME.origin and NAME.type): a line per LV of the VG or
+  // the LV of DEVICE, its fields vg_name, lv_name, segtype and origin (empty for no snapshot).
   lvs: `log "$@"
-case "$*" in
-  "--noheadings -o vg_name,lv_name $4")
-    while IFS=$'\\t' read -r dev vg lv dir; do [ "$dev" != "$4" ] || { echo "  $vg $lv"; exit 0; }; done <"$S/lvs.tsv"
-    echo "  Cannot use $4: device is not a logical volume" >&2; exit 5 ;;
-  "--noheadings -o lv_name,origin $4")
-    found=''
-    while IFS=$'\\t' read -r dev vg lv dir; do [ "$vg" != "$4" ] || { echo "  $lv  "; found=1; }; done <"$S/lvs.tsv"
-    for o in "$S/lv/$4"/*.origin; do [ -f "$o" ] || continue; n=\${o##*/}; echo "  \${n%.origin} $(cat "$o")"; done
-    [ -n "$found" ] || { echo "  Volume group \\"$4\\" not found" >&2; exit 5; } ;;
-  *) echo "lvs stand-in: unexpected $*" >&2; exit 64 ;;
-esac`,
+[ "$1 $2" = "--noheadings -o" ] && [ $# = 4 ] || { echo "lvs stand-in: unexpected $*" >&2; exit 64; }
+IFS=, read -r -a fields <<<"$3"
+for f in "\${fields[@]}"; do case "$f" in vg_name | lv_name | segtype | origin) ;; *) echo "lvs stand-in: unexpected field $f" >&2; exit 64 ;; esac; done
+rows() { # DEVICE VG LV SEGTYPE ORIGIN
+  while IFS=$'\\t' read -r dev vg lv dir seg; do printf '%s\\t%s\\t%s\\t%s\\t\\n' "$dev" "$vg" "$lv" "\${seg:-linear}"; done <"$S/lvs.tsv"
+  for o in "$S"/lv/*/*.origin; do
+    [ -f "$o" ] || continue
+    n=\${o##*/} n=\${n%.origin} vg=\${o%/*} vg=\${vg##*/}
+    seg=linear; [ "$(cat "$S/lv/$vg/$n.type")" != thin ] || seg=thin
+    printf '/dev/%s/%s\\t%s\\t%s\\t%s\\t%s\\n' "$vg" "$n" "$vg" "$n" "$seg" "$(cat "$o")"
+  done
+}
+found=''
+while IFS=$'\\t' read -r dev vg lv seg origin; do
+  [ "$4" = "$dev" ] || [ "$4" = "$vg" ] || continue
+  found=1 line=' '
+  for f in "\${fields[@]}"; do case "$f" in vg_name) line+=" $vg" ;; lv_name) line+=" $lv" ;; segtype) line+=" $seg" ;; origin) line+=" $origin" ;; esac; done
+  echo "$line"
+done < <(rows)
+[ -n "$found" ] && exit 0
+case "$4" in
+  /dev/*) echo "  Cannot use $4: device is not a logical volume" >&2 ;;
+  *) echo "  Volume group \\"$4\\" not found" >&2 ;;
+esac
+exit 5`,
 
-  // lvcreate --snapshot --name NAME --extents|--size N VG/LV: a copy of the LV's folder.
+  // lvcreate --snapshot --name NAME [--extents|--size N] [-k|--setactivationskip y|n] [-K]
+  // [-a|--activate y|n] VG/LV: a copy of the LV's folder, NAME.origin and NAME.type (thick or thin)
+  // beside it; NAME.inactive for one with no /dev/VG/NAME node. Each one made, or refused for
+  // want of extents, is a line in created.log: thick|thin VG/NAME active|inactive|no-extents.
   lvcreate: `log "$@"
 [ ! -e "$S/lvcreate.fail" ] || { echo "  Insufficient free space for snapshot" >&2; exit 5; }
-[ "$1 $2" = "--snapshot --name" ] && [ $# = 6 ] || { echo "lvcreate stand-in: unexpected $*" >&2; exit 64; }
-name=$3 vg=\${6%/*} lv=\${6#*/}
-dir=$(awk -F'\\t' -v vg="$vg" -v lv="$lv" '$2 == vg && $3 == lv { print $4 }' "$S/lvs.tsv")
-[ -n "$dir" ] || { echo "  Failed to find logical volume \\"$6\\"" >&2; exit 5; }
+snap='' name='' size='' skip=y ignore='' act=y origin=''
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -s | --snapshot) snap=1 ;;
+    -n | --name) name=$2; shift ;;
+    -L | --size | -l | --extents) size=$2; shift ;;
+    -k | --setactivationskip) skip=$2; shift ;;
+    -ky | -kn) skip=\${1#-k} ;;
+    -K | --ignoreactivationskip) ignore=1 ;;
+    -a | --activate) act=$2; shift ;;
+    -ay | -an) act=\${1#-a} ;;
+    -*) echo "lvcreate stand-in: unexpected option $1" >&2; exit 64 ;;
+    *) [ -z "$origin" ] || { echo "lvcreate stand-in: a second LV $1" >&2; exit 64; }; origin=$1 ;;
+  esac
+  shift
+done
+[ -n "$snap" ] && [ -n "$name" ] && [[ "$origin" == */* ]] || { echo "lvcreate stand-in: unexpected call" >&2; exit 64; }
+vg=\${origin%/*} lv=\${origin#*/}
+row=$(awk -F'\\t' -v vg="$vg" -v lv="$lv" '$2 == vg && $3 == lv { print $4 "\\t" ($5 == "" ? "linear" : $5) }' "$S/lvs.tsv")
+[ -n "$row" ] || { echo "  Failed to find logical volume \\"$origin\\"" >&2; exit 5; }
+dir=\${row%$'\\t'*} seg=\${row##*$'\\t'}
 [ ! -e "$S/lv/$vg/$name" ] || { echo "  Logical Volume \\"$name\\" already exists in volume group \\"$vg\\"" >&2; exit 5; }
-mkdir -p "$S/lv/$vg/$name" && cp -a "$dir/." "$S/lv/$vg/$name/" && echo "$lv" >"$S/lv/$vg/$name.origin"
+if [ -n "$size" ]; then
+  type=thick
+  # The VG of a thin LV is all thin pool (as a Proxmox install leaves it): no extents for a thick
+  # snapshot's copy-on-write area. The pretend origin has 256 extents of 4 MiB.
+  if [ "$seg" = thin ]; then
+    case "$size" in
+      *%ORIGIN) need=$(( (\${size%\\%*} * 256 + 99) / 100 )) ;;
+      *[gG]) need=$(( \${size%?} * 256 )) ;;
+      *) need=1 ;;
+    esac
+    echo "thick $vg/$name no-extents" >>"$S/created.log"
+    echo "  Volume group \\"$vg\\" has insufficient free space (0 extents): $need required." >&2; exit 5
+  fi
+else
+  [ "$seg" = thin ] || { echo "lvcreate stand-in: a snapshot of the $seg LV $origin needs --size or --extents" >&2; exit 3; }
+  type=thin
+fi
+# A thin snapshot is flagged to be skipped by activation unless -kn; -K activates it all the same.
+state=active
+[ "$act" = y ] || state=inactive
+[ "$type" != thin ] || [ "$skip" = n ] || [ -n "$ignore" ] || state=inactive
+mkdir -p "$S/lv/$vg/$name" && cp -a "$dir/." "$S/lv/$vg/$name/" && echo "$lv" >"$S/lv/$vg/$name.origin" && echo "$type" >"$S/lv/$vg/$name.type"
+[ "$state" = active ] || : >"$S/lv/$vg/$name.inactive"
+echo "$type $vg/$name $state" >>"$S/created.log"
 echo "  Logical volume \\"$name\\" created."`,
 
   // mount -o OPTS -t TYPE /dev/VG/NAME FOLDER: the snapshot's copy appears in FOLDER.
   mount: `log "$@"
 [ "$1" = -o ] && [ "$3" = -t ] && [ $# = 6 ] || { echo "mount stand-in: unexpected $*" >&2; exit 64; }
 dev=$5 dir=$6 rest=\${5#/dev/}
-[ -d "$S/lv/$rest" ] || { echo "mount: $dir: special device $dev does not exist." >&2; exit 32; }
+[ -d "$S/lv/$rest" ] && [ ! -e "$S/lv/$rest.inactive" ] || { echo "mount: $dir: special device $dev does not exist." >&2; exit 32; }
 [ -d "$dir" ] && [ -z "$(ls -A "$dir")" ] || { echo "mount stand-in: $dir is not an empty folder" >&2; exit 32; }
 cp -a "$S/lv/$rest/." "$dir/" && printf '%s\\t%s\\n' "$dir" "$dev" >>"$S/mounted.tsv"`,
 
@@ -86,7 +150,7 @@ awk -F'\\t' -v d="$1" '$1 != d' "$S/mounted.tsv" >"$S/mounted.tmp" && mv "$S/mou
 [ "$1" = -f ] && [ $# = 2 ] || { echo "lvremove stand-in: unexpected $*" >&2; exit 64; }
 [ -d "$S/lv/$2" ] || { echo "  Failed to find logical volume \\"$2\\"" >&2; exit 5; }
 ! awk -F'\\t' -v d="/dev/$2" '$2 == d { f = 1 } END { exit !f }' "$S/mounted.tsv" || { echo "  Logical volume $2 contains a filesystem in use." >&2; exit 5; }
-rm -rf "$S/lv/$2" "$S/lv/$2.origin"
+rm -rf "$S/lv/$2" "$S/lv/$2.origin" "$S/lv/$2.type" "$S/lv/$2.inactive"
 echo "  Logical volume \\"$2\\" successfully removed."`,
 
   // zfs snapshot DS@S | list -H -t snapshot -o name -d 1 DS | destroy DS@S (zfs.tsv: DATASET MOUNTPOINT)
@@ -114,9 +178,13 @@ case "$1" in
 esac`,
 };
 
-/** What differs between the two kinds. */
+/** What differs between the kinds: a thick LV, a thin one, a ZFS dataset. */
 interface Kind {
   kind: 'lvm' | 'zfs';
+  /** an LVM thin volume: a thin snapshot without SNAPSHOT_SIZE */
+  thin?: boolean;
+  /** what the describe() says */
+  label: string;
   /** the folder that stands in for the mounted LV or dataset */
   volName: string;
   /** the name of the LV or dataset as batt's log says it */
@@ -127,6 +195,8 @@ interface Kind {
   snapshots(vol: string, st: string): string[];
   /** the calls that take the snapshot with this id / remove it */
   take(id: string, records: string): string[];
+  /** the lines of the LVM stand-in's created.log for the snapshot with this id ([] for zfs) */
+  created(id: string): string[];
   drop(id: string, records: string): string[];
   /** a snapshot of batt's kind of name that batt did not make (no record), made with the stand-in */
   notOurs(bin: string): void;
@@ -135,28 +205,38 @@ interface Kind {
   notOn: RegExp;
 }
 
-const KINDS: Kind[] = [
-  {
-    kind: 'lvm',
-    volName: 'data vol',
-    of: 'vg0/data',
-    tables(vol, st, fstype = 'ext4') {
-      fs.writeFileSync(path.join(st, 'mounts.tsv'), `${vol}\t${fstype}\t/dev/mapper/vg0-data\n`);
-      fs.writeFileSync(path.join(st, 'lvs.tsv'), `/dev/mapper/vg0-data\tvg0\tdata\t${vol}\n`);
-    },
-    snapshots: (_vol, st) => (fs.existsSync(path.join(st, 'lv', 'vg0')) ? fs.readdirSync(path.join(st, 'lv', 'vg0')).filter((n) => !n.endsWith('.origin')).sort() : []),
-    take: (id, records) => [
-      'lvs --noheadings -o vg_name,lv_name /dev/mapper/vg0-data',
-      `lvcreate --snapshot --name batt-snap-${id} --extents 10%ORIGIN vg0/data`,
-      `mount -o ro -t ext4 /dev/vg0/batt-snap-${id} ${records}/batt-snap-${id}`,
-    ],
-    drop: (id, records) => [`umount ${records}/batt-snap-${id}`, 'lvs --noheadings -o lv_name,origin vg0', `lvremove -f vg0/batt-snap-${id}`],
-    notOurs: (bin) => execFileSync(path.join(bin, 'lvcreate'), ['--snapshot', '--name', 'batt-snap-not-ours', '--extents', '10%ORIGIN', 'vg0/data']),
-    forged: (records) => `lvm vg0/data ${records}/batt-snap-forged\n`,
-    notOn: /SNAPSHOT=lvm: .* is not on an LVM logical volume \(ext4 \/dev\/sda1 at /,
+/** A logical volume vg0/data mounted from /dev/mapper/vg0-data: linear or thin. */
+const lvmKind = (thin: boolean): Kind => ({
+  kind: 'lvm',
+  thin,
+  label: thin ? 'lvm, a thin LV (no device-mapper here)' : 'lvm (no device-mapper here)',
+  volName: thin ? 'thin vol' : 'data vol',
+  of: 'vg0/data',
+  tables(vol, st, fstype = 'ext4') {
+    fs.writeFileSync(path.join(st, 'mounts.tsv'), `${vol}\t${fstype}\t/dev/mapper/vg0-data\n`);
+    fs.writeFileSync(path.join(st, 'lvs.tsv'), `/dev/mapper/vg0-data\tvg0\tdata\t${vol}${thin ? '\tthin' : ''}\n`);
   },
+  snapshots: (_vol, st) => (fs.existsSync(path.join(st, 'lv', 'vg0')) ? fs.readdirSync(path.join(st, 'lv', 'vg0')).filter((n) => !n.includes('.')).sort() : []),
+  take: (id, records) => [
+    'lvs --noheadings -o vg_name,lv_name,segtype /dev/mapper/vg0-data',
+    // a thin snapshot: no size (it would be a thick one), and active (LVM's default skips it)
+    `lvcreate --snapshot --name batt-snap-${id} ${thin ? '--setactivationskip n --activate y' : '--extents 10%ORIGIN'} vg0/data`,
+    `mount -o ro -t ext4 /dev/vg0/batt-snap-${id} ${records}/batt-snap-${id}`,
+  ],
+  created: (id) => [`${thin ? 'thin' : 'thick'} vg0/batt-snap-${id} active`],
+  drop: (id, records) => [`umount ${records}/batt-snap-${id}`, 'lvs --noheadings -o lv_name,origin vg0', `lvremove -f vg0/batt-snap-${id}`],
+  // a thin one as LVM makes it by default: flagged to be skipped by activation
+  notOurs: (bin) => execFileSync(path.join(bin, 'lvcreate'), ['--snapshot', '--name', 'batt-snap-not-ours', ...(thin ? [] : ['--extents', '10%ORIGIN']), 'vg0/data']),
+  forged: (records) => `lvm vg0/data ${records}/batt-snap-forged\n`,
+  notOn: /SNAPSHOT=lvm: .* is not on an LVM logical volume \(ext4 \/dev\/sda1 at /,
+});
+
+const KINDS: Kind[] = [
+  lvmKind(false),
+  lvmKind(true),
   {
     kind: 'zfs',
+    label: 'zfs (ZFS is not packaged)',
     volName: 'zfs vol',
     of: 'tank/vol',
     tables(vol, st) {
@@ -165,6 +245,7 @@ const KINDS: Kind[] = [
     },
     snapshots: (vol) => (fs.existsSync(path.join(vol, '.zfs', 'snapshot')) ? fs.readdirSync(path.join(vol, '.zfs', 'snapshot')).sort() : []),
     take: (id) => [`zfs snapshot tank/vol@batt-snap-${id}`],
+    created: () => [],
     drop: (id) => ['zfs list -H -t snapshot -o name -d 1 tank/vol', `zfs destroy tank/vol@batt-snap-${id}`],
     notOurs: (bin) => execFileSync(path.join(bin, 'zfs'), ['snapshot', 'tank/vol@batt-snap-not-ours']),
     forged: () => 'zfs tank/vol\n',
@@ -173,7 +254,7 @@ const KINDS: Kind[] = [
 ];
 
 for (const k of KINDS) {
-  describe(`file SNAPSHOT=${k.kind} with stand-in commands (${k.kind === 'lvm' ? 'no device-mapper here' : 'ZFS is not packaged'})`, { concurrency: false }, () => {
+  describe(`file SNAPSHOT=${k.label} with stand-in commands`, { concurrency: false }, () => {
     let sb: Sandbox;
     let st = ''; // the stand-ins' state
     let bin = '';
@@ -207,6 +288,7 @@ for (const k of KINDS) {
       fs.appendFileSync(path.join(st, 'mounts.tsv'), `${other}\text4\t/dev/sda1\n`);
       fs.writeFileSync(path.join(st, 'mounted.tsv'), '');
       fs.writeFileSync(path.join(st, 'calls.log'), '');
+      fs.writeFileSync(path.join(st, 'created.log'), '');
       fs.writeFileSync(path.join(sb.home, 'conf', 'file.conf'), `SNAPSHOT=${k.kind}\n`);
     });
 
@@ -214,6 +296,8 @@ for (const k of KINDS) {
     const run = (args: string[], more: Record<string, string> = {}, onSpawn?: (c: ChildProcess) => void) =>
       batt([...args, '--path', sb.pattern], { home: sb.home, env: env(more), onSpawn });
     const calls = () => readText(path.join(st, 'calls.log')).split('\n').filter(Boolean);
+    /** the snapshots the LVM stand-in made: thick|thin VG/NAME active|inactive|no-extents */
+    const created = () => readText(path.join(st, 'created.log')).split('\n').filter(Boolean);
     /** the run ids in the snapshot names of the calls, in order */
     const ids = () => [...new Set(calls().flatMap((c) => [...c.matchAll(/batt-snap-([A-Za-z0-9_-]+)/g)].map((m) => m[1]).filter((x) => x !== 'not-ours')))];
     const leftovers = () => k.snapshots(vol, st);
@@ -244,7 +328,9 @@ for (const k of KINDS) {
       const [id] = ids();
       assert.ok(id, calls().join('\n'));
       assert.deepEqual(calls(), [...k.take(id, records), ...k.drop(id, records)]);
+      assert.deepEqual(created(), k.created(id));
       assert.match(logText(), new RegExp(`from a read-only snapshot of ${k.of} \\(${k.kind}\\)`));
+      if (k.thin) assert.match(logText(), /vg0\/data is a thin volume: its snapshot is a thin one, in its pool$/m);
       const archive = newest();
       const rel = www.slice(1);
       // Which of the two hard-linked names tar meets first follows the copy's folder order.
@@ -307,7 +393,8 @@ for (const k of KINDS) {
         assert.deepEqual(calls(), [...k.take(id, records).slice(0, 2), 'lvs --noheadings -o lv_name,origin vg0']);
         assert.deepEqual(recordFiles(), []);
       });
-
+    }
+    if (k.kind === 'lvm' && !k.thin) {
       test('XFS gets nouuid; SNAPSHOT_SIZE=2G becomes --size, 5%VG --extents; a bad one is refused before anything runs', async () => {
         k.tables(vol, st, 'xfs');
         fs.writeFileSync(path.join(sb.home, 'conf', 'file.conf'), 'SNAPSHOT=lvm\nSNAPSHOT_SIZE=2G\n');
@@ -329,7 +416,47 @@ for (const k of KINDS) {
         assert.deepEqual(calls(), []);
         assert.deepEqual(leftovers(), []);
       });
-    } else {
+    }
+    if (k.thin) {
+      test('SNAPSHOT_SIZE is not used for a thin LV, and the log says so; XFS gets nouuid; a bad size is still refused', async () => {
+        k.tables(vol, st, 'xfs');
+        fs.writeFileSync(path.join(sb.home, 'conf', 'file.conf'), 'SNAPSHOT=lvm\nSNAPSHOT_SIZE=2G\n');
+        const r = await run(['--file', www]);
+        assert.equal(r.code, 0, r.stderr + r.stdout + logText().slice(-2000));
+        const [id] = ids();
+        assert.deepEqual(calls().slice(1, 3), [
+          `lvcreate --snapshot --name batt-snap-${id} --setactivationskip n --activate y vg0/data`,
+          `mount -o ro,nouuid -t xfs /dev/vg0/batt-snap-${id} ${records}/batt-snap-${id}`,
+        ]);
+        assert.deepEqual(created(), [`thin vg0/batt-snap-${id} active`]);
+        assert.match(logText(), /vg0\/data is a thin volume: its snapshot is a thin one, in its pool \(SNAPSHOT_SIZE=2G is for thick volumes and is not used\)$/m);
+        assert.deepEqual(leftovers(), []);
+        fs.writeFileSync(path.join(st, 'calls.log'), '');
+        const r3 = await run(['--file', www, '--file-snapshot-size', 'lots']);
+        assert.notEqual(r3.code, 0);
+        assert.match(r3.stderr, /SNAPSHOT_SIZE takes N%ORIGIN, N%VG, N%FREE or a size such as 2G, got 'lots'/);
+        assert.deepEqual(calls(), []);
+      });
+
+      test('a thin snapshot as LVM makes it by default (skipped by activation) has no device to mount: the backup fails and it is removed', async () => {
+        // an LVCREATE that leaves out what makes the snapshot active
+        const plain = path.join(sb.dir, 'lvcreate-default');
+        fs.writeFileSync(
+          plain,
+          `#!/usr/bin/env bash\na=()\nwhile [ $# -gt 0 ]; do case "$1" in --setactivationskip | --activate) shift ;; *) a+=("$1") ;; esac; shift; done\nexec ${JSON.stringify(path.join(bin, 'lvcreate'))} "\${a[@]}"\n`,
+          { mode: 0o755 },
+        );
+        const r = await run(['--file', www], { LVCREATE: plain });
+        assert.notEqual(r.code, 0);
+        const [id] = ids();
+        assert.match(r.stderr, new RegExp(`cannot mount the snapshot /dev/vg0/batt-snap-${id} read-only: mount: \\S+: special device /dev/vg0/batt-snap-${id} does not exist\\.$`, 'm'));
+        assert.deepEqual(created(), [`thin vg0/batt-snap-${id} inactive`]);
+        assert.deepEqual(calls().slice(-2), ['lvs --noheadings -o lv_name,origin vg0', `lvremove -f vg0/batt-snap-${id}`]);
+        assert.deepEqual(leftovers(), []);
+        assert.deepEqual(recordFiles(), []);
+      });
+    }
+    if (k.kind === 'zfs') {
       test('SNAPSHOT_SIZE is refused with zfs (only an LVM snapshot has a size)', async () => {
         const r = await run(['--file', www, '--file-snapshot-size', '2G']);
         assert.notEqual(r.code, 0);
@@ -390,6 +517,7 @@ for (const k of KINDS) {
       const [old] = ids();
       assert.deepEqual(calls(), k.take(old, records));
       assert.deepEqual(leftovers(), [`batt-snap-${old}`], 'a SIGKILL leaves the snapshot');
+      assert.deepEqual(created(), k.created(old));
       assert.deepEqual(recordFiles(), (k.kind === 'lvm' ? [old, `batt-snap-${old}`] : [old]).sort(), 'and its record (and mount folder)');
       // A snapshot of batt's kind of name that batt did not make (no record), and a record that
       // names the origin itself: neither is ever removed.
@@ -408,14 +536,15 @@ for (const k of KINDS) {
       assert.deepEqual(members(newest()).filter((m) => m.includes('batt-snap')), []);
     });
 
-    test('SNAPSHOT with FULL_EVERY (incrementals) is refused before any snapshot', async () => {
+    // Nothing here depends on what the LV is: once, for a thick one.
+    if (!k.thin) test('SNAPSHOT with FULL_EVERY (incrementals) is refused before any snapshot', async () => {
       const r = await run(['--file', www, '--file-full-every', '7']);
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, new RegExp(`SNAPSHOT=${k.kind} and FULL_EVERY .* cannot be used together yet`));
       assert.deepEqual(calls(), []);
     });
 
-    test(`a path that is not on ${k.kind === 'lvm' ? 'a logical volume' : 'a dataset'} is refused with one clear line`, async () => {
+    if (!k.thin) test(`a path that is not on ${k.kind === 'lvm' ? 'a logical volume' : 'a dataset'} is refused with one clear line`, async () => {
       const r = await run(['--file', other]);
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, k.notOn);
@@ -434,6 +563,15 @@ for (const k of KINDS) {
       assert.equal(e.code, 0, e.stderr + e.stdout);
       const ok = await batt(['doctor'], { home: sb.home, env: env() });
       assert.match(ok.stdout, /^ok +file +check mode: ok$/m, ok.stdout + ok.stderr);
+      // By hand (BATT_CHECK=1, docs/script-contract.md) its last line says what a run would make:
+      // for two paths on one thin LV, its thin snapshot once.
+      const dest = fs.mkdtempSync(path.join(sb.dir, 'check-dest-'));
+      const byHand = execFileSync(path.join(sb.home, 'scripts-available', 'backup-file'), [], {
+        encoding: 'utf8',
+        env: { PATH: env().PATH, HOME: sb.dir, BATT_CHECK: '1', BATT_DEST: dest, BATT_CONF_SNAPSHOT: k.kind, BATT_CONF_PATHS: `${path.join(plain, 'www')} ${plain}` },
+      });
+      assert.equal(byHand.trim().split('\n').pop(), `check: 2 path(s) to back up, zstd, from ${k.kind} snapshots${k.thin ? ' (thin snapshots of vg0/data)' : ''}`);
+      assert.deepEqual(fs.readdirSync(dest), []);
       const conf = fs.readFileSync(path.join(sb.home, 'conf', 'file.conf'), 'utf8');
       const cc = await batt(['config', 'check'], { home: sb.home, env: env() });
       assert.equal(cc.code, 0, `SNAPSHOT=${k.kind} is a known value\n${cc.stdout}${cc.stderr}`);
