@@ -9,6 +9,9 @@
 // And METHOD=physical the Debian way: pg_basebackup as postgres over the socket under Debian's
 // own `local replication all peer`, restored with --force into the data directory of the
 // stopped server, which is started again on its configuration and has the copied rows.
+// And the field case of a filling disk: on ext4 with blocks reserved for root, pg_dump as
+// postgres exits 0 with its dump's last block missing while root still writes the manifest;
+// batt must fail such a run (exit 5) and never seal the cut dump.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -22,6 +25,9 @@ const bin = postgresBin();
 const isRoot = process.getuid?.() === 0;
 const missing = [...(bin && findBinary('zstd') ? [] : ['postgresql (initdb, pg_ctl, pg_dump...) or zstd']), ...(isRoot ? [] : ['root (batt runs as root, the server as postgres)'])];
 const skip = missing.length && !REQUIRE_SERVERS ? `needs: ${missing.join(', ')}` : false;
+// The full-disk test: an ext4 image with blocks reserved for root, on a loop device.
+const ext4Missing = findBinary('mkfs.ext4') && findBinary('losetup') && fs.existsSync('/dev/loop-control') ? [] : ['mkfs.ext4 (e2fsprogs), losetup and loop devices'];
+const ext4Skip = ext4Missing.length && !REQUIRE_SERVERS ? `needs: ${ext4Missing.join(', ')}` : false;
 
 describe('postgresql with peer authentication: batt installed and run as root, clients as postgres', { skip, concurrency: false }, () => {
   let source: PostgreSQL;
@@ -284,6 +290,170 @@ exec ${path.join(bin!, tool)} "$@"
     assert.equal(x.status, 0, x.stderr);
     assert.deepEqual(pgTableSums(target, 'shop'), pgTableSums(source, 'shop'));
     assert.equal(target.sql("SELECT count(*) FROM pg_roles WHERE rolname = 'plain_role'").trim(), '1', 'plain_role came from globals.sql');
+  });
+
+  test('a full ext4 with blocks reserved for root: pg_dump as postgres exits 0 with the dump\'s tail missing, and batt never seals a cut dump (exit 5, nothing sealed)', { skip: ext4Skip }, (t) => {
+    if (ext4Missing.length) throw new Error(`BATT_REQUIRE_SERVERS=1 but missing: ${ext4Missing.join(', ')}`);
+    // The field case: pg_dump checks its writes but not the flush of its last stdio buffer, so when
+    // the space for non-root writers ends inside the dump's last 4 KiB it exits 0 with the file
+    // cut at a block boundary; pg_restore --list still reads the cut file, and root (batt, the
+    // manifest) still writes into the reserved blocks.
+    const BLOCK = 4096;
+    const box = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-pgfull-'));
+    const img = path.join(box, 'e4.img');
+    const mnt = path.join(box, 'mnt');
+    const base = path.join(mnt, 'b');
+    const pattern = `${base}/%Y/%m/%d`;
+    const filler = path.join(mnt, 'filler');
+    const logFile = path.join(home, 'log', 'batt.log');
+    const must = (cmd: string, args: string[]) => {
+      const r = spawnSync(cmd, args, { encoding: 'utf8' });
+      assert.equal(r.status, 0, `${cmd} ${args.join(' ')}: ${r.stderr}${r.error ?? ''}`);
+    };
+    /** df's Avail: the bytes a non-root writer (pg_dump as postgres) may still allocate. */
+    const avail = () => {
+      const st = fs.statfsSync(mnt);
+      return st.bavail * st.bsize;
+    };
+    /** A journal commit: blocks freed by an unlink or truncate can be allocated again only after it. */
+    const settle = () => must('sync', ['-f', mnt]);
+    /** Grows or shrinks root's filler file until exactly `want` bytes are available. */
+    const fillTo = (want: number) => {
+      for (let i = 0; i < 10; i++) {
+        settle();
+        const have = avail();
+        if (have === want) return;
+        const size = fs.existsSync(filler) ? fs.statSync(filler).size : 0;
+        const next = size + have - want;
+        assert.ok(next >= 0, `cannot bring the available space to ${want}: ${have} with no filler`);
+        const fd = fs.openSync(filler, 'a', 0o600);
+        try {
+          if (next > size) fs.writeSync(fd, Buffer.alloc(next - size));
+          else fs.ftruncateSync(fd, next);
+          fs.fsyncSync(fd);
+        } finally {
+          fs.closeSync(fd);
+        }
+      }
+      assert.fail(`could not bring the available space on ${mnt} to ${want} (it is ${avail()})`);
+    };
+    // A pg_dump stand-in (run as postgres by the script) that records who it runs as and the space
+    // available on its stdout's filesystem, the dump file root opened, as it starts; then pg_dump.
+    const starts = path.join(shim, 'pgfull-starts.log');
+    fs.writeFileSync(starts, '');
+    fs.chmodSync(starts, 0o666);
+    const pgDump = path.join(shim, 'pgfull-pg_dump');
+    fs.writeFileSync(pgDump, `#!/bin/sh
+exec 3>&1
+printf '%s %s\\n' "$(id -un)" "$(stat -f -c '%a %S' /proc/self/fd/3)" >>${starts}
+exec 3>&- ${path.join(bin!, 'pg_dump')} "$@"
+`, { mode: 0o755 });
+
+    interface Level { target?: number; at?: number; user?: string; code: number | null; dumped?: number; sealed?: string; out: string }
+    /** One `batt postgresql` as root, with what it did. */
+    const attempt = (target?: number): Level => {
+      const mark = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
+      const seenBefore = readText(starts).split('\n').length;
+      const r = run(['postgresql', '--path', pattern], { ...shims(), PG_DUMP: pgDump });
+      const all = fs.readFileSync(logFile);
+      const log = (all.length >= mark ? all.subarray(mark) : all).toString('utf8'); // (rotated: all of it)
+      // this run's line, if pg_dump started
+      const [user, a, s] = (readText(starts).split('\n')[seenBefore - 1] ?? '').split(' ');
+      const dumped = /> dumped edge -> edge\.dump \((\d+) bytes\)$/m.exec(log)?.[1];
+      const sealed = listFiles(base).filter((f) => /(^|\/)postgresql(\.\d+)?\/edge\.dump$/.test(f));
+      assert.ok(sealed.length <= 1, sealed.join('\n'));
+      return {
+        target,
+        at: a && s ? Number(a) * Number(s) : undefined,
+        user,
+        code: r.code,
+        dumped: dumped === undefined ? undefined : Number(dumped),
+        sealed: sealed[0] && path.join(base, sealed[0]),
+        out: `${r.stderr}${r.stdout}\n--- batt.log:\n${log}`,
+      };
+    };
+    const removeBackups = () => {
+      for (const f of listFiles(base).filter((x) => x.endsWith('/batt-manifest.json'))) fs.rmSync(path.dirname(path.join(base, f)), { recursive: true });
+    };
+    const restoresWhole = (file: string) => spawnSync(path.join(bin!, 'pg_restore'), ['-f', '/dev/null', file], { encoding: 'utf8' });
+
+    try {
+      fs.mkdirSync(mnt);
+      fs.writeFileSync(img, '');
+      fs.truncateSync(img, 16 << 20);
+      // 16 MiB, half of it reserved for root: about 2.7 MiB available to others
+      must('mkfs.ext4', ['-q', '-F', '-b', String(BLOCK), '-m', '50', img]);
+      must('mount', ['-o', 'loop', img, mnt]);
+      source.sql('CREATE DATABASE edge');
+      source.sql(`CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, 'row ' || g || ' ' || md5(g::text) FROM generate_series(1, 300) g;`, 'edge');
+      writeConf(source, 'DATABASES=edge\nGLOBALS=no\nCOMPRESS=none\n');
+
+      // With room to spare: the dump's exact size D (the first run also makes the date folders).
+      const first = attempt();
+      assert.equal(first.code, 0, first.out);
+      assert.ok(first.sealed, first.out);
+      const D = fs.statSync(first.sealed).size;
+      assert.equal(first.dumped, D, first.out);
+      assert.equal(restoresWhole(first.sealed).status, 0, restoresWhole(first.sealed).stderr);
+      assert.equal(first.user, 'postgres', 'pg_dump runs as postgres: the reserved blocks are not its');
+      assert.ok(D > BLOCK && D < 64 * 1024, `the dump is ${D} bytes`);
+      removeBackups();
+      // What a whole run takes from the available space besides the dump (date folders exist now):
+      // `pre` before pg_dump starts (lock file, staging folder), the rest after it (the manifest).
+      settle();
+      const before = avail();
+      const second = attempt();
+      assert.equal(second.code, 0, second.out);
+      assert.equal(fs.statSync(second.sealed!).size, D, second.out);
+      settle();
+      let pre = before - second.at!;
+      const whole = before - avail();
+      assert.ok(pre >= 0 && pre <= 16 * BLOCK && whole >= Math.ceil(D / BLOCK) * BLOCK, `pre ${pre}, whole run ${whole}, dump ${D}`);
+      removeBackups();
+
+      // The edge: pg_dump starting with D rounded down to whole blocks available (the field case),
+      // and a few blocks either side. The space is set so that pg_dump sees the target; when the
+      // run took another amount before pg_dump, the level is tried again with that amount.
+      const edge = Math.floor(D / BLOCK) * BLOCK;
+      const levels: Level[] = [];
+      for (const target of [-2, -1, 0, 1, 2].map((k) => edge + k * BLOCK)) {
+        for (let tries = 0; tries < 3; tries++) {
+          fillTo(target + pre);
+          const l = attempt(target);
+          levels.push(l);
+          const where = `pg_dump started with ${l.at} bytes available (aimed at ${target}; the dump is ${D})`;
+          assert.equal(l.user, 'postgres', `${where}: pg_dump did not start as postgres\n${l.out}`);
+          // The invariant, at every level: a sealed dump is whole, or the run failed as "no space"
+          // and sealed nothing.
+          if (l.code === 0) {
+            assert.ok(l.sealed, `${where}: exit 0 but no dump sealed\n${l.out}`);
+            const size = fs.statSync(l.sealed).size;
+            assert.equal(size, D, `${where}: batt sealed a cut dump: ${size} of ${D} bytes, exit 0\n${l.out}`);
+            const back = restoresWhole(l.sealed);
+            assert.equal(back.status, 0, `${where}: the sealed dump does not restore: ${back.stderr}`);
+          } else {
+            assert.equal(l.code, 5, `${where}: exit ${l.code}, not 5 (no space)\n${l.out}`);
+            assert.match(l.out, /no space left on device while writing the backup/, where);
+            assert.deepEqual(listFiles(base), [], `${where}: a failed run leaves nothing behind`);
+          }
+          removeBackups();
+          if (l.at === target) break;
+          pre += target - l.at!; // the run took that much more (or less) before pg_dump started
+        }
+      }
+      const summary = levels.map((l) => `at ${l.at} (aimed ${l.target}): exit ${l.code}, pg_dump ${l.dumped === undefined ? 'failed' : `exited 0 with ${l.dumped} bytes`}`).join('\n');
+      // The test proves what it claims: some level was the field case, pg_dump exiting 0 (the
+      // script read its dump back with pg_restore --list and logged it) with a dump shorter than D.
+      assert.ok(levels.some((l) => l.dumped !== undefined && l.dumped < D), `no level made pg_dump exit 0 with a cut dump (D = ${D}):\n${summary}`);
+      // and the sweep crossed the edge: pg_dump failed outright below it and wrote it whole above
+      assert.ok(levels.some((l) => l.dumped === undefined) && levels.some((l) => l.dumped === D), summary);
+      t.diagnostic(`the dump is ${D} bytes; a run takes ${pre} before pg_dump starts, ${whole} in all`);
+      for (const line of summary.split('\n')) t.diagnostic(line);
+    } finally {
+      if (spawnSync('mountpoint', ['-q', mnt]).status === 0 && spawnSync('umount', [mnt]).status !== 0) spawnSync('umount', ['-l', mnt]);
+      fs.rmSync(box, { recursive: true, force: true });
+      source.sql('DROP DATABASE IF EXISTS edge');
+    }
   });
 
   function backupsOf(): string[] {
