@@ -2,7 +2,9 @@
 // pg_basebackup tar stream (WAL included) through zstd, run as the OS user postgres like the other
 // clients; restored into a fresh data directory, a server started on it has the same rows. And
 // the refusals (a running server's data directory, a non-empty one without --force) and a copy
-// pg_basebackup did not finish (RELIABILITY 1, 3, 9).
+// pg_basebackup did not finish (RELIABILITY 1, 3, 9). And a copy taken while a writer keeps the
+// cluster busy restores to one consistent moment: the WAL written during the copy is replayed
+// (test/helpers/busy.ts).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -10,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { REQUIRE_SERVERS, batt, sandbox, type Sandbox, backupsOf, readText } from '../helpers/batt.js';
 import { checkWorkFolders, plantWorkFolders } from '../helpers/workfolders.js';
+import { BANK_CHECK, bankSchema, checkBank, startWriter, throttledZstd } from '../helpers/busy.js';
 import { findBinary, pgTableSums, postgresBin, startPostgreSQL, type PostgreSQL } from '../helpers/servers.js';
 
 const bin = postgresBin();
@@ -119,5 +122,73 @@ describe('postgresql METHOD=physical: pg_basebackup copy and restore into a data
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /incomplete: pg_basebackup did not say 'base backup completed'/);
     assert.equal(backupsOf(sb).length, count);
+  });
+
+  test('a copy taken while a writer moves money between accounts restores consistent: the WAL written during it is replayed', async (t) => {
+    source.sql('CREATE DATABASE bank');
+    source.sql(bankSchema('postgresql'), 'bank');
+    const logRows = () => Number(source.sql('SELECT count(*) FROM log', 'bank').trim());
+    const lsn = (s: string) => {
+      const [hi, lo] = s.split('/');
+      return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`);
+    };
+    // The stream is fed to zstd at 8 MiB/s: the copy of this small cluster (~40 MB) takes seconds,
+    // and the writer runs all along (hundreds of transfers a second on an idle machine).
+    const zstd = path.join(sb.dir, 'zstd-throttled');
+    fs.writeFileSync(zstd, throttledZstd(findBinary('zstd')!, 8 << 20), { mode: 0o755 });
+    const battLog = path.join(sb.home, 'log', 'batt.log');
+    const logFrom = readText(battLog).length;
+    const earlier = new Set(backupsOf(sb));
+    const psql = path.join(bin!, 'psql');
+    const writer = await startWriter(psql, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', source.dir, '-p', String(source.port), '-U', 'postgres', '-d', 'bank'], logRows);
+    let r: Awaited<ReturnType<typeof run>>;
+    let atStart: number;
+    let atEnd: number;
+    let lsnAtStart: bigint;
+    try {
+      atStart = logRows();
+      lsnAtStart = lsn(source.sql('SELECT pg_current_wal_lsn()').trim());
+      r = await run(['postgresql'], { ZSTD: zstd });
+      atEnd = logRows();
+    } finally {
+      await writer.stop();
+    }
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    checkBank('the source', source.sql(BANK_CHECK, 'bank'));
+    assert.ok(atStart < atEnd, `the writer wrote during the backup (log rows ${atStart} -> ${atEnd})`);
+    // (the day's folder has the earlier tests' copy: this one is postgresql.2/ beside it)
+    const file = backupsOf(sb).find((f) => !earlier.has(f) && /\/postgresql(\.\d+)?\/physical\.tar\.zst$/.test(f));
+    assert.ok(file, `no new physical copy in ${backupsOf(sb).join(', ')}`);
+
+    await restored?.stop();
+    restored = null;
+    // Outside the sandbox (0700, root's): the restored server runs as postgres.
+    const parent = fs.mkdtempSync(path.join(os.tmpdir(), 'batt-pgdata-'));
+    fs.chmodSync(parent, 0o755);
+    cleanups.push(parent);
+    const datadir = path.join(parent, 'busy-pg');
+    const back = await run(['restore', 'postgresql', path.dirname(file), '--to', datadir]);
+    assert.equal(back.code, 0, back.stderr + back.stdout);
+    restored = await startPostgreSQL(undefined, { datadir });
+    assert.ok(restored, 'a server starts on the restored copy');
+    const got = checkBank('the restored copy', restored.sql(BANK_CHECK, 'bank'));
+    // One moment of the busy cluster: after the backup started, at the latest when it ended.
+    assert.ok(
+      got.logRows > atStart && got.logRows <= atEnd,
+      `restored log rows ${got.logRows}, not within (${atStart}, ${atEnd}]: the copy ${got.logRows > atStart ? 'is from after the backup ended' : 'holds nothing written during the backup'}`,
+    );
+    // WAL was written while the files were copied: from the copy's start point to its end point.
+    const made = readText(battLog).slice(logFrom);
+    const walStart = /write-ahead log start point: ([0-9A-F]+\/[0-9A-F]+)/.exec(made);
+    const walEnd = /write-ahead log end point: ([0-9A-F]+\/[0-9A-F]+)/.exec(made);
+    assert.ok(walStart && walEnd, `no write-ahead log start and end point in the log:\n${made.slice(-3000)}`);
+    assert.ok(lsn(walEnd[1]!) > lsnAtStart && lsn(walEnd[1]!) - lsn(walStart[1]!) > 64n * 1024n, `WAL written during the copy: ${walStart[0]}, ${walEnd[0]}`);
+    // Made consistent by replaying the WAL of the copy, from its start point past its end point.
+    const started = readText(path.join(restored.dir, 'postgres.log'));
+    const redo = /redo starts at ([0-9A-F]+\/[0-9A-F]+)[\s\S]*?redo done at ([0-9A-F]+\/[0-9A-F]+)/.exec(started);
+    assert.ok(redo, `the restored server replayed no WAL:\n${started.slice(0, 3000)}`);
+    assert.equal(redo[1], walStart[1], 'the replay began at the copy\'s start point');
+    assert.ok(lsn(redo[2]!) >= lsn(walEnd[1]!), `the replay ended at ${redo[2]}, before the copy's end point ${walEnd[1]}`);
+    t.diagnostic(`log rows ${atStart} when the backup started, ${atEnd} when it ended, ${got.logRows} restored; ${walStart[0]}, ${walEnd[0]}; replayed ${redo[1]} to ${redo[2]}`);
   });
 });
