@@ -7,6 +7,7 @@
 // (test/helpers/busy.ts).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -145,15 +146,42 @@ describe('postgresql METHOD=physical: pg_basebackup copy and restore into a data
     let atStart: number;
     let atEnd: number;
     let lsnAtStart: bigint;
+    let tick: NodeJS.Timeout | undefined;
+    let checkpoints = 0;
+    let tickError: unknown;
     try {
       atStart = logRows();
       lsnAtStart = lsn(source.sql('SELECT pg_current_wal_lsn()').trim());
+      // Checkpoints while the files are copied, as on a busy server whose copy outlasts
+      // checkpoint_timeout (5 min) or writes max_wal_size of WAL: each removes the WAL before its
+      // redo point, and pg_basebackup -X fetch reads the copy's WAL at its end ("requested WAL
+      // segment ... has already been removed" unless something holds it). At most 2: each
+      // switch adds a 16 MB segment to the copy.
+      tick = setInterval(() => {
+        try {
+          if (checkpoints < 2 && source.sql('SELECT phase FROM pg_stat_progress_basebackup').trim() === 'streaming database files') {
+            source.sql('SELECT pg_switch_wal(); CHECKPOINT;');
+            checkpoints++;
+          }
+        } catch (err) {
+          tickError = err;
+        }
+      }, 1000);
       r = await run(['postgresql'], { ZSTD: zstd });
       atEnd = logRows();
     } finally {
+      clearInterval(tick);
       await writer.stop();
     }
-    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.equal(r.code, 0, r.stderr + r.stdout + readText(battLog).slice(logFrom));
+    assert.equal(tickError, undefined);
+    assert.ok(checkpoints >= 1, 'a checkpoint while the files were copied');
+    assert.match(r.stdout + readText(battLog).slice(logFrom), /the WAL from [0-9A-F]+\/[0-9A-F]+ is held for the copy \(temporary replication slot batt_/);
+    // ... and the slot went with the session: nothing keeps WAL on the server after the backup.
+    for (const until = Date.now() + 30_000; source.sql('SELECT count(*) FROM pg_replication_slots').trim() !== '0'; ) {
+      assert.ok(Date.now() < until, `a replication slot is left: ${source.sql('SELECT slot_name, temporary, active FROM pg_replication_slots')}`);
+      await new Promise((res) => setTimeout(res, 200));
+    }
     checkBank('the source', source.sql(BANK_CHECK, 'bank'));
     assert.ok(atStart < atEnd, `the writer wrote during the backup (log rows ${atStart} -> ${atEnd})`);
     // (the day's folder has the earlier tests' copy: this one is postgresql.2/ beside it)
@@ -189,6 +217,48 @@ describe('postgresql METHOD=physical: pg_basebackup copy and restore into a data
     assert.ok(redo, `the restored server replayed no WAL:\n${started.slice(0, 3000)}`);
     assert.equal(redo[1], walStart[1], 'the replay began at the copy\'s start point');
     assert.ok(lsn(redo[2]!) >= lsn(walEnd[1]!), `the replay ended at ${redo[2]}, before the copy's end point ${walEnd[1]}`);
-    t.diagnostic(`log rows ${atStart} when the backup started, ${atEnd} when it ended, ${got.logRows} restored; ${walStart[0]}, ${walEnd[0]}; replayed ${redo[1]} to ${redo[2]}`);
+    t.diagnostic(`log rows ${atStart} when the backup started, ${atEnd} when it ended, ${got.logRows} restored; ${checkpoints} checkpoints during it; ${walStart[0]}, ${walEnd[0]}; replayed ${redo[1]} to ${redo[2]}`);
+  });
+
+  test('the slot that holds the WAL goes when batt is killed mid-copy: none is left to keep WAL for ever', async () => {
+    const zstd = path.join(sb.dir, 'zstd-slow');
+    fs.writeFileSync(zstd, throttledZstd(findBinary('zstd')!, 1 << 20), { mode: 0o755 });
+    const slots = () => source.sql('SELECT slot_name FROM pg_replication_slots').trim();
+    assert.equal(slots(), '');
+    let child: ChildProcess | undefined;
+    const running = batt(['postgresql', '--path', sb.pattern], { home: sb.home, env: { ...env, ZSTD: zstd }, onSpawn: (c) => (child = c) });
+    try {
+      const copying = () => source.sql('SELECT count(*) FROM pg_stat_progress_basebackup').trim() !== '0';
+      for (const until = Date.now() + 60_000; !(/^batt_\d+_\d+$/.test(slots()) && copying()); ) {
+        assert.ok(Date.now() < until, `no slot (${slots()}) or no copy running within 60 s`);
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    } finally {
+      child!.kill('SIGKILL');
+    }
+    assert.equal((await running).signal, 'SIGKILL');
+    for (const until = Date.now() + 30_000; slots() !== ''; ) {
+      assert.ok(Date.now() < until, `the killed copy's slot is still there: ${slots()}`);
+      await new Promise((res) => setTimeout(res, 200));
+    }
+  });
+
+  test('with no replication slot free to hold the WAL, the copy is made as before, with a warning', async () => {
+    const max = Number(source.sql('SHOW max_replication_slots').trim());
+    const fill = Array.from({ length: max - Number(source.sql('SELECT count(*) FROM pg_replication_slots').trim()) }, (_, i) => `fill_${i}`);
+    source.sql(fill.map((n) => `SELECT pg_create_physical_replication_slot('${n}');`).join('\n'));
+    try {
+      const battLog = path.join(sb.home, 'log', 'batt.log');
+      const logFrom = readText(battLog).length;
+      const count = backupsOf(sb).length;
+      const r = await run(['postgresql']);
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      assert.ok(backupsOf(sb).length > count, 'a copy was made');
+      const said = readText(battLog).slice(logFrom);
+      assert.match(said, /warning: no temporary replication slot holds the WAL during the copy: .*replication slots are in use.*: a checkpoint during a long copy can remove WAL it needs/);
+      assert.match(said, /base backup completed/);
+    } finally {
+      source.sql(fill.map((n) => `SELECT pg_drop_replication_slot('${n}');`).join('\n'));
+    }
   });
 });
