@@ -2,7 +2,9 @@
 // mariadb-backup (xbstream through zstd), restored into a fresh data directory of a stopped
 // server, then a server started on it holds the same tables. And the refusals of the restore
 // (a running server's datadir, a non-empty one without --force) and a copy that does not end
-// with "completed OK!" (RELIABILITY 1, 3, 9, 13).
+// with "completed OK!" (RELIABILITY 1, 3, 9, 13). And a copy taken while a writer keeps the server
+// busy restores to one consistent moment: the redo log copied during the backup is applied
+// (test/helpers/busy.ts).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -11,6 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { REPO, REQUIRE_SERVERS, batt, sandbox, type Sandbox, backupsOf, readText, writeServiceConf } from '../helpers/batt.js';
 import { findBinary, mariadbTools, startMariaDB, type MariaDB, sqlString } from '../helpers/servers.js';
 import { checkWorkFolders, plantWorkFolders } from '../helpers/workfolders.js';
+import { BANK_CHECK, bankSchema, checkBank, startWriter, throttledZstd } from '../helpers/busy.js';
 
 const PASSWORD = `Phys'cal "pw" \\ #7q-Secret`;
 const tools = mariadbTools();
@@ -156,5 +159,72 @@ describe('mysql METHOD=physical: mariadb-backup hot copy and restore into a stop
     const r = await run(['mysql', '--mysql-db', 'shop']);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /copies the whole server/);
+  });
+
+  test('a copy taken while a writer moves money between InnoDB accounts restores consistent: prepare applies the redo copied during it', async (t) => {
+    source.sql(`CREATE DATABASE bank; USE bank; ${bankSchema('mariadb')}`);
+    const logRows = () => Number(source.sql('SELECT COUNT(*) FROM bank.log').trim());
+    const lsnNow = () => BigInt(source.sql("SHOW GLOBAL STATUS LIKE 'Innodb_lsn_current'").trim().split('\t')[1]!);
+    // The stream is fed to zstd at 8 MiB/s: the copy of this small server (~40 MB) takes seconds,
+    // and the writer runs all along (about a thousand transfers a second on an idle machine).
+    const zstd = path.join(sb.dir, 'zstd-throttled');
+    fs.writeFileSync(zstd, throttledZstd(findBinary('zstd')!, 8 << 20), { mode: 0o755 });
+    const battLog = path.join(sb.home, 'log', 'batt.log');
+    const logFrom = readText(battLog).length;
+    const earlier = new Set(backupsOf(sb));
+    const writer = await startWriter(tools!.client, ['--no-defaults', `--socket=${source.socket}`, '-uroot', 'bank'], logRows);
+    let r: Awaited<ReturnType<typeof run>>;
+    let atStart: number;
+    let atEnd: number;
+    let lsnAtStart: bigint;
+    try {
+      atStart = logRows();
+      lsnAtStart = lsnNow();
+      r = await run(['mysql'], { ZSTD: zstd });
+      atEnd = logRows();
+    } finally {
+      await writer.stop();
+    }
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    checkBank('the source', source.sql(BANK_CHECK, 'bank'));
+    assert.ok(atStart < atEnd, `the writer wrote during the backup (log rows ${atStart} -> ${atEnd})`);
+    const made = readText(battLog).slice(logFrom);
+    // mariadb-backup copied the redo log up to the moment the copy ended, past where it began.
+    const copied = /Redo log \(from LSN (\d+) to (\d+)\) was copied/.exec(made);
+    assert.ok(copied, `no "Redo log (from LSN .. to ..) was copied" in the log:\n${made.slice(-3000)}`);
+    assert.ok(BigInt(copied[2]!) > lsnAtStart, `the redo copied ends at LSN ${copied[2]}, not past ${lsnAtStart}, the server's LSN when the backup started`);
+    // (the day's folder has the earlier tests' copy: this one is mysql.2/ beside it)
+    const file = backupsOf(sb).find((f) => !earlier.has(f) && /\/mysql(\.\d+)?\/physical\.xbstream\.zst$/.test(f));
+    assert.ok(file, `no new physical copy in ${backupsOf(sb).join(', ')}`);
+
+    await restored?.stop();
+    restored = null;
+    const datadir = path.join(sb.dir, 'busy-data');
+    const restoreFrom = readText(battLog).length;
+    const back = await run(['restore', 'mysql', path.dirname(file), '--to', datadir]);
+    assert.equal(back.code, 0, back.stderr + back.stdout);
+    restored = await startMariaDB({ datadir });
+    assert.ok(restored, 'a server starts on the restored copy');
+    const got = checkBank('the restored copy', restored.sql(BANK_CHECK, 'bank'));
+    // One moment of the busy server: after the backup started, at the latest when it ended.
+    assert.ok(
+      got.logRows > atStart && got.logRows <= atEnd,
+      `restored log rows ${got.logRows}, not within (${atStart}, ${atEnd}]: the copy ${got.logRows > atStart ? 'is from after the backup ended' : 'holds nothing written during the backup'}`,
+    );
+    // The server started on a prepared, clean copy: it had no redo of its own to apply. (Without
+    // --prepare, mariadbd 10.8+ replays the copied ib_logfile0 itself at its first start, and the
+    // bank still balances: this is what tells a restore that skipped the prepare.)
+    const started = readText(path.join(restored.dir, 'error.log'));
+    assert.doesNotMatch(started, /Starting crash recovery|To recover: \d+ pages/, `the restored server had to recover:\n${started.slice(0, 3000)}`);
+    // It was made consistent by the crash recovery of --prepare: from the checkpoint of the
+    // copy's start through the redo copied during it, onto pages copied at different moments.
+    const prepared = readText(battLog).slice(restoreFrom);
+    const from = /Starting crash recovery from checkpoint LSN=(\d+)/.exec(prepared);
+    const end = /End of log at LSN=(\d+)/.exec(prepared);
+    const pages = /To recover: (\d+) pages/.exec(prepared);
+    assert.ok(from && end && pages, `prepare did not recover from the redo log:\n${prepared.slice(0, 4000)}`);
+    assert.equal(end[1], copied[2], 'prepare replayed the redo up to where the copy ended');
+    assert.ok(BigInt(end[1]!) > BigInt(from[1]!) && Number(pages[1]) > 0, `${from[0]}, ${end[0]}, ${pages[0]}`);
+    t.diagnostic(`log rows ${atStart} when the backup started, ${atEnd} when it ended, ${got.logRows} restored; prepare: ${from[0]}, ${end[0]}, ${pages[0]}`);
   });
 });
