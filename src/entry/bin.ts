@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { listRoute } from './plainargs.js';
+import { withSystemPath } from '../core/syspath.js';
 
 // A reader that goes away (`batt backups | head -1`, a closed ssh session) must neither crash
 // batt with a stack trace nor stop a backup half way: what cannot be written to a closed pipe is
@@ -15,6 +16,9 @@ for (const stream of [process.stdout, process.stderr]) {
     if (err.code !== 'EPIPE') throw err;
   });
 }
+
+// Before anything looks up or starts a tool: cron's PATH lacks /usr/sbin (src/core/syspath.ts).
+process.env.PATH = withSystemPath(process.env.PATH);
 
 const argv = process.argv.slice(2);
 const list = listRoute(argv);

@@ -80,6 +80,33 @@ echo done > "$BATT_DEST/out"`,
   assert.match(backups(s.root)[0]!, /\/my-svc$/);
 });
 
+test("cron's PATH (/usr/bin:/bin) gets the sbin folders appended, for the scripts and for doctor; a caller's own folders stay first", async () => {
+  const s = box();
+  const mine = path.join(s.dir, 'mybin');
+  fs.mkdirSync(mine);
+  // a tool of the caller's own that shadows a system one keeps winning
+  fs.writeFileSync(path.join(mine, 'sfdisk'), '#!/bin/sh\necho mine\n', { mode: 0o755 });
+  writeScript(s.home, 'where', '# batt-requires: sfdisk\nprintf "%s\\n" "$PATH" > "$BATT_DEST/path"\ncommand -v sfdisk > "$BATT_DEST/sfdisk"');
+  const cases: [string, string, string][] = [
+    // PATH given, PATH batt's scripts get, where sfdisk is found
+    ['/usr/bin:/bin', '/usr/bin:/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/sbin', '/usr/sbin/sfdisk'],
+    [`${mine}:/usr/bin:/bin`, `${mine}:/usr/bin:/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/sbin`, `${mine}/sfdisk`],
+    ['/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', '/usr/sbin/sfdisk'],
+  ];
+  for (const [given, want, sfdisk] of cases) {
+    const r = await batt(['where', '--json', '--path', s.pattern], { home: s.home, env: { PATH: given } });
+    assert.equal(r.code, 0, r.stderr);
+    const dest = JSON.parse(r.stdout).services[0].dest as string;
+    assert.equal(fs.readFileSync(path.join(dest, 'path'), 'utf8').trim(), want, given);
+    if (fs.existsSync('/usr/sbin/sfdisk') || sfdisk.startsWith(mine)) assert.equal(fs.readFileSync(path.join(dest, 'sfdisk'), 'utf8').trim(), sfdisk, given);
+  }
+  if (fs.existsSync('/usr/sbin/sfdisk')) {
+    assert.equal((await batt(['enable', 'where'], { home: s.home, env: { PATH: '/usr/bin:/bin' } })).code, 0);
+    const d = await batt(['doctor'], { home: s.home, env: { PATH: '/usr/bin:/bin' } });
+    assert.match(d.stdout, /^ok +where +sfdisk: \/usr\/sbin\/sfdisk$/m, d.stdout);
+  }
+});
+
 test('a destination that cannot be created is one line in words, not a raw system error', async () => {
   const s = box();
   writeScript(s.home, 'svc', 'echo x > "$BATT_DEST/x"');
