@@ -244,7 +244,7 @@ describe('batt doctor', () => {
     }
   });
 
-  test('a tool missing from PATH names its Debian package; an impossible destination fails', async () => {
+  test('a tool missing from PATH names its Debian package; the system folders are looked in too; an impossible destination fails', async () => {
     const sb = sandbox({ builtins: true });
     try {
       const bin = path.join(sb.dir, 'bin');
@@ -252,11 +252,16 @@ describe('batt doctor', () => {
       fs.symlinkSync(fs.realpathSync('/usr/bin/tar'), path.join(bin, 'tar'));
       const blocker = path.join(sb.dir, 'not-a-folder');
       fs.writeFileSync(blocker, 'x');
-      await batt(['enable', 'file'], { home: sb.home });
+      // mongodump is not packaged in Debian (the tests' MongoDB is a stand-in): missing here
+      const systemPath = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+      assert.notEqual(spawnSync('sh', ['-c', 'command -v mongodump'], { env: { PATH: systemPath } }).status, 0, 'this test needs a machine without mongodump');
+      await batt(['enable', 'file', 'mongodb'], { home: sb.home });
       const r = await batt(['doctor', '--path', `${blocker}/backup/%Y`], { home: sb.home, env: { PATH: bin } });
       assert.equal(r.code, 1);
-      assert.match(r.stdout, /^FAIL +file +zstd: not found on PATH \(apt-get install zstd\)$/m);
-      assert.match(r.stdout, /^ok +file +tar: /m);
+      assert.match(r.stdout, /^FAIL +mongodb +mongodump: not found on PATH \(apt-get install mongodb-database-tools\)$/m);
+      // PATH's own folder first (tar), then the standard folders batt appends (zstd: cron's PATH lacks nothing batt needs)
+      assert.match(r.stdout, new RegExp(`^ok +file +tar: ${bin}/tar$`, 'm'));
+      assert.match(r.stdout, /^ok +file +zstd: \/usr\/(local\/)?s?bin\/zstd$/m);
       assert.match(r.stdout, new RegExp(`^FAIL +destination +${blocker} is not a folder`, 'm'));
 
       // The script's own override variable (ZSTD=...) is what doctor checks when it is set.
