@@ -3,10 +3,11 @@
 // CommonJS bundle (dist/list.js, src/entry/listmain.ts); everything else from the ES module build
 // (dist/esm/main.js, src/entry/main.ts), whose chunks load lazily. Paths are built at run time so the
 // bundler leaves both loads to node.
+import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { listRoute } from './plainargs.js';
-import { withSystemPath } from '../core/syspath.js';
+import { withHome, withSystemPath } from '../core/syspath.js';
 
 // A reader that goes away (`batt backups | head -1`, a closed ssh session) must neither crash
 // batt with a stack trace nor stop a backup half way: what cannot be written to a closed pipe is
@@ -17,8 +18,11 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-// Before anything looks up or starts a tool: cron's PATH lacks /usr/sbin (src/core/syspath.ts).
+// Before anything looks up or starts a tool: cron's PATH lacks /usr/sbin, and a systemd service
+// may have no HOME (src/core/syspath.ts).
 process.env.PATH = withSystemPath(process.env.PATH);
+const home = withHome(process.env.HOME, () => os.userInfo().homedir);
+if (home) process.env.HOME = home;
 
 const argv = process.argv.slice(2);
 const list = listRoute(argv);

@@ -107,6 +107,17 @@ test("cron's PATH (/usr/bin:/bin) gets the sbin folders appended, for the script
   }
 });
 
+test('run without HOME (a systemd service without User=), batt and its scripts get the account\'s home, where ~/.my.cnf and restic\'s cache are', async () => {
+  const s = box();
+  writeScript(s.home, 'home', 'printf "%s\\n" "${HOME-unset}" > "$BATT_DEST/home"');
+  for (const [given, want] of [[undefined, os.userInfo().homedir], ['/srv/elsewhere', '/srv/elsewhere']] as const) {
+    const r = await batt(['home', '--json', '--path', s.pattern], { home: s.home, env: { HOME: given } });
+    assert.equal(r.code, 0, r.stderr);
+    const dest = JSON.parse(r.stdout).services[0].dest as string;
+    assert.equal(fs.readFileSync(path.join(dest, 'home'), 'utf8').trim(), want, String(given));
+  }
+});
+
 test('a destination that cannot be created is one line in words, not a raw system error', async () => {
   const s = box();
   writeScript(s.home, 'svc', 'echo x > "$BATT_DEST/x"');
