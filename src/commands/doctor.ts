@@ -190,15 +190,15 @@ export async function doctorCommand(args: CommonArgs): Promise<number> {
       checks.push({ check: `${s.name}`, ok: false, detail: s.problem });
       continue;
     }
-    const file = path.join(home.available, scriptName('backup', s.name));
-    const text = await fs.readFile(file, 'utf8').catch(() => '');
-    for (const kind of ['backup', 'restore'] as const) {
-      const f = path.join(home.available, scriptName(kind, s.name));
-      for (const l of headerLinesPastHead(await fs.readFile(f).catch(() => Buffer.alloc(0)))) {
+    const scripts = await Promise.all(
+      (['backup', 'restore'] as const).map(async (kind) => ({ kind, buf: await fs.readFile(path.join(home.available, scriptName(kind, s.name))).catch(() => Buffer.alloc(0)) })),
+    );
+    for (const { kind, buf } of scripts) {
+      for (const l of headerLinesPastHead(buf)) {
         checks.push({ check: s.name, ok: false, detail: `${scriptName(kind, s.name)} line ${l.line}: "${l.text}" is past the first ${TRAITS_HEAD} bytes, where batt reads these lines, so it does nothing: move it to the top` });
       }
     }
-    const tools = requiredTools(s.name, text);
+    const tools = requiredTools(s.name, scripts[0]!.buf.toString('utf8'));
     if (tools.length === 0) checks.push({ check: s.name, ok: true, detail: 'script ok; it declares no tools (# batt-requires: ...)' });
     for (const spec of tools) {
       // "VAR=a|b": the script takes $VAR when set (a path or a name), else a or b from PATH.

@@ -2,6 +2,7 @@
 // 5-field cron expression, turned into a systemd OnCalendar= value and a cron line; and the
 // contents of the systemd units and the /etc/cron.d file. Pure: no file is read or written here.
 import { UsageError } from '../core/errors.js';
+import { SYSTEM_PATH } from '../core/syspath.js';
 
 export interface Schedule {
   /** what the user wrote, normalised */
@@ -258,7 +259,7 @@ export function renderCron(s: Schedule, t: ScheduleTarget): string {
   return `${MARKER}
 # batt: scheduled backups (${s.at})
 SHELL=/bin/sh
-PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+PATH=${SYSTEM_PATH.join(':')}
 BATT_HOME=${t.home}
 ${s.cron} root ${t.command} >/dev/null
 `;

@@ -106,6 +106,8 @@ describe('unit and cron file contents', () => {
     const cron = renderCron(s, t);
     assert.match(cron, /^30 2 \* \* \* root \/usr\/bin\/node \/opt\/batt\/app\/dist\/batt.js >\/dev\/null$/m);
     assert.match(cron, /^BATT_HOME=\/opt\/batt$/m);
+    // cron.d's own PATH is /usr/bin:/bin: the file sets root's, sbin folders included
+    assert.match(cron, /^PATH=\/usr\/local\/sbin:\/usr\/local\/bin:\/usr\/sbin:\/usr\/bin:\/sbin:\/bin$/m);
     assert.ok(cron.endsWith('\n'), 'cron ignores a last line without newline');
     assert.deepEqual(readInstalled('cron', cron), { at: 'daily 02:30', cron: '30 2 * * *' });
   });
